@@ -1,0 +1,109 @@
+/**
+ * An autoencoder composed of an encoder, a latent regularizer and a decoder
+ * (paper §3): x -> E(x) -> regularizer -> D -> x̂, trained on the L2
+ * reconstruction loss plus any penalty the regularizer adds.
+ *
+ * Images are in [-1, 1] everywhere. A sigmoid decoder (the VAE's) is trained
+ * against (x + 1) / 2 and its output mapped back to [-1, 1].
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Decoder, Encoder, LatentRegularizer } from "./types.ts";
+
+/** Loss terms of one batch. */
+export interface LossTerms {
+  /** What the optimizer minimises. */
+  total: tf.Scalar;
+  /** Mean squared reconstruction error per pixel, on the [0, 1] scale. */
+  mse: tf.Scalar;
+}
+
+/** Encoder, regularizer and decoder trained together. */
+export interface Autoencoder {
+  readonly encoder: Encoder;
+  readonly regularizer: LatentRegularizer;
+  readonly decoder: Decoder;
+  /** All trainable variables, in a fixed order. */
+  readonly variables: tf.Variable[];
+  /** Loss of a batch [batch, H, W, C]; call inside `tf.tidy` or a gradient. */
+  loss(x: tf.Tensor4D, training: boolean): LossTerms;
+  /** Codes after the regularizer, inference mode: [batch, latentDim]. */
+  encode(x: tf.Tensor4D): tf.Tensor2D;
+  /** Images in [-1, 1] from codes. */
+  decode(z: tf.Tensor2D): tf.Tensor4D;
+  /** Frees every tensor of the three parts. */
+  dispose(): void;
+}
+
+/**
+ * Composes an autoencoder.
+ *
+ * @param encoder The encoder; its `outputDim` must equal the regularizer's `inputDim`.
+ * @param parts The regularizer and the decoder.
+ * @returns The autoencoder; it owns the three parts.
+ */
+export function createAutoencoder(
+  encoder: Encoder,
+  parts: { regularizer: LatentRegularizer; decoder: Decoder },
+): Autoencoder {
+  const { regularizer, decoder } = parts;
+  if (encoder.outputDim !== regularizer.inputDim) {
+    throw new RangeError(
+      `Encoder emits ${encoder.outputDim} values but the ${regularizer.kind} regularizer expects ${regularizer.inputDim}`,
+    );
+  }
+  if (regularizer.latentDim !== decoder.latentDim) {
+    throw new RangeError(
+      `The ${regularizer.kind} regularizer emits ${regularizer.latentDim} values but the decoder reads ${decoder.latentDim}`,
+    );
+  }
+  const sigmoid = decoder.output === "sigmoid";
+  const decode = (z: tf.Tensor2D): tf.Tensor4D => {
+    const logits = decoder.logits(z);
+    return sigmoid ? tf.sub(tf.mul(tf.sigmoid(logits), 2), 1) : tf.tanh(logits);
+  };
+  return {
+    encoder,
+    regularizer,
+    decoder,
+    variables: [
+      ...encoder.variables,
+      ...regularizer.variables,
+      ...decoder.variables,
+    ],
+    loss(x: tf.Tensor4D, training: boolean): LossTerms {
+      const { code, penalty } = regularizer.forward(
+        encoder.apply(x),
+        training,
+      );
+      const logits = decoder.logits(code);
+      let recon: tf.Scalar;
+      let mse: tf.Scalar;
+      if (sigmoid) {
+        // Binary cross-entropy against pixels on [0, 1], summed per image.
+        const target = tf.div(tf.add(x, 1), 2);
+        const bce = tf.losses.sigmoidCrossEntropy(
+          target,
+          logits,
+          undefined,
+          0,
+          tf.Reduction.NONE,
+        );
+        recon = tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
+        mse = tf.mean(tf.squaredDifference(tf.sigmoid(logits), target));
+      } else {
+        recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x));
+        mse = tf.div(recon, 4) as tf.Scalar;
+      }
+      return { total: penalty ? tf.add(recon, penalty) : recon, mse };
+    },
+    encode: (x) => regularizer.forward(encoder.apply(x), false).code,
+    decode,
+    dispose() {
+      encoder.dispose();
+      regularizer.dispose();
+      decoder.dispose();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * The built-in plug-ins and their manifest schemas, registered explicitly.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { createCodePenalty } from "../models/code_penalty.ts";
+import { createLinearChain } from "../models/linear_chain.ts";
+import { createShapes } from "../data/shapes.ts";
+import { Registry } from "./registry.ts";
+import type { Dataset, LatentRegularizer } from "./types.ts";
+
+/** What a regularizer factory receives besides its options. */
+export interface RegularizerContext {
+  /** Code width d of the model. */
+  latentDim: number;
+  /** Seed for the regularizer's own random start. */
+  seed: number;
+}
+
+/** What a data-set factory receives besides its options. */
+export interface DatasetContext {
+  /** The run's seed. */
+  seed: number;
+}
+
+/** The registries a manifest is resolved against. */
+export interface Registries {
+  regularizers: Registry<LatentRegularizer, RegularizerContext>;
+  datasets: Registry<Dataset, DatasetContext>;
+}
+
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/**
+ * Creates registries holding every built-in plug-in.
+ *
+ * @returns Fresh registries; add your own plug-ins to them.
+ *
+ * @example Listing the built-in regularizers
+ * ```ts
+ * import { createBuiltinRegistries } from "./builtins.ts";
+ * const { regularizers } = createBuiltinRegistries();
+ * console.assert(regularizers.kinds().includes("linear-chain"));
+ * ```
+ */
+export function createBuiltinRegistries(): Registries {
+  const regularizers = new Registry<LatentRegularizer, RegularizerContext>(
+    "regularizer",
+  );
+  regularizers.register({
+    kind: "none",
+    summary: "plain autoencoder: the code passes unchanged",
+    schema: z.strictObject({ kind: z.literal("none") }),
+    create: (_o, ctx) =>
+      createCodePenalty({ latentDim: ctx.latentDim, norm: "none" }),
+  });
+  for (const norm of ["l1", "l2"] as const) {
+    regularizers.register({
+      kind: norm,
+      summary: `${norm.toUpperCase()} penalty on the code (paper §4.1)`,
+      schema: z.strictObject({
+        kind: z.literal(norm),
+        weight: z.number().min(0).max(1e6).default(0.01),
+      }),
+      create: (o, ctx) =>
+        createCodePenalty({
+          latentDim: ctx.latentDim,
+          norm,
+          weight: o.weight as number,
+        }),
+    });
+  }
+  regularizers.register({
+    kind: "linear-chain",
+    summary: "l square matrices between encoder and decoder (IRMAE, paper §3)",
+    schema: z.strictObject({
+      kind: z.literal("linear-chain"),
+      numMatrices: z.number().int().min(0).max(64).default(2),
+      initScale: z.number().positive().max(1e6).default(1),
+      shared: z.boolean().default(false),
+      trainable: z.boolean().default(true),
+      activation: z.enum(["linear", "relu", "tanh"]).default("linear"),
+    }),
+    create: (o, ctx) =>
+      createLinearChain({
+        latentDim: ctx.latentDim,
+        seed: ctx.seed,
+        numMatrices: o.numMatrices as number,
+        initScale: o.initScale as number,
+        shared: o.shared as boolean,
+        trainable: o.trainable as boolean,
+        activation: o.activation as "linear",
+      }),
+  });
+
+  const datasets = new Registry<Dataset, DatasetContext>("data set");
+  datasets.register({
+    kind: "shapes",
+    summary:
+      "synthetic circles and squares, intrinsic dimension 7 (paper §4.1)",
+    schema: z.strictObject({
+      kind: z.literal("shapes"),
+      train: count(10_000_000).default(50000),
+      val: count(10_000_000).default(10000),
+      seed: z.number().int().min(0).optional(),
+    }),
+    create: (o, ctx) =>
+      createShapes({
+        train: o.train as number,
+        val: o.val as number,
+        seed: (o.seed as number | undefined) ?? ctx.seed,
+      }),
+  });
+  return { regularizers, datasets };
+}

@@ -1,0 +1,354 @@
+/**
+ * Experiment manifests: YAML that wires a data set, an architecture and
+ * several models (each with a latent regularizer) into one run. YAML parses
+ * to `unknown`; a zod schema built from the registries turns it into a
+ * {@link ResolvedManifest} with every default filled in, or a
+ * {@link ManifestError} naming the file, the field path, what was expected
+ * and what was found.
+ *
+ * @module
+ */
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import { BACKEND_NAMES } from "./backend.ts";
+import type { Registries } from "./builtins.ts";
+import {
+  ARCHITECTURE_NAMES,
+  type ArchitectureName,
+  defaultLatentDim,
+} from "../models/architectures.ts";
+
+/** One problem in a manifest. */
+export interface ManifestIssue {
+  /** Dotted field path, e.g. `models[1].regularizer.kind`; empty for the root. */
+  path: string;
+  /** What was expected. */
+  message: string;
+}
+
+/** A manifest that cannot be used; `message` lists every issue. */
+export class ManifestError extends Error {
+  /** The manifest file, or `<inline>`. */
+  readonly file: string;
+  /** The problems, in document order. */
+  readonly issues: ManifestIssue[];
+  constructor(file: string, issues: ManifestIssue[]) {
+    super(
+      `Invalid manifest ${file}:\n` +
+        issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n"),
+    );
+    this.name = "ManifestError";
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** A model as resolved from a manifest. */
+export interface ResolvedModel {
+  name: string;
+  architecture: ArchitectureName;
+  latentDim: number;
+  regularizer: { kind: string } & Record<string, unknown>;
+  seed: number;
+}
+
+/** A manifest with every default filled in. */
+export interface ResolvedManifest {
+  name: string;
+  description: string;
+  seed: number;
+  backend: (typeof BACKEND_NAMES)[number];
+  parallel: number;
+  data: { kind: string } & Record<string, unknown>;
+  train: {
+    steps: number;
+    batchSize: number;
+    lr: number;
+    evalEvery: number;
+    checkpointEvery: number;
+  };
+  eval: {
+    size: number;
+    thresholds: number[];
+    referenceRank: number | null;
+    reconstructions: number;
+    interpolationPairs: number;
+    interpolationSteps: number;
+  };
+  models: ResolvedModel[];
+}
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+function unionOf(schemas: z.ZodObject[]) {
+  // deno-lint-ignore no-explicit-any
+  return z.discriminatedUnion("kind", schemas as any);
+}
+
+/**
+ * The manifest schema for a set of registries.
+ *
+ * @param registries Where `kind` fields are looked up.
+ * @returns A zod schema producing the raw (pre-resolution) manifest.
+ */
+export function manifestSchema(registries: Registries): z.ZodType {
+  const regularizer = unionOf(
+    registries.regularizers.entries().map((e) => e.schema),
+  );
+  const data = unionOf(registries.datasets.entries().map((e) => e.schema));
+  const architecture = z.enum(
+    ARCHITECTURE_NAMES as [ArchitectureName, ...ArchitectureName[]],
+  );
+  return z.strictObject({
+    name: z.string().regex(KEBAB, "expected a kebab-case name").optional(),
+    description: z.string().default(""),
+    seed: int(0, 2 ** 31).default(0),
+    backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
+    parallel: int(1, 64).default(2),
+    data,
+    architecture,
+    latentDim: int(1, 65536).optional(),
+    train: z.strictObject({
+      steps: int(1, 100_000_000).optional(),
+      epochs: z.number().positive().max(100_000).optional(),
+      batchSize: int(1, 65536).default(32),
+      lr: z.number().positive().max(10).default(1e-4),
+      evalEvery: int(1, 100_000_000).default(500),
+      checkpointEvery: int(1, 100_000_000).default(500),
+    }).refine((t) => (t.steps === undefined) !== (t.epochs === undefined), {
+      message: "expected exactly one of steps or epochs",
+    }),
+    eval: z.strictObject({
+      size: int(2, 10_000_000).default(2000),
+      thresholds: z.array(z.number().positive().max(1)).min(1).default([
+        1e-2,
+        1e-3,
+      ]),
+      referenceRank: int(1, 65536).nullable().default(null),
+      reconstructions: int(0, 256).default(8),
+      interpolationPairs: int(0, 64).default(4),
+      interpolationSteps: int(2, 64).default(8),
+    }).default({
+      size: 2000,
+      thresholds: [1e-2, 1e-3],
+      referenceRank: null,
+      reconstructions: 8,
+      interpolationPairs: 4,
+      interpolationSteps: 8,
+    }),
+    smoke: z.strictObject({
+      steps: int(1, 10000).default(6),
+      train: int(1, 100000).default(256),
+      val: int(2, 100000).default(64),
+      evalEvery: int(1, 10000).default(3),
+    }).optional(),
+    models: z.array(z.strictObject({
+      name: z.string().regex(KEBAB, "expected a kebab-case name"),
+      regularizer,
+      architecture: architecture.optional(),
+      latentDim: int(1, 65536).optional(),
+      seed: int(0, 2 ** 31).optional(),
+    })).min(1).refine(
+      (ms) => new Set(ms.map((m) => m.name)).size === ms.length,
+      { message: "expected unique model names" },
+    ),
+  });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out === "" ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const s = JSON.stringify(value);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * Sets `value` at a dotted path (`train.steps`, `models.0.regularizer.kind`)
+ * of a raw manifest, creating objects on the way. Used by `--set`.
+ *
+ * @param raw The parsed YAML.
+ * @param path Dotted path.
+ * @param value The value (already parsed from YAML).
+ * @returns The same object, changed.
+ */
+export function setPath(
+  raw: Record<string, unknown>,
+  path: string,
+  value: unknown,
+): Record<string, unknown> {
+  const keys = path.split(".");
+  if (keys.some((k) => k === "")) {
+    throw new ManifestError("--set", [{
+      path,
+      message: "expected a dotted path like train.steps",
+    }]);
+  }
+  let node: Record<string, unknown> = raw;
+  keys.slice(0, -1).forEach((key) => {
+    const next = node[key];
+    if (next === undefined) node[key] = {};
+    else if (next === null || typeof next !== "object") {
+      throw new ManifestError("--set", [{
+        path,
+        message: `cannot set a field inside ${key}, which is ${describe(next)}`,
+      }]);
+    }
+    node = node[key] as Record<string, unknown>;
+  });
+  node[keys.at(-1)!] = value;
+  return raw;
+}
+
+/** Options of {@link resolveManifest}. */
+export interface ResolveOptions {
+  /** File name for messages and the default experiment name. */
+  file?: string;
+  /** `key=value` overrides applied before validation. */
+  overrides?: string[];
+  /** Apply the manifest's smoke budget. */
+  smoke?: boolean;
+}
+
+/**
+ * Parses YAML text into a validated, fully resolved manifest.
+ *
+ * @param text YAML source.
+ * @param registries Where kinds are looked up.
+ * @param options File name, overrides, smoke budget.
+ * @returns The resolved manifest.
+ * @throws {ManifestError} Naming the file, field, expectation and value.
+ */
+export function resolveManifest(
+  text: string,
+  registries: Registries,
+  options: ResolveOptions = {},
+): ResolvedManifest {
+  const file = options.file ?? "<inline>";
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (e) {
+    if (e instanceof YAMLParseError) {
+      const pos = e.linePos?.[0];
+      const where = pos ? `line ${pos.line}, column ${pos.col}` : "";
+      throw new ManifestError(file, [{
+        path: where,
+        message: `YAML syntax error: ${e.message.split("\n")[0]}`,
+      }]);
+    }
+    throw e;
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ManifestError(file, [{
+      path: "",
+      message: `expected a mapping of fields, got ${describe(raw)}`,
+    }]);
+  }
+  for (const o of options.overrides ?? []) {
+    const eq = o.indexOf("=");
+    if (eq <= 0) {
+      throw new ManifestError(file, [{
+        path: o,
+        message: "expected --set key=value",
+      }]);
+    }
+    let value: unknown;
+    try {
+      value = parseYaml(o.slice(eq + 1));
+    } catch {
+      value = o.slice(eq + 1);
+    }
+    setPath(raw as Record<string, unknown>, o.slice(0, eq), value);
+  }
+  const parsed = manifestSchema(registries).safeParse(raw);
+  if (!parsed.success) {
+    throw new ManifestError(
+      file,
+      parsed.error.issues.map((issue) => {
+        const got = issue.code === "unrecognized_keys"
+          ? ""
+          : `, got ${describe(valueAt(raw, issue.path))}`;
+        return {
+          path: formatPath(issue.path),
+          message: `${issue.message}${got}`,
+        };
+      }),
+    );
+  }
+  // deno-lint-ignore no-explicit-any
+  const m = parsed.data as any;
+  const smoke = options.smoke
+    ? { steps: 6, train: 256, val: 64, evalEvery: 3, ...m.smoke }
+    : undefined;
+  const data = { ...m.data };
+  if (smoke) {
+    if (typeof data.train === "number") {
+      data.train = Math.min(data.train, smoke.train);
+    }
+    if (typeof data.val === "number") data.val = Math.min(data.val, smoke.val);
+  }
+  const trainSize = typeof data.train === "number" ? data.train : undefined;
+  let steps: number = m.train.steps ??
+    Math.ceil(
+      m.train.epochs *
+        Math.ceil((trainSize ?? m.train.batchSize) / m.train.batchSize),
+    );
+  let evalEvery: number = m.train.evalEvery;
+  let checkpointEvery: number = m.train.checkpointEvery;
+  let evalSize: number = m.eval.size;
+  if (smoke) {
+    steps = Math.min(steps, smoke.steps);
+    evalEvery = Math.min(evalEvery, smoke.evalEvery);
+    checkpointEvery = Math.min(checkpointEvery, smoke.evalEvery);
+    evalSize = Math.min(evalSize, smoke.val);
+  }
+  if (typeof data.val === "number" && evalSize > data.val) evalSize = data.val;
+  const name = m.name ??
+    file.replace(/^.*[\\/]/, "").replace(/\.ya?ml$/, "").toLowerCase();
+  return {
+    name,
+    description: m.description,
+    seed: m.seed,
+    backend: m.backend,
+    parallel: m.parallel,
+    data,
+    train: {
+      steps,
+      batchSize: m.train.batchSize,
+      lr: m.train.lr,
+      evalEvery,
+      checkpointEvery,
+    },
+    eval: { ...m.eval, size: evalSize },
+    models: m.models.map((model: Record<string, unknown>) => {
+      const architecture =
+        (model.architecture ?? m.architecture) as ArchitectureName;
+      return {
+        name: model.name as string,
+        architecture,
+        latentDim: (model.latentDim ?? m.latentDim ??
+          defaultLatentDim(architecture)) as number,
+        regularizer: model.regularizer as ResolvedModel["regularizer"],
+        seed: (model.seed as number | undefined) ?? m.seed,
+      };
+    }),
+  };
+}

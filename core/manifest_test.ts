@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { createBuiltinRegistries } from "./builtins.ts";
+import { ManifestError, resolveManifest } from "./manifest.ts";
+
+const registries = createBuiltinRegistries();
+
+const BASE = `
+name: tiny
+data: { kind: shapes, train: 100, val: 20 }
+architecture: shapes
+train: { steps: 10 }
+models:
+  - name: ae
+    regularizer: { kind: none }
+  - name: irmae
+    regularizer: { kind: linear-chain, numMatrices: 4 }
+`;
+
+function issuesOf(text: string, overrides: string[] = []): ManifestError {
+  try {
+    resolveManifest(text, registries, { file: "bad.yaml", overrides });
+  } catch (e) {
+    assert.ok(e instanceof ManifestError, `expected ManifestError, got ${e}`);
+    return e;
+  }
+  assert.fail("manifest was accepted");
+}
+
+Deno.test("resolveManifest() fills every default", () => {
+  const m = resolveManifest(BASE, registries, { file: "tiny.yaml" });
+  assert.equal(m.name, "tiny");
+  assert.equal(m.train.batchSize, 32);
+  assert.equal(m.train.lr, 1e-4);
+  assert.equal(m.backend, "auto");
+  assert.deepEqual(m.eval.thresholds, [1e-2, 1e-3]);
+  assert.equal(m.eval.size, 20, "eval size is capped by the validation split");
+  assert.equal(m.models[0]!.latentDim, 32);
+  assert.deepEqual(m.models[1]!.regularizer, {
+    kind: "linear-chain",
+    numMatrices: 4,
+    initScale: 1,
+    shared: false,
+    trainable: true,
+    activation: "linear",
+  });
+});
+
+Deno.test("resolveManifest() applies --set overrides and epochs", () => {
+  const m = resolveManifest(
+    BASE.replace("steps: 10", "epochs: 2"),
+    registries,
+    {
+      overrides: ["train.batchSize=10", "models.1.regularizer.numMatrices=8"],
+    },
+  );
+  assert.equal(m.train.steps, 20);
+  assert.equal(m.models[1]!.regularizer.numMatrices, 8);
+});
+
+Deno.test("resolveManifest() smoke budget shrinks data and steps", () => {
+  const m = resolveManifest(
+    BASE.replace("train: 100", "train: 100000"),
+    registries,
+    { smoke: true },
+  );
+  assert.ok(m.train.steps <= 10);
+  assert.ok((m.data.train as number) <= 256);
+});
+
+const BAD: [string, string, RegExp][] = [
+  [
+    "unknown regularizer kind",
+    BASE.replace("kind: none", "kind: nonee"),
+    /models\[0\]\.regularizer\.kind: .*'none' \| 'l1'/,
+  ],
+  [
+    "unknown data kind",
+    BASE.replace("kind: shapes", "kind: shapez"),
+    /data\.kind: /,
+  ],
+  [
+    "wrong type",
+    BASE.replace("steps: 10", 'steps: "ten"'),
+    /train\.steps: .*expected number.*got "ten"/,
+  ],
+  [
+    "negative size",
+    BASE.replace("train: 100,", "train: -5,"),
+    /data\.train: .*>=1.*got -5/,
+  ],
+  [
+    "huge size",
+    BASE.replace("train: 100,", "train: 1e12,"),
+    /data\.train: .*got 1000000000000/,
+  ],
+  [
+    "fractional depth",
+    BASE.replace("numMatrices: 4", "numMatrices: 2.5"),
+    /numMatrices: .*expected int.*got 2\.5/,
+  ],
+  [
+    "missing models",
+    BASE.replace(/models:[\s\S]*$/, ""),
+    /models: .*got nothing/,
+  ],
+  ["empty models", BASE.replace(/models:[\s\S]*$/, "models: []"), /models: /],
+  [
+    "missing architecture",
+    BASE.replace("architecture: shapes", ""),
+    /architecture: .*got nothing/,
+  ],
+  [
+    "unknown architecture",
+    BASE.replace("architecture: shapes", "architecture: resnet"),
+    /architecture: .*"shapes"\|"mnist"\|"celeba".*got "resnet"/,
+  ],
+  [
+    "unknown top-level field",
+    BASE + "\nlearningRate: 3\n",
+    /\(root\): Unrecognized key: "learningRate"/,
+  ],
+  [
+    "unknown regularizer option",
+    BASE.replace("numMatrices: 4", "numMatrices: 4, depth: 2"),
+    /models\[1\]\.regularizer: Unrecognized key: "depth"/,
+  ],
+  [
+    "duplicate model names",
+    BASE.replace("name: irmae", "name: ae"),
+    /models: expected unique model names/,
+  ],
+  [
+    "steps and epochs",
+    BASE.replace("steps: 10", "steps: 10, epochs: 2"),
+    /train: expected exactly one of steps or epochs/,
+  ],
+  [
+    "YAML syntax error",
+    BASE.replace("models:", "models: [\n"),
+    /YAML syntax error/,
+  ],
+  ["duplicate YAML key", BASE + "\nseed: 1\nseed: 2\n", /YAML syntax error/],
+  ["not a mapping", "- 1\n- 2\n", /expected a mapping/],
+  ["bad backend", BASE + "\nbackend: tpu\n", /backend: .*got "tpu"/],
+  [
+    "bad model name",
+    BASE.replace("name: ae", "name: My Model"),
+    /models\[0\]\.name: expected a kebab-case name/,
+  ],
+  [
+    "negative penalty weight",
+    BASE.replace("kind: none", "kind: l2, weight: -1"),
+    /models\[0\]\.regularizer\.weight: .*got -1/,
+  ],
+  [
+    "bad activation",
+    BASE.replace("numMatrices: 4", "numMatrices: 4, activation: gelu"),
+    /activation: .*got "gelu"/,
+  ],
+  [
+    "threshold above one",
+    BASE + "\neval: { thresholds: [2] }\n",
+    /eval\.thresholds\[0\]: .*got 2/,
+  ],
+];
+
+Deno.test("resolveManifest() rejects bad manifests naming file, field, expectation and value", async (t) => {
+  for (const [name, text, pattern] of BAD) {
+    await t.step(name, () => {
+      const e = issuesOf(text);
+      assert.match(e.message, /^Invalid manifest bad\.yaml:/);
+      assert.match(e.message, pattern);
+    });
+  }
+  await t.step("bad --set path", () => {
+    assert.match(
+      issuesOf(BASE, ["train.steps.x=1"]).message,
+      /cannot set a field inside steps/,
+    );
+    assert.match(
+      issuesOf(BASE, ["noequals"]).message,
+      /expected --set key=value/,
+    );
+  });
+  await t.step("bad --set value type", () => {
+    assert.match(
+      issuesOf(BASE, ["train.steps=abc"]).message,
+      /train\.steps: .*got "abc"/,
+    );
+  });
+});
+
+Deno.test("every built-in manifest resolves, also under --smoke", async (t) => {
+  const dir = new URL("../experiments/manifests/", import.meta.url);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+    await t.step(f, () => {
+      const text = readFileSync(new URL(f, dir), "utf8");
+      const m = resolveManifest(text, registries, { file: f });
+      assert.equal(`${m.name}.yaml`, f);
+      const s = resolveManifest(text, registries, { file: f, smoke: true });
+      assert.ok(s.train.steps <= 20);
+    });
+  }
+});

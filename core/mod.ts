@@ -1,0 +1,94 @@
+/**
+ * The framework core: role interfaces, registries and manifests, seeding,
+ * backend selection, the autoencoder composition, Adam, checkpoints and the
+ * training loop.
+ *
+ * @example Resolve a manifest against the built-in registries
+ * ```ts
+ * import { createBuiltinRegistries, resolveManifest } from "./mod.ts";
+ * const manifest = resolveManifest(
+ *   [
+ *     "data: { kind: shapes, train: 64, val: 16 }",
+ *     "architecture: shapes",
+ *     "train: { steps: 2 }",
+ *     "models: [{ name: irmae, regularizer: { kind: linear-chain } }]",
+ *   ].join("\n"),
+ *   createBuiltinRegistries(),
+ * );
+ * console.assert(manifest.models[0]!.regularizer.numMatrices === 2);
+ * ```
+ *
+ * @module
+ */
+export {
+  type Adam,
+  type AdamOptions,
+  type AdamState,
+  createAdam,
+} from "./adam.ts";
+export {
+  type Autoencoder,
+  createAutoencoder,
+  type LossTerms,
+} from "./autoencoder.ts";
+export {
+  BACKEND_NAMES,
+  type BackendInfo,
+  type BackendRequest,
+  selectBackend,
+} from "./backend.ts";
+export {
+  createBuiltinRegistries,
+  type DatasetContext,
+  type Registries,
+  type RegularizerContext,
+} from "./builtins.ts";
+export {
+  type CheckpointData,
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  writeFileAtomic,
+} from "./checkpoint.ts";
+export {
+  ManifestError,
+  type ManifestIssue,
+  manifestSchema,
+  type ResolvedManifest,
+  type ResolvedModel,
+  resolveManifest,
+  type ResolveOptions,
+  setPath,
+} from "./manifest.ts";
+export { deriveSeed, mix32, Rng } from "./random.ts";
+export { Registry, type RegistryEntry } from "./registry.ts";
+export {
+  buildDataset,
+  buildModel,
+  encodeSplit,
+  type EvalRecord,
+  type ModelImages,
+  type ModelResult,
+  NonFiniteLossError,
+  type Progress,
+  thresholdKey,
+  trainModel,
+  type TrainOptions,
+} from "./train.ts";
+export type {
+  Batch,
+  Dataset,
+  Decoder,
+  Encoder,
+  LatentOutput,
+  LatentRegularizer,
+  Parametric,
+  Split,
+} from "./types.ts";
+export {
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  installWasmKernels,
+} from "./wasm_kernels.ts";

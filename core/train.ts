@@ -1,0 +1,426 @@
+/**
+ * Training and evaluation of one model of a manifest: Adam on the
+ * reconstruction loss (plus the regularizer's penalty), seeded data order,
+ * the latent spectrum tracked every `evalEvery` steps, atomic checkpoints
+ * every `checkpointEvery` steps, resume from the last checkpoint, and a stop
+ * with a clear message on a non-finite loss that keeps the last good
+ * checkpoint.
+ *
+ * Runs the same in the main thread or in a worker; writes only inside the
+ * model's own folder.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createDecoder, createEncoder } from "../models/architectures.ts";
+import { latentSpectrum } from "../metrics/spectrum.ts";
+import { createAdam } from "./adam.ts";
+import { type Autoencoder, createAutoencoder } from "./autoencoder.ts";
+import type { Registries } from "./builtins.ts";
+import {
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+  writeFileAtomic,
+} from "./checkpoint.ts";
+import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import { deriveSeed, Rng } from "./random.ts";
+import type { Dataset } from "./types.ts";
+
+/** One evaluation during training. */
+export interface EvalRecord {
+  step: number;
+  /** Training images seen. */
+  images: number;
+  /** Mean training loss since the previous record. */
+  trainLoss: number;
+  /** Validation MSE per pixel on the [0, 1] scale. */
+  valMse: number;
+  /** Rank at each threshold, keyed by the threshold as written (`1e-3`). */
+  rank: Record<string, number>;
+  effectiveRank: number;
+  /** Seconds of training so far. */
+  seconds: number;
+}
+
+/** Everything a finished model reports. */
+export interface ModelResult {
+  name: string;
+  valMse: number;
+  rank: Record<string, number>;
+  effectiveRank: number;
+  singularValues: number[];
+  history: EvalRecord[];
+  steps: number;
+  seconds: number;
+  /** `ok`, or why the model stopped. */
+  status: "ok" | "failed";
+  error?: string;
+}
+
+/** Image grids a finished model produces, [n, H, W, C] in [-1, 1]. */
+export interface ModelImages {
+  /** Originals and reconstructions interleaved by rows of `reconstructions`. */
+  reconstructions: { images: Float32Array; shape: number[] };
+  /** One row per pair, `interpolationSteps` images each. */
+  interpolations: { images: Float32Array; shape: number[] };
+}
+
+/** Progress of one model. */
+export interface Progress {
+  name: string;
+  step: number;
+  steps: number;
+  loss: number;
+  imagesPerSec: number;
+}
+
+/** Formats a threshold as results.json keys it: 0.001 -> "1e-3". */
+export function thresholdKey(t: number): string {
+  const e = Math.round(Math.log10(t));
+  return Math.abs(10 ** e - t) < 1e-12 * t ? `1e-${-e}` : String(t);
+}
+
+/** A model stopped by a NaN or infinite loss. */
+export class NonFiniteLossError extends Error {
+  constructor(model: string, step: number, loss: number) {
+    super(
+      `Model ${model}: loss became ${loss} at step ${step}; training stopped and the last good checkpoint was kept`,
+    );
+    this.name = "NonFiniteLossError";
+  }
+}
+
+/** Builds the autoencoder of one manifest model. */
+export function buildModel(
+  model: ResolvedModel,
+  registries: Registries,
+  imageShape: readonly [number, number, number],
+): Autoencoder {
+  const seed = model.seed;
+  const encoder = createEncoder(model.architecture, {
+    latentDim: model.latentDim,
+    seed: deriveSeed(seed, ["encoder"]),
+    channels: imageShape[2],
+  });
+  const decoder = createDecoder(model.architecture, {
+    latentDim: model.latentDim,
+    seed: deriveSeed(seed, ["decoder"]),
+    channels: imageShape[2],
+  });
+  const regularizer = registries.regularizers.get(model.regularizer.kind)
+    .create(model.regularizer, {
+      latentDim: model.latentDim,
+      seed: deriveSeed(seed, ["regularizer"]),
+    });
+  return createAutoencoder(encoder, { regularizer, decoder });
+}
+
+/** Creates the manifest's data set. */
+export function buildDataset(
+  manifest: ResolvedManifest,
+  registries: Registries,
+): Dataset {
+  return registries.datasets.get(manifest.data.kind).create(manifest.data, {
+    seed: manifest.seed,
+  });
+}
+
+function imagesTensor(ds: Dataset, images: Float32Array): tf.Tensor4D {
+  const [h, w, c] = ds.imageShape;
+  return tf.tensor4d(images, [images.length / (h * w * c), h, w, c]);
+}
+
+/**
+ * Codes (after the regularizer) and reconstruction MSE of the first `n`
+ * validation examples.
+ */
+export function encodeSplit(
+  model: Autoencoder,
+  ds: Dataset,
+  n: number,
+  batchSize = 256,
+): { codes: Float32Array; mse: number } {
+  const d = model.regularizer.latentDim;
+  const codes = new Float32Array(n * d);
+  let sse = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    const idx = Array.from({ length: end - start }, (_, i) => start + i);
+    const batch = ds.batch("val", idx);
+    const [z, err] = tf.tidy(() => {
+      const x = imagesTensor(ds, batch.images);
+      const code = model.encode(x);
+      const recon = model.decode(code);
+      // Per-pixel squared error on the [0, 1] scale.
+      const e = tf.div(tf.sum(tf.squaredDifference(recon, x)), 4);
+      return [code, e];
+    });
+    codes.set(z!.dataSync(), start * d);
+    sse += err!.dataSync()[0]!;
+    tf.dispose([z!, err!]);
+  }
+  const pixels = ds.imageShape[0] * ds.imageShape[1] * ds.imageShape[2];
+  return { codes, mse: sse / (n * pixels) };
+}
+
+/** Options of {@link trainModel}. */
+export interface TrainOptions {
+  /** The model's folder (checkpoint, result). */
+  dir: string;
+  /** Continue from the checkpoint in `dir` when there is one. */
+  resume?: boolean;
+  /** Called after every step. */
+  onProgress?: (p: Progress) => void;
+  /** Stop after this many steps of this call (tests of kill/resume). */
+  stopAfter?: number;
+}
+
+function configKey(manifest: ResolvedManifest, model: ResolvedModel): string {
+  return JSON.stringify({
+    model,
+    data: manifest.data,
+    seed: manifest.seed,
+    batchSize: manifest.train.batchSize,
+    lr: manifest.train.lr,
+  });
+}
+
+/**
+ * Trains one model of a manifest to the end of its budget and evaluates it.
+ *
+ * @param manifest The resolved manifest.
+ * @param modelIndex Which of its models.
+ * @param registries Plug-ins.
+ * @param options Folder, resume, progress callback.
+ * @returns The result and image grids.
+ * @throws {NonFiniteLossError} When the loss is NaN or infinite.
+ * @throws {CheckpointError} When resuming from a damaged checkpoint.
+ */
+export function trainModel(
+  manifest: ResolvedManifest,
+  modelIndex: number,
+  registries: Registries,
+  options: TrainOptions,
+): { result: ModelResult; images: ModelImages } | { stopped: number } {
+  const spec = manifest.models[modelIndex]!;
+  mkdirSync(options.dir, { recursive: true });
+  const ds = buildDataset(manifest, registries);
+  const model = buildModel(spec, registries, ds.imageShape);
+  const adam = createAdam(model.variables, { lr: manifest.train.lr });
+  const ckptPath = join(options.dir, "checkpoint.bin");
+  const key = configKey(manifest, spec);
+  const history: EvalRecord[] = [];
+  let step = 0;
+  let seconds = 0;
+  try {
+    if (options.resume && existsSync(ckptPath)) {
+      const ckpt = loadCheckpoint(ckptPath);
+      if (ckpt.meta.config !== key) {
+        throw new CheckpointError(
+          ckptPath,
+          "it was written for a different model or data configuration",
+        );
+      }
+      model.variables.forEach((v, i) => {
+        const values = ckpt.arrays[`w${i}`];
+        if (values === undefined || values.length !== v.size) {
+          throw new CheckpointError(
+            ckptPath,
+            `weight ${i} is missing or has the wrong size`,
+          );
+        }
+        tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+      });
+      const n = model.variables.length;
+      adam.setState({
+        step: ckpt.meta.adamStep as number,
+        firstMoments: Array.from(
+          { length: n },
+          (_, i) => ckpt.arrays[`m${i}`]!,
+        ),
+        secondMoments: Array.from(
+          { length: n },
+          (_, i) => ckpt.arrays[`v${i}`]!,
+        ),
+      });
+      step = ckpt.meta.step as number;
+      seconds = ckpt.meta.seconds as number;
+      history.push(...(ckpt.meta.history as EvalRecord[]));
+    }
+
+    const save = () => {
+      const state = adam.getState();
+      const arrays: Record<string, Float32Array> = {};
+      model.variables.forEach((v, i) => {
+        arrays[`w${i}`] = v.dataSync() as Float32Array;
+        arrays[`m${i}`] = state.firstMoments[i]!;
+        arrays[`v${i}`] = state.secondMoments[i]!;
+      });
+      saveCheckpoint(ckptPath, {
+        meta: {
+          config: key,
+          step,
+          adamStep: state.step,
+          seconds,
+          history,
+        },
+        arrays,
+      });
+    };
+
+    const { steps, batchSize: requestedBatch, evalEvery, checkpointEvery } =
+      manifest.train;
+    const trainSize = ds.size("train");
+    const batchSize = Math.min(requestedBatch, trainSize);
+    const perEpoch = Math.floor(trainSize / batchSize);
+    const evalSize = Math.min(manifest.eval.size, ds.size("val"));
+    let order: Int32Array | undefined;
+    let orderEpoch = -1;
+    let lossSum = 0;
+    let lossCount = 0;
+    let lastLoss = NaN;
+    const evaluate = () => {
+      const { codes, mse } = encodeSplit(model, ds, evalSize);
+      const spectrum = latentSpectrum({
+        data: codes,
+        rows: evalSize,
+        cols: model.regularizer.latentDim,
+      });
+      const rank: Record<string, number> = {};
+      for (const t of manifest.eval.thresholds) {
+        rank[thresholdKey(t)] = spectrum.rank(t);
+      }
+      const record: EvalRecord = {
+        step,
+        images: step * batchSize,
+        trainLoss: lossCount > 0 ? lossSum / lossCount : NaN,
+        valMse: mse,
+        rank,
+        effectiveRank: spectrum.effectiveRank,
+        seconds,
+      };
+      lossSum = 0;
+      lossCount = 0;
+      return { record, spectrum };
+    };
+    if (step === 0 && history.length === 0) history.push(evaluate().record);
+    let ran = 0;
+    const windowStart = performance.now();
+    let windowImages = 0;
+    while (step < steps) {
+      if (options.stopAfter !== undefined && ran >= options.stopAfter) {
+        return { stopped: step };
+      }
+      const epoch = Math.floor(step / perEpoch);
+      if (epoch !== orderEpoch) {
+        order = new Rng(deriveSeed(manifest.seed, ["order", epoch]))
+          .permutation(trainSize);
+        orderEpoch = epoch;
+      }
+      const pos = (step % perEpoch) * batchSize;
+      const batch = ds.batch("train", order!.subarray(pos, pos + batchSize));
+      const t0 = performance.now();
+      const x = imagesTensor(ds, batch.images);
+      const loss = adam.minimize(() => model.loss(x, true).total);
+      lastLoss = loss.dataSync()[0]!;
+      tf.dispose([x, loss]);
+      seconds += (performance.now() - t0) / 1000;
+      if (!Number.isFinite(lastLoss)) {
+        throw new NonFiniteLossError(spec.name, step + 1, lastLoss);
+      }
+      step += 1;
+      ran += 1;
+      lossSum += lastLoss;
+      lossCount += 1;
+      windowImages += batchSize;
+      options.onProgress?.({
+        name: spec.name,
+        step,
+        steps,
+        loss: lastLoss,
+        imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
+      });
+      if (step % evalEvery === 0 && step < steps) {
+        history.push(evaluate().record);
+      }
+      if (step % checkpointEvery === 0 || step === steps) save();
+    }
+    const final = evaluate();
+    if (history.at(-1)?.step !== step) history.push(final.record);
+    save();
+    const result: ModelResult = {
+      name: spec.name,
+      valMse: final.record.valMse,
+      rank: final.record.rank,
+      effectiveRank: final.spectrum.effectiveRank,
+      singularValues: final.spectrum.singularValues,
+      history,
+      steps: step,
+      seconds,
+      status: "ok",
+    };
+    const images = makeImages(model, ds, manifest);
+    writeFileAtomic(
+      join(options.dir, "result.json"),
+      JSON.stringify(result, null, 1),
+    );
+    return { result, images };
+  } finally {
+    adam.dispose();
+    model.dispose();
+  }
+}
+
+function makeImages(
+  model: Autoencoder,
+  ds: Dataset,
+  manifest: ResolvedManifest,
+): ModelImages {
+  const [h, w, c] = ds.imageShape;
+  const nVal = ds.size("val");
+  const r = Math.min(manifest.eval.reconstructions, nVal);
+  const pairs = Math.min(
+    manifest.eval.interpolationPairs,
+    Math.floor(nVal / 2),
+  );
+  const steps = manifest.eval.interpolationSteps;
+  return tf.tidy(() => {
+    const rIdx = Array.from({ length: r }, (_, i) => i);
+    const x = imagesTensor(ds, ds.batch("val", rIdx).images);
+    const recon = r > 0 ? model.decode(model.encode(x)) : x;
+    const both = r > 0 ? tf.concat([x, recon]) : x;
+    let interp: tf.Tensor4D = tf.zeros([0, h, w, c]);
+    if (pairs > 0) {
+      const a = imagesTensor(
+        ds,
+        ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i)).images,
+      );
+      const b = imagesTensor(
+        ds,
+        ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i + 1))
+          .images,
+      );
+      const za = model.encode(a);
+      const zb = model.encode(b);
+      const alphas = tf.reshape(tf.linspace(0, 1, steps), [1, steps, 1]);
+      const z = tf.add(
+        tf.mul(tf.expandDims(za, 1), tf.sub(1, alphas)),
+        tf.mul(tf.expandDims(zb, 1), alphas),
+      ); // [pairs, steps, d]
+      interp = model.decode(tf.reshape(z, [pairs * steps, -1]) as tf.Tensor2D);
+    }
+    return {
+      reconstructions: {
+        images: both.dataSync() as Float32Array,
+        shape: [2 * r, h, w, c],
+      },
+      interpolations: {
+        images: interp.dataSync() as Float32Array,
+        shape: [pairs * steps, h, w, c],
+      },
+    };
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The roles a manifest wires together. Each is a small interface with a
+ * `readonly kind` (the manifest's kebab-case name) and `dispose()` where it
+ * owns tensors. Implementations are factories returning these interfaces.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** Something that owns trainable tensors. */
+export interface Parametric {
+  /** The registry name this instance was made under. */
+  readonly kind: string;
+  /** Trainable variables, in a fixed order (checkpoints rely on it). */
+  readonly variables: tf.Variable[];
+  /** Frees every tensor this instance owns. */
+  dispose(): void;
+}
+
+/** Maps images [batch, H, W, C] to codes [batch, outputDim]. */
+export interface Encoder extends Parametric {
+  /** Width of the code the encoder emits. */
+  readonly outputDim: number;
+  /** Input image shape [H, W, C]. */
+  readonly imageShape: readonly [number, number, number];
+  /** Encodes a batch. */
+  apply(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Folds `matrix` [outputDim, outputDim] into the last layer so that
+   * `folded.apply(x)` equals `apply(x) @ matrix`. Returns a new encoder that
+   * shares no tensors with this one.
+   */
+  absorb(matrix: tf.Tensor2D): Encoder;
+}
+
+/** Maps codes [batch, latentDim] to images [batch, H, W, C]. */
+export interface Decoder extends Parametric {
+  /** Width of the code the decoder reads. */
+  readonly latentDim: number;
+  /** Output image shape [H, W, C]. */
+  readonly imageShape: readonly [number, number, number];
+  /** Decodes a batch to pre-activation logits. */
+  logits(z: tf.Tensor2D): tf.Tensor4D;
+  /** Output non-linearity: `tanh` (images in [-1, 1]) or `sigmoid` ([0, 1]). */
+  readonly output: "tanh" | "sigmoid";
+}
+
+/** What a latent regularizer does to a batch of encoder outputs. */
+export interface LatentOutput {
+  /** The code the decoder reads and the metrics measure: [batch, latentDim]. */
+  code: tf.Tensor2D;
+  /** A loss term added to the reconstruction loss, if any. */
+  penalty?: tf.Scalar;
+}
+
+/** Sits between encoder and decoder: the linear chain, L1/L2 penalties, ... */
+export interface LatentRegularizer extends Parametric {
+  /** Width of the encoder output it expects. */
+  readonly inputDim: number;
+  /** Width of the code it emits. */
+  readonly latentDim: number;
+  /**
+   * Transforms encoder outputs.
+   *
+   * @param h Encoder outputs [batch, inputDim].
+   * @param training Whether this is a training pass (sampling, penalties).
+   */
+  forward(h: tf.Tensor2D, training: boolean): LatentOutput;
+  /**
+   * The single [inputDim, latentDim] matrix this regularizer is equivalent to
+   * at inference, or `undefined` when it is the identity.
+   *
+   * @throws {TypeError} When the regularizer is not linear.
+   */
+  fold(): tf.Tensor2D | undefined;
+  /** The options this instance was made with (a config round-trip). */
+  getConfig(): Record<string, unknown>;
+}
+
+/** A data split. */
+export type Split = "train" | "val";
+
+/** A batch of images in [-1, 1], NHWC, with optional integer labels. */
+export interface Batch {
+  /** Pixel values, [batch, H, W, C] row-major, in [-1, 1]. */
+  images: Float32Array;
+  /** Class labels, when the data set has them. */
+  labels?: Int32Array;
+}
+
+/** A finite, indexable data set whose example i never changes. */
+export interface Dataset {
+  /** The registry name this data set was made under. */
+  readonly kind: string;
+  /** Image shape [H, W, C]. */
+  readonly imageShape: readonly [number, number, number];
+  /** Number of classes, when labelled. */
+  readonly numClasses?: number;
+  /** Number of examples in a split. */
+  size(split: Split): number;
+  /** Reads examples by index. */
+  batch(split: Split, indices: ArrayLike<number>): Batch;
+  /** A short identity used for caches (kind, sizes, seed, source). */
+  readonly fingerprint: string;
+}

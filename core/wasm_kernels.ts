@@ -1,0 +1,928 @@
+/**
+ * Kernels that make convolutional training work, and work fast, on the tfjs
+ * `wasm` backend (4.22).
+ *
+ * tfjs-backend-wasm ships no `Conv2DBackpropFilter` kernel, so any conv net
+ * fails on its first backward pass there. Its `Conv2DBackpropInput` (the
+ * forward pass of every transposed convolution) and its `BatchMatMul` with
+ * `transposeA` or `transposeB` are naive loops, 10-30x slower than the
+ * XNNPACK convolution and matrix multiply the backend also has. This module
+ * registers replacements built from exactly two fast primitives, XNNPACK's
+ * convolution and XNNPACK's fully connected (GEMM) operator, glued by plain
+ * JavaScript loops that rearrange memory in place on the wasm heap (about
+ * 1 ns per element, against 7-20 ns for the backend's own transpose, gather
+ * and depth-to-space kernels):
+ *
+ * - `Conv2D` / `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when the
+ *   output is small and the filter large (XNNPACK packs a convolution filter
+ *   at about 8 ns per weight but a GEMM operand at about 2 ns).
+ * - `Conv2DBackpropInput`: either a sub-pixel convolution (one stride-1
+ *   convolution with a rearranged [M, M, outC, s*s*inC] filter, M =
+ *   ceil(k/s), then a depth-to-space interleave) or GEMM + col2im.
+ * - `Conv2DBackpropFilter`: transposed im2col + one GEMM.
+ * - `BatchMatMul` / `_FusedMatMul` with transposes: transpose in JS, then
+ *   GEMM, multiplying in whichever order packs the smaller operand.
+ *
+ * Each call picks the path a small cost model says is cheapest; both paths of
+ * every kernel are exact up to float rounding, and {@link configureWasmKernels}
+ * can force one for tests. Every intermediate is a raw backend buffer freed
+ * before the kernel returns, so kernels allocate nothing that outlives them.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type TensorInfo = tf.TensorInfo;
+type KernelFunc = tf.KernelConfig["kernelFunc"];
+
+/** The part of tfjs-backend-wasm's `BackendWasm` these kernels use. */
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+/** How the conv kernels choose between their two implementations. */
+export type WasmConvPath = "auto" | "direct" | "gemm";
+
+/** Options of {@link configureWasmKernels}. */
+export interface WasmKernelOptions {
+  /**
+   * `direct`: XNNPACK convolutions (sub-pixel for transposed ones); `gemm`:
+   * im2col/col2im around XNNPACK GEMMs; `auto`: the cheaper by a cost model.
+   * @default "auto"
+   */
+  convPath?: WasmConvPath;
+  /**
+   * Threads XNNPACK runs on; scales the compute term of the cost model.
+   * @default 1
+   */
+  threads?: number;
+}
+
+const settings: Required<WasmKernelOptions> = { convPath: "auto", threads: 1 };
+
+/**
+ * Sets how the wasm kernels choose their implementation. Only tests and
+ * benchmarks need this; the defaults pick the fastest path.
+ *
+ * @param options The settings to change; others keep their values.
+ * @returns The settings now in force.
+ *
+ * @example Force the GEMM path
+ * ```ts
+ * import { configureWasmKernels } from "./wasm_kernels.ts";
+ * const previous = configureWasmKernels({});
+ * configureWasmKernels({ convPath: "gemm" });
+ * configureWasmKernels(previous);
+ * ```
+ */
+export function configureWasmKernels(
+  options: WasmKernelOptions,
+): Required<WasmKernelOptions> {
+  const previous = { ...settings };
+  if (options.convPath !== undefined) settings.convPath = options.convPath;
+  if (options.threads !== undefined) {
+    if (!(options.threads >= 1)) {
+      throw new RangeError(
+        `Threads must be at least 1, got ${options.threads}`,
+      );
+    }
+    settings.threads = options.threads;
+  }
+  return previous;
+}
+
+// ---------------------------------------------------------------------------
+// Cost model, in nanoseconds, measured on a 2-core AMD EPYC (wasm SIMD).
+
+/** XNNPACK convolution filter packing, per weight (tfjs transposes first). */
+const NS_PACK_CONV = 8;
+/** XNNPACK fully connected weight packing, per element. */
+const NS_PACK_GEMM = 2;
+/** One JS pass that reads and writes an element (copy, transpose, im2col). */
+const NS_MOVE = 1;
+/** One multiply-add at XNNPACK's single-thread rate (about 45 GFLOP/s). */
+const NS_MAC = 2 / 45;
+
+function macCost(macs: number): number {
+  return macs * NS_MAC / settings.threads;
+}
+
+// ---------------------------------------------------------------------------
+// Memory rearrangements on typed arrays.
+
+/** dst[j, i] = src[i, j] for src [rows, cols]. */
+export function transpose2d(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  dst: Float32Array,
+): void {
+  const T = 16;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    const i1 = Math.min(i0 + T, rows);
+    for (let j0 = 0; j0 < cols; j0 += T) {
+      const j1 = Math.min(j0 + T, cols);
+      for (let j = j0; j < j1; j++) {
+        let s = i0 * cols + j;
+        let d = j * rows + i0;
+        for (let i = i0; i < i1; i++) {
+          dst[d++] = src[s]!;
+          s += cols;
+        }
+      }
+    }
+  }
+}
+
+function copyRun(
+  src: Float32Array,
+  from: number,
+  dst: Float32Array,
+  to: number,
+  n: number,
+): void {
+  if (n >= 64) {
+    dst.set(src.subarray(from, from + n), to);
+  } else {
+    for (let k = 0; k < n; k++) dst[to + k] = src[from + k]!;
+  }
+}
+
+/** Geometry of one 2-D convolution, NHWC. */
+export interface ConvGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  fh: number;
+  fw: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+}
+
+/**
+ * im2col: cols[b, oh, ow, i, j, c] = x[b, oh*sh + i - top, ow*sw + j - left, c]
+ * (zero outside x), cols [batch*outH*outW, fh*fw*inC].
+ */
+export function im2col(
+  x: Float32Array,
+  g: ConvGeometry,
+  cols: Float32Array,
+): void {
+  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  const rowLen = fw * inC;
+  let o = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * sh - top;
+      for (let ow = 0; ow < outW; ow++) {
+        const iw0 = ow * sw - left;
+        const inside = iw0 >= 0 && iw0 + fw <= inW;
+        for (let i = 0; i < fh; i++) {
+          const ih = ih0 + i;
+          if (ih < 0 || ih >= inH) {
+            cols.fill(0, o, o + rowLen);
+            o += rowLen;
+            continue;
+          }
+          const rowBase = (b * inH + ih) * inW;
+          if (inside) {
+            copyRun(x, (rowBase + iw0) * inC, cols, o, rowLen);
+            o += rowLen;
+            continue;
+          }
+          for (let j = 0; j < fw; j++) {
+            const iw = iw0 + j;
+            if (iw < 0 || iw >= inW) {
+              cols.fill(0, o, o + inC);
+            } else {
+              copyRun(x, (rowBase + iw) * inC, cols, o, inC);
+            }
+            o += inC;
+          }
+        }
+      }
+    }
+  }
+}
+
+let offsetScratch = new Int32Array(1024);
+
+/**
+ * For tap (i, j), the offset in x of pixel (b, oh*sh + i - top,
+ * ow*sw + j - left) for every output pixel (b, oh, ow), or -1 in the padding.
+ */
+function tapOffsets(g: ConvGeometry, i: number, j: number): Int32Array {
+  const { batch, inH, inW, inC, outH, outW, sh, sw, top, left } = g;
+  const n = batch * outH * outW;
+  if (offsetScratch.length < n) offsetScratch = new Int32Array(n);
+  const offsets = offsetScratch;
+  let col = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let oh = 0; oh < outH; oh++) {
+      const ih = oh * sh - top + i;
+      const rowInside = ih >= 0 && ih < inH;
+      const rowBase = (b * inH + ih) * inW;
+      for (let ow = 0; ow < outW; ow++) {
+        const iw = ow * sw - left + j;
+        offsets[col++] = rowInside && iw >= 0 && iw < inW
+          ? (rowBase + iw) * inC
+          : -1;
+      }
+    }
+  }
+  return offsets;
+}
+
+/** Columns per tile of the transposed im2col/col2im loops. */
+const TILE = 64;
+
+/**
+ * Transposed im2col: colsT[(i, j, c), (b, oh, ow)], the left operand of the
+ * filter-gradient GEMM, colsT [fh*fw*inC, batch*outH*outW]. Tiled over
+ * output pixels so that writes are contiguous and reads stay in L1.
+ */
+export function im2colT(
+  x: Float32Array,
+  g: ConvGeometry,
+  colsT: Float32Array,
+): void {
+  const { batch, inC, outH, outW, fh, fw } = g;
+  const n = batch * outH * outW;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const offsets = tapOffsets(g, i, j);
+      const rowBase = (i * fw + j) * inC * n;
+      for (let n0 = 0; n0 < n; n0 += TILE) {
+        const n1 = Math.min(n0 + TILE, n);
+        for (let c = 0; c < inC; c++) {
+          const d = rowBase + c * n;
+          for (let m = n0; m < n1; m++) {
+            const o = offsets[m]!;
+            colsT[d + m] = o < 0 ? 0 : x[o + c]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * col2im, the adjoint of {@link im2col}: dx[b, oh*sh + i - top,
+ * ow*sw + j - left, c] += cols[b, oh, ow, i, j, c]. `dx` must start zeroed.
+ */
+export function col2im(
+  cols: Float32Array,
+  g: ConvGeometry,
+  dx: Float32Array,
+): void {
+  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  let o = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * sh - top;
+      for (let ow = 0; ow < outW; ow++) {
+        const iw0 = ow * sw - left;
+        for (let i = 0; i < fh; i++) {
+          const ih = ih0 + i;
+          if (ih < 0 || ih >= inH) {
+            o += fw * inC;
+            continue;
+          }
+          const rowBase = (b * inH + ih) * inW;
+          for (let j = 0; j < fw; j++) {
+            const iw = iw0 + j;
+            if (iw >= 0 && iw < inW) {
+              let d = (rowBase + iw) * inC;
+              for (let c = 0; c < inC; c++) dx[d++]! += cols[o + c]!;
+            }
+            o += inC;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * col2im from the transposed layout colsT[(i, j, c), (b, oh, ow)].
+ * `dx` must start zeroed.
+ */
+export function col2imT(
+  colsT: Float32Array,
+  g: ConvGeometry,
+  dx: Float32Array,
+): void {
+  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  const n = batch * outH * outW;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const rowBase = (i * fw + j) * inC * n;
+      let col = 0;
+      for (let b = 0; b < batch; b++) {
+        for (let oh = 0; oh < outH; oh++) {
+          const ih = oh * sh - top + i;
+          if (ih < 0 || ih >= inH) {
+            col += outW;
+            continue;
+          }
+          const xRow = (b * inH + ih) * inW;
+          for (let ow = 0; ow < outW; ow++) {
+            const iw = ow * sw - left + j;
+            if (iw >= 0 && iw < inW) {
+              let s = rowBase + col;
+              let d = (xRow + iw) * inC;
+              for (let c = 0; c < inC; c++) {
+                dx[d++]! += colsT[s]!;
+                s += n;
+              }
+            }
+            col++;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The sub-pixel filter of a transposed convolution: tap (jh, jw) of phase
+ * (rh, rw) is W[sh*(mh-1-jh) + rh, sw*(mw-1-jw) + rw], zero where that tap
+ * lies outside the kernel. W [fh, fw, inC, outC] -> K [mh, mw, outC,
+ * sh*sw*inC], channel (rh*sw + rw)*inC + c.
+ */
+export function subPixelFilter(
+  w: Float32Array,
+  g: ConvGeometry,
+  k: Float32Array,
+): void {
+  const { inC, outC, fh, fw, sh, sw } = g;
+  const mh = Math.ceil(fh / sh);
+  const mw = Math.ceil(fw / sw);
+  let o = 0;
+  for (let jh = 0; jh < mh; jh++) {
+    for (let jw = 0; jw < mw; jw++) {
+      for (let oc = 0; oc < outC; oc++) {
+        for (let rh = 0; rh < sh; rh++) {
+          const ih = sh * (mh - 1 - jh) + rh;
+          for (let rw = 0; rw < sw; rw++) {
+            const iw = sw * (mw - 1 - jw) + rw;
+            if (ih >= fh || iw >= fw) {
+              k.fill(0, o, o + inC);
+              o += inC;
+              continue;
+            }
+            let s = (ih * fw + iw) * inC * outC + oc;
+            for (let c = 0; c < inC; c++) {
+              k[o++] = w[s]!;
+              s += outC;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Depth-to-space and crop after a sub-pixel convolution: dx[b, h, w, c] =
+ * y[b, (h+top)/sh, (w+left)/sw, (((h+top)%sh)*sw + (w+left)%sw)*inC + c],
+ * y [batch, qh, qw, sh*sw*inC].
+ */
+export function depthToSpaceCrop(
+  y: Float32Array,
+  qh: number,
+  qw: number,
+  g: ConvGeometry,
+  dx: Float32Array,
+): void {
+  const { batch, inH, inW, inC, sh, sw, top, left } = g;
+  const depth = sh * sw * inC;
+  let o = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < inH; h++) {
+      const q = Math.floor((h + top) / sh);
+      const rh = h + top - q * sh;
+      const rowBase = (b * qh + q) * qw;
+      for (let w = 0; w < inW; w++) {
+        const p = Math.floor((w + left) / sw);
+        const rw = w + left - p * sw;
+        copyRun(y, (rowBase + p) * depth + (rh * sw + rw) * inC, dx, o, inC);
+        o += inC;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Kernels.
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: unknown;
+  dataFormat?: "NHWC" | "NCHW";
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+function geometry(
+  xShape: number[],
+  filterShape: number[],
+  attrs: ConvAttrs,
+): ConvGeometry | undefined {
+  if (attrs.dataFormat === "NCHW") return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad as "valid",
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return undefined;
+  return {
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    outC: info.outChannels,
+    fh: info.filterHeight,
+    fw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+  };
+}
+
+/** Whether im2col of `g` is a plain reshape of x (patches tile x exactly). */
+function isPlainReshape(g: ConvGeometry): boolean {
+  return g.top === 0 && g.left === 0 && g.sh === g.fh && g.sw === g.fw &&
+    g.outH * g.fh === g.inH && g.outW * g.fw === g.inW &&
+    (g.outW === 1 || g.fh === 1);
+}
+
+const view = (info: TensorInfo, shape: number[]): TensorInfo => ({
+  dataId: info.dataId,
+  shape,
+  dtype: info.dtype,
+});
+
+interface Originals {
+  conv2d: KernelFunc;
+  fusedConv2d: KernelFunc;
+  batchMatMul: KernelFunc;
+  fusedMatMul: KernelFunc;
+}
+
+/** Raw-buffer helpers bound to one backend. */
+class Heap {
+  readonly #temps: TensorInfo[] = [];
+  constructor(readonly backend: HeapBackend, readonly originals: Originals) {}
+
+  /** A temporary buffer, freed by {@link Heap.release}. */
+  temp(shape: number[]): TensorInfo {
+    const info = this.backend.makeOutput(shape, "float32");
+    this.#temps.push(info);
+    return info;
+  }
+
+  /** A buffer the caller returns (or frees itself). */
+  output(shape: number[]): TensorInfo {
+    return this.backend.makeOutput(shape, "float32");
+  }
+
+  /** Registers a kernel's output as temporary. */
+  adopt(info: TensorInfo): TensorInfo {
+    this.#temps.push(info);
+    return info;
+  }
+
+  /** The buffer as a typed array; call after the last allocation. */
+  f32(info: TensorInfo): Float32Array {
+    return this.backend.typedArrayFromHeap(info);
+  }
+
+  /** Frees every temporary. */
+  release(): void {
+    for (const info of this.#temps) this.backend.disposeData(info.dataId);
+    this.#temps.length = 0;
+  }
+
+  /** a [m, k] @ b [k, n], via XNNPACK's fully connected operator. */
+  gemm(
+    a: TensorInfo,
+    m: number,
+    k: number,
+    b: TensorInfo,
+    n: number,
+    fused?: { bias?: TensorInfo; activation?: string; leakyreluAlpha?: number },
+  ): TensorInfo {
+    return this.originals.fusedMatMul({
+      inputs: {
+        a: view(a, [1, m, k]),
+        b: view(b, [1, k, n]),
+        ...(fused?.bias ? { bias: fused.bias } : {}),
+      },
+      backend: this.backend as unknown as tf.KernelBackend,
+      attrs: {
+        transposeA: false,
+        transposeB: false,
+        activation: fused?.activation ?? "linear",
+        leakyreluAlpha: fused?.leakyreluAlpha ?? 0,
+      },
+    }) as TensorInfo;
+  }
+
+  /** A transposed copy of x [rows, cols], as a temporary. */
+  transposed(x: TensorInfo, rows: number, cols: number): TensorInfo {
+    const out = this.temp([cols, rows]);
+    transpose2d(this.f32(x), rows, cols, this.f32(out));
+    return out;
+  }
+}
+
+/** Filters whose XNNPACK convolution operator is (probably) cached. */
+const seenConvFilters = new WeakSet<object>();
+/** GEMM right operands whose packed form is (probably) cached. */
+const seenGemmWeights = new WeakSet<object>();
+
+function conv2dKernel(
+  originals: Originals,
+  fused: boolean,
+): KernelFunc {
+  const original = fused ? originals.fusedConv2d : originals.conv2d;
+  return (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const attrs = args.attrs as unknown as ConvAttrs & {
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const activation = attrs.activation ?? "linear";
+    const g = geometry(x!.shape, filter!.shape, attrs);
+    const fusable = !fused ||
+      (preluActivationWeights == null &&
+        ["linear", "relu", "relu6"].includes(activation) &&
+        (bias == null ||
+          (bias.shape.length === 1 && bias.shape[0] === filter!.shape[3])));
+    if (g === undefined || !fusable || x!.dtype !== "float32") {
+      return original(args);
+    }
+    const k = g.fh * g.fw * g.inC;
+    const rows = g.batch * g.outH * g.outW;
+    const plain = isPlainReshape(g);
+    let gemm = settings.convPath !== "direct";
+    if (settings.convPath === "auto" && !plain) {
+      const weights = k * g.outC;
+      const filterId = filter!.dataId as object;
+      if (seenConvFilters.has(filterId) || seenGemmWeights.has(filterId)) {
+        // A filter seen before is a persistent weight: XNNPACK's conv
+        // operator keeps it packed, so the direct path pays nothing more.
+        gemm = false;
+      } else {
+        gemm = NS_PACK_GEMM * weights + NS_MOVE * rows * k <
+          NS_PACK_CONV * weights;
+      }
+    }
+    if (!gemm) {
+      seenConvFilters.add(filter!.dataId as object);
+      return original(args);
+    }
+    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+    try {
+      let cols = x!;
+      if (!plain) {
+        cols = heap.temp([rows, k]);
+        im2col(heap.f32(x!), g, heap.f32(cols));
+      }
+      seenGemmWeights.add(filter!.dataId as object);
+      const out = heap.gemm(cols, rows, k, filter!, g.outC, {
+        bias: fused ? bias : undefined,
+        activation: fused ? activation : "linear",
+        leakyreluAlpha: attrs.leakyreluAlpha,
+      });
+      return view(out, [g.batch, g.outH, g.outW, g.outC]);
+    } finally {
+      heap.release();
+    }
+  };
+}
+
+function conv2dBackpropInputKernel(originals: Originals): KernelFunc {
+  return (args) => {
+    const { dy, filter } = args.inputs as Record<string, TensorInfo>;
+    const attrs = args.attrs as unknown as ConvAttrs & {
+      inputShape: [number, number, number, number];
+    };
+    const g = geometry(attrs.inputShape, filter!.shape, attrs);
+    if (g === undefined) {
+      throw new RangeError("The wasm conv kernels support only NHWC data");
+    }
+    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+    try {
+      return backpropInput(heap, dy!, filter!, g);
+    } finally {
+      heap.release();
+    }
+  };
+}
+
+function backpropInput(
+  heap: Heap,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  g: ConvGeometry,
+): TensorInfo {
+  const inShape = [g.batch, g.inH, g.inW, g.inC];
+  const rows = g.batch * g.outH * g.outW; // dy pixels
+  const k = g.fh * g.fw * g.inC;
+  const weights = k * g.outC;
+  const plain = isPlainReshape(g);
+  const mh = Math.ceil(g.fh / g.sh);
+  const mw = Math.ceil(g.fw / g.sw);
+  const qh = Math.ceil((g.top + g.inH) / g.sh);
+  const qw = Math.ceil((g.left + g.inW) / g.sw);
+  const padBottom = Math.max(0, qh - g.outH);
+  const padRight = Math.max(0, qw - g.outW);
+  const convH = g.outH + padBottom;
+  const convW = g.outW + padRight;
+  // Sub-pixel: pack the rearranged filter, convolve over the padded phase
+  // grid, interleave.
+  const subPixelCost = (NS_MOVE + NS_PACK_CONV) * mh * mw * g.sh * g.sw *
+      g.inC * g.outC +
+    macCost(
+      g.batch * convH * convW * mh * mw * g.outC * g.sh * g.sw * g.inC,
+    ) +
+    NS_MOVE * (g.batch * convH * convW * g.sh * g.sw * g.inC);
+  // GEMM: cols = dy @ W^T (transpose and pack W), or cols^T = W @ dy^T
+  // (transpose and pack dy); then col2im.
+  const gemmCost = macCost(rows * weights) +
+    (plain ? 0 : 2 * NS_MOVE * rows * k);
+  const packW = (NS_MOVE + NS_PACK_GEMM) * weights;
+  const packDy = (NS_MOVE + NS_PACK_GEMM) * rows * g.outC;
+  let useGemm = settings.convPath !== "direct";
+  if (settings.convPath === "auto" && !plain) {
+    useGemm = gemmCost + Math.min(packW, packDy) < subPixelCost;
+  }
+  if (useGemm) {
+    if (plain || packW <= packDy) {
+      // cols [rows, k] = dy [rows, outC] @ W^T [outC, k]
+      const wT = heap.transposed(filter, k, g.outC);
+      const cols = heap.gemm(dy, rows, g.outC, wT, k);
+      if (plain) return view(cols, inShape);
+      heap.adopt(cols);
+      const dx = heap.output(inShape);
+      const out = heap.f32(dx);
+      out.fill(0);
+      col2im(heap.f32(cols), g, out);
+      return dx;
+    }
+    // cols^T [k, rows] = W [k, outC] @ dy^T [outC, rows]
+    const dyT = heap.transposed(dy, rows, g.outC);
+    const colsT = heap.adopt(heap.gemm(filter, k, g.outC, dyT, rows));
+    const dx = heap.output(inShape);
+    const out = heap.f32(dx);
+    out.fill(0);
+    col2imT(heap.f32(colsT), g, out);
+    return dx;
+  }
+  const kernel = heap.temp([mh, mw, g.outC, g.sh * g.sw * g.inC]);
+  subPixelFilter(heap.f32(filter), g, heap.f32(kernel));
+  const y = heap.originals.conv2d({
+    inputs: { x: dy, filter: kernel },
+    backend: heap.backend as unknown as tf.KernelBackend,
+    attrs: {
+      strides: 1,
+      pad: [[0, 0], [mh - 1, padBottom], [mw - 1, padRight], [0, 0]],
+      dilations: 1,
+      dataFormat: "NHWC",
+    },
+  }) as TensorInfo; // [batch, convH, convW, sh*sw*inC]
+  if (
+    g.sh === 1 && g.sw === 1 && g.top === 0 && g.left === 0 &&
+    convH === g.inH && convW === g.inW
+  ) {
+    return y;
+  }
+  heap.adopt(y);
+  const dx = heap.output(inShape);
+  depthToSpaceCrop(heap.f32(y), convH, convW, g, heap.f32(dx));
+  return dx;
+}
+
+function conv2dBackpropFilterKernel(originals: Originals): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as Record<string, TensorInfo>;
+    const attrs = args.attrs as unknown as ConvAttrs & {
+      filterShape: [number, number, number, number];
+    };
+    const g = geometry(x!.shape, attrs.filterShape, attrs);
+    if (g === undefined) {
+      throw new RangeError("The wasm conv kernels support only NHWC data");
+    }
+    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+    try {
+      const rows = g.batch * g.outH * g.outW;
+      const k = g.fh * g.fw * g.inC;
+      const colsT = heap.temp([k, rows]);
+      if (isPlainReshape(g)) {
+        transpose2d(heap.f32(x!), rows, k, heap.f32(colsT));
+      } else {
+        im2colT(heap.f32(x!), g, heap.f32(colsT));
+      }
+      // dW [k, outC] = cols^T [k, rows] @ dy [rows, outC]
+      const dw = heap.gemm(colsT, k, rows, dy!, g.outC);
+      return view(dw, attrs.filterShape);
+    } finally {
+      heap.release();
+    }
+  };
+}
+
+function matMulKernel(
+  originals: Originals,
+  original: KernelFunc,
+): KernelFunc {
+  return (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<
+      string,
+      TensorInfo | undefined
+    >;
+    const attrs = args.attrs as {
+      transposeA?: boolean;
+      transposeB?: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const tA = attrs.transposeA === true;
+    const tB = attrs.transposeB === true;
+    const aShape = a!.shape;
+    const bShape = b!.shape;
+    const batchA = aShape.slice(0, -2).reduce((p, d) => p * d, 1);
+    const batchB = bShape.slice(0, -2).reduce((p, d) => p * d, 1);
+    const activation = attrs.activation ?? "linear";
+    const simple = a!.dtype === "float32" && b!.dtype === "float32" &&
+      batchA === 1 && batchB === 1 && preluActivationWeights == null &&
+      (bias == null || bias.shape.length === 1);
+    if (!simple) {
+      if (!tA && !tB) return original(args);
+      return batchedTransposeFirst(args, original, originals);
+    }
+    const m = tA ? aShape.at(-1)! : aShape.at(-2)!;
+    const k = tA ? aShape.at(-2)! : aShape.at(-1)!;
+    const n = tB ? bShape.at(-2)! : bShape.at(-1)!;
+    const outShape = [...(aShape.length >= bShape.length ? aShape : bShape)];
+    outShape[outShape.length - 2] = m;
+    outShape[outShape.length - 1] = n;
+    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+    try {
+      // Order 1: C = A @ B, packs B [k, n]. Order 2: C^T = B^T @ A^T, packs
+      // A^T [k, m], then transposes C^T back.
+      const packB = seenGemmWeights.has(b!.dataId as object) && !tB
+        ? 0
+        : NS_PACK_GEMM * k * n;
+      const cost1 = (tA ? NS_MOVE * m * k : 0) + (tB ? NS_MOVE * k * n : 0) +
+        packB;
+      const cost2 = (tA ? 0 : NS_MOVE * m * k) + (tB ? 0 : NS_MOVE * k * n) +
+        NS_PACK_GEMM * k * m + NS_MOVE * m * n;
+      const fusedOp = bias != null || activation !== "linear";
+      if (fusedOp || cost1 <= cost2) {
+        const left = tA ? heap.transposed(a!, k, m) : a!;
+        const right = tB ? heap.transposed(b!, n, k) : b!;
+        if (!tB) seenGemmWeights.add(b!.dataId as object);
+        const out = heap.gemm(left, m, k, right, n, {
+          bias: bias ?? undefined,
+          activation,
+          leakyreluAlpha: attrs.leakyreluAlpha,
+        });
+        return view(out, outShape);
+      }
+      const left = tB ? b! : heap.transposed(b!, k, n); // B^T [n, k]
+      const right = tA ? a! : heap.transposed(a!, m, k); // A^T [k, m]
+      const outT = heap.adopt(heap.gemm(left, n, k, right, m)); // [n, m]
+      const out = heap.output(outShape);
+      transpose2d(heap.f32(outT), n, m, heap.f32(out));
+      return out;
+    } finally {
+      heap.release();
+    }
+  };
+}
+
+/** Batched matmul with transposes: transpose each matrix in JS first. */
+function batchedTransposeFirst(
+  args: Parameters<KernelFunc>[0],
+  original: KernelFunc,
+  originals: Originals,
+): TensorInfo {
+  const attrs = args.attrs as { transposeA?: boolean; transposeB?: boolean };
+  const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+  const flip = (x: TensorInfo): TensorInfo => {
+    const shape = x.shape;
+    const rows = shape.at(-2)!;
+    const cols = shape.at(-1)!;
+    const out = heap.temp([...shape.slice(0, -2), cols, rows]);
+    const src = heap.f32(x);
+    const dst = heap.f32(out);
+    for (let off = 0; off < src.length; off += rows * cols) {
+      transpose2d(
+        src.subarray(off, off + rows * cols),
+        rows,
+        cols,
+        dst.subarray(off, off + rows * cols),
+      );
+    }
+    return out;
+  };
+  try {
+    const inputs = { ...args.inputs } as Record<string, TensorInfo>;
+    if (attrs.transposeA) inputs.a = flip(inputs.a!);
+    if (attrs.transposeB) inputs.b = flip(inputs.b!);
+    return original({
+      ...args,
+      inputs,
+      attrs: { ...args.attrs, transposeA: false, transposeB: false },
+    }) as TensorInfo;
+  } finally {
+    heap.release();
+  }
+}
+
+let installed = false;
+
+/**
+ * Registers the conv, transposed-conv and matmul kernels of this module on
+ * the `wasm` backend, replacing the backend's own. Idempotent; call before
+ * the first kernel runs.
+ *
+ * @throws {Error} When tfjs-backend-wasm's kernels are not registered.
+ *
+ * @example Install before training on wasm
+ * ```ts
+ * import "@tensorflow/tfjs-backend-wasm";
+ * import { installWasmKernels } from "./wasm_kernels.ts";
+ * installWasmKernels();
+ * ```
+ */
+export function installWasmKernels(): void {
+  if (installed) return;
+  const backendName = "wasm";
+  const get = (name: string): tf.KernelConfig => {
+    const config = tf.getKernel(name, backendName);
+    if (config === undefined) {
+      throw new Error(`tfjs-backend-wasm has no ${name} kernel registered`);
+    }
+    return config;
+  };
+  const conv2d = get("Conv2D");
+  const fusedConv2d = get("FusedConv2D");
+  const batchMatMul = get("BatchMatMul");
+  const fusedMatMul = get("_FusedMatMul");
+  const originals: Originals = {
+    conv2d: conv2d.kernelFunc,
+    fusedConv2d: fusedConv2d.kernelFunc,
+    batchMatMul: batchMatMul.kernelFunc,
+    fusedMatMul: fusedMatMul.kernelFunc,
+  };
+  installed = true;
+  const replace = (config: tf.KernelConfig) => {
+    if (tf.getKernel(config.kernelName, backendName) !== undefined) {
+      tf.unregisterKernel(config.kernelName, backendName);
+    }
+    tf.registerKernel(config);
+  };
+  replace({ ...conv2d, kernelFunc: conv2dKernel(originals, false) });
+  replace({ ...fusedConv2d, kernelFunc: conv2dKernel(originals, true) });
+  replace({
+    kernelName: "Conv2DBackpropInput",
+    backendName,
+    kernelFunc: conv2dBackpropInputKernel(originals),
+  });
+  replace({
+    kernelName: "Conv2DBackpropFilter",
+    backendName,
+    kernelFunc: conv2dBackpropFilterKernel(originals),
+  });
+  replace({
+    ...batchMatMul,
+    kernelFunc: matMulKernel(originals, originals.batchMatMul),
+  });
+  replace({
+    ...fusedMatMul,
+    kernelFunc: matMulKernel(originals, originals.fusedMatMul),
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * Multi-threaded XNNPACK for the tfjs `wasm` backend under Deno.
+ *
+ * tfjs-backend-wasm 4.22 ships a threaded SIMD build, but never loads it
+ * here: Deno defines `process`, so tfjs takes it for Node.js, where it turns
+ * threads off (tfjs issue #3830), and the emscripten loader of that build
+ * (a) starts a fixed pool of 8 workers, (b) sizes XNNPACK's thread pool from
+ * `os.cpus().length / 2` (1 on a 2-core machine) and (c) runs a worker script
+ * that assigns to `globalThis.location`, which is read-only in Deno.
+ *
+ * {@link useWasmThreads} registers a `wasm` backend factory that loads the
+ * threaded build with those three points patched (a pool of exactly
+ * `threads - 1` workers, a thread count of `threads`, a worker script that
+ * skips read-only globals), through `node:worker_threads` and a shared
+ * `WebAssembly.Memory`. The patched loader and worker script are written
+ * once to a folder under the system temporary directory. Workers are
+ * unreferenced, so they never keep the process alive.
+ *
+ * Only XNNPACK operators (convolution, GEMM) run on several threads; the
+ * other wasm kernels and the JS glue of {@link installWasmKernels} stay on
+ * the calling thread.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  BackendWasm,
+  getThreadsCount,
+  setThreadsCount,
+} from "@tensorflow/tfjs-backend-wasm";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { configureWasmKernels } from "./wasm_kernels.ts";
+
+/** Options of {@link useWasmThreads}. */
+export interface WasmThreadsOptions {
+  /**
+   * Threads XNNPACK runs on, the calling thread included; 1 loads the
+   * single-threaded SIMD build.
+   * @default navigator.hardwareConcurrency
+   */
+  threads?: number;
+}
+
+/** The priority tfjs-backend-wasm registers its backend with. */
+const WASM_PRIORITY = 2;
+
+interface EmscriptenModule {
+  cwrap(name: string, ret: string | null, args: string[]): unknown;
+  PThread?: { runningWorkers: WorkerLike[]; unusedWorkers: WorkerLike[] };
+  tfjs?: unknown;
+}
+
+interface WorkerLike {
+  unref?: () => void;
+}
+
+type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
+
+function packageRoot(): {
+  require: ReturnType<typeof createRequire>;
+  root: string;
+} {
+  const require = createRequire(import.meta.url);
+  const main = require.resolve("@tensorflow/tfjs-backend-wasm");
+  return { require, root: join(dirname(main), "..") };
+}
+
+/** Replaces `from` in `text` exactly once, or throws. */
+function patch(text: string, from: string, to: string, what: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) {
+    throw new Error(
+      `Cannot patch the tfjs wasm loader: ${what} not found exactly once`,
+    );
+  }
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/** Writes `text` to `path` atomically unless the file already exists. */
+function writeOnce(path: string, text: string): void {
+  if (existsSync(path)) return;
+  const partial = `${path}.${Deno.pid}.partial`;
+  writeFileSync(partial, text);
+  renameSync(partial, path);
+}
+
+/**
+ * Writes the patched loader and worker script for `threads` threads and
+ * returns their paths.
+ */
+function preparedFiles(threads: number): { loader: string; worker: string } {
+  const { require, root } = packageRoot();
+  const out = join(root, "wasm-out");
+  const loaderText = readFileSync(
+    join(out, "tfjs-backend-wasm-threaded-simd.js"),
+    "utf8",
+  );
+  const { wasmWorkerContents } = require(
+    join(out, "tfjs-backend-wasm-threaded-simd.worker.js"),
+  ) as { wasmWorkerContents: string };
+
+  let loader = patch(
+    loaderText,
+    "var pthreadPoolSize=8;",
+    `var pthreadPoolSize=${threads - 1};`,
+    "the worker pool size",
+  );
+  // tfjs sizes the pool from emscripten_num_logical_cores() / 2.
+  loader = patch(
+    loader,
+    'if(ENVIRONMENT_IS_NODE)return require("os").cpus().length;',
+    `if(ENVIRONMENT_IS_NODE)return ${2 * threads};`,
+    "the logical core count",
+  );
+  // The string holds "\n" escapes that a template literal turned into
+  // newlines; tfjs escapes them back the same way.
+  let worker = wasmWorkerContents.replace(/\n/g, "\\n");
+  worker = patch(
+    worker,
+    "Object.assign(global,{",
+    "__assignWritable(global,{",
+    "the worker globals",
+  );
+  worker = "var __assignWritable=(target,source)=>{" +
+    "for(const key of Object.keys(source)){" +
+    "try{Object.defineProperty(target,key,{value:source[key]," +
+    "writable:true,configurable:true})}catch(_){}}};" + worker;
+
+  const hash = createHash("sha256").update(loader).update(worker).digest("hex")
+    .slice(0, 16);
+  const folder = join(tmpdir(), `irmae-tfjs-wasm-threads-${hash}`);
+  mkdirSync(folder, { recursive: true });
+  const paths = {
+    loader: join(folder, "tfjs-backend-wasm-threaded-simd.cjs"),
+    worker: join(folder, "tfjs-backend-wasm-threaded-simd.worker.cjs"),
+  };
+  writeOnce(paths.loader, loader);
+  writeOnce(paths.worker, worker);
+  return paths;
+}
+
+function threadsSupported(): boolean {
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return typeof SharedArrayBuffer === "function" &&
+      typeof Atomics === "object";
+  } catch {
+    return false;
+  }
+}
+
+async function createModule(threads: number): Promise<EmscriptenModule> {
+  const { require, root } = packageRoot();
+  const out = join(root, "wasm-out");
+  let factory: Factory;
+  let wasmFile: string;
+  let workerFile = "";
+  if (threads > 1) {
+    const files = preparedFiles(threads);
+    factory = require(files.loader) as Factory;
+    wasmFile = join(out, "tfjs-backend-wasm-threaded-simd.wasm");
+    workerFile = files.worker;
+  } else {
+    factory = require(join(out, "tfjs-backend-wasm.js")) as Factory;
+    wasmFile = join(out, "tfjs-backend-wasm-simd.wasm");
+  }
+  const module = await factory({
+    locateFile: (path: string) => {
+      if (path.endsWith(".worker.js")) return workerFile;
+      if (path.endsWith(".wasm")) return wasmFile;
+      return join(out, path);
+    },
+  });
+  module.tfjs = {
+    init: module.cwrap("init", null, []),
+    initWithThreadsCount: module.cwrap("init_with_threads_count", null, [
+      "number",
+    ]),
+    getThreadsCount: module.cwrap("get_threads_count", "number", []),
+    registerTensor: module.cwrap("register_tensor", null, [
+      "number",
+      "number",
+      "number",
+    ]),
+    disposeData: module.cwrap("dispose_data", null, ["number"]),
+    dispose: module.cwrap("dispose", null, []),
+  };
+  return module;
+}
+
+function unrefWorkers(module: EmscriptenModule): void {
+  const pool = module.PThread;
+  if (pool === undefined) return;
+  for (const worker of [...pool.runningWorkers, ...pool.unusedWorkers]) {
+    worker.unref?.();
+  }
+}
+
+/**
+ * Chooses how many threads the tfjs `wasm` backend runs XNNPACK on, by
+ * registering a `wasm` backend factory that loads the threaded (or the
+ * single-threaded) SIMD build. Call it before the wasm backend starts, i.e.
+ * before `tf.setBackend("wasm")`; without it, tfjs loads its single-threaded
+ * build as usual.
+ *
+ * @param options The thread count.
+ * @returns The thread count the backend will start with: `threads`, or 1
+ * where shared wasm memory is unavailable.
+ * @throws {RangeError} When `threads` is not a positive integer.
+ * @throws {Error} When the wasm backend has already started.
+ *
+ * @example Two threads
+ * ```ts ignore
+ * import * as tf from "@tensorflow/tfjs";
+ * import { useWasmThreads } from "./wasm_threads.ts";
+ * useWasmThreads({ threads: 2 });
+ * await tf.setBackend("wasm");
+ * ```
+ */
+export function useWasmThreads(options: WasmThreadsOptions = {}): number {
+  const requested = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(requested) || requested < 1) {
+    throw new RangeError(
+      `Threads must be a positive integer, got ${requested}`,
+    );
+  }
+  if (tf.findBackend("wasm") != null) {
+    throw new Error(
+      "The wasm backend has already started; choose its threads before it does",
+    );
+  }
+  const threads = requested > 1 && threadsSupported() ? requested : 1;
+  if (threads > 1) preparedFiles(threads); // fail here, not inside tfjs
+  tf.removeBackend("wasm");
+  tf.registerBackend("wasm", async () => {
+    const module = await createModule(threads);
+    setThreadsCount(threads);
+    const backend = new BackendWasm(module as never);
+    unrefWorkers(module);
+    configureWasmKernels({ threads: getThreadsCount() });
+    return backend;
+  }, WASM_PRIORITY);
+  return threads;
+}

@@ -1,0 +1,269 @@
+/**
+ * The command line: `deno task exp <name|file.yaml> [flags]`.
+ *
+ * The only code that reads `Deno.args`, prints to the console and picks the
+ * run folder. Everything else is library code.
+ *
+ * @module
+ */
+import cliProgress from "cli-progress";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import { createBuiltinRegistries } from "../core/builtins.ts";
+import { ManifestError, resolveManifest } from "../core/manifest.ts";
+import type { ResolvedManifest } from "../core/manifest.ts";
+import { runExperiment } from "./runner.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MANIFESTS = join(HERE, "manifests");
+
+const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
+
+Options:
+  --smoke              run on the manifest's tiny budget (under a minute)
+  --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
+  --resume             continue the latest run of this experiment (or --out DIR)
+  --out DIR            run folder (default runs/<name>-<timestamp>)
+  --backend NAME       auto | webgpu | wasm | cpu
+  --parallel N         models trained at once (one worker each)
+  --list               list the built-in manifests and plug-in kinds
+  -h, --help           this text`;
+
+/** A problem with the command line or its inputs: printed without a stack. */
+class UsageError extends Error {}
+
+function manifestNames(): string[] {
+  return readdirSync(MANIFESTS).filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.replace(/\.yaml$/, "")).sort();
+}
+
+function findManifest(arg: string): string {
+  if (arg.endsWith(".yaml") || arg.endsWith(".yml") || arg.includes("/")) {
+    if (!existsSync(arg)) {
+      throw new UsageError(`Manifest file not found: ${arg}`);
+    }
+    return arg;
+  }
+  const path = join(MANIFESTS, `${arg}.yaml`);
+  if (!existsSync(path)) {
+    throw new UsageError(
+      `Unknown experiment "${arg}"; built-in manifests: ${
+        manifestNames().join(", ")
+      }`,
+    );
+  }
+  return path;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-")
+    .slice(0, 15);
+}
+
+function latestRun(root: string, name: string): string | undefined {
+  if (!existsSync(root)) return undefined;
+  const runs = readdirSync(root)
+    .filter((d) =>
+      d.startsWith(`${name}-`) &&
+      existsSync(join(root, d, "manifest.resolved.json"))
+    )
+    .map((d) => join(root, d))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return runs[0];
+}
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        smoke: { type: "boolean", default: false },
+        set: { type: "string", multiple: true, default: [] },
+        resume: { type: "boolean", default: false },
+        out: { type: "string" },
+        backend: { type: "string" },
+        parallel: { type: "string" },
+        list: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  const registries = createBuiltinRegistries();
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.list) {
+    console.log(`Manifests: ${manifestNames().join(", ")}`);
+    console.log(`Regularizers: ${registries.regularizers.kinds().join(", ")}`);
+    console.log(`Data sets: ${registries.datasets.kinds().join(", ")}`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `Expected one experiment name, got ${positionals.length}\n\n${USAGE}`,
+    );
+  }
+  if (
+    values.backend !== undefined &&
+    !BACKEND_NAMES.includes(values.backend as BackendRequest)
+  ) {
+    throw new UsageError(
+      `--backend: expected one of ${
+        BACKEND_NAMES.join(", ")
+      }, got "${values.backend}"`,
+    );
+  }
+  let parallel: number | undefined;
+  if (values.parallel !== undefined) {
+    parallel = Number(values.parallel);
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
+      throw new UsageError(
+        `--parallel: expected an integer from 1 to 64, got "${values.parallel}"`,
+      );
+    }
+  }
+  const file = findManifest(positionals[0]!);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(
+      `Cannot read manifest ${file}: ${(e as Error).message}`,
+    );
+  }
+  const manifest: ResolvedManifest = resolveManifest(text, registries, {
+    file,
+    overrides: values.set as string[],
+    smoke: values.smoke,
+  });
+  // Data sets check their sources (files, sizes) before any folder is made.
+  registries.datasets.get(manifest.data.kind).create(manifest.data, {
+    seed: manifest.seed,
+  });
+
+  const root = resolve("runs");
+  let dir: string;
+  if (values.resume) {
+    const found = values.out ?? latestRun(root, manifest.name);
+    if (
+      found === undefined || !existsSync(join(found, "manifest.resolved.json"))
+    ) {
+      throw new UsageError(
+        `--resume: no earlier run of ${manifest.name} found${
+          values.out ? ` in ${values.out}` : ` under ${root}`
+        }`,
+      );
+    }
+    const earlier = readFileSync(join(found, "manifest.resolved.json"), "utf8");
+    if (earlier !== JSON.stringify(manifest, null, 2)) {
+      throw new UsageError(
+        `--resume: ${found} was started with a different manifest; start a new run instead`,
+      );
+    }
+    dir = found;
+  } else {
+    dir = values.out ??
+      join(
+        root,
+        `${manifest.name}-${timestamp()}${values.smoke ? "-smoke" : ""}`,
+      );
+    if (existsSync(join(dir, "manifest.resolved.json"))) {
+      throw new UsageError(
+        `Run folder ${dir} already holds a run; use --resume or another --out`,
+      );
+    }
+  }
+
+  console.log(
+    `irmae: ${manifest.name}${
+      values.smoke ? " (smoke)" : ""
+    }: ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
+  );
+  const width = Math.max(...manifest.models.map((m) => m.name.length));
+  const bars = new cliProgress.MultiBar({
+    format:
+      "{name} |{bar}| {value}/{total} steps | {ips} img/s | loss {loss} | ETA {eta_formatted}",
+    hideCursor: true,
+    clearOnComplete: false,
+    noTTYOutput: true,
+    notTTYSchedule: 10000,
+    etaBuffer: 50,
+  }, cliProgress.Presets.shades_classic);
+  // deno-lint-ignore no-explicit-any
+  const bar = new Map<string, any>();
+  let announced = false;
+  const results = await runExperiment(manifest, {
+    dir,
+    resume: values.resume,
+    backend: values.backend as BackendRequest | undefined,
+    parallel,
+    onBackend: (b) => {
+      if (announced) return;
+      announced = true;
+      bars.log(
+        `backend: ${b.name}${b.adapter ? ` (${b.adapter})` : ""}${
+          b.simd ? " simd" : ""
+        }${b.notes.length ? ` [${b.notes.join("; ")}]` : ""}\n`,
+      );
+    },
+    onProgress: (p) => {
+      let b = bar.get(p.name);
+      if (b === undefined) {
+        b = bars.create(p.steps, 0, {
+          name: p.name.padEnd(width),
+          ips: 0,
+          loss: "",
+        });
+        bar.set(p.name, b);
+      }
+      b.update(p.step, {
+        ips: Math.round(p.imagesPerSec),
+        loss: p.loss.toFixed(5),
+      });
+    },
+    onModelEnd: (name, r) => {
+      if (r.status === "failed") bars.log(`model ${name} failed: ${r.error}\n`);
+    },
+  });
+  bars.stop();
+  console.log(readFileSync(join(dir, "results.md"), "utf8"));
+  console.log(`Results: ${join(dir, "results.json")}`);
+  const failed = results.models.filter((m) => m.status === "failed");
+  if (failed.length > 0) {
+    console.error(
+      `${failed.length} of ${results.models.length} models failed: ${
+        failed.map((m) => m.name).join(", ")
+      }`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    if (e instanceof ManifestError || e instanceof UsageError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    if (e instanceof RangeError || e instanceof TypeError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,77 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { Rng } from "../core/random.ts";
+import { createDecoder, createEncoder } from "./architectures.ts";
+import { createLinearChain } from "./linear_chain.ts";
+
+await tf.setBackend("cpu");
+tf.env().set("PROD", true);
+
+const CASES = [
+  { name: "shapes", shape: [32, 32, 3], d: 32 },
+  { name: "mnist", shape: [32, 32, 1], d: 128 },
+] as const;
+
+Deno.test("architectures map images to codes and back (paper Table 3)", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, () => {
+      const enc = createEncoder(c.name);
+      const dec = createDecoder(c.name);
+      const x = tf.zeros([2, ...c.shape]) as tf.Tensor4D;
+      const z = enc.apply(x);
+      assert.deepEqual(z.shape, [2, c.d]);
+      assert.deepEqual(dec.logits(z).shape, [2, ...c.shape]);
+      tf.dispose([x, z]);
+      enc.dispose();
+      dec.dispose();
+    });
+  }
+  await t.step("celeba layer shapes", () => {
+    const enc = createEncoder("celeba", { latentDim: 8 });
+    // 4 convolutions + FC, weights and biases.
+    assert.equal(enc.variables.length, 10);
+    assert.deepEqual(enc.variables.at(-2)!.shape, [16384, 8]);
+    enc.dispose();
+  });
+  await t.step("VAE head doubles the encoder output", () => {
+    const enc = createEncoder("shapes", { outputMultiplier: 2 });
+    assert.equal(enc.outputDim, 64);
+    enc.dispose();
+  });
+});
+
+Deno.test("encoder.absorb() folds the chain: folded encoder gives the same codes", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, () => {
+      const enc = createEncoder(c.name, { seed: 1 });
+      const chain = createLinearChain({
+        latentDim: c.d,
+        numMatrices: 4,
+        seed: 2,
+      });
+      const n = 3 * c.shape[0] * c.shape[1] * c.shape[2];
+      const x = tf.tensor4d(new Rng(5).uniformArray(n, -1, 1), [3, ...c.shape]);
+      const folded = enc.absorb(chain.fold());
+      const a = chain.apply(enc.apply(x));
+      const b = folded.apply(x);
+      const scale = tf.max(tf.abs(a)).dataSync()[0]!;
+      const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!;
+      assert.ok(
+        diff <= 1e-4 * Math.max(1, scale),
+        `diff ${diff}, scale ${scale}`,
+      );
+      tf.dispose([x, a, b]);
+      [enc, chain, folded].forEach((m) => m.dispose());
+    });
+  }
+});
+
+Deno.test("same seed gives identical weights", () => {
+  const a = createEncoder("shapes", { seed: 3 });
+  const b = createEncoder("shapes", { seed: 3 });
+  a.variables.forEach((v, i) =>
+    assert.deepEqual(v.dataSync(), b.variables[i]!.dataSync())
+  );
+  a.dispose();
+  b.dispose();
+});

@@ -1,0 +1,254 @@
+/**
+ * Minimal functional layers over `tf.Variable`s: convolution, transposed
+ * convolution and dense, initialised like PyTorch's defaults (uniform in
+ * ±1/sqrt(fanIn) for weights and biases), which the paper's reference code
+ * used. Layers are described by plain specs and run by {@link runLayers}.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../core/random.ts";
+
+/** An activation after a layer. */
+export type Activation = "linear" | "relu" | "tanh" | "sigmoid";
+
+/** A 2-D convolution, NHWC, square kernel. */
+export interface ConvSpec {
+  type: "conv";
+  filters: number;
+  kernel: number;
+  stride: number;
+  /** Symmetric zero padding, or `valid` (0). */
+  pad: number;
+  activation: Activation;
+}
+
+/** A 2-D transposed convolution, NHWC, square kernel. */
+export interface ConvTransposeSpec {
+  type: "conv-transpose";
+  filters: number;
+  kernel: number;
+  stride: number;
+  pad: number;
+  activation: Activation;
+}
+
+/** A fully connected layer. */
+export interface DenseSpec {
+  type: "dense";
+  units: number;
+  activation: Activation;
+}
+
+/** A reshape, e.g. flatten or unflatten. */
+export interface ReshapeSpec {
+  type: "reshape";
+  /** Shape without the batch axis. */
+  shape: number[];
+}
+
+/** Any layer spec. */
+export type LayerSpec = ConvSpec | ConvTransposeSpec | DenseSpec | ReshapeSpec;
+
+/** A built layer: its spec, input/output shapes and variables. */
+export interface Layer {
+  spec: LayerSpec;
+  inShape: number[];
+  outShape: number[];
+  weight?: tf.Variable;
+  bias?: tf.Variable;
+}
+
+function convOut(size: number, kernel: number, stride: number, pad: number) {
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
+
+function convTransposeOut(
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+) {
+  return (size - 1) * stride - 2 * pad + kernel;
+}
+
+function uniformVariable(
+  rng: Rng,
+  shape: number[],
+  bound: number,
+  name: string,
+): tf.Variable {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = rng.uniformArray(size, -bound, bound);
+  return tf.tidy(() => tf.variable(tf.tensor(values, shape), true, name));
+}
+
+let nameCounter = 0;
+
+/**
+ * Builds layers from specs with seeded PyTorch-style initialisation.
+ *
+ * @param specs The layers, in order.
+ * @param inShape Input shape without the batch axis.
+ * @param seed Seed for the initial weights.
+ * @returns The built layers; their variables are owned by the caller.
+ */
+export function buildLayers(
+  specs: LayerSpec[],
+  inShape: number[],
+  seed: number,
+): Layer[] {
+  const rng = new Rng(seed);
+  const layers: Layer[] = [];
+  let shape = inShape;
+  const prefix = `irmae_${nameCounter++}`;
+  specs.forEach((spec, i) => {
+    const name = `${prefix}_l${i}`;
+    if (spec.type === "conv") {
+      const [h, w, c] = shape as [number, number, number];
+      const bound = 1 / Math.sqrt(c * spec.kernel * spec.kernel);
+      const outShape = [
+        convOut(h, spec.kernel, spec.stride, spec.pad),
+        convOut(w, spec.kernel, spec.stride, spec.pad),
+        spec.filters,
+      ];
+      layers.push({
+        spec,
+        inShape: shape,
+        outShape,
+        weight: uniformVariable(
+          rng,
+          [spec.kernel, spec.kernel, c, spec.filters],
+          bound,
+          `${name}_w`,
+        ),
+        bias: uniformVariable(rng, [spec.filters], bound, `${name}_b`),
+      });
+      shape = outShape;
+    } else if (spec.type === "conv-transpose") {
+      const [h, w, c] = shape as [number, number, number];
+      // PyTorch's fan-in for ConvTranspose2d is weight.size(1) * k * k = out * k * k.
+      const bound = 1 / Math.sqrt(spec.filters * spec.kernel * spec.kernel);
+      const outShape = [
+        convTransposeOut(h, spec.kernel, spec.stride, spec.pad),
+        convTransposeOut(w, spec.kernel, spec.stride, spec.pad),
+        spec.filters,
+      ];
+      layers.push({
+        spec,
+        inShape: shape,
+        outShape,
+        // tfjs transposed-conv filters are [k, k, outChannels, inChannels].
+        weight: uniformVariable(
+          rng,
+          [spec.kernel, spec.kernel, spec.filters, c],
+          bound,
+          `${name}_w`,
+        ),
+        bias: uniformVariable(rng, [spec.filters], bound, `${name}_b`),
+      });
+      shape = outShape;
+    } else if (spec.type === "dense") {
+      const inUnits = shape.reduce((a, b) => a * b, 1);
+      if (shape.length !== 1) {
+        throw new RangeError(
+          `Dense layer ${i} needs a flat input, got shape [${shape}]`,
+        );
+      }
+      const bound = 1 / Math.sqrt(inUnits);
+      layers.push({
+        spec,
+        inShape: shape,
+        outShape: [spec.units],
+        weight: uniformVariable(
+          rng,
+          [inUnits, spec.units],
+          bound,
+          `${name}_w`,
+        ),
+        bias: uniformVariable(rng, [spec.units], bound, `${name}_b`),
+      });
+      shape = [spec.units];
+    } else {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const newSize = spec.shape.reduce((a, b) => a * b, 1);
+      if (size !== newSize) {
+        throw new RangeError(
+          `Reshape layer ${i} cannot turn [${shape}] into [${spec.shape}]`,
+        );
+      }
+      layers.push({ spec, inShape: shape, outShape: spec.shape });
+      shape = spec.shape;
+    }
+  });
+  return layers;
+}
+
+function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
+  switch (activation) {
+    case "linear":
+      return x;
+    case "relu":
+      return tf.relu(x);
+    case "tanh":
+      return tf.tanh(x);
+    case "sigmoid":
+      return tf.sigmoid(x);
+  }
+}
+
+/**
+ * Runs a batch through built layers.
+ *
+ * @param layers Layers from {@link buildLayers}.
+ * @param x Input [batch, ...inShape].
+ * @returns The output [batch, ...outShape].
+ */
+export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
+  let h = x;
+  for (const layer of layers) {
+    const { spec } = layer;
+    const batch = h.shape[0]!;
+    if (spec.type === "conv") {
+      h = tf.fused.conv2d({
+        x: h as tf.Tensor4D,
+        filter: layer.weight as tf.Tensor4D,
+        strides: spec.stride,
+        pad: spec.pad === 0 ? "valid" : spec.pad,
+        bias: layer.bias,
+        activation: spec.activation === "relu" ? "relu" : "linear",
+      });
+      if (spec.activation !== "relu") h = activate(h, spec.activation);
+    } else if (spec.type === "conv-transpose") {
+      const y = tf.conv2dTranspose(
+        h as tf.Tensor4D,
+        layer.weight as tf.Tensor4D,
+        [batch, ...layer.outShape] as [number, number, number, number],
+        spec.stride,
+        spec.pad === 0 ? "valid" : spec.pad,
+      );
+      h = activate(tf.add(y, layer.bias!), spec.activation);
+    } else if (spec.type === "dense") {
+      h = activate(
+        tf.add(
+          tf.matMul(h as tf.Tensor2D, layer.weight as tf.Tensor2D),
+          layer.bias!,
+        ),
+        spec.activation,
+      );
+    } else {
+      h = tf.reshape(h, [batch, ...spec.shape]);
+    }
+  }
+  return h;
+}
+
+/** All variables of built layers, in order. */
+export function layerVariables(layers: Layer[]): tf.Variable[] {
+  const out: tf.Variable[] = [];
+  for (const layer of layers) {
+    if (layer.weight) out.push(layer.weight);
+    if (layer.bias) out.push(layer.bias);
+  }
+  return out;
+}

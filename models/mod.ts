@@ -1,0 +1,47 @@
+/**
+ * Encoders, decoders and latent regularizers: the paper's architectures
+ * (appendix Table 3), the implicit rank-minimizing linear chain (§3) and the
+ * explicit code penalties it is compared with (§4.1).
+ *
+ * @example IRMAE between a shapes encoder and decoder
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createDecoder, createEncoder, createLinearChain } from "./mod.ts";
+ * const encoder = createEncoder("shapes");
+ * const chain = createLinearChain({ latentDim: 32, numMatrices: 4 });
+ * const decoder = createDecoder("shapes");
+ * const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
+ * const y = decoder.logits(chain.apply(encoder.apply(x)));
+ * console.assert(y.shape[3] === 3);
+ * [encoder, chain, decoder].forEach((m) => m.dispose());
+ * ```
+ *
+ * @module
+ */
+export {
+  ARCHITECTURE_NAMES,
+  type ArchitectureName,
+  type ArchitectureOptions,
+  createDecoder,
+  createEncoder,
+  defaultImageShape,
+  defaultLatentDim,
+} from "./architectures.ts";
+export { type CodePenaltyOptions, createCodePenalty } from "./code_penalty.ts";
+export {
+  createLinearChain,
+  type LinearChain,
+  type LinearChainOptions,
+} from "./linear_chain.ts";
+export {
+  type Activation,
+  buildLayers,
+  type ConvSpec,
+  type ConvTransposeSpec,
+  type DenseSpec,
+  type Layer,
+  type LayerSpec,
+  layerVariables,
+  type ReshapeSpec,
+  runLayers,
+} from "./layers.ts";

@@ -1,0 +1,270 @@
+/**
+ * The wasm backend's convolution kernels (core/wasm_kernels.ts) against the
+ * pure-JS cpu backend, the trusted reference: values and gradients of conv2d
+ * and conv2dTranspose for the paper's layer configurations and a few odd
+ * ones, through each implementation path, plus a leak check over training
+ * steps of a conv autoencoder.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { selectBackend } from "../core/backend.ts";
+import { createAutoencoder } from "../core/autoencoder.ts";
+import {
+  configureWasmKernels,
+  type WasmConvPath,
+} from "../core/wasm_kernels.ts";
+import { createDecoder, createEncoder } from "../models/architectures.ts";
+import { createLinearChain } from "../models/linear_chain.ts";
+
+type Shape4 = [number, number, number, number];
+type Pad = "valid" | "same" | number;
+
+interface ConvCase {
+  name: string;
+  /** Input [batch, H, W, C]. */
+  x: Shape4;
+  /** conv2d: [fh, fw, inC, outC]; conv2dTranspose: [fh, fw, outC, inC]. */
+  filter: Shape4;
+  stride: number | [number, number];
+  pad: Pad;
+  /** Output shape of a transposed convolution; absent for conv2d. */
+  transposedTo?: Shape4;
+}
+
+const CASES: ConvCase[] = [
+  // The paper's layers (appendix Table 3).
+  {
+    name: "conv 4x4 s2 p1",
+    x: [3, 16, 16, 5],
+    filter: [4, 4, 5, 7],
+    stride: 2,
+    pad: 1,
+  },
+  {
+    name: "conv 2x2 valid to 1x1",
+    x: [3, 2, 2, 6],
+    filter: [2, 2, 6, 4],
+    stride: 1,
+    pad: "valid",
+  },
+  {
+    name: "convT 4x4 s2 p1",
+    x: [2, 8, 8, 6],
+    filter: [4, 4, 3, 6],
+    stride: 2,
+    pad: 1,
+    transposedTo: [2, 16, 16, 3],
+  },
+  {
+    name: "convT 4x4 s2 p1 from 2x2",
+    x: [2, 2, 2, 16],
+    filter: [4, 4, 8, 16],
+    stride: 2,
+    pad: 1,
+    transposedTo: [2, 4, 4, 8],
+  },
+  {
+    name: "convT 2x2 valid from 1x1",
+    x: [2, 1, 1, 5],
+    filter: [2, 2, 4, 5],
+    stride: 1,
+    pad: "valid",
+    transposedTo: [2, 2, 2, 4],
+  },
+  {
+    name: "convT 1x1",
+    x: [2, 8, 8, 6],
+    filter: [1, 1, 3, 6],
+    stride: 1,
+    pad: 0,
+    transposedTo: [2, 8, 8, 3],
+  },
+  // Odd ones.
+  {
+    name: "conv 3x3 s2 same",
+    x: [2, 9, 9, 3],
+    filter: [3, 3, 3, 4],
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "conv 3x3 s2 valid",
+    x: [2, 10, 10, 3],
+    filter: [3, 3, 3, 4],
+    stride: 2,
+    pad: "valid",
+  },
+  {
+    name: "conv 5x3 s[2,1] same",
+    x: [2, 7, 6, 3],
+    filter: [5, 3, 3, 2],
+    stride: [2, 1],
+    pad: "same",
+  },
+  {
+    name: "convT 3x3 s2 same",
+    x: [2, 5, 5, 4],
+    filter: [3, 3, 3, 4],
+    stride: 2,
+    pad: "same",
+    transposedTo: [2, 10, 10, 3],
+  },
+  {
+    name: "convT 3x3 s2 valid",
+    x: [2, 4, 4, 4],
+    filter: [3, 3, 3, 4],
+    stride: 2,
+    pad: "valid",
+    transposedTo: [2, 9, 9, 3],
+  },
+  {
+    name: "convT 1x1 s2",
+    x: [2, 3, 3, 4],
+    filter: [1, 1, 3, 4],
+    stride: 2,
+    pad: "valid",
+    transposedTo: [2, 6, 6, 3],
+  },
+];
+
+const PATHS: WasmConvPath[] = ["direct", "gemm", "auto"];
+
+/**
+ * Tolerance relative to max(1, max |reference|): float32 sums of up to a few
+ * hundred products agree to about 1e-7 relative.
+ */
+const TOLERANCE = 1e-5;
+
+/** Deterministic values in [-0.5, 0.5). */
+function seeded(shape: number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+interface Result {
+  y: Float32Array;
+  dx: Float32Array;
+  dw: Float32Array;
+}
+
+/** Output, and gradients of a non-linear scalar loss of it, on the active backend. */
+function evaluate(c: ConvCase): Result {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(seeded(c.x, 1), c.x);
+    const w = tf.tensor4d(seeded(c.filter, 2), c.filter);
+    const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D): tf.Tensor4D =>
+      c.transposedTo
+        ? tf.conv2dTranspose(xx, ww, c.transposedTo, c.stride, c.pad as "valid")
+        : tf.conv2d(xx, ww, c.stride, c.pad as "valid");
+    const loss = (xx: tf.Tensor, ww: tf.Tensor): tf.Scalar => {
+      const y = forward(xx as tf.Tensor4D, ww as tf.Tensor4D);
+      return tf.sum(tf.mul(y, tf.sin(tf.mul(y, 3))));
+    };
+    const [dx, dw] = tf.grads(loss)([x, w]);
+    return {
+      y: forward(x, w).dataSync() as Float32Array,
+      dx: dx!.dataSync() as Float32Array,
+      dw: dw!.dataSync() as Float32Array,
+    };
+  });
+}
+
+/** Max |a - b|, and the tolerance it must stay under for reference `b`. */
+function compare(a: Float32Array, b: Float32Array): {
+  diff: number;
+  tolerance: number;
+} {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return { diff, tolerance: TOLERANCE * scale };
+}
+
+Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) => {
+  const references = new Map<string, Result>();
+  await selectBackend("cpu");
+  for (const c of CASES) references.set(c.name, evaluate(c));
+  await selectBackend("wasm");
+  const previous = configureWasmKernels({});
+  try {
+    for (const c of CASES) {
+      const ref = references.get(c.name)!;
+      for (const path of PATHS) {
+        await t.step(`${c.name} (${path})`, () => {
+          configureWasmKernels({ convPath: path });
+          const before = tf.memory().numTensors;
+          const got = evaluate(c);
+          assert.equal(tf.memory().numTensors, before, "leaked tensors");
+          const diffs = {
+            y: compare(got.y, ref.y),
+            dx: compare(got.dx, ref.dx),
+            dw: compare(got.dw, ref.dw),
+          };
+          console.log(
+            `  ${c.name} (${path}): max abs diff y ${
+              diffs.y.diff.toExponential(1)
+            }` +
+              ` dx ${diffs.dx.diff.toExponential(1)}` +
+              ` dw ${diffs.dw.diff.toExponential(1)}`,
+          );
+          for (const [what, { diff, tolerance }] of Object.entries(diffs)) {
+            assert.ok(
+              diff < tolerance,
+              `${what} differs by ${diff} > ${tolerance}`,
+            );
+          }
+        });
+      }
+    }
+  } finally {
+    configureWasmKernels(previous);
+  }
+});
+
+Deno.test("wasm training steps leak no tensors or buffers", async (t) => {
+  await selectBackend("wasm");
+  const ae = createAutoencoder(createEncoder("shapes", { seed: 1 }), {
+    regularizer: createLinearChain({ latentDim: 32, numMatrices: 2, seed: 2 }),
+    decoder: createDecoder("shapes", { seed: 3 }),
+  });
+  const optimizer = tf.train.adam(1e-4);
+  const x = tf.tensor4d(seeded([4, 32, 32, 3], 4), [4, 32, 32, 3]);
+  const step = () =>
+    optimizer.minimize(() => ae.loss(x, true).total, true, ae.variables)
+      ?.dispose();
+  try {
+    for (const path of PATHS) {
+      await t.step(`numTensors flat across steps (${path})`, () => {
+        const previous = configureWasmKernels({ convPath: path });
+        try {
+          step(); // warm up: optimizer slots are created on the first step
+          const tensors = tf.memory().numTensors;
+          const buffers = tf.backend().numDataIds();
+          for (let i = 0; i < 3; i++) step();
+          assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+          assert.equal(
+            tf.backend().numDataIds(),
+            buffers,
+            "wasm buffers leaked",
+          );
+        } finally {
+          configureWasmKernels(previous);
+        }
+      });
+    }
+  } finally {
+    optimizer.dispose();
+    ae.dispose();
+    x.dispose();
+  }
+});

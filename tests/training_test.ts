@@ -1,0 +1,121 @@
+/**
+ * Training-loop properties that span modules: no tensor leaks, bit-exact
+ * resume, determinism, and a clean stop on a non-finite loss.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { selectBackend } from "../core/backend.ts";
+import { createBuiltinRegistries } from "../core/builtins.ts";
+import { loadCheckpoint } from "../core/checkpoint.ts";
+import { resolveManifest } from "../core/manifest.ts";
+import { NonFiniteLossError, trainModel } from "../core/train.ts";
+
+tf.env().set("PROD", true);
+await selectBackend("wasm");
+
+const MANIFEST = `
+name: tiny
+data: { kind: shapes, train: 96, val: 40 }
+architecture: shapes
+latentDim: 8
+train: { steps: 8, batchSize: 16, evalEvery: 3, checkpointEvery: 2 }
+eval: { size: 40, reconstructions: 2, interpolationPairs: 1, interpolationSteps: 3 }
+models:
+  - name: irmae
+    regularizer: { kind: linear-chain, numMatrices: 2 }
+`;
+
+const registries = createBuiltinRegistries();
+const manifest = resolveManifest(MANIFEST, registries);
+const tempDir = () => mkdtempSync(join(tmpdir(), "irmae-train-"));
+
+Deno.test("trainModel() does not leak tensors across steps", () => {
+  const before = tf.memory().numTensors;
+  const counts: number[] = [];
+  trainModel(manifest, 0, registries, {
+    dir: tempDir(),
+    onProgress: () => counts.push(tf.memory().numTensors),
+  });
+  // After the first step (kernel index caches), the count is flat.
+  assert.ok(counts.length === 8);
+  assert.deepEqual(new Set(counts.slice(1)).size, 1, `counts ${counts}`);
+  const after = tf.memory().numTensors;
+  assert.ok(after - before <= 8, `grew from ${before} to ${after}`);
+});
+
+Deno.test("trainModel() resumed after a stop ends with the same weights", () => {
+  const straight = tempDir();
+  trainModel(manifest, 0, registries, { dir: straight });
+  const interrupted = tempDir();
+  const first = trainModel(manifest, 0, registries, {
+    dir: interrupted,
+    stopAfter: 5,
+  });
+  assert.deepEqual(first, { stopped: 5 });
+  // Step 5 is not a checkpoint step: resume restarts from step 4.
+  assert.equal(
+    loadCheckpoint(join(interrupted, "checkpoint.bin")).meta.step,
+    4,
+  );
+  trainModel(manifest, 0, registries, { dir: interrupted, resume: true });
+  const a = loadCheckpoint(join(straight, "checkpoint.bin"));
+  const b = loadCheckpoint(join(interrupted, "checkpoint.bin"));
+  assert.equal(b.meta.step, 8);
+  for (const [name, values] of Object.entries(a.arrays)) {
+    assert.deepEqual(b.arrays[name], values, `array ${name} differs`);
+  }
+});
+
+Deno.test("trainModel() is deterministic for a manifest and seed", () => {
+  const run = () => {
+    const out = trainModel(manifest, 0, registries, { dir: tempDir() });
+    assert.ok("result" in out);
+    const { seconds: _s, history, ...rest } = out.result;
+    return { ...rest, history: history.map(({ seconds: _t, ...h }) => h) };
+  };
+  assert.deepEqual(run(), run());
+});
+
+Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint", () => {
+  const reg = createBuiltinRegistries();
+  let calls = 0;
+  reg.regularizers.register({
+    kind: "nan-after-three",
+    summary: "test: a penalty that turns NaN on its fourth training call",
+    schema: z.strictObject({ kind: z.literal("nan-after-three") }),
+    create: (_o, ctx) => ({
+      kind: "nan-after-three",
+      inputDim: ctx.latentDim,
+      latentDim: ctx.latentDim,
+      variables: [],
+      forward: (h, training) => {
+        if (!training) return { code: h };
+        calls += 1;
+        return { code: h, penalty: tf.scalar(calls > 3 ? NaN : 0) };
+      },
+      fold: () => undefined,
+      getConfig: () => ({}),
+      dispose: () => {},
+    }),
+  });
+  const m = resolveManifest(
+    MANIFEST.replace(
+      "kind: linear-chain, numMatrices: 2",
+      "kind: nan-after-three",
+    ),
+    reg,
+  );
+  const dir = tempDir();
+  assert.throws(
+    () => trainModel(m, 0, reg, { dir }),
+    (e: unknown) =>
+      e instanceof NonFiniteLossError &&
+      /loss became NaN at step 4/.test(e.message),
+  );
+  assert.equal(loadCheckpoint(join(dir, "checkpoint.bin")).meta.step, 2);
+  assert.ok(!existsSync(join(dir, "result.json")));
+});
