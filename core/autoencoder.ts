@@ -3,8 +3,12 @@
  * (paper §3): x -> E(x) -> regularizer -> D -> x̂, trained on the L2
  * reconstruction loss plus any penalty the regularizer adds.
  *
- * Images are in [-1, 1] everywhere. A sigmoid decoder (the VAE's) is trained
- * against (x + 1) / 2 and its output mapped back to [-1, 1].
+ * Images are in [0, 1] everywhere, as in the paper's reference code; the
+ * deterministic decoders end in Tanh (paper Table 3) and are trained on the
+ * squared error, a sigmoid decoder (the VAE's) on binary cross-entropy.
+ * Background pixels at 0 sit where Tanh has its largest slope; with images
+ * in [-1, 1] the black background saturates Tanh and training stalls (see
+ * experiments/LOG.md).
  *
  * @module
  */
@@ -15,7 +19,7 @@ import type { Decoder, Encoder, LatentRegularizer } from "./types.ts";
 export interface LossTerms {
   /** What the optimizer minimises. */
   total: tf.Scalar;
-  /** Mean squared reconstruction error per pixel, on the [0, 1] scale. */
+  /** Mean squared reconstruction error per pixel. */
   mse: tf.Scalar;
 }
 
@@ -30,7 +34,7 @@ export interface Autoencoder {
   loss(x: tf.Tensor4D, training: boolean): LossTerms;
   /** Codes after the regularizer, inference mode: [batch, latentDim]. */
   encode(x: tf.Tensor4D): tf.Tensor2D;
-  /** Images in [-1, 1] from codes. */
+  /** Images from codes. */
   decode(z: tf.Tensor2D): tf.Tensor4D;
   /** Frees every tensor of the three parts. */
   dispose(): void;
@@ -61,7 +65,7 @@ export function createAutoencoder(
   const sigmoid = decoder.output === "sigmoid";
   const decode = (z: tf.Tensor2D): tf.Tensor4D => {
     const logits = decoder.logits(z);
-    return sigmoid ? tf.sub(tf.mul(tf.sigmoid(logits), 2), 1) : tf.tanh(logits);
+    return sigmoid ? tf.sigmoid(logits) : tf.tanh(logits);
   };
   return {
     encoder,
@@ -81,22 +85,25 @@ export function createAutoencoder(
       let recon: tf.Scalar;
       let mse: tf.Scalar;
       if (sigmoid) {
-        // Binary cross-entropy against pixels on [0, 1], summed per image.
-        const target = tf.div(tf.add(x, 1), 2);
+        // Binary cross-entropy against pixels in [0, 1], summed per image.
         const bce = tf.losses.sigmoidCrossEntropy(
-          target,
+          x,
           logits,
           undefined,
           0,
           tf.Reduction.NONE,
         );
         recon = tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
-        mse = tf.mean(tf.squaredDifference(tf.sigmoid(logits), target));
+        mse = tf.mean(tf.squaredDifference(tf.sigmoid(logits), x));
       } else {
         recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x));
-        mse = tf.div(recon, 4) as tf.Scalar;
+        mse = recon;
       }
-      return { total: penalty ? tf.add(recon, penalty) : recon, mse };
+      let total = penalty ? tf.add(recon, penalty) as tf.Scalar : recon;
+      if (training && regularizer.decoderPenalty !== undefined) {
+        total = tf.add(total, regularizer.decoderPenalty(decoder));
+      }
+      return { total, mse };
     },
     encode: (x) => regularizer.forward(encoder.apply(x), false).code,
     decode,

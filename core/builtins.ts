@@ -6,6 +6,9 @@
 import { z } from "zod";
 import { createCodePenalty } from "../models/code_penalty.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
+import { createRae } from "../models/rae.ts";
+import { createVaeHead } from "../models/vae.ts";
+import { createWae } from "../models/wae.ts";
 import { createShapes } from "../data/shapes.ts";
 import { Registry } from "./registry.ts";
 import type { Dataset, LatentRegularizer } from "./types.ts";
@@ -91,6 +94,53 @@ export function createBuiltinRegistries(): Registries {
         shared: o.shared as boolean,
         trainable: o.trainable as boolean,
         activation: o.activation as "linear",
+      }),
+  });
+  regularizers.register({
+    kind: "vae",
+    summary: "VAE: sampled code, KL penalty, sigmoid decoder (paper §4.2-4.3)",
+    schema: z.strictObject({
+      kind: z.literal("vae"),
+      beta: z.number().min(0).max(1e6).default(1),
+    }),
+    create: (o, ctx) =>
+      createVaeHead({
+        latentDim: ctx.latentDim,
+        seed: ctx.seed,
+        beta: o.beta as number,
+      }),
+  });
+  regularizers.register({
+    kind: "rae",
+    summary:
+      "RAE-L2: L2 penalties on the code and decoder weights (paper Table 7)",
+    schema: z.strictObject({
+      kind: z.literal("rae"),
+      codeWeight: z.number().min(0).max(1e6).default(1e-4),
+      decoderWeight: z.number().min(0).max(1e6).default(1e-7),
+    }),
+    create: (o, ctx) =>
+      createRae({
+        latentDim: ctx.latentDim,
+        codeWeight: o.codeWeight as number,
+        decoderWeight: o.decoderWeight as number,
+      }),
+  });
+  regularizers.register({
+    kind: "wae",
+    summary:
+      "WAE-MMD: inverse multiquadratic MMD to a Gaussian prior (paper Table 7)",
+    schema: z.strictObject({
+      kind: z.literal("wae"),
+      lambda: z.number().min(0).max(1e6).default(10),
+      sigma: z.number().positive().max(1e6).default(1),
+    }),
+    create: (o, ctx) =>
+      createWae({
+        latentDim: ctx.latentDim,
+        seed: ctx.seed,
+        lambda: o.lambda as number,
+        sigma: o.sigma as number,
       }),
   });
 

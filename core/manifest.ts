@@ -137,6 +137,10 @@ export function manifestSchema(registries: Registries): z.ZodType {
       interpolationPairs: 4,
       interpolationSteps: 8,
     }),
+    grid: z.record(
+      z.string(),
+      z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
+    ).optional(),
     smoke: z.strictObject({
       steps: int(1, 10000).default(6),
       train: int(1, 100000).default(256),
@@ -228,19 +232,17 @@ export interface ResolveOptions {
 }
 
 /**
- * Parses YAML text into a validated, fully resolved manifest.
+ * Parses manifest YAML and applies `--set` overrides, without validating.
  *
  * @param text YAML source.
- * @param registries Where kinds are looked up.
- * @param options File name, overrides, smoke budget.
- * @returns The resolved manifest.
- * @throws {ManifestError} Naming the file, field, expectation and value.
+ * @param options File name (for messages) and overrides.
+ * @returns The raw manifest object.
+ * @throws {ManifestError} On a YAML syntax error or a bad override.
  */
-export function resolveManifest(
+export function parseManifest(
   text: string,
-  registries: Registries,
   options: ResolveOptions = {},
-): ResolvedManifest {
+): Record<string, unknown> {
   const file = options.file ?? "<inline>";
   let raw: unknown;
   try {
@@ -278,6 +280,42 @@ export function resolveManifest(
     }
     setPath(raw as Record<string, unknown>, o.slice(0, eq), value);
   }
+  return raw as Record<string, unknown>;
+}
+
+/**
+ * Parses YAML text into a validated, fully resolved manifest. A `grid` is
+ * validated but not expanded (see `sweep.ts`).
+ *
+ * @param text YAML source.
+ * @param registries Where kinds are looked up.
+ * @param options File name, overrides, smoke budget.
+ * @returns The resolved manifest.
+ * @throws {ManifestError} Naming the file, field, expectation and value.
+ */
+export function resolveManifest(
+  text: string,
+  registries: Registries,
+  options: ResolveOptions = {},
+): ResolvedManifest {
+  return resolveRawManifest(parseManifest(text, options), registries, options);
+}
+
+/**
+ * Validates a raw manifest object and fills in every default.
+ *
+ * @param raw The parsed YAML (after overrides).
+ * @param registries Where kinds are looked up.
+ * @param options File name and smoke budget (overrides are ignored here).
+ * @returns The resolved manifest.
+ * @throws {ManifestError} Naming the file, field, expectation and value.
+ */
+export function resolveRawManifest(
+  raw: Record<string, unknown>,
+  registries: Registries,
+  options: ResolveOptions = {},
+): ResolvedManifest {
+  const file = options.file ?? "<inline>";
   const parsed = manifestSchema(registries).safeParse(raw);
   if (!parsed.success) {
     throw new ManifestError(

@@ -87,8 +87,4 @@ export type {
   Parametric,
   Split,
 } from "./types.ts";
-export {
-  conv2dBackpropFilter,
-  conv2dBackpropInput,
-  installWasmKernels,
-} from "./wasm_kernels.ts";
+export { installWasmKernels } from "./wasm_kernels.ts";

@@ -36,7 +36,7 @@ export interface EvalRecord {
   images: number;
   /** Mean training loss since the previous record. */
   trainLoss: number;
-  /** Validation MSE per pixel on the [0, 1] scale. */
+  /** Validation MSE per pixel (images in [0, 1]). */
   valMse: number;
   /** Rank at each threshold, keyed by the threshold as written (`1e-3`). */
   rank: Record<string, number>;
@@ -60,7 +60,7 @@ export interface ModelResult {
   error?: string;
 }
 
-/** Image grids a finished model produces, [n, H, W, C] in [-1, 1]. */
+/** Image grids a finished model produces, [n, H, W, C] in [0, 1]. */
 export interface ModelImages {
   /** Originals and reconstructions interleaved by rows of `reconstructions`. */
   reconstructions: { images: Float32Array; shape: number[] };
@@ -100,21 +100,24 @@ export function buildModel(
   imageShape: readonly [number, number, number],
 ): Autoencoder {
   const seed = model.seed;
-  const encoder = createEncoder(model.architecture, {
-    latentDim: model.latentDim,
-    seed: deriveSeed(seed, ["encoder"]),
-    channels: imageShape[2],
-  });
-  const decoder = createDecoder(model.architecture, {
-    latentDim: model.latentDim,
-    seed: deriveSeed(seed, ["decoder"]),
-    channels: imageShape[2],
-  });
   const regularizer = registries.regularizers.get(model.regularizer.kind)
     .create(model.regularizer, {
       latentDim: model.latentDim,
       seed: deriveSeed(seed, ["regularizer"]),
     });
+  // The encoder emits what the regularizer reads (2d for a VAE's mean and
+  // log-variance); the decoder reads what it emits.
+  const encoder = createEncoder(model.architecture, {
+    latentDim: regularizer.inputDim,
+    seed: deriveSeed(seed, ["encoder"]),
+    channels: imageShape[2],
+  });
+  const decoder = createDecoder(model.architecture, {
+    latentDim: regularizer.latentDim,
+    seed: deriveSeed(seed, ["decoder"]),
+    channels: imageShape[2],
+    output: regularizer.decoderOutput ?? "tanh",
+  });
   return createAutoencoder(encoder, { regularizer, decoder });
 }
 
@@ -154,8 +157,7 @@ export function encodeSplit(
       const x = imagesTensor(ds, batch.images);
       const code = model.encode(x);
       const recon = model.decode(code);
-      // Per-pixel squared error on the [0, 1] scale.
-      const e = tf.div(tf.sum(tf.squaredDifference(recon, x)), 4);
+      const e = tf.sum(tf.squaredDifference(recon, x));
       return [code, e];
     });
     codes.set(z!.dataSync(), start * d);

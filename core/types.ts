@@ -41,7 +41,7 @@ export interface Decoder extends Parametric {
   readonly imageShape: readonly [number, number, number];
   /** Decodes a batch to pre-activation logits. */
   logits(z: tf.Tensor2D): tf.Tensor4D;
-  /** Output non-linearity: `tanh` (images in [-1, 1]) or `sigmoid` ([0, 1]). */
+  /** Output non-linearity: `tanh` (the paper's AE) or `sigmoid` (its VAE). */
   readonly output: "tanh" | "sigmoid";
 }
 
@@ -75,14 +75,24 @@ export interface LatentRegularizer extends Parametric {
   fold(): tf.Tensor2D | undefined;
   /** The options this instance was made with (a config round-trip). */
   getConfig(): Record<string, unknown>;
+  /**
+   * The decoder output this regularizer needs: `sigmoid` for a VAE (trained
+   * on binary cross-entropy), else the paper's `tanh`.
+   */
+  readonly decoderOutput?: "tanh" | "sigmoid";
+  /**
+   * A loss term on the decoder's weights (the RAE's decoder penalty), added
+   * to the training loss; call inside a gradient scope.
+   */
+  decoderPenalty?(decoder: Decoder): tf.Scalar;
 }
 
 /** A data split. */
 export type Split = "train" | "val";
 
-/** A batch of images in [-1, 1], NHWC, with optional integer labels. */
+/** A batch of images in [0, 1], NHWC, with optional integer labels. */
 export interface Batch {
-  /** Pixel values, [batch, H, W, C] row-major, in [-1, 1]. */
+  /** Pixel values, [batch, H, W, C] row-major, in [0, 1]. */
   images: Float32Array;
   /** Class labels, when the data set has them. */
   labels?: Int32Array;

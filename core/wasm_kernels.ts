@@ -1,32 +1,34 @@
 /**
  * Kernels that make convolutional training work, and work fast, on the tfjs
- * `wasm` backend (4.22).
+ * `wasm` backend (tfjs-backend-wasm 4.22).
  *
- * tfjs-backend-wasm ships no `Conv2DBackpropFilter` kernel, so any conv net
- * fails on its first backward pass there. Its `Conv2DBackpropInput` (the
+ * That backend ships no `Conv2DBackpropFilter` kernel, so any conv net fails
+ * on its first backward pass there, and its `Conv2DBackpropInput` (the
  * forward pass of every transposed convolution) and its `BatchMatMul` with
  * `transposeA` or `transposeB` are naive loops, 10-30x slower than the
- * XNNPACK convolution and matrix multiply the backend also has. This module
- * registers replacements built from exactly two fast primitives, XNNPACK's
- * convolution and XNNPACK's fully connected (GEMM) operator, glued by plain
- * JavaScript loops that rearrange memory in place on the wasm heap (about
- * 1 ns per element, against 7-20 ns for the backend's own transpose, gather
- * and depth-to-space kernels):
+ * XNNPACK convolution and GEMM the backend also has. This module replaces
+ * them, and `Conv2D` / `FusedConv2D`, with kernels built from those two
+ * XNNPACK operators glued by plain JavaScript loops that rearrange memory on
+ * the wasm heap (about 1 ns per element, against 7-20 ns for the backend's
+ * own transpose, gather and depth-to-space kernels):
  *
- * - `Conv2D` / `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when the
- *   output is small and the filter large (XNNPACK packs a convolution filter
- *   at about 8 ns per weight but a GEMM operand at about 2 ns).
- * - `Conv2DBackpropInput`: either a sub-pixel convolution (one stride-1
- *   convolution with a rearranged [M, M, outC, s*s*inC] filter, M =
- *   ceil(k/s), then a depth-to-space interleave) or GEMM + col2im.
- * - `Conv2DBackpropFilter`: transposed im2col + one GEMM.
- * - `BatchMatMul` / `_FusedMatMul` with transposes: transpose in JS, then
- *   GEMM, multiplying in whichever order packs the smaller operand.
+ * - `Conv2D`, `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when the
+ *   output is small and the filter large (XNNPACK packs a fresh convolution
+ *   filter at about 8 ns per weight, a GEMM operand at about 2 ns).
+ * - `Conv2DBackpropInput`: sub-pixel convolution, one stride-1 XNNPACK
+ *   convolution per stride phase (rh, rw) with the filter taps congruent to
+ *   the phase, scattered into the output; or GEMM + col2im, multiplying in
+ *   whichever order packs the smaller operand.
+ * - `Conv2DBackpropFilter`: transposed im2col + one GEMM, dW = colsᵀ dy.
+ * - `BatchMatMul`, `_FusedMatMul` with transposes: transpose in JS, then
+ *   GEMM, in whichever order packs the smaller operand.
+ * - `Sum` over leading axes (bias gradients): one pass of JS row sums, where
+ *   the backend first transposes with its naive kernel.
  *
- * Each call picks the path a small cost model says is cheapest; both paths of
- * every kernel are exact up to float rounding, and {@link configureWasmKernels}
- * can force one for tests. Every intermediate is a raw backend buffer freed
- * before the kernel returns, so kernels allocate nothing that outlives them.
+ * A small cost model (measured constants, see `NS_*`) picks the cheaper path
+ * per call; every path is exact up to float rounding and
+ * {@link configureWasmKernels} can force one (tests run all of them).
+ * Intermediates are raw backend buffers freed before the kernel returns.
  *
  * @module
  */
@@ -105,14 +107,25 @@ const NS_MOVE = 1;
 /** One multiply-add at XNNPACK's single-thread rate (about 45 GFLOP/s). */
 const NS_MAC = 2 / 45;
 
-function macCost(macs: number): number {
-  return macs * NS_MAC / settings.threads;
+/**
+ * Time of `macs` multiply-adds in an XNNPACK GEMM or convolution with `n`
+ * output channels, which its micro-kernels process 8 at a time.
+ */
+function macCost(macs: number, n: number): number {
+  return macs * NS_MAC * (Math.ceil(n / 8) * 8 / n) / settings.threads;
 }
 
 // ---------------------------------------------------------------------------
 // Memory rearrangements on typed arrays.
 
-/** dst[j, i] = src[i, j] for src [rows, cols]. */
+/**
+ * Transposes a row-major matrix, in 16 x 16 tiles.
+ *
+ * @param src The matrix [rows, cols].
+ * @param rows Rows of `src`.
+ * @param cols Columns of `src`.
+ * @param dst Receives dst[j, i] = src[i, j], [cols, rows].
+ */
 export function transpose2d(
   src: Float32Array,
   rows: number,
@@ -150,26 +163,47 @@ function copyRun(
   }
 }
 
-/** Geometry of one 2-D convolution, NHWC. */
+/**
+ * Geometry of one 2-D convolution x [batch, inH, inW, inC] * W [fh, fw, inC,
+ * outC] -> y [batch, outH, outW, outC], NHWC, stride (sh, sw), zero padding
+ * `top` rows above and `left` columns left of x, no dilation.
+ */
 export interface ConvGeometry {
+  /** Images per batch. */
   batch: number;
+  /** Input height. */
   inH: number;
+  /** Input width. */
   inW: number;
+  /** Input channels. */
   inC: number;
+  /** Output height. */
   outH: number;
+  /** Output width. */
   outW: number;
+  /** Output channels. */
   outC: number;
+  /** Filter height. */
   fh: number;
+  /** Filter width. */
   fw: number;
+  /** Vertical stride. */
   sh: number;
+  /** Horizontal stride. */
   sw: number;
+  /** Zero rows above the input. */
   top: number;
+  /** Zero columns left of the input. */
   left: number;
 }
 
 /**
- * im2col: cols[b, oh, ow, i, j, c] = x[b, oh*sh + i - top, ow*sw + j - left, c]
- * (zero outside x), cols [batch*outH*outW, fh*fw*inC].
+ * im2col: the patches of a convolution as rows of a matrix.
+ *
+ * @param x The input [batch, inH, inW, inC].
+ * @param g The convolution.
+ * @param cols Receives cols[b, oh, ow, i, j, c] = x[b, oh*sh + i - top,
+ * ow*sw + j - left, c] (zero outside x), [batch*outH*outW, fh*fw*inC].
  */
 export function im2col(
   x: Float32Array,
@@ -245,9 +279,13 @@ function tapOffsets(g: ConvGeometry, i: number, j: number): Int32Array {
 const TILE = 64;
 
 /**
- * Transposed im2col: colsT[(i, j, c), (b, oh, ow)], the left operand of the
- * filter-gradient GEMM, colsT [fh*fw*inC, batch*outH*outW]. Tiled over
+ * Transposed im2col, the left operand of the filter-gradient GEMM. Tiled over
  * output pixels so that writes are contiguous and reads stay in L1.
+ *
+ * @param x The input [batch, inH, inW, inC].
+ * @param g The convolution.
+ * @param colsT Receives colsT[(i, j, c), (b, oh, ow)], the transpose of
+ * {@link im2col}'s matrix, [fh*fw*inC, batch*outH*outW].
  */
 export function im2colT(
   x: Float32Array,
@@ -275,8 +313,12 @@ export function im2colT(
 }
 
 /**
- * col2im, the adjoint of {@link im2col}: dx[b, oh*sh + i - top,
- * ow*sw + j - left, c] += cols[b, oh, ow, i, j, c]. `dx` must start zeroed.
+ * col2im, the adjoint of {@link im2col}: sums patch rows back into an image.
+ *
+ * @param cols Patches [batch*outH*outW, fh*fw*inC].
+ * @param g The convolution.
+ * @param dx Zeroed on entry; receives dx[b, oh*sh + i - top,
+ * ow*sw + j - left, c] += cols[b, oh, ow, i, j, c], [batch, inH, inW, inC].
  */
 export function col2im(
   cols: Float32Array,
@@ -312,8 +354,11 @@ export function col2im(
 }
 
 /**
- * col2im from the transposed layout colsT[(i, j, c), (b, oh, ow)].
- * `dx` must start zeroed.
+ * {@link col2im} from the transposed layout.
+ *
+ * @param colsT Patches [fh*fw*inC, batch*outH*outW].
+ * @param g The convolution.
+ * @param dx Zeroed on entry; receives the sum of the patches.
  */
 export function col2imT(
   colsT: Float32Array,
@@ -353,69 +398,183 @@ export function col2imT(
 }
 
 /**
- * The sub-pixel filter of a transposed convolution: tap (jh, jw) of phase
- * (rh, rw) is W[sh*(mh-1-jh) + rh, sw*(mw-1-jw) + rw], zero where that tap
- * lies outside the kernel. W [fh, fw, inC, outC] -> K [mh, mw, outC,
- * sh*sw*inC], channel (rh*sw + rw)*inC + c.
+ * One stride phase (rh, rw) of a transposed convolution (the input gradient
+ * of a convolution): the outputs dx[b, sh*q + rh - top, sw*p + rw - left]
+ * for q0 <= q < q1, p0 <= p < p1 only read the filter taps congruent to
+ * (rh, rw) modulo the strides, so they are one stride-1 convolution of dy
+ * with an [mh, mw, outC, inC] filter (mh = ceil(fh / sh)) and zero padding
+ * (padTop, padBottom, padLeft, padRight). Its output has convH x convW
+ * pixels; pixel (u, v) is grid position (qStart + u, pStart + v).
  */
-export function subPixelFilter(
+export interface Phase {
+  /** Row phase, 0 <= rh < sh. */
+  rh: number;
+  /** Column phase, 0 <= rw < sw. */
+  rw: number;
+  /** First grid row with an output. */
+  q0: number;
+  /** One past the last grid row with an output. */
+  q1: number;
+  /** First grid column with an output. */
+  p0: number;
+  /** One past the last grid column with an output. */
+  p1: number;
+  /** Zero rows above dy. */
+  padTop: number;
+  /** Zero rows below dy. */
+  padBottom: number;
+  /** Zero columns left of dy. */
+  padLeft: number;
+  /** Zero columns right of dy. */
+  padRight: number;
+  /** Grid row of the convolution's first output row. */
+  qStart: number;
+  /** Grid column of the convolution's first output column. */
+  pStart: number;
+  /** Output rows of the convolution. */
+  convH: number;
+  /** Output columns of the convolution. */
+  convW: number;
+}
+
+/** The grid range [lo, hi) of phase r along one axis, and its padding. */
+function phaseAxis(
+  r: number,
+  s: number,
+  m: number,
+  pad: number,
+  inSize: number,
+  dySize: number,
+) {
+  const lo = Math.ceil((pad - r) / s);
+  const hi = Math.ceil((inSize + pad - r) / s);
+  const before = Math.max(0, m - 1 - lo);
+  const start = m - 1 - before;
+  const after = Math.max(0, hi - start + m - 1 - dySize - before);
+  return {
+    lo,
+    hi,
+    before,
+    after,
+    start,
+    size: dySize + before + after - m + 1,
+  };
+}
+
+/**
+ * The stride phases of the input gradient of a convolution.
+ *
+ * @param g The convolution.
+ * @returns Its phases with at least one output pixel; they tile dx.
+ */
+export function phases(g: ConvGeometry): Phase[] {
+  const mh = Math.ceil(g.fh / g.sh);
+  const mw = Math.ceil(g.fw / g.sw);
+  const out: Phase[] = [];
+  for (let rh = 0; rh < g.sh; rh++) {
+    const h = phaseAxis(rh, g.sh, mh, g.top, g.inH, g.outH);
+    if (h.hi <= h.lo) continue;
+    for (let rw = 0; rw < g.sw; rw++) {
+      const w = phaseAxis(rw, g.sw, mw, g.left, g.inW, g.outW);
+      if (w.hi <= w.lo) continue;
+      out.push({
+        rh,
+        rw,
+        q0: h.lo,
+        q1: h.hi,
+        p0: w.lo,
+        p1: w.hi,
+        padTop: h.before,
+        padBottom: h.after,
+        padLeft: w.before,
+        padRight: w.after,
+        qStart: h.start,
+        pStart: w.start,
+        convH: h.size,
+        convW: w.size,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The filter of one phase's stride-1 convolution.
+ *
+ * @param w The convolution's filter [fh, fw, inC, outC].
+ * @param g The convolution.
+ * @param phase One of {@link phases}(g).
+ * @param k Receives K[jh, jw] = W[sh*(mh-1-jh) + rh, sw*(mw-1-jw) + rw]ᵀ,
+ * zero where that tap lies outside the filter, [mh, mw, outC, inC].
+ */
+export function phaseFilter(
   w: Float32Array,
   g: ConvGeometry,
+  phase: Phase,
   k: Float32Array,
 ): void {
   const { inC, outC, fh, fw, sh, sw } = g;
   const mh = Math.ceil(fh / sh);
   const mw = Math.ceil(fw / sw);
+  const tap = inC * outC;
   let o = 0;
   for (let jh = 0; jh < mh; jh++) {
+    const ih = sh * (mh - 1 - jh) + phase.rh;
     for (let jw = 0; jw < mw; jw++) {
-      for (let oc = 0; oc < outC; oc++) {
-        for (let rh = 0; rh < sh; rh++) {
-          const ih = sh * (mh - 1 - jh) + rh;
-          for (let rw = 0; rw < sw; rw++) {
-            const iw = sw * (mw - 1 - jw) + rw;
-            if (ih >= fh || iw >= fw) {
-              k.fill(0, o, o + inC);
-              o += inC;
-              continue;
-            }
-            let s = (ih * fw + iw) * inC * outC + oc;
-            for (let c = 0; c < inC; c++) {
-              k[o++] = w[s]!;
-              s += outC;
-            }
-          }
-        }
+      const iw = sw * (mw - 1 - jw) + phase.rw;
+      if (ih >= fh || iw >= fw) {
+        k.fill(0, o, o + tap);
+        o += tap;
+        continue;
       }
+      // [inC, outC] -> [outC, inC]
+      transpose2d(
+        w.subarray((ih * fw + iw) * tap, (ih * fw + iw + 1) * tap),
+        inC,
+        outC,
+        k.subarray(o, o + tap),
+      );
+      o += tap;
     }
   }
 }
 
 /**
- * Depth-to-space and crop after a sub-pixel convolution: dx[b, h, w, c] =
- * y[b, (h+top)/sh, (w+left)/sw, (((h+top)%sh)*sw + (w+left)%sw)*inC + c],
- * y [batch, qh, qw, sh*sw*inC].
+ * Whether one phase's convolution output is dx itself.
+ *
+ * @param g The convolution.
+ * @param phase One of {@link phases}(g).
+ * @returns True for stride 1 when nothing needs cropping.
  */
-export function depthToSpaceCrop(
+export function phaseIsWhole(g: ConvGeometry, phase: Phase): boolean {
+  return g.sh === 1 && g.sw === 1 && phase.q0 === phase.qStart &&
+    phase.p0 === phase.pStart && phase.convH === g.inH && phase.convW === g.inW;
+}
+
+/**
+ * Copies one phase's outputs to their places in dx.
+ *
+ * @param y The phase's convolution output [batch, convH, convW, inC].
+ * @param g The convolution.
+ * @param phase One of {@link phases}(g).
+ * @param dx Receives the phase's pixels, [batch, inH, inW, inC].
+ */
+export function scatterPhase(
   y: Float32Array,
-  qh: number,
-  qw: number,
   g: ConvGeometry,
+  phase: Phase,
   dx: Float32Array,
 ): void {
   const { batch, inH, inW, inC, sh, sw, top, left } = g;
-  const depth = sh * sw * inC;
-  let o = 0;
+  const { convH, convW, qStart, pStart } = phase;
   for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < inH; h++) {
-      const q = Math.floor((h + top) / sh);
-      const rh = h + top - q * sh;
-      const rowBase = (b * qh + q) * qw;
-      for (let w = 0; w < inW; w++) {
-        const p = Math.floor((w + left) / sw);
-        const rw = w + left - p * sw;
-        copyRun(y, (rowBase + p) * depth + (rh * sw + rw) * inC, dx, o, inC);
-        o += inC;
+    for (let q = phase.q0; q < phase.q1; q++) {
+      const h = sh * q + phase.rh - top;
+      const src = (b * convH + q - qStart) * convW - pStart;
+      const dst = (b * inH + h) * inW;
+      for (let p = phase.p0; p < phase.p1; p++) {
+        const w = sw * p + phase.rw - left;
+        copyRun(y, (src + p) * inC, dx, (dst + w) * inC, inC);
       }
     }
   }
@@ -512,6 +671,13 @@ class Heap {
   /** The buffer as a typed array; call after the last allocation. */
   f32(info: TensorInfo): Float32Array {
     return this.backend.typedArrayFromHeap(info);
+  }
+
+  /** Frees one temporary now. */
+  free(info: TensorInfo): void {
+    const at = this.#temps.indexOf(info);
+    if (at >= 0) this.#temps.splice(at, 1);
+    this.backend.disposeData(info.dataId);
   }
 
   /** Frees every temporary. */
@@ -654,23 +820,19 @@ function backpropInput(
   const plain = isPlainReshape(g);
   const mh = Math.ceil(g.fh / g.sh);
   const mw = Math.ceil(g.fw / g.sw);
-  const qh = Math.ceil((g.top + g.inH) / g.sh);
-  const qw = Math.ceil((g.left + g.inW) / g.sw);
-  const padBottom = Math.max(0, qh - g.outH);
-  const padRight = Math.max(0, qw - g.outW);
-  const convH = g.outH + padBottom;
-  const convW = g.outW + padRight;
-  // Sub-pixel: pack the rearranged filter, convolve over the padded phase
-  // grid, interleave.
-  const subPixelCost = (NS_MOVE + NS_PACK_CONV) * mh * mw * g.sh * g.sw *
-      g.inC * g.outC +
-    macCost(
-      g.batch * convH * convW * mh * mw * g.outC * g.sh * g.sw * g.inC,
-    ) +
-    NS_MOVE * (g.batch * convH * convW * g.sh * g.sw * g.inC);
+  // Sub-pixel: per phase, rearrange and pack a filter, convolve (computing a
+  // few discarded border pixels), scatter.
+  const all = phases(g);
+  let subPixelCost = 0;
+  for (const phase of all) {
+    const pixels = g.batch * phase.convH * phase.convW;
+    subPixelCost += (NS_MOVE + NS_PACK_CONV) * mh * mw * g.inC * g.outC +
+      macCost(pixels * mh * mw * g.outC * g.inC, g.inC) +
+      NS_MOVE * pixels * g.inC;
+  }
   // GEMM: cols = dy @ W^T (transpose and pack W), or cols^T = W @ dy^T
   // (transpose and pack dy); then col2im.
-  const gemmCost = macCost(rows * weights) +
+  const gemmCost = macCost(rows * weights, k) +
     (plain ? 0 : 2 * NS_MOVE * rows * k);
   const packW = (NS_MOVE + NS_PACK_GEMM) * weights;
   const packDy = (NS_MOVE + NS_PACK_GEMM) * rows * g.outC;
@@ -700,28 +862,30 @@ function backpropInput(
     col2imT(heap.f32(colsT), g, out);
     return dx;
   }
-  const kernel = heap.temp([mh, mw, g.outC, g.sh * g.sw * g.inC]);
-  subPixelFilter(heap.f32(filter), g, heap.f32(kernel));
-  const y = heap.originals.conv2d({
-    inputs: { x: dy, filter: kernel },
-    backend: heap.backend as unknown as tf.KernelBackend,
-    attrs: {
-      strides: 1,
-      pad: [[0, 0], [mh - 1, padBottom], [mw - 1, padRight], [0, 0]],
-      dilations: 1,
-      dataFormat: "NHWC",
-    },
-  }) as TensorInfo; // [batch, convH, convW, sh*sw*inC]
-  if (
-    g.sh === 1 && g.sw === 1 && g.top === 0 && g.left === 0 &&
-    convH === g.inH && convW === g.inW
-  ) {
-    return y;
+  // Sub-pixel: one stride-1 convolution per stride phase, scattered to dx.
+  const single = all.length === 1 && phaseIsWhole(g, all[0]!);
+  const dx = single ? undefined : heap.output(inShape);
+  for (const phase of all) {
+    const kernel = heap.temp([mh, mw, g.outC, g.inC]);
+    phaseFilter(heap.f32(filter), g, phase, heap.f32(kernel));
+    const y = heap.originals.conv2d({
+      inputs: { x: dy, filter: kernel },
+      backend: heap.backend as unknown as tf.KernelBackend,
+      attrs: {
+        strides: 1,
+        pad: [[0, 0], [phase.padTop, phase.padBottom], [
+          phase.padLeft,
+          phase.padRight,
+        ], [0, 0]],
+        dilations: 1,
+        dataFormat: "NHWC",
+      },
+    }) as TensorInfo; // [batch, convH, convW, inC]
+    if (dx === undefined) return y;
+    heap.adopt(y);
+    scatterPhase(heap.f32(y), g, phase, heap.f32(dx));
   }
-  heap.adopt(y);
-  const dx = heap.output(inShape);
-  depthToSpaceCrop(heap.f32(y), convH, convW, g, heap.f32(dx));
-  return dx;
+  return dx!;
 }
 
 function conv2dBackpropFilterKernel(originals: Originals): KernelFunc {
@@ -736,21 +900,72 @@ function conv2dBackpropFilterKernel(originals: Originals): KernelFunc {
     }
     const heap = new Heap(args.backend as unknown as HeapBackend, originals);
     try {
-      const rows = g.batch * g.outH * g.outW;
-      const k = g.fh * g.fw * g.inC;
-      const colsT = heap.temp([k, rows]);
-      if (isPlainReshape(g)) {
-        transpose2d(heap.f32(x!), rows, k, heap.f32(colsT));
-      } else {
-        im2colT(heap.f32(x!), g, heap.f32(colsT));
-      }
-      // dW [k, outC] = cols^T [k, rows] @ dy [rows, outC]
-      const dw = heap.gemm(colsT, k, rows, dy!, g.outC);
-      return view(dw, attrs.filterShape);
+      return backpropFilter(heap, x!, dy!, g, attrs.filterShape);
     } finally {
       heap.release();
     }
   };
+}
+
+/**
+ * Elements of the packed GEMM operand per filter-gradient chunk: XNNPACK
+ * re-reads the whole packed operand for every few rows of the other, so it
+ * should stay in L2 (512 KiB here).
+ */
+const CHUNK_ELEMENTS = 64 * 1024;
+
+/**
+ * dW [k, outC] = colsᵀ [k, rows] @ dy [rows, outC], summed over chunks of
+ * images so that each chunk's dy, the packed operand, stays in cache.
+ */
+function backpropFilter(
+  heap: Heap,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeometry,
+  filterShape: number[],
+): TensorInfo {
+  const k = g.fh * g.fw * g.inC;
+  const pixels = g.outH * g.outW;
+  const perChunk = Math.max(
+    1,
+    Math.min(g.batch, Math.floor(CHUNK_ELEMENTS / (pixels * g.outC))),
+  );
+  const xImage = g.inH * g.inW * g.inC;
+  const dyImage = pixels * g.outC;
+  const plain = isPlainReshape(g);
+  let sum: TensorInfo | undefined;
+  for (let b0 = 0; b0 < g.batch; b0 += perChunk) {
+    const images = Math.min(perChunk, g.batch - b0);
+    const rows = images * pixels;
+    const colsT = heap.temp([k, rows]);
+    const xs = heap.f32(x).subarray(b0 * xImage, (b0 + images) * xImage);
+    if (plain) {
+      transpose2d(xs, rows, k, heap.f32(colsT));
+    } else {
+      im2colT(xs, { ...g, batch: images }, heap.f32(colsT));
+    }
+    let right = dy;
+    if (images < g.batch) {
+      // A fresh buffer per chunk: XNNPACK caches packed operands by id.
+      right = heap.temp([rows, g.outC]);
+      heap.f32(right).set(
+        heap.f32(dy).subarray(b0 * dyImage, (b0 + images) * dyImage),
+      );
+    }
+    const part = heap.gemm(colsT, k, rows, right, g.outC);
+    heap.free(colsT);
+    if (right !== dy) heap.free(right);
+    if (sum === undefined) {
+      sum = part;
+    } else {
+      const acc = heap.f32(sum);
+      const add = heap.f32(part);
+      for (let i = 0; i < acc.length; i++) acc[i]! += add[i]!;
+      heap.backend.disposeData(part.dataId);
+    }
+  }
+  return view(sum!, filterShape);
 }
 
 function matMulKernel(
@@ -862,6 +1077,55 @@ function batchedTransposeFirst(
   }
 }
 
+/**
+ * Sums x [rows, cols] over its rows: out[j] = sum_i x[i, j].
+ *
+ * @param x The matrix, row-major.
+ * @param rows Rows of `x`.
+ * @param out Receives the column sums; its length is the column count.
+ */
+export function sumRows(
+  x: Float32Array,
+  rows: number,
+  out: Float32Array,
+): void {
+  const cols = out.length;
+  out.fill(0);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) out[j]! += x[base + j]!;
+  }
+}
+
+/**
+ * `Sum` over leading axes (a bias gradient: dy [batch, H, W, C] summed to
+ * [C]) as one pass of row sums; the backend's kernel would first transpose
+ * the reduced axes innermost with its naive transpose.
+ */
+function sumKernel(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as Record<string, TensorInfo>;
+    const attrs = args.attrs as { axis: number | number[]; keepDims: boolean };
+    const rank = x!.shape.length;
+    const axes = tf.util.parseAxisParam(attrs.axis, x!.shape).sort((a, b) =>
+      a - b
+    );
+    const leading = axes.length < rank && axes.every((a, i) => a === i);
+    if (!leading || x!.dtype !== "float32") return original(args);
+    const rows = axes.reduce((p, a) => p * x!.shape[a]!, 1);
+    const kept = x!.shape.slice(axes.length);
+    const backend = args.backend as unknown as HeapBackend;
+    const out = backend.makeOutput(kept, "float32");
+    sumRows(
+      backend.typedArrayFromHeap(x!),
+      rows,
+      backend.typedArrayFromHeap(out),
+    );
+    if (!attrs.keepDims) return out;
+    return view(out, [...axes.map(() => 1), ...kept]);
+  };
+}
+
 let installed = false;
 
 /**
@@ -925,4 +1189,6 @@ export function installWasmKernels(): void {
     ...fusedMatMul,
     kernelFunc: matMulKernel(originals, originals.fusedMatMul),
   });
+  const sum = get("Sum");
+  replace({ ...sum, kernelFunc: sumKernel(sum.kernelFunc) });
 }

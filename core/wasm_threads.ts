@@ -149,17 +149,55 @@ function preparedFiles(threads: number): { loader: string; worker: string } {
   return paths;
 }
 
+/** Whether this runtime has shared wasm memory, atomics and wasm SIMD. */
 function threadsSupported(): boolean {
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    return typeof SharedArrayBuffer === "function" &&
+    // A module using one SIMD instruction (as tfjs's WASM_HAS_SIMD_SUPPORT).
+    const simd = WebAssembly.validate(
+      new Uint8Array([
+        0,
+        97,
+        115,
+        109,
+        1,
+        0,
+        0,
+        0,
+        1,
+        4,
+        1,
+        96,
+        0,
+        0,
+        3,
+        2,
+        1,
+        0,
+        10,
+        9,
+        1,
+        7,
+        0,
+        65,
+        0,
+        253,
+        15,
+        26,
+        11,
+      ]),
+    );
+    return simd && typeof SharedArrayBuffer === "function" &&
       typeof Atomics === "object";
   } catch {
     return false;
   }
 }
 
-async function createModule(threads: number): Promise<EmscriptenModule> {
+async function createModule(
+  threads: number,
+  simd: boolean,
+): Promise<EmscriptenModule> {
   const { require, root } = packageRoot();
   const out = join(root, "wasm-out");
   let factory: Factory;
@@ -172,7 +210,10 @@ async function createModule(threads: number): Promise<EmscriptenModule> {
     workerFile = files.worker;
   } else {
     factory = require(join(out, "tfjs-backend-wasm.js")) as Factory;
-    wasmFile = join(out, "tfjs-backend-wasm-simd.wasm");
+    wasmFile = join(
+      out,
+      simd ? "tfjs-backend-wasm-simd.wasm" : "tfjs-backend-wasm.wasm",
+    );
   }
   const module = await factory({
     locateFile: (path: string) => {
@@ -215,16 +256,17 @@ function unrefWorkers(module: EmscriptenModule): void {
  *
  * @param options The thread count.
  * @returns The thread count the backend will start with: `threads`, or 1
- * where shared wasm memory is unavailable.
+ * where shared wasm memory, wasm SIMD or the temporary folder is unavailable.
  * @throws {RangeError} When `threads` is not a positive integer.
  * @throws {Error} When the wasm backend has already started.
  *
  * @example Two threads
- * ```ts ignore
+ * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { useWasmThreads } from "./wasm_threads.ts";
- * useWasmThreads({ threads: 2 });
+ * const threads = useWasmThreads({ threads: 2 });
  * await tf.setBackend("wasm");
+ * console.assert(threads === 2 || threads === 1);
  * ```
  */
 export function useWasmThreads(options: WasmThreadsOptions = {}): number {
@@ -234,17 +276,26 @@ export function useWasmThreads(options: WasmThreadsOptions = {}): number {
       `Threads must be a positive integer, got ${requested}`,
     );
   }
-  if (tf.findBackend("wasm") != null) {
+  // Not tf.findBackend(): it starts a registered backend it finds unstarted.
+  if ("wasm" in tf.engine().registry) {
     throw new Error(
       "The wasm backend has already started; choose its threads before it does",
     );
   }
-  const threads = requested > 1 && threadsSupported() ? requested : 1;
-  if (threads > 1) preparedFiles(threads); // fail here, not inside tfjs
+  let threads = requested > 1 && threadsSupported() ? requested : 1;
+  if (threads > 1) {
+    try {
+      preparedFiles(threads); // fail here, not inside tfjs
+    } catch {
+      threads = 1; // no file access, or a loader this version cannot patch
+    }
+  }
   tf.removeBackend("wasm");
   tf.registerBackend("wasm", async () => {
-    const module = await createModule(threads);
-    setThreadsCount(threads);
+    // tfjs's own loader evaluates this flag, which selectBackend() reads.
+    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT") as boolean;
+    const module = await createModule(simd ? threads : 1, simd);
+    setThreadsCount(simd ? threads : 1);
     const backend = new BackendWasm(module as never);
     unrefWorkers(module);
     configureWasmKernels({ threads: getThreadsCount() });

@@ -73,7 +73,7 @@ export function shapeFactors(
 }
 
 /**
- * Renders factors into `out` at `offset`, as [32, 32, 3] in [-1, 1].
+ * Renders factors into `out` at `offset`, as [32, 32, 3] in [0, 1].
  *
  * @param f The factors.
  * @param out Destination.
@@ -85,7 +85,7 @@ export function renderShape(
   offset = 0,
 ): void {
   const n = SHAPES_SIZE;
-  out.fill(-1, offset, offset + n * n * 3);
+  out.fill(0, offset, offset + n * n * 3);
   const r2 = f.size * f.size;
   for (
     let row = Math.max(0, f.y - f.size);
@@ -101,9 +101,9 @@ export function renderShape(
       const dy = row - f.y;
       if (f.shape === "circle" && dx * dx + dy * dy > r2) continue;
       const p = offset + (row * n + col) * 3;
-      out[p] = 2 * f.color[0] - 1;
-      out[p + 1] = 2 * f.color[1] - 1;
-      out[p + 2] = 2 * f.color[2] - 1;
+      out[p] = f.color[0];
+      out[p + 1] = f.color[1];
+      out[p + 2] = f.color[2];
     }
   }
 }

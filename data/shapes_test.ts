@@ -52,11 +52,11 @@ Deno.test("renderShape() draws a filled shape on black", async (t) => {
       out,
     );
     let lit = 0;
-    for (let i = 0; i < out.length; i += 3) if (out[i] !== -1) lit++;
+    for (let i = 0; i < out.length; i += 3) if (out[i] !== 0) lit++;
     assert.equal(lit, 49);
-    assert.deepEqual(at(12, 10), [1, 0, -1]);
-    assert.deepEqual(at(9, 7), [1, 0, -1]);
-    assert.deepEqual(at(8, 7), [-1, -1, -1]);
+    assert.deepEqual(at(12, 10), [1, 0.5, 0]);
+    assert.deepEqual(at(9, 7), [1, 0.5, 0]);
+    assert.deepEqual(at(8, 7), [0, 0, 0]);
   });
   await t.step("circle has no corners", () => {
     renderShape(
@@ -64,8 +64,8 @@ Deno.test("renderShape() draws a filled shape on black", async (t) => {
       out,
     );
     assert.deepEqual(at(16, 24), [1, 1, 1]);
-    assert.deepEqual(at(8, 8), [-1, -1, -1]);
-    assert.deepEqual(at(0, 0), [-1, -1, -1]);
+    assert.deepEqual(at(8, 8), [0, 0, 0]);
+    assert.deepEqual(at(0, 0), [0, 0, 0]);
   });
 });
 

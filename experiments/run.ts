@@ -7,15 +7,34 @@
  * @module
  */
 import cliProgress from "cli-progress";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
-import { ManifestError, resolveManifest } from "../core/manifest.ts";
-import type { ResolvedManifest } from "../core/manifest.ts";
-import { runExperiment } from "./runner.ts";
+import type { BackendInfo } from "../core/backend.ts";
+import { writeFileAtomic } from "../core/checkpoint.ts";
+import {
+  ManifestError,
+  parseManifest,
+  type ResolvedManifest,
+  resolveRawManifest,
+} from "../core/manifest.ts";
+import { expandGrid } from "../core/sweep.ts";
+import type { ModelResult, Progress } from "../core/train.ts";
+import {
+  type ResolvedCell,
+  runExperiment,
+  type RunResults,
+  runSweep,
+} from "./runner.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MANIFESTS = join(HERE, "manifests");
@@ -143,15 +162,29 @@ async function main(args: string[]): Promise<number> {
       `Cannot read manifest ${file}: ${(e as Error).message}`,
     );
   }
-  const manifest: ResolvedManifest = resolveManifest(text, registries, {
-    file,
-    overrides: values.set as string[],
-    smoke: values.smoke,
-  });
+  const opts = { file, overrides: values.set as string[], smoke: values.smoke };
+  const raw = parseManifest(text, opts);
+  // Validates the whole manifest (grid included) before any cell is made.
+  const manifest: ResolvedManifest = resolveRawManifest(raw, registries, opts);
+  const cells: ResolvedCell[] = raw.grid === undefined
+    ? []
+    : expandGrid(raw, file)
+      .map((c) => ({
+        id: c.id,
+        values: c.values,
+        manifest: resolveRawManifest(c.raw, registries, opts),
+      }));
   // Data sets check their sources (files, sizes) before any folder is made.
-  registries.datasets.get(manifest.data.kind).create(manifest.data, {
-    seed: manifest.seed,
-  });
+  for (const m of cells.length ? cells.map((c) => c.manifest) : [manifest]) {
+    registries.datasets.get(m.data.kind).create(m.data, { seed: m.seed });
+  }
+  const identity = JSON.stringify(
+    cells.length
+      ? cells.map((c) => ({ id: c.id, manifest: c.manifest }))
+      : manifest,
+    null,
+    2,
+  );
 
   const root = resolve("runs");
   let dir: string;
@@ -167,7 +200,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
     const earlier = readFileSync(join(found, "manifest.resolved.json"), "utf8");
-    if (earlier !== JSON.stringify(manifest, null, 2)) {
+    if (earlier !== identity) {
       throw new UsageError(
         `--resume: ${found} was started with a different manifest; start a new run instead`,
       );
@@ -186,11 +219,6 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
-  console.log(
-    `irmae: ${manifest.name}${
-      values.smoke ? " (smoke)" : ""
-    }: ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
-  );
   const width = Math.max(...manifest.models.map((m) => m.name.length));
   const bars = new cliProgress.MultiBar({
     format:
@@ -202,14 +230,12 @@ async function main(args: string[]): Promise<number> {
     etaBuffer: 50,
   }, cliProgress.Presets.shades_classic);
   // deno-lint-ignore no-explicit-any
-  const bar = new Map<string, any>();
+  let bar = new Map<string, any>();
   let announced = false;
-  const results = await runExperiment(manifest, {
-    dir,
-    resume: values.resume,
+  const callbacks = {
     backend: values.backend as BackendRequest | undefined,
     parallel,
-    onBackend: (b) => {
+    onBackend: (b: BackendInfo) => {
       if (announced) return;
       announced = true;
       bars.log(
@@ -218,7 +244,7 @@ async function main(args: string[]): Promise<number> {
         }${b.notes.length ? ` [${b.notes.join("; ")}]` : ""}\n`,
       );
     },
-    onProgress: (p) => {
+    onProgress: (p: Progress) => {
       let b = bar.get(p.name);
       if (b === undefined) {
         b = bars.create(p.steps, 0, {
@@ -233,10 +259,48 @@ async function main(args: string[]): Promise<number> {
         loss: p.loss.toFixed(5),
       });
     },
-    onModelEnd: (name, r) => {
+    onModelEnd: (name: string, r: ModelResult) => {
       if (r.status === "failed") bars.log(`model ${name} failed: ${r.error}\n`);
     },
-  });
+  };
+  let results: RunResults;
+  if (cells.length === 0) {
+    console.log(
+      `irmae: ${manifest.name}${
+        values.smoke ? " (smoke)" : ""
+      }: ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
+    );
+    results = await runExperiment(manifest, {
+      ...callbacks,
+      dir,
+      resume: values.resume,
+    });
+  } else {
+    console.log(
+      `irmae: ${manifest.name}${
+        values.smoke ? " (smoke)" : ""
+      }: sweep of ${cells.length} cells x ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
+    );
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(join(dir, "manifest.resolved.json"), identity);
+    const sweep = await runSweep(manifest.name, cells, {
+      ...callbacks,
+      dir,
+      cellRoot: join(root, ".cells", manifest.name),
+      onCell: (cell, i, reused) => {
+        bar = new Map();
+        bars.log(
+          `cell ${i + 1}/${cells.length} ${cell.id}${
+            reused ? ": finished earlier, reused" : ""
+          }\n`,
+        );
+      },
+    });
+    console.log(
+      `${sweep.trained} cells trained, ${sweep.reused} reused from earlier runs`,
+    );
+    results = sweep.results;
+  }
   bars.stop();
   console.log(readFileSync(join(dir, "results.md"), "utf8"));
   console.log(`Results: ${join(dir, "results.json")}`);

@@ -14,6 +14,15 @@ import { writeFileAtomic } from "../core/checkpoint.ts";
 import type { ResolvedManifest } from "../core/manifest.ts";
 import type { ModelImages, ModelResult, Progress } from "../core/train.ts";
 import type { WorkerRequest } from "../core/worker.ts";
+import {
+  aggregateSweep,
+  cellHash,
+  type CellModelResult,
+  type GridValue,
+  sweepCsv,
+  sweepMarkdown,
+  type SweepRow,
+} from "../core/sweep.ts";
 import { imageGrid } from "../metrics/image_grid.ts";
 import { linePlot, spectrumPlot } from "../metrics/plot.ts";
 
@@ -338,4 +347,175 @@ function writeModelOutputs(
       ),
     );
   }
+}
+
+/** One cell of a sweep, resolved. */
+export interface ResolvedCell {
+  id: string;
+  values: Record<string, GridValue>;
+  manifest: ResolvedManifest;
+}
+
+/** Options of {@link runSweep}. */
+export interface SweepOptions extends Omit<RunOptions, "dir" | "resume"> {
+  /** The sweep's run folder (tables, plots, cell index). */
+  dir: string;
+  /** Where cells live, keyed by content hash; finished ones are reused. */
+  cellRoot: string;
+  /** A cell starts (or is reused, with `reused` true). */
+  onCell?: (cell: ResolvedCell, index: number, reused: boolean) => void;
+}
+
+/** What {@link runSweep} produced. */
+export interface SweepResult {
+  rows: SweepRow[];
+  /** Cells that were trained now (not reused). */
+  trained: number;
+  /** Cells reused from earlier runs. */
+  reused: number;
+  results: RunResults;
+}
+
+/**
+ * Runs every cell of a sweep (each a full manifest, its models in parallel),
+ * reusing cells already finished by an earlier run with the same content,
+ * then aggregates over seeds into `sweep.md`, `sweep.csv`, `sweep.json` and
+ * a plot of rank against the first grid axis.
+ *
+ * @param name The experiment's name.
+ * @param cells The resolved cells.
+ * @param options Folders and callbacks.
+ * @returns The table rows and how many cells were trained or reused.
+ */
+export async function runSweep(
+  name: string,
+  cells: ResolvedCell[],
+  options: SweepOptions,
+): Promise<SweepResult> {
+  mkdirSync(options.dir, { recursive: true });
+  const cellResults: CellModelResult[][] = [];
+  const index: {
+    id: string;
+    values: Record<string, GridValue>;
+    dir: string;
+  }[] = [];
+  const all: RunResults["models"] = [];
+  const spectra: { name: string; values: number[] }[] = [];
+  let trained = 0;
+  let reused = 0;
+  // Cells run side by side when they have fewer models than workers.
+  const workers = options.parallel ?? cells[0]?.manifest.parallel ?? 1;
+  const perCell = Math.min(workers, cells[0]?.manifest.models.length ?? 1);
+  const lanes = Math.max(1, Math.floor(workers / perCell));
+  const outcomes: RunResults[] = new Array(cells.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < cells.length) {
+      const i = next++;
+      const cell = cells[i]!;
+      const dir = join(options.cellRoot, cellHash(cell.manifest));
+      const resultsPath = join(dir, "results.json");
+      if (existsSync(resultsPath)) {
+        outcomes[i] = JSON.parse(
+          readFileSync(resultsPath, "utf8"),
+        ) as RunResults;
+        reused++;
+        options.onCell?.(cell, i, true);
+        continue;
+      }
+      options.onCell?.(cell, i, false);
+      outcomes[i] = await runExperiment(cell.manifest, {
+        ...options,
+        parallel: perCell,
+        dir,
+        resume: existsSync(join(dir, "manifest.resolved.json")),
+      });
+      trained++;
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  for (const [i, cell] of cells.entries()) {
+    const results = outcomes[i]!;
+    index.push({
+      id: cell.id,
+      values: cell.values,
+      dir: join(options.cellRoot, cellHash(cell.manifest)),
+    });
+    cellResults.push(results.models.map((m) => ({ model: m.name, ...m })));
+    for (const m of results.models) {
+      all.push({ ...m, name: `${m.name}@${cell.id}` });
+      if (
+        m.status === "ok" &&
+        cell.values.seed === cells[0]!.values.seed
+      ) {
+        spectra.push({
+          name: `${m.name} ${cell.id.replace(/,?seed=[^,]*/, "")}`.trim(),
+          values: m.singularValues,
+        });
+      }
+    }
+  }
+  const rows = aggregateSweep(cells, cellResults);
+  const results: RunResults = { experiment: name, models: all };
+  writeFileAtomic(
+    join(options.dir, "cells.json"),
+    JSON.stringify(index, null, 2),
+  );
+  writeFileAtomic(
+    join(options.dir, "results.json"),
+    JSON.stringify(results, null, 2),
+  );
+  writeFileAtomic(
+    join(options.dir, "sweep.json"),
+    JSON.stringify(rows, null, 2),
+  );
+  writeFileAtomic(join(options.dir, "sweep.csv"), sweepCsv(rows));
+  writeFileAtomic(
+    join(options.dir, "sweep.md"),
+    `# ${name}\n\n${
+      cells[0]?.manifest.description ?? ""
+    }\n\nMean ± std over seeds.\n\n${sweepMarkdown(rows)}`,
+  );
+  writeFileAtomic(
+    join(options.dir, "results.md"),
+    readFileSync(join(options.dir, "sweep.md"), "utf8"),
+  );
+  const uniqueNames = new Set(spectra.map((s) => s.name));
+  if (spectra.length > 0 && uniqueNames.size === spectra.length) {
+    const plot = await spectrumPlot(spectra, {
+      title: `${name}: normalized singular values of the code covariance`,
+      referenceLine: cells[0]!.manifest.eval.referenceRank ?? undefined,
+    });
+    writeFileAtomic(join(options.dir, "spectrum.svg"), plot.svg);
+    writeFileAtomic(join(options.dir, "spectrum.png"), plot.png);
+  }
+  const axis = Object.keys(cells[0]?.values ?? {}).find((k) =>
+    k !== "seed" && rows.every((r) => typeof r.values[k] === "number")
+  );
+  const rankKey = Object.keys(rows[0]?.rank ?? {}).at(-1);
+  if (axis !== undefined && rankKey !== undefined) {
+    const groups = new Map<string, { x: number; y: number }[]>();
+    for (const r of rows) {
+      const rest = Object.entries(r.values).filter(([k]) => k !== axis).map((
+        [k, v],
+      ) => `${k}=${v}`).join(",");
+      const key = rest ? `${r.model} ${rest}` : r.model;
+      groups.set(key, [...(groups.get(key) ?? []), {
+        x: r.values[axis] as number,
+        y: r.rank[rankKey]?.mean ?? NaN,
+      }]);
+    }
+    const plot = await linePlot(
+      [...groups.entries()].map(([n, points]) => ({ name: n, points })),
+      {
+        title: `${name}: latent rank (threshold ${rankKey}) against ${axis}`,
+        xLabel: axis,
+        yLabel: `rank @ ${rankKey} (mean over seeds)`,
+        markers: true,
+      },
+    );
+    writeFileAtomic(join(options.dir, "sweep.svg"), plot.svg);
+    writeFileAtomic(join(options.dir, "sweep.png"), plot.png);
+  }
+  return { rows, trained, reused, results };
 }

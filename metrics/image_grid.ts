@@ -24,14 +24,19 @@ export interface ImageGridOptions {
    */
   scale?: number;
   /**
-   * Colour of padding and empty cells, on the input's [-1, 1] scale.
-   * @default 1 (white)
+   * The pixel values shown as black and white.
+   * @default [0, 1] (irmae's image convention)
+   */
+  range?: [number, number];
+  /**
+   * Colour of padding and empty cells, on the input's scale.
+   * @default the top of `range` (white)
    */
   padValue?: number;
 }
 
 /**
- * Tiles images into one PNG. Pixels in [-1, 1] map linearly to 0..255
+ * Tiles images into one PNG. Pixels in `range` ([0, 1] by default) map linearly to 0..255
  * (rounded); values outside are clamped and NaN becomes 0. Single-channel
  * images give a grey PNG, three-channel ones an RGB PNG.
  *
@@ -50,7 +55,7 @@ export interface ImageGridOptions {
  * import { decode } from "fast-png";
  * import assert from "node:assert/strict";
  *
- * const png = imageGrid(new Float32Array([-1, 1]), [2, 1, 1, 1], {
+ * const png = imageGrid(new Float32Array([0, 1]), [2, 1, 1, 1], {
  *   columns: 2,
  *   padding: 0,
  *   scale: 1,
@@ -91,7 +96,12 @@ export function imageGrid(
   const columns = options.columns ?? Math.ceil(Math.sqrt(n));
   const padding = options.padding ?? 2;
   const scale = options.scale ?? 2;
-  const padValue = options.padValue ?? 1;
+  const [lo, hi] = options.range ?? [0, 1];
+  if (!(hi > lo)) {
+    throw new RangeError(`Range must be increasing, found [${lo}, ${hi}]`);
+  }
+  const padValue = options.padValue ?? hi;
+  const toByte = (value: number) => byteOf(-1 + 2 * (value - lo) / (hi - lo));
   if (!Number.isInteger(columns) || columns < 1) {
     throw new RangeError(
       `Columns must be a positive integer, found ${columns}`,
@@ -144,7 +154,7 @@ export function imageGrid(
 }
 
 /** Maps [-1, 1] to 0..255, clamping; NaN maps to 0. */
-function toByte(value: number): number {
+function byteOf(value: number): number {
   if (!(value > -1)) return 0;
   if (value >= 1) return 255;
   return Math.round((value + 1) * 127.5);

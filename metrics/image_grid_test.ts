@@ -18,7 +18,12 @@ Deno.test("imageGrid() lays images out in rows of `columns`", async (t) => {
   const images = new Float32Array(n * 3 * 4);
   for (let k = 0; k < n; k++) images.fill(-1 + k / 2, k * 12, (k + 1) * 12);
   const png = decode(
-    imageGrid(images, [n, 3, 4, 1], { columns: 2, padding: 1, scale: 2 }),
+    imageGrid(images, [n, 3, 4, 1], {
+      columns: 2,
+      padding: 1,
+      scale: 2,
+      range: [-1, 1],
+    }),
   );
 
   await t.step("has the size of 2 x 3 tiles with padding", () => {
@@ -57,7 +62,12 @@ Deno.test("imageGrid() upscales by nearest neighbour", () => {
   // One 2 x 2 image: [[-1, 1], [1, -1]].
   const images = new Float32Array([-1, 1, 1, -1]);
   const png = decode(
-    imageGrid(images, [1, 2, 2, 1], { columns: 1, padding: 0, scale: 3 }),
+    imageGrid(images, [1, 2, 2, 1], {
+      columns: 1,
+      padding: 0,
+      scale: 3,
+      range: [-1, 1],
+    }),
   );
   assert.equal(png.width, 6);
   assert.equal(png.height, 6);
@@ -87,7 +97,12 @@ Deno.test("imageGrid() keeps colour channels apart", () => {
     0, // image 1
   ]);
   const png = decode(
-    imageGrid(images, [2, 1, 2, 3], { columns: 1, padding: 1, scale: 1 }),
+    imageGrid(images, [2, 1, 2, 3], {
+      columns: 1,
+      padding: 1,
+      scale: 1,
+      range: [-1, 1],
+    }),
   );
   assert.equal(png.channels, 3);
   assert.equal(png.width, 4);
@@ -104,7 +119,12 @@ Deno.test("imageGrid() keeps colour channels apart", () => {
 Deno.test("imageGrid() clamps out-of-range values", () => {
   const images = new Float32Array([-3, 2, NaN, -Infinity, Infinity, 0.999]);
   const png = decode(
-    imageGrid(images, [6, 1, 1, 1], { columns: 6, padding: 0, scale: 1 }),
+    imageGrid(images, [6, 1, 1, 1], {
+      columns: 6,
+      padding: 0,
+      scale: 1,
+      range: [-1, 1],
+    }),
   );
   assert.deepEqual(Array.from(png.data), [0, 255, 0, 0, 255, 255]);
 });
@@ -125,7 +145,10 @@ Deno.test("imageGrid() applies its defaults", async (t) => {
   });
   await t.step("a dark pad value", () => {
     const png = decode(
-      imageGrid(new Float32Array([1]), [1, 1, 1, 1], { padValue: -1 }),
+      imageGrid(new Float32Array([1]), [1, 1, 1, 1], {
+        padValue: -1,
+        range: [-1, 1],
+      }),
     );
     assert.equal(pixel(png, 0, 0), 0);
     assert.equal(pixel(png, 2, 2), 255);
@@ -196,4 +219,15 @@ Deno.test("imageGrid() rejects bad input", async (t) => {
       { name: "TypeError", message: /Float32Array/ },
     );
   });
+});
+
+Deno.test("imageGrid() maps irmae's [0, 1] images by default", () => {
+  const png = decode(
+    imageGrid(new Float32Array([0, 0.5, 1]), [3, 1, 1, 1], {
+      columns: 3,
+      padding: 0,
+      scale: 1,
+    }),
+  );
+  assert.deepEqual(Array.from(png.data), [0, 128, 255]);
 });

@@ -1,0 +1,130 @@
+/**
+ * The command line as a user meets it: every built-in manifest runs under
+ * --smoke and writes results.json in the documented schema; bad invocations
+ * stop with a one-line reason, exit code 2, no stack trace and no run folder.
+ */
+import assert from "node:assert/strict";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RUN = join(ROOT, "experiments", "run.ts");
+
+async function exp(args: string[], cwd = ROOT) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", RUN, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+const manifests = readdirSync(join(ROOT, "experiments", "manifests"))
+  .filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, ""));
+
+Deno.test("every built-in manifest runs under --smoke", async (t) => {
+  for (const name of manifests) {
+    await t.step(name, async () => {
+      const dir = join(mkdtempSync(join(tmpdir(), "irmae-smoke-")), "run");
+      const r = await exp([name, "--smoke", "--out", dir]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const results = JSON.parse(
+        readFileSync(join(dir, "results.json"), "utf8"),
+      );
+      assert.equal(results.experiment, name);
+      assert.ok(results.models.length >= 1);
+      for (const m of results.models) {
+        assert.equal(typeof m.name, "string");
+        assert.equal(typeof m.valMse, "number");
+        assert.equal(typeof m.rank["1e-2"], "number");
+        assert.equal(typeof m.rank["1e-3"], "number");
+        assert.equal(typeof m.effectiveRank, "number");
+        assert.ok(
+          Array.isArray(m.singularValues) && m.singularValues.length > 0,
+        );
+        assert.equal(m.singularValues[0], 1);
+      }
+      for (
+        const f of ["spectrum.png", "spectrum.svg", "results.md", "env.json"]
+      ) {
+        assert.ok(existsSync(join(dir, f)), `${f} missing`);
+      }
+    });
+  }
+});
+
+Deno.test("bad invocations exit 2 with a clear message and write nothing", async (t) => {
+  const work = mkdtempSync(join(tmpdir(), "irmae-cli-"));
+  const bad = join(work, "bad.yaml");
+  writeFileSync(
+    bad,
+    "data: { kind: shapes }\narchitecture: shapes\ntrain: { steps: 1 }\nmodels:\n  - name: ae\n    regularizer: { kind: linear-chian }\n",
+  );
+  const cases: [string, string[], RegExp][] = [
+    [
+      "unknown experiment",
+      ["no-such-experiment"],
+      /Unknown experiment "no-such-experiment"; built-in manifests: .*shapes/,
+    ],
+    [
+      "missing file",
+      [join(work, "missing.yaml")],
+      /Manifest file not found: .*missing\.yaml/,
+    ],
+    ["unknown flag", ["shapes", "--smok"], /Unknown option '--smok'/],
+    [
+      "unknown kind in file",
+      [bad],
+      /bad\.yaml:\n\s+models\[0\]\.regularizer\.kind: .*'linear-chain'/,
+    ],
+    [
+      "bad --set",
+      ["shapes", "--set", "train.steps=-1"],
+      /shapes\.yaml:\n\s+train\.steps: .*got -1/,
+    ],
+    [
+      "bad backend",
+      ["shapes", "--backend", "tpu"],
+      /--backend: expected one of auto, webgpu, wasm, cpu, got "tpu"/,
+    ],
+    [
+      "bad parallel",
+      ["shapes", "--parallel", "0"],
+      /--parallel: expected an integer/,
+    ],
+    ["resume without a run", [
+      "shapes",
+      "--resume",
+      "--out",
+      join(work, "nothing"),
+    ], /--resume: no earlier run/],
+    [
+      "two experiments",
+      ["shapes", "shapes-paper"],
+      /Expected one experiment name, got 2/,
+    ],
+  ];
+  for (const [name, args, pattern] of cases) {
+    await t.step(name, async () => {
+      const r = await exp(args, work);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+      assert.ok(!existsSync(join(work, "runs")), "no run folder");
+    });
+  }
+});
