@@ -110,13 +110,13 @@ export function manifestSchema(registries: Registries): z.ZodType {
     architecture,
     latentDim: int(1, 65536).optional(),
     train: z.strictObject({
-      steps: int(1, 100_000_000).optional(),
-      epochs: z.number().positive().max(100_000).optional(),
+      steps: int(1, 100_000_000).nullish(),
+      epochs: z.number().positive().max(100_000).nullish(),
       batchSize: int(1, 65536).default(32),
       lr: z.number().positive().max(10).default(1e-4),
       evalEvery: int(1, 100_000_000).default(500),
       checkpointEvery: int(1, 100_000_000).default(500),
-    }).refine((t) => (t.steps === undefined) !== (t.epochs === undefined), {
+    }).refine((t) => (t.steps == null) !== (t.epochs == null), {
       message: "expected exactly one of steps or epochs",
     }),
     eval: z.strictObject({
@@ -137,6 +137,7 @@ export function manifestSchema(registries: Registries): z.ZodType {
       interpolationPairs: 4,
       interpolationSteps: 8,
     }),
+    paper: z.record(z.string(), z.unknown()).optional(),
     grid: z.record(
       z.string(),
       z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
@@ -229,6 +230,11 @@ export interface ResolveOptions {
   overrides?: string[];
   /** Apply the manifest's smoke budget. */
   smoke?: boolean;
+  /**
+   * Apply the manifest's `paper` block: dotted-path overrides that switch
+   * it to the paper's budget (applied before `overrides`).
+   */
+  paper?: boolean;
 }
 
 /**
@@ -263,6 +269,28 @@ export function parseManifest(
       path: "",
       message: `expected a mapping of fields, got ${describe(raw)}`,
     }]);
+  }
+  const record = raw as Record<string, unknown>;
+  if (options.paper) {
+    const block = record.paper;
+    if (block === undefined) {
+      throw new ManifestError(file, [{
+        path: "paper",
+        message: "expected a paper block of overrides for --paper, got nothing",
+      }]);
+    }
+    if (block === null || typeof block !== "object" || Array.isArray(block)) {
+      throw new ManifestError(file, [{
+        path: "paper",
+        message: `expected a mapping of field paths to values, got ${
+          describe(block)
+        }`,
+      }]);
+    }
+    delete record.paper;
+    for (const [path, value] of Object.entries(block)) {
+      setPath(record, path, value);
+    }
   }
   for (const o of options.overrides ?? []) {
     const eq = o.indexOf("=");

@@ -200,6 +200,10 @@ Deno.test("every built-in manifest resolves, also under --smoke", async (t) => {
       assert.equal(`${m.name}.yaml`, f);
       const s = resolveManifest(text, registries, { file: f, smoke: true });
       assert.ok(s.train.steps <= 20);
+      if (/^paper:/m.test(text)) {
+        const p = resolveManifest(text, registries, { file: f, paper: true });
+        assert.ok(p.train.steps > m.train.steps, "paper budget is larger");
+      }
     });
   }
 });

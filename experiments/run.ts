@@ -43,6 +43,7 @@ const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
 
 Options:
   --smoke              run on the manifest's tiny budget (under a minute)
+  --paper              apply the manifest's paper block (the paper's budget, for a GPU)
   --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
   --resume             continue the latest run of this experiment (or --out DIR)
   --out DIR            run folder (default runs/<name>-<timestamp>)
@@ -82,13 +83,19 @@ function timestamp(): string {
     .slice(0, 15);
 }
 
-function latestRun(root: string, name: string): string | undefined {
+/** The newest run folder under `root` started with exactly this manifest. */
+function latestRun(
+  root: string,
+  name: string,
+  identity: string,
+): string | undefined {
   if (!existsSync(root)) return undefined;
+  const same = (d: string) => {
+    const path = join(root, d, "manifest.resolved.json");
+    return existsSync(path) && readFileSync(path, "utf8") === identity;
+  };
   const runs = readdirSync(root)
-    .filter((d) =>
-      d.startsWith(`${name}-`) &&
-      existsSync(join(root, d, "manifest.resolved.json"))
-    )
+    .filter((d) => d.startsWith(`${name}-`) && same(d))
     .map((d) => join(root, d))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   return runs[0];
@@ -102,6 +109,7 @@ function parse(args: string[]) {
       strict: true,
       options: {
         smoke: { type: "boolean", default: false },
+        paper: { type: "boolean", default: false },
         set: { type: "string", multiple: true, default: [] },
         resume: { type: "boolean", default: false },
         out: { type: "string" },
@@ -162,7 +170,12 @@ async function main(args: string[]): Promise<number> {
       `Cannot read manifest ${file}: ${(e as Error).message}`,
     );
   }
-  const opts = { file, overrides: values.set as string[], smoke: values.smoke };
+  const opts = {
+    file,
+    overrides: values.set as string[],
+    smoke: values.smoke,
+    paper: values.paper,
+  };
   const raw = parseManifest(text, opts);
   // Validates the whole manifest (grid included) before any cell is made.
   const manifest: ResolvedManifest = resolveRawManifest(raw, registries, opts);
@@ -189,12 +202,12 @@ async function main(args: string[]): Promise<number> {
   const root = resolve("runs");
   let dir: string;
   if (values.resume) {
-    const found = values.out ?? latestRun(root, manifest.name);
+    const found = values.out ?? latestRun(root, manifest.name, identity);
     if (
       found === undefined || !existsSync(join(found, "manifest.resolved.json"))
     ) {
       throw new UsageError(
-        `--resume: no earlier run of ${manifest.name} found${
+        `--resume: no earlier run of ${manifest.name} with this manifest found${
           values.out ? ` in ${values.out}` : ` under ${root}`
         }`,
       );
@@ -210,7 +223,9 @@ async function main(args: string[]): Promise<number> {
     dir = values.out ??
       join(
         root,
-        `${manifest.name}-${timestamp()}${values.smoke ? "-smoke" : ""}`,
+        `${manifest.name}-${timestamp()}${values.paper ? "-paper" : ""}${
+          values.smoke ? "-smoke" : ""
+        }`,
       );
     if (existsSync(join(dir, "manifest.resolved.json"))) {
       throw new UsageError(
