@@ -249,6 +249,9 @@ export function trainModel(
         ),
       });
       step = ckpt.meta.step as number;
+      if (typeof ckpt.meta.regularizerDraws === "number") {
+        model.regularizer.draws = ckpt.meta.regularizerDraws;
+      }
       seconds = ckpt.meta.seconds as number;
       history.push(...(ckpt.meta.history as EvalRecord[]));
     }
@@ -266,6 +269,7 @@ export function trainModel(
           config: key,
           step,
           adamStep: state.step,
+          regularizerDraws: model.regularizer.draws,
           seconds,
           history,
         },

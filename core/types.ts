@@ -85,6 +85,11 @@ export interface LatentRegularizer extends Parametric {
    * to the training loss; call inside a gradient scope.
    */
   decoderPenalty?(decoder: Decoder): tf.Scalar;
+  /**
+   * Stochastic regularizers (VAE, WAE): training passes drawn so far, the
+   * position of their seeded noise stream; checkpoints save and restore it.
+   */
+  draws?: number;
 }
 
 /** A data split. */

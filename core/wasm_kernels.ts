@@ -881,9 +881,11 @@ function backpropInput(
         dataFormat: "NHWC",
       },
     }) as TensorInfo; // [batch, convH, convW, inC]
+    heap.free(kernel);
     if (dx === undefined) return y;
     heap.adopt(y);
     scatterPhase(heap.f32(y), g, phase, heap.f32(dx));
+    heap.free(y);
   }
   return dx!;
 }

@@ -45,3 +45,12 @@ export {
   type ReshapeSpec,
   runLayers,
 } from "./layers.ts";
+export { createRae, type Rae, type RaeOptions } from "./rae.ts";
+export { createVaeHead, type VaeHead, type VaeHeadOptions } from "./vae.ts";
+export {
+  createWae,
+  mmdInverseMultiquadratic,
+  type MmdOptions,
+  type Wae,
+  type WaeOptions,
+} from "./wae.ts";
