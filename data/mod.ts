@@ -1,5 +1,7 @@
 /**
- * Data sets. Every example is fixed by its index, so runs are reproducible.
+ * Data sets. Every example is fixed by its index, so runs are reproducible:
+ * the synthetic shapes of paper §4.1, MNIST and Fashion-MNIST read offline
+ * from IDX files, and folders of PNG/JPEG images (CelebA) for §4.2.
  *
  * @example The synthetic shapes of paper §4.1
  * ```ts
@@ -19,3 +21,39 @@ export {
   SHAPES_SIZE,
   type ShapesOptions,
 } from "./shapes.ts";
+export {
+  createMnist,
+  FASHION_MNIST_DIR,
+  MNIST_FILES,
+  mnistDataDir,
+  type MnistOptions,
+  type MnistVariant,
+} from "./mnist.ts";
+export {
+  createImageFolder,
+  type DecodedImage,
+  decodeImage,
+  IMAGE_EXTENSIONS,
+  type ImageFolder,
+  type ImageFolderOptions,
+  listImageFiles,
+} from "./image_folder.ts";
+export {
+  IDX_DTYPES,
+  type IdxArray,
+  type IdxDtype,
+  type IdxOptions,
+  parseIdx,
+  readIdx,
+} from "./idx.ts";
+export {
+  centerCrop,
+  createResizer,
+  type CropBox,
+  type ImageBuffer,
+  resizeBilinear,
+  type ResizeOffsets,
+  type ResizeOptions,
+  type Resizer,
+  type ResizeTarget,
+} from "./resize.ts";

@@ -28,6 +28,8 @@ import {
   resolveRawManifest,
 } from "../core/manifest.ts";
 import { expandGrid } from "../core/sweep.ts";
+import { defaultImageShape } from "../models/architectures.ts";
+import { writeReport } from "./report.ts";
 import type { ModelResult, Progress } from "../core/train.ts";
 import {
   type ResolvedCell,
@@ -189,7 +191,31 @@ async function main(args: string[]): Promise<number> {
       }));
   // Data sets check their sources (files, sizes) before any folder is made.
   for (const m of cells.length ? cells.map((c) => c.manifest) : [manifest]) {
-    registries.datasets.get(m.data.kind).create(m.data, { seed: m.seed });
+    try {
+      const ds = registries.datasets.get(m.data.kind).create(m.data, {
+        seed: m.seed,
+      });
+      // Reads one example of each split, so missing or damaged files show now.
+      ds.batch("train", [0]);
+      ds.batch("val", [0]);
+      for (const model of m.models) {
+        const [h, w] = defaultImageShape(model.architecture);
+        if (ds.imageShape[0] !== h || ds.imageShape[1] !== w) {
+          throw new ManifestError(file, [{
+            path: "architecture",
+            message:
+              `the ${model.architecture} architecture reads ${h}x${w} images but data ${m.data.kind} gives ${
+                ds.imageShape[0]
+              }x${ds.imageShape[1]}`,
+          }]);
+        }
+      }
+    } catch (e) {
+      if (e instanceof ManifestError) throw e;
+      throw new UsageError(
+        `${file}: data (kind ${m.data.kind}) cannot be loaded: ${(e as Error).message}`,
+      );
+    }
   }
   const identity = JSON.stringify(
     cells.length
@@ -319,6 +345,11 @@ async function main(args: string[]): Promise<number> {
   bars.stop();
   console.log(readFileSync(join(dir, "results.md"), "utf8"));
   console.log(`Results: ${join(dir, "results.json")}`);
+  try {
+    console.log(`Report: ${await writeReport(dir)}`);
+  } catch (e) {
+    console.error(`warning: the report could not be built: ${(e as Error).message}`);
+  }
   const failed = results.models.filter((m) => m.status === "failed");
   if (failed.length > 0) {
     console.error(

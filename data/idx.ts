@@ -1,0 +1,253 @@
+/**
+ * The IDX format of MNIST and Fashion-MNIST: two zero bytes, a data-type
+ * byte, a dimension count `n`, then `n` big-endian 32-bit sizes and the
+ * values in row-major order (multi-byte values big-endian too). Files whose
+ * first bytes are the gzip magic `1f 8b` are decompressed first, so the `.gz`
+ * files of Fashion-MNIST read as they are.
+ *
+ * @module
+ */
+import { gunzipSync } from "node:zlib";
+
+/** The element types of IDX, by their type byte. */
+export const IDX_DTYPES = {
+  0x08: "uint8",
+  0x09: "int8",
+  0x0b: "int16",
+  0x0c: "int32",
+  0x0d: "float32",
+  0x0e: "float64",
+} as const;
+
+/** An IDX element type. */
+export type IdxDtype = (typeof IDX_DTYPES)[keyof typeof IDX_DTYPES];
+
+/** A parsed IDX array. */
+export interface IdxArray {
+  /** Element type. */
+  dtype: IdxDtype;
+  /** Sizes, outermost first (e.g. `[60000, 28, 28]`). */
+  shape: number[];
+  /** Values in row-major order, converted to native byte order. */
+  data:
+    | Uint8Array
+    | Int8Array
+    | Int16Array
+    | Int32Array
+    | Float32Array
+    | Float64Array;
+}
+
+/** Options of {@link parseIdx} and {@link readIdx}. */
+export interface IdxOptions {
+  /**
+   * Where the bytes came from, for error messages.
+   * @default "IDX data"
+   */
+  path?: string;
+  /** Required dimension count; checked when given. */
+  ndims?: number;
+  /** Required element type; checked when given. */
+  dtype?: IdxDtype;
+  /**
+   * What the array holds ("images", "labels"), for error messages.
+   * @default "the array"
+   */
+  what?: string;
+}
+
+const BYTES: Record<IdxDtype, number> = {
+  uint8: 1,
+  int8: 1,
+  int16: 2,
+  int32: 4,
+  float32: 4,
+  float64: 8,
+};
+
+const hex = (b: number | undefined) =>
+  b === undefined ? "nothing" : `0x${b.toString(16).padStart(2, "0")}`;
+
+/**
+ * Parses IDX bytes (gzip-compressed or not).
+ *
+ * @param bytes The file's contents.
+ * @param options Source name for messages and the expected shape.
+ * @returns The array, sharing memory with `bytes` for 1-byte types.
+ * @throws {SyntaxError} On a wrong magic number, unknown type byte or corrupt
+ * gzip stream.
+ * @throws {RangeError} When the data is shorter or longer than the sizes
+ * say, or the dimension count or type differ from `options`.
+ *
+ * @example A 2x3 array of bytes
+ * ```ts
+ * import { parseIdx } from "./idx.ts";
+ * const bytes = new Uint8Array([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]);
+ * const { shape, data } = parseIdx(bytes);
+ * console.assert(shape.join() === "2,3" && data[5] === 6);
+ * ```
+ */
+export function parseIdx(
+  bytes: Uint8Array,
+  options: IdxOptions = {},
+): IdxArray {
+  const source = options.path ?? "IDX data";
+  const fail = (message: string) => `Invalid IDX file ${source}: ${message}`;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = new Uint8Array(gunzipSync(bytes));
+    } catch (error) {
+      throw new SyntaxError(
+        fail(`corrupt or truncated gzip stream (${(error as Error).message})`),
+        { cause: error },
+      );
+    }
+  }
+  if (
+    (bytes.length > 0 && bytes[0] !== 0) || (bytes.length > 1 && bytes[1] !== 0)
+  ) {
+    throw new SyntaxError(
+      fail(
+        `wrong magic: expected 0x00 0x00 then a type and a dimension count, found ${
+          hex(bytes[0])
+        } ${hex(bytes[1])}`,
+      ),
+    );
+  }
+  if (bytes.length < 4) {
+    throw new RangeError(
+      fail(`truncated: expected a header, found ${bytes.length} bytes`),
+    );
+  }
+  const dtype = IDX_DTYPES[bytes[2]! as keyof typeof IDX_DTYPES];
+  if (dtype === undefined) {
+    throw new SyntaxError(
+      fail(
+        `wrong magic: unknown type byte ${
+          hex(bytes[2])
+        } (known: 0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e)`,
+      ),
+    );
+  }
+  const ndims = bytes[3]!;
+  const what = options.what ?? "the array";
+  if (options.ndims !== undefined && ndims !== options.ndims) {
+    throw new RangeError(
+      fail(
+        `expected ${options.ndims} dimension${
+          options.ndims === 1 ? "" : "s"
+        } for ${what}, found ${ndims}`,
+      ),
+    );
+  }
+  if (options.dtype !== undefined && dtype !== options.dtype) {
+    throw new RangeError(
+      fail(`expected ${options.dtype} values for ${what}, found ${dtype}`),
+    );
+  }
+  const headerBytes = 4 + 4 * ndims;
+  if (bytes.length < headerBytes) {
+    throw new RangeError(
+      fail(
+        `truncated: expected a ${headerBytes}-byte header, found ${bytes.length} bytes`,
+      ),
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const shape: number[] = [];
+  let count = 1;
+  for (let d = 0; d < ndims; d++) {
+    const size = view.getUint32(4 + 4 * d, false);
+    shape.push(size);
+    count *= size;
+  }
+  const width = BYTES[dtype];
+  const expected = count * width;
+  const found = bytes.length - headerBytes;
+  if (found < expected) {
+    throw new RangeError(
+      fail(
+        `truncated: expected ${expected} bytes of data for shape [${shape}], found ${found}`,
+      ),
+    );
+  }
+  if (found > expected) {
+    throw new RangeError(
+      fail(
+        `expected ${expected} bytes of data for shape [${shape}], found ${found} (${
+          found - expected
+        } trailing bytes)`,
+      ),
+    );
+  }
+  return { dtype, shape, data: readValues(view, headerBytes, count, dtype) };
+}
+
+function readValues(
+  view: DataView,
+  offset: number,
+  count: number,
+  dtype: IdxDtype,
+): IdxArray["data"] {
+  const at = view.byteOffset + offset;
+  switch (dtype) {
+    case "uint8":
+      return new Uint8Array(view.buffer, at, count);
+    case "int8":
+      return new Int8Array(view.buffer, at, count);
+    case "int16": {
+      const out = new Int16Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt16(offset + 2 * i);
+      return out;
+    }
+    case "int32": {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getInt32(offset + 4 * i);
+      return out;
+    }
+    case "float32": {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i);
+      return out;
+    }
+    case "float64": {
+      const out = new Float64Array(count);
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(offset + 8 * i);
+      return out;
+    }
+  }
+}
+
+/**
+ * Reads and parses an IDX file (gzip-compressed or not).
+ *
+ * @param path The file.
+ * @param options The expected shape; `path` defaults to `path`.
+ * @returns The array.
+ * @throws {Deno.errors.NotFound} Naming the path when the file is missing.
+ * @throws {SyntaxError} On a wrong magic number or corrupt gzip stream.
+ * @throws {RangeError} When the file is truncated or has the wrong shape.
+ *
+ * @example Reading a file written on the spot
+ * ```ts
+ * import { readIdx } from "./idx.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeFileSync(path, new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 9]));
+ * console.assert(readIdx(path, { ndims: 1 }).data[1] === 9);
+ * Deno.removeSync(path);
+ * ```
+ */
+export function readIdx(path: string, options: IdxOptions = {}): IdxArray {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`IDX file not found: ${path}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  return parseIdx(bytes, { path, ...options });
+}

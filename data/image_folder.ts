@@ -1,0 +1,452 @@
+/**
+ * A folder of PNG and JPEG images as a data set, prepared as the paper's
+ * appendix prepares CelebA: each image is centre-cropped to a square of side
+ * `crop` (148 for CelebA's 178x218 images) and resized to `size` (64) with
+ * the bilinear rule of `resize.ts` (antialiased when shrinking, as
+ * torchvision's `Resize` on PIL images).
+ *
+ * Files are listed once, recursively, sorted by relative path; files that do
+ * not end in `.png`, `.jpg` or `.jpeg` (any case) and names starting with a
+ * dot are skipped. A permutation seeded by `seed` picks the validation files;
+ * each split keeps listing order. Images are decoded on demand (PNG with
+ * `fast-png`, JPEG with `jpeg-js`), made RGB (grey replicated, alpha
+ * dropped), cropped, resized and rounded to bytes, as torchvision's PIL
+ * pipeline rounds; batches turn the bytes into floats in [0, 1]. Prepared
+ * images are kept in memory up to `cacheMegabytes`, first come first kept,
+ * so example i is the same whether it came from the cache or the disk.
+ *
+ * @module
+ */
+import { convertIndexedToRgb, decode as decodePng } from "fast-png";
+import jpeg from "jpeg-js";
+import { join, resolve } from "node:path";
+import { deriveSeed, Rng } from "../core/random.ts";
+import type { Batch, Dataset, Split } from "../core/types.ts";
+import { centerCrop, createResizer, type Resizer } from "./resize.ts";
+
+/** Options of {@link createImageFolder}. */
+export interface ImageFolderOptions {
+  /** The folder of images (searched recursively). */
+  dir: string;
+  /**
+   * Side of the square images served.
+   * @default 64
+   */
+  size?: number;
+  /**
+   * Side of the centred square cut before resizing; clamped to the image's
+   * shorter side, so a large value takes the largest centred square.
+   * @default 148
+   */
+  crop?: number;
+  /**
+   * Validation examples; give this or `valFraction`.
+   * @default round(valFraction * files)
+   */
+  val?: number;
+  /**
+   * Fraction of the files used for validation when `val` is not given;
+   * clamped so both splits get at least one file.
+   * @default 0.1
+   */
+  valFraction?: number;
+  /**
+   * Training examples: the first `train` of the training files.
+   * @default all files not used for validation
+   */
+  train?: number;
+  /**
+   * Seed of the train/validation split.
+   * @default 0
+   */
+  seed?: number;
+  /**
+   * 3 for RGB; 1 for grey (ITU-R 601 luma, as PIL's `convert("L")`).
+   * @default 3
+   */
+  channels?: 1 | 3;
+  /**
+   * Memory for prepared images; 0 reads every image from disk each time.
+   * @default 256
+   */
+  cacheMegabytes?: number;
+}
+
+/** A data set read from a folder of images. */
+export interface ImageFolder extends Dataset {
+  /**
+   * The file behind an example.
+   *
+   * @param split `train` or `val`.
+   * @param index Example index in the split.
+   * @returns The path relative to the folder, `/`-separated.
+   */
+  file(split: Split, index: number): string;
+}
+
+/** The file name endings listed, compared without case. */
+export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
+
+/**
+ * Lists the images of a folder recursively, sorted by relative path.
+ *
+ * @param dir The folder.
+ * @returns Paths relative to `dir`, with `/` separators.
+ * @throws {Deno.errors.NotFound} When the folder does not exist.
+ * @throws {Deno.errors.NotADirectory} When `dir` is not a folder.
+ *
+ * @example Listing a folder
+ * ```ts
+ * import { listImageFiles } from "./image_folder.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeFileSync(`${dir}/b.PNG`, new Uint8Array(1));
+ * Deno.writeFileSync(`${dir}/a.jpg`, new Uint8Array(1));
+ * Deno.writeFileSync(`${dir}/notes.txt`, new Uint8Array(1));
+ * console.assert(listImageFiles(dir).join() === "a.jpg,b.PNG");
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function listImageFiles(dir: string): string[] {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Image folder not found: ${dir}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new Deno.errors.NotADirectory(`Not a folder: ${dir}`);
+  }
+  const found: string[] = [];
+  const walk = (relative: string) => {
+    for (const entry of Deno.readDirSync(join(dir, relative))) {
+      if (entry.name.startsWith(".")) continue;
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory) {
+        walk(path);
+        continue;
+      }
+      const lower = entry.name.toLowerCase();
+      if (!IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext))) continue;
+      if (entry.isFile || Deno.statSync(join(dir, path)).isFile) {
+        found.push(path);
+      }
+    }
+  };
+  walk("");
+  // Code-unit order, the same under every locale.
+  return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A decoded image: [height, width, channels] floats in [0, 1]. */
+export interface DecodedImage {
+  /** Values, row-major. */
+  data: Float32Array;
+  /** Rows. */
+  height: number;
+  /** Columns. */
+  width: number;
+  /** 3 (RGB) or 1 (grey). */
+  channels: 1 | 3;
+}
+
+/** Luma weights of ITU-R 601, as PIL's `convert("L")`. */
+const LUMA = [0.299, 0.587, 0.114] as const;
+
+/**
+ * Decodes PNG or JPEG bytes (told apart by their signature) into RGB or grey
+ * floats in [0, 1]. Grey sources are replicated to RGB, alpha is dropped,
+ * palettes are expanded and 1- to 16-bit samples are scaled by their maximum.
+ *
+ * @param bytes The file's contents.
+ * @param options `path` for messages; `channels` 3 (RGB, default) or 1.
+ * @returns The image.
+ * @throws {SyntaxError} Naming the path when the bytes are neither PNG nor
+ * JPEG or do not decode.
+ *
+ * @example A 1x2 PNG
+ * ```ts
+ * import { encode } from "fast-png";
+ * import { decodeImage } from "./image_folder.ts";
+ * const png = encode({
+ *   width: 2, height: 1, channels: 3, depth: 8,
+ *   data: new Uint8Array([255, 0, 0, 0, 0, 255]),
+ * });
+ * const image = decodeImage(png);
+ * console.assert(image.data.join() === "1,0,0,0,0,1");
+ * ```
+ */
+export function decodeImage(
+  bytes: Uint8Array,
+  options: { path?: string; channels?: 1 | 3 } = {},
+): DecodedImage {
+  const path = options.path ?? "image data";
+  let raw: Raw;
+  try {
+    if (
+      bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e &&
+      bytes[3] === 0x47
+    ) {
+      raw = rawPng(bytes);
+    } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+      const image = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: false,
+      });
+      raw = { ...image, channels: 3, max: 255 };
+    } else {
+      throw new SyntaxError("not a PNG or JPEG file");
+    }
+  } catch (error) {
+    throw new SyntaxError(
+      `Cannot decode ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return toFloat(raw, options.channels ?? 3);
+}
+
+/** Decoded samples before conversion: `channels` per pixel, up to `max`. */
+interface Raw {
+  data: ArrayLike<number>;
+  width: number;
+  height: number;
+  channels: number;
+  max: number;
+}
+
+function rawPng(bytes: Uint8Array): Raw {
+  const png = decodePng(bytes);
+  const { width, height } = png;
+  if (png.palette) {
+    return {
+      data: convertIndexedToRgb(png),
+      width,
+      height,
+      channels: png.palette[0]?.length ?? 3,
+      max: 255,
+    };
+  }
+  const max = 2 ** png.depth - 1;
+  if (png.depth >= 8) {
+    return { data: png.data, width, height, channels: png.channels, max };
+  }
+  // 1, 2 or 4 bits per sample (grey only); each row starts on a byte.
+  const depth = png.depth;
+  const perRow = width * png.channels;
+  const rowBytes = Math.ceil((perRow * depth) / 8);
+  const data = new Uint8Array(height * perRow);
+  for (let r = 0; r < height; r++) {
+    for (let i = 0; i < perRow; i++) {
+      const bit = i * depth;
+      const byte = png.data[r * rowBytes + (bit >> 3)]!;
+      data[r * perRow + i] = (byte >> (8 - depth - (bit & 7))) & max;
+    }
+  }
+  return { data, width, height, channels: png.channels, max };
+}
+
+function toFloat(raw: Raw, channels: 1 | 3): DecodedImage {
+  const n = raw.width * raw.height;
+  const out = new Float32Array(n * channels);
+  const c = raw.channels;
+  const colour = c >= 3;
+  const inv = 1 / raw.max;
+  for (let p = 0; p < n; p++) {
+    const q = p * c;
+    if (!colour) {
+      const v = raw.data[q]! * inv;
+      if (channels === 1) out[p] = v;
+      else out.fill(v, p * 3, p * 3 + 3);
+    } else if (channels === 1) {
+      out[p] = (LUMA[0] * raw.data[q]! + LUMA[1] * raw.data[q + 1]! +
+        LUMA[2] * raw.data[q + 2]!) * inv;
+    } else {
+      out[p * 3] = raw.data[q]! * inv;
+      out[p * 3 + 1] = raw.data[q + 1]! * inv;
+      out[p * 3 + 2] = raw.data[q + 2]! * inv;
+    }
+  }
+  return { data: out, height: raw.height, width: raw.width, channels };
+}
+
+function hashNames(names: readonly string[]): string {
+  let h = 0x811c9dc5;
+  for (const name of names) {
+    for (let i = 0; i < name.length; i++) {
+      h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    }
+    h = Math.imul(h ^ 0x2f, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(
+      `Option ${name} must be an integer >= ${min}, found ${value}`,
+    );
+  }
+}
+
+/**
+ * Creates a data set from a folder of PNG and JPEG images, centre-cropped
+ * and resized to [size, size, channels], without labels. The folder is
+ * listed now; images are read on demand.
+ *
+ * @param options The folder, image preparation, split and cache.
+ * @returns The data set.
+ * @throws {Deno.errors.NotFound} When the folder does not exist.
+ * @throws {RangeError} When it holds fewer than two images or a split size
+ * is out of range.
+ * @throws {TypeError} When both `val` and `valFraction` are given.
+ * @throws {SyntaxError} From `batch`, naming the file that does not decode.
+ *
+ * @example Two PNGs, one per split
+ * ```ts
+ * import { encode } from "fast-png";
+ * import { createImageFolder } from "./image_folder.ts";
+ * const dir = Deno.makeTempDirSync();
+ * for (const name of ["a", "b"]) {
+ *   const data = new Uint8Array(8 * 8 * 3).fill(200);
+ *   Deno.writeFileSync(`${dir}/${name}.png`, encode({ width: 8, height: 8, data, channels: 3 }));
+ * }
+ * const folder = createImageFolder({ dir, size: 4, crop: 8, val: 1 });
+ * console.assert(folder.size("train") === 1 && folder.size("val") === 1);
+ * console.assert(folder.batch("val", [0]).images.length === 4 * 4 * 3);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function createImageFolder(options: ImageFolderOptions): ImageFolder {
+  const dir = options.dir;
+  const size = options.size ?? 64;
+  const cropSide = options.crop ?? 148;
+  const seed = options.seed ?? 0;
+  const channels = options.channels ?? 3;
+  const cacheBytes = (options.cacheMegabytes ?? 256) * 2 ** 20;
+  checkInteger("size", size, 1);
+  checkInteger("crop", cropSide, 1);
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(`Option channels must be 1 or 3, found ${channels}`);
+  }
+  if (!(cacheBytes >= 0)) {
+    throw new RangeError(
+      `Option cacheMegabytes must be >= 0, found ${options.cacheMegabytes}`,
+    );
+  }
+  const files = listImageFiles(dir);
+  const n = files.length;
+  if (n < 2) {
+    throw new RangeError(
+      `${n === 0 ? "No" : "Only one"} PNG or JPEG image in ${dir} (looked for ${
+        IMAGE_EXTENSIONS.join(", ")
+      } recursively); the train and val splits need at least two`,
+    );
+  }
+  if (options.val !== undefined && options.valFraction !== undefined) {
+    throw new TypeError("Give val or valFraction, not both");
+  }
+  let valCount: number;
+  if (options.val !== undefined) {
+    valCount = options.val;
+    if (!Number.isInteger(valCount) || valCount < 1 || valCount > n - 1) {
+      throw new RangeError(
+        `Option val must be an integer in [1, ${
+          n - 1
+        }] for the ${n} images in ${dir}, found ${valCount}`,
+      );
+    }
+  } else {
+    const fraction = options.valFraction ?? 0.1;
+    if (!(fraction > 0 && fraction < 1)) {
+      throw new RangeError(
+        `Option valFraction must be in (0, 1), found ${fraction}`,
+      );
+    }
+    valCount = Math.min(Math.max(Math.round(fraction * n), 1), n - 1);
+  }
+  const order = new Rng(deriveSeed(seed, ["image-folder"])).permutation(n);
+  const byIndex = (a: number, b: number) => a - b;
+  const splits: Record<Split, Int32Array> = {
+    val: order.slice(0, valCount).sort(byIndex),
+    train: order.slice(valCount).sort(byIndex),
+  };
+  if (options.train !== undefined) {
+    const available = splits.train.length;
+    if (
+      !Number.isInteger(options.train) || options.train < 1 ||
+      options.train > available
+    ) {
+      throw new RangeError(
+        `Option train must be an integer in [1, ${available}], found ${options.train}`,
+      );
+    }
+    splits.train = splits.train.slice(0, options.train);
+  }
+
+  const pixels = size * size * channels;
+  const resizers = new Map<string, Resizer>();
+  const cache = new Map<number, Uint8ClampedArray>();
+  let cached = 0;
+  /** Prepared bytes [size, size, channels] of file `index`. */
+  const prepare = (index: number): Uint8ClampedArray => {
+    const hit = cache.get(index);
+    if (hit !== undefined) return hit;
+    const path = join(dir, files[index]!);
+    const image = decodeImage(Deno.readFileSync(path), { path, channels });
+    const key = `${image.height}x${image.width}`;
+    let resize = resizers.get(key);
+    if (resize === undefined) {
+      // Each resizer holds a buffer; mixed-size folders keep a few.
+      if (resizers.size >= 16) resizers.clear();
+      const crop = centerCrop(image.height, image.width, { side: cropSide });
+      resize = createResizer(image, [size, size], { crop, scale: 255 });
+      resizers.set(key, resize);
+    }
+    const out = new Uint8ClampedArray(pixels);
+    resize(image.data, out);
+    if (cached + pixels <= cacheBytes) {
+      cache.set(index, out);
+      cached += pixels;
+    }
+    return out;
+  };
+  const toFloat = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+  const check = (split: Split, index: number) => {
+    const size = splits[split].length;
+    if (!(Number.isInteger(index) && index >= 0 && index < size)) {
+      throw new RangeError(
+        `Index ${index} is outside the ${split} split of size ${size}`,
+      );
+    }
+  };
+  return {
+    kind: "image-folder",
+    imageShape: [size, size, channels],
+    fingerprint: `image-folder:${resolve(dir)}:${n}:${
+      hashNames(files)
+    }:${size}:${cropSide}:${channels}:${seed}:${splits.train.length}:${valCount}`,
+    size: (split) => splits[split].length,
+    batch(split: Split, indices: ArrayLike<number>): Batch {
+      const members = splits[split];
+      const images = new Float32Array(indices.length * pixels);
+      for (let i = 0; i < indices.length; i++) {
+        const index = indices[i]!;
+        check(split, index);
+        const bytes = prepare(members[index]!);
+        for (let k = 0; k < pixels; k++) {
+          images[i * pixels + k] = toFloat[bytes[k]!]!;
+        }
+      }
+      return { images };
+    },
+    file(split: Split, index: number): string {
+      check(split, index);
+      return files[splits[split][index]!]!;
+    },
+  };
+}

@@ -1,0 +1,378 @@
+import assert from "node:assert/strict";
+import { encode as encodePng } from "fast-png";
+import jpeg from "jpeg-js";
+import {
+  createImageFolder,
+  decodeImage,
+  listImageFiles,
+} from "./image_folder.ts";
+import { centerCrop, resizeBilinear } from "./resize.ts";
+
+/** An RGB PNG whose pixel (r, c) is `f(r, c)`, bytes. */
+function png(
+  height: number,
+  width: number,
+  f: (r: number, c: number) => [number, number, number],
+): Uint8Array {
+  const data = new Uint8Array(height * width * 3);
+  for (let r = 0; r < height; r++) {
+    for (let c = 0; c < width; c++) data.set(f(r, c), (r * width + c) * 3);
+  }
+  return encodePng({ width, height, data, channels: 3, depth: 8 });
+}
+
+/** Values as float32, for exact comparisons with decoded data. */
+const f32 = (values: number[]) => values.map(Math.fround);
+
+/** Runs `fn` with a fresh temporary folder, removed afterwards. */
+async function withDir(fn: (dir: string) => Promise<void> | void) {
+  const dir = Deno.makeTempDirSync({ prefix: "image_folder_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("decodeImage() turns PNG and JPEG into floats in [0, 1]", async (t) => {
+  await t.step("RGB, RGBA and grey PNGs", () => {
+    const rgba = encodePng({
+      width: 1,
+      height: 1,
+      data: new Uint8Array([51, 102, 255, 0]),
+      channels: 4,
+    });
+    assert.deepEqual([...decodeImage(rgba).data], f32([0.2, 0.4, 1]));
+    const grey = encodePng({
+      width: 2,
+      height: 1,
+      data: new Uint8Array([0, 51]),
+      channels: 1,
+    });
+    assert.deepEqual(
+      [...decodeImage(grey).data],
+      f32([0, 0, 0, 0.2, 0.2, 0.2]),
+    );
+    assert.deepEqual(
+      [...decodeImage(grey, { channels: 1 }).data],
+      f32([0, 0.2]),
+    );
+  });
+
+  await t.step("16-bit, 1-bit and palette PNGs", () => {
+    const deep = encodePng({
+      width: 1,
+      height: 1,
+      data: new Uint16Array([65535, 0, 13107]),
+      channels: 3,
+      depth: 16,
+    });
+    assert.deepEqual([...decodeImage(deep).data], f32([1, 0, 0.2]));
+    // Ten 1-bit pixels 1011000001 pack into two bytes per row.
+    const bits = encodePng({
+      width: 10,
+      height: 2,
+      data: new Uint8Array([0b10110000, 0b01000000, 0xff, 0xc0]),
+      channels: 1,
+      depth: 1,
+    });
+    const oneBit = decodeImage(bits, { channels: 1 });
+    assert.deepEqual(
+      [...oneBit.data],
+      [1, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    );
+    const indexed = encodePng({
+      width: 3,
+      height: 1,
+      data: new Uint8Array([2, 0, 1]),
+      channels: 1,
+      depth: 8,
+      palette: [[255, 0, 0], [0, 255, 0], [0, 0, 51]],
+    });
+    assert.deepEqual(
+      [...decodeImage(indexed).data],
+      f32([0, 0, 0.2, 1, 0, 0, 0, 1, 0]),
+    );
+  });
+
+  await t.step("grey from RGB uses ITU-R 601 luma", () => {
+    const red = png(1, 1, () => [255, 0, 0]);
+    const [luma] = decodeImage(red, { channels: 1 }).data;
+    assert.ok(Math.abs(luma! - 0.299) < 1e-6);
+  });
+
+  await t.step("JPEG (lossy) within 3/255 of a flat colour", () => {
+    const data = new Uint8Array(16 * 16 * 4);
+    for (let p = 0; p < 256; p++) data.set([200, 100, 50, 255], p * 4);
+    const bytes = jpeg.encode({ width: 16, height: 16, data }, 100).data;
+    const image = decodeImage(new Uint8Array(bytes));
+    assert.equal(image.width, 16);
+    assert.equal(image.channels, 3);
+    for (let p = 0; p < 256; p++) {
+      [200, 100, 50].forEach((v, ch) =>
+        assert.ok(Math.abs(image.data[p * 3 + ch]! - v / 255) <= 3 / 255)
+      );
+    }
+  });
+
+  await t.step("other bytes name the path", () => {
+    assert.throws(
+      () => decodeImage(new Uint8Array([1, 2, 3]), { path: "x/y.png" }),
+      (e: Error) =>
+        e instanceof SyntaxError &&
+        e.message === "Cannot decode x/y.png: not a PNG or JPEG file",
+    );
+    const truncated = png(8, 8, () => [1, 2, 3]).subarray(0, 40);
+    assert.throws(
+      () => decodeImage(truncated, { path: "x/z.png" }),
+      (e: Error) =>
+        e instanceof SyntaxError &&
+        e.message.startsWith("Cannot decode x/z.png"),
+    );
+  });
+});
+
+Deno.test("createImageFolder() centre-crops, then resizes", async (t) => {
+  // Pixel (r, c) holds (10 r, 5 c, 77): the crop's offset can be read back.
+  const pattern = (r: number, c: number): [number, number, number] => [
+    10 * r,
+    5 * c,
+    77,
+  ];
+  await withDir(async (dir) => {
+    for (const name of ["a.png", "b.png"]) {
+      Deno.writeFileSync(`${dir}/${name}`, png(20, 30, pattern));
+    }
+    await t.step("crop 10 of a 20x30 image starts at (5, 10)", () => {
+      const folder = createImageFolder({ dir, size: 10, crop: 10, val: 1 });
+      assert.deepEqual(folder.imageShape, [10, 10, 3]);
+      const { images } = folder.batch("train", [0]);
+      for (let i = 0; i < 10; i++) {
+        for (let j = 0; j < 10; j++) {
+          const p = (i * 10 + j) * 3;
+          const expected = pattern(5 + i, 10 + j).map((v) => v / 255);
+          assert.deepEqual(
+            [...images.subarray(p, p + 3)],
+            expected.map(Math.fround),
+          );
+        }
+      }
+    });
+
+    await t.step("resizing the crop matches resizeBilinear, in bytes", () => {
+      const folder = createImageFolder({ dir, size: 4, crop: 10, val: 1 });
+      const { images } = folder.batch("val", [0]);
+      const decoded = decodeImage(Deno.readFileSync(`${dir}/a.png`));
+      const crop = centerCrop(20, 30, { side: 10 });
+      assert.deepEqual(crop, { top: 5, left: 10, height: 10, width: 10 });
+      const expected = resizeBilinear(decoded, [4, 4], { crop });
+      for (let k = 0; k < expected.length; k++) {
+        assert.ok(
+          Math.abs(images[k]! - Math.round(expected[k]! * 255) / 255) < 1e-6,
+          `element ${k}`,
+        );
+      }
+    });
+
+    await t.step(
+      "a crop larger than the image takes the centred square",
+      () => {
+        const folder = createImageFolder({ dir, size: 20, crop: 148, val: 1 });
+        const { images } = folder.batch("train", [0]);
+        // 20x20 square from column 5: pixel (0, 0) is source (0, 5).
+        assert.equal(images[1], Math.fround(25 / 255));
+        assert.equal(images[(19 * 20 + 19) * 3 + 1], Math.fround(120 / 255));
+      },
+    );
+
+    await t.step("grey output has one channel", () => {
+      const folder = createImageFolder({
+        dir,
+        size: 5,
+        crop: 10,
+        val: 1,
+        channels: 1,
+      });
+      assert.deepEqual(folder.imageShape, [5, 5, 1]);
+      assert.equal(folder.batch("train", [0]).images.length, 25);
+    });
+  });
+});
+
+Deno.test("createImageFolder() splits by a seeded permutation", async (t) => {
+  await withDir(async (dir) => {
+    // Ten flat images whose red channel, 20 i, names them; plus noise the
+    // listing must skip and a JPEG in a subfolder.
+    Deno.mkdirSync(`${dir}/sub`);
+    for (let i = 0; i < 9; i++) {
+      const name = i % 2 ? `img${i}.PNG` : `img${i}.png`;
+      Deno.writeFileSync(`${dir}/${name}`, png(8, 8, () => [20 * i, 0, 0]));
+    }
+    const rgba = new Uint8Array(8 * 8 * 4);
+    for (let p = 0; p < 64; p++) rgba.set([180, 0, 0, 255], p * 4);
+    Deno.writeFileSync(
+      `${dir}/sub/img9.jpeg`,
+      jpeg.encode({ width: 8, height: 8, data: rgba }, 100).data,
+    );
+    Deno.writeFileSync(`${dir}/notes.txt`, new TextEncoder().encode("hi"));
+    Deno.writeFileSync(`${dir}/.hidden.png`, png(8, 8, () => [0, 0, 0]));
+
+    const options = { dir, size: 4, crop: 8, seed: 3 };
+    const names = (folder: ReturnType<typeof createImageFolder>) =>
+      (["train", "val"] as const).map((split) =>
+        Array.from(
+          { length: folder.size(split) },
+          (_, i) => folder.file(split, i),
+        )
+      );
+
+    await t.step("listing is sorted and skips other files", () => {
+      assert.deepEqual(listImageFiles(dir), [
+        "img0.png",
+        "img1.PNG",
+        "img2.png",
+        "img3.PNG",
+        "img4.png",
+        "img5.PNG",
+        "img6.png",
+        "img7.PNG",
+        "img8.png",
+        "sub/img9.jpeg",
+      ]);
+    });
+
+    await t.step("val 3 leaves 7; every file in exactly one split", () => {
+      const folder = createImageFolder({ ...options, val: 3 });
+      assert.equal(folder.size("train"), 7);
+      assert.equal(folder.size("val"), 3);
+      const [train, val] = names(folder);
+      assert.deepEqual(
+        [...train!, ...val!].sort(),
+        listImageFiles(dir).sort(),
+      );
+      // Each split keeps listing order.
+      assert.deepEqual(train, [...train!].sort());
+      // The pixels are those of the named file.
+      for (const split of ["train", "val"] as const) {
+        const { images } = folder.batch(
+          split,
+          Array.from({ length: folder.size(split) }, (_, i) => i),
+        );
+        for (let i = 0; i < folder.size(split); i++) {
+          const k = Number(/img(\d)/.exec(folder.file(split, i))![1]);
+          assert.ok(Math.abs(images[i * 48]! * 255 - 20 * k) <= 3, `${k}`);
+        }
+      }
+    });
+
+    await t.step("the same seed splits the same way, others differ", () => {
+      const a = names(createImageFolder({ ...options, val: 3 }));
+      const b = names(createImageFolder({ ...options, val: 3 }));
+      assert.deepEqual(a, b);
+      const seeds = [0, 1, 2, 4, 5].map((seed) =>
+        JSON.stringify(names(createImageFolder({ ...options, seed, val: 3 })))
+      );
+      assert.ok(seeds.some((s) => s !== JSON.stringify(a)));
+      assert.notEqual(
+        createImageFolder({ ...options, val: 3 }).fingerprint,
+        createImageFolder({ ...options, seed: 4, val: 3 }).fingerprint,
+      );
+    });
+
+    await t.step("valFraction rounds, train caps the training split", () => {
+      const folder = createImageFolder({ ...options, valFraction: 0.25 });
+      assert.equal(folder.size("val"), 3);
+      assert.equal(createImageFolder(options).size("val"), 1);
+      const capped = createImageFolder({ ...options, val: 3, train: 2 });
+      assert.equal(capped.size("train"), 2);
+      assert.deepEqual(
+        names(capped)[0],
+        names(createImageFolder({ ...options, val: 3 }))[0]!.slice(0, 2),
+      );
+    });
+
+    await t.step("bad split options throw", () => {
+      assert.throws(
+        () => createImageFolder({ ...options, val: 2, valFraction: 0.2 }),
+        TypeError,
+      );
+      assert.throws(
+        () => createImageFolder({ ...options, val: 10 }),
+        RangeError,
+      );
+      assert.throws(
+        () => createImageFolder({ ...options, valFraction: 1 }),
+        RangeError,
+      );
+      assert.throws(
+        () => createImageFolder({ ...options, val: 3, train: 8 }),
+        RangeError,
+      );
+      const folder = createImageFolder({ ...options, val: 3 });
+      assert.throws(() => folder.batch("val", [3]), RangeError);
+    });
+  });
+});
+
+Deno.test("createImageFolder() caches prepared images up to a limit", async (t) => {
+  await withDir(async (dir) => {
+    for (let i = 0; i < 4; i++) {
+      Deno.writeFileSync(
+        `${dir}/${i}.png`,
+        png(12, 10, (r, c) => [r * 9, c * 7, i * 50]),
+      );
+    }
+    const options = { dir, size: 6, crop: 10, val: 1, seed: 0 };
+    await t.step("cached and uncached batches agree", () => {
+      const cached = createImageFolder(options);
+      const uncached = createImageFolder({ ...options, cacheMegabytes: 0 });
+      const first = cached.batch("train", [0, 1, 2]).images;
+      assert.deepEqual(cached.batch("train", [0, 1, 2]).images, first);
+      assert.deepEqual(uncached.batch("train", [0, 1, 2]).images, first);
+    });
+
+    await t.step(
+      "a cached image survives its file; an uncached one does not",
+      () => {
+        const cached = createImageFolder(options);
+        const uncached = createImageFolder({ ...options, cacheMegabytes: 0 });
+        const before = cached.batch("train", [0]).images;
+        const path = `${dir}/${cached.file("train", 0)}`;
+        Deno.writeFileSync(path, new Uint8Array([1, 2, 3, 4]));
+        assert.deepEqual(cached.batch("train", [0]).images, before);
+        assert.throws(
+          () => uncached.batch("train", [0]),
+          (e: Error) => e instanceof SyntaxError && e.message.includes(path),
+        );
+      },
+    );
+  });
+});
+
+Deno.test("createImageFolder() rejects missing or empty folders", async (t) => {
+  await withDir(async (dir) => {
+    await t.step("missing", () => {
+      assert.throws(
+        () => createImageFolder({ dir: `${dir}/nope` }),
+        (e: Error) =>
+          e instanceof Deno.errors.NotFound &&
+          e.message === `Image folder not found: ${dir}/nope`,
+      );
+    });
+    await t.step("empty of images", () => {
+      Deno.writeFileSync(`${dir}/readme.txt`, new Uint8Array(1));
+      assert.throws(
+        () => createImageFolder({ dir }),
+        (e: Error) =>
+          e instanceof RangeError &&
+          e.message.startsWith(`No PNG or JPEG image in ${dir}`),
+      );
+    });
+    await t.step("a file, not a folder", () => {
+      assert.throws(
+        () => createImageFolder({ dir: `${dir}/readme.txt` }),
+        Deno.errors.NotADirectory,
+      );
+    });
+  });
+});

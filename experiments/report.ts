@@ -1,0 +1,802 @@
+/**
+ * A run's report as one self-contained HTML page: description, resolved
+ * manifest, environment, results table, the latent spectra (paper Figures 2
+ * and 4), rank and loss curves re-rendered from each model's training
+ * history, image grids, sweep tables, and the paper's numbers beside ours.
+ * Plots are inline SVG and images base64 data URIs, so the page needs no
+ * network and no other file.
+ *
+ * `deno task report <run-folder>` writes `<run-folder>/report.html`.
+ *
+ * @module
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join, relative, resolve } from "node:path";
+import { stringify as stringifyYaml } from "yaml";
+import { parse as parseCsv } from "csv-parse/sync";
+import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
+import type { ResolvedManifest } from "../core/manifest.ts";
+import type { EvalRecord, ModelResult } from "../core/train.ts";
+import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
+import type { RunResults } from "./runner.ts";
+import {
+  formatNumber,
+  Html,
+  html,
+  inlineSvg,
+  pngImage,
+  table,
+} from "./report_html.ts";
+import { type RunManifest, runManifest } from "./report_cells.ts";
+import { type ModelOutcome, paperSection } from "./report_paper.ts";
+
+/** The file a report is written to, inside the run folder. */
+export const REPORT_FILE = "report.html";
+
+/** Top-level figures the report re-renders from data, so not embedded twice. */
+const RERENDERED = new Set([
+  "spectrum.svg",
+  "spectrum.png",
+  "rank_history.svg",
+  "rank_history.png",
+  "mse_history.svg",
+  "mse_history.png",
+]);
+
+/** Captions of known image grids, by file name without `.png`. */
+const GRID_CAPTIONS: Record<string, string> = {
+  reconstructions:
+    "Reconstructions: validation images and their reconstructions, interleaved row by row",
+  interpolations:
+    "Interpolations: decoded points on the line between the codes of two validation images, one pair per row",
+};
+
+type Loaded<T> = { value: T } | { error: string } | undefined;
+
+function readJson<T>(path: string): Loaded<T> {
+  if (!existsSync(path)) return undefined;
+  try {
+    return { value: JSON.parse(readFileSync(path, "utf8")) as T };
+  } catch (e) {
+    return {
+      error: `${basename(path)} is unreadable: ${(e as Error).message}`,
+    };
+  }
+}
+
+function valueOf<T>(loaded: Loaded<T>): T | undefined {
+  return loaded !== undefined && "value" in loaded ? loaded.value : undefined;
+}
+
+function missing(text: unknown): Html {
+  return html`<p class="missing">${text}</p>`;
+}
+
+interface EnvInfo {
+  seed?: number;
+  backend?: {
+    name?: string;
+    requested?: string;
+    adapter?: string;
+    simd?: boolean;
+    notes?: string[];
+  };
+  deno?: string;
+  v8?: string;
+  tfjs?: string;
+  parallel?: number;
+  date?: string;
+  [key: string]: unknown;
+}
+
+/** One model as the report knows it. */
+interface ModelView {
+  name: string;
+  regularizer: string;
+  latentDim: number | undefined;
+  outcome:
+    | ModelOutcome & {
+      effectiveRank: number;
+      singularValues: number[];
+      error?: string;
+    }
+    | undefined;
+  result: Partial<ModelResult> | undefined;
+  resultError: string | undefined;
+  /** Training still going or stopped: the last checkpoint's step. */
+  checkpointStep: number | undefined;
+  dir: string;
+}
+
+/** History of a model without result.json, from its last checkpoint. */
+function checkpointProgress(
+  dir: string,
+): { result: Partial<ModelResult>; step: number } | undefined {
+  const path = join(dir, "checkpoint.bin");
+  if (!existsSync(path)) return undefined;
+  try {
+    const { meta } = loadCheckpoint(path);
+    return {
+      step: Number(meta.step),
+      result: {
+        history: Array.isArray(meta.history)
+          ? meta.history as EvalRecord[]
+          : [],
+        steps: Number(meta.step),
+        seconds: Number(meta.seconds),
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function regularizerText(reg: Record<string, unknown> | undefined): string {
+  if (reg === undefined) return "";
+  return Object.entries(reg).map(([k, v]) =>
+    k === "kind" ? String(v) : `${k}=${v}`
+  ).join(" ");
+}
+
+function modelViews(
+  runDir: string,
+  run: RunManifest | undefined,
+  results: RunResults | undefined,
+): ModelView[] {
+  const manifest = run?.manifest;
+  const names: string[] = [];
+  for (const m of manifest?.models ?? []) names.push(m.name);
+  for (const m of results?.models ?? []) {
+    if (!names.includes(m.name)) names.push(m.name);
+  }
+  const modelsDir = join(runDir, "models");
+  if (existsSync(modelsDir)) {
+    for (const d of readdirSync(modelsDir).sort()) {
+      if (!names.includes(d) && statSync(join(modelsDir, d)).isDirectory()) {
+        names.push(d);
+      }
+    }
+  }
+  return names.map((name) => {
+    const spec = manifest?.models?.find((m) => m.name === name);
+    const dir = run?.modelDir(name) ?? join(modelsDir, name);
+    const loaded = readJson<Partial<ModelResult>>(join(dir, "result.json"));
+    const progress = loaded === undefined ? checkpointProgress(dir) : undefined;
+    const result = valueOf(loaded) ?? progress?.result;
+    const fromResults = results?.models.find((m) => m.name === name);
+    const source = fromResults ?? (result?.status ? result : undefined);
+    return {
+      name,
+      regularizer: regularizerText(spec?.regularizer),
+      latentDim: spec?.latentDim,
+      outcome: source === undefined ? undefined : {
+        name,
+        valMse: source.valMse ?? NaN,
+        rank: source.rank ?? {},
+        effectiveRank: source.effectiveRank ?? NaN,
+        singularValues: source.singularValues ?? [],
+        status: source.status ?? "failed",
+        error: source.error,
+      },
+      result,
+      resultError: loaded !== undefined && "error" in loaded
+        ? loaded.error
+        : undefined,
+      checkpointStep: progress?.step,
+      dir,
+    };
+  });
+}
+
+function history(m: ModelView): EvalRecord[] {
+  return Array.isArray(m.result?.history) ? m.result.history : [];
+}
+
+async function plotOrNote(
+  label: string,
+  render: () => Promise<{ svg: string }>,
+): Promise<Html> {
+  try {
+    const { svg } = await render();
+    return html`<figure class="plot">${
+      inlineSvg(svg, label)
+    }<figcaption>${label}</figcaption></figure>`;
+  } catch (e) {
+    return missing(`${label}: could not be drawn (${(e as Error).message})`);
+  }
+}
+
+async function spectrumSection(
+  models: ModelView[],
+  manifest: ResolvedManifest | undefined,
+): Promise<Html> {
+  const ok = models.filter((m) =>
+    m.outcome?.status === "ok" && m.outcome.singularValues.length > 0
+  );
+  if (ok.length === 0) {
+    return missing("No model finished, so there is no spectrum to plot.");
+  }
+  const reference = manifest?.eval?.referenceRank ?? undefined;
+  return await plotOrNote(
+    `Normalized singular values of the covariance of the validation codes, one curve per model${
+      reference === undefined
+        ? ""
+        : `; dashed rule at the reference rank ${reference}`
+    }`,
+    () =>
+      spectrumPlot(
+        ok.map((m) => ({ name: m.name, values: m.outcome!.singularValues })),
+        {
+          title: `${manifest?.name ?? "run"}: latent spectra`,
+          referenceLine: reference,
+          width: 520,
+        },
+      ),
+  );
+}
+
+function curves(
+  models: ModelView[],
+  y: (h: EvalRecord) => number | null | undefined,
+): LineSeries[] {
+  return models.map((m) => ({
+    name: m.name,
+    points: history(m).map((h) => ({ x: h.images, y: Number(y(h) ?? NaN) }))
+      .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)),
+  })).filter((s) => s.points.length > 0);
+}
+
+async function curvesSection(models: ModelView[]): Promise<Html> {
+  const withHistory = models.filter((m) => history(m).length > 0);
+  if (withHistory.length === 0) {
+    return missing(
+      "No model has a training history (models/<name>/result.json), so there are no curves.",
+    );
+  }
+  const keys = [
+    ...new Set(
+      withHistory.flatMap((m) =>
+        history(m).flatMap((h) => Object.keys(h.rank ?? {}))
+      ),
+    ),
+  ];
+  const plots: Html[] = [];
+  const add = async (
+    label: string,
+    series: LineSeries[],
+    options: Parameters<typeof linePlot>[1],
+  ) => {
+    plots.push(
+      series.length === 0
+        ? missing(`${label}: no finite values recorded.`)
+        : await plotOrNote(label, () => linePlot(series, options)),
+    );
+  };
+  for (const key of keys) {
+    await add(
+      `Latent rank (singular values above ${key} of the largest) during training`,
+      curves(withHistory, (h) => h.rank?.[key]),
+      {
+        title: `Latent rank @ ${key}`,
+        xLabel: "training images",
+        yLabel: `rank @ ${key}`,
+        markers: true,
+        legendTitle: "model",
+      },
+    );
+  }
+  await add(
+    "Validation MSE per pixel (images in [0, 1]) during training",
+    curves(withHistory, (h) => h.valMse),
+    {
+      title: "Validation MSE",
+      xLabel: "training images",
+      yLabel: "val MSE",
+      logY: true,
+      markers: true,
+      legendTitle: "model",
+    },
+  );
+  await add(
+    "Training loss as optimised (mean since the previous evaluation; includes the regularizer's penalty)",
+    curves(withHistory, (h) => h.step > 0 ? h.trainLoss : NaN),
+    {
+      title: "Training loss",
+      xLabel: "training images",
+      yLabel: "train loss",
+      logY: true,
+      markers: true,
+      legendTitle: "model",
+    },
+  );
+  return html`<div class="plots">${plots}</div>`;
+}
+
+function resultsSection(
+  models: ModelView[],
+  manifest: ResolvedManifest | undefined,
+  resultsNote: Html | undefined,
+): Html {
+  const keys = [
+    ...new Set(models.flatMap((m) => Object.keys(m.outcome?.rank ?? {}))),
+  ];
+  const rows = models.map((m) => {
+    const o = m.outcome;
+    const status = o === undefined
+      ? html`<span class="warn">${
+        m.checkpointStep === undefined
+          ? "no result"
+          : `unfinished (checkpoint at step ${m.checkpointStep})`
+      }</span>`
+      : o.status === "ok"
+      ? html`<span class="ok">ok</span>`
+      : html`<span class="fail">failed</span>${
+        o.error ? html`<br><small>${o.error}</small>` : ""
+      }`;
+    return html`<tr${
+      o?.status === "ok" ? "" : html`
+        class="bad"
+      `
+    }><td>${html`<a href="#model-${m.name}">${m.name}</a>`}</td><td>${m.regularizer}</td><td class="num">${
+      formatNumber(m.latentDim)
+    }</td><td class="num">${formatNumber(o?.valMse)}</td>${
+      keys.map((k) => html`<td class="num">${formatNumber(o?.rank[k])}</td>`)
+    }<td class="num">${formatNumber(o?.effectiveRank, 2)}</td><td class="num">${
+      formatNumber(m.result?.steps)
+    }</td><td class="num">${
+      typeof m.result?.seconds === "number" ? m.result.seconds.toFixed(1) : "—"
+    }</td><td>${status}</td></tr>`;
+  });
+  const reference = manifest?.eval?.referenceRank;
+  return html`
+    ${resultsNote}<table class="results">
+      <thead>
+        <tr><th>model</th><th>regularizer</th><th>latent dim</th><th>val MSE</th>${keys
+          .map((k) =>
+            html`<th>rank@${k}</th>`
+          )}<th>effective rank</th><th>steps</th><th>seconds</th><th>status</th></tr>
+      </thead>
+      <tbody>${rows}</tbody>
+    </table>${typeof reference === "number"
+      ? html`
+        <p
+          class="note">Reference (intrinsic) rank: ${reference}. Rank@t counts the singular values of the code covariance above t times the largest.</p>
+      `
+      : ""}
+  `;
+}
+
+function pngFiles(dir: string, depth = 0): string[] {
+  if (!existsSync(dir) || depth > 3) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...pngFiles(path, depth + 1));
+    else if (entry.isFile() && entry.name.toLowerCase().endsWith(".png")) {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+function gridOrder(name: string): number {
+  const stem = basename(name, ".png");
+  if (stem === "reconstructions") return 0;
+  if (stem === "interpolations") return 1;
+  if (stem.startsWith("samples")) return 2;
+  return 3;
+}
+
+function gridCaption(file: string): string {
+  const stem = basename(file, ".png");
+  if (GRID_CAPTIONS[stem]) return GRID_CAPTIONS[stem]!;
+  if (stem.startsWith("samples_")) {
+    return `Samples: ${stem.slice("samples_".length).replace(/_/g, " ")}`;
+  }
+  return stem.replace(/_/g, " ");
+}
+
+function modelSection(m: ModelView, runDir: string): Html {
+  const o = m.outcome;
+  const notes: Html[] = [];
+  if (o === undefined) {
+    notes.push(missing(
+      m.checkpointStep === undefined
+        ? "No result for this model: it did not finish."
+        : `No result yet: training is running or was stopped; the last checkpoint is at step ${m.checkpointStep}.`,
+    ));
+  } else if (o.status !== "ok") {
+    notes.push(
+      html`<p class="missing fail">Failed: ${
+        o.error ?? "no reason recorded"
+      }</p>`,
+    );
+  }
+  if (m.resultError) notes.push(missing(m.resultError));
+  const files = pngFiles(m.dir).sort((a, b) =>
+    gridOrder(a) - gridOrder(b) || a.localeCompare(b)
+  );
+  const grids = files.map((file) => {
+    const caption = gridCaption(file);
+    const img = pngImage(readFileSync(file), `${m.name}: ${caption}`, 480);
+    const style = img.width
+      ? html`
+        style="width: ${img.width}px"
+      `
+      : "";
+    return html`
+      <figure class="grid"
+        ${style}>${img}<figcaption>${caption} <small>(${relative(
+          runDir,
+          file,
+        )})</small></figcaption></figure>
+    `;
+  });
+  if (grids.length === 0) {
+    notes.push(missing("No image grids were written for this model."));
+  }
+  const facts = o?.status === "ok"
+    ? html`
+      <p
+        class="facts">val MSE ${formatNumber(o.valMse)} · ${Object.entries(
+          o.rank,
+        ).map(([k, v]) => `rank@${k} ${v}`).join(
+          " · ",
+        )} · effective rank ${formatNumber(o.effectiveRank, 2)}</p>
+    `
+    : "";
+  return html`
+    <section class="model"
+      id="model-${m.name}"><h3>${m.name} <small>${m
+        .regularizer}</small></h3>${facts}${notes}<div class="grids">${grids}</div></section>
+  `;
+}
+
+function csvTable(text: string): Html {
+  const rows = parseCsv(text, {
+    skip_empty_lines: true,
+    relax_column_count: true,
+  }) as string[][];
+  if (rows.length === 0) return missing("sweep.csv is empty.");
+  const numeric = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+  return table(
+    rows[0]!,
+    rows.slice(1).map((r) => r.map((v) => numeric.test(v) ? Number(v) : v)),
+    { className: "sweep" },
+  );
+}
+
+function jsonTable(value: unknown): Html | undefined {
+  const records = Array.isArray(value)
+    ? value
+    : value !== null && typeof value === "object"
+    ? Object.values(value).find((v) =>
+      Array.isArray(v) && v.length > 0 &&
+      v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x))
+    )
+    : undefined;
+  if (
+    !Array.isArray(records) || records.length === 0 ||
+    !records.every((x) => x !== null && typeof x === "object")
+  ) return undefined;
+  const header = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  return table(
+    header,
+    records.map((r) =>
+      header.map((k) => {
+        const v = (r as Record<string, unknown>)[k];
+        return typeof v === "number" || typeof v === "string"
+          ? v
+          : v === undefined
+          ? "—"
+          : JSON.stringify(v);
+      })
+    ),
+    { className: "sweep" },
+  );
+}
+
+function sweepSection(runDir: string): Html | undefined {
+  const file = (name: string) => join(runDir, name);
+  const present = [
+    "sweep.csv",
+    "sweep.json",
+    "sweep.md",
+    "sweep.svg",
+    "sweep.png",
+  ]
+    .filter((f) => existsSync(file(f)));
+  if (present.length === 0) return undefined;
+  const parts: Html[] = [];
+  try {
+    if (existsSync(file("sweep.csv"))) {
+      parts.push(csvTable(readFileSync(file("sweep.csv"), "utf8")));
+    } else if (existsSync(file("sweep.json"))) {
+      const value = JSON.parse(readFileSync(file("sweep.json"), "utf8"));
+      parts.push(
+        jsonTable(value) ??
+          html`<pre>${JSON.stringify(value, null, 2)}</pre>`,
+      );
+    }
+  } catch (e) {
+    parts.push(
+      missing(`The sweep table is unreadable: ${(e as Error).message}`),
+    );
+  }
+  if (
+    existsSync(file("sweep.md")) &&
+    !existsSync(file("sweep.csv")) && !existsSync(file("sweep.json"))
+  ) {
+    parts.push(html`<pre>${readFileSync(file("sweep.md"), "utf8")}</pre>`);
+  }
+  if (existsSync(file("sweep.svg"))) {
+    parts.push(
+      html`<figure class="plot">${
+        inlineSvg(readFileSync(file("sweep.svg"), "utf8"), "sweep")
+      }<figcaption>Sweep</figcaption></figure>`,
+    );
+  } else if (existsSync(file("sweep.png"))) {
+    parts.push(
+      html`<figure class="plot">${
+        pngImage(readFileSync(file("sweep.png")), "sweep")
+      }<figcaption>Sweep</figcaption></figure>`,
+    );
+  }
+  return html`${parts}`;
+}
+
+function otherFigures(runDir: string): Html | undefined {
+  const files = readdirSync(runDir).filter((f) =>
+    /\.(png|svg)$/i.test(f) && !RERENDERED.has(f) && !f.startsWith("sweep.")
+  ).sort();
+  if (files.length === 0) return undefined;
+  return html`${
+    files.map((f) => {
+      const path = join(runDir, f);
+      const body = f.toLowerCase().endsWith(".svg")
+        ? inlineSvg(readFileSync(path, "utf8"), f)
+        : pngImage(readFileSync(path), f);
+      return html`<figure class="plot">${body}<figcaption>${f}</figcaption></figure>`;
+    })
+  }`;
+}
+
+function environmentSection(env: Loaded<EnvInfo>): Html {
+  const e = valueOf(env);
+  if (e === undefined) {
+    return missing(
+      env === undefined
+        ? "env.json is missing: the run did not finish."
+        : (env as { error: string }).error,
+    );
+  }
+  const b = e.backend ?? {};
+  const known = new Set([
+    "seed",
+    "backend",
+    "deno",
+    "v8",
+    "tfjs",
+    "parallel",
+    "date",
+  ]);
+  const rows: [string, unknown][] = [
+    ["Deno", e.deno],
+    ["V8", e.v8],
+    ["tfjs", e.tfjs],
+    ["backend", `${b.name ?? "unknown"} (requested ${b.requested ?? "?"})`],
+    ["adapter", b.adapter ?? "—"],
+    ["wasm SIMD", b.simd === undefined ? "—" : b.simd ? "yes" : "no"],
+    ["backend notes", (b.notes ?? []).length ? b.notes!.join("; ") : "none"],
+    ["seed", e.seed],
+    ["workers", e.parallel],
+    ["date", e.date],
+    ...Object.entries(e).filter(([k]) => !known.has(k)).map((
+      [k, v],
+    ): [string, unknown] => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  ];
+  return html`
+    <table class="kv">
+      <tbody>${rows.map(([k, v]) =>
+        html`
+          <tr>
+            <th>${k}</th>
+            <td>${v === undefined ? "—" : String(v)}</td>
+          </tr>
+        `
+      )}</tbody>
+    </table>
+  `;
+}
+
+const CSS = `
+:root { color-scheme: light; --fg:#1d2330; --muted:#5b6476; --line:#d9dee7; --bg:#f6f7f9; --accent:#2458b3; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+header { background: #1f2a44; color: #fff; padding: 24px 32px 16px; }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header p { margin: 4px 0; max-width: 70em; }
+header .meta { color: #c5cee0; font-size: 13px; }
+nav { background: #fff; border-bottom: 1px solid var(--line); padding: 8px 32px; position: sticky; top: 0; z-index: 1; font-size: 14px; }
+nav a { margin-right: 16px; color: var(--accent); text-decoration: none; }
+main { padding: 8px 32px 48px; max-width: 1400px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 20px 16px; margin: 16px 0; }
+h2 { font-size: 20px; margin: 4px 0 12px; }
+h3 { font-size: 16px; margin: 16px 0 8px; }
+h3 small { color: var(--muted); font-weight: normal; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 14px; }
+th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
+thead th { background: #eef1f6; }
+table.results td:first-child { white-space: nowrap; }
+.grids { display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: flex-start; }
+.scroll { max-width: 100%; overflow-x: auto; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.bad td { background: #fff4f4; }
+table.kv th { background: #f3f5f9; font-weight: 600; white-space: nowrap; }
+table.kv table { margin: 0; }
+.ok { color: #1b7f3b; font-weight: 600; }
+.fail { color: #b3261e; font-weight: 600; }
+.warn { color: #9a6700; font-weight: 600; }
+.missing { background: #fff8e1; border: 1px solid #f0d48a; border-radius: 4px; padding: 6px 10px; }
+.missing.fail { background: #fdecea; border-color: #f2b8b5; }
+.note { color: var(--muted); font-size: 13px; margin: 4px 0; }
+blockquote { margin: 8px 0; padding: 6px 12px; border-left: 4px solid var(--accent); background: #f3f6fc; }
+.plots { display: flex; flex-wrap: wrap; gap: 16px; }
+figure { margin: 8px 0; }
+figure.plot svg, figure.plot img { max-width: 100%; height: auto; display: block; }
+figure.grid { max-width: 100%; }
+figure.grid img { max-width: 100%; height: auto; display: block; border: 1px solid var(--line); }
+img.pixelated { image-rendering: pixelated; }
+figcaption { color: var(--muted); font-size: 13px; max-width: 620px; }
+.facts { color: var(--muted); margin: 0 0 8px; }
+pre { background: #f3f5f9; border: 1px solid var(--line); border-radius: 4px; padding: 10px; overflow: auto; font-size: 13px; }
+`;
+
+/**
+ * Builds the report of a run folder.
+ *
+ * @param runDir The run folder (as written by `deno task exp`).
+ * @returns The report as one self-contained HTML document.
+ * @throws {RangeError} When the folder holds neither `manifest.resolved.json`
+ * nor `results.json`.
+ *
+ * @example Report of a smoke run
+ * ```ts ignore
+ * import { buildReport } from "./report.ts";
+ *
+ * const page = await buildReport("runs/shapes-20260101-000000-smoke");
+ * console.log(page.length);
+ * ```
+ */
+export async function buildReport(runDir: string): Promise<string> {
+  const dir = resolve(runDir);
+  const manifestLoaded = readJson<unknown>(
+    join(dir, "manifest.resolved.json"),
+  );
+  const resultsLoaded = readJson<RunResults>(join(dir, "results.json"));
+  if (manifestLoaded === undefined && resultsLoaded === undefined) {
+    throw new RangeError(
+      `Not a run folder (no manifest.resolved.json or results.json): ${runDir}`,
+    );
+  }
+  const raw = valueOf(manifestLoaded);
+  const run = raw === undefined ? undefined : runManifest(dir, raw);
+  const manifest = run?.manifest;
+  const results = valueOf(resultsLoaded);
+  const env = readJson<EnvInfo>(join(dir, "env.json"));
+  const models = modelViews(dir, run, results);
+  const name = manifest?.name ?? results?.experiment ?? basename(dir);
+  const date = valueOf(env)?.date ??
+    statSync(join(dir, results ? "results.json" : "manifest.resolved.json"))
+      .mtime.toISOString();
+
+  const resultsNote = resultsLoaded === undefined
+    ? missing(
+      "results.json is missing: the run is still going or was stopped. Models below are read from their own result.json, or their last checkpoint, where present.",
+    )
+    : "error" in resultsLoaded
+    ? missing(resultsLoaded.error)
+    : undefined;
+  const failed = models.filter((m) => m.outcome?.status !== "ok");
+  const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
+
+  const sweep = sweepSection(dir);
+  const others = otherFigures(dir);
+  const sections: [string, string, Html][] = [
+    ["results", "Results", resultsSection(models, manifest, resultsNote)],
+    ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
+    ["curves", "Training curves", await curvesSection(models)],
+    [
+      "paper",
+      "Paper vs this run",
+      manifest ? paperSection(manifest, outcomes) : missing(
+        "manifest.resolved.json is missing, so the paper's counterpart is unknown.",
+      ),
+    ],
+    ...(sweep ? [["sweep", "Sweep", sweep] as [string, string, Html]] : []),
+    [
+      "models",
+      "Models",
+      models.length === 0
+        ? missing("The run has no models.")
+        : html`${models.map((m) => modelSection(m, dir))}`,
+    ],
+    ...(others
+      ? [["figures", "Other figures", others] as [string, string, Html]]
+      : []),
+    ["environment", "Environment", environmentSection(env)],
+    [
+      "manifest",
+      "Resolved manifest",
+      run ? html`<pre>${stringifyYaml(run.shown)}</pre>` : missing(
+        manifestLoaded && "error" in manifestLoaded
+          ? manifestLoaded.error
+          : "manifest.resolved.json is missing.",
+      ),
+    ],
+  ];
+
+  const page = html`
+    <!DOCTYPE html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta http-equiv="Content-Security-Policy"
+          content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+        <title>${name} — irmae run report</title>
+        <style>${new Html(CSS)}</style>
+      </head>
+      <body>
+        <header>
+    <h1>${name}</h1>
+    ${manifest?.description ? html`<p>${manifest.description}</p>` : ""}
+    <p class="meta">Run folder ${basename(dir)} · ${date} · ${models
+      .length} models${failed.length
+      ? `, ${failed.length} without a result`
+      : ""}${manifest ? ` · seed ${manifest.seed}` : ""}</p>
+        </header>
+        <nav>${sections.map(([id, title]) =>
+          html`<a href="#${id}">${title}</a>`
+        )}</nav>
+        <main>
+    ${sections.map(([id, title, body]) =>
+      html`<section id="${id}"><h2>${title}</h2>${body}</section>\n`
+    )}
+        </main>
+      </body>
+    </html>
+  `;
+  return page.value.trimStart();
+}
+
+/**
+ * Builds the report of a run folder and writes it to `report.html` there,
+ * atomically.
+ *
+ * @param runDir The run folder.
+ * @returns The path written.
+ */
+export async function writeReport(runDir: string): Promise<string> {
+  const page = await buildReport(runDir);
+  const path = join(runDir, REPORT_FILE);
+  writeFileAtomic(path, page);
+  return path;
+}
+
+if (import.meta.main) {
+  const [runDir, ...rest] = Deno.args;
+  if (runDir === undefined || rest.length > 0 || runDir.startsWith("-")) {
+    console.error("Usage: deno task report <run-folder>");
+    Deno.exit(2);
+  }
+  try {
+    console.log(`Report: ${await writeReport(runDir)}`);
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof TypeError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}
