@@ -1,7 +1,9 @@
 /**
  * Metrics and figures for irmae: the latent spectrum and rank of the code
  * covariance (paper §4, Figures 2 and 4), plots of spectra and training
- * curves, and image grids for reconstructions and samples.
+ * curves, image grids for reconstructions and samples, the Fréchet distance
+ * (FID) in a feature extractor's space (§4.2, Table 1) and downstream
+ * classification on frozen codes (§4.3, Table 2).
  *
  * @example Rank of codes, then a plot of their spectrum
  * ```ts
@@ -37,3 +39,29 @@ export {
   type SpectrumSeries,
 } from "./plot.ts";
 export { imageGrid, type ImageGridOptions } from "./image_grid.ts";
+export {
+  computeFid,
+  type FidOptions,
+  type FidRecord,
+  frechetDistance,
+  frechetDistanceFromFeatures,
+} from "./frechet.ts";
+export {
+  CLASSIFIER_FEATURE_DIM,
+  type ClassifierFeatures,
+  type ClassifierOptions,
+  type FeatureExtractor,
+  fileSystemIO,
+  type InceptionOptions,
+  loadInceptionFeatures,
+  trainClassifierFeatures,
+} from "./classifier_features.ts";
+export {
+  balancedSubset,
+  type BalancedSubsetOptions,
+  downstreamClassification,
+  type DownstreamData,
+  type DownstreamOptions,
+  type DownstreamResult,
+  type LabelledCodes,
+} from "./downstream.ts";

@@ -1,7 +1,9 @@
 /**
  * Encoders, decoders and latent regularizers: the paper's architectures
  * (appendix Table 3), the implicit rank-minimizing linear chain (§3) and the
- * explicit code penalties it is compared with (§4.1).
+ * explicit code penalties it is compared with (§4.1), and the samplers that
+ * draw new codes for the decoder (§4.2: Gaussian, GMM, PCA plane,
+ * interpolation).
  *
  * @example IRMAE between a shapes encoder and decoder
  * ```ts
@@ -54,3 +56,35 @@ export {
   type Wae,
   type WaeOptions,
 } from "./wae.ts";
+export {
+  clampEigenvalues,
+  type CovarianceFactor,
+  covarianceFactor,
+  type GaussianMoments,
+  gaussianMoments,
+  type Sampler,
+  type SymmetricEigen,
+  symmetricEigen,
+} from "./sampler.ts";
+export {
+  createGaussianSampler,
+  type GaussianSampler,
+} from "./sampler_gaussian.ts";
+export {
+  createGmmSampler,
+  type GaussianMixture,
+  type GmmOptions,
+  type GmmSampler,
+} from "./sampler_gmm.ts";
+export {
+  createPcaGridSampler,
+  type PcaGridOptions,
+  type PcaGridSampler,
+  type PrincipalPlane,
+} from "./sampler_pca_grid.ts";
+export {
+  createInterpolationSampler,
+  interpolateCodes,
+  type InterpolationOptions,
+  type InterpolationSampler,
+} from "./sampler_interpolate.ts";

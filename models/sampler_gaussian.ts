@@ -21,6 +21,7 @@ import {
 
 /** A fitted {@link createGaussianSampler}. */
 export interface GaussianSampler extends Sampler {
+  /** Always `gaussian`. */
   readonly kind: "gaussian";
   /**
    * The fitted mean and covariance.

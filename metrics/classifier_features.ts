@@ -1,0 +1,706 @@
+/**
+ * Feature extractors for the FID of paper §4.2 (Table 1).
+ *
+ * The paper uses InceptionV3 features, which are not available offline. The
+ * stand-in is a small CNN classifier trained on the labelled training split
+ * of the data set itself ({@link trainClassifierFeatures}): conv 32 (4x4,
+ * stride 2) -> conv 64 (4x4, stride 2) -> dense 128 -> dense numClasses, ReLU
+ * between layers, Adam; its penultimate layer (128-d) is the feature space.
+ * Its weights and validation accuracy are cached per data-set fingerprint
+ * and training options, so a second call loads instead of retraining.
+ *
+ * {@link loadInceptionFeatures} loads a user-supplied tfjs graph or layers
+ * model (e.g. a converted InceptionV3) from the file system through
+ * {@link fileSystemIO}, an `IOHandler` for Deno, where tfjs has none for
+ * `file://` URLs.
+ *
+ * FID values of different extractors are not comparable; every extractor
+ * carries an `id` that FID records state.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createAdam } from "../core/adam.ts";
+import {
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+  writeFileAtomic,
+} from "../core/checkpoint.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import type { Dataset, Split } from "../core/types.ts";
+import {
+  buildLayers,
+  type Layer,
+  type LayerSpec,
+  layerVariables,
+  runLayers,
+} from "../models/layers.ts";
+import type { CodeMatrix } from "./spectrum.ts";
+
+/** Maps images to feature vectors, the space an FID is measured in. */
+export interface FeatureExtractor {
+  /** `classifier` or `inception`. */
+  readonly kind: string;
+  /**
+   * Identity of the extractor and its weights (kind, data set fingerprint or
+   * model path, options); FIDs are comparable only under one id.
+   */
+  readonly id: string;
+  /** Width of a feature vector. */
+  readonly featureDim: number;
+  /** The image shape [H, W, C] that `features` reads. */
+  readonly imageShape: readonly [number, number, number];
+  /**
+   * Features of a batch, computed in chunks to bound memory.
+   *
+   * @param images Images [n, H, W, C] in [0, 1]: a tensor (read, not
+   * disposed) or a row-major array whose length is a multiple of H * W * C.
+   * @returns Features [n, featureDim].
+   */
+  features(images: Float32Array | tf.Tensor4D): CodeMatrix;
+  /** Frees the extractor's tensors. */
+  dispose(): void;
+}
+
+/** Options of {@link trainClassifierFeatures}; every field is optional. */
+export interface ClassifierOptions {
+  /**
+   * Adam steps.
+   * @default 2000
+   */
+  steps?: number;
+  /**
+   * Training batch size.
+   * @default 64
+   */
+  batchSize?: number;
+  /**
+   * Adam learning rate.
+   * @default 1e-3
+   */
+  lr?: number;
+  /**
+   * Seed of the initial weights and the data order.
+   * @default 0
+   */
+  seed?: number;
+  /**
+   * Folder of the weight cache; no caching when absent.
+   * @default undefined
+   */
+  cacheDir?: string;
+  /**
+   * Validation examples (the first ones) the accuracy is measured on.
+   * @default the whole validation split
+   */
+  evalCount?: number;
+}
+
+/** A trained classifier whose penultimate layer is a feature space. */
+export interface ClassifierFeatures extends FeatureExtractor {
+  /** Always `classifier`. */
+  readonly kind: "classifier";
+  /** Accuracy on the first `evalCount` examples of {@link accuracySplit}. */
+  readonly accuracy: number;
+  /** The split the accuracy was measured on. */
+  readonly accuracySplit: Split;
+  /** Number of examples the accuracy was measured on. */
+  readonly evalCount: number;
+  /** Whether the weights came from the cache. */
+  readonly fromCache: boolean;
+  /** The cache file, when caching. */
+  readonly cachePath?: string;
+  /** Trainable variables, in a fixed order. */
+  readonly variables: tf.Variable[];
+  /**
+   * Most likely class of each image.
+   *
+   * @param images Images [n, H, W, C] in [0, 1].
+   * @returns Class indices [n].
+   */
+  predict(images: Float32Array | tf.Tensor4D): Int32Array;
+}
+
+/** Width of the classifier's feature layer. */
+export const CLASSIFIER_FEATURE_DIM = 128;
+
+const CACHE_VERSION = 1;
+const EVAL_BATCH = 256;
+
+function classifierSpecs(
+  imageShape: readonly [number, number, number],
+  numClasses: number,
+): LayerSpec[] {
+  const [h, w] = imageShape;
+  // 4x4, stride 2, padding 1 halves the side: h -> h/2 -> h/4.
+  const side = (n: number) => Math.floor(Math.floor(n / 2) / 2);
+  return [
+    {
+      type: "conv",
+      filters: 32,
+      kernel: 4,
+      stride: 2,
+      pad: 1,
+      activation: "relu",
+    },
+    {
+      type: "conv",
+      filters: 64,
+      kernel: 4,
+      stride: 2,
+      pad: 1,
+      activation: "relu",
+    },
+    { type: "reshape", shape: [side(h) * side(w) * 64] },
+    { type: "dense", units: CLASSIFIER_FEATURE_DIM, activation: "relu" },
+    { type: "dense", units: numClasses, activation: "linear" },
+  ];
+}
+
+/** Number of images in `images` of shape `imageShape`. */
+function countImages(
+  images: Float32Array | tf.Tensor4D,
+  imageShape: readonly [number, number, number],
+): number {
+  const size = imageShape[0] * imageShape[1] * imageShape[2];
+  if (images instanceof tf.Tensor) {
+    const [, h, w, c] = images.shape;
+    if (h !== imageShape[0] || w !== imageShape[1] || c !== imageShape[2]) {
+      throw new RangeError(
+        `Images must have shape [n, ${imageShape}], found [${images.shape}]`,
+      );
+    }
+    return images.shape[0];
+  }
+  if (images.length % size !== 0) {
+    throw new RangeError(
+      `Image data of ${images.length} values is not a whole number of [${imageShape}] images`,
+    );
+  }
+  return images.length / size;
+}
+
+/**
+ * Runs `fn` over chunks of at most `batch` images and writes its [b, width]
+ * outputs into one [n, width] matrix.
+ */
+function mapBatches(
+  images: Float32Array | tf.Tensor4D,
+  imageShape: readonly [number, number, number],
+  batch: number,
+  fn: (x: tf.Tensor4D) => tf.Tensor2D,
+): CodeMatrix {
+  const n = countImages(images, imageShape);
+  const size = imageShape[0] * imageShape[1] * imageShape[2];
+  let out: Float32Array | undefined;
+  let cols = 0;
+  for (let start = 0; start < n; start += batch) {
+    const b = Math.min(batch, n - start);
+    const values = tf.tidy(() => {
+      const x = images instanceof tf.Tensor
+        ? tf.slice(images, [start, 0, 0, 0], [b, -1, -1, -1])
+        : tf.tensor4d(
+          images.subarray(start * size, (start + b) * size),
+          [b, ...imageShape],
+        );
+      const y = fn(x as tf.Tensor4D);
+      cols = y.shape[1];
+      return y.dataSync() as Float32Array;
+    });
+    out ??= new Float32Array(n * cols);
+    out.set(values, start * cols);
+  }
+  return { data: out ?? new Float32Array(0), rows: n, cols };
+}
+
+/**
+ * Trains (or loads from the cache) the FID classifier on the labelled
+ * training split of `dataset`, and measures its accuracy on the validation
+ * split. Training: Adam on softmax cross-entropy for `steps` batches, the
+ * data order a seeded permutation per epoch, weights initialised from
+ * `seed`. With `cacheDir`, the weights and accuracy are saved to
+ * `<cacheDir>/classifier-<key>.ckpt`, the key a hash of the data set
+ * fingerprint, image shape, classes and options; a damaged cache file is
+ * retrained and overwritten.
+ *
+ * @param dataset A labelled data set (`numClasses` set, batches with labels).
+ * @param options Steps, batch size, learning rate, seed and cache folder.
+ * @returns The trained extractor; the caller disposes it.
+ * @throws {TypeError} When the data set has no labels.
+ * @throws {RangeError} On an option out of range.
+ *
+ * @example See `metrics/classifier_features_test.ts`, which trains one on
+ * 8x8 images in a second.
+ */
+export function trainClassifierFeatures(
+  dataset: Dataset,
+  options: ClassifierOptions = {},
+): ClassifierFeatures {
+  const numClasses = dataset.numClasses;
+  if (numClasses === undefined || numClasses < 2) {
+    throw new TypeError(
+      `The classifier needs a labelled data set, ${dataset.kind} has no classes`,
+    );
+  }
+  const steps = options.steps ?? 2000;
+  const lr = options.lr ?? 1e-3;
+  const seed = options.seed ?? 0;
+  const trainSize = dataset.size("train");
+  const batchSize = Math.min(options.batchSize ?? 64, trainSize);
+  const evalCount = Math.min(
+    options.evalCount ?? dataset.size("val"),
+    dataset.size("val"),
+  );
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new RangeError(
+      `Steps must be a non-negative integer, found ${steps}`,
+    );
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(
+      `Batch size must be a positive integer and the train split non-empty, found ${batchSize}`,
+    );
+  }
+  const imageShape = dataset.imageShape;
+  const specs = classifierSpecs(imageShape, numClasses);
+  const key = createHash("sha256").update(JSON.stringify({
+    version: CACHE_VERSION,
+    fingerprint: dataset.fingerprint,
+    imageShape,
+    numClasses,
+    specs,
+    steps,
+    batchSize,
+    lr,
+    seed,
+    evalCount,
+  })).digest("hex").slice(0, 16);
+  const layers = buildLayers(
+    specs,
+    [...imageShape],
+    deriveSeed(seed, ["classifier-init"]),
+  );
+  const variables = layerVariables(layers);
+  const cachePath = options.cacheDir === undefined
+    ? undefined
+    : join(options.cacheDir, `classifier-${key}.ckpt`);
+  try {
+    let accuracy = cachePath === undefined
+      ? undefined
+      : loadCached(cachePath, key, variables);
+    const fromCache = accuracy !== undefined;
+    if (accuracy === undefined) {
+      train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
+      accuracy = evaluate(dataset, layers, evalCount);
+      if (cachePath !== undefined) {
+        mkdirSync(options.cacheDir!, { recursive: true });
+        const arrays: Record<string, Float32Array> = {};
+        variables.forEach((v, i) => {
+          arrays[`v${i}`] = v.dataSync() as Float32Array;
+        });
+        saveCheckpoint(cachePath, {
+          meta: {
+            key,
+            accuracy,
+            fingerprint: dataset.fingerprint,
+            steps,
+            seed,
+          },
+          arrays,
+        });
+      }
+    }
+    return makeClassifier({
+      layers,
+      variables,
+      imageShape,
+      accuracy,
+      evalCount,
+      fromCache,
+      cachePath,
+      id: `classifier:${dataset.fingerprint}:${key}`,
+    });
+  } catch (e) {
+    tf.dispose(variables);
+    throw e;
+  }
+}
+
+/** Restores cached weights; the cached accuracy, or undefined on a miss. */
+function loadCached(
+  path: string,
+  key: string,
+  variables: tf.Variable[],
+): number | undefined {
+  let data;
+  try {
+    statSync(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    data = loadCheckpoint(path);
+  } catch (e) {
+    if (e instanceof CheckpointError) return undefined;
+    throw e;
+  }
+  const accuracy = data.meta.accuracy;
+  if (data.meta.key !== key || typeof accuracy !== "number") return undefined;
+  const arrays = variables.map((_, i) => data.arrays[`v${i}`]);
+  if (arrays.some((a, i) => a?.length !== variables[i]!.size)) return undefined;
+  variables.forEach((v, i) =>
+    tf.tidy(() => v.assign(tf.tensor(arrays[i]!, v.shape)))
+  );
+  return accuracy;
+}
+
+function train(
+  dataset: Dataset,
+  layers: Layer[],
+  config: {
+    steps: number;
+    batchSize: number;
+    lr: number;
+    seed: number;
+    numClasses: number;
+  },
+): void {
+  const { steps, batchSize, numClasses } = config;
+  const adam = createAdam(layerVariables(layers), { lr: config.lr });
+  const n = dataset.size("train");
+  const rng = new Rng(deriveSeed(config.seed, ["classifier-order"]));
+  let order = rng.permutation(n);
+  let position = 0;
+  try {
+    for (let step = 0; step < steps; step++) {
+      if (position + batchSize > n) {
+        order = rng.permutation(n);
+        position = 0;
+      }
+      const batch = dataset.batch(
+        "train",
+        order.subarray(position, position + batchSize),
+      );
+      position += batchSize;
+      const labels = requireLabels(batch.labels, batchSize, numClasses);
+      const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+      const y = tf.tidy(() =>
+        tf.oneHot(tf.tensor1d(labels, "int32"), numClasses)
+      );
+      try {
+        adam.minimize(() =>
+          tf.losses.softmaxCrossEntropy(y, runLayers(layers, x)) as tf.Scalar
+        ).dispose();
+      } finally {
+        tf.dispose([x, y]);
+      }
+    }
+  } finally {
+    adam.dispose();
+  }
+}
+
+function requireLabels(
+  labels: Int32Array | undefined,
+  count: number,
+  numClasses: number,
+): Int32Array {
+  if (labels === undefined || labels.length !== count) {
+    throw new TypeError("The classifier needs batches with labels");
+  }
+  for (const label of labels) {
+    if (!(label >= 0 && label < numClasses)) {
+      throw new RangeError(
+        `Labels must lie in [0, ${numClasses}), found ${label}`,
+      );
+    }
+  }
+  return labels;
+}
+
+/** Accuracy on the first `count` validation examples. */
+function evaluate(dataset: Dataset, layers: Layer[], count: number): number {
+  if (count === 0) return NaN;
+  let correct = 0;
+  for (let start = 0; start < count; start += EVAL_BATCH) {
+    const b = Math.min(EVAL_BATCH, count - start);
+    const indices = Int32Array.from({ length: b }, (_, i) => start + i);
+    const batch = dataset.batch("val", indices);
+    const labels = requireLabels(batch.labels, b, Infinity);
+    const predicted = tf.tidy(() =>
+      tf.argMax(
+        runLayers(
+          layers,
+          tf.tensor4d(batch.images, [b, ...dataset.imageShape]),
+        ),
+        1,
+      ).dataSync()
+    );
+    for (let i = 0; i < b; i++) if (predicted[i] === labels[i]) correct++;
+  }
+  return correct / count;
+}
+
+function makeClassifier(parts: {
+  layers: Layer[];
+  variables: tf.Variable[];
+  imageShape: readonly [number, number, number];
+  accuracy: number;
+  evalCount: number;
+  fromCache: boolean;
+  cachePath: string | undefined;
+  id: string;
+}): ClassifierFeatures {
+  const { layers, imageShape } = parts;
+  const featureLayers = layers.slice(0, -1);
+  return {
+    kind: "classifier",
+    id: parts.id,
+    featureDim: CLASSIFIER_FEATURE_DIM,
+    imageShape,
+    accuracy: parts.accuracy,
+    accuracySplit: "val",
+    evalCount: parts.evalCount,
+    fromCache: parts.fromCache,
+    cachePath: parts.cachePath,
+    variables: parts.variables,
+    features(images: Float32Array | tf.Tensor4D): CodeMatrix {
+      // [n, 128], the ReLU output of the penultimate dense layer.
+      return mapBatches(
+        images,
+        imageShape,
+        EVAL_BATCH,
+        (x) => runLayers(featureLayers, x) as tf.Tensor2D,
+      );
+    },
+    predict(images: Float32Array | tf.Tensor4D): Int32Array {
+      const logits = mapBatches(
+        images,
+        imageShape,
+        EVAL_BATCH,
+        (x) => runLayers(layers, x) as tf.Tensor2D,
+      );
+      const out = new Int32Array(logits.rows);
+      for (let i = 0; i < logits.rows; i++) {
+        let best = 0;
+        for (let c = 1; c < logits.cols; c++) {
+          if (
+            logits.data[i * logits.cols + c]! >
+              logits.data[i * logits.cols + best]!
+          ) best = c;
+        }
+        out[i] = best;
+      }
+      return out;
+    },
+    dispose(): void {
+      tf.dispose(parts.variables);
+    },
+  };
+}
+
+/**
+ * An `IOHandler` that reads and writes a tfjs model as `model.json` plus
+ * one `weights.bin` shard on the file system (reading accepts any shards
+ * the manifest lists, paths relative to `model.json`).
+ *
+ * @param path The `model.json` file, or the folder holding it.
+ * @returns A handler for `tf.loadLayersModel`, `tf.loadGraphModel` and
+ * `model.save`.
+ *
+ * @example Save and load a layers model
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { fileSystemIO } from "./classifier_features.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+ * await model.save(fileSystemIO(dir));
+ * const loaded = await tf.loadLayersModel(fileSystemIO(dir));
+ * console.assert(loaded.layers.length === 1);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function fileSystemIO(path: string): tf.io.IOHandler {
+  const modelPath = path.endsWith(".json") ? path : join(path, "model.json");
+  const folder = dirname(modelPath);
+  return {
+    load(): Promise<tf.io.ModelArtifacts> {
+      let json: tf.io.ModelJSON;
+      try {
+        json = JSON.parse(new TextDecoder().decode(readFileSync(modelPath)));
+      } catch (e) {
+        return Promise.reject(
+          new TypeError(
+            `Cannot read model ${modelPath}: ${(e as Error).message}`,
+          ),
+        );
+      }
+      return tf.io.getModelArtifactsForJSON(json, (manifest) => {
+        const buffers: ArrayBuffer[] = [];
+        for (const group of manifest) {
+          for (const shard of group.paths) {
+            const bytes = readFileSync(join(folder, shard));
+            buffers.push(
+              bytes.buffer.slice(
+                bytes.byteOffset,
+                bytes.byteOffset + bytes.byteLength,
+              ) as ArrayBuffer,
+            );
+          }
+        }
+        return Promise.resolve([
+          tf.io.getWeightSpecs(manifest),
+          tf.io.CompositeArrayBuffer.join(buffers),
+        ]);
+      });
+    },
+    save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      if (artifacts.modelTopology instanceof ArrayBuffer) {
+        return Promise.reject(
+          new TypeError("Only JSON model topologies can be saved to files"),
+        );
+      }
+      mkdirSync(folder, { recursive: true });
+      const weights = artifacts.weightData === undefined
+        ? new ArrayBuffer(0)
+        : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const json: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology ?? {},
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy,
+        trainingConfig: artifacts.trainingConfig,
+        signature: artifacts.signature,
+        userDefinedMetadata: artifacts.userDefinedMetadata,
+        modelInitializer: artifacts.modelInitializer,
+        initializerSignature: artifacts.initializerSignature,
+        weightsManifest: [{
+          paths: ["weights.bin"],
+          weights: artifacts.weightSpecs ?? [],
+        }],
+      };
+      writeFileAtomic(join(folder, "weights.bin"), new Uint8Array(weights));
+      writeFileAtomic(modelPath, JSON.stringify(json));
+      return Promise.resolve({
+        modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
+      });
+    },
+  };
+}
+
+/** Options of {@link loadInceptionFeatures}; every field is optional. */
+export interface InceptionOptions {
+  /**
+   * The kind of tfjs model at the path.
+   * @default "graph"
+   */
+  format?: "graph" | "layers";
+  /**
+   * Pixel range the model expects; images in [0, 1] are mapped linearly.
+   * InceptionV3 expects [-1, 1].
+   * @default [-1, 1]
+   */
+  inputRange?: [number, number];
+  /**
+   * Image shape [H, W, C] that `features` reads; images are resized
+   * (bilinear) to the model's input size and grey images tiled to its
+   * channels.
+   * @default the model's input shape
+   */
+  imageShape?: [number, number, number];
+  /**
+   * Graph models: the node whose output is the feature (e.g. the pooled
+   * layer); outputs of rank 4 are averaged over space.
+   * @default the model's output
+   */
+  outputNode?: string;
+  /**
+   * Images per forward pass.
+   * @default 64
+   */
+  batchSize?: number;
+}
+
+/**
+ * Loads a tfjs graph or layers model from the file system as a feature
+ * extractor (a stand-in for the FID's InceptionV3 when a converted copy is
+ * available). Images are resized to the model's input, tiled from grey to
+ * its channels, mapped to `inputRange`, run through the model (or up to
+ * `outputNode`), and spatial outputs averaged to vectors.
+ *
+ * @param path `model.json` or its folder.
+ * @param options Format, input range, image shape and output node.
+ * @returns The extractor; the caller disposes it.
+ * @throws {TypeError} When the model cannot be read or its input shape is
+ * unknown and no `imageShape` is given.
+ *
+ * @example See `metrics/classifier_features_test.ts`, which saves a small
+ * layers model with {@link fileSystemIO} and loads it here.
+ */
+export async function loadInceptionFeatures(
+  path: string,
+  options: InceptionOptions = {},
+): Promise<FeatureExtractor> {
+  const format = options.format ?? "graph";
+  const [lo, hi] = options.inputRange ?? [-1, 1];
+  const batchSize = options.batchSize ?? 64;
+  const handler = fileSystemIO(path);
+  const model = format === "graph"
+    ? await tf.loadGraphModel(handler)
+    : await tf.loadLayersModel(handler);
+  const inputShape = format === "graph"
+    ? (model as tf.GraphModel).inputs[0]?.shape
+    : (model as tf.LayersModel).inputs[0]?.shape;
+  const modelSize = inputShape?.slice(1).map((v) =>
+    (v ?? -1) > 0 ? v! : undefined
+  );
+  const imageShape = options.imageShape ??
+    (modelSize?.length === 3 && modelSize.every((v) => v !== undefined)
+      ? modelSize as [number, number, number]
+      : undefined);
+  if (imageShape === undefined) {
+    model.dispose();
+    throw new TypeError(
+      `Model ${path} has no fixed input shape; pass imageShape`,
+    );
+  }
+  const [targetH, targetW, targetC] = [
+    modelSize?.[0] ?? imageShape[0],
+    modelSize?.[1] ?? imageShape[1],
+    modelSize?.[2] ?? imageShape[2],
+  ];
+  const run = (x: tf.Tensor4D): tf.Tensor2D => {
+    let h: tf.Tensor4D = x;
+    if (h.shape[1] !== targetH || h.shape[2] !== targetW) {
+      h = tf.image.resizeBilinear(h, [targetH, targetW]);
+    }
+    if (h.shape[3] === 1 && targetC !== 1) h = tf.tile(h, [1, 1, 1, targetC]);
+    h = tf.add(tf.mul(h, hi - lo), lo);
+    const raw = format === "graph" && options.outputNode !== undefined
+      ? (model as tf.GraphModel).execute(h, options.outputNode)
+      : model.predict(h);
+    const y = Array.isArray(raw) ? raw[0]! : raw as tf.Tensor;
+    if (y.rank === 4) return tf.mean(y, [1, 2]) as tf.Tensor2D;
+    return tf.reshape(y, [y.shape[0]!, -1]) as tf.Tensor2D;
+  };
+  const featureDim = tf.tidy(() =>
+    run(tf.zeros([1, ...imageShape]) as tf.Tensor4D).shape[1]
+  );
+  const id = `inception:${format}:${path}:${options.outputNode ?? "output"}`;
+  return {
+    kind: "inception",
+    id,
+    featureDim,
+    imageShape,
+    features(images: Float32Array | tf.Tensor4D): CodeMatrix {
+      return mapBatches(images, imageShape, batchSize, run);
+    },
+    dispose(): void {
+      model.dispose();
+    },
+  };
+}

@@ -1,0 +1,465 @@
+/**
+ * Downstream classification on frozen codes (paper §4.3, Table 2): an MLP
+ * head, two hidden layers of width 128 with ReLU and dropout 0.5 on the
+ * hidden layers while training, trained with Adam (lr 1e-3) on a
+ * class-balanced, seeded subset of the labelled training codes, with early
+ * stopping on validation accuracy; the result is the test error of the best
+ * validation round.
+ *
+ * Every random choice (subset, initial weights, batch order, dropout masks)
+ * comes from seeds derived from `seed`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createAdam } from "../core/adam.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import {
+  buildLayers,
+  type Layer,
+  layerVariables,
+  runLayers,
+} from "../models/layers.ts";
+import type { CodeMatrix } from "./spectrum.ts";
+
+/** Codes with one class label per row. */
+export interface LabelledCodes {
+  /** Codes [n, d] from the frozen encoder. */
+  codes: CodeMatrix;
+  /** Labels [n], integers in [0, numClasses). */
+  labels: Int32Array;
+}
+
+/** The three splits of a downstream task. */
+export interface DownstreamData {
+  /** Training codes; a balanced subset of `trainSize` is used. */
+  train: LabelledCodes;
+  /** Codes for early stopping. */
+  validation: LabelledCodes;
+  /** Codes the error is reported on. */
+  test: LabelledCodes;
+}
+
+/** Options of {@link downstreamClassification}; every field is optional. */
+export interface DownstreamOptions {
+  /**
+   * Training examples: a class-balanced subset of `train` (see
+   * {@link balancedSubset}).
+   * @default every training example
+   */
+  trainSize?: number;
+  /**
+   * Number of classes.
+   * @default one more than the largest label
+   */
+  numClasses?: number;
+  /**
+   * Width of each of the two hidden layers.
+   * @default 128
+   */
+  hiddenUnits?: number;
+  /**
+   * Dropout rate on the hidden layers while training.
+   * @default 0.5
+   */
+  dropout?: number;
+  /**
+   * Adam learning rate.
+   * @default 1e-3
+   */
+  lr?: number;
+  /**
+   * Batch size (capped at the training size).
+   * @default 64
+   */
+  batchSize?: number;
+  /**
+   * Adam steps between validation checks.
+   * @default one epoch of the training subset, at least 25 steps
+   */
+  roundSteps?: number;
+  /**
+   * Rounds without a better validation accuracy before stopping.
+   * @default 10
+   */
+  patience?: number;
+  /**
+   * Most rounds.
+   * @default 100
+   */
+  maxRounds?: number;
+  /**
+   * Standardise each code dimension with the training subset's mean and
+   * standard deviation before the head.
+   * @default false
+   */
+  standardize?: boolean;
+  /**
+   * Seed of the subset, initial weights, batch order and dropout.
+   * @default 0
+   */
+  seed?: number;
+}
+
+/** What {@link downstreamClassification} measured. */
+export interface DownstreamResult {
+  /** Test error in [0, 1] of the weights with the best validation accuracy. */
+  testError: number;
+  /** 1 - testError. */
+  testAccuracy: number;
+  /** The best validation accuracy. */
+  validationAccuracy: number;
+  /** Training examples used. */
+  trainSize: number;
+  /** Number of classes. */
+  numClasses: number;
+  /** Adam steps run. */
+  steps: number;
+  /** Steps run when the best validation accuracy was reached. */
+  bestStep: number;
+  /** Whether patience ran out before `maxRounds`. */
+  stoppedEarly: boolean;
+  /** The seed. */
+  seed: number;
+}
+
+/** Options of {@link balancedSubset}. */
+export interface BalancedSubsetOptions {
+  /**
+   * Number of classes k.
+   * @default one more than the largest label
+   */
+  numClasses?: number;
+  /**
+   * Seed of the choice.
+   * @default 0
+   */
+  seed?: number;
+}
+
+function largestLabel(labels: Int32Array): number {
+  let max = -1;
+  for (const label of labels) max = Math.max(max, label);
+  return max;
+}
+
+/**
+ * Picks a class-balanced random subset: floor(size / k) examples of each of
+ * the k classes, and one more of `size mod k` classes chosen at random.
+ *
+ * @param labels Labels [n] in [0, k).
+ * @param size Subset size, at most n.
+ * @param options Number of classes and seed.
+ * @returns Indices into `labels`, ascending, no repeats.
+ * @throws {RangeError} When a class has too few examples or a label is out
+ * of range.
+ *
+ * @example Two of each class
+ * ```ts
+ * import { balancedSubset } from "./downstream.ts";
+ * import assert from "node:assert/strict";
+ * const labels = new Int32Array([0, 0, 0, 1, 1, 1, 1]);
+ * const subset = balancedSubset(labels, 4, { seed: 1 });
+ * assert.deepEqual(Array.from(subset).map((i) => labels[i]).sort(), [0, 0, 1, 1]);
+ * ```
+ */
+export function balancedSubset(
+  labels: Int32Array,
+  size: number,
+  options: BalancedSubsetOptions = {},
+): Int32Array {
+  const k = options.numClasses ?? largestLabel(labels) + 1;
+  if (!Number.isInteger(size) || size < 0) {
+    throw new RangeError(
+      `Subset size must be a non-negative integer, found ${size}`,
+    );
+  }
+  if (!Number.isInteger(k) || k < 1) {
+    throw new RangeError(`Number of classes must be positive, found ${k}`);
+  }
+  const rng = new Rng(deriveSeed(options.seed ?? 0, ["balanced-subset"]));
+  const byClass: number[][] = Array.from({ length: k }, () => []);
+  // Visit examples in a random order so each class's first picks are random.
+  for (const i of rng.permutation(labels.length)) {
+    const label = labels[i]!;
+    if (!(label >= 0 && label < k)) {
+      throw new RangeError(`Labels must lie in [0, ${k}), found ${label}`);
+    }
+    byClass[label]!.push(i);
+  }
+  const base = Math.floor(size / k);
+  const extra = new Set(rng.permutation(k).subarray(0, size % k));
+  const out: number[] = [];
+  byClass.forEach((indices, c) => {
+    const take = base + (extra.has(c) ? 1 : 0);
+    if (indices.length < take) {
+      throw new RangeError(
+        `Class ${c} has ${indices.length} examples, ${take} are needed`,
+      );
+    }
+    out.push(...indices.slice(0, take));
+  });
+  return Int32Array.from(out.sort((a, b) => a - b));
+}
+
+function checkSplit(name: string, split: LabelledCodes, dim?: number): void {
+  const { codes, labels } = split;
+  if (codes.data.length !== codes.rows * codes.cols) {
+    throw new RangeError(
+      `The ${name} codes must hold rows * cols values, found ${codes.data.length}`,
+    );
+  }
+  if (labels.length !== codes.rows) {
+    throw new RangeError(
+      `The ${name} split has ${codes.rows} codes and ${labels.length} labels`,
+    );
+  }
+  if (dim !== undefined && codes.cols !== dim) {
+    throw new RangeError(
+      `The ${name} codes have ${codes.cols} columns, the training codes ${dim}`,
+    );
+  }
+}
+
+/**
+ * Trains the paper's MLP head on frozen codes and reports its test error.
+ *
+ * Training runs in rounds of `roundSteps` Adam steps over a seeded
+ * per-epoch shuffle of the balanced training subset, with seeded dropout
+ * masks; after each round the validation accuracy is measured, and training
+ * stops after `patience` rounds without a strictly better one (or after
+ * `maxRounds`). The weights of the best round are then evaluated on the
+ * test codes.
+ *
+ * @param data Labelled train, validation and test codes of one width.
+ * @param options Training size, head shape, optimiser and stopping rule.
+ * @returns Test error and how training went.
+ * @throws {RangeError} On mismatched shapes or an option out of range.
+ *
+ * @example See `metrics/downstream_test.ts` (four Gaussian blobs in 8-D).
+ */
+export function downstreamClassification(
+  data: DownstreamData,
+  options: DownstreamOptions = {},
+): DownstreamResult {
+  const dim = data.train.codes.cols;
+  checkSplit("train", data.train);
+  checkSplit("validation", data.validation, dim);
+  checkSplit("test", data.test, dim);
+  const numClasses = options.numClasses ??
+    Math.max(
+        largestLabel(data.train.labels),
+        largestLabel(data.validation.labels),
+        largestLabel(data.test.labels),
+      ) + 1;
+  const seed = options.seed ?? 0;
+  const trainSize = options.trainSize ?? data.train.codes.rows;
+  const dropout = options.dropout ?? 0.5;
+  if (!(dropout >= 0 && dropout < 1)) {
+    throw new RangeError(`Dropout must lie in [0, 1), found ${dropout}`);
+  }
+  const subset = options.trainSize === undefined
+    ? Int32Array.from({ length: trainSize }, (_, i) => i)
+    : balancedSubset(data.train.labels, trainSize, { numClasses, seed });
+  if (subset.length === 0) {
+    throw new RangeError("Downstream training needs at least one example");
+  }
+  const train = gatherRows(data.train, subset);
+  const scale = options.standardize ? standardizer(train.codes) : undefined;
+  const transform = (codes: CodeMatrix): CodeMatrix =>
+    scale === undefined ? codes : scale(codes);
+  const trainCodes = transform(train.codes);
+  const validation = {
+    ...data.validation,
+    codes: transform(data.validation.codes),
+  };
+  const test = { ...data.test, codes: transform(data.test.codes) };
+
+  const hidden = options.hiddenUnits ?? 128;
+  const batchSize = Math.min(options.batchSize ?? 64, subset.length);
+  const epochSteps = Math.ceil(subset.length / batchSize);
+  const roundSteps = options.roundSteps ?? Math.max(epochSteps, 25);
+  const patience = options.patience ?? 10;
+  const maxRounds = options.maxRounds ?? 100;
+  for (
+    const [name, value] of [
+      ["Hidden units", hidden],
+      ["Batch size", batchSize],
+      ["Round steps", roundSteps],
+      ["Patience", patience],
+      ["Max rounds", maxRounds],
+    ] as const
+  ) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(
+        `${name} must be a positive integer, found ${value}`,
+      );
+    }
+  }
+
+  const layers = buildLayers(
+    [
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: numClasses, activation: "linear" },
+    ],
+    [dim],
+    deriveSeed(seed, ["downstream-init"]),
+  );
+  const variables = layerVariables(layers);
+  const adam = createAdam(variables, { lr: options.lr ?? 1e-3 });
+  const orderRng = new Rng(deriveSeed(seed, ["downstream-order"]));
+  const dropoutRng = new Rng(deriveSeed(seed, ["downstream-dropout"]));
+  try {
+    let order = orderRng.permutation(subset.length);
+    let position = 0;
+    let steps = 0;
+    let best = -Infinity;
+    let bestStep = 0;
+    let bestWeights = variables.map((v) => v.dataSync().slice());
+    let sinceBest = 0;
+    let stoppedEarly = false;
+    const mask = (rows: number): tf.Tensor2D => {
+      const keep = 1 / (1 - dropout);
+      const values = new Float32Array(rows * hidden);
+      for (let i = 0; i < values.length; i++) {
+        values[i] = dropoutRng.next() < dropout ? 0 : keep;
+      }
+      return tf.tensor2d(values, [rows, hidden]);
+    };
+    for (let round = 0; round < maxRounds; round++) {
+      for (let s = 0; s < roundSteps; s++) {
+        if (position + batchSize > subset.length) {
+          order = orderRng.permutation(subset.length);
+          position = 0;
+        }
+        const rows = order.subarray(position, position + batchSize);
+        position += batchSize;
+        const batch = gatherRows(
+          { codes: trainCodes, labels: train.labels },
+          rows,
+        );
+        const x = tf.tensor2d(batch.codes.data, [batchSize, dim]);
+        const y = tf.tidy(() =>
+          tf.oneHot(tf.tensor1d(batch.labels, "int32"), numClasses)
+        );
+        const masks = dropout > 0 ? [mask(batchSize), mask(batchSize)] : [];
+        try {
+          adam.minimize(() => {
+            const logits = forward(layers, x, masks);
+            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+          }).dispose();
+        } finally {
+          tf.dispose([x, y, ...masks]);
+        }
+        steps += 1;
+      }
+      const accuracy = evaluateAccuracy(layers, validation);
+      if (accuracy > best) {
+        best = accuracy;
+        bestStep = steps;
+        bestWeights = variables.map((v) => v.dataSync().slice());
+        sinceBest = 0;
+      } else if (++sinceBest >= patience) {
+        stoppedEarly = round < maxRounds - 1;
+        break;
+      }
+    }
+    variables.forEach((v, i) =>
+      tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
+    );
+    const testAccuracy = evaluateAccuracy(layers, test);
+    return {
+      testError: 1 - testAccuracy,
+      testAccuracy,
+      validationAccuracy: best,
+      trainSize: subset.length,
+      numClasses,
+      steps,
+      bestStep,
+      stoppedEarly,
+      seed,
+    };
+  } finally {
+    adam.dispose();
+    tf.dispose(variables);
+  }
+}
+
+/** The head: dense-ReLU, mask, dense-ReLU, mask, dense. [batch, classes] */
+function forward(
+  layers: Layer[],
+  x: tf.Tensor2D,
+  masks: tf.Tensor2D[],
+): tf.Tensor2D {
+  let h = runLayers([layers[0]!], x);
+  if (masks[0]) h = tf.mul(h, masks[0]);
+  h = runLayers([layers[1]!], h);
+  if (masks[1]) h = tf.mul(h, masks[1]);
+  return runLayers([layers[2]!], h) as tf.Tensor2D;
+}
+
+/** Accuracy without dropout, in chunks of 1024 codes. */
+function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
+  const { codes, labels } = split;
+  if (codes.rows === 0) return NaN;
+  let correct = 0;
+  for (let start = 0; start < codes.rows; start += 1024) {
+    const b = Math.min(1024, codes.rows - start);
+    const predicted = tf.tidy(() =>
+      tf.argMax(
+        forward(
+          layers,
+          tf.tensor2d(
+            codes.data.subarray(start * codes.cols, (start + b) * codes.cols),
+            [b, codes.cols],
+          ),
+          [],
+        ),
+        1,
+      ).dataSync()
+    );
+    for (let i = 0; i < b; i++) {
+      if (predicted[i] === labels[start + i]) correct++;
+    }
+  }
+  return correct / codes.rows;
+}
+
+function gatherRows(
+  split: LabelledCodes,
+  rows: ArrayLike<number>,
+): LabelledCodes {
+  const d = split.codes.cols;
+  const data = new Float32Array(rows.length * d);
+  const labels = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    data.set(split.codes.data.subarray(r * d, (r + 1) * d), i * d);
+    labels[i] = split.labels[r]!;
+  }
+  return { codes: { data, rows: rows.length, cols: d }, labels };
+}
+
+/** z-scores per column with the given codes' mean and standard deviation. */
+function standardizer(
+  reference: CodeMatrix,
+): (codes: CodeMatrix) => CodeMatrix {
+  const { rows: n, cols: d, data } = reference;
+  const mean = new Float64Array(d);
+  const sd = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) mean[j]! += data[i * d + j]! / n;
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      sd[j]! += (data[i * d + j]! - mean[j]!) ** 2 / n;
+    }
+  }
+  // A constant column maps to 0.
+  for (let j = 0; j < d; j++) sd[j] = sd[j]! > 0 ? Math.sqrt(sd[j]!) : 1;
+  return (codes) => ({
+    ...codes,
+    data: codes.data.map((v, i) => (v - mean[i % d]!) / sd[i % d]!),
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * The Fréchet distance between Gaussians fitted to features, the FID of
+ * paper §4.2 (Table 1; Heusel et al. 2017):
+ *
+ *   d² = |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½).
+ *
+ * The trace term is computed in the symmetric form
+ * Tr((Σ1 Σ2)^½) = Tr((Σ1^½ Σ2 Σ1^½)^½), with two symmetric
+ * eigendecompositions (ml-matrix) whose tiny negative eigenvalues are clamped
+ * to zero, so singular covariances (few samples, low-rank codes) give a
+ * finite, non-negative value without the complex square roots of the
+ * non-symmetric form.
+ *
+ * FID values depend on the feature extractor: the paper's use InceptionV3,
+ * which is not available offline; a {@link FidRecord} names the extractor so
+ * only values of one extractor are compared.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { Matrix } from "ml-matrix";
+import { deriveSeed, Rng } from "../core/random.ts";
+import type { Dataset, Split } from "../core/types.ts";
+import {
+  clampEigenvalues,
+  type GaussianMoments,
+  gaussianMoments,
+  symmetricEigen,
+} from "../models/sampler.ts";
+import type { FeatureExtractor } from "./classifier_features.ts";
+import type { CodeMatrix } from "./spectrum.ts";
+
+/**
+ * The squared Fréchet distance d² between N(μ1, Σ1) and N(μ2, Σ2). This is
+ * what is reported as "FID" (no square root is taken).
+ *
+ * @param a Mean and covariance of the first Gaussian.
+ * @param b Mean and covariance of the second, of the same dimension.
+ * @returns d² >= 0 (round-off below zero is clamped to 0).
+ * @throws {RangeError} When the dimensions differ or a value is not finite.
+ *
+ * @example Two diagonal Gaussians
+ * ```ts
+ * import { frechetDistance } from "./frechet.ts";
+ * import assert from "node:assert/strict";
+ * // d² = |(3, 0)|² + (√4 - √1)² + (√9 - √9)² = 9 + 1 = 10
+ * const d2 = frechetDistance(
+ *   { dim: 2, mean: new Float64Array([0, 0]), covariance: new Float64Array([4, 0, 0, 9]) },
+ *   { dim: 2, mean: new Float64Array([3, 0]), covariance: new Float64Array([1, 0, 0, 9]) },
+ * );
+ * assert.ok(Math.abs(d2 - 10) < 1e-9);
+ * ```
+ */
+export function frechetDistance(
+  a: GaussianMoments,
+  b: GaussianMoments,
+): number {
+  const d = a.dim;
+  if (b.dim !== d) {
+    throw new RangeError(
+      `Gaussians must have one dimension, found ${d} and ${b.dim}`,
+    );
+  }
+  for (const [name, m] of [["first", a], ["second", b]] as const) {
+    if (m.mean.length !== d || m.covariance.length !== d * d) {
+      throw new RangeError(
+        `The ${name} Gaussian needs a mean of ${d} and a covariance of ${
+          d * d
+        } values, found ${m.mean.length} and ${m.covariance.length}`,
+      );
+    }
+    if (![...m.mean, ...m.covariance].every(Number.isFinite)) {
+      throw new RangeError(`The ${name} Gaussian has a non-finite value`);
+    }
+  }
+  let meanTerm = 0;
+  for (let i = 0; i < d; i++) meanTerm += (a.mean[i]! - b.mean[i]!) ** 2;
+  let traces = 0;
+  for (let i = 0; i < d; i++) {
+    traces += a.covariance[i * d + i]! + b.covariance[i * d + i]!;
+  }
+  const d2 = meanTerm + traces -
+    2 * traceSqrtProduct(a.covariance, b.covariance, d);
+  return Math.max(d2, 0);
+}
+
+/**
+ * Tr((Σ1 Σ2)^½) as Tr((R Σ2 R)^½) with R = Σ1^½, both square roots by
+ * clamped symmetric eigendecompositions.
+ */
+function traceSqrtProduct(
+  s1: Float64Array,
+  s2: Float64Array,
+  d: number,
+): number {
+  const { values, vectors } = symmetricEigen(s1, d);
+  const roots = clampEigenvalues(values).map(Math.sqrt);
+  const v = Matrix.from1DArray(d, d, Array.from(vectors));
+  // R = V diag(√λ) Vᵀ [d, d]
+  const scaled = v.clone();
+  for (let i = 0; i < d; i++) {
+    for (let k = 0; k < d; k++) scaled.set(i, k, scaled.get(i, k) * roots[k]!);
+  }
+  const r = scaled.mmul(v.transpose());
+  const middle = r.mmul(Matrix.from1DArray(d, d, Array.from(s2))).mmul(r);
+  const inner = symmetricEigen(middle.to1DArray(), d).values;
+  let trace = 0;
+  for (const lambda of clampEigenvalues(inner)) trace += Math.sqrt(lambda);
+  return trace;
+}
+
+/**
+ * The squared Fréchet distance between Gaussians fitted (mean and unbiased
+ * covariance, float64) to two feature matrices.
+ *
+ * @param a Features [n1, d], one row per image, n1 >= 2.
+ * @param b Features [n2, d], n2 >= 2.
+ * @returns d² >= 0.
+ * @throws {RangeError} When the widths differ or a matrix has under 2 rows.
+ *
+ * @example A set against itself
+ * ```ts
+ * import { frechetDistanceFromFeatures } from "./frechet.ts";
+ * import assert from "node:assert/strict";
+ * const a = { data: new Float32Array([0, 1, 2, 3, 5, 4]), rows: 3, cols: 2 };
+ * assert.ok(frechetDistanceFromFeatures(a, a) < 1e-9);
+ * ```
+ */
+export function frechetDistanceFromFeatures(
+  a: CodeMatrix,
+  b: CodeMatrix,
+): number {
+  if (a.cols !== b.cols) {
+    throw new RangeError(
+      `Feature matrices must have one width, found ${a.cols} and ${b.cols}`,
+    );
+  }
+  return frechetDistance(gaussianMoments(a), gaussianMoments(b));
+}
+
+/** One FID measurement, with everything needed to compare it with another. */
+export interface FidRecord {
+  /** The squared Fréchet distance between the two feature Gaussians. */
+  fid: number;
+  /**
+   * The feature extractor's identity, {@link FeatureExtractor.id}; FIDs of
+   * different extractors are not comparable.
+   */
+  extractor: string;
+  /** Number of generated images. */
+  sampleCount: number;
+  /** The data set fingerprint of the reference images. */
+  referenceDataset: string;
+  /** The split the reference images come from. */
+  referenceSplit: Split;
+  /** Number of reference images. */
+  referenceCount: number;
+  /**
+   * The seed the caller drew the samples with; the reference subset is
+   * drawn from a seed derived from it.
+   */
+  seed: number;
+}
+
+/** Options of {@link computeFid}. */
+export interface FidOptions {
+  /** The data set of the reference images. */
+  dataset: Dataset;
+  /** The seed the samples were drawn with; also picks the reference subset. */
+  seed: number;
+  /**
+   * The split of the reference images.
+   * @default "val"
+   */
+  split?: Split;
+  /**
+   * Number of reference images, a seeded random subset of the split
+   * (the whole split when it is not larger).
+   * @default the number of samples
+   */
+  referenceCount?: number;
+  /**
+   * Reference images read per batch.
+   * @default 256
+   */
+  batchSize?: number;
+}
+
+/**
+ * FID between generated images and reference images of a data set, in the
+ * feature space of `extractor`.
+ *
+ * @param extractor Maps images to features.
+ * @param samples Generated images [n, H, W, C] in [0, 1], as a tensor (read,
+ * not disposed) or a row-major array; n >= 2.
+ * @param options The reference data set, split, count and the seed.
+ * @returns The FID and how it was measured.
+ * @throws {RangeError} When there are fewer than 2 samples or references.
+ *
+ * @example See `metrics/frechet_test.ts` for a run on a toy extractor.
+ */
+export function computeFid(
+  extractor: FeatureExtractor,
+  samples: Float32Array | tf.Tensor4D,
+  options: FidOptions,
+): FidRecord {
+  const { dataset, seed } = options;
+  const split = options.split ?? "val";
+  const batchSize = options.batchSize ?? 256;
+  const generated = extractor.features(samples);
+  const available = dataset.size(split);
+  const referenceCount = Math.min(
+    options.referenceCount ?? generated.rows,
+    available,
+  );
+  if (generated.rows < 2 || referenceCount < 2) {
+    throw new RangeError(
+      `FID needs at least 2 samples and 2 reference images, found ${generated.rows} and ${referenceCount}`,
+    );
+  }
+  const order = new Rng(deriveSeed(seed, ["fid-reference", split]))
+    .permutation(available)
+    .subarray(0, referenceCount);
+  const parts: CodeMatrix[] = [];
+  for (let start = 0; start < referenceCount; start += batchSize) {
+    const { images } = dataset.batch(
+      split,
+      order.subarray(start, start + batchSize),
+    );
+    parts.push(extractor.features(images));
+  }
+  const reference = concatRows(parts);
+  return {
+    fid: frechetDistanceFromFeatures(generated, reference),
+    extractor: extractor.id,
+    sampleCount: generated.rows,
+    referenceDataset: dataset.fingerprint,
+    referenceSplit: split,
+    referenceCount,
+    seed,
+  };
+}
+
+function concatRows(parts: CodeMatrix[]): CodeMatrix {
+  const cols = parts[0]!.cols;
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const data = new Float32Array(rows * cols);
+  let offset = 0;
+  for (const p of parts) {
+    data.set(p.data, offset);
+    offset += p.data.length;
+  }
+  return { data, rows, cols };
+}
