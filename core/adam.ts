@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Scalar, Variable } from "./types.ts";
 
 /** Options of {@link createAdam}. */
 export interface AdamOptions {
@@ -14,18 +15,31 @@ export interface AdamOptions {
    * @default 1e-4
    */
   lr?: number;
-  /** @default 0.9 */
+  /**
+   * Decay rate of the first-moment (gradient mean) estimate.
+   * @default 0.9
+   */
   beta1?: number;
-  /** @default 0.999 */
+  /**
+   * Decay rate of the second-moment (squared gradient) estimate.
+   * @default 0.999
+   */
   beta2?: number;
-  /** @default 1e-8 */
+  /**
+   * Added to the square root of the second moment in the denominator, for
+   * numerical stability.
+   * @default 1e-8
+   */
   epsilon?: number;
 }
 
 /** The state of an {@link Adam} optimizer as plain arrays. */
 export interface AdamState {
+  /** Number of updates applied; sets the bias corrections of the next one. */
   step: number;
+  /** First moments m, one per variable in order, each of the variable's size. */
   firstMoments: Float32Array[];
+  /** Second moments s, one per variable in order, each of the variable's size. */
   secondMoments: Float32Array[];
 }
 
@@ -39,7 +53,7 @@ export interface Adam {
    * @param loss Returns the scalar to minimise; run under the gradient tape.
    * @returns The loss value (a scalar the caller disposes).
    */
-  minimize(loss: () => tf.Scalar): tf.Scalar;
+  minimize(loss: () => Scalar): Scalar;
   /** Reads the state (a copy). */
   getState(): AdamState;
   /** Restores a state from {@link Adam.getState}. */
@@ -66,7 +80,7 @@ export interface Adam {
  * ```
  */
 export function createAdam(
-  variables: tf.Variable[],
+  variables: Variable[],
   options: AdamOptions = {},
 ): Adam {
   const lr = options.lr ?? 1e-4;
@@ -82,7 +96,7 @@ export function createAdam(
     get step() {
       return step;
     },
-    minimize(loss: () => tf.Scalar): tf.Scalar {
+    minimize(loss: () => Scalar): Scalar {
       const { value, grads } = tf.variableGrads(loss, variables);
       step += 1;
       // Bias corrections folded into the step size, as in the paper's Algorithm 1.
@@ -117,7 +131,7 @@ export function createAdam(
         );
       }
       step = state.step;
-      const load = (target: tf.Variable[], values: Float32Array[]) =>
+      const load = (target: Variable[], values: Float32Array[]) =>
         target.forEach((t, i) => {
           const data = values[i]!;
           if (data.length !== t.size) {

@@ -13,29 +13,40 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Decoder, Encoder, LatentRegularizer } from "./types.ts";
+import type {
+  Decoder,
+  Encoder,
+  LatentRegularizer,
+  Scalar,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "./types.ts";
 
 /** Loss terms of one batch. */
 export interface LossTerms {
   /** What the optimizer minimises. */
-  total: tf.Scalar;
+  total: Scalar;
   /** Mean squared reconstruction error per pixel. */
-  mse: tf.Scalar;
+  mse: Scalar;
 }
 
 /** Encoder, regularizer and decoder trained together. */
 export interface Autoencoder {
+  /** Maps images to encoder outputs [batch, inputDim] of the regularizer. */
   readonly encoder: Encoder;
+  /** Turns encoder outputs into codes [batch, latentDim] (e.g. the chain). */
   readonly regularizer: LatentRegularizer;
+  /** Maps codes back to images. */
   readonly decoder: Decoder;
   /** All trainable variables, in a fixed order. */
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   /** Loss of a batch [batch, H, W, C]; call inside `tf.tidy` or a gradient. */
-  loss(x: tf.Tensor4D, training: boolean): LossTerms;
+  loss(x: Tensor4D, training: boolean): LossTerms;
   /** Codes after the regularizer, inference mode: [batch, latentDim]. */
-  encode(x: tf.Tensor4D): tf.Tensor2D;
+  encode(x: Tensor4D): Tensor2D;
   /** Images from codes. */
-  decode(z: tf.Tensor2D): tf.Tensor4D;
+  decode(z: Tensor2D): Tensor4D;
   /** Frees every tensor of the three parts. */
   dispose(): void;
 }
@@ -63,7 +74,7 @@ export function createAutoencoder(
     );
   }
   const sigmoid = decoder.output === "sigmoid";
-  const decode = (z: tf.Tensor2D): tf.Tensor4D => {
+  const decode = (z: Tensor2D): Tensor4D => {
     const logits = decoder.logits(z);
     return sigmoid ? tf.sigmoid(logits) : tf.tanh(logits);
   };
@@ -76,14 +87,14 @@ export function createAutoencoder(
       ...regularizer.variables,
       ...decoder.variables,
     ],
-    loss(x: tf.Tensor4D, training: boolean): LossTerms {
+    loss(x: Tensor4D, training: boolean): LossTerms {
       const { code, penalty } = regularizer.forward(
         encoder.apply(x),
         training,
       );
       const logits = decoder.logits(code);
-      let recon: tf.Scalar;
-      let mse: tf.Scalar;
+      let recon: Scalar;
+      let mse: Scalar;
       if (sigmoid) {
         // Binary cross-entropy against pixels in [0, 1], summed per image.
         const bce = tf.losses.sigmoidCrossEntropy(
@@ -99,7 +110,7 @@ export function createAutoencoder(
         recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x));
         mse = recon;
       }
-      let total = penalty ? tf.add(recon, penalty) as tf.Scalar : recon;
+      let total = penalty ? tf.add(recon, penalty) as Scalar : recon;
       if (training && regularizer.decoderPenalty !== undefined) {
         total = tf.add(total, regularizer.decoderPenalty(decoder));
       }

@@ -9,6 +9,11 @@ import { createLinearChain } from "../models/linear_chain.ts";
 import { createRae } from "../models/rae.ts";
 import { createVaeHead } from "../models/vae.ts";
 import { createWae } from "../models/wae.ts";
+import type { Sampler } from "../models/sampler.ts";
+import { createGaussianSampler } from "../models/sampler_gaussian.ts";
+import { createGmmSampler } from "../models/sampler_gmm.ts";
+import { createInterpolationSampler } from "../models/sampler_interpolate.ts";
+import { createPcaGridSampler } from "../models/sampler_pca_grid.ts";
 import { createImageFolder } from "../data/image_folder.ts";
 import { createMnist } from "../data/mnist.ts";
 import { createShapes } from "../data/shapes.ts";
@@ -29,10 +34,20 @@ export interface DatasetContext {
   seed: number;
 }
 
+/** What a sampler factory receives besides its options. */
+export interface SamplerContext {
+  /** Seed of the sampler's own random choices (e.g. GMM initialisation). */
+  seed: number;
+}
+
 /** The registries a manifest is resolved against. */
 export interface Registries {
+  /** Latent regularizers, looked up by each model's `regularizer.kind`. */
   regularizers: Registry<LatentRegularizer, RegularizerContext>;
+  /** Data sets, looked up by the manifest's `data.kind`. */
   datasets: Registry<Dataset, DatasetContext>;
+  /** Latent samplers, looked up by each `eval.samplers[i].kind` (§4.2). */
+  samplers: Registry<Sampler, SamplerContext>;
 }
 
 const count = (max: number) => z.number().int().min(1).max(max);
@@ -227,5 +242,59 @@ export function createBuiltinRegistries(): Registries {
         seed: (o.seed as number | undefined) ?? ctx.seed,
       }),
   });
-  return { regularizers, datasets };
+
+  const samplers = new Registry<Sampler, SamplerContext>("sampler");
+  samplers.register({
+    kind: "interpolate",
+    summary: "linear paths between pairs of fitted codes (paper Figure 5)",
+    schema: z.strictObject({
+      kind: z.literal("interpolate"),
+      steps: z.number().int().min(2).max(64).default(8),
+    }),
+    create: (o) => createInterpolationSampler({ steps: o.steps as number }),
+  });
+  samplers.register({
+    kind: "gaussian",
+    summary: "full-covariance Gaussian fitted to the codes (paper Figure 6)",
+    schema: z.strictObject({ kind: z.literal("gaussian") }),
+    create: () => createGaussianSampler(),
+  });
+  samplers.register({
+    kind: "gmm",
+    summary:
+      "full-covariance Gaussian mixture fitted by EM (paper Figure 7; k = 4 as the official code)",
+    schema: z.strictObject({
+      kind: z.literal("gmm"),
+      components: z.number().int().min(1).max(256).default(4),
+      maxIterations: z.number().int().min(1).max(10000).default(100),
+      tolerance: z.number().positive().max(1).default(1e-3),
+      regularization: z.number().positive().max(1).default(1e-6),
+      kmeansIterations: z.number().int().min(0).max(1000).default(10),
+    }),
+    create: (o, ctx) =>
+      createGmmSampler({
+        components: o.components as number,
+        maxIterations: o.maxIterations as number,
+        tolerance: o.tolerance as number,
+        regularization: o.regularization as number,
+        kmeansIterations: o.kmeansIterations as number,
+        seed: ctx.seed,
+      }),
+  });
+  samplers.register({
+    kind: "pca-grid",
+    summary:
+      "grid on the plane of the top two principal axes of the codes (paper Figure 8)",
+    schema: z.strictObject({
+      kind: z.literal("pca-grid"),
+      gridSize: z.number().int().min(1).max(64).default(8),
+      span: z.number().min(0).max(100).default(2),
+    }),
+    create: (o) =>
+      createPcaGridSampler({
+        gridSize: o.gridSize as number,
+        span: o.span as number,
+      }),
+  });
+  return { regularizers, datasets, samplers };
 }

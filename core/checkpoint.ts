@@ -34,6 +34,12 @@ export interface CheckpointData {
 export class CheckpointError extends Error {
   /** The file that failed. */
   readonly path: string;
+  /**
+   * Creates the error; its message names the file and the reason.
+   *
+   * @param path The file that failed.
+   * @param reason What is wrong with it, e.g. `checksum mismatch`.
+   */
   constructor(path: string, reason: string) {
     super(`Checkpoint ${path} is unusable: ${reason}`);
     this.name = "CheckpointError";

@@ -74,8 +74,76 @@ export interface ResolvedManifest {
     reconstructions: number;
     interpolationPairs: number;
     interpolationSteps: number;
+    /** Samplers fitted on training codes after training, in order. */
+    samplers: ({ kind: string } & Record<string, unknown>)[];
+    /** Training codes the samplers are fitted on (a seeded subset). */
+    fitCodes: number;
+    /** Images per sampler in its `samples_<kind>.png` grid. */
+    samples: number;
+    fid: ResolvedFid;
+    /** t-SNE of generated against validation images, or `null` (off). */
+    tsne: ResolvedTsne | null;
   };
+  /** Downstream classification on frozen codes, or `null` (off). */
+  classification: ResolvedClassification | null;
   models: ResolvedModel[];
+}
+
+/** How generated images are scored (paper §4.2, Table 1). */
+export interface ResolvedFid {
+  /**
+   * `classifier` (a small CNN trained on the data set's labels, cached),
+   * `inception` (a tfjs model at `inceptionPath`) or `none`.
+   */
+  extractor: "none" | "classifier" | "inception";
+  /** Generated images per sampler, and validation images they meet. */
+  samples: number;
+  /** `model.json` (or its folder) of the `inception` extractor. */
+  inceptionPath: string | null;
+  /** Adam steps of the `classifier` extractor. */
+  classifierSteps: number;
+}
+
+/** The t-SNE plot of paper Figure 13. */
+export interface ResolvedTsne {
+  /** Points per source (validation images, each sampler). */
+  points: number;
+  /** t-SNE perplexity. */
+  perplexity: number;
+  /** Gradient steps. */
+  iterations: number;
+  /** Samplers whose images are embedded beside the validation images. */
+  samplers: string[];
+}
+
+/** Training of an MLP head on a budget, see `metrics/downstream.ts`. */
+export interface ResolvedHead {
+  /** Training batch size (capped at the subset size). */
+  batchSize: number;
+  /** Adam learning rate. */
+  lr: number;
+  /** Most Adam steps between validation checks (one epoch, capped). */
+  maxRoundSteps: number;
+  /** Rounds without a better validation accuracy before stopping. */
+  patience: number;
+  /** Most rounds. */
+  maxRounds: number;
+  /** Dropout on the hidden layers while training. */
+  dropout: number;
+}
+
+/** Downstream classification of paper §4.3 (Table 2). */
+export interface ResolvedClassification {
+  /** Labelled training examples (class-balanced subsets), ascending. */
+  trainSizes: number[];
+  /** Seeds of the subsets and heads; mean ± std is over them. */
+  seeds: number[];
+  /** Training examples outside the subset used for early stopping. */
+  validation: number;
+  /** The MLP head on frozen codes. */
+  head: ResolvedHead;
+  /** Encoder and head trained jointly on the subset, or `null` (off). */
+  supervised: ResolvedHead | null;
 }
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -97,6 +165,21 @@ export function manifestSchema(registries: Registries): z.ZodType {
     registries.regularizers.entries().map((e) => e.schema),
   );
   const data = unionOf(registries.datasets.entries().map((e) => e.schema));
+  const sampler = unionOf(registries.samplers.entries().map((e) => e.schema));
+  const head = (
+    batchSize: number,
+    maxRoundSteps: number,
+    patience: number,
+    maxRounds: number,
+  ) =>
+    z.strictObject({
+      batchSize: int(1, 65536).default(batchSize),
+      lr: z.number().positive().max(10).default(1e-3),
+      maxRoundSteps: int(1, 10_000_000).default(maxRoundSteps),
+      patience: int(1, 100_000).default(patience),
+      maxRounds: int(1, 100_000).default(maxRounds),
+      dropout: z.number().min(0).lt(1).default(0.5),
+    }).prefault({});
   const architecture = z.enum(
     ARCHITECTURE_NAMES as [ArchitectureName, ...ArchitectureName[]],
   );
@@ -129,14 +212,50 @@ export function manifestSchema(registries: Registries): z.ZodType {
       reconstructions: int(0, 256).default(8),
       interpolationPairs: int(0, 64).default(4),
       interpolationSteps: int(2, 64).default(8),
-    }).default({
-      size: 2000,
-      thresholds: [1e-2, 1e-3],
-      referenceRank: null,
-      reconstructions: 8,
-      interpolationPairs: 4,
-      interpolationSteps: 8,
-    }),
+      samplers: z.array(sampler).default([]).refine(
+        (ss) => new Set(ss.map((x) => x.kind)).size === ss.length,
+        { message: "expected each sampler kind at most once" },
+      ),
+      fitCodes: int(2, 10_000_000).default(10000),
+      samples: int(1, 4096).default(64),
+      fid: z.strictObject({
+        extractor: z.enum(["none", "classifier", "inception"]).default("none"),
+        samples: int(2, 1_000_000).default(1000),
+        inceptionPath: z.string().min(1).nullable().default(null),
+        classifierSteps: int(0, 10_000_000).default(2000),
+      }).refine(
+        (f) => f.extractor !== "inception" || f.inceptionPath !== null,
+        {
+          message: "expected inceptionPath with the inception extractor",
+          path: ["inceptionPath"],
+        },
+      ).prefault({}),
+      tsne: z.union([
+        z.literal(false),
+        z.null(),
+        z.strictObject({
+          points: int(2, 5000).default(300),
+          perplexity: z.number().positive().max(1000).default(30),
+          iterations: int(1, 100_000).default(500),
+          samplers: z.array(z.string()).optional(),
+        }),
+      ]).default(false),
+    }).prefault({}),
+    classification: z.strictObject({
+      trainSizes: z.array(int(1, 100_000_000)).min(1).default([
+        10,
+        100,
+        1000,
+        10000,
+        60000,
+      ]),
+      seeds: z.array(int(0, 2 ** 31)).min(1).default([0, 1, 2]),
+      validation: int(1, 10_000_000).default(1000),
+      head: head(64, 200, 5, 20),
+      supervised: z.union([z.literal(false), head(32, 50, 3, 6)]).prefault(
+        {},
+      ),
+    }).optional(),
     paper: z.record(z.string(), z.unknown()).optional(),
     grid: z.record(
       z.string(),
@@ -387,6 +506,13 @@ export function resolveRawManifest(
     evalSize = Math.min(evalSize, smoke.val);
   }
   if (typeof data.val === "number" && evalSize > data.val) evalSize = data.val;
+  const trainCount = typeof data.train === "number" ? data.train : Infinity;
+  const generation = resolveGeneration(m.eval, trainCount, smoke, file);
+  const classification = resolveClassification(
+    m.classification,
+    trainCount,
+    smoke !== undefined,
+  );
   const name = m.name ??
     file.replace(/^.*[\\/]/, "").replace(/\.ya?ml$/, "").toLowerCase();
   return {
@@ -403,7 +529,8 @@ export function resolveRawManifest(
       evalEvery,
       checkpointEvery,
     },
-    eval: { ...m.eval, size: evalSize },
+    eval: { ...m.eval, size: evalSize, ...generation },
+    classification,
     models: m.models.map((model: Record<string, unknown>) => {
       const architecture =
         (model.architecture ?? m.architecture) as ArchitectureName;
@@ -417,4 +544,145 @@ export function resolveRawManifest(
       };
     }),
   };
+}
+
+/** Samplers that draw from a density and so are embedded by t-SNE. */
+const DENSITY_SAMPLERS = new Set(["gaussian", "gmm"]);
+
+/** Caps of the generation budget under `--smoke`. */
+const SMOKE_GENERATION = {
+  samples: 16,
+  classifierSteps: 20,
+  tsnePoints: 24,
+  tsneIterations: 50,
+};
+
+function resolveGeneration(
+  // deno-lint-ignore no-explicit-any
+  ev: any,
+  trainCount: number,
+  smoke: { train: number; val: number } | undefined,
+  file: string,
+): Pick<
+  ResolvedManifest["eval"],
+  "samplers" | "fitCodes" | "samples" | "fid" | "tsne"
+> {
+  const kinds = (ev.samplers as { kind: string }[]).map((x) => x.kind);
+  let fitCodes = Math.min(ev.fitCodes, trainCount);
+  let samples: number = ev.samples;
+  const fid: ResolvedFid = { ...ev.fid };
+  let tsne: ResolvedTsne | null = null;
+  if (ev.tsne) {
+    const named: string[] = ev.tsne.samplers ??
+      kinds.filter((k) => DENSITY_SAMPLERS.has(k));
+    const unknown = named.filter((k) => !kinds.includes(k));
+    if (unknown.length > 0) {
+      throw new ManifestError(file, [{
+        path: "eval.tsne.samplers",
+        message: `expected samplers listed in eval.samplers (${
+          kinds.join(", ") || "none"
+        }), got ${describe(unknown)}`,
+      }]);
+    }
+    tsne = {
+      points: ev.tsne.points,
+      perplexity: ev.tsne.perplexity,
+      iterations: ev.tsne.iterations,
+      samplers: named,
+    };
+  }
+  if (smoke) {
+    fitCodes = Math.min(fitCodes, smoke.train);
+    samples = Math.min(samples, SMOKE_GENERATION.samples);
+    fid.samples = Math.min(fid.samples, smoke.val);
+    fid.classifierSteps = Math.min(
+      fid.classifierSteps,
+      SMOKE_GENERATION.classifierSteps,
+    );
+    if (tsne) {
+      tsne.points = Math.min(tsne.points, SMOKE_GENERATION.tsnePoints);
+      tsne.iterations = Math.min(
+        tsne.iterations,
+        SMOKE_GENERATION.tsneIterations,
+      );
+    }
+  }
+  return { samplers: ev.samplers, fitCodes, samples, fid, tsne };
+}
+
+function resolveClassification(
+  // deno-lint-ignore no-explicit-any
+  c: any,
+  trainCount: number,
+  smoke: boolean,
+): ResolvedClassification | null {
+  if (c === undefined) return null;
+  const shrink = (h: ResolvedHead, roundSteps: number, rounds: number) =>
+    smoke
+      ? {
+        ...h,
+        maxRoundSteps: Math.min(h.maxRoundSteps, roundSteps),
+        maxRounds: Math.min(h.maxRounds, rounds),
+      }
+      : h;
+  const sizes = [
+    ...new Set((c.trainSizes as number[]).map((n) => Math.min(n, trainCount))),
+  ].sort((a, b) => a - b);
+  return {
+    trainSizes: sizes,
+    seeds: smoke ? c.seeds.slice(0, 2) : c.seeds,
+    validation: smoke ? Math.min(c.validation, 32) : c.validation,
+    head: shrink(c.head, 5, 2),
+    supervised: c.supervised === false ? null : shrink(c.supervised, 3, 1),
+  };
+}
+
+/**
+ * What identifies a resolved manifest for caches and `--resume`: the
+ * manifest without the generation fields of `eval` when it asks for no
+ * generation (no samplers, no FID, no t-SNE) and without `classification`
+ * when that is off, so runs and sweep cells made before those fields existed
+ * keep their identity.
+ *
+ * @param manifest A resolved manifest (or its JSON, parsed).
+ * @returns A copy to hash or compare.
+ *
+ * @example A manifest without generation keeps the older identity
+ * ```ts
+ * import { createBuiltinRegistries } from "./builtins.ts";
+ * import { manifestIdentity, resolveManifest } from "./manifest.ts";
+ * import assert from "node:assert/strict";
+ * const m = resolveManifest(
+ *   "data: { kind: shapes, train: 8, val: 4 }\narchitecture: shapes\ntrain: { steps: 1 }\nmodels: [{ name: ae, regularizer: { kind: none } }]",
+ *   createBuiltinRegistries(),
+ * );
+ * const id = manifestIdentity(m) as { eval: object; classification?: unknown };
+ * assert.ok(!("samplers" in id.eval) && !("classification" in id));
+ * ```
+ */
+export function manifestIdentity(manifest: unknown): unknown {
+  if (manifest === null || typeof manifest !== "object") return manifest;
+  const m = { ...(manifest as Record<string, unknown>) };
+  const ev = m.eval as Record<string, unknown> | undefined;
+  if (ev !== undefined && typeof ev === "object") {
+    const samplers = ev.samplers as unknown[] | undefined;
+    const fid = ev.fid as { extractor?: string } | undefined;
+    if (
+      (samplers === undefined || samplers.length === 0) &&
+      (fid === undefined || fid.extractor === "none") &&
+      (ev.tsne === undefined || ev.tsne === null)
+    ) {
+      const {
+        samplers: _s,
+        fitCodes: _f,
+        samples: _n,
+        fid: _d,
+        tsne: _t,
+        ...rest
+      } = ev;
+      m.eval = rest;
+    }
+  }
+  if (m.classification === null) delete m.classification;
+  return m;
 }

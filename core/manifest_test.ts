@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { createBuiltinRegistries } from "./builtins.ts";
-import { ManifestError, resolveManifest } from "./manifest.ts";
+import {
+  ManifestError,
+  manifestIdentity,
+  resolveManifest,
+} from "./manifest.ts";
 
 const registries = createBuiltinRegistries();
 
@@ -206,4 +210,101 @@ Deno.test("every built-in manifest resolves, also under --smoke", async (t) => {
       }
     });
   }
+});
+
+Deno.test("resolveManifest() generation and classification are off by default and cap under --smoke", async (t) => {
+  await t.step("defaults ask for no generation", () => {
+    const m = resolveManifest(BASE, registries);
+    assert.deepEqual(m.eval.samplers, []);
+    assert.equal(m.eval.fid.extractor, "none");
+    assert.equal(m.eval.tsne, null);
+    assert.equal(m.classification, null);
+  });
+  const GEN = BASE.replace(
+    "train: { steps: 10 }",
+    [
+      "train: { steps: 10 }",
+      "eval:",
+      "  samplers: [{ kind: gaussian }, { kind: gmm }, { kind: pca-grid }]",
+      "  fid: { extractor: classifier }",
+      "  tsne: { points: 500 }",
+      "classification: {}",
+    ].join("\n"),
+  ).replace("train: 100,", "train: 100000,");
+  await t.step("sampler options and t-SNE samplers resolve", () => {
+    const m = resolveManifest(GEN, registries);
+    assert.deepEqual(m.eval.samplers[1], {
+      kind: "gmm",
+      components: 4,
+      maxIterations: 100,
+      tolerance: 1e-3,
+      regularization: 1e-6,
+      kmeansIterations: 10,
+    });
+    assert.deepEqual(m.eval.tsne?.samplers, ["gaussian", "gmm"]);
+    assert.equal(m.eval.fitCodes, 10000);
+    assert.deepEqual(m.classification?.trainSizes, [
+      10,
+      100,
+      1000,
+      10000,
+      60000,
+    ]);
+    assert.equal(m.classification?.supervised?.batchSize, 32);
+  });
+  await t.step("--smoke shrinks every generation budget", () => {
+    const s = resolveManifest(GEN, registries, { smoke: true });
+    assert.ok(s.eval.fitCodes <= 256);
+    assert.ok(s.eval.fid.samples <= 64);
+    assert.ok(s.eval.fid.classifierSteps <= 20);
+    assert.ok(s.eval.tsne!.points <= 24);
+    assert.deepEqual(s.classification?.trainSizes, [10, 100, 256]);
+    assert.ok(s.classification!.seeds.length <= 2);
+    assert.ok(s.classification!.head.maxRounds <= 2);
+  });
+  await t.step("a t-SNE sampler must be listed in eval.samplers", () => {
+    assert.throws(
+      () =>
+        resolveManifest(
+          GEN.replace("points: 500", "points: 500, samplers: [interpolate]"),
+          registries,
+          { file: "bad.yaml" },
+        ),
+      /eval\.tsne\.samplers: expected samplers listed in eval\.samplers/,
+    );
+  });
+  await t.step("inception needs a path", () => {
+    assert.throws(
+      () =>
+        resolveManifest(
+          GEN.replace("extractor: classifier", "extractor: inception"),
+          registries,
+          { file: "bad.yaml" },
+        ),
+      /eval\.fid\.inceptionPath: expected inceptionPath/,
+    );
+  });
+});
+
+Deno.test("manifestIdentity() drops generation fields only when generation is off", () => {
+  const m = resolveManifest(BASE, registries);
+  const id = manifestIdentity(m) as Record<string, Record<string, unknown>>;
+  assert.deepEqual(Object.keys(id.eval!), [
+    "size",
+    "thresholds",
+    "referenceRank",
+    "reconstructions",
+    "interpolationPairs",
+    "interpolationSteps",
+  ]);
+  assert.ok(!("classification" in id));
+  const g = resolveManifest(
+    BASE.replace(
+      "train: { steps: 10 }",
+      "train: { steps: 10 }\neval: { samplers: [{ kind: gaussian }] }",
+    ),
+    registries,
+  );
+  const gid = manifestIdentity(g) as Record<string, Record<string, unknown>>;
+  assert.ok("samplers" in gid.eval!);
 });

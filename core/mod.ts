@@ -42,6 +42,7 @@ export {
   type DatasetContext,
   type Registries,
   type RegularizerContext,
+  type SamplerContext,
 } from "./builtins.ts";
 export {
   type CheckpointData,
@@ -54,14 +55,41 @@ export {
 } from "./checkpoint.ts";
 export {
   ManifestError,
+  manifestIdentity,
   type ManifestIssue,
   manifestSchema,
+  type ResolvedClassification,
+  type ResolvedFid,
+  type ResolvedHead,
   type ResolvedManifest,
   type ResolvedModel,
+  type ResolvedTsne,
   resolveManifest,
   type ResolveOptions,
   setPath,
 } from "./manifest.ts";
+export {
+  type ClassificationCell,
+  type ClassificationRecord,
+  type ClassificationRow,
+  type ClassificationSplit,
+  classificationSplit,
+  classificationTable,
+  classifyFrozenCodes,
+  splitLabels,
+  trainSupervised,
+} from "./classification.ts";
+export {
+  createExtractor,
+  decodeCodes,
+  encodeImages,
+  type GeneratedGrid,
+  generateFromModel,
+  type GenerateOptions,
+  type Generation,
+  type SamplerFid,
+  type TsnePoint,
+} from "./generate.ts";
 export { deriveSeed, mix32, Rng } from "./random.ts";
 export { Registry, type RegistryEntry } from "./registry.ts";
 export {
@@ -82,9 +110,17 @@ export type {
   Dataset,
   Decoder,
   Encoder,
+  IOHandler,
   LatentOutput,
   LatentRegularizer,
   Parametric,
+  Scalar,
   Split,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+  ZodObject,
+  ZodType,
 } from "./types.ts";
 export { installWasmKernels } from "./wasm_kernels.ts";

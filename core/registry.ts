@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import type { ZodObject } from "./types.ts";
 
 /** One plug-in: its kind, option schema and factory. */
 export interface RegistryEntry<T, C> {
@@ -17,7 +17,7 @@ export interface RegistryEntry<T, C> {
    * Schema of the manifest object (including its `kind` literal) that
    * resolves every default.
    */
-  schema: z.ZodObject;
+  schema: ZodObject;
   /** Builds an instance from resolved options and a context. */
   create(options: Record<string, unknown>, context: C): T;
 }
@@ -44,7 +44,11 @@ export class Registry<T, C> {
   /** What the registry holds, for messages ("regularizer", "data set"). */
   readonly role: string;
 
-  /** @param role What the registry holds, for messages. */
+  /**
+   * Creates an empty registry.
+   *
+   * @param role What the registry holds, for messages.
+   */
   constructor(role: string) {
     this.role = role;
   }

@@ -25,6 +25,16 @@ import {
   saveCheckpoint,
   writeFileAtomic,
 } from "./checkpoint.ts";
+import type { FeatureExtractor } from "../metrics/classifier_features.ts";
+import {
+  type ClassificationRecord,
+  classifyFrozenCodes,
+} from "./classification.ts";
+import {
+  generateFromModel,
+  type Generation,
+  type SamplerFid,
+} from "./generate.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
 import { deriveSeed, Rng } from "./random.ts";
 import type { Dataset } from "./types.ts";
@@ -58,6 +68,14 @@ export interface ModelResult {
   /** `ok`, or why the model stopped. */
   status: "ok" | "failed";
   error?: string;
+  /** FID of each sampler's draws, when the manifest asks for FID. */
+  fid?: Record<string, SamplerFid>;
+  /** Samplers that failed, with the reason. */
+  samplerErrors?: Record<string, string>;
+  /** Downstream classification on frozen codes, when asked for. */
+  classification?: ClassificationRecord[];
+  /** Seconds spent on samplers, FID and t-SNE after training, when any. */
+  generationSeconds?: number;
 }
 
 /** Image grids a finished model produces, [n, H, W, C] in [0, 1]. */
@@ -178,6 +196,11 @@ export interface TrainOptions {
   onProgress?: (p: Progress) => void;
   /** Stop after this many steps of this call (tests of kill/resume). */
   stopAfter?: number;
+  /**
+   * Feature space of the FID and t-SNE of `eval.samplers` draws; without it
+   * there is no FID and t-SNE embeds pixels.
+   */
+  extractor?: FeatureExtractor;
 }
 
 function configKey(manifest: ResolvedManifest, model: ResolvedModel): string {
@@ -206,7 +229,9 @@ export function trainModel(
   modelIndex: number,
   registries: Registries,
   options: TrainOptions,
-): { result: ModelResult; images: ModelImages } | { stopped: number } {
+):
+  | { result: ModelResult; images: ModelImages; generation: Generation }
+  | { stopped: number } {
   const spec = manifest.models[modelIndex]!;
   mkdirSync(options.dir, { recursive: true });
   const ds = buildDataset(manifest, registries);
@@ -369,11 +394,34 @@ export function trainModel(
       status: "ok",
     };
     const images = makeImages(model, ds, manifest);
+    const generation = generateFromModel(
+      model,
+      ds,
+      manifest,
+      spec,
+      registries,
+      {
+        extractor: options.extractor,
+      },
+    );
+    if (Object.keys(generation.fid).length > 0) result.fid = generation.fid;
+    if (generation.seconds > 0) result.generationSeconds = generation.seconds;
+    if (Object.keys(generation.errors).length > 0) {
+      result.samplerErrors = generation.errors;
+    }
+    if (manifest.classification !== null) {
+      result.classification = classifyFrozenCodes(
+        model,
+        ds,
+        spec.name,
+        manifest.classification,
+      );
+    }
     writeFileAtomic(
       join(options.dir, "result.json"),
       JSON.stringify(result, null, 1),
     );
-    return { result, images };
+    return { result, images, generation };
   } finally {
     adam.dispose();
     model.dispose();

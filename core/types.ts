@@ -6,13 +6,34 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import type { z } from "zod";
+
+// Aliases of the dependency types that public signatures name, so that the
+// package's API (and its documentation) refers to types it exports.
+
+/** A tfjs tensor of any rank and dtype. */
+export type Tensor = tf.Tensor;
+/** A rank-0 tfjs tensor: a loss or penalty value. */
+export type Scalar = tf.Scalar;
+/** A rank-2 tfjs tensor, e.g. codes [batch, latentDim]. */
+export type Tensor2D = tf.Tensor2D;
+/** A rank-4 tfjs tensor, e.g. images [batch, H, W, C]. */
+export type Tensor4D = tf.Tensor4D;
+/** A mutable tfjs tensor; the trainable parameters of a model. */
+export type Variable = tf.Variable;
+/** Where tfjs loads a model from or saves it to (`tf.io.IOHandler`). */
+export type IOHandler = tf.io.IOHandler;
+/** A zod schema of any input and output type. */
+export type ZodType = z.ZodType;
+/** A zod object schema: the shape of a plug-in's manifest options. */
+export type ZodObject = z.ZodObject;
 
 /** Something that owns trainable tensors. */
 export interface Parametric {
   /** The registry name this instance was made under. */
   readonly kind: string;
   /** Trainable variables, in a fixed order (checkpoints rely on it). */
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   /** Frees every tensor this instance owns. */
   dispose(): void;
 }
@@ -24,13 +45,13 @@ export interface Encoder extends Parametric {
   /** Input image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
   /** Encodes a batch. */
-  apply(x: tf.Tensor4D): tf.Tensor2D;
+  apply(x: Tensor4D): Tensor2D;
   /**
    * Folds `matrix` [outputDim, outputDim] into the last layer so that
    * `folded.apply(x)` equals `apply(x) @ matrix`. Returns a new encoder that
    * shares no tensors with this one.
    */
-  absorb(matrix: tf.Tensor2D): Encoder;
+  absorb(matrix: Tensor2D): Encoder;
 }
 
 /** Maps codes [batch, latentDim] to images [batch, H, W, C]. */
@@ -40,7 +61,7 @@ export interface Decoder extends Parametric {
   /** Output image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
   /** Decodes a batch to pre-activation logits. */
-  logits(z: tf.Tensor2D): tf.Tensor4D;
+  logits(z: Tensor2D): Tensor4D;
   /** Output non-linearity: `tanh` (the paper's AE) or `sigmoid` (its VAE). */
   readonly output: "tanh" | "sigmoid";
 }
@@ -48,9 +69,9 @@ export interface Decoder extends Parametric {
 /** What a latent regularizer does to a batch of encoder outputs. */
 export interface LatentOutput {
   /** The code the decoder reads and the metrics measure: [batch, latentDim]. */
-  code: tf.Tensor2D;
+  code: Tensor2D;
   /** A loss term added to the reconstruction loss, if any. */
-  penalty?: tf.Scalar;
+  penalty?: Scalar;
 }
 
 /** Sits between encoder and decoder: the linear chain, L1/L2 penalties, ... */
@@ -65,14 +86,14 @@ export interface LatentRegularizer extends Parametric {
    * @param h Encoder outputs [batch, inputDim].
    * @param training Whether this is a training pass (sampling, penalties).
    */
-  forward(h: tf.Tensor2D, training: boolean): LatentOutput;
+  forward(h: Tensor2D, training: boolean): LatentOutput;
   /**
    * The single [inputDim, latentDim] matrix this regularizer is equivalent to
    * at inference, or `undefined` when it is the identity.
    *
    * @throws {TypeError} When the regularizer is not linear.
    */
-  fold(): tf.Tensor2D | undefined;
+  fold(): Tensor2D | undefined;
   /** The options this instance was made with (a config round-trip). */
   getConfig(): Record<string, unknown>;
   /**
@@ -84,7 +105,7 @@ export interface LatentRegularizer extends Parametric {
    * A loss term on the decoder's weights (the RAE's decoder penalty), added
    * to the training loss; call inside a gradient scope.
    */
-  decoderPenalty?(decoder: Decoder): tf.Scalar;
+  decoderPenalty?(decoder: Decoder): Scalar;
   /**
    * Stochastic regularizers (VAE, WAE): training passes drawn so far, the
    * position of their seeded noise stream; checkpoints save and restore it.

@@ -11,8 +11,10 @@ import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "./backend.ts";
 import type { BackendRequest } from "./backend.ts";
 import { createBuiltinRegistries } from "./builtins.ts";
+import { trainSupervised } from "./classification.ts";
+import { createExtractor } from "./generate.ts";
 import type { ResolvedManifest } from "./manifest.ts";
-import { trainModel } from "./train.ts";
+import { buildDataset, trainModel } from "./train.ts";
 
 /** What the runner asks a worker to do. */
 export interface WorkerRequest {
@@ -22,6 +24,14 @@ export interface WorkerRequest {
   resume: boolean;
   backend: BackendRequest;
   stopAfter?: number;
+  /**
+   * `train` (one model, then its generation and classification) or
+   * `supervised` (the supervised classification baseline).
+   * @default "train"
+   */
+  task?: "train" | "supervised";
+  /** The classifier extractor's weight cache (the runner fills it first). */
+  cacheDir?: string;
 }
 
 interface WorkerScope {
@@ -38,12 +48,30 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     tf.env().set("PROD", true);
     const backend = await selectBackend(req.backend);
     scope.postMessage({ type: "backend", backend });
+    const registries = createBuiltinRegistries();
+    if (req.task === "supervised") {
+      const records = trainSupervised(
+        req.manifest,
+        buildDataset(req.manifest, registries),
+      );
+      scope.postMessage({ type: "done", out: { supervised: records } });
+      return;
+    }
+    const extractor = req.manifest.eval.samplers.length > 0 ||
+        req.manifest.eval.tsne !== null
+      ? await createExtractor(
+        req.manifest,
+        buildDataset(req.manifest, registries),
+        { cacheDir: req.cacheDir },
+      )
+      : undefined;
     let last = 0;
     const out = trainModel(
       req.manifest,
       req.modelIndex,
-      createBuiltinRegistries(),
+      registries,
       {
+        extractor,
         dir: req.dir,
         resume: req.resume,
         stopAfter: req.stopAfter,
@@ -56,6 +84,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         },
       },
     );
+    extractor?.dispose();
     scope.postMessage({ type: "done", out });
   } catch (err) {
     scope.postMessage({

@@ -34,11 +34,13 @@ export interface ShapesOptions {
 
 /** The factors of variation of one example. */
 export interface ShapeFactors {
+  /** Which shape is drawn; each is equally likely. */
   shape: "circle" | "square";
   /** RGB in [0, 1]. */
   color: [number, number, number];
-  /** Centre column and row, integers in [8, 24]. */
+  /** Centre column, an integer in [8, 24]. */
   x: number;
+  /** Centre row, an integer in [8, 24]. */
   y: number;
   /** Radius or half side, an integer in [3, 8]. */
   size: number;

@@ -36,7 +36,8 @@ const USAGE = `Usage: deno task bench [options]
 Options:
   --quick          fewer steps (3 + 10 training, 1 + 4 inference)
   --cpu            also measure the pure-JS cpu backend (very slow)
-  --threads N      XNNPACK threads of the wasm backend (default 1)
+  --threads N,...  XNNPACK threads of the wasm backend (default 1); several
+                   counts measure each in its own process
   --no-torch       skip the PyTorch reference
   --cases a,b      only these cases
   --out FILE       results file (default bench.json)
@@ -265,12 +266,11 @@ function printTable(results: BackendResult[], torch: TorchResult | null): void {
   ];
   const rows: string[][] = [header];
   for (const r of results) {
-    const label = r.backend.name +
-      (r.threads && r.threads > 1 ? ` x${r.threads}` : "");
+    const backend = label(r);
     for (const [name, m] of Object.entries(r.cases)) {
       const t = torchCase(torch, name);
       rows.push([
-        label,
+        backend,
         name,
         m.trainImagesPerSec.toFixed(1),
         m.inferImagesPerSec.toFixed(1),
@@ -307,6 +307,62 @@ function printTable(results: BackendResult[], torch: TorchResult | null): void {
   }
 }
 
+/** A label for a backend result: its name and thread count. */
+function label(r: BackendResult): string {
+  return r.backend.name + (r.threads && r.threads > 1 ? ` x${r.threads}` : "");
+}
+
+/** Measures `cases` on `backend` in this process. */
+async function measureBackend(
+  name: "wasm" | "cpu" | "webgpu",
+  cases: BenchCase[],
+  budget: Budget,
+): Promise<BackendResult> {
+  const backend = await selectBackend(name);
+  const result: BackendResult = { backend, cases: {} };
+  if (name === "wasm") {
+    result.threads = getThreadsCount();
+    result.kernels = configureWasmKernels({});
+  }
+  console.error(`${label(result)}: measuring`);
+  for (const c of cases) {
+    result.cases[c.name] = await measureCase(c, budget);
+    console.error(`  ${c.name} ${JSON.stringify(result.cases[c.name])}`);
+  }
+  return result;
+}
+
+/** Measures the wasm backend on `threads` threads in a fresh process. */
+async function measureWasmInChild(
+  threads: number,
+  args: string[],
+): Promise<BackendResult> {
+  const out = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const { success } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        ...args,
+        `--threads=${threads}`,
+        "--wasm-only",
+        "--no-torch",
+        `--out=${out}`,
+      ],
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
+    if (!success) throw new Error(`The ${threads}-thread wasm run failed`);
+    const report = JSON.parse(await Deno.readTextFile(out)) as {
+      results: BackendResult[];
+    };
+    return report.results[0]!;
+  } finally {
+    await Deno.remove(out);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -315,6 +371,7 @@ async function main(): Promise<void> {
       cpu: { type: "boolean", default: false },
       threads: { type: "string", default: "1" },
       "no-torch": { type: "boolean", default: false },
+      "wasm-only": { type: "boolean", default: false },
       cases: { type: "string" },
       out: { type: "string", default: "bench.json" },
       help: { type: "boolean", short: "h", default: false },
@@ -325,50 +382,48 @@ async function main(): Promise<void> {
     return;
   }
   const budget = values.quick ? QUICK : FULL;
-  const threads = Number(values.threads);
+  const threadCounts = values.threads.split(",").map(Number);
   const wanted = values.cases?.split(",") ?? CASES.map((c) => c.name);
   const unknown = wanted.filter((n) => !CASES.some((c) => c.name === n));
-  if (unknown.length > 0 || !Number.isInteger(threads) || threads < 1) {
+  if (unknown.length > 0) {
     console.error(
-      unknown.length > 0
-        ? `Unknown case(s) ${unknown.join(", ")}; known: ${
-          CASES.map((c) => c.name).join(", ")
-        }`
-        : `--threads must be a positive integer, got ${values.threads}`,
+      `Unknown case(s) ${unknown.join(", ")}; known: ${
+        CASES.map((c) => c.name).join(", ")
+      }`,
     );
+    Deno.exit(2);
+  }
+  if (!threadCounts.every((t) => Number.isInteger(t) && t >= 1)) {
+    console.error(`--threads takes positive integers, got ${values.threads}`);
     Deno.exit(2);
   }
   const cases = CASES.filter((c) => wanted.includes(c.name));
   tf.env().set("PROD", true);
-  const wasmThreads = useWasmThreads({ threads });
 
-  const plan: Array<"wasm" | "cpu" | "webgpu"> = ["wasm"];
-  if (values.cpu) plan.push("cpu");
   const results: BackendResult[] = [];
   const skipped: string[] = [];
-  const probe = await selectBackend("auto");
-  if (probe.name === "webgpu") {
-    plan.push("webgpu");
+  const loadBefore = Deno.loadavg();
+  if (threadCounts.length === 1) {
+    if (threadCounts[0]! > 1) useWasmThreads({ threads: threadCounts[0] });
+    results.push(await measureBackend("wasm", cases, budget));
   } else {
-    skipped.push(`webgpu: ${probe.notes.join("; ") || "not available"}`);
+    // The wasm build is chosen once per process: one child per count.
+    const passOn = [
+      ...(values.quick ? ["--quick"] : []),
+      ...(values.cases ? [`--cases=${values.cases}`] : []),
+    ];
+    for (const threads of threadCounts) {
+      results.push(await measureWasmInChild(threads, passOn));
+    }
   }
-  for (const name of plan) {
-    const backend = await selectBackend(name);
-    const result: BackendResult = { backend, cases: {} };
-    if (name === "wasm") {
-      result.threads = getThreadsCount();
-      result.kernels = configureWasmKernels({});
+  if (!values["wasm-only"]) {
+    if (values.cpu) results.push(await measureBackend("cpu", cases, budget));
+    const probe = await selectBackend("auto");
+    if (probe.name === "webgpu") {
+      results.push(await measureBackend("webgpu", cases, budget));
+    } else {
+      skipped.push(`webgpu: ${probe.notes.join("; ") || "not available"}`);
     }
-    console.error(
-      `${name}${
-        name === "wasm" ? ` (${wasmThreads} thread(s))` : ""
-      }: measuring`,
-    );
-    for (const c of cases) {
-      result.cases[c.name] = await measureCase(c, budget);
-      console.error(`  ${c.name}`, result.cases[c.name]);
-    }
-    results.push(result);
   }
 
   let torch: TorchResult | null = null;
@@ -383,12 +438,17 @@ async function main(): Promise<void> {
 
   printTable(results, torch);
   for (const note of skipped) console.log(`skipped ${note}`);
+  const loadAfter = Deno.loadavg();
+  console.log(
+    `load average (1, 5, 15 min): ${loadBefore.join(" ")} before, ` +
+      `${loadAfter.join(" ")} after, on ${navigator.hardwareConcurrency} CPUs`,
+  );
   const ratios: Record<
     string,
     Record<string, { train: number; infer: number }>
   > = {};
   for (const r of results) {
-    const key = r.backend.name;
+    const key = label(r);
     ratios[key] = {};
     for (const [name, m] of Object.entries(r.cases)) {
       const t = torchCase(torch, name);
@@ -411,7 +471,8 @@ async function main(): Promise<void> {
       os: Deno.build.os,
       arch: Deno.build.arch,
       hardwareConcurrency: navigator.hardwareConcurrency,
-      loadAverage: Deno.loadavg(),
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadAfter,
     },
     budget,
     trainBatch: TRAIN_BATCH,

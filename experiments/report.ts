@@ -545,6 +545,40 @@ function sweepSection(runDir: string): Html | undefined {
   return html`${parts}`;
 }
 
+/** FID per model and sampler from results.json, when the run scored any. */
+function fidSection(runDir: string): Html | undefined {
+  const results = valueOf(readJson<RunResults>(join(runDir, "results.json")));
+  const models = results?.models.filter((m) => m.fid !== undefined) ?? [];
+  if (models.length === 0) return undefined;
+  const kinds = [...new Set(models.flatMap((m) => Object.keys(m.fid!)))];
+  const first = Object.values(models[0]!.fid!)[0]!;
+  const accuracy = first.extractorAccuracy === undefined
+    ? ""
+    : `, validation accuracy ${(100 * first.extractorAccuracy).toFixed(2)}%`;
+  return html`
+    ${table(
+      ["model", ...kinds.map((k) => `FID ${k}`)],
+      models.map((m) => [m.name, ...kinds.map((k) => m.fid![k]?.fid ?? "—")]),
+    )}<p
+      class="note">${first
+        .sampleCount} decoded draws per sampler against ${first
+        .referenceCount} images of the ${first
+        .referenceSplit} split, in the feature space of the ${first
+        .extractorKind} extractor (${first
+        .extractor}${accuracy}). FIDs of different extractors are not comparable; the paper's use InceptionV3.</p>
+  `;
+}
+
+/** The downstream classification table, when the run made one. */
+function classificationSection(runDir: string): Html | undefined {
+  const path = join(runDir, "classification.csv");
+  if (!existsSync(path)) return undefined;
+  return html`
+    ${csvTable(readFileSync(path, "utf8"))}<p
+      class="note">Test error (%) of an MLP head on frozen codes, mean and std over seeds (classification.md has the paper's Table 2 layout).</p>
+  `;
+}
+
 function otherFigures(runDir: string): Html | undefined {
   const files = readdirSync(runDir).filter((f) =>
     /\.(png|svg)$/i.test(f) && !RERENDERED.has(f) && !f.startsWith("sweep.")
@@ -701,6 +735,8 @@ export async function buildReport(runDir: string): Promise<string> {
   const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
 
   const sweep = sweepSection(dir);
+  const fid = fidSection(dir);
+  const classification = classificationSection(dir);
   const others = otherFigures(dir);
   const sections: [string, string, Html][] = [
     ["results", "Results", resultsSection(models, manifest, resultsNote)],
@@ -714,6 +750,14 @@ export async function buildReport(runDir: string): Promise<string> {
       ),
     ],
     ...(sweep ? [["sweep", "Sweep", sweep] as [string, string, Html]] : []),
+    ...(fid ? [["fid", "FID", fid] as [string, string, Html]] : []),
+    ...(classification
+      ? [[
+        "classification",
+        "Downstream classification",
+        classification,
+      ] as [string, string, Html]]
+      : []),
     [
       "models",
       "Models",

@@ -23,6 +23,7 @@ import type { BackendInfo } from "../core/backend.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import {
   ManifestError,
+  manifestIdentity,
   parseManifest,
   type ResolvedManifest,
   resolveRawManifest,
@@ -32,6 +33,7 @@ import { defaultImageShape } from "../models/architectures.ts";
 import { writeReport } from "./report.ts";
 import type { ModelResult, Progress } from "../core/train.ts";
 import {
+  type ExtractorInfo,
   type ResolvedCell,
   runExperiment,
   type RunResults,
@@ -94,13 +96,36 @@ function latestRun(
   if (!existsSync(root)) return undefined;
   const same = (d: string) => {
     const path = join(root, d, "manifest.resolved.json");
-    return existsSync(path) && readFileSync(path, "utf8") === identity;
+    return existsSync(path) &&
+      sameIdentity(readFileSync(path, "utf8"), identity);
   };
   const runs = readdirSync(root)
     .filter((d) => d.startsWith(`${name}-`) && same(d))
     .map((d) => join(root, d))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   return runs[0];
+}
+
+/**
+ * Whether a saved `manifest.resolved.json` describes the same run as
+ * `identity`, comparing {@link manifestIdentity}s, so runs saved before the
+ * generation fields existed still resume.
+ */
+function sameIdentity(saved: string, identity: string): boolean {
+  if (saved === identity) return true;
+  const normalize = (text: string) => {
+    const value = JSON.parse(text);
+    return JSON.stringify(
+      Array.isArray(value)
+        ? value.map((c) => ({ ...c, manifest: manifestIdentity(c.manifest) }))
+        : manifestIdentity(value),
+    );
+  };
+  try {
+    return normalize(saved) === normalize(identity);
+  } catch {
+    return false;
+  }
 }
 
 function parse(args: string[]) {
@@ -213,7 +238,9 @@ async function main(args: string[]): Promise<number> {
     } catch (e) {
       if (e instanceof ManifestError) throw e;
       throw new UsageError(
-        `${file}: data (kind ${m.data.kind}) cannot be loaded: ${(e as Error).message}`,
+        `${file}: data (kind ${m.data.kind}) cannot be loaded: ${
+          (e as Error).message
+        }`,
       );
     }
   }
@@ -239,7 +266,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
     const earlier = readFileSync(join(found, "manifest.resolved.json"), "utf8");
-    if (earlier !== identity) {
+    if (!sameIdentity(earlier, identity)) {
       throw new UsageError(
         `--resume: ${found} was started with a different manifest; start a new run instead`,
       );
@@ -302,7 +329,22 @@ async function main(args: string[]): Promise<number> {
     },
     onModelEnd: (name: string, r: ModelResult) => {
       if (r.status === "failed") bars.log(`model ${name} failed: ${r.error}\n`);
+      for (const [kind, why] of Object.entries(r.samplerErrors ?? {})) {
+        bars.log(`model ${name}: sampler ${kind} failed: ${why}\n`);
+      }
     },
+    onExtractor: (x: ExtractorInfo) => {
+      bars.log(
+        `FID extractor: ${x.kind}${
+          x.accuracy === undefined
+            ? ""
+            : ` (validation accuracy ${(100 * x.accuracy).toFixed(2)}%, ${
+              x.fromCache ? "loaded from cache" : "trained"
+            } in ${x.seconds.toFixed(1)} s on ${x.backend})`
+        }\n`,
+      );
+    },
+    cacheDir: join(root, ".cache"),
   };
   let results: RunResults;
   if (cells.length === 0) {
@@ -344,11 +386,16 @@ async function main(args: string[]): Promise<number> {
   }
   bars.stop();
   console.log(readFileSync(join(dir, "results.md"), "utf8"));
+  if (existsSync(join(dir, "classification.md"))) {
+    console.log(readFileSync(join(dir, "classification.md"), "utf8"));
+  }
   console.log(`Results: ${join(dir, "results.json")}`);
   try {
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
-    console.error(`warning: the report could not be built: ${(e as Error).message}`);
+    console.error(
+      `warning: the report could not be built: ${(e as Error).message}`,
+    );
   }
   const failed = results.models.filter((m) => m.status === "failed");
   if (failed.length > 0) {

@@ -8,11 +8,30 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import type { BackendInfo, BackendRequest } from "../core/backend.ts";
+import { dirname, join } from "node:path";
+import {
+  type BackendInfo,
+  type BackendRequest,
+  selectBackend,
+} from "../core/backend.ts";
+import { createBuiltinRegistries } from "../core/builtins.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
-import type { ResolvedManifest } from "../core/manifest.ts";
-import type { ModelImages, ModelResult, Progress } from "../core/train.ts";
+import {
+  type ClassificationRecord,
+  classificationTable,
+} from "../core/classification.ts";
+import {
+  createExtractor,
+  type Generation,
+  type SamplerFid,
+} from "../core/generate.ts";
+import { manifestIdentity, type ResolvedManifest } from "../core/manifest.ts";
+import {
+  buildDataset,
+  type ModelImages,
+  type ModelResult,
+  type Progress,
+} from "../core/train.ts";
 import type { WorkerRequest } from "../core/worker.ts";
 import {
   aggregateSweep,
@@ -23,8 +42,9 @@ import {
   sweepMarkdown,
   type SweepRow,
 } from "../core/sweep.ts";
+import type { ClassifierFeatures } from "../metrics/classifier_features.ts";
 import { imageGrid } from "../metrics/image_grid.ts";
-import { linePlot, spectrumPlot } from "../metrics/plot.ts";
+import { linePlot, scatterPlot, spectrumPlot } from "../metrics/plot.ts";
 
 /** The `results.json` a run writes (tools read it). */
 export interface RunResults {
@@ -37,7 +57,31 @@ export interface RunResults {
     singularValues: number[];
     status: "ok" | "failed";
     error?: string;
+    /** FID of each sampler's draws, when the manifest asks for FID. */
+    fid?: Record<string, SamplerFid>;
   }[];
+}
+
+/** The FID feature extractor of a run, as `env.json` records it. */
+export interface ExtractorInfo {
+  /** `classifier` or `inception`. */
+  kind: string;
+  /** Its identity; FIDs are comparable only under one id. */
+  id: string;
+  /** The classifier's accuracy on `accuracySplit` (classifier only). */
+  accuracy?: number;
+  accuracySplit?: string;
+  /** Images the accuracy was measured on. */
+  evalCount?: number;
+  /** Adam steps it was trained for. */
+  steps?: number;
+  /** Whether its weights came from the cache. */
+  fromCache?: boolean;
+  cachePath?: string;
+  /** Seconds to train or load it. */
+  seconds: number;
+  /** The backend it was trained or loaded on. */
+  backend: string;
 }
 
 /** Options of {@link runExperiment}. */
@@ -56,10 +100,25 @@ export interface RunOptions {
   onBackend?: (b: BackendInfo) => void;
   /** A model finished or failed. */
   onModelEnd?: (name: string, result: ModelResult) => void;
+  /** The FID feature extractor is ready (trained or loaded). */
+  onExtractor?: (info: ExtractorInfo) => void;
+  /**
+   * Where the classifier extractor's weights are cached, by data-set
+   * fingerprint.
+   * @default `.cache` beside the run folder
+   */
+  cacheDir?: string;
 }
 
 type WorkerOutcome =
-  | { type: "done"; out: { result: ModelResult; images: ModelImages } }
+  | {
+    type: "done";
+    out: {
+      result: ModelResult;
+      images: ModelImages;
+      generation?: Generation;
+    } | { supervised: ClassificationRecord[] };
+  }
   | { type: "error"; name: string; message: string; stack?: string };
 
 function runInWorker(
@@ -99,6 +158,57 @@ function readResult(dir: string): ModelResult | undefined {
   }
 }
 
+function readSupervised(dir: string): ClassificationRecord[] | undefined {
+  const path = join(dir, "classification.json");
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as ClassificationRecord[];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Trains (or loads from the cache) the FID classifier once in this process,
+ * before any worker starts, so workers only load it; describes an
+ * `inception` extractor. The classifier trains on the wasm backend unless
+ * the run asks for another explicitly (the cpu backend is far too slow for
+ * its convolutions).
+ */
+async function prepareExtractor(
+  manifest: ResolvedManifest,
+  backend: BackendRequest,
+  cacheDir: string,
+): Promise<ExtractorInfo | undefined> {
+  const wanted = manifest.eval.samplers.length > 0 ||
+    manifest.eval.tsne !== null;
+  if (!wanted || manifest.eval.fid.extractor === "none") return undefined;
+  const started = performance.now();
+  const info = await selectBackend(backend === "auto" ? "wasm" : backend);
+  const dataset = buildDataset(manifest, createBuiltinRegistries());
+  const extractor = await createExtractor(manifest, dataset, { cacheDir });
+  if (extractor === undefined) return undefined;
+  try {
+    const c = extractor as Partial<ClassifierFeatures>;
+    return {
+      kind: extractor.kind,
+      id: extractor.id,
+      ...(c.accuracy === undefined ? {} : {
+        accuracy: c.accuracy,
+        accuracySplit: c.accuracySplit,
+        evalCount: c.evalCount,
+        steps: manifest.eval.fid.classifierSteps,
+        fromCache: c.fromCache,
+        cachePath: c.cachePath,
+      }),
+      seconds: (performance.now() - started) / 1000,
+      backend: info.name,
+    };
+  } finally {
+    extractor.dispose();
+  }
+}
+
 /**
  * Trains every model of a manifest and writes the run folder.
  *
@@ -116,16 +226,51 @@ export async function runExperiment(
     JSON.stringify(manifest, null, 2),
   );
   const backend = options.backend ?? manifest.backend;
-  const parallel = Math.max(
-    1,
-    Math.min(options.parallel ?? manifest.parallel, manifest.models.length),
-  );
   const results: ModelResult[] = new Array(manifest.models.length);
+  const cacheDir = options.cacheDir ?? join(dirname(options.dir), ".cache");
+  const extractor = await prepareExtractor(manifest, backend, cacheDir);
+  if (extractor !== undefined) options.onExtractor?.(extractor);
+  // Jobs: one per model, then the supervised classification baseline.
+  const supervisedJob = manifest.classification?.supervised ? 1 : 0;
+  const jobs = manifest.models.length + supervisedJob;
+  const supervisedDir = join(options.dir, "supervised");
+  let supervised: ClassificationRecord[] | { error: string } | undefined =
+    options.resume ? readSupervised(supervisedDir) : undefined;
   let next = 0;
   const backends: BackendInfo[] = [];
+  const onBackend = (b: BackendInfo) => {
+    backends.push(b);
+    options.onBackend?.(b);
+  };
   const lane = async () => {
-    while (next < manifest.models.length) {
+    while (next < jobs) {
       const i = next++;
+      if (i === manifest.models.length) {
+        if (supervised !== undefined) continue;
+        const outcome = await runInWorker({
+          manifest,
+          modelIndex: 0,
+          dir: supervisedDir,
+          resume: false,
+          backend,
+          task: "supervised",
+        }, { ...options, onBackend });
+        if (outcome.type === "done" && "supervised" in outcome.out) {
+          supervised = outcome.out.supervised;
+          mkdirSync(supervisedDir, { recursive: true });
+          writeFileAtomic(
+            join(supervisedDir, "classification.json"),
+            JSON.stringify(supervised, null, 1),
+          );
+        } else {
+          supervised = {
+            error: outcome.type === "error"
+              ? `${outcome.name}: ${outcome.message}`
+              : "no records",
+          };
+        }
+        continue;
+      }
       const spec = manifest.models[i]!;
       const dir = join(options.dir, "models", spec.name);
       const finished = options.resume ? readResult(dir) : undefined;
@@ -140,20 +285,16 @@ export async function runExperiment(
         dir,
         resume: options.resume,
         backend,
-      }, {
-        ...options,
-        onBackend: (b) => {
-          backends.push(b);
-          options.onBackend?.(b);
-        },
-      });
-      if (outcome.type === "done") {
+        cacheDir,
+      }, { ...options, onBackend });
+      if (outcome.type === "done" && "result" in outcome.out) {
         results[i] = outcome.out.result;
-        writeModelOutputs(
+        await writeModelOutputs(
           manifest,
           dir,
           outcome.out.result,
           outcome.out.images,
+          outcome.out.generation,
         );
       } else {
         results[i] = {
@@ -166,12 +307,18 @@ export async function runExperiment(
           steps: 0,
           seconds: 0,
           status: "failed",
-          error: `${outcome.name}: ${outcome.message}`,
+          error: outcome.type === "error"
+            ? `${outcome.name}: ${outcome.message}`
+            : "the worker returned no result",
         };
       }
       options.onModelEnd?.(spec.name, results[i]!);
     }
   };
+  const parallel = Math.max(
+    1,
+    Math.min(options.parallel ?? manifest.parallel, jobs),
+  );
   await Promise.all(Array.from({ length: parallel }, lane));
 
   const env = {
@@ -182,8 +329,12 @@ export async function runExperiment(
     tfjs: tf.version.tfjs,
     parallel,
     date: new Date().toISOString(),
+    ...(extractor === undefined ? {} : { fidExtractor: extractor }),
   };
   writeFileAtomic(join(options.dir, "env.json"), JSON.stringify(env, null, 2));
+  if (manifest.classification !== null) {
+    writeClassification(manifest, options.dir, results, supervised);
+  }
   await writeOutputs(manifest, options.dir, results);
   return toRunResults(manifest, results);
 }
@@ -202,6 +353,7 @@ function toRunResults(
       singularValues: r.singularValues,
       status: r.status,
       ...(r.error ? { error: r.error } : {}),
+      ...(r.fid ? { fid: r.fid } : {}),
     })),
   };
 }
@@ -251,7 +403,123 @@ export function resultsMarkdown(
       `Reference (intrinsic) rank: ${manifest.eval.referenceRank}.`,
     );
   }
+  lines.push(...fidMarkdown(manifest, results));
   return lines.join("\n") + "\n";
+}
+
+/** The FID table of a run (one column per sampler), or no lines. */
+function fidMarkdown(
+  manifest: ResolvedManifest,
+  results: ModelResult[],
+): string[] {
+  const kinds = manifest.eval.samplers.map((x) => x.kind).filter((k) =>
+    results.some((r) => r.fid?.[k] !== undefined)
+  );
+  if (kinds.length === 0) return [];
+  const first = results.flatMap((r) => Object.values(r.fid ?? {}))[0]!;
+  const accuracy = first.extractorAccuracy === undefined
+    ? ""
+    : `, validation accuracy ${(100 * first.extractorAccuracy).toFixed(2)}%`;
+  return [
+    "",
+    `FID (lower is better) of ${first.sampleCount} decoded draws per sampler against ${first.referenceCount} images of the ${first.referenceSplit} split, in the feature space of the ${first.extractorKind} extractor (${first.extractor}${accuracy}). Values of different extractors are not comparable; the paper's use InceptionV3.`,
+    "",
+    `| model | ${kinds.map((k) => `FID ${k}`).join(" | ")} |`,
+    `|---|${kinds.map(() => "---").join("|")}|`,
+    ...results.map((r) =>
+      `| ${r.name} | ${
+        kinds.map((k) => {
+          const f = r.fid?.[k];
+          return f === undefined ? "—" : f.fid.toFixed(2);
+        }).join(" | ")
+      } |`
+    ),
+  ];
+}
+
+/**
+ * The paper's Table 2 shape as markdown: test error (%) mean ± std over
+ * seeds, one row per model, one column per training size.
+ */
+export function classificationMarkdown(
+  manifest: ResolvedManifest,
+  records: readonly ClassificationRecord[],
+  notes: readonly string[] = [],
+): string {
+  const rows = classificationTable(records);
+  const sizes = rows[0]?.cells.map((c) => c.trainSize) ?? [];
+  const cell = (m: number, sd: number) =>
+    Number.isFinite(m) ? `${m.toFixed(1)} ± ${sd.toFixed(1)}` : "—";
+  const c = manifest.classification;
+  return [
+    `# ${manifest.name}: downstream classification (paper Table 2 shape)`,
+    "",
+    "Test error (%) of an MLP head (2 x 128 ReLU, dropout, Adam lr 1e-3) on frozen codes, mean ± std over seeds; `supervised` trains a fresh encoder and the same head jointly.",
+    c
+      ? `Seeds ${
+        c.seeds.join(", ")
+      }; early stopping on ${c.validation} other training images (drawn from the subset when it is the whole training split); head budget ${c.head.maxRounds} rounds of at most ${c.head.maxRoundSteps} steps, patience ${c.head.patience}${
+        c.supervised
+          ? `; supervised budget ${c.supervised.maxRounds} rounds of at most ${c.supervised.maxRoundSteps} steps, patience ${c.supervised.patience}`
+          : ""
+      }.`
+      : "",
+    ...notes.map((n) => `Note: ${n}`),
+    "",
+    `| model | ${sizes.join(" | ")} |`,
+    `|---|${sizes.map(() => "---").join("|")}|`,
+    ...rows.map((r) =>
+      `| ${r.model} | ${r.cells.map((x) => cell(x.mean, x.std)).join(" | ")} |`
+    ),
+    "",
+  ].join("\n");
+}
+
+function writeClassification(
+  manifest: ResolvedManifest,
+  dir: string,
+  results: ModelResult[],
+  supervised: ClassificationRecord[] | { error: string } | undefined,
+): void {
+  const records = results.flatMap((r) => r.classification ?? []);
+  const notes: string[] = [];
+  for (const r of results) {
+    if (r.status !== "ok") notes.push(`model ${r.name} failed: ${r.error}`);
+  }
+  if (Array.isArray(supervised)) records.push(...supervised);
+  else if (supervised !== undefined) {
+    notes.push(`the supervised baseline failed: ${supervised.error}`);
+  }
+  const rows = classificationTable(records);
+  writeFileAtomic(
+    join(dir, "classification.json"),
+    JSON.stringify(
+      {
+        experiment: manifest.name,
+        unit: "test error, percent",
+        trainSizes: rows[0]?.cells.map((c) => c.trainSize) ?? [],
+        seeds: manifest.classification?.seeds ?? [],
+        rows,
+        notes,
+        records,
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileAtomic(
+    join(dir, "classification.csv"),
+    "model,train_size,error_mean_percent,error_std_percent,seeds\n" +
+      rows.flatMap((r) =>
+        r.cells.map((c) =>
+          `${r.model},${c.trainSize},${c.mean},${c.std},${c.n}`
+        )
+      ).join("\n") + "\n",
+  );
+  writeFileAtomic(
+    join(dir, "classification.md"),
+    classificationMarkdown(manifest, records, notes),
+  );
 }
 
 async function writeOutputs(
@@ -316,12 +584,45 @@ async function writeOutputs(
   }
 }
 
-function writeModelOutputs(
+async function writeModelOutputs(
   manifest: ResolvedManifest,
   mdir: string,
   r: ModelResult,
   im: ModelImages,
-): void {
+  generation: Generation | undefined,
+): Promise<void> {
+  for (const [kind, grid] of Object.entries(generation?.samples ?? {})) {
+    if (grid.shape[0] === 0) continue;
+    writeFileAtomic(
+      join(mdir, `samples_${kind}.png`),
+      imageGrid(grid.images, grid.shape, { columns: grid.columns }),
+    );
+  }
+  const tsne = generation?.tsne;
+  if (tsne !== undefined) {
+    const names = [...new Set(tsne.points.map((p) => p.source))];
+    const plot = await scatterPlot(
+      names.map((name) => ({
+        name,
+        points: tsne.points.filter((p) => p.source === name),
+      })),
+      {
+        title: `${r.name}: t-SNE of ${tsne.space}, validation vs samples`,
+        xLabel: "t-SNE 1",
+        yLabel: "t-SNE 2",
+      },
+    );
+    writeFileAtomic(join(mdir, "tsne.svg"), plot.svg);
+    writeFileAtomic(join(mdir, "tsne.png"), plot.png);
+    writeFileAtomic(
+      join(mdir, "tsne.json"),
+      JSON.stringify({
+        space: tsne.space,
+        seconds: tsne.seconds,
+        points: tsne.points,
+      }),
+    );
+  }
   writeFileAtomic(
     join(mdir, "spectrum.csv"),
     "index,normalized_singular_value\n" +
@@ -413,7 +714,10 @@ export async function runSweep(
     while (next < cells.length) {
       const i = next++;
       const cell = cells[i]!;
-      const dir = join(options.cellRoot, cellHash(cell.manifest));
+      const dir = join(
+        options.cellRoot,
+        cellHash(manifestIdentity(cell.manifest)),
+      );
       const resultsPath = join(dir, "results.json");
       if (existsSync(resultsPath)) {
         outcomes[i] = JSON.parse(
@@ -429,6 +733,9 @@ export async function runSweep(
         parallel: perCell,
         dir,
         resume: existsSync(join(dir, "manifest.resolved.json")),
+        // Cells side by side train models of the same name: tell them apart.
+        onProgress: options.onProgress &&
+          ((p) => options.onProgress!({ ...p, name: `${cell.id} ${p.name}` })),
       });
       trained++;
     }
@@ -439,7 +746,7 @@ export async function runSweep(
     index.push({
       id: cell.id,
       values: cell.values,
-      dir: join(options.cellRoot, cellHash(cell.manifest)),
+      dir: join(options.cellRoot, cellHash(manifestIdentity(cell.manifest))),
     });
     cellResults.push(results.models.map((m) => ({ model: m.name, ...m })));
     for (const m of results.models) {
@@ -454,6 +761,11 @@ export async function runSweep(
         });
       }
     }
+  }
+  // The environment of the first cell stands for the sweep's.
+  const firstEnv = join(index[0]?.dir ?? "", "env.json");
+  if (index.length > 0 && existsSync(firstEnv)) {
+    writeFileAtomic(join(options.dir, "env.json"), readFileSync(firstEnv));
   }
   const rows = aggregateSweep(cells, cellResults);
   const results: RunResults = { experiment: name, models: all };

@@ -21,6 +21,7 @@ import {
   runLayers,
 } from "../models/layers.ts";
 import type { CodeMatrix } from "./spectrum.ts";
+import type { Scalar, Tensor2D } from "../core/types.ts";
 
 /** Codes with one class label per row. */
 export interface LabelledCodes {
@@ -319,7 +320,7 @@ export function downstreamClassification(
     let bestWeights = variables.map((v) => v.dataSync().slice());
     let sinceBest = 0;
     let stoppedEarly = false;
-    const mask = (rows: number): tf.Tensor2D => {
+    const mask = (rows: number): Tensor2D => {
       const keep = 1 / (1 - dropout);
       const values = new Float32Array(rows * hidden);
       for (let i = 0; i < values.length; i++) {
@@ -347,7 +348,7 @@ export function downstreamClassification(
         try {
           adam.minimize(() => {
             const logits = forward(layers, x, masks);
-            return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+            return tf.losses.softmaxCrossEntropy(y, logits) as Scalar;
           }).dispose();
         } finally {
           tf.dispose([x, y, ...masks]);
@@ -389,14 +390,14 @@ export function downstreamClassification(
 /** The head: dense-ReLU, mask, dense-ReLU, mask, dense. [batch, classes] */
 function forward(
   layers: Layer[],
-  x: tf.Tensor2D,
-  masks: tf.Tensor2D[],
-): tf.Tensor2D {
+  x: Tensor2D,
+  masks: Tensor2D[],
+): Tensor2D {
   let h = runLayers([layers[0]!], x);
   if (masks[0]) h = tf.mul(h, masks[0]);
   h = runLayers([layers[1]!], h);
   if (masks[1]) h = tf.mul(h, masks[1]);
-  return runLayers([layers[2]!], h) as tf.Tensor2D;
+  return runLayers([layers[2]!], h) as Tensor2D;
 }
 
 /** Accuracy without dropout, in chunks of 1024 codes. */

@@ -17,10 +17,9 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
 import { Matrix } from "ml-matrix";
 import { deriveSeed, Rng } from "../core/random.ts";
-import type { Dataset, Split } from "../core/types.ts";
+import type { Dataset, Split, Tensor4D } from "../core/types.ts";
 import {
   clampEigenvalues,
   type GaussianMoments,
@@ -201,7 +200,7 @@ export interface FidOptions {
  */
 export function computeFid(
   extractor: FeatureExtractor,
-  samples: Float32Array | tf.Tensor4D,
+  samples: Float32Array | Tensor4D,
   options: FidOptions,
 ): FidRecord {
   const { dataset, seed } = options;

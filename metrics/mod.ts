@@ -34,11 +34,15 @@ export {
   type LinePlotOptions,
   type LineSeries,
   type PlotImage,
+  scatterPlot,
+  type ScatterPlotOptions,
+  type ScatterSeries,
   spectrumPlot,
   type SpectrumPlotOptions,
   type SpectrumSeries,
 } from "./plot.ts";
 export { imageGrid, type ImageGridOptions } from "./image_grid.ts";
+export { tsneEmbedding, type TsneOptions } from "./tsne.ts";
 export {
   computeFid,
   type FidOptions,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decode } from "fast-png";
-import { linePlot, type PlotImage, spectrumPlot } from "./plot.ts";
+import { linePlot, type PlotImage, scatterPlot, spectrumPlot } from "./plot.ts";
 
 /** The width and height the SVG root declares. */
 function svgSize(svg: string): [number, number] {
@@ -157,6 +157,34 @@ Deno.test("plots reject bad series and options", async (t) => {
     await assert.rejects(
       () => linePlot([{ name: 3 as unknown as string, points: [] }]),
       { name: "TypeError", message: /strings, found 3/ },
+    );
+  });
+});
+
+Deno.test("scatterPlot() draws one dot per finite point, coloured by source", async (t) => {
+  const plot = await scatterPlot([
+    { name: "validation", points: [{ x: 0, y: 0 }, { x: 1, y: 2 }] },
+    { name: "gmm", points: [{ x: 3, y: 1 }, { x: NaN, y: 1 }] },
+  ], { title: "t-SNE", xLabel: "t-SNE 1", yLabel: "t-SNE 2" });
+  await t.step("renders an SVG and a PNG", () => {
+    assertRasterized(plot, 2);
+  });
+  await t.step("shows title, labels and legend", () => {
+    const texts = svgTexts(plot.svg);
+    for (const text of ["t-SNE", "t-SNE 1", "t-SNE 2", "validation", "gmm"]) {
+      assert.ok(texts.includes(text), `missing ${text} in ${texts}`);
+    }
+  });
+  await t.step("draws three dots and leaves out NaN", () => {
+    const dots = plot.svg.match(/<path[^>]*aria-roledescription="circle"/g) ??
+      [];
+    assert.equal(dots.length, 3);
+    assert.ok(!plot.svg.includes("NaN"));
+  });
+  await t.step("rejects a bad opacity", async () => {
+    await assert.rejects(
+      () => scatterPlot([{ name: "a", points: [] }], { opacity: 2 }),
+      RangeError,
     );
   });
 });

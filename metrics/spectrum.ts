@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
+import type { Tensor2D } from "../core/types.ts";
 
 /** A row-major matrix of codes, one code per row. */
 export interface CodeMatrix {
@@ -71,7 +72,7 @@ export interface LatentSpectrum {
  * ```
  */
 export function latentSpectrum(
-  codes: tf.Tensor2D | CodeMatrix,
+  codes: Tensor2D | CodeMatrix,
 ): LatentSpectrum {
   const { data, rows, cols } = readCodes(codes);
   const raw = covarianceSingularValues(data, rows, cols);
@@ -101,7 +102,7 @@ interface RawCodes {
   cols: number;
 }
 
-function readCodes(codes: tf.Tensor2D | CodeMatrix): RawCodes {
+function readCodes(codes: Tensor2D | CodeMatrix): RawCodes {
   let raw: RawCodes;
   if (codes instanceof tf.Tensor) {
     if (codes.rank !== 2) {

@@ -16,7 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Decoder, Encoder } from "../core/types.ts";
+import type { Decoder, Encoder, Tensor2D, Tensor4D } from "../core/types.ts";
 import {
   buildLayers,
   type Layer,
@@ -208,8 +208,8 @@ function makeEncoder(
     imageShape,
     outputDim,
     variables: layerVariables(layers),
-    apply: (x) => runLayers(layers, x) as tf.Tensor2D,
-    absorb(matrix: tf.Tensor2D): Encoder {
+    apply: (x) => runLayers(layers, x) as Tensor2D,
+    absorb(matrix: Tensor2D): Encoder {
       const [rows, cols] = matrix.shape;
       if (rows !== outputDim || cols !== outputDim) {
         throw new RangeError(
@@ -305,7 +305,7 @@ export function createDecoder(
     imageShape: [arch.imageSize, arch.imageSize, channels],
     output: options.output ?? "tanh",
     variables: layerVariables(layers),
-    logits: (z) => runLayers(layers, z) as tf.Tensor4D,
+    logits: (z) => runLayers(layers, z) as Tensor4D,
     dispose: () => tf.dispose(layerVariables(layers)),
   };
 }

@@ -7,7 +7,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LatentOutput, LatentRegularizer } from "../core/types.ts";
+import type {
+  LatentOutput,
+  LatentRegularizer,
+  Scalar,
+  Tensor2D,
+} from "../core/types.ts";
 
 /** Options of {@link createCodePenalty}. */
 export interface CodePenaltyOptions {
@@ -56,14 +61,14 @@ export function createCodePenalty(
     inputDim: config.latentDim,
     latentDim: config.latentDim,
     variables: [],
-    forward(h: tf.Tensor2D): LatentOutput {
+    forward(h: Tensor2D): LatentOutput {
       if (config.norm === "none") return { code: h };
       const perExample = config.norm === "l1"
         ? tf.sum(tf.abs(h), 1)
         : tf.sum(tf.square(h), 1);
       return {
         code: h,
-        penalty: tf.mul(tf.mean(perExample), config.weight) as tf.Scalar,
+        penalty: tf.mul(tf.mean(perExample), config.weight) as Scalar,
       };
     },
     fold: () => undefined,

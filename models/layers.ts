@@ -8,40 +8,59 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../core/random.ts";
+import type { Tensor, Tensor2D, Tensor4D, Variable } from "../core/types.ts";
 
 /** An activation after a layer. */
 export type Activation = "linear" | "relu" | "tanh" | "sigmoid";
 
 /** A 2-D convolution, NHWC, square kernel. */
 export interface ConvSpec {
+  /** Discriminant of {@link LayerSpec}. */
   type: "conv";
+  /** Number of output channels. */
   filters: number;
+  /** Side of the square kernel, in pixels. */
   kernel: number;
+  /** Step between kernel positions, the same along both axes. */
   stride: number;
   /** Symmetric zero padding, or `valid` (0). */
   pad: number;
+  /** Applied to the output (a ReLU is fused into the convolution). */
   activation: Activation;
 }
 
 /** A 2-D transposed convolution, NHWC, square kernel. */
 export interface ConvTransposeSpec {
+  /** Discriminant of {@link LayerSpec}. */
   type: "conv-transpose";
+  /** Number of output channels. */
   filters: number;
+  /** Side of the square kernel, in pixels. */
   kernel: number;
+  /** Upsampling factor, the same along both axes. */
   stride: number;
+  /**
+   * Padding as in PyTorch's `ConvTranspose2d`: the output side is
+   * `(in - 1) * stride - 2 * pad + kernel`; 0 means `valid`.
+   */
   pad: number;
+  /** Applied to the output, after the bias. */
   activation: Activation;
 }
 
 /** A fully connected layer. */
 export interface DenseSpec {
+  /** Discriminant of {@link LayerSpec}. */
   type: "dense";
+  /** Number of outputs; the input must be flat [batch, inUnits]. */
   units: number;
+  /** Applied to the output, after the bias. */
   activation: Activation;
 }
 
 /** A reshape, e.g. flatten or unflatten. */
 export interface ReshapeSpec {
+  /** Discriminant of {@link LayerSpec}. */
   type: "reshape";
   /** Shape without the batch axis. */
   shape: number[];
@@ -52,11 +71,20 @@ export type LayerSpec = ConvSpec | ConvTransposeSpec | DenseSpec | ReshapeSpec;
 
 /** A built layer: its spec, input/output shapes and variables. */
 export interface Layer {
+  /** What the layer computes. */
   spec: LayerSpec;
+  /** Input shape without the batch axis, e.g. [H, W, C] or [units]. */
   inShape: number[];
+  /** Output shape without the batch axis. */
   outShape: number[];
-  weight?: tf.Variable;
-  bias?: tf.Variable;
+  /**
+   * Kernel: [k, k, inChannels, filters] for a convolution, [k, k, filters,
+   * inChannels] for a transposed one, [inUnits, units] for a dense layer;
+   * absent for a reshape.
+   */
+  weight?: Variable;
+  /** Bias [filters] or [units]; absent for a reshape. */
+  bias?: Variable;
 }
 
 function convOut(size: number, kernel: number, stride: number, pad: number) {
@@ -77,7 +105,7 @@ function uniformVariable(
   shape: number[],
   bound: number,
   name: string,
-): tf.Variable {
+): Variable {
   const size = shape.reduce((a, b) => a * b, 1);
   const values = rng.uniformArray(size, -bound, bound);
   return tf.tidy(() => tf.variable(tf.tensor(values, shape), true, name));
@@ -184,7 +212,7 @@ export function buildLayers(
   return layers;
 }
 
-function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
+function activate(x: Tensor, activation: Activation): Tensor {
   switch (activation) {
     case "linear":
       return x;
@@ -204,15 +232,15 @@ function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
  * @param x Input [batch, ...inShape].
  * @returns The output [batch, ...outShape].
  */
-export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
+export function runLayers(layers: Layer[], x: Tensor): Tensor {
   let h = x;
   for (const layer of layers) {
     const { spec } = layer;
     const batch = h.shape[0]!;
     if (spec.type === "conv") {
       h = tf.fused.conv2d({
-        x: h as tf.Tensor4D,
-        filter: layer.weight as tf.Tensor4D,
+        x: h as Tensor4D,
+        filter: layer.weight as Tensor4D,
         strides: spec.stride,
         pad: spec.pad === 0 ? "valid" : spec.pad,
         bias: layer.bias,
@@ -221,8 +249,8 @@ export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
       if (spec.activation !== "relu") h = activate(h, spec.activation);
     } else if (spec.type === "conv-transpose") {
       const y = tf.conv2dTranspose(
-        h as tf.Tensor4D,
-        layer.weight as tf.Tensor4D,
+        h as Tensor4D,
+        layer.weight as Tensor4D,
         [batch, ...layer.outShape] as [number, number, number, number],
         spec.stride,
         spec.pad === 0 ? "valid" : spec.pad,
@@ -231,7 +259,7 @@ export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
     } else if (spec.type === "dense") {
       h = activate(
         tf.add(
-          tf.matMul(h as tf.Tensor2D, layer.weight as tf.Tensor2D),
+          tf.matMul(h as Tensor2D, layer.weight as Tensor2D),
           layer.bias!,
         ),
         spec.activation,
@@ -244,8 +272,8 @@ export function runLayers(layers: Layer[], x: tf.Tensor): tf.Tensor {
 }
 
 /** All variables of built layers, in order. */
-export function layerVariables(layers: Layer[]): tf.Variable[] {
-  const out: tf.Variable[] = [];
+export function layerVariables(layers: Layer[]): Variable[] {
+  const out: Variable[] = [];
   for (const layer of layers) {
     if (layer.weight) out.push(layer.weight);
     if (layer.bias) out.push(layer.bias);

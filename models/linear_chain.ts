@@ -18,7 +18,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../core/random.ts";
-import type { LatentOutput, LatentRegularizer } from "../core/types.ts";
+import type {
+  LatentOutput,
+  LatentRegularizer,
+  Tensor2D,
+  Variable,
+} from "../core/types.ts";
 
 /** Options of {@link createLinearChain}. */
 export interface LinearChainOptions {
@@ -62,20 +67,20 @@ export interface LinearChain extends LatentRegularizer {
   /** Number of matrices l. */
   readonly numMatrices: number;
   /** The distinct matrices (one when shared), each [d, d]. */
-  readonly matrices: readonly tf.Variable[];
+  readonly matrices: readonly Variable[];
   /**
    * Runs codes through the chain.
    *
    * @param z Codes [batch, d].
    * @returns `z W1 ... Wl`, [batch, d].
    */
-  apply(z: tf.Tensor2D): tf.Tensor2D;
+  apply(z: Tensor2D): Tensor2D;
   /**
    * The product W1 W2 ... Wl (the identity for l = 0), [d, d].
    *
    * @throws {TypeError} When the chain has activations between matrices.
    */
-  fold(): tf.Tensor2D;
+  fold(): Tensor2D;
   /** The options after defaults. */
   getConfig(): Required<LinearChainOptions>;
 }
@@ -123,7 +128,7 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
   const rng = new Rng(config.seed);
   const bound = Math.sqrt(config.initScale / d);
   const distinct = config.shared ? Math.min(l, 1) : l;
-  const matrices: tf.Variable[] = [];
+  const matrices: Variable[] = [];
   for (let i = 0; i < distinct; i++) {
     const values = rng.uniformArray(d * d, -bound, bound);
     matrices.push(
@@ -131,7 +136,7 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
     );
   }
   const matrixAt = (i: number) => matrices[config.shared ? 0 : i]!;
-  const act = (x: tf.Tensor2D): tf.Tensor2D => {
+  const act = (x: Tensor2D): Tensor2D => {
     switch (config.activation) {
       case "linear":
         return x;
@@ -141,7 +146,7 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
         return tf.tanh(x);
     }
   };
-  const apply = (z: tf.Tensor2D): tf.Tensor2D => {
+  const apply = (z: Tensor2D): Tensor2D => {
     let h = z;
     for (let i = 0; i < l; i++) {
       if (i > 0) h = act(h);
@@ -157,15 +162,15 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
     matrices,
     variables: config.trainable ? matrices : [],
     apply,
-    forward: (h: tf.Tensor2D): LatentOutput => ({ code: apply(h) }),
-    fold(): tf.Tensor2D {
+    forward: (h: Tensor2D): LatentOutput => ({ code: apply(h) }),
+    fold(): Tensor2D {
       if (config.activation !== "linear" && l > 1) {
         throw new TypeError(
           `A chain with ${config.activation} between its matrices is not linear and cannot fold`,
         );
       }
       return tf.tidy(() => {
-        let product: tf.Tensor2D = tf.eye(d);
+        let product: Tensor2D = tf.eye(d);
         for (let i = 0; i < l; i++) product = tf.matMul(product, matrixAt(i));
         return product;
       });

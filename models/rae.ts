@@ -30,6 +30,8 @@ import type {
   Decoder,
   LatentOutput,
   LatentRegularizer,
+  Scalar,
+  Tensor2D,
 } from "../core/types.ts";
 
 /** Options of {@link createRae}. */
@@ -56,7 +58,7 @@ export interface Rae extends LatentRegularizer {
    * @param h Encoder outputs [batch, d].
    * @returns `h` itself and `codeWeight * mean_b ||h_b||^2`.
    */
-  forward(h: tf.Tensor2D, training: boolean): Required<LatentOutput>;
+  forward(h: Tensor2D, training: boolean): Required<LatentOutput>;
   /**
    * The L2 penalty on the decoder's weight tensors (biases excluded).
    *
@@ -64,7 +66,7 @@ export interface Rae extends LatentRegularizer {
    * @returns `decoderWeight * sum` of squared entries of every variable of
    * rank 2 or more.
    */
-  decoderPenalty(decoder: Decoder): tf.Scalar;
+  decoderPenalty(decoder: Decoder): Scalar;
   /** Always `undefined`: the code passes unchanged. */
   fold(): undefined;
   /** The options after defaults. */
@@ -109,18 +111,18 @@ export function createRae(options: RaeOptions): Rae {
     inputDim: d,
     latentDim: d,
     variables: [],
-    forward(h: tf.Tensor2D): Required<LatentOutput> {
+    forward(h: Tensor2D): Required<LatentOutput> {
       const penalty = tf.tidy(() =>
-        tf.mul(tf.mean(tf.sum(tf.square(h), 1)), config.codeWeight) as tf.Scalar
+        tf.mul(tf.mean(tf.sum(tf.square(h), 1)), config.codeWeight) as Scalar
       );
       return { code: h, penalty };
     },
-    decoderPenalty(decoder: Decoder): tf.Scalar {
+    decoderPenalty(decoder: Decoder): Scalar {
       return tf.tidy(() => {
         const weights = decoder.variables.filter((v) => v.rank >= 2);
         if (weights.length === 0) return tf.scalar(0);
         const total = tf.addN(weights.map((w) => tf.sum(tf.square(w))));
-        return tf.mul(total, config.decoderWeight) as tf.Scalar;
+        return tf.mul(total, config.decoderWeight) as Scalar;
       });
     },
     fold: () => undefined,

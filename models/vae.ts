@@ -19,7 +19,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../core/random.ts";
-import type { LatentOutput, LatentRegularizer } from "../core/types.ts";
+import type {
+  LatentOutput,
+  LatentRegularizer,
+  Scalar,
+  Tensor2D,
+} from "../core/types.ts";
 
 /** Options of {@link createVaeHead}. */
 export interface VaeHeadOptions {
@@ -56,7 +61,7 @@ export interface VaeHead extends LatentRegularizer {
    * @param training Sample `mu + sigma * eps` when true, return `mu` else.
    * @returns The code [batch, d] and `beta * mean_b KL_b`.
    */
-  forward(h: tf.Tensor2D, training: boolean): Required<LatentOutput>;
+  forward(h: Tensor2D, training: boolean): Required<LatentOutput>;
   /**
    * Always `undefined`: the inference map `h -> mu` keeps the first d of 2d
    * columns, which is not a square matrix an encoder could absorb.
@@ -115,7 +120,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
       }
       draws = value;
     },
-    forward(h: tf.Tensor2D, training: boolean): Required<LatentOutput> {
+    forward(h: Tensor2D, training: boolean): Required<LatentOutput> {
       if (h.shape[1] !== 2 * d) {
         throw new RangeError(
           `The vae head expects ${2 * d} values per example, got ${h.shape[1]}`,
@@ -125,7 +130,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
         ? deriveSeed(config.seed, ["vae-noise", draws++])
         : 0;
       return tf.tidy(() => {
-        const [mu, logvar] = tf.split(h, 2, 1) as [tf.Tensor2D, tf.Tensor2D]; // [batch, d] each
+        const [mu, logvar] = tf.split(h, 2, 1) as [Tensor2D, Tensor2D]; // [batch, d] each
         const code = training
           ? tf.add(
             mu,
@@ -133,7 +138,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
               tf.exp(tf.mul(logvar, 0.5)),
               tf.randomNormal(mu.shape, 0, 1, "float32", noiseSeed),
             ),
-          ) as tf.Tensor2D
+          ) as Tensor2D
           : mu;
         // -0.5 * sum_j (1 + logvar - mu^2 - exp(logvar)): [batch]
         const kl = tf.mul(
@@ -143,7 +148,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
           ),
           -0.5,
         );
-        const penalty = tf.mul(tf.mean(kl), config.beta) as tf.Scalar;
+        const penalty = tf.mul(tf.mean(kl), config.beta) as Scalar;
         return { code, penalty };
       });
     },

@@ -24,7 +24,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../core/random.ts";
-import type { LatentOutput, LatentRegularizer } from "../core/types.ts";
+import type {
+  LatentOutput,
+  LatentRegularizer,
+  Scalar,
+  Tensor2D,
+} from "../core/types.ts";
 
 /** Options of {@link mmdInverseMultiquadratic}. */
 export interface MmdOptions {
@@ -65,10 +70,10 @@ export interface MmdOptions {
  * ```
  */
 export function mmdInverseMultiquadratic(
-  x: tf.Tensor2D,
-  y: tf.Tensor2D,
+  x: Tensor2D,
+  y: Tensor2D,
   options: MmdOptions,
-): tf.Scalar {
+): Scalar {
   const { c } = options;
   const unbiased = (options.estimator ?? "unbiased") === "unbiased";
   const [n, d] = x.shape;
@@ -83,7 +88,7 @@ export function mmdInverseMultiquadratic(
     );
   }
   return tf.tidy(() => {
-    const kernel = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => {
+    const kernel = (a: Tensor2D, b: Tensor2D): Tensor2D => {
       // ||a_i - b_j||^2 = |a_i|^2 + |b_j|^2 - 2 a_i.b_j, clipped at 0: [rows a, rows b]
       const na = tf.sum(tf.square(a), 1, true);
       const nb = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
@@ -92,7 +97,7 @@ export function mmdInverseMultiquadratic(
       );
       return tf.div(c, tf.add(dist, c));
     };
-    const within = (s: tf.Tensor2D, rows: number): tf.Scalar => {
+    const within = (s: Tensor2D, rows: number): Scalar => {
       const k = kernel(s, s); // [rows, rows]
       if (!unbiased) return tf.mean(k);
       const offDiagonal = tf.mul(k, tf.sub(1, tf.eye(rows)));
@@ -102,7 +107,7 @@ export function mmdInverseMultiquadratic(
     return tf.sub(
       tf.add(within(x, n), within(y, m)),
       tf.mul(cross, 2),
-    ) as tf.Scalar;
+    ) as Scalar;
   });
 }
 
@@ -147,7 +152,7 @@ export interface Wae extends LatentRegularizer {
    * @returns `h` itself and, in training, the penalty.
    * @throws {RangeError} In training with a batch of one.
    */
-  forward(h: tf.Tensor2D, training: boolean): LatentOutput;
+  forward(h: Tensor2D, training: boolean): LatentOutput;
   /** Always `undefined`: the code passes unchanged. */
   fold(): undefined;
   /** The options after defaults. */
@@ -207,7 +212,7 @@ export function createWae(options: WaeOptions): Wae {
       }
       draws = value;
     },
-    forward(h: tf.Tensor2D, training: boolean): LatentOutput {
+    forward(h: Tensor2D, training: boolean): LatentOutput {
       if (!training) return { code: h };
       const batch = h.shape[0];
       if (batch < 2) {
@@ -223,9 +228,9 @@ export function createWae(options: WaeOptions): Wae {
           config.sigma,
           "float32",
           priorSeed,
-        ) as tf.Tensor2D; // [batch, d]
+        ) as Tensor2D; // [batch, d]
         const mmd = mmdInverseMultiquadratic(h, prior, { c: kernelScale });
-        return tf.mul(mmd, config.lambda) as tf.Scalar;
+        return tf.mul(mmd, config.lambda) as Scalar;
       });
       return { code: h, penalty };
     },

@@ -6,6 +6,7 @@
  * steps of a conv autoencoder.
  */
 import * as tf from "@tensorflow/tfjs";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import { selectBackend } from "../core/backend.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
@@ -13,6 +14,7 @@ import {
   configureWasmKernels,
   type WasmConvPath,
 } from "../core/wasm_kernels.ts";
+import { useWasmThreads } from "../core/wasm_threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 
@@ -79,6 +81,14 @@ const CASES: ConvCase[] = [
     pad: 0,
     transposedTo: [2, 8, 8, 3],
   },
+  {
+    // dy holds 32K values per image: the filter gradient runs in chunks.
+    name: "conv 4x4 s2 p1 wide",
+    x: [3, 32, 32, 4],
+    filter: [4, 4, 4, 128],
+    stride: 2,
+    pad: 1,
+  },
   // Odd ones.
   {
     name: "conv 3x3 s2 same",
@@ -128,6 +138,10 @@ const CASES: ConvCase[] = [
 ];
 
 const PATHS: WasmConvPath[] = ["direct", "gemm", "auto"];
+
+// IRMAE_WASM_THREADS=2 runs this suite on multi-threaded XNNPACK.
+const THREADS = Number(Deno.env.get("IRMAE_WASM_THREADS") ?? "1");
+if (THREADS > 1) useWasmThreads({ threads: THREADS });
 
 /**
  * Tolerance relative to max(1, max |reference|): float32 sums of up to a few
@@ -195,6 +209,7 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
   await selectBackend("cpu");
   for (const c of CASES) references.set(c.name, evaluate(c));
   await selectBackend("wasm");
+  console.log(`  wasm backend with ${getThreadsCount()} XNNPACK thread(s)`);
   const previous = configureWasmKernels({});
   try {
     for (const c of CASES) {
@@ -238,7 +253,8 @@ Deno.test("wasm training steps leak no tensors or buffers", async (t) => {
     decoder: createDecoder("shapes", { seed: 3 }),
   });
   const optimizer = tf.train.adam(1e-4);
-  const x = tf.tensor4d(seeded([4, 32, 32, 3], 4), [4, 32, 32, 3]);
+  // Batch 16: the first layer's filter gradient runs in two chunks.
+  const x = tf.tensor4d(seeded([16, 32, 32, 3], 4), [16, 32, 32, 3]);
   const step = () =>
     optimizer.minimize(() => ae.loss(x, true).total, true, ae.variables)
       ?.dispose();

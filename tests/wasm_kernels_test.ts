@@ -12,12 +12,14 @@ import {
   col2imT,
   configureWasmKernels,
   type ConvGeometry,
-  depthToSpaceCrop,
   im2col,
   im2colT,
-  subPixelFilter,
+  phaseFilter,
+  phases,
+  scatterPhase,
   transpose2d,
 } from "../core/wasm_kernels.ts";
+import { useWasmThreads } from "../core/wasm_threads.ts";
 
 function seeded(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -151,45 +153,53 @@ Deno.test("wasm kernel loops rearrange memory exactly", async (t) => {
     );
   }
 
-  await t.step(
-    "subPixelFilter() then depthToSpaceCrop() is a transposed conv",
-    async () => {
-      // A transposed conv of a one-hot input is the filter itself, placed at
-      // stride offsets: check the sub-pixel phases reproduce it on the cpu.
-      await selectBackend("cpu");
-      const g = geometry(1, 6, 2, 3, 4, 2, 1); // conv 6x7 -> 3x3
-      const w = seeded(g.fh * g.fw * g.inC * g.outC, 5);
-      const dy = seeded(g.batch * g.outH * g.outW * g.outC, 6);
-      const expected = tf.tidy(() =>
-        tf.conv2dTranspose(
-          tf.tensor4d(dy, [g.batch, g.outH, g.outW, g.outC]),
-          tf.tensor4d(w, [g.fh, g.fw, g.inC, g.outC]),
-          [g.batch, g.inH, g.inW, g.inC],
-          g.sh,
-          g.top,
-        ).dataSync()
-      );
-      const mh = Math.ceil(g.fh / g.sh);
-      const mw = Math.ceil(g.fw / g.sw);
-      const kernel = new Float32Array(mh * mw * g.outC * g.sh * g.sw * g.inC);
-      subPixelFilter(w, g, kernel);
-      const qh = Math.ceil((g.top + g.inH) / g.sh);
-      const qw = Math.ceil((g.left + g.inW) / g.sw);
-      const y = tf.tidy(() =>
-        tf.conv2d(
-          tf.tensor4d(dy, [g.batch, g.outH, g.outW, g.outC]),
-          tf.tensor4d(kernel, [mh, mw, g.outC, g.sh * g.sw * g.inC]),
-          1,
-          [[0, 0], [mh - 1, qh - g.outH], [mw - 1, qw - g.outW], [0, 0]],
-        ).dataSync() as Float32Array
-      );
-      const dx = new Float32Array(expected.length);
-      depthToSpaceCrop(y, qh, qw, g, dx);
-      for (let i = 0; i < dx.length; i++) {
-        assert.ok(Math.abs(dx[i]! - expected[i]!) < 1e-5, `element ${i}`);
-      }
-    },
-  );
+  const odd = [geometry(1, 7, 3, 5, 3, 3, 0), geometry(2, 5, 2, 3, 1, 2, 0)];
+  for (const g of [...GEOMETRIES, ...odd]) {
+    const name = `k${g.fh} s${g.sh} p${g.top} ${g.inH}x${g.inW}x${g.inC}`;
+    await t.step(
+      `phases() tile dx and each is a stride-1 conv (${name})`,
+      async () => {
+        await selectBackend("cpu");
+        const w = seeded(g.fh * g.fw * g.inC * g.outC, 5);
+        const dy = seeded(g.batch * g.outH * g.outW * g.outC, 6);
+        const expected = tf.tidy(() =>
+          tf.conv2dTranspose(
+            tf.tensor4d(dy, [g.batch, g.outH, g.outW, g.outC]),
+            tf.tensor4d(w, [g.fh, g.fw, g.inC, g.outC]),
+            [g.batch, g.inH, g.inW, g.inC],
+            [g.sh, g.sw],
+            [[0, 0], [g.top, g.top], [g.left, g.left], [0, 0]],
+          ).dataSync()
+        );
+        const mh = Math.ceil(g.fh / g.sh);
+        const mw = Math.ceil(g.fw / g.sw);
+        const dx = new Float32Array(expected.length).fill(NaN);
+        for (const phase of phases(g)) {
+          const kernel = new Float32Array(mh * mw * g.outC * g.inC);
+          phaseFilter(w, g, phase, kernel);
+          const y = tf.tidy(() =>
+            tf.conv2d(
+              tf.tensor4d(dy, [g.batch, g.outH, g.outW, g.outC]),
+              tf.tensor4d(kernel, [mh, mw, g.outC, g.inC]),
+              1,
+              [[0, 0], [phase.padTop, phase.padBottom], [
+                phase.padLeft,
+                phase.padRight,
+              ], [0, 0]],
+            ).dataSync() as Float32Array
+          );
+          assert.equal(y.length, g.batch * phase.convH * phase.convW * g.inC);
+          scatterPhase(y, g, phase, dx);
+        }
+        for (let i = 0; i < dx.length; i++) {
+          assert.ok(
+            Math.abs(dx[i]! - expected[i]!) < 1e-5,
+            `element ${i}: ${dx[i]}`,
+          );
+        }
+      },
+    );
+  }
 });
 
 interface MatMulCase {
@@ -265,4 +275,61 @@ Deno.test("configureWasmKernels() validates and returns the previous settings", 
     configureWasmKernels(previous);
   }
   assert.deepEqual(configureWasmKernels({}), previous);
+});
+
+Deno.test("useWasmThreads() validates and refuses a started backend", async () => {
+  assert.throws(() => useWasmThreads({ threads: 0 }), RangeError);
+  assert.throws(() => useWasmThreads({ threads: 1.5 }), RangeError);
+  await selectBackend("wasm");
+  assert.throws(() => useWasmThreads({ threads: 2 }), /already started/);
+});
+
+Deno.test("the gradient parity suite passes on 2 XNNPACK threads", async () => {
+  // A fresh process: the wasm backend picks its build once per process.
+  const suite = new URL("./gradient_parity_test.ts", import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--no-check", suite.pathname],
+    env: { IRMAE_WASM_THREADS: "2" },
+  }).output();
+  const text = new TextDecoder().decode(stdout) +
+    new TextDecoder().decode(stderr);
+  assert.equal(code, 0, text);
+  assert.match(text, /with 2 XNNPACK thread\(s\)/);
+});
+
+Deno.test("wasm sum over leading axes matches the cpu backend", async (t) => {
+  const cases: Array<{ shape: number[]; axis: number | number[] }> = [
+    { shape: [4, 5, 6, 3], axis: [0, 1, 2] },
+    { shape: [4, 5, 6, 3], axis: [1, 0] },
+    { shape: [7, 9], axis: 0 },
+    { shape: [7, 9], axis: -2 },
+    { shape: [4, 5, 6], axis: [1, 2] }, // not leading: the backend's kernel
+    { shape: [4, 5], axis: [0, 1] }, // everything: the backend's kernel
+  ];
+  for (const { shape, axis } of cases) {
+    for (const keepDims of [false, true]) {
+      await t.step(
+        `sum([${shape}], ${JSON.stringify(axis)}, ${keepDims})`,
+        async () => {
+          const run = () =>
+            tf.tidy(() => {
+              const x = tf.tensor(
+                seeded(shape.reduce((p, d) => p * d), 10),
+                shape,
+              );
+              const y = tf.sum(x, axis, keepDims);
+              return { shape: y.shape, values: y.dataSync() };
+            });
+          await selectBackend("cpu");
+          const ref = run();
+          await selectBackend("wasm");
+          const got = run();
+          assert.deepEqual(got.shape, ref.shape);
+          for (let i = 0; i < ref.values.length; i++) {
+            assert.ok(Math.abs(got.values[i]! - ref.values[i]!) < 1e-5);
+          }
+        },
+      );
+    }
+  }
 });

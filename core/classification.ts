@@ -1,0 +1,503 @@
+/**
+ * Downstream classification of paper §4.3 (Table 2) on a budget: for each
+ * training size n of `classification.trainSizes` and each seed, an MLP head
+ * (two hidden layers of 128, ReLU, dropout, Adam lr 1e-3; see
+ * `metrics/downstream.ts`) is trained on the frozen codes of a
+ * class-balanced subset of n training images, stopped early on the accuracy
+ * of `classification.validation` other training images, and its error
+ * measured on the whole validation split (the MNIST test set). The
+ * `supervised` baseline trains a fresh encoder of the same architecture and
+ * the same head jointly on the same subset with the same stopping rule.
+ *
+ * When n is the whole training split (60000 for MNIST) no training image is
+ * left over, so the early-stopping images are drawn from the subset itself;
+ * records say so (`validationFromTrain`). A subset of the whole split is the
+ * split itself, not class-balanced (MNIST's classes are not of equal size).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  balancedSubset,
+  downstreamClassification,
+} from "../metrics/downstream.ts";
+import type { CodeMatrix } from "../metrics/spectrum.ts";
+import { createEncoder } from "../models/architectures.ts";
+import { buildLayers, layerVariables, runLayers } from "../models/layers.ts";
+import { createAdam } from "./adam.ts";
+import type { Autoencoder } from "./autoencoder.ts";
+import { encodeImages } from "./generate.ts";
+import type {
+  ResolvedClassification,
+  ResolvedHead,
+  ResolvedManifest,
+} from "./manifest.ts";
+import { deriveSeed, Rng } from "./random.ts";
+import type { Dataset, Split, Tensor2D } from "./types.ts";
+
+/** One trained head (or supervised network): one cell entry of Table 2. */
+export interface ClassificationRecord {
+  /** The model whose codes were used, or `supervised`. */
+  model: string;
+  /** Labelled training images. */
+  trainSize: number;
+  /** Seed of the subset, weights, order and dropout. */
+  seed: number;
+  /** Error on the validation split (the MNIST test set), in [0, 1]. */
+  testError: number;
+  /** Best early-stopping accuracy. */
+  validationAccuracy: number;
+  /** Early-stopping images. */
+  validationSize: number;
+  /** Whether the early-stopping images overlap the training subset. */
+  validationFromTrain: boolean;
+  /** Adam steps run. */
+  steps: number;
+  /** Steps at the best early-stopping accuracy. */
+  bestStep: number;
+  /** Seconds spent on this record. */
+  seconds: number;
+}
+
+/** The training and early-stopping indices of one (size, seed). */
+export interface ClassificationSplit {
+  /** Training indices, ascending. */
+  train: Int32Array;
+  /** Early-stopping indices. */
+  validation: Int32Array;
+  /** Whether `validation` was drawn from `train`. */
+  validationFromTrain: boolean;
+}
+
+/**
+ * Every label of a split, read in batches.
+ *
+ * @param dataset A labelled data set.
+ * @param split Which split.
+ * @returns Labels [n].
+ * @throws {TypeError} When the data set has no labels.
+ */
+export function splitLabels(dataset: Dataset, split: Split): Int32Array {
+  const n = dataset.size(split);
+  const out = new Int32Array(n);
+  for (let start = 0; start < n; start += 1024) {
+    const idx = Array.from(
+      { length: Math.min(1024, n - start) },
+      (_, i) => start + i,
+    );
+    const { labels } = dataset.batch(split, idx);
+    if (labels === undefined) {
+      throw new TypeError(
+        `Classification needs labels, data set ${dataset.kind} has none`,
+      );
+    }
+    out.set(labels, start);
+  }
+  return out;
+}
+
+/**
+ * The class-balanced subset of `size` training labels for a seed, and
+ * `validation` early-stopping indices drawn (seeded) from the rest, or from
+ * the subset when it is the whole split.
+ *
+ * @param labels Training labels [n].
+ * @param size Subset size; `size >= n` takes every index.
+ * @param options Early-stopping count, classes and seed.
+ * @returns The two index sets.
+ *
+ * @example The early-stopping images are outside the subset
+ * ```ts
+ * import { classificationSplit } from "./classification.ts";
+ * import assert from "node:assert/strict";
+ * const labels = new Int32Array(100).map((_, i) => i % 2);
+ * const s = classificationSplit(labels, 10, { validation: 20, numClasses: 2, seed: 0 });
+ * assert.equal(s.train.length, 10);
+ * assert.ok(!s.validation.some((i) => s.train.includes(i)));
+ * ```
+ */
+export function classificationSplit(
+  labels: Int32Array,
+  size: number,
+  options: { validation: number; numClasses: number; seed: number },
+): ClassificationSplit {
+  const n = labels.length;
+  const rng = new Rng(deriveSeed(options.seed, ["classification-validation"]));
+  if (size >= n) {
+    const all = Int32Array.from({ length: n }, (_, i) => i);
+    return {
+      train: all,
+      validation: rng.permutation(n).subarray(
+        0,
+        Math.min(options.validation, n),
+      ),
+      validationFromTrain: true,
+    };
+  }
+  const train = balancedSubset(labels, size, {
+    numClasses: options.numClasses,
+    seed: options.seed,
+  });
+  const taken = new Uint8Array(n);
+  for (const i of train) taken[i] = 1;
+  const rest: number[] = [];
+  for (const i of rng.permutation(n)) {
+    if (!taken[i]) rest.push(i);
+    if (rest.length === options.validation) break;
+  }
+  return {
+    train,
+    validation: Int32Array.from(rest),
+    validationFromTrain: false,
+  };
+}
+
+function gather(codes: CodeMatrix, labels: Int32Array, rows: Int32Array) {
+  const d = codes.cols;
+  const data = new Float32Array(rows.length * d);
+  const out = new Int32Array(rows.length);
+  rows.forEach((r, i) => {
+    data.set(codes.data.subarray(r * d, (r + 1) * d), i * d);
+    out[i] = labels[r]!;
+  });
+  return { codes: { data, rows: rows.length, cols: d }, labels: out };
+}
+
+function roundSteps(head: ResolvedHead, size: number): number {
+  const epoch = Math.ceil(size / Math.min(head.batchSize, size));
+  return Math.min(Math.max(epoch, 25), head.maxRoundSteps);
+}
+
+/**
+ * Trains the downstream head on the frozen codes of a trained model for
+ * every training size and seed.
+ *
+ * @param model The trained autoencoder (read, not disposed).
+ * @param dataset A labelled data set; `val` is the test split.
+ * @param name The model's name for the records.
+ * @param config The manifest's `classification` block.
+ * @returns One record per (size, seed), sizes outer.
+ */
+export function classifyFrozenCodes(
+  model: Autoencoder,
+  dataset: Dataset,
+  name: string,
+  config: ResolvedClassification,
+): ClassificationRecord[] {
+  const numClasses = dataset.numClasses ?? 10;
+  const trainLabels = splitLabels(dataset, "train");
+  const testLabels = splitLabels(dataset, "val");
+  const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+  const trainCodes = encodeImages(
+    model,
+    dataset,
+    "train",
+    all(trainLabels.length),
+  );
+  const test = {
+    codes: encodeImages(model, dataset, "val", all(testLabels.length)),
+    labels: testLabels,
+  };
+  const records: ClassificationRecord[] = [];
+  for (const size of config.trainSizes) {
+    for (const seed of config.seeds) {
+      const started = performance.now();
+      const split = classificationSplit(trainLabels, size, {
+        validation: config.validation,
+        numClasses,
+        seed,
+      });
+      const r = downstreamClassification({
+        train: gather(trainCodes, trainLabels, split.train),
+        validation: gather(trainCodes, trainLabels, split.validation),
+        test,
+      }, {
+        numClasses,
+        seed,
+        batchSize: config.head.batchSize,
+        lr: config.head.lr,
+        dropout: config.head.dropout,
+        patience: config.head.patience,
+        maxRounds: config.head.maxRounds,
+        roundSteps: roundSteps(config.head, split.train.length),
+      });
+      records.push({
+        model: name,
+        trainSize: split.train.length,
+        seed,
+        testError: r.testError,
+        validationAccuracy: r.validationAccuracy,
+        validationSize: split.validation.length,
+        validationFromTrain: split.validationFromTrain,
+        steps: r.steps,
+        bestStep: r.bestStep,
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+  }
+  return records;
+}
+
+/**
+ * The `supervised` baseline: a fresh encoder of the manifest's architecture
+ * (first model's code width) and the head trained jointly on each subset,
+ * with `classification.supervised`'s budget.
+ *
+ * @param manifest The resolved manifest; `classification.supervised` set.
+ * @param dataset Its labelled data set.
+ * @returns One record per (size, seed), model `supervised`.
+ * @throws {TypeError} When the manifest has no supervised block.
+ */
+export function trainSupervised(
+  manifest: ResolvedManifest,
+  dataset: Dataset,
+): ClassificationRecord[] {
+  const config = manifest.classification;
+  const head = config?.supervised;
+  if (!config || !head) {
+    throw new TypeError("The manifest has no classification.supervised block");
+  }
+  const numClasses = dataset.numClasses ?? 10;
+  const trainLabels = splitLabels(dataset, "train");
+  const testLabels = splitLabels(dataset, "val");
+  const records: ClassificationRecord[] = [];
+  for (const size of config.trainSizes) {
+    for (const seed of config.seeds) {
+      const started = performance.now();
+      const split = classificationSplit(trainLabels, size, {
+        validation: config.validation,
+        numClasses,
+        seed,
+      });
+      const r = supervisedRun(manifest, dataset, {
+        split,
+        trainLabels,
+        testLabels,
+        head,
+        numClasses,
+        seed,
+      });
+      records.push({
+        model: "supervised",
+        trainSize: split.train.length,
+        seed,
+        ...r,
+        validationSize: split.validation.length,
+        validationFromTrain: split.validationFromTrain,
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+  }
+  return records;
+}
+
+function supervisedRun(
+  manifest: ResolvedManifest,
+  dataset: Dataset,
+  run: {
+    split: ClassificationSplit;
+    trainLabels: Int32Array;
+    testLabels: Int32Array;
+    head: ResolvedHead;
+    numClasses: number;
+    seed: number;
+  },
+): {
+  testError: number;
+  validationAccuracy: number;
+  steps: number;
+  bestStep: number;
+} {
+  const { split, head, numClasses, seed } = run;
+  const spec = manifest.models[0]!;
+  const hidden = 128;
+  const encoder = createEncoder(spec.architecture, {
+    latentDim: spec.latentDim,
+    seed: deriveSeed(seed, ["supervised-encoder"]),
+    channels: dataset.imageShape[2],
+  });
+  const layers = buildLayers(
+    [
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: numClasses, activation: "linear" },
+    ],
+    [spec.latentDim],
+    deriveSeed(seed, ["supervised-head"]),
+  );
+  const variables = [...encoder.variables, ...layerVariables(layers)];
+  const adam = createAdam(variables, { lr: head.lr });
+  const n = split.train.length;
+  const batchSize = Math.min(head.batchSize, n);
+  const perRound = roundSteps(head, n);
+  const orderRng = new Rng(deriveSeed(seed, ["supervised-order"]));
+  const dropoutRng = new Rng(deriveSeed(seed, ["supervised-dropout"]));
+  const mask = (rows: number): Tensor2D => {
+    const keep = 1 / (1 - head.dropout);
+    const values = new Float32Array(rows * hidden);
+    for (let i = 0; i < values.length; i++) {
+      values[i] = dropoutRng.next() < head.dropout ? 0 : keep;
+    }
+    return tf.tensor2d(values, [rows, hidden]);
+  };
+  const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D => {
+    let h = runLayers([layers[0]!], encoder.apply(x));
+    if (masks[0]) h = tf.mul(h, masks[0]);
+    h = runLayers([layers[1]!], h);
+    if (masks[1]) h = tf.mul(h, masks[1]);
+    return runLayers([layers[2]!], h) as Tensor2D;
+  };
+  const accuracy = (
+    split: Split,
+    indices: ArrayLike<number>,
+    labels: Int32Array,
+  ) => {
+    let correct = 0;
+    for (let start = 0; start < indices.length; start += 256) {
+      const idx = Array.from(
+        { length: Math.min(256, indices.length - start) },
+        (_, i) => indices[start + i]!,
+      );
+      const { images } = dataset.batch(split, idx);
+      const predicted = tf.tidy(() =>
+        tf.argMax(
+          forward(tf.tensor4d(images, [idx.length, ...dataset.imageShape]), []),
+          1,
+        ).dataSync()
+      );
+      idx.forEach((r, i) => {
+        if (predicted[i] === labels[r]) correct++;
+      });
+    }
+    return indices.length === 0 ? NaN : correct / indices.length;
+  };
+  try {
+    let order = orderRng.permutation(n);
+    let position = 0;
+    let steps = 0;
+    let best = -Infinity;
+    let bestStep = 0;
+    let bestWeights = variables.map((v) => v.dataSync().slice());
+    let sinceBest = 0;
+    for (let round = 0; round < head.maxRounds; round++) {
+      for (let s = 0; s < perRound; s++) {
+        if (position + batchSize > n) {
+          order = orderRng.permutation(n);
+          position = 0;
+        }
+        const rows = Array.from(
+          order.subarray(position, position + batchSize),
+          (i) => split.train[i]!,
+        );
+        position += batchSize;
+        const batch = dataset.batch("train", rows);
+        const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+        const y = tf.tidy(() =>
+          tf.oneHot(
+            tf.tensor1d(rows.map((r) => run.trainLabels[r]!), "int32"),
+            numClasses,
+          )
+        );
+        const masks = head.dropout > 0
+          ? [mask(batchSize), mask(batchSize)]
+          : [];
+        try {
+          adam.minimize(() =>
+            tf.losses.softmaxCrossEntropy(y, forward(x, masks)) as tf.Scalar
+          ).dispose();
+        } finally {
+          tf.dispose([x, y, ...masks]);
+        }
+        steps++;
+      }
+      const acc = accuracy("train", split.validation, run.trainLabels);
+      if (acc > best) {
+        best = acc;
+        bestStep = steps;
+        bestWeights = variables.map((v) => v.dataSync().slice());
+        sinceBest = 0;
+      } else if (++sinceBest >= head.patience) break;
+    }
+    variables.forEach((v, i) =>
+      tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
+    );
+    const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
+    const testAccuracy = accuracy("val", all, run.testLabels);
+    return {
+      testError: 1 - testAccuracy,
+      validationAccuracy: best,
+      steps,
+      bestStep,
+    };
+  } finally {
+    adam.dispose();
+    encoder.dispose();
+    tf.dispose(layerVariables(layers));
+  }
+}
+
+/** Mean ± std over seeds of one (model, size). */
+export interface ClassificationCell {
+  /** Labelled training images. */
+  trainSize: number;
+  /** Mean test error in percent. */
+  mean: number;
+  /** Sample standard deviation in percent (0 for one seed). */
+  std: number;
+  /** Seeds averaged. */
+  n: number;
+}
+
+/** One row of the Table 2 shape: a model across training sizes. */
+export interface ClassificationRow {
+  /** The model, or `supervised`. */
+  model: string;
+  /** One cell per training size, ascending. */
+  cells: ClassificationCell[];
+}
+
+/**
+ * Aggregates records into the paper's Table 2 shape: one row per model (in
+ * order of first appearance), one cell per training size, error in percent
+ * as mean ± sample std over seeds.
+ *
+ * @param records Records of every model, size and seed.
+ * @returns The rows.
+ *
+ * @example
+ * ```ts
+ * import { classificationTable } from "./classification.ts";
+ * import assert from "node:assert/strict";
+ * const base = { validationAccuracy: 1, validationSize: 1, validationFromTrain: false, steps: 1, bestStep: 1, seconds: 0 };
+ * const rows = classificationTable([
+ *   { ...base, model: "ae", trainSize: 10, seed: 0, testError: 0.1 },
+ *   { ...base, model: "ae", trainSize: 10, seed: 1, testError: 0.3 },
+ * ]);
+ * assert.equal(rows[0]!.cells[0]!.mean, 20);
+ * ```
+ */
+export function classificationTable(
+  records: readonly ClassificationRecord[],
+): ClassificationRow[] {
+  const models = [...new Set(records.map((r) => r.model))];
+  const sizes = [...new Set(records.map((r) => r.trainSize))].sort((a, b) =>
+    a - b
+  );
+  return models.map((model) => ({
+    model,
+    cells: sizes.map((trainSize) => {
+      const xs = records.filter((r) =>
+        r.model === model && r.trainSize === trainSize &&
+        Number.isFinite(r.testError)
+      ).map((r) => 100 * r.testError);
+      const n = xs.length;
+      const mean = n > 0 ? xs.reduce((a, b) => a + b, 0) / n : NaN;
+      const std = n > 1
+        ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1))
+        : n === 1
+        ? 0
+        : NaN;
+      return { trainSize, mean, std, n };
+    }),
+  }));
+}

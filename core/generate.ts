@@ -1,0 +1,340 @@
+/**
+ * Generation from the latent space of a trained model (paper §4.2, Figures
+ * 5-8 and 13, Table 1): encode a seeded subset of `eval.fitCodes` training
+ * images, fit each sampler of `eval.samplers` on the codes, decode a grid of
+ * `eval.samples` draws per sampler, score `eval.fid.samples` draws per
+ * sampler by FID against validation images in a feature extractor's space,
+ * and embed validation images and draws of `eval.tsne.samplers` with t-SNE.
+ *
+ * Seeds: the fitted subset and sampler initialisation come from the model's
+ * seed; the FID draws of sampler `k` from `deriveSeed(manifest.seed, ["fid",
+ * k])`, which also picks the reference images, so one sampler's FIDs of all
+ * models of a manifest use the same validation images.
+ *
+ * Decoded images are clipped to [0, 1] before they are scored or drawn.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  type FeatureExtractor,
+  loadInceptionFeatures,
+  trainClassifierFeatures,
+} from "../metrics/classifier_features.ts";
+import { computeFid, type FidRecord } from "../metrics/frechet.ts";
+import type { CodeMatrix } from "../metrics/spectrum.ts";
+import { tsneEmbedding } from "../metrics/tsne.ts";
+import type { Sampler } from "../models/sampler.ts";
+import type { Autoencoder } from "./autoencoder.ts";
+import type { Registries } from "./builtins.ts";
+import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import { deriveSeed, Rng } from "./random.ts";
+import type { Dataset } from "./types.ts";
+
+/** Decoded draws of one sampler, [n, H, W, C] in [0, 1]. */
+export interface GeneratedGrid {
+  /** Pixel values, row-major. */
+  images: Float32Array;
+  /** [n, H, W, C]. */
+  shape: [number, number, number, number];
+  /** Images per row of the grid picture. */
+  columns: number;
+}
+
+/** An FID of one sampler's draws, with the extractor described. */
+export interface SamplerFid extends FidRecord {
+  /** `classifier` or `inception`. */
+  extractorKind: string;
+  /** The classifier extractor's validation accuracy, when it has one. */
+  extractorAccuracy?: number;
+}
+
+/** One point of a t-SNE plot. */
+export interface TsnePoint {
+  /** First t-SNE coordinate. */
+  x: number;
+  /** Second t-SNE coordinate. */
+  y: number;
+  /** `validation` or a sampler kind. */
+  source: string;
+}
+
+/** What {@link generateFromModel} made. */
+export interface Generation {
+  /** Image grids, by sampler kind. */
+  samples: Record<string, GeneratedGrid>;
+  /** FIDs, by sampler kind (empty without an extractor). */
+  fid: Record<string, SamplerFid>;
+  /** Samplers that failed to fit or sample, with the reason. */
+  errors: Record<string, string>;
+  /** The t-SNE embedding, when asked for. */
+  tsne?: {
+    points: TsnePoint[];
+    /** `classifier features`, `inception features` or `pixels`. */
+    space: string;
+    seconds: number;
+  };
+  /** Seconds spent. */
+  seconds: number;
+}
+
+/** Options of {@link generateFromModel}. */
+export interface GenerateOptions {
+  /**
+   * Feature space of the FID and the t-SNE; without one there is no FID and
+   * t-SNE embeds pixels.
+   * @default undefined
+   */
+  extractor?: FeatureExtractor;
+}
+
+const DECODE_BATCH = 256;
+
+/**
+ * Decodes codes in batches of 256.
+ *
+ * @param model The autoencoder (read, not disposed).
+ * @param codes Codes [n, d].
+ * @param imageShape [H, W, C] of the decoder's images.
+ * @returns Images [n, H, W, C], clipped to [0, 1].
+ */
+export function decodeCodes(
+  model: Autoencoder,
+  codes: CodeMatrix,
+  imageShape: readonly [number, number, number],
+): Float32Array {
+  const size = imageShape[0] * imageShape[1] * imageShape[2];
+  const out = new Float32Array(codes.rows * size);
+  for (let start = 0; start < codes.rows; start += DECODE_BATCH) {
+    const b = Math.min(DECODE_BATCH, codes.rows - start);
+    const values = tf.tidy(() => {
+      const z = tf.tensor2d(
+        codes.data.subarray(start * codes.cols, (start + b) * codes.cols),
+        [b, codes.cols],
+      );
+      return tf.clipByValue(model.decode(z), 0, 1).dataSync() as Float32Array;
+    });
+    out.set(values, start * size);
+  }
+  return out;
+}
+
+/**
+ * Codes (after the regularizer, the VAE's mean) of images of a split, in
+ * batches of 256.
+ *
+ * @param model The autoencoder (read, not disposed).
+ * @param dataset The data set.
+ * @param split Which split.
+ * @param indices Which examples.
+ * @returns Codes [indices.length, d].
+ */
+export function encodeImages(
+  model: Autoencoder,
+  dataset: Dataset,
+  split: "train" | "val",
+  indices: ArrayLike<number>,
+): CodeMatrix {
+  const d = model.regularizer.latentDim;
+  const n = indices.length;
+  const data = new Float32Array(n * d);
+  for (let start = 0; start < n; start += DECODE_BATCH) {
+    const idx = Array.from(
+      { length: Math.min(DECODE_BATCH, n - start) },
+      (_, i) => indices[start + i]!,
+    );
+    const { images } = dataset.batch(split, idx);
+    const values = tf.tidy(() =>
+      model.encode(tf.tensor4d(images, [idx.length, ...dataset.imageShape]))
+        .dataSync() as Float32Array
+    );
+    data.set(values, start * d);
+  }
+  return { data, rows: n, cols: d };
+}
+
+/** A count rounded down to a multiple of the interpolation steps. */
+function drawCount(sampler: Sampler, count: number): number {
+  const steps = (sampler as { steps?: number }).steps;
+  if (sampler.kind !== "interpolate" || steps === undefined) return count;
+  return Math.max(steps, Math.floor(count / steps) * steps);
+}
+
+/**
+ * Fits the manifest's samplers on training codes of a trained model and
+ * decodes, scores and embeds their draws. Nothing is done (and nothing
+ * encoded) when the manifest asks for no samplers and no t-SNE.
+ *
+ * @param model The trained autoencoder (read, not disposed).
+ * @param dataset The manifest's data set.
+ * @param manifest The resolved manifest (its `eval` block).
+ * @param spec Which model: its seed picks the fitted codes.
+ * @param registries Where sampler kinds are looked up.
+ * @param options The feature extractor.
+ * @returns Grids, FIDs, failures and the t-SNE embedding.
+ *
+ * @example See `tests/mnist_smoke_test.ts`, which runs it through the CLI.
+ */
+export function generateFromModel(
+  model: Autoencoder,
+  dataset: Dataset,
+  manifest: ResolvedManifest,
+  spec: ResolvedModel,
+  registries: Registries,
+  options: GenerateOptions = {},
+): Generation {
+  const started = performance.now();
+  const ev = manifest.eval;
+  const out: Generation = { samples: {}, fid: {}, errors: {}, seconds: 0 };
+  if (ev.samplers.length === 0 && ev.tsne === null) return out;
+  const { extractor } = options;
+  const [h, w, c] = dataset.imageShape;
+  const fitCount = Math.min(ev.fitCodes, dataset.size("train"));
+  const fitIndices = new Rng(deriveSeed(spec.seed, ["fit-codes"]))
+    .permutation(dataset.size("train")).subarray(0, fitCount);
+  const codes = encodeImages(model, dataset, "train", fitIndices);
+  const draws: Record<string, Float32Array> = {};
+  const accuracy = (extractor as { accuracy?: number } | undefined)?.accuracy;
+  for (const samplerSpec of ev.samplers) {
+    const kind = samplerSpec.kind;
+    try {
+      const sampler = registries.samplers.get(kind).create(samplerSpec, {
+        seed: deriveSeed(spec.seed, ["sampler", kind]),
+      });
+      sampler.fit(codes);
+      const gridCodes = kind === "pca-grid"
+        ? (sampler as unknown as { grid(): CodeMatrix }).grid()
+        : sampler.sample(
+          drawCount(sampler, ev.samples),
+          deriveSeed(spec.seed, ["samples", kind]),
+        );
+      const columns = kind === "pca-grid"
+        ? Math.round(Math.sqrt(gridCodes.rows))
+        : kind === "interpolate"
+        ? (sampler as unknown as { steps: number }).steps
+        : Math.ceil(Math.sqrt(gridCodes.rows));
+      out.samples[kind] = {
+        images: decodeCodes(model, gridCodes, dataset.imageShape),
+        shape: [gridCodes.rows, h, w, c],
+        columns,
+      };
+      const wanted = extractor !== undefined
+        ? ev.fid.samples
+        : ev.tsne?.samplers.includes(kind)
+        ? ev.tsne.points
+        : 0;
+      if (wanted === 0) continue;
+      const fidSeed = deriveSeed(manifest.seed, ["fid", kind]);
+      const images = decodeCodes(
+        model,
+        sampler.sample(drawCount(sampler, wanted), fidSeed),
+        dataset.imageShape,
+      );
+      draws[kind] = images;
+      if (extractor !== undefined) {
+        const record = computeFid(extractor, images, {
+          dataset,
+          seed: fidSeed,
+          split: "val",
+          referenceCount: ev.fid.samples,
+        });
+        out.fid[kind] = {
+          ...record,
+          extractorKind: extractor.kind,
+          ...(accuracy === undefined ? {} : { extractorAccuracy: accuracy }),
+        };
+      }
+    } catch (e) {
+      out.errors[kind] = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  }
+  if (ev.tsne !== null) {
+    out.tsne = embed(dataset, manifest, draws, extractor);
+  }
+  out.seconds = (performance.now() - started) / 1000;
+  return out;
+}
+
+function embed(
+  dataset: Dataset,
+  manifest: ResolvedManifest,
+  draws: Record<string, Float32Array>,
+  extractor: FeatureExtractor | undefined,
+): NonNullable<Generation["tsne"]> {
+  const started = performance.now();
+  const tsne = manifest.eval.tsne!;
+  const size = dataset.imageShape[0] * dataset.imageShape[1] *
+    dataset.imageShape[2];
+  const nVal = Math.min(tsne.points, dataset.size("val"));
+  const valIndices = new Rng(deriveSeed(manifest.seed, ["tsne-validation"]))
+    .permutation(dataset.size("val")).subarray(0, nVal);
+  const sources: { name: string; images: Float32Array }[] = [
+    { name: "validation", images: dataset.batch("val", valIndices).images },
+  ];
+  for (const kind of tsne.samplers) {
+    const images = draws[kind];
+    if (images === undefined) continue;
+    const n = Math.min(tsne.points, images.length / size);
+    sources.push({ name: kind, images: images.subarray(0, n * size) });
+  }
+  const parts = sources.map((s): CodeMatrix =>
+    extractor === undefined
+      ? { data: s.images, rows: s.images.length / size, cols: size }
+      : extractor.features(s.images)
+  );
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const cols = parts[0]!.cols;
+  const data = new Float32Array(rows * cols); // [rows, cols]
+  let offset = 0;
+  for (const p of parts) {
+    data.set(p.data, offset);
+    offset += p.data.length;
+  }
+  const y = tsneEmbedding({ data, rows, cols }, {
+    perplexity: tsne.perplexity,
+    iterations: tsne.iterations,
+    seed: manifest.seed,
+  });
+  const points: TsnePoint[] = [];
+  let row = 0;
+  sources.forEach((s, k) => {
+    for (let i = 0; i < parts[k]!.rows; i++, row++) {
+      points.push({ x: y[2 * row]!, y: y[2 * row + 1]!, source: s.name });
+    }
+  });
+  return {
+    points,
+    space: extractor === undefined ? "pixels" : `${extractor.kind} features`,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * The feature extractor a manifest's `eval.fid` names: the `classifier`
+ * trained on the data set's labels (or loaded from `cacheDir`, keyed by the
+ * data-set fingerprint and options, seeded by the manifest's seed), the
+ * `inception` model at `inceptionPath`, or none.
+ *
+ * @param manifest The resolved manifest.
+ * @param dataset Its data set.
+ * @param options The classifier's weight cache.
+ * @returns The extractor (the caller disposes it), or `undefined`.
+ */
+export async function createExtractor(
+  manifest: ResolvedManifest,
+  dataset: Dataset,
+  options: { cacheDir?: string } = {},
+): Promise<FeatureExtractor | undefined> {
+  const fid = manifest.eval.fid;
+  if (fid.extractor === "classifier") {
+    return trainClassifierFeatures(dataset, {
+      steps: fid.classifierSteps,
+      seed: manifest.seed,
+      cacheDir: options.cacheDir,
+    });
+  }
+  if (fid.extractor === "inception") {
+    return await loadInceptionFeatures(fid.inceptionPath!);
+  }
+  return undefined;
+}

@@ -1,0 +1,119 @@
+/**
+ * The MNIST manifests end to end under --smoke: `mnist` writes a sample grid
+ * per sampler, FID records that name their extractor, sample count,
+ * reference split and seed, and a t-SNE plot per model; `mnist-classification`
+ * writes the paper's Table 2 shape (models by training sizes) as markdown,
+ * JSON and CSV.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RUN = join(ROOT, "experiments", "run.ts");
+
+async function smoke(name: string): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), `irmae-${name}-`)), "run");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", RUN, name, "--smoke", "--out", dir],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assert.equal(
+    out.code,
+    0,
+    dec.decode(out.stderr) + dec.decode(out.stdout),
+  );
+  return dir;
+}
+
+const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"));
+
+Deno.test("mnist --smoke writes samples, FID records and t-SNE per model", async () => {
+  const dir = await smoke("mnist");
+  try {
+    const results = readJson(join(dir, "results.json"));
+    assert.deepEqual(results.models.map((m: { name: string }) => m.name), [
+      "ae",
+      "vae",
+      "irmae",
+    ]);
+    const env = readJson(join(dir, "env.json"));
+    assert.equal(env.fidExtractor.kind, "classifier");
+    assert.ok(env.fidExtractor.accuracy >= 0 && env.fidExtractor.accuracy <= 1);
+    const kinds = ["interpolate", "gaussian", "gmm", "pca-grid"];
+    for (const m of results.models) {
+      assert.equal(m.status, "ok");
+      const mdir = join(dir, "models", m.name);
+      for (const kind of kinds) {
+        assert.ok(
+          existsSync(join(mdir, `samples_${kind}.png`)),
+          `${m.name}: samples_${kind}.png missing`,
+        );
+        const f = m.fid[kind];
+        assert.ok(Number.isFinite(f.fid) && f.fid >= 0, `${m.name} ${kind}`);
+        assert.equal(f.extractorKind, "classifier");
+        assert.equal(f.extractor, env.fidExtractor.id);
+        assert.equal(f.extractorAccuracy, env.fidExtractor.accuracy);
+        assert.equal(f.referenceSplit, "val");
+        assert.ok(f.sampleCount >= 2 && f.referenceCount >= 2);
+        assert.equal(typeof f.seed, "number");
+      }
+      for (const f of ["tsne.png", "tsne.svg", "interpolations.png"]) {
+        assert.ok(existsSync(join(mdir, f)), `${m.name}: ${f} missing`);
+      }
+      const tsne = readJson(join(mdir, "tsne.json"));
+      assert.deepEqual(
+        [...new Set(tsne.points.map((p: { source: string }) => p.source))],
+        ["validation", "gaussian", "gmm"],
+      );
+    }
+    assert.match(
+      readFileSync(join(dir, "results.md"), "utf8"),
+      /\| model \| FID interpolate \| FID gaussian \| FID gmm \| FID pca-grid \|/,
+    );
+  } finally {
+    rmSync(join(dir, ".."), { recursive: true, force: true });
+  }
+});
+
+Deno.test("mnist-classification --smoke writes the Table 2 shape", async () => {
+  const dir = await smoke("mnist-classification");
+  try {
+    const table = readJson(join(dir, "classification.json"));
+    assert.deepEqual(table.trainSizes, [10, 100, 256]);
+    assert.deepEqual(
+      table.rows.map((r: { model: string }) => r.model),
+      ["ae", "vae", "irmae", "supervised"],
+    );
+    for (const row of table.rows) {
+      assert.equal(row.cells.length, 3);
+      for (const c of row.cells) {
+        assert.ok(c.mean >= 0 && c.mean <= 100, `${row.model} ${c.trainSize}`);
+        assert.ok(c.std >= 0);
+        assert.equal(c.n, 2, "two seeds under --smoke");
+      }
+    }
+    assert.equal(table.records.length, 4 * 3 * 2);
+    const full = table.records.filter((r: { trainSize: number }) =>
+      r.trainSize === 256
+    );
+    assert.ok(
+      full.every((r: { validationFromTrain: boolean }) =>
+        r.validationFromTrain
+      ),
+    );
+    const md = readFileSync(join(dir, "classification.md"), "utf8");
+    assert.match(md, /\| model \| 10 \| 100 \| 256 \|/);
+    assert.match(md, /\| supervised \| [\d.]+ ± [\d.]+ \|/);
+    const csv = readFileSync(join(dir, "classification.csv"), "utf8").trim()
+      .split("\n");
+    assert.equal(csv.length, 1 + 4 * 3);
+  } finally {
+    rmSync(join(dir, ".."), { recursive: true, force: true });
+  }
+});
