@@ -39,8 +39,11 @@ const manifests = readdirSync(join(ROOT, "experiments", "manifests"))
 Deno.test("every built-in manifest runs under --smoke", async (t) => {
   for (const name of manifests) {
     await t.step(name, async () => {
-      const dir = join(mkdtempSync(join(tmpdir(), "irmae-smoke-")), "run");
-      const r = await exp([name, "--smoke", "--out", dir]);
+      // Each manifest in its own working folder: sweep cells and caches
+      // land under <cwd>/runs, so nothing is reused from earlier test runs.
+      const cwd = mkdtempSync(join(tmpdir(), "irmae-smoke-"));
+      const dir = join(cwd, "run");
+      const r = await exp([name, "--smoke", "--out", dir], cwd);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const results = JSON.parse(
         readFileSync(join(dir, "results.json"), "utf8"),
@@ -65,6 +68,26 @@ Deno.test("every built-in manifest runs under --smoke", async (t) => {
       }
     });
   }
+});
+
+Deno.test("re-running a finished sweep trains nothing", async () => {
+  const cwd = mkdtempSync(join(tmpdir(), "irmae-sweep-"));
+  const first = await exp(
+    ["init-variance", "--smoke", "--out", join(cwd, "a")],
+    cwd,
+  );
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /6 cells trained, 0 reused/);
+  const again = await exp(
+    ["init-variance", "--smoke", "--out", join(cwd, "b")],
+    cwd,
+  );
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /0 cells trained, 6 reused from earlier runs/);
+  assert.equal(
+    readFileSync(join(cwd, "a", "sweep.csv"), "utf8"),
+    readFileSync(join(cwd, "b", "sweep.csv"), "utf8"),
+  );
 });
 
 Deno.test("bad invocations exit 2 with a clear message and write nothing", async (t) => {
