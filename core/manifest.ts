@@ -12,6 +12,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { BACKEND_NAMES } from "./backend.ts";
 import type { Registries } from "./builtins.ts";
+import type { ZodType } from "./types.ts";
 import {
   ARCHITECTURE_NAMES,
   type ArchitectureName,
@@ -32,6 +33,12 @@ export class ManifestError extends Error {
   readonly file: string;
   /** The problems, in document order. */
   readonly issues: ManifestIssue[];
+  /**
+   * Makes an error whose message lists every issue under the file name.
+   *
+   * @param file The manifest file, or `<inline>`.
+   * @param issues The problems, in document order.
+   */
   constructor(file: string, issues: ManifestIssue[]) {
     super(
       `Invalid manifest ${file}:\n` +
@@ -45,34 +52,82 @@ export class ManifestError extends Error {
 
 /** A model as resolved from a manifest. */
 export interface ResolvedModel {
+  /** Kebab-case name, unique in the manifest; names the model's folder. */
   name: string;
+  /** The encoder and decoder network: the model's own, else the default. */
   architecture: ArchitectureName;
+  /**
+   * Code width the decoder reads: the model's `latentDim`, else the
+   * manifest's, else the architecture's default.
+   */
   latentDim: number;
+  /** Latent regularizer options, looked up by `kind` in the registry. */
   regularizer: { kind: string } & Record<string, unknown>;
+  /**
+   * Seed of the model's initial weights and regularizer noise: the model's
+   * `seed`, else the manifest's.
+   */
   seed: number;
 }
 
 /** A manifest with every default filled in. */
 export interface ResolvedManifest {
+  /**
+   * Kebab-case experiment name: the manifest's `name`, else the file's base
+   * name without `.yaml` or `.yml`, lower-cased.
+   */
   name: string;
+  /** Free text shown in the report; empty by default. */
   description: string;
+  /**
+   * Seed of the data set and the training data order, and of every model
+   * that sets none; 0 by default.
+   */
   seed: number;
+  /** The tfjs backend to ask for; `auto` by default. */
   backend: (typeof BACKEND_NAMES)[number];
+  /** Models trained at once, one worker each; 2 by default. */
   parallel: number;
+  /**
+   * Data set options, looked up by `kind` in the registry; `--smoke` caps
+   * numeric `train` and `val` sizes.
+   */
   data: { kind: string } & Record<string, unknown>;
+  /** The training budget of every model, smoke caps applied. */
   train: {
+    /** Adam steps per model (`epochs` converted to steps). */
     steps: number;
+    /**
+     * Training batch size (training caps it at the training split's size);
+     * 32 by default.
+     */
     batchSize: number;
+    /** Adam learning rate; 1e-4 by default. */
     lr: number;
+    /** Steps between evaluations of the latent spectrum; 500 by default. */
     evalEvery: number;
+    /** Steps between checkpoints; 500 by default. */
     checkpointEvery: number;
   };
+  /** Evaluation after (and, for the spectrum, during) training. */
   eval: {
+    /**
+     * Validation examples whose codes give the spectrum and MSE (capped at
+     * the validation split); 2000 by default.
+     */
     size: number;
+    /**
+     * Thresholds on normalized singular values at which the rank is counted;
+     * `[1e-2, 1e-3]` by default.
+     */
     thresholds: number[];
+    /** Known intrinsic rank of the data, drawn as a reference, or `null`. */
     referenceRank: number | null;
+    /** Validation images in the reconstruction grid; 8 by default. */
     reconstructions: number;
+    /** Pairs of validation images interpolated between; 4 by default. */
     interpolationPairs: number;
+    /** Images per interpolation, both ends included; 8 by default. */
     interpolationSteps: number;
     /** Samplers fitted on training codes after training, in order. */
     samplers: ({ kind: string } & Record<string, unknown>)[];
@@ -86,6 +141,7 @@ export interface ResolvedManifest {
   };
   /** Downstream classification on frozen codes, or `null` (off). */
   classification: ResolvedClassification | null;
+  /** The models to train, in manifest order. */
   models: ResolvedModel[];
 }
 
@@ -146,6 +202,18 @@ export interface ResolvedClassification {
   supervised: ResolvedHead | null;
 }
 
+/**
+ * The paper's architecture for each built-in data set (Table 3), used when a
+ * manifest names none: switching `data.kind` alone switches the network and
+ * its default code width.
+ */
+export const DATA_ARCHITECTURES: Readonly<Record<string, ArchitectureName>> = {
+  shapes: "shapes",
+  mnist: "mnist",
+  "fashion-mnist": "mnist",
+  "image-folder": "celeba",
+};
+
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
@@ -160,7 +228,7 @@ function unionOf(schemas: z.ZodObject[]) {
  * @param registries Where `kind` fields are looked up.
  * @returns A zod schema producing the raw (pre-resolution) manifest.
  */
-export function manifestSchema(registries: Registries): z.ZodType {
+export function manifestSchema(registries: Registries): ZodType {
   const regularizer = unionOf(
     registries.regularizers.entries().map((e) => e.schema),
   );
@@ -190,7 +258,7 @@ export function manifestSchema(registries: Registries): z.ZodType {
     backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
     parallel: int(1, 64).default(2),
     data,
-    architecture,
+    architecture: architecture.optional(),
     latentDim: int(1, 65536).optional(),
     train: z.strictObject({
       steps: int(1, 100_000_000).nullish(),
@@ -532,8 +600,18 @@ export function resolveRawManifest(
     eval: { ...m.eval, size: evalSize, ...generation },
     classification,
     models: m.models.map((model: Record<string, unknown>) => {
-      const architecture =
-        (model.architecture ?? m.architecture) as ArchitectureName;
+      const architecture = (model.architecture ?? m.architecture ??
+        DATA_ARCHITECTURES[m.data.kind as string]) as
+          | ArchitectureName
+          | undefined;
+      if (architecture === undefined) {
+        throw new ManifestError(file, [{
+          path: "architecture",
+          message: `expected one of ${
+            ARCHITECTURE_NAMES.join(", ")
+          } (data kind ${m.data.kind} has no default architecture), got nothing`,
+        }]);
+      }
       return {
         name: model.name as string,
         architecture,

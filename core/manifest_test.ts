@@ -50,6 +50,18 @@ Deno.test("resolveManifest() fills every default", () => {
   });
 });
 
+Deno.test("resolveManifest() takes the data set's architecture when none is named", () => {
+  const text = BASE.replace("architecture: shapes", "");
+  const shapes = resolveManifest(text, registries);
+  assert.equal(shapes.models[0]!.architecture, "shapes");
+  assert.equal(shapes.models[0]!.latentDim, 32);
+  const mnist = resolveManifest(text, registries, {
+    overrides: ["data.kind=mnist"],
+  });
+  assert.equal(mnist.models[0]!.architecture, "mnist");
+  assert.equal(mnist.models[0]!.latentDim, 128);
+});
+
 Deno.test("resolveManifest() applies --set overrides and epochs", () => {
   const m = resolveManifest(
     BASE.replace("steps: 10", "epochs: 2"),
@@ -109,11 +121,6 @@ const BAD: [string, string, RegExp][] = [
     /models: .*got nothing/,
   ],
   ["empty models", BASE.replace(/models:[\s\S]*$/, "models: []"), /models: /],
-  [
-    "missing architecture",
-    BASE.replace("architecture: shapes", ""),
-    /architecture: .*got nothing/,
-  ],
   [
     "unknown architecture",
     BASE.replace("architecture: shapes", "architecture: resnet"),

@@ -41,6 +41,7 @@ import type { Dataset } from "./types.ts";
 
 /** One evaluation during training. */
 export interface EvalRecord {
+  /** Training steps completed when it was taken (0: before training). */
   step: number;
   /** Training images seen. */
   images: number;
@@ -50,6 +51,7 @@ export interface EvalRecord {
   valMse: number;
   /** Rank at each threshold, keyed by the threshold as written (`1e-3`). */
   rank: Record<string, number>;
+  /** Roy & Vetterli's effective rank of the validation codes. */
   effectiveRank: number;
   /** Seconds of training so far. */
   seconds: number;
@@ -57,16 +59,28 @@ export interface EvalRecord {
 
 /** Everything a finished model reports. */
 export interface ModelResult {
+  /** The model's name in the manifest. */
   name: string;
+  /** Final validation MSE per pixel (images in [0, 1]); `NaN` when failed. */
   valMse: number;
+  /** Final rank at each threshold, keyed as in `EvalRecord.rank`. */
   rank: Record<string, number>;
+  /** Final effective rank of the validation codes; `NaN` when failed. */
   effectiveRank: number;
+  /**
+   * Final singular values of the code covariance, divided by the largest,
+   * descending; empty when failed.
+   */
   singularValues: number[];
+  /** Every evaluation during training, in step order. */
   history: EvalRecord[];
+  /** Training steps completed. */
   steps: number;
+  /** Seconds of training (training steps only, not evaluation). */
   seconds: number;
   /** `ok`, or why the model stopped. */
   status: "ok" | "failed";
+  /** Why the model failed (e.g. the error's name and message), when it did. */
   error?: string;
   /** FID of each sampler's draws, when the manifest asks for FID. */
   fid?: Record<string, SamplerFid>;
@@ -88,10 +102,18 @@ export interface ModelImages {
 
 /** Progress of one model. */
 export interface Progress {
+  /** The model's name in the manifest. */
   name: string;
+  /** Training steps completed. */
   step: number;
+  /** Training steps in the budget. */
   steps: number;
+  /** Training loss of the latest step. */
   loss: number;
+  /**
+   * Training images per second, averaged over the wall time (evaluations and
+   * checkpoints included) since this call began its training loop.
+   */
   imagesPerSec: number;
 }
 
@@ -103,6 +125,13 @@ export function thresholdKey(t: number): string {
 
 /** A model stopped by a NaN or infinite loss. */
 export class NonFiniteLossError extends Error {
+  /**
+   * Makes the error; its message names the model, the step and the loss.
+   *
+   * @param model The model's name.
+   * @param step The step (1-based) whose loss was not finite.
+   * @param loss The loss value: `NaN` or ±`Infinity`.
+   */
   constructor(model: string, step: number, loss: number) {
     super(
       `Model ${model}: loss became ${loss} at step ${step}; training stopped and the last good checkpoint was kept`,

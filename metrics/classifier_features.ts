@@ -31,7 +31,13 @@ import {
   writeFileAtomic,
 } from "../core/checkpoint.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
-import type { Dataset, Split } from "../core/types.ts";
+import type {
+  Dataset,
+  IOHandler,
+  Split,
+  Tensor4D,
+  Variable,
+} from "../core/types.ts";
 import {
   buildLayers,
   type Layer,
@@ -61,7 +67,7 @@ export interface FeatureExtractor {
    * disposed) or a row-major array whose length is a multiple of H * W * C.
    * @returns Features [n, featureDim].
    */
-  features(images: Float32Array | tf.Tensor4D): CodeMatrix;
+  features(images: Float32Array | Tensor4D): CodeMatrix;
   /** Frees the extractor's tensors. */
   dispose(): void;
 }
@@ -115,14 +121,14 @@ export interface ClassifierFeatures extends FeatureExtractor {
   /** The cache file, when caching. */
   readonly cachePath?: string;
   /** Trainable variables, in a fixed order. */
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   /**
    * Most likely class of each image.
    *
    * @param images Images [n, H, W, C] in [0, 1].
    * @returns Class indices [n].
    */
-  predict(images: Float32Array | tf.Tensor4D): Int32Array;
+  predict(images: Float32Array | Tensor4D): Int32Array;
 }
 
 /** Width of the classifier's feature layer. */
@@ -524,7 +530,7 @@ function makeClassifier(parts: {
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
-export function fileSystemIO(path: string): tf.io.IOHandler {
+export function fileSystemIO(path: string): IOHandler {
   const modelPath = path.endsWith(".json") ? path : join(path, "model.json");
   const folder = dirname(modelPath);
   return {

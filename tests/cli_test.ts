@@ -97,7 +97,24 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
     bad,
     "data: { kind: shapes }\narchitecture: shapes\ntrain: { steps: 1 }\nmodels:\n  - name: ae\n    regularizer: { kind: linear-chian }\n",
   );
+  const noData = join(work, "nodata.yaml");
+  writeFileSync(
+    noData,
+    `data: { kind: mnist, dir: ${
+      join(work, "no-such-dir")
+    } }\ntrain: { steps: 1 }\nmodels:\n  - name: ae\n    regularizer: { kind: none }\n`,
+  );
   const cases: [string, string[], RegExp][] = [
+    [
+      "missing data path",
+      [noData],
+      /nodata\.yaml: data \(kind mnist\) cannot be loaded: .*no-such-dir/,
+    ],
+    [
+      "manifest path is a folder",
+      [join(work, "folder.yaml")],
+      /Cannot read manifest .*folder\.yaml/,
+    ],
     [
       "unknown experiment",
       ["no-such-experiment"],
@@ -141,6 +158,7 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
       /Expected one experiment name, got 2/,
     ],
   ];
+  Deno.mkdirSync(join(work, "folder.yaml"));
   for (const [name, args, pattern] of cases) {
     await t.step(name, async () => {
       const r = await exp(args, work);

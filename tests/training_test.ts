@@ -119,3 +119,30 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
   assert.equal(loadCheckpoint(join(dir, "checkpoint.bin")).meta.step, 2);
   assert.ok(!existsSync(join(dir, "result.json")));
 });
+
+Deno.test("a fixed chain keeps its matrices through training while the encoder learns", async () => {
+  const { buildDataset, buildModel } = await import("../core/train.ts");
+  const { createAdam } = await import("../core/adam.ts");
+  const m = resolveManifest(
+    MANIFEST.replace(
+      "kind: linear-chain, numMatrices: 2",
+      "kind: linear-chain, numMatrices: 2, trainable: false",
+    ),
+    registries,
+  );
+  const ds = buildDataset(m, registries);
+  const model = buildModel(m.models[0]!, registries, ds.imageShape);
+  const chain = model.regularizer as unknown as { matrices: tf.Variable[] };
+  const before = chain.matrices.map((w) => w.dataSync().slice());
+  const encoderBefore = model.encoder.variables[0]!.dataSync().slice();
+  const adam = createAdam(model.variables, { lr: 1e-3 });
+  const x = tf.tensor4d(ds.batch("train", [0, 1, 2, 3]).images, [4, 32, 32, 3]);
+  for (let i = 0; i < 2; i++) {
+    adam.minimize(() => model.loss(x, true).total).dispose();
+  }
+  chain.matrices.forEach((w, i) => assert.deepEqual(w.dataSync(), before[i]));
+  assert.notDeepEqual(model.encoder.variables[0]!.dataSync(), encoderBefore);
+  tf.dispose(x);
+  adam.dispose();
+  model.dispose();
+});
