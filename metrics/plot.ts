@@ -237,6 +237,16 @@ export async function spectrumPlot(
   return await render(spec, frame.pixelRatio);
 }
 
+/** A quantitative position channel on field `field`, linear or log scale. */
+function quantitative(field: string, title: string, log: boolean) {
+  return {
+    field,
+    type: "quantitative" as const,
+    title,
+    scale: log ? { type: "log" as const } : { zero: false },
+  };
+}
+
 /**
  * Plots several curves on one axis, coloured by name with a legend, e.g. the
  * latent rank over training or loss curves. Points with a non-finite
@@ -290,18 +300,8 @@ export async function linePlot(
       point: options.markers ?? false,
     },
     encoding: {
-      x: {
-        field: "x",
-        type: "quantitative",
-        title: options.xLabel ?? "x",
-        scale: { zero: false },
-      },
-      y: {
-        field: "y",
-        type: "quantitative",
-        title: options.yLabel ?? "y",
-        scale: logY ? { type: "log" } : { zero: false },
-      },
+      x: quantitative("x", options.xLabel ?? "x", false),
+      y: quantitative("y", options.yLabel ?? "y", logY),
       color: colorEncoding(names, frame.legendTitle),
     },
   };
@@ -423,18 +423,8 @@ export async function scatterPlot(
     data: { values: rows },
     mark: { type: "circle", size: pointSize, opacity },
     encoding: {
-      x: {
-        field: "x",
-        type: "quantitative",
-        title: options.xLabel ?? "x",
-        scale: { zero: false },
-      },
-      y: {
-        field: "y",
-        type: "quantitative",
-        title: options.yLabel ?? "y",
-        scale: { zero: false },
-      },
+      x: quantitative("x", options.xLabel ?? "x", false),
+      y: quantitative("y", options.yLabel ?? "y", false),
       color: colorEncoding(names, frame.legendTitle),
     },
   };

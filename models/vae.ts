@@ -18,7 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { deriveSeed } from "../core/random.ts";
+import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
   LatentRegularizer,
@@ -102,7 +102,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
   if (!(config.beta >= 0)) {
     throw new RangeError(`beta must be >= 0, got ${config.beta}`);
   }
-  let draws = 0;
+  const noise = createNoiseStream(config.seed, "vae-noise");
   return {
     kind: "vae",
     inputDim: 2 * d,
@@ -110,15 +110,10 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
     decoderOutput: "sigmoid",
     variables: [],
     get draws(): number {
-      return draws;
+      return noise.draws;
     },
     set draws(value: number) {
-      if (!Number.isInteger(value) || value < 0) {
-        throw new RangeError(
-          `draws must be a non-negative integer, got ${value}`,
-        );
-      }
-      draws = value;
+      noise.draws = value;
     },
     forward(h: Tensor2D, training: boolean): Required<LatentOutput> {
       if (h.shape[1] !== 2 * d) {
@@ -126,9 +121,7 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
           `The vae head expects ${2 * d} values per example, got ${h.shape[1]}`,
         );
       }
-      const noiseSeed = training
-        ? deriveSeed(config.seed, ["vae-noise", draws++])
-        : 0;
+      const noiseSeed = training ? noise.nextSeed() : 0;
       return tf.tidy(() => {
         const [mu, logvar] = tf.split(h, 2, 1) as [Tensor2D, Tensor2D]; // [batch, d] each
         const code = training

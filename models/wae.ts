@@ -23,7 +23,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { deriveSeed } from "../core/random.ts";
+import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
   LatentRegularizer,
@@ -194,7 +194,7 @@ export function createWae(options: WaeOptions): Wae {
     throw new RangeError(`sigma must be > 0, got ${config.sigma}`);
   }
   const kernelScale = 2 * d * config.sigma ** 2;
-  let draws = 0;
+  const noise = createNoiseStream(config.seed, "wae-prior");
   return {
     kind: "wae",
     inputDim: d,
@@ -202,15 +202,10 @@ export function createWae(options: WaeOptions): Wae {
     kernelScale,
     variables: [],
     get draws(): number {
-      return draws;
+      return noise.draws;
     },
     set draws(value: number) {
-      if (!Number.isInteger(value) || value < 0) {
-        throw new RangeError(
-          `draws must be a non-negative integer, got ${value}`,
-        );
-      }
-      draws = value;
+      noise.draws = value;
     },
     forward(h: Tensor2D, training: boolean): LatentOutput {
       if (!training) return { code: h };
@@ -220,7 +215,7 @@ export function createWae(options: WaeOptions): Wae {
           `The wae penalty needs a batch of at least two codes, got ${batch}`,
         );
       }
-      const priorSeed = deriveSeed(config.seed, ["wae-prior", draws++]);
+      const priorSeed = noise.nextSeed();
       const penalty = tf.tidy(() => {
         const prior = tf.randomNormal(
           [batch, d],
