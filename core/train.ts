@@ -12,7 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { latentSpectrum } from "../metrics/spectrum.ts";
@@ -90,6 +91,13 @@ export interface ModelResult {
   classification?: ClassificationRecord[];
   /** Seconds spent on samplers, FID and t-SNE after training, when any. */
   generationSeconds?: number;
+  /**
+   * The finished checkpoint this model was loaded from instead of being
+   * trained, when an earlier run had trained it with the same configuration
+   * (see {@link TrainOptions.modelCache}); `seconds` and `history` are that
+   * training's.
+   */
+  reusedCheckpoint?: string;
 }
 
 /** Image grids a finished model produces, [n, H, W, C] in [0, 1]. */
@@ -230,6 +238,15 @@ export interface TrainOptions {
    * there is no FID and t-SNE embeds pixels.
    */
   extractor?: FeatureExtractor;
+  /**
+   * A folder of finished checkpoints keyed by {@link trainingKey}: a model
+   * whose key is there is loaded instead of trained (its result says so in
+   * `reusedCheckpoint`), and a model trained to the end is added to it. Two
+   * manifests that train the same model (e.g. `mnist` and
+   * `mnist-classification`) then train it once. Without it nothing is
+   * reused.
+   */
+  modelCache?: string;
 }
 
 function configKey(manifest: ResolvedManifest, model: ResolvedModel): string {
@@ -240,6 +257,53 @@ function configKey(manifest: ResolvedManifest, model: ResolvedModel): string {
     batchSize: manifest.train.batchSize,
     lr: manifest.train.lr,
   });
+}
+
+/**
+ * Content hash of everything that determines a model's trained weights and
+ * its training history: the model, data, seed, optimizer, step count, the
+ * evaluations recorded during training and the backend that computes them.
+ *
+ * @param manifest The resolved manifest.
+ * @param modelIndex Which of its models.
+ * @param backend The tfjs backend's name (`wasm`, `webgpu`, `cpu`).
+ * @returns A hex SHA-256 digest.
+ */
+export function trainingKey(
+  manifest: ResolvedManifest,
+  modelIndex: number,
+  backend: string,
+): string {
+  const spec = manifest.models[modelIndex]!;
+  return createHash("sha256").update(JSON.stringify({
+    config: configKey(manifest, spec),
+    steps: manifest.train.steps,
+    evalEvery: manifest.train.evalEvery,
+    evalSize: manifest.eval.size,
+    thresholds: manifest.eval.thresholds,
+    backend,
+  })).digest("hex");
+}
+
+/**
+ * Copies a finished checkpoint from the model cache into the model's folder
+ * when the cache holds one for this model; a damaged cached file is
+ * ignored (the model then trains).
+ */
+function fromModelCache(
+  cacheDir: string,
+  key: string,
+  ckptPath: string,
+): string | undefined {
+  const cached = join(cacheDir, `${key}.bin`);
+  if (!existsSync(cached)) return undefined;
+  try {
+    loadCheckpoint(cached);
+  } catch {
+    return undefined;
+  }
+  copyFileSync(cached, ckptPath);
+  return cached;
 }
 
 /**
@@ -271,8 +335,15 @@ export function trainModel(
   const history: EvalRecord[] = [];
   let step = 0;
   let seconds = 0;
+  const cacheKey = options.modelCache === undefined
+    ? undefined
+    : trainingKey(manifest, modelIndex, tf.getBackend());
+  const reused = cacheKey === undefined ||
+      (options.resume && existsSync(ckptPath))
+    ? undefined
+    : fromModelCache(options.modelCache!, cacheKey, ckptPath);
   try {
-    if (options.resume && existsSync(ckptPath)) {
+    if ((options.resume || reused) && existsSync(ckptPath)) {
       const ckpt = loadCheckpoint(ckptPath);
       if (ckpt.meta.config !== key) {
         throw new CheckpointError(
@@ -411,6 +482,13 @@ export function trainModel(
     const final = evaluate();
     if (history.at(-1)?.step !== step) history.push(final.record);
     save();
+    if (cacheKey !== undefined && reused === undefined) {
+      mkdirSync(options.modelCache!, { recursive: true });
+      writeFileAtomic(
+        join(options.modelCache!, `${cacheKey}.bin`),
+        readFileSync(ckptPath),
+      );
+    }
     const result: ModelResult = {
       name: spec.name,
       valMse: final.record.valMse,
@@ -421,6 +499,7 @@ export function trainModel(
       steps: step,
       seconds,
       status: "ok",
+      ...(reused === undefined ? {} : { reusedCheckpoint: reused }),
     };
     const images = makeImages(model, ds, manifest);
     const generation = generateFromModel(

@@ -32,6 +32,8 @@ export interface WorkerRequest {
   task?: "train" | "supervised";
   /** The classifier extractor's weight cache (the runner fills it first). */
   cacheDir?: string;
+  /** Finished models to reuse and extend (`TrainOptions.modelCache`). */
+  modelCache?: string;
 }
 
 interface WorkerScope {
@@ -75,6 +77,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         dir: req.dir,
         resume: req.resume,
         stopAfter: req.stopAfter,
+        modelCache: req.modelCache,
         onProgress: (p) => {
           const now = performance.now();
           if (now - last > 250 || p.step === p.steps) {

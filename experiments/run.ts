@@ -53,6 +53,9 @@ Options:
   --out DIR            run folder (default runs/<name>-<timestamp>)
   --backend NAME       auto | webgpu | wasm | cpu
   --parallel N         models trained at once (one worker each)
+  --fresh              train every model and sweep cell, reusing none that
+                       an earlier run finished with the same configuration
+  --dry-run            validate, print the resolved manifest as JSON and stop
   --list               list the built-in manifests and plug-in kinds
   -h, --help           this text`;
 
@@ -64,22 +67,33 @@ function manifestNames(): string[] {
     .map((f) => f.replace(/\.yaml$/, "")).sort();
 }
 
-function findManifest(arg: string): string {
+function hasPaperBlock(path: string): boolean {
+  return /^paper:/m.test(readFileSync(path, "utf8"));
+}
+
+/**
+ * The manifest file an argument names, and whether the name asked for the
+ * paper's budget: `<name>-paper` without a file of its own is `<name>` with
+ * its `paper` block (`deno task exp mnist-paper` = `mnist --paper`).
+ */
+function findManifest(arg: string): { path: string; paper: boolean } {
   if (arg.endsWith(".yaml") || arg.endsWith(".yml") || arg.includes("/")) {
     if (!existsSync(arg)) {
       throw new UsageError(`Manifest file not found: ${arg}`);
     }
-    return arg;
+    return { path: arg, paper: false };
   }
   const path = join(MANIFESTS, `${arg}.yaml`);
-  if (!existsSync(path)) {
-    throw new UsageError(
-      `Unknown experiment "${arg}"; built-in manifests: ${
-        manifestNames().join(", ")
-      }`,
-    );
+  if (existsSync(path)) return { path, paper: false };
+  const base = join(MANIFESTS, `${arg.replace(/-paper$/, "")}.yaml`);
+  if (arg.endsWith("-paper") && existsSync(base) && hasPaperBlock(base)) {
+    return { path: base, paper: true };
   }
-  return path;
+  throw new UsageError(
+    `Unknown experiment "${arg}"; built-in manifests: ${
+      manifestNames().join(", ")
+    }`,
+  );
 }
 
 function timestamp(): string {
@@ -143,6 +157,8 @@ function parse(args: string[]) {
         backend: { type: "string" },
         parallel: { type: "string" },
         list: { type: "boolean", default: false },
+        fresh: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -160,6 +176,14 @@ async function main(args: string[]): Promise<number> {
   }
   if (values.list) {
     console.log(`Manifests: ${manifestNames().join(", ")}`);
+    const paper = manifestNames().filter((n) =>
+      hasPaperBlock(join(MANIFESTS, `${n}.yaml`))
+    );
+    console.log(
+      `With the paper's budget (<name>-paper, or --paper): ${
+        paper.map((n) => `${n}-paper`).join(", ")
+      }`,
+    );
     console.log(`Regularizers: ${registries.regularizers.kinds().join(", ")}`);
     console.log(`Data sets: ${registries.datasets.kinds().join(", ")}`);
     return 0;
@@ -188,7 +212,9 @@ async function main(args: string[]): Promise<number> {
       );
     }
   }
-  const file = findManifest(positionals[0]!);
+  const found = findManifest(positionals[0]!);
+  const file = found.path;
+  const paperBudget = values.paper || found.paper;
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -201,7 +227,7 @@ async function main(args: string[]): Promise<number> {
     file,
     overrides: values.set as string[],
     smoke: values.smoke,
-    paper: values.paper,
+    paper: paperBudget,
   };
   const raw = parseManifest(text, opts);
   // Validates the whole manifest (grid included) before any cell is made.
@@ -252,6 +278,11 @@ async function main(args: string[]): Promise<number> {
     2,
   );
 
+  if (values["dry-run"]) {
+    console.log(identity);
+    return 0;
+  }
+
   const root = resolve("runs");
   let dir: string;
   if (values.resume) {
@@ -276,7 +307,7 @@ async function main(args: string[]): Promise<number> {
     dir = values.out ??
       join(
         root,
-        `${manifest.name}-${timestamp()}${values.paper ? "-paper" : ""}${
+        `${manifest.name}-${timestamp()}${paperBudget ? "-paper" : ""}${
           values.smoke ? "-smoke" : ""
         }`,
       );
@@ -329,6 +360,12 @@ async function main(args: string[]): Promise<number> {
     },
     onModelEnd: (name: string, r: ModelResult) => {
       if (r.status === "failed") bars.log(`model ${name} failed: ${r.error}\n`);
+      if (r.reusedCheckpoint !== undefined) {
+        // Not bars.log: with no bar drawn yet it would never be flushed.
+        console.log(
+          `model ${name}: trained by an earlier run with the same configuration, loaded from ${r.reusedCheckpoint} (--fresh retrains)`,
+        );
+      }
       for (const [kind, why] of Object.entries(r.samplerErrors ?? {})) {
         bars.log(`model ${name}: sampler ${kind} failed: ${why}\n`);
       }
@@ -345,6 +382,7 @@ async function main(args: string[]): Promise<number> {
       );
     },
     cacheDir: join(root, ".cache"),
+    fresh: values.fresh,
   };
   let results: RunResults;
   if (cells.length === 0) {

@@ -7,7 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { atMatchedError } from "../core/matched.ts";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
   type BackendInfo,
@@ -59,6 +60,8 @@ export interface RunResults {
     error?: string;
     /** FID of each sampler's draws, when the manifest asks for FID. */
     fid?: Record<string, SamplerFid>;
+    /** The cached checkpoint loaded instead of training, when one was. */
+    reusedCheckpoint?: string;
   }[];
 }
 
@@ -108,6 +111,12 @@ export interface RunOptions {
    * @default `.cache` beside the run folder
    */
   cacheDir?: string;
+  /**
+   * Train every model even when `cacheDir/models` holds a finished one with
+   * the same training configuration (see `TrainOptions.modelCache`).
+   * @default false
+   */
+  fresh?: boolean;
 }
 
 type WorkerOutcome =
@@ -286,6 +295,7 @@ export async function runExperiment(
         resume: options.resume,
         backend,
         cacheDir,
+        modelCache: options.fresh ? undefined : join(cacheDir, "models"),
       }, { ...options, onBackend });
       if (outcome.type === "done" && "result" in outcome.out) {
         results[i] = outcome.out.result;
@@ -354,6 +364,7 @@ function toRunResults(
       status: r.status,
       ...(r.error ? { error: r.error } : {}),
       ...(r.fid ? { fid: r.fid } : {}),
+      ...(r.reusedCheckpoint ? { reusedCheckpoint: r.reusedCheckpoint } : {}),
     })),
   };
 }
@@ -403,8 +414,53 @@ export function resultsMarkdown(
       `Reference (intrinsic) rank: ${manifest.eval.referenceRank}.`,
     );
   }
+  lines.push(...matchedMarkdown(manifest, results, keys));
   lines.push(...fidMarkdown(manifest, results));
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Each model beside the unregularized baseline (the first model with
+ * regularizer `none`) at equal reconstruction error: the baseline's first
+ * evaluation during training whose validation MSE was at most the model's
+ * final one. No lines without such a baseline.
+ */
+function matchedMarkdown(
+  manifest: ResolvedManifest,
+  results: ModelResult[],
+  keys: string[],
+): string[] {
+  const b = manifest.models.findIndex((m) => m.regularizer.kind === "none");
+  const base = results[b];
+  if (base === undefined || base.status !== "ok") return [];
+  const rows = results.filter((r, i) => i !== b && r.status === "ok");
+  if (rows.length === 0) return [];
+  const lines = [
+    "",
+    `## At equal reconstruction error`,
+    "",
+    `Each model's final code beside \`${base.name}\` (no regularizer) at the first evaluation of its training (every ${manifest.train.evalEvery} steps) whose validation MSE was at most the model's final one.`,
+    "",
+    `| model | val MSE | ${
+      keys.map((k) => `rank@${k}`).join(" | ")
+    } | ${base.name} step | ${base.name} val MSE | ${
+      keys.map((k) => `${base.name} rank@${k}`).join(" | ")
+    } |`,
+    `|---|---|${keys.map(() => "---").join("|")}|---|---|${
+      keys.map(() => "---").join("|")
+    }|`,
+  ];
+  for (const r of rows) {
+    const at = atMatchedError(base.history, r.valMse);
+    lines.push(
+      `| ${r.name} | ${fmt(r.valMse)} | ${
+        keys.map((k) => r.rank[k] ?? "—").join(" | ")
+      } | ${at?.step ?? "never"} | ${at ? fmt(at.valMse) : "—"} | ${
+        keys.map((k) => at?.rank[k] ?? "—").join(" | ")
+      } |`,
+    );
+  }
+  return lines;
 }
 
 /** The FID table of a run (one column per sampler), or no lines. */
@@ -719,6 +775,7 @@ export async function runSweep(
         cellHash(manifestIdentity(cell.manifest)),
       );
       const resultsPath = join(dir, "results.json");
+      if (options.fresh) rmSync(dir, { recursive: true, force: true });
       if (existsSync(resultsPath)) {
         outcomes[i] = JSON.parse(
           readFileSync(resultsPath, "utf8"),

@@ -90,6 +90,59 @@ Deno.test("re-running a finished sweep trains nothing", async () => {
   );
 });
 
+Deno.test("<name>-paper is <name> with its paper block; --dry-run writes nothing", async () => {
+  const cwd = mkdtempSync(join(tmpdir(), "irmae-dry-"));
+  const resolved = async (args: string[]) => {
+    const r = await exp([...args, "--dry-run"], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const cpu = await resolved(["mnist"]);
+  const alias = await resolved(["mnist-paper"]);
+  assert.deepEqual(alias, await resolved(["mnist", "--paper"]));
+  // The paper's budget (Table 4): 50 epochs of 60000 at batch 32, lr 1e-4.
+  assert.equal(alias.train.steps, 50 * 1875);
+  assert.equal(alias.train.lr, 1e-4);
+  assert.notDeepEqual(cpu.train, alias.train);
+  assert.deepEqual(readdirSync(cwd), [], "a dry run wrote files");
+  const list = await exp(["--list"], cwd);
+  assert.match(list.stdout, /paper.*mnist-paper/);
+});
+
+Deno.test("a model finished by one run is reused by the next with the same training", async () => {
+  const cwd = mkdtempSync(join(tmpdir(), "irmae-reuse-"));
+  const first = await exp(["shapes", "--smoke", "--out", join(cwd, "a")], cwd);
+  assert.equal(first.code, 0, first.stderr);
+  assert.doesNotMatch(first.stdout, /trained by an earlier run/);
+  // Other evaluation outputs, same training: every model is loaded.
+  const second = await exp(
+    [
+      "shapes",
+      "--smoke",
+      "--set",
+      "eval.reconstructions=2",
+      "--out",
+      join(cwd, "b"),
+    ],
+    cwd,
+  );
+  assert.equal(second.code, 0, second.stderr);
+  const a = JSON.parse(readFileSync(join(cwd, "a", "results.json"), "utf8"));
+  const b = JSON.parse(readFileSync(join(cwd, "b", "results.json"), "utf8"));
+  assert.equal(
+    (second.stdout.match(/trained by an earlier run/g) ?? []).length,
+    a.models.length,
+  );
+  for (const [i, m] of a.models.entries()) {
+    const { reusedCheckpoint, ...rest } = b.models[i];
+    assert.match(
+      reusedCheckpoint,
+      /\.cache[\/\\]models[\/\\][0-9a-f]{64}\.bin$/,
+    );
+    assert.deepEqual(rest, m);
+  }
+});
+
 Deno.test("bad invocations exit 2 with a clear message and write nothing", async (t) => {
   const work = mkdtempSync(join(tmpdir(), "irmae-cli-"));
   const bad = join(work, "bad.yaml");
@@ -119,6 +172,11 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
       "unknown experiment",
       ["no-such-experiment"],
       /Unknown experiment "no-such-experiment"; built-in manifests: .*shapes/,
+    ],
+    [
+      "-paper of a manifest without a paper block",
+      ["shapes-paper-paper"],
+      /Unknown experiment "shapes-paper-paper"/,
     ],
     [
       "missing file",

@@ -40,7 +40,7 @@ writeFileSync(manifest, MANIFEST);
 
 function command(args: string[]) {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUN, manifest, ...args],
+    args: ["run", "-A", RUN, manifest, "--fresh", ...args],
     cwd: work,
     stdout: "piped",
     stderr: "piped",

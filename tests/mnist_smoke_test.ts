@@ -17,7 +17,7 @@ const RUN = join(ROOT, "experiments", "run.ts");
 async function smoke(name: string): Promise<string> {
   const dir = join(mkdtempSync(join(tmpdir(), `irmae-${name}-`)), "run");
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUN, name, "--smoke", "--out", dir],
+    args: ["run", "-A", RUN, name, "--smoke", "--fresh", "--out", dir],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -45,6 +45,7 @@ function smokeRun(): Promise<string> {
         join(ROOT, "experiments", "run.ts"),
         "shapes",
         "--smoke",
+        "--fresh",
         "--out",
         dir,
       ],

@@ -4,15 +4,22 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { selectBackend } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
 import { loadCheckpoint } from "../core/checkpoint.ts";
 import { resolveManifest } from "../core/manifest.ts";
-import { NonFiniteLossError, trainModel } from "../core/train.ts";
+import { NonFiniteLossError, trainingKey, trainModel } from "../core/train.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -145,4 +152,98 @@ Deno.test("a fixed chain keeps its matrices through training while the encoder l
   tf.dispose(x);
   adam.dispose();
   model.dispose();
+});
+
+Deno.test("a model cache reuses a finished model only for the same training", () => {
+  const cache = tempDir();
+  let trainedSteps = 0;
+  const onProgress = () => trainedSteps++;
+  const first = trainModel(manifest, 0, registries, {
+    dir: tempDir(),
+    modelCache: cache,
+    onProgress,
+  });
+  assert.ok("result" in first);
+  assert.equal(first.result.reusedCheckpoint, undefined);
+  assert.equal(trainedSteps, 8);
+  assert.equal(readdirSync(cache).length, 1);
+
+  // Different evaluation outputs, same training: loaded, not trained, and
+  // every number the training produced is the same.
+  const moreImages = resolveManifest(MANIFEST, registries, {
+    overrides: ["eval.reconstructions=3"],
+  });
+  const again = trainModel(moreImages, 0, registries, {
+    dir: tempDir(),
+    modelCache: cache,
+    onProgress,
+  });
+  assert.ok("result" in again);
+  assert.equal(trainedSteps, 8, "a cached model was trained again");
+  assert.equal(
+    again.result.reusedCheckpoint,
+    join(cache, `${trainingKey(manifest, 0, tf.getBackend())}.bin`),
+  );
+  assert.equal(again.result.valMse, first.result.valMse);
+  // As written to result.json (the step-0 training loss, NaN, is null there).
+  const asWritten = (x: unknown) => JSON.parse(JSON.stringify(x));
+  assert.deepEqual(
+    asWritten(again.result.history),
+    asWritten(first.result.history),
+  );
+  assert.deepEqual(again.result.singularValues, first.result.singularValues);
+
+  // Another learning rate is another model.
+  const otherLr = resolveManifest(MANIFEST, registries, {
+    overrides: ["train.lr=0.003"],
+  });
+  const third = trainModel(otherLr, 0, registries, {
+    dir: tempDir(),
+    modelCache: cache,
+    onProgress,
+  });
+  assert.ok("result" in third);
+  assert.equal(third.result.reusedCheckpoint, undefined);
+  assert.equal(trainedSteps, 16);
+  assert.equal(readdirSync(cache).length, 2);
+
+  // A damaged cached file is ignored: the model trains.
+  const damaged = join(
+    cache,
+    `${trainingKey(manifest, 0, tf.getBackend())}.bin`,
+  );
+  const bytes = readFileSync(damaged);
+  bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
+  writeFileSync(damaged, bytes);
+  const fourth = trainModel(manifest, 0, registries, {
+    dir: tempDir(),
+    modelCache: cache,
+    onProgress,
+  });
+  assert.ok("result" in fourth);
+  assert.equal(fourth.result.reusedCheckpoint, undefined);
+  assert.equal(trainedSteps, 24);
+  assert.equal(fourth.result.valMse, first.result.valMse);
+});
+
+Deno.test("mnist-classification reuses the autoencoders the mnist run trained", () => {
+  const dir = fileURLToPath(
+    new URL("../experiments/manifests/", import.meta.url),
+  );
+  const load = (name: string) =>
+    resolveManifest(
+      readFileSync(join(dir, `${name}.yaml`), "utf8"),
+      registries,
+    );
+  const mnist = load("mnist");
+  const classification = load("mnist-classification");
+  assert.deepEqual(
+    classification.models.map((_, i) => trainingKey(classification, i, "wasm")),
+    mnist.models.map((_, i) => trainingKey(mnist, i, "wasm")),
+  );
+  // ...and the key tells models apart.
+  assert.equal(
+    new Set(mnist.models.map((_, i) => trainingKey(mnist, i, "wasm"))).size,
+    3,
+  );
 });
