@@ -1,7 +1,9 @@
 /**
  * The framework core: role interfaces, registries and manifests, seeding,
  * backend selection, the autoencoder composition, Adam, checkpoints and the
- * training loop.
+ * training loop. The model, sampler and metric types that its signatures
+ * name (`ArchitectureName`, `Sampler`, `CodeMatrix`, `FeatureExtractor`,
+ * `FidRecord`) are re-exported here as types.
  *
  * @example Resolve a manifest against the built-in registries
  * ```ts
@@ -124,3 +126,8 @@ export type {
   ZodType,
 } from "./types.ts";
 export { installWasmKernels } from "./wasm_kernels.ts";
+export type { FeatureExtractor } from "../metrics/classifier_features.ts";
+export type { FidRecord } from "../metrics/frechet.ts";
+export type { CodeMatrix } from "../metrics/spectrum.ts";
+export type { ArchitectureName } from "../models/architectures.ts";
+export type { Sampler } from "../models/sampler.ts";

@@ -1,7 +1,9 @@
 /**
  * Data sets. Every example is fixed by its index, so runs are reproducible:
  * the synthetic shapes of paper §4.1, MNIST and Fashion-MNIST read offline
- * from IDX files, and folders of PNG/JPEG images (CelebA) for §4.2.
+ * from IDX files, and folders of PNG/JPEG images (CelebA) for §4.2. The core's
+ * `Dataset` interface they implement, with its `Batch` and `Split` types, is
+ * re-exported here.
  *
  * @example The synthetic shapes of paper §4.1
  * ```ts
@@ -57,3 +59,4 @@ export {
   type Resizer,
   type ResizeTarget,
 } from "./resize.ts";
+export type { Batch, Dataset, Split } from "../core/types.ts";

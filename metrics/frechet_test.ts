@@ -3,6 +3,7 @@ import { EigenvalueDecomposition, Matrix } from "ml-matrix";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 import { type GaussianMoments, gaussianMoments } from "../models/sampler.ts";
+import { assertClose } from "../tests/_helpers.ts";
 import type { FeatureExtractor } from "./classifier_features.ts";
 import {
   computeFid,
@@ -10,13 +11,6 @@ import {
   frechetDistanceFromFeatures,
 } from "./frechet.ts";
 import type { CodeMatrix } from "./spectrum.ts";
-
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
-}
 
 function gaussian(mean: number[], covariance: number[]): GaussianMoments {
   return {

@@ -3,7 +3,9 @@
  * covariance (paper §4, Figures 2 and 4), plots of spectra and training
  * curves, image grids for reconstructions and samples, the Fréchet distance
  * (FID) in a feature extractor's space (§4.2, Table 1) and downstream
- * classification on frozen codes (§4.3, Table 2).
+ * classification on frozen codes (§4.3, Table 2). The core's data set and
+ * tensor types and the models' `GaussianMoments`, which these signatures
+ * name, are re-exported here as types.
  *
  * @example Rank of codes, then a plot of their spectrum
  * ```ts
@@ -69,3 +71,13 @@ export {
   type DownstreamResult,
   type LabelledCodes,
 } from "./downstream.ts";
+export type { GaussianMoments } from "../models/sampler.ts";
+export type {
+  Batch,
+  Dataset,
+  IOHandler,
+  Split,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "../core/types.ts";

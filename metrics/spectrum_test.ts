@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
+import { assertClose } from "../tests/_helpers.ts";
 import { type CodeMatrix, latentSpectrum } from "./spectrum.ts";
 
 /** Codes of rank at most r: a random [n, r] times a random [r, d]. */
@@ -17,14 +18,6 @@ function lowRankCodes(n: number, r: number, d: number, seed: number) {
     }
   }
   return { data, rows: n, cols: d };
-}
-
-/** Asserts |actual - expected| <= tolerance. */
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
 }
 
 function gaussianCodes(n: number, d: number, seed: number): CodeMatrix {

@@ -3,7 +3,9 @@
  * (appendix Table 3), the implicit rank-minimizing linear chain (§3) and the
  * explicit code penalties it is compared with (§4.1), and the samplers that
  * draw new codes for the decoder (§4.2: Gaussian, GMM, PCA plane,
- * interpolation).
+ * interpolation). The role interfaces and tensor aliases of the core
+ * (`Encoder`, `Decoder`, `LatentRegularizer`, `Tensor2D`, ...) and the metrics'
+ * `CodeMatrix`, which these signatures name, are re-exported here as types.
  *
  * @example IRMAE between a shapes encoder and decoder
  * ```ts
@@ -88,3 +90,16 @@ export {
   type InterpolationOptions,
   type InterpolationSampler,
 } from "./sampler_interpolate.ts";
+export type { CodeMatrix } from "../metrics/spectrum.ts";
+export type {
+  Decoder,
+  Encoder,
+  LatentOutput,
+  LatentRegularizer,
+  Parametric,
+  Scalar,
+  Tensor,
+  Tensor2D,
+  Tensor4D,
+  Variable,
+} from "../core/types.ts";

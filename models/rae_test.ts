@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
 import { Rng } from "../core/random.ts";
-import type { Decoder, LatentRegularizer } from "../core/types.ts";
+import type { Decoder } from "../core/types.ts";
+import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createDecoder, createEncoder } from "./architectures.ts";
 import { createRae } from "./rae.ts";
 
@@ -36,43 +36,6 @@ function fakeDecoder(): Decoder & { weight: tf.Variable; bias: tf.Variable } {
       tf.reshape(tf.add(tf.matMul(z, weight), bias), [-1, 1, 1, 2]),
     dispose: () => tf.dispose([weight, bias]),
   };
-}
-
-/**
- * Two Adam steps of a shapes autoencoder around `regularizer` on two random
- * images; the second step's tensor count is compared with the first's.
- */
-function trainTwoSteps(regularizer: LatentRegularizer) {
-  const encoder = createEncoder("shapes", {
-    latentDim: regularizer.inputDim,
-    seed: 1,
-  });
-  const decoder = createDecoder("shapes", {
-    latentDim: regularizer.latentDim,
-    seed: 2,
-    output: regularizer.decoderOutput ?? "tanh",
-  });
-  const model = createAutoencoder(encoder, { regularizer, decoder });
-  const adam = createAdam(model.variables, { lr: 1e-3 });
-  const images = new Rng(7).uniformArray(2 * 32 * 32 * 3, 0, 1);
-  const step = (): number => {
-    const x = tf.tensor4d(images, [2, 32, 32, 3]);
-    try {
-      const loss = adam.minimize(() => model.loss(x, true).total);
-      const value = loss.dataSync()[0]!;
-      loss.dispose();
-      return value;
-    } finally {
-      x.dispose();
-    }
-  };
-  const warmUp = step();
-  const before = tf.memory().numTensors;
-  const second = step();
-  const after = tf.memory().numTensors;
-  adam.dispose();
-  model.dispose();
-  return { losses: [warmUp, second], before, after };
 }
 
 Deno.test("rae() code penalty is codeWeight times the mean squared norm", async (t) => {

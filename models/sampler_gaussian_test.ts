@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { Rng } from "../core/random.ts";
+import { assertClose } from "../tests/_helpers.ts";
 import { type CodeMatrix, gaussianMoments } from "./sampler.ts";
 import { createGaussianSampler } from "./sampler_gaussian.ts";
-
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
-}
 
 /** n codes mean + A ε with A [d, r] row-major: covariance A Aᵀ. */
 function mixedCodes(

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
+import { assertClose } from "../tests/_helpers.ts";
 import type { CodeMatrix } from "./sampler.ts";
 import { createGmmSampler } from "./sampler_gmm.ts";
-
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
-}
 
 const CENTRES = [[0, 0], [10, 0], [0, 10]];
 const COUNTS = [300, 200, 100];

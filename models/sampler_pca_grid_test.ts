@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
+import { assertClose } from "../tests/_helpers.ts";
 import type { CodeMatrix } from "./sampler.ts";
 import { createPcaGridSampler } from "./sampler_pca_grid.ts";
-
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
-}
 
 const MEAN = [1, 2, 3, 4];
 // Orthonormal axes of R^4 with entries ±1/2.

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { assertClose } from "../tests/_helpers.ts";
 import {
   checkCodes,
   checkCount,
@@ -7,13 +8,6 @@ import {
   gaussianMoments,
   symmetricEigen,
 } from "./sampler.ts";
-
-function assertClose(actual: number, expected: number, tolerance: number) {
-  assert.ok(
-    Math.abs(actual - expected) <= tolerance,
-    `expected ${expected} ± ${tolerance}, found ${actual}`,
-  );
-}
 
 Deno.test("gaussianMoments() matches values worked out by hand", async (t) => {
   await t.step("a square of four points", () => {

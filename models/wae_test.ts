@@ -1,11 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createAdam } from "../core/adam.ts";
-import { createAutoencoder } from "../core/autoencoder.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
 import { Rng } from "../core/random.ts";
-import type { LatentRegularizer } from "../core/types.ts";
-import { createDecoder, createEncoder } from "./architectures.ts";
+import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createWae, mmdInverseMultiquadratic, type MmdOptions } from "./wae.ts";
 
 await tf.setBackend("cpu");
@@ -20,43 +17,6 @@ function mmd(x: number[][], y: number[][], options: MmdOptions): number {
 
 function gaussian(seed: number, rows: number, cols: number): tf.Tensor2D {
   return tf.tensor2d(new Rng(seed).normalArray(rows * cols), [rows, cols]);
-}
-
-/**
- * Two Adam steps of a shapes autoencoder around `regularizer` on two random
- * images; the second step's tensor count is compared with the first's.
- */
-function trainTwoSteps(regularizer: LatentRegularizer) {
-  const encoder = createEncoder("shapes", {
-    latentDim: regularizer.inputDim,
-    seed: 1,
-  });
-  const decoder = createDecoder("shapes", {
-    latentDim: regularizer.latentDim,
-    seed: 2,
-    output: regularizer.decoderOutput ?? "tanh",
-  });
-  const model = createAutoencoder(encoder, { regularizer, decoder });
-  const adam = createAdam(model.variables, { lr: 1e-3 });
-  const images = new Rng(7).uniformArray(2 * 32 * 32 * 3, 0, 1);
-  const step = (): number => {
-    const x = tf.tensor4d(images, [2, 32, 32, 3]);
-    try {
-      const loss = adam.minimize(() => model.loss(x, true).total);
-      const value = loss.dataSync()[0]!;
-      loss.dispose();
-      return value;
-    } finally {
-      x.dispose();
-    }
-  };
-  const warmUp = step();
-  const before = tf.memory().numTensors;
-  const second = step();
-  const after = tf.memory().numTensors;
-  adam.dispose();
-  model.dispose();
-  return { losses: [warmUp, second], before, after };
 }
 
 Deno.test("mmdInverseMultiquadratic() matches hand-worked values", async (t) => {

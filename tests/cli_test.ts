@@ -13,25 +13,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { assertSucceeded, ROOT, runCli } from "./_helpers.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const RUN = join(ROOT, "experiments", "run.ts");
-
-async function exp(args: string[], cwd = ROOT) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+/** The command line with `args`, in `cwd` (the repository root by default). */
+const exp = (args: string[], cwd = ROOT) => runCli(args, { cwd });
 
 const manifests = readdirSync(join(ROOT, "experiments", "manifests"))
   .filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, ""));
@@ -44,7 +29,7 @@ Deno.test("every built-in manifest runs under --smoke", async (t) => {
       const cwd = mkdtempSync(join(tmpdir(), "irmae-smoke-"));
       const dir = join(cwd, "run");
       const r = await exp([name, "--smoke", "--out", dir], cwd);
-      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assertSucceeded(r);
       const results = JSON.parse(
         readFileSync(join(dir, "results.json"), "utf8"),
       );

@@ -13,10 +13,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-
-const RUN = fileURLToPath(new URL("../experiments/run.ts", import.meta.url));
+import { runCli, spawnCli } from "./_helpers.ts";
 
 const MANIFEST = `
 name: fault
@@ -38,18 +36,12 @@ const work = mkdtempSync(join(tmpdir(), "irmae-fault-"));
 const manifest = join(work, "fault.yaml");
 writeFileSync(manifest, MANIFEST);
 
-function command(args: string[]) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUN, manifest, "--fresh", ...args],
-    cwd: work,
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
+/** The command line's arguments for the fault manifest, fresh. */
+const cli = (args: string[]) => [manifest, "--fresh", ...args];
 
 async function run(args: string[]) {
-  const out = await command(args).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const out = await runCli(cli(args), { cwd: work });
+  assert.equal(out.code, 0, out.stderr);
 }
 
 function checkpointStep(dir: string, model: string): number {
@@ -75,7 +67,7 @@ Deno.test("same manifest and seed give identical results.json", async () => {
 
 Deno.test("a run killed with SIGKILL resumes to the same weights and results", async () => {
   const killed = join(work, "killed");
-  const child = command(["--out", killed]).spawn();
+  const child = spawnCli(cli(["--out", killed]), { cwd: work });
   const deadline = Date.now() + 120_000;
   // Kill once both models have checkpoints past step 8, mid-training.
   while (

@@ -17,6 +17,7 @@ import {
 import { useWasmThreads } from "../core/wasm_threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
+import { seeded } from "./_helpers.ts";
 
 type Shape4 = [number, number, number, number];
 type Pad = "valid" | "same" | number;
@@ -148,18 +149,6 @@ if (THREADS > 1) useWasmThreads({ threads: THREADS });
  * hundred products agree to about 1e-7 relative.
  */
 const TOLERANCE = 1e-5;
-
-/** Deterministic values in [-0.5, 0.5). */
-function seeded(shape: number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 interface Result {
   y: Float32Array;

@@ -9,24 +9,12 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const RUN = join(ROOT, "experiments", "run.ts");
+import { assertSucceeded, runCli } from "./_helpers.ts";
 
 async function smoke(name: string): Promise<string> {
   const dir = join(mkdtempSync(join(tmpdir(), `irmae-${name}-`)), "run");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", RUN, name, "--smoke", "--fresh", "--out", dir],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(
-    out.code,
-    0,
-    dec.decode(out.stderr) + dec.decode(out.stdout),
+  assertSucceeded(
+    await runCli([name, "--smoke", "--fresh", "--out", dir]),
   );
   return dir;
 }

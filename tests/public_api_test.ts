@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runDeno } from "./_helpers.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -28,14 +29,9 @@ Deno.test("mod.ts serves createLinearChain and latentSpectrum to a separate scri
   const file = join(dir, "user.ts");
   writeFileSync(file, SCRIPT);
   const config = new URL("../deno.json", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", config, file],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const r = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  const out = await runDeno(["run", "-A", "--config", config, file]);
+  assert.equal(out.code, 0, out.stderr);
+  const r = JSON.parse(out.stdout.trim().split("\n").at(-1)!);
   assert.ok(r.gap < 1e-5);
   assert.equal(r.rank, 2);
   assert.equal(r.first, 1);

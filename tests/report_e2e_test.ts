@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { serveRuns } from "../experiments/serve.ts";
+import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 
@@ -23,17 +23,6 @@ if (!HAVE_CHROMIUM) {
   console.warn(
     `SKIPPED: chromium not installed (${CHROMIUM} is missing); the report e2e test is ignored. Install it with: apt-get install -y chromium`,
   );
-}
-
-async function deno(args: string[]): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, dec.decode(out.stderr) + dec.decode(out.stdout));
 }
 
 /** What went wrong on a page while it was open. */
@@ -137,16 +126,17 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const runDir = join(mkdtempSync(join(tmpdir(), "irmae-e2e-")), "run");
-    await deno([
-      "run",
-      "-A",
-      join(ROOT, "experiments", "run.ts"),
-      "shapes",
-      "--smoke",
-      "--out",
-      runDir,
-    ]);
-    await deno(["run", "-A", join(ROOT, "experiments", "report.ts"), runDir]);
+    assertSucceeded(await runCli(["shapes", "--smoke", "--out", runDir]));
+    assertSucceeded(
+      await runDeno([
+        "run",
+        "-A",
+        join(ROOT, "experiments", "report.ts"),
+        runDir,
+      ], {
+        cwd: ROOT,
+      }),
+    );
     const reportPath = join(runDir, "report.html");
     assert.ok(existsSync(reportPath));
 

@@ -19,7 +19,6 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ResolvedManifest } from "../core/manifest.ts";
 import {
   buildReport,
@@ -29,8 +28,7 @@ import {
 import { escapeHtml, html } from "../experiments/report_html.ts";
 import { findCounterparts, paperSection } from "../experiments/report_paper.ts";
 import { listRuns, serveRuns } from "../experiments/serve.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { assertSucceeded, runCli } from "./_helpers.ts";
 
 let smoke: Promise<string> | undefined;
 
@@ -38,26 +36,8 @@ let smoke: Promise<string> | undefined;
 function smokeRun(): Promise<string> {
   smoke ??= (async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "irmae-report-")), "run");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        join(ROOT, "experiments", "run.ts"),
-        "shapes",
-        "--smoke",
-        "--fresh",
-        "--out",
-        dir,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    assert.equal(
-      out.code,
-      0,
-      dec.decode(out.stderr) + dec.decode(out.stdout),
+    assertSucceeded(
+      await runCli(["shapes", "--smoke", "--fresh", "--out", dir]),
     );
     return dir;
   })();

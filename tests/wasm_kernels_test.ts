@@ -20,16 +20,7 @@ import {
   transpose2d,
 } from "../core/wasm_kernels.ts";
 import { useWasmThreads } from "../core/wasm_threads.ts";
-
-function seeded(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+import { runDeno, seeded } from "./_helpers.ts";
 
 function geometry(
   batch: number,
@@ -287,12 +278,11 @@ Deno.test("useWasmThreads() validates and refuses a started backend", async () =
 Deno.test("the gradient parity suite passes on 2 XNNPACK threads", async () => {
   // A fresh process: the wasm backend picks its build once per process.
   const suite = new URL("./gradient_parity_test.ts", import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--no-check", suite.pathname],
-    env: { IRMAE_WASM_THREADS: "2" },
-  }).output();
-  const text = new TextDecoder().decode(stdout) +
-    new TextDecoder().decode(stderr);
+  const { code, stdout, stderr } = await runDeno(
+    ["test", "-A", "--no-check", suite.pathname],
+    { env: { IRMAE_WASM_THREADS: "2" } },
+  );
+  const text = stdout + stderr;
   assert.equal(code, 0, text);
   assert.match(text, /with 2 XNNPACK thread\(s\)/);
 });
