@@ -1128,6 +1128,93 @@ function sumKernel(original: KernelFunc): KernelFunc {
   };
 }
 
+/** Name of the fused Adam update kernel registered on the wasm backend. */
+export const ADAM_UPDATE_KERNEL = "IrmaeAdamUpdate";
+
+/** Attributes of {@link ADAM_UPDATE_KERNEL}. */
+export interface AdamUpdateAttrs {
+  /** Step size with both bias corrections folded in. */
+  alpha: number;
+  /** First-moment decay. */
+  beta1: number;
+  /** Second-moment decay. */
+  beta2: number;
+  /** Denominator offset. */
+  epsilon: number;
+}
+
+/**
+ * One Adam update of a variable in a single pass, the same float32
+ * operations in the same order as the op-by-op update (so the result is
+ * bit-identical to it):
+ *
+ *     m' = b1 m + (1 - b1) g
+ *     s' = b2 s + (1 - b2) g²
+ *     v' = v - (alpha m') / (sqrt(s') + eps)
+ *
+ * @param v The variable's values.
+ * @param g Its gradient.
+ * @param m First moments.
+ * @param s Second moments.
+ * @param attrs The step's constants.
+ * @param outV Receives v' (may not alias an input).
+ * @param outM Receives m'.
+ * @param outS Receives s'.
+ */
+export function adamUpdate(
+  v: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  s: Float32Array,
+  attrs: AdamUpdateAttrs,
+  outV: Float32Array,
+  outM: Float32Array,
+  outS: Float32Array,
+): void {
+  const f = Math.fround;
+  // The constants as tfjs makes them: float32 scalars of the JS numbers.
+  const b1 = f(attrs.beta1);
+  const c1 = f(1 - attrs.beta1);
+  const b2 = f(attrs.beta2);
+  const c2 = f(1 - attrs.beta2);
+  const alpha = f(attrs.alpha);
+  const eps = f(attrs.epsilon);
+  const n = v.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]!;
+    const mi = f(f(m[i]! * b1) + f(gi * c1));
+    const si = f(f(s[i]! * b2) + f(f(gi * gi) * c2));
+    outM[i] = mi;
+    outS[i] = si;
+    outV[i] = v[i]! - f(mi * alpha) / f(Math.sqrt(si) + eps);
+  }
+}
+
+/**
+ * {@link ADAM_UPDATE_KERNEL}: inputs v, g, m, s (float32, one shape);
+ * outputs [v', m', s'] in fresh buffers (XNNPACK caches packed weights by
+ * buffer, so a weight must never change in place).
+ */
+function adamUpdateKernel(args: Parameters<KernelFunc>[0]): TensorInfo[] {
+  const { v, g, m, s } = args.inputs as Record<string, TensorInfo>;
+  const backend = args.backend as unknown as HeapBackend;
+  const outV = backend.makeOutput(v!.shape, "float32");
+  const outM = backend.makeOutput(v!.shape, "float32");
+  const outS = backend.makeOutput(v!.shape, "float32");
+  const f32 = (info: TensorInfo) => backend.typedArrayFromHeap(info);
+  adamUpdate(
+    f32(v!),
+    f32(g!),
+    f32(m!),
+    f32(s!),
+    args.attrs as unknown as AdamUpdateAttrs,
+    f32(outV),
+    f32(outM),
+    f32(outS),
+  );
+  return [outV, outM, outS];
+}
+
 let installed = false;
 
 /**
@@ -1193,4 +1280,9 @@ export function installWasmKernels(): void {
   });
   const sum = get("Sum");
   replace({ ...sum, kernelFunc: sumKernel(sum.kernelFunc) });
+  replace({
+    kernelName: ADAM_UPDATE_KERNEL,
+    backendName,
+    kernelFunc: adamUpdateKernel as unknown as KernelFunc,
+  });
 }
