@@ -15,6 +15,7 @@ import { basename, join, relative, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
+import { atMatchedError } from "../core/matched.ts";
 import type { ResolvedManifest } from "../core/manifest.ts";
 import type { EvalRecord, ModelResult } from "../core/train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
@@ -329,7 +330,11 @@ function resultsSection(
           : `unfinished (checkpoint at step ${m.checkpointStep})`
       }</span>`
       : o.status === "ok"
-      ? html`<span class="ok">ok</span>`
+      ? html`<span class="ok">ok</span>${
+        m.result?.reusedCheckpoint
+          ? html`<br><small>loaded from ${m.result.reusedCheckpoint}, trained by an earlier run</small>`
+          : ""
+      }`
       : html`<span class="fail">failed</span>${
         o.error ? html`<br><small>${o.error}</small>` : ""
       }`;
@@ -702,6 +707,55 @@ pre { background: #f3f5f9; border: 1px solid var(--line); border-radius: 4px; pa
  * console.log(page.length);
  * ```
  */
+/**
+ * Each model beside the unregularized baseline (the manifest's first model
+ * with regularizer `none`) at equal reconstruction error, from the training
+ * histories; nothing when there is no such baseline with a history.
+ */
+function matchedSection(
+  models: ModelView[],
+  manifest: ResolvedManifest | undefined,
+): Html | undefined {
+  const baseName = manifest?.models?.find((m) => m.regularizer?.kind === "none")
+    ?.name;
+  const base = models.find((m) => m.name === baseName);
+  if (base === undefined || history(base).length === 0) return undefined;
+  const others = models.filter((m) => m !== base && m.outcome?.status === "ok");
+  if (others.length === 0) return undefined;
+  const keys = [
+    ...new Set(others.flatMap((m) => Object.keys(m.outcome?.rank ?? {}))),
+  ];
+  const rows = others.map((m) => {
+    const at = atMatchedError(history(base), m.outcome!.valMse);
+    return html`<tr><td>${m.name}</td><td class="num">${
+      formatNumber(m.outcome!.valMse)
+    }</td>${
+      keys.map((k) =>
+        html`<td class="num">${formatNumber(m.outcome!.rank[k])}</td>`
+      )
+    }<td class="num">${at === undefined ? "never" : String(at.step)}</td><td
+      class="num">${formatNumber(at?.valMse)}</td>${
+      keys.map((k) => html`<td class="num">${formatNumber(at?.rank[k])}</td>`)
+    }</tr>`;
+  });
+  return html`
+    <p
+      class="note">Each model's final code beside ${base
+        .name} (no regularizer) at the first evaluation of ${base
+        .name}'s own training whose validation MSE was at most the model's final one: how many directions the plain autoencoder used to reconstruct as well.</p>
+    <table class="results">
+      <thead>
+        <tr><th>model</th><th>val MSE</th>${keys.map((k) =>
+          html`<th>rank@${k}</th>`
+        )}<th>${base.name} step</th><th>${base.name} val MSE</th>${keys.map((
+          k,
+        ) => html`<th>${base.name} rank@${k}</th>`)}</tr>
+      </thead>
+      <tbody>${rows}</tbody>
+    </table>
+  `;
+}
+
 export async function buildReport(runDir: string): Promise<string> {
   const dir = resolve(runDir);
   const manifestLoaded = readJson<unknown>(
@@ -735,11 +789,19 @@ export async function buildReport(runDir: string): Promise<string> {
   const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
 
   const sweep = sweepSection(dir);
+  const matched = matchedSection(models, manifest);
   const fid = fidSection(dir);
   const classification = classificationSection(dir);
   const others = otherFigures(dir);
   const sections: [string, string, Html][] = [
     ["results", "Results", resultsSection(models, manifest, resultsNote)],
+    ...(matched
+      ? [[
+        "matched",
+        "At equal reconstruction error",
+        matched,
+      ] as [string, string, Html]]
+      : []),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
     ["curves", "Training curves", await curvesSection(models)],
     [

@@ -29,6 +29,7 @@ import { escapeHtml, html } from "../experiments/report_html.ts";
 import { findCounterparts, paperSection } from "../experiments/report_paper.ts";
 import { listRuns, serveRuns } from "../experiments/serve.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
+import { atMatchedError } from "../core/matched.ts";
 
 let smoke: Promise<string> | undefined;
 
@@ -141,6 +142,29 @@ Deno.test("buildReport() makes one self-contained page of a smoke run", async (t
       },
     );
   });
+
+  await t.step(
+    "models beside the plain AE at equal reconstruction error",
+    () => {
+      const matched = section(page, "matched");
+      const ae = JSON.parse(
+        readFileSync(join(dir, "models", "ae", "result.json"), "utf8"),
+      );
+      const rows = matched.split("<tr>").slice(2);
+      const others = results.models.filter((m: { name: string }) =>
+        m.name !== "ae"
+      );
+      assert.equal(rows.length, others.length);
+      others.forEach((m: { name: string; valMse: number }, i: number) => {
+        assert.ok(rows[i]!.startsWith(`<td>${m.name}</td>`), m.name);
+        const at = atMatchedError(ae.history, m.valMse);
+        assert.ok(
+          rows[i]!.includes(`>${at === undefined ? "never" : at.step}</td>`),
+          `${m.name}: expected the AE's step ${at?.step}`,
+        );
+      });
+    },
+  );
 
   await t.step("manifest as YAML, environment, paper numbers", () => {
     assert.match(section(page, "manifest"), /<pre>name: shapes\n/);
