@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Scalar, Variable } from "./types.ts";
+import { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs } from "./wasm_kernels.ts";
 
 /** Options of {@link createAdam}. */
 export interface AdamOptions {
@@ -31,6 +32,13 @@ export interface AdamOptions {
    * @default 1e-8
    */
   epsilon?: number;
+  /**
+   * Update each variable in one fused pass where the backend has the kernel
+   * (wasm, see core/wasm_kernels.ts); the result is bit-identical to the
+   * op-by-op update, which `false` forces.
+   * @default true
+   */
+  fused?: boolean;
 }
 
 /** The state of an {@link Adam} optimizer as plain arrays. */
@@ -87,6 +95,7 @@ export function createAdam(
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;
   const epsilon = options.epsilon ?? 1e-8;
+  const allowFused = options.fused ?? true;
   const zeros = () =>
     variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   const m = zeros();
@@ -101,11 +110,26 @@ export function createAdam(
       step += 1;
       // Bias corrections folded into the step size, as in the paper's Algorithm 1.
       const alpha = lr * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
+      const fused = allowFused &&
+        tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend()) !== undefined;
       tf.tidy(() => {
         variables.forEach((v, i) => {
           const g = grads[v.name]!;
           const mi = m[i]!;
           const si = s[i]!;
+          if (fused && v.dtype === "float32" && g.dtype === "float32") {
+            // One pass over v, g, m, s instead of ten elementwise kernels.
+            const attrs: AdamUpdateAttrs = { alpha, beta1, beta2, epsilon };
+            const [nv, nm, ns] = tf.engine().runKernel(
+              ADAM_UPDATE_KERNEL,
+              { v, g, m: mi, s: si },
+              attrs as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor[];
+            mi.assign(nm!);
+            si.assign(ns!);
+            v.assign(nv!);
+            return;
+          }
           mi.assign(tf.add(tf.mul(mi, beta1), tf.mul(g, 1 - beta1)));
           si.assign(tf.add(tf.mul(si, beta2), tf.mul(tf.square(g), 1 - beta2)));
           v.assign(

@@ -7,7 +7,10 @@
  * shapes-irmae-l4, mnist-irmae-l8), measures
  *
  * - training images/s: forward, MSE, backward and an Adam(1e-4) step on a
- *   batch of 32, median of the last 50 of 70 steps (20 warm up);
+ *   batch of 32, median of the last 50 of 70 steps (20 warm up). The
+ *   optimizer is core/adam.ts's `createAdam`, the one training uses (fused
+ *   into one kernel per variable on wasm), as PyTorch's side uses
+ *   `torch.optim.Adam`;
  * - inference images/s: a forward pass of a batch of 256, median of the last
  *   20 of 25 runs;
  * - peak resident memory (`Deno.memoryUsage().rss`) while the case runs.
@@ -24,9 +27,13 @@ import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { type BackendInfo, selectBackend } from "../core/backend.ts";
-import { configureWasmKernels } from "../core/wasm_kernels.ts";
+import {
+  ADAM_UPDATE_KERNEL,
+  configureWasmKernels,
+} from "../core/wasm_kernels.ts";
 import { useWasmThreads } from "../core/wasm_threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
@@ -38,6 +45,8 @@ Options:
   --cpu            also measure the pure-JS cpu backend (very slow)
   --threads N,...  XNNPACK threads of the wasm backend (default 1); several
                    counts measure each in its own process
+  --unfused        wasm without the SIMD module's loops and with the op-by-op
+                   Adam update (the earlier kernels), for before/after runs
   --no-torch       skip the PyTorch reference
   --cases a,b      only these cases
   --out FILE       results file (default bench.json)
@@ -122,6 +131,8 @@ interface BackendResult {
   threads?: number;
   /** The wasm kernels' settings, for wasm. */
   kernels?: ReturnType<typeof configureWasmKernels>;
+  /** Whether Adam ran as one fused kernel per variable where available. */
+  fusedAdam?: boolean;
   cases: Record<string, CaseResult>;
 }
 
@@ -143,7 +154,11 @@ const round = (x: number, digits = 1) =>
   Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Times training and inference of one case on the active backend. */
-async function measureCase(c: BenchCase, budget: Budget): Promise<CaseResult> {
+async function measureCase(
+  c: BenchCase,
+  budget: Budget,
+  fusedAdam: boolean,
+): Promise<CaseResult> {
   let peakRss = Deno.memoryUsage().rss;
   const sampleRss = () => {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
@@ -162,7 +177,7 @@ async function measureCase(c: BenchCase, budget: Budget): Promise<CaseResult> {
       }),
     },
   );
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = createAdam(ae.variables, { lr: 1e-4, fused: fusedAdam });
   const x = tf.randomUniform(
     [TRAIN_BATCH, ...c.imageShape],
     -1,
@@ -181,13 +196,11 @@ async function measureCase(c: BenchCase, budget: Budget): Promise<CaseResult> {
     const stepMs: number[] = [];
     for (let i = 0; i < budget.trainWarmup + budget.trainSteps; i++) {
       const start = performance.now();
-      const cost = optimizer.minimize(
-        () => ae.loss(x as tf.Tensor4D, true).total,
-        true,
-        ae.variables,
+      const cost = optimizer.minimize(() =>
+        ae.loss(x as tf.Tensor4D, true).total
       );
-      await cost?.data(); // waits for GPU backends; a no-op wait on wasm/cpu
-      cost?.dispose();
+      await cost.data(); // waits for GPU backends; a no-op wait on wasm/cpu
+      cost.dispose();
       const elapsed = performance.now() - start;
       if (i >= budget.trainWarmup) stepMs.push(elapsed);
       sampleRss();
@@ -309,7 +322,8 @@ function printTable(results: BackendResult[], torch: TorchResult | null): void {
 
 /** A label for a backend result: its name and thread count. */
 function label(r: BackendResult): string {
-  return r.backend.name + (r.threads && r.threads > 1 ? ` x${r.threads}` : "");
+  return r.backend.name + (r.threads && r.threads > 1 ? ` x${r.threads}` : "") +
+    (r.backend.name === "wasm" && r.kernels?.simd === false ? " unfused" : "");
 }
 
 /** Measures `cases` on `backend` in this process. */
@@ -317,16 +331,20 @@ async function measureBackend(
   name: "wasm" | "cpu" | "webgpu",
   cases: BenchCase[],
   budget: Budget,
+  unfused = false,
 ): Promise<BackendResult> {
   const backend = await selectBackend(name);
   const result: BackendResult = { backend, cases: {} };
   if (name === "wasm") {
     result.threads = getThreadsCount();
+    if (unfused) configureWasmKernels({ simd: false });
     result.kernels = configureWasmKernels({});
   }
+  result.fusedAdam = !unfused &&
+    tf.getKernel(ADAM_UPDATE_KERNEL, name) !== undefined;
   console.error(`${label(result)}: measuring`);
   for (const c of cases) {
-    result.cases[c.name] = await measureCase(c, budget);
+    result.cases[c.name] = await measureCase(c, budget, !unfused);
     console.error(`  ${c.name} ${JSON.stringify(result.cases[c.name])}`);
   }
   return result;
@@ -371,6 +389,7 @@ async function main(): Promise<void> {
       cpu: { type: "boolean", default: false },
       threads: { type: "string", default: "1" },
       "no-torch": { type: "boolean", default: false },
+      unfused: { type: "boolean", default: false },
       "wasm-only": { type: "boolean", default: false },
       cases: { type: "string" },
       out: { type: "string", default: "bench.json" },
@@ -405,12 +424,15 @@ async function main(): Promise<void> {
   const loadBefore = Deno.loadavg();
   if (threadCounts.length === 1) {
     if (threadCounts[0]! > 1) useWasmThreads({ threads: threadCounts[0] });
-    results.push(await measureBackend("wasm", cases, budget));
+    results.push(
+      await measureBackend("wasm", cases, budget, values.unfused),
+    );
   } else {
     // The wasm build is chosen once per process: one child per count.
     const passOn = [
       ...(values.quick ? ["--quick"] : []),
       ...(values.cases ? [`--cases=${values.cases}`] : []),
+      ...(values.unfused ? ["--unfused"] : []),
     ];
     for (const threads of threadCounts) {
       results.push(await measureWasmInChild(threads, passOn));

@@ -83,6 +83,42 @@ const CASES: ConvCase[] = [
     transposedTo: [2, 8, 8, 3],
   },
   {
+    // The MNIST decoder's last layer: a 1x1 filter gradient with one
+    // channel, the small-k loop.
+    name: "convT 1x1 to 1 channel",
+    x: [2, 8, 8, 6],
+    filter: [1, 1, 1, 6],
+    stride: 1,
+    pad: 0,
+    transposedTo: [2, 8, 8, 1],
+  },
+  {
+    // The MNIST decoder's transposed convolutions at full width (batch 2).
+    name: "convT 4x4 s2 p1 8x8x128 to 16x16x64",
+    x: [2, 8, 8, 128],
+    filter: [4, 4, 64, 128],
+    stride: 2,
+    pad: 1,
+    transposedTo: [2, 16, 16, 64],
+  },
+  {
+    name: "convT 4x4 s2 p1 16x16x64 to 32x32x32",
+    x: [2, 16, 16, 64],
+    filter: [4, 4, 32, 64],
+    stride: 2,
+    pad: 1,
+    transposedTo: [2, 32, 32, 32],
+  },
+  {
+    // Odd geometry: 5x5 stride 3, two channels (no SIMD-width multiples).
+    name: "convT 5x5 s3 p2 odd",
+    x: [3, 4, 5, 2],
+    filter: [5, 5, 3, 2],
+    stride: 3,
+    pad: 2,
+    transposedTo: [3, 10, 13, 3],
+  },
+  {
     // dy holds 32K values per image: the filter gradient runs in chunks.
     name: "conv 4x4 s2 p1 wide",
     x: [3, 32, 32, 4],

@@ -14,11 +14,16 @@ import {
   type ConvGeometry,
   im2col,
   im2colT,
+  im2colTWasm,
   phaseFilter,
   phases,
   scatterPhase,
+  scatterPhaseWasm,
+  sumRows,
   transpose2d,
+  transposeFast,
 } from "../core/wasm_kernels.ts";
+import { simdKernels } from "../core/wasm_simd.ts";
 import { useWasmThreads } from "../core/wasm_threads.ts";
 import { runDeno, seeded } from "./_helpers.ts";
 
@@ -193,6 +198,102 @@ Deno.test("wasm kernel loops rearrange memory exactly", async (t) => {
   }
 });
 
+/** Float32Arrays carved from one WebAssembly memory, for the wasm module. */
+function wasmHeap(floats: number) {
+  const memory = new WebAssembly.Memory({
+    initial: Math.ceil((floats * 4 + 4096) / 65536),
+  });
+  const simd = simdKernels(memory);
+  assert.ok(simd !== null, "the wasm module instantiates");
+  let at = 64; // leave address 0 unused
+  const alloc = (n: number, fill = NaN) => {
+    const a = new Float32Array(memory.buffer, at, n).fill(fill);
+    at += n * 4 + 16; // odd gaps: no alignment assumed
+    return a;
+  };
+  return { simd, alloc };
+}
+
+Deno.test("the wasm module's loops equal the JavaScript ones", async (t) => {
+  for (
+    const [rows, cols] of [[4, 64], [37, 21], [128, 513], [70, 6], [
+      3,
+      200,
+    ]] as const
+  ) {
+    await t.step(`sumRows() with SIMD sums ${rows} x ${cols}`, () => {
+      const { simd, alloc } = wasmHeap(rows * cols + cols + 64);
+      const x = alloc(rows * cols);
+      x.set(seeded(rows * cols, 10));
+      const out = alloc(cols);
+      sumRows(x, rows, out, cols % 4 === 0 ? simd : null);
+      const expected = new Float32Array(cols);
+      sumRows(x, rows, expected);
+      assert.deepEqual(out.slice(), expected);
+    });
+    await t.step(`transposeFast() transposes ${rows} x ${cols}`, () => {
+      const { simd, alloc } = wasmHeap(2 * rows * cols + 64);
+      const src = alloc(rows * cols);
+      src.set(seeded(rows * cols, 9));
+      const dst = alloc(rows * cols);
+      transposeFast(simd, src, rows, cols, dst);
+      const expected = new Float32Array(rows * cols);
+      transpose2d(src, rows, cols, expected);
+      assert.deepEqual(dst.slice(), expected);
+    });
+  }
+  const odd = [
+    geometry(1, 7, 3, 5, 3, 3, 0),
+    geometry(2, 5, 2, 3, 1, 2, 0),
+    geometry(2, 7, 3, 2, 5, 3, 2),
+  ];
+  // The MNIST decoder's transposed convolutions (batch 2): their filter
+  // gradients' im2col and their forward passes' phase scatter.
+  const mnist = [
+    geometry(2, 16, 64, 128, 4, 2, 1),
+    geometry(2, 32, 32, 64, 4, 2, 1),
+  ];
+  for (const g of [...GEOMETRIES, ...odd, ...mnist]) {
+    const name = `k${g.fh} s${g.sh} p${g.top} ${g.inH}x${g.inW}x${g.inC}`;
+    const xSize = g.batch * g.inH * g.inW * g.inC;
+    const rows = g.batch * g.outH * g.outW;
+    const k = g.fh * g.fw * g.inC;
+    await t.step(`im2colTWasm() equals im2colT() (${name})`, () => {
+      const { simd, alloc } = wasmHeap(xSize + rows * k + rows + g.inC + 256);
+      const x = alloc(xSize);
+      x.set(seeded(xSize, 7));
+      const colsT = alloc(rows * k);
+      const offsets = alloc(rows);
+      const zeros = alloc(g.inC, 0);
+      im2colTWasm(
+        simd,
+        x,
+        g,
+        colsT,
+        new Int32Array(offsets.buffer, offsets.byteOffset, rows),
+        zeros,
+      );
+      const expected = new Float32Array(rows * k);
+      im2colT(x, g, expected);
+      assert.deepEqual(colsT.slice(), expected);
+    });
+    await t.step(`scatterPhaseWasm() equals scatterPhase() (${name})`, () => {
+      const { simd, alloc } = wasmHeap(2 * xSize * 4 + 256);
+      const dx = alloc(xSize);
+      const expected = new Float32Array(xSize).fill(NaN);
+      for (const phase of phases(g)) {
+        const n = g.batch * phase.convH * phase.convW * g.inC;
+        const y = alloc(n);
+        y.set(seeded(n, 8 + phase.rh * 3 + phase.rw));
+        scatterPhaseWasm(simd, y, g, phase, dx);
+        scatterPhase(y, g, phase, expected);
+      }
+      assert.deepEqual(dx.slice(), expected);
+      assert.ok(!expected.some(Number.isNaN), "the phases tile dx");
+    });
+  }
+});
+
 interface MatMulCase {
   m: number;
   k: number;
@@ -292,6 +393,8 @@ Deno.test("wasm sum over leading axes matches the cpu backend", async (t) => {
     { shape: [4, 5, 6, 3], axis: [0, 1, 2] },
     { shape: [4, 5, 6, 3], axis: [1, 0] },
     { shape: [7, 9], axis: 0 },
+    { shape: [4, 5, 6, 8], axis: [0, 1, 2] }, // the SIMD column sums
+    { shape: [33, 12], axis: 0 },
     { shape: [7, 9], axis: -2 },
     { shape: [4, 5, 6], axis: [1, 2] }, // not leading: the backend's kernel
     { shape: [4, 5], axis: [0, 1] }, // everything: the backend's kernel
@@ -322,4 +425,69 @@ Deno.test("wasm sum over leading axes matches the cpu backend", async (t) => {
       );
     }
   }
+});
+
+Deno.test("fused wasm Adam is bit-identical to the op-by-op update", async () => {
+  const { createAdam } = await import("../core/adam.ts");
+  await selectBackend("wasm");
+  const run = (fused: boolean) => {
+    const shapes = [[3, 4, 5, 2], [37], [6, 7]];
+    const vars = shapes.map((shape, i) =>
+      tf.variable(
+        tf.tensor(seeded(shape.reduce((p, d) => p * d), 20 + i), shape),
+      )
+    );
+    const adam = createAdam(vars, { lr: 1e-2, fused });
+    const target = shapes.map((shape, i) =>
+      tf.tensor(seeded(shape.reduce((p, d) => p * d), 40 + i), shape)
+    );
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 4; step++) {
+      adam.minimize(() =>
+        tf.addN(
+          vars.map((v, i) => tf.sum(tf.square(tf.sub(tf.sin(v), target[i]!)))),
+        ) as tf.Scalar
+      ).dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
+    const values = vars.map((v) => v.dataSync().slice());
+    const state = adam.getState();
+    adam.dispose();
+    tf.dispose([...vars, ...target]);
+    return { values, state };
+  };
+  const { ADAM_UPDATE_KERNEL } = await import("../core/wasm_kernels.ts");
+  assert.ok(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined);
+  const ops = run(false);
+  const fused = run(true); // SIMD module, JS for the tails
+  const previous = configureWasmKernels({ simd: false });
+  let js;
+  try {
+    js = run(true); // plain JS loop
+  } finally {
+    configureWasmKernels(previous);
+  }
+  assert.deepEqual(fused.values, ops.values);
+  assert.deepEqual(fused.state, ops.state);
+  assert.deepEqual(js.values, ops.values);
+  assert.deepEqual(js.state, ops.state);
+  // The moments really moved.
+  assert.ok(fused.state.secondMoments[1]!.some((x) => x > 0));
+});
+
+Deno.test("wasm clone and same-dtype cast share the buffer safely", async () => {
+  await selectBackend("wasm");
+  const before = tf.memory();
+  const a = tf.tensor([1.5, -2, 3]);
+  const same = tf.cast(a, "float32");
+  const int = tf.cast(a, "int32");
+  const copy = tf.clone(a);
+  a.dispose();
+  assert.deepEqual([...same.dataSync()], [1.5, -2, 3]);
+  assert.deepEqual([...int.dataSync()], [1, -2, 3]);
+  same.dispose();
+  assert.deepEqual([...copy.dataSync()], [1.5, -2, 3]);
+  tf.dispose([copy, int]);
+  assert.equal(tf.memory().numTensors, before.numTensors);
+  assert.equal(tf.memory().numBytes, before.numBytes);
 });
