@@ -163,6 +163,53 @@ function gather(codes: CodeMatrix, labels: Int32Array, rows: Int32Array) {
   return { codes: { data, rows: rows.length, cols: d }, labels: out };
 }
 
+/** What one fit of a head on one split reports. */
+interface FitOutcome {
+  testError: number;
+  validationAccuracy: number;
+  steps: number;
+  bestStep: number;
+}
+
+/**
+ * Runs `fit` on the class-balanced split of every training size and seed of
+ * `config` (sizes outer) and records each outcome with its split's sizes and
+ * wall time.
+ */
+function overSplits(
+  model: string,
+  config: ResolvedClassification,
+  trainLabels: Int32Array,
+  numClasses: number,
+  fit: (split: ClassificationSplit, seed: number) => FitOutcome,
+): ClassificationRecord[] {
+  const records: ClassificationRecord[] = [];
+  for (const size of config.trainSizes) {
+    for (const seed of config.seeds) {
+      const started = performance.now();
+      const split = classificationSplit(trainLabels, size, {
+        validation: config.validation,
+        numClasses,
+        seed,
+      });
+      const r = fit(split, seed);
+      records.push({
+        model,
+        trainSize: split.train.length,
+        seed,
+        testError: r.testError,
+        validationAccuracy: r.validationAccuracy,
+        validationSize: split.validation.length,
+        validationFromTrain: split.validationFromTrain,
+        steps: r.steps,
+        bestStep: r.bestStep,
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+  }
+  return records;
+}
+
 function roundSteps(head: ResolvedHead, size: number): number {
   const epoch = Math.ceil(size / Math.min(head.batchSize, size));
   return Math.min(Math.max(epoch, 25), head.maxRoundSteps);
@@ -198,16 +245,13 @@ export function classifyFrozenCodes(
     codes: encodeImages(model, dataset, "val", all(testLabels.length)),
     labels: testLabels,
   };
-  const records: ClassificationRecord[] = [];
-  for (const size of config.trainSizes) {
-    for (const seed of config.seeds) {
-      const started = performance.now();
-      const split = classificationSplit(trainLabels, size, {
-        validation: config.validation,
-        numClasses,
-        seed,
-      });
-      const r = downstreamClassification({
+  return overSplits(
+    name,
+    config,
+    trainLabels,
+    numClasses,
+    (split, seed) =>
+      downstreamClassification({
         train: gather(trainCodes, trainLabels, split.train),
         validation: gather(trainCodes, trainLabels, split.validation),
         test,
@@ -220,22 +264,8 @@ export function classifyFrozenCodes(
         patience: config.head.patience,
         maxRounds: config.head.maxRounds,
         roundSteps: roundSteps(config.head, split.train.length),
-      });
-      records.push({
-        model: name,
-        trainSize: split.train.length,
-        seed,
-        testError: r.testError,
-        validationAccuracy: r.validationAccuracy,
-        validationSize: split.validation.length,
-        validationFromTrain: split.validationFromTrain,
-        steps: r.steps,
-        bestStep: r.bestStep,
-        seconds: (performance.now() - started) / 1000,
-      });
-    }
-  }
-  return records;
+      }),
+  );
 }
 
 /**
@@ -260,35 +290,21 @@ export function trainSupervised(
   const numClasses = dataset.numClasses ?? 10;
   const trainLabels = splitLabels(dataset, "train");
   const testLabels = splitLabels(dataset, "val");
-  const records: ClassificationRecord[] = [];
-  for (const size of config.trainSizes) {
-    for (const seed of config.seeds) {
-      const started = performance.now();
-      const split = classificationSplit(trainLabels, size, {
-        validation: config.validation,
-        numClasses,
-        seed,
-      });
-      const r = supervisedRun(manifest, dataset, {
+  return overSplits(
+    "supervised",
+    config,
+    trainLabels,
+    numClasses,
+    (split, seed) =>
+      supervisedRun(manifest, dataset, {
         split,
         trainLabels,
         testLabels,
         head,
         numClasses,
         seed,
-      });
-      records.push({
-        model: "supervised",
-        trainSize: split.train.length,
-        seed,
-        ...r,
-        validationSize: split.validation.length,
-        validationFromTrain: split.validationFromTrain,
-        seconds: (performance.now() - started) / 1000,
-      });
-    }
-  }
-  return records;
+      }),
+  );
 }
 
 function supervisedRun(
