@@ -19,11 +19,16 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   balancedSubset,
+  buildHead,
+  crossEntropyStep,
   downstreamClassification,
+  dropoutMask,
+  gatherRows,
+  headForward,
+  trainWithEarlyStopping,
 } from "../metrics/downstream.ts";
-import type { CodeMatrix } from "../metrics/spectrum.ts";
 import { createEncoder } from "../models/architectures.ts";
-import { buildLayers, layerVariables, runLayers } from "../models/layers.ts";
+import { layerVariables } from "../models/layers.ts";
 import { createAdam } from "./adam.ts";
 import type { Autoencoder } from "./autoencoder.ts";
 import { encodeImages } from "./generate.ts";
@@ -152,17 +157,6 @@ export function classificationSplit(
   };
 }
 
-function gather(codes: CodeMatrix, labels: Int32Array, rows: Int32Array) {
-  const d = codes.cols;
-  const data = new Float32Array(rows.length * d);
-  const out = new Int32Array(rows.length);
-  rows.forEach((r, i) => {
-    data.set(codes.data.subarray(r * d, (r + 1) * d), i * d);
-    out[i] = labels[r]!;
-  });
-  return { codes: { data, rows: rows.length, cols: d }, labels: out };
-}
-
 /** What one fit of a head on one split reports. */
 interface FitOutcome {
   testError: number;
@@ -235,12 +229,10 @@ export function classifyFrozenCodes(
   const trainLabels = splitLabels(dataset, "train");
   const testLabels = splitLabels(dataset, "val");
   const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
-  const trainCodes = encodeImages(
-    model,
-    dataset,
-    "train",
-    all(trainLabels.length),
-  );
+  const labelled = {
+    codes: encodeImages(model, dataset, "train", all(trainLabels.length)),
+    labels: trainLabels,
+  };
   const test = {
     codes: encodeImages(model, dataset, "val", all(testLabels.length)),
     labels: testLabels,
@@ -252,8 +244,8 @@ export function classifyFrozenCodes(
     numClasses,
     (split, seed) =>
       downstreamClassification({
-        train: gather(trainCodes, trainLabels, split.train),
-        validation: gather(trainCodes, trainLabels, split.validation),
+        train: gatherRows(labelled, split.train),
+        validation: gatherRows(labelled, split.validation),
         test,
       }, {
         numClasses,
@@ -318,12 +310,7 @@ function supervisedRun(
     numClasses: number;
     seed: number;
   },
-): {
-  testError: number;
-  validationAccuracy: number;
-  steps: number;
-  bestStep: number;
-} {
+): FitOutcome {
   const { split, head, numClasses, seed } = run;
   const spec = manifest.models[0]!;
   const hidden = 128;
@@ -332,37 +319,20 @@ function supervisedRun(
     seed: deriveSeed(seed, ["supervised-encoder"]),
     channels: dataset.imageShape[2],
   });
-  const layers = buildLayers(
-    [
-      { type: "dense", units: hidden, activation: "relu" },
-      { type: "dense", units: hidden, activation: "relu" },
-      { type: "dense", units: numClasses, activation: "linear" },
-    ],
-    [spec.latentDim],
+  const layers = buildHead(
+    spec.latentDim,
+    hidden,
+    numClasses,
     deriveSeed(seed, ["supervised-head"]),
   );
   const variables = [...encoder.variables, ...layerVariables(layers)];
   const adam = createAdam(variables, { lr: head.lr });
   const n = split.train.length;
   const batchSize = Math.min(head.batchSize, n);
-  const perRound = roundSteps(head, n);
   const orderRng = new Rng(deriveSeed(seed, ["supervised-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["supervised-dropout"]));
-  const mask = (rows: number): Tensor2D => {
-    const keep = 1 / (1 - head.dropout);
-    const values = new Float32Array(rows * hidden);
-    for (let i = 0; i < values.length; i++) {
-      values[i] = dropoutRng.next() < head.dropout ? 0 : keep;
-    }
-    return tf.tensor2d(values, [rows, hidden]);
-  };
-  const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D => {
-    let h = runLayers([layers[0]!], encoder.apply(x));
-    if (masks[0]) h = tf.mul(h, masks[0]);
-    h = runLayers([layers[1]!], h);
-    if (masks[1]) h = tf.mul(h, masks[1]);
-    return runLayers([layers[2]!], h) as Tensor2D;
-  };
+  const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D =>
+    headForward(layers, encoder.apply(x), masks);
   const accuracy = (
     split: Split,
     indices: ArrayLike<number>,
@@ -388,62 +358,41 @@ function supervisedRun(
     return indices.length === 0 ? NaN : correct / indices.length;
   };
   try {
-    let order = orderRng.permutation(n);
-    let position = 0;
-    let steps = 0;
-    let best = -Infinity;
-    let bestStep = 0;
-    let bestWeights = variables.map((v) => v.dataSync().slice());
-    let sinceBest = 0;
-    for (let round = 0; round < head.maxRounds; round++) {
-      for (let s = 0; s < perRound; s++) {
-        if (position + batchSize > n) {
-          order = orderRng.permutation(n);
-          position = 0;
-        }
-        const rows = Array.from(
-          order.subarray(position, position + batchSize),
-          (i) => split.train[i]!,
+    const result = trainWithEarlyStopping(variables, {
+      n,
+      batchSize,
+      roundSteps: roundSteps(head, n),
+      maxRounds: head.maxRounds,
+      patience: head.patience,
+      orderRng,
+    }, (order) => {
+      const rows = Array.from(order, (i) => split.train[i]!);
+      const batch = dataset.batch("train", rows);
+      const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+      const masks = head.dropout > 0
+        ? [
+          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+        ]
+        : [];
+      try {
+        crossEntropyStep(
+          adam,
+          Int32Array.from(rows, (r) => run.trainLabels[r]!),
+          numClasses,
+          () => forward(x, masks),
         );
-        position += batchSize;
-        const batch = dataset.batch("train", rows);
-        const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
-        const y = tf.tidy(() =>
-          tf.oneHot(
-            tf.tensor1d(rows.map((r) => run.trainLabels[r]!), "int32"),
-            numClasses,
-          )
-        );
-        const masks = head.dropout > 0
-          ? [mask(batchSize), mask(batchSize)]
-          : [];
-        try {
-          adam.minimize(() =>
-            tf.losses.softmaxCrossEntropy(y, forward(x, masks)) as tf.Scalar
-          ).dispose();
-        } finally {
-          tf.dispose([x, y, ...masks]);
-        }
-        steps++;
+      } finally {
+        tf.dispose([x, ...masks]);
       }
-      const acc = accuracy("train", split.validation, run.trainLabels);
-      if (acc > best) {
-        best = acc;
-        bestStep = steps;
-        bestWeights = variables.map((v) => v.dataSync().slice());
-        sinceBest = 0;
-      } else if (++sinceBest >= head.patience) break;
-    }
-    variables.forEach((v, i) =>
-      tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
-    );
+    }, () => accuracy("train", split.validation, run.trainLabels));
     const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
     const testAccuracy = accuracy("val", all, run.testLabels);
     return {
       testError: 1 - testAccuracy,
-      validationAccuracy: best,
-      steps,
-      bestStep,
+      validationAccuracy: result.best,
+      steps: result.steps,
+      bestStep: result.bestStep,
     };
   } finally {
     adam.dispose();

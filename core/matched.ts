@@ -35,3 +35,53 @@ export function atMatchedError(
   return [...history].sort((a, b) => a.step - b.step)
     .find((r) => Number.isFinite(r.valMse) && r.valMse <= valMse);
 }
+
+/** A model beside the baseline at equal reconstruction error. */
+export interface MatchedRow {
+  /** The compared model's name. */
+  name: string;
+  /** Its final validation MSE. */
+  valMse: number;
+  /** Its final ranks, keyed by threshold. */
+  rank: Record<string, number>;
+  /** The baseline's first evaluation at least as good, if any. */
+  at: EvalRecord | undefined;
+}
+
+/**
+ * Every finished model beside the unregularized baseline (the first model
+ * whose regularizer kind is `none`) at equal reconstruction error.
+ *
+ * @param specs The manifest's models, in order (name and regularizer kind).
+ * @param results What each model reported, by name.
+ * @returns The baseline's name and one row per other finished model, or
+ *   `undefined` when there is no finished baseline with a history.
+ */
+export function equalErrorComparison(
+  specs: readonly { name: string; regularizer: { kind: string } }[],
+  results: readonly {
+    name: string;
+    status?: string;
+    valMse: number;
+    rank: Record<string, number>;
+    history?: readonly EvalRecord[];
+  }[],
+): { baseline: string; rows: MatchedRow[] } | undefined {
+  const baseline = specs.find((m) => m.regularizer.kind === "none")?.name;
+  const base = results.find((r) => r.name === baseline);
+  if (
+    baseline === undefined || base === undefined || base.status !== "ok" ||
+    !base.history?.length
+  ) {
+    return undefined;
+  }
+  const rows = results
+    .filter((r) => r !== base && r.status === "ok")
+    .map((r) => ({
+      name: r.name,
+      valMse: r.valMse,
+      rank: r.rank,
+      at: atMatchedError(base.history!, r.valMse),
+    }));
+  return rows.length === 0 ? undefined : { baseline, rows };
+}

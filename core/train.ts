@@ -13,17 +13,20 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
-import { latentSpectrum } from "../metrics/spectrum.ts";
+import { type CodeMatrix, latentSpectrum } from "../metrics/spectrum.ts";
+import { interpolateCodes } from "../models/sampler_interpolate.ts";
 import { createAdam } from "./adam.ts";
 import { type Autoencoder, createAutoencoder } from "./autoencoder.ts";
 import type { Registries } from "./builtins.ts";
 import {
+  type CheckpointData,
   CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
   loadCheckpoint,
-  saveCheckpoint,
   writeFileAtomic,
 } from "./checkpoint.ts";
 import type { FeatureExtractor } from "../metrics/classifier_features.ts";
@@ -286,24 +289,26 @@ export function trainingKey(
 }
 
 /**
- * Copies a finished checkpoint from the model cache into the model's folder
- * when the cache holds one for this model; a damaged cached file is
- * ignored (the model then trains).
+ * A finished checkpoint from the model cache, verified and copied into the
+ * model's folder, when the cache holds one for this model; a damaged cached
+ * file is ignored (the model then trains).
  */
 function fromModelCache(
   cacheDir: string,
   key: string,
   ckptPath: string,
-): string | undefined {
-  const cached = join(cacheDir, `${key}.bin`);
-  if (!existsSync(cached)) return undefined;
+): { path: string; checkpoint: CheckpointData } | undefined {
+  const path = join(cacheDir, `${key}.bin`);
+  if (!existsSync(path)) return undefined;
+  const bytes = readFileSync(path);
+  let checkpoint: CheckpointData;
   try {
-    loadCheckpoint(cached);
+    checkpoint = decodeCheckpoint(bytes, path);
   } catch {
     return undefined;
   }
-  copyFileSync(cached, ckptPath);
-  return cached;
+  writeFileAtomic(ckptPath, bytes);
+  return { path, checkpoint };
 }
 
 /**
@@ -343,8 +348,8 @@ export function trainModel(
     ? undefined
     : fromModelCache(options.modelCache!, cacheKey, ckptPath);
   try {
-    if ((options.resume || reused) && existsSync(ckptPath)) {
-      const ckpt = loadCheckpoint(ckptPath);
+    if (reused || (options.resume && existsSync(ckptPath))) {
+      const ckpt = reused?.checkpoint ?? loadCheckpoint(ckptPath);
       if (ckpt.meta.config !== key) {
         throw new CheckpointError(
           ckptPath,
@@ -389,7 +394,7 @@ export function trainModel(
         arrays[`m${i}`] = state.firstMoments[i]!;
         arrays[`v${i}`] = state.secondMoments[i]!;
       });
-      saveCheckpoint(ckptPath, {
+      const bytes = encodeCheckpoint({
         meta: {
           config: key,
           step,
@@ -400,6 +405,8 @@ export function trainModel(
         },
         arrays,
       });
+      writeFileAtomic(ckptPath, bytes);
+      return bytes;
     };
 
     const { steps, batchSize: requestedBatch, evalEvery, checkpointEvery } =
@@ -481,13 +488,13 @@ export function trainModel(
     }
     const final = evaluate();
     if (history.at(-1)?.step !== step) history.push(final.record);
-    save();
-    if (cacheKey !== undefined && reused === undefined) {
-      mkdirSync(options.modelCache!, { recursive: true });
-      writeFileAtomic(
-        join(options.modelCache!, `${cacheKey}.bin`),
-        readFileSync(ckptPath),
-      );
+    // A loaded finished model has nothing new to save or cache.
+    if (reused === undefined) {
+      const bytes = save();
+      if (cacheKey !== undefined) {
+        mkdirSync(options.modelCache!, { recursive: true });
+        writeFileAtomic(join(options.modelCache!, `${cacheKey}.bin`), bytes);
+      }
     }
     const result: ModelResult = {
       name: spec.name,
@@ -499,7 +506,7 @@ export function trainModel(
       steps: step,
       seconds,
       status: "ok",
-      ...(reused === undefined ? {} : { reusedCheckpoint: reused }),
+      ...(reused === undefined ? {} : { reusedCheckpoint: reused.path }),
     };
     const images = makeImages(model, ds, manifest);
     const generation = generateFromModel(
@@ -565,14 +572,16 @@ function makeImages(
         ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i + 1))
           .images,
       );
-      const za = model.encode(a);
-      const zb = model.encode(b);
-      const alphas = tf.reshape(tf.linspace(0, 1, steps), [1, steps, 1]);
-      const z = tf.add(
-        tf.mul(tf.expandDims(za, 1), tf.sub(1, alphas)),
-        tf.mul(tf.expandDims(zb, 1), alphas),
-      ); // [pairs, steps, d]
-      interp = model.decode(tf.reshape(z, [pairs * steps, -1]) as tf.Tensor2D);
+      const codes = (images: tf.Tensor4D): CodeMatrix => {
+        const z = model.encode(images);
+        return {
+          data: z.dataSync() as Float32Array,
+          rows: z.shape[0],
+          cols: z.shape[1],
+        };
+      };
+      const path = interpolateCodes(codes(a), codes(b), { steps });
+      interp = model.decode(tf.tensor2d(path.data, [path.rows, path.cols]));
     }
     return {
       reconstructions: {

@@ -312,14 +312,30 @@ export function im2col(
 let offsetScratch = new Int32Array(1024);
 
 /**
- * For tap (i, j), the offset in x of pixel (b, oh*sh + i - top,
- * ow*sw + j - left) for every output pixel (b, oh, ow), or -1 in the padding.
+ * For tap (i, j), where pixel (b, oh*sh + i - top, ow*sw + j - left) of x is
+ * for every output pixel (b, oh, ow): base + scale * (its element offset in
+ * x), or pad in the padding. By default element offsets and -1.
+ *
+ * @param out Receives batch*outH*outW entries; by default a shared scratch,
+ * valid until the next call.
  */
-function tapOffsets(g: ConvGeometry, i: number, j: number): Int32Array {
+function tapOffsets(
+  g: ConvGeometry,
+  i: number,
+  j: number,
+  out?: Int32Array,
+  base = 0,
+  scale = 1,
+  pad = -1,
+): Int32Array {
   const { batch, inH, inW, inC, outH, outW, sh, sw, top, left } = g;
-  const n = batch * outH * outW;
-  if (offsetScratch.length < n) offsetScratch = new Int32Array(n);
-  const offsets = offsetScratch;
+  let offsets = out;
+  if (!offsets) {
+    const n = batch * outH * outW;
+    if (offsetScratch.length < n) offsetScratch = new Int32Array(n);
+    offsets = offsetScratch;
+  }
+  const step = inC * scale;
   let col = 0;
   for (let b = 0; b < batch; b++) {
     for (let oh = 0; oh < outH; oh++) {
@@ -329,8 +345,8 @@ function tapOffsets(g: ConvGeometry, i: number, j: number): Int32Array {
       for (let ow = 0; ow < outW; ow++) {
         const iw = ow * sw - left + j;
         offsets[col++] = rowInside && iw >= 0 && iw < inW
-          ? (rowBase + iw) * inC
-          : -1;
+          ? base + (rowBase + iw) * step
+          : pad;
       }
     }
   }
@@ -393,26 +409,11 @@ export function im2colTWasm(
   offsets: Int32Array,
   zeros: Float32Array,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  const { batch, inC, outH, outW, fh, fw } = g;
   const n = batch * outH * outW;
-  const zero = zeros.byteOffset;
-  const xAt = x.byteOffset;
   for (let i = 0; i < fh; i++) {
     for (let j = 0; j < fw; j++) {
-      let col = 0;
-      for (let b = 0; b < batch; b++) {
-        for (let oh = 0; oh < outH; oh++) {
-          const ih = oh * sh - top + i;
-          const rowInside = ih >= 0 && ih < inH;
-          const rowBase = (b * inH + ih) * inW;
-          for (let ow = 0; ow < outW; ow++) {
-            const iw = ow * sw - left + j;
-            offsets[col++] = rowInside && iw >= 0 && iw < inW
-              ? xAt + (rowBase + iw) * inC * 4
-              : zero;
-          }
-        }
-      }
+      tapOffsets(g, i, j, offsets, x.byteOffset, 4, zeros.byteOffset);
       simd.im2colTap(
         offsets.byteOffset,
         colsT.byteOffset + (i * fw + j) * inC * n * 4,
@@ -476,32 +477,19 @@ export function col2imT(
   g: ConvGeometry,
   dx: Float32Array,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  const { batch, inC, outH, outW, fh, fw } = g;
   const n = batch * outH * outW;
   for (let i = 0; i < fh; i++) {
     for (let j = 0; j < fw; j++) {
+      const offsets = tapOffsets(g, i, j);
       const rowBase = (i * fw + j) * inC * n;
-      let col = 0;
-      for (let b = 0; b < batch; b++) {
-        for (let oh = 0; oh < outH; oh++) {
-          const ih = oh * sh - top + i;
-          if (ih < 0 || ih >= inH) {
-            col += outW;
-            continue;
-          }
-          const xRow = (b * inH + ih) * inW;
-          for (let ow = 0; ow < outW; ow++) {
-            const iw = ow * sw - left + j;
-            if (iw >= 0 && iw < inW) {
-              let s = rowBase + col;
-              let d = (xRow + iw) * inC;
-              for (let c = 0; c < inC; c++) {
-                dx[d++]! += colsT[s]!;
-                s += n;
-              }
-            }
-            col++;
-          }
+      for (let col = 0; col < n; col++) {
+        let d = offsets[col]!;
+        if (d < 0) continue;
+        let s = rowBase + col;
+        for (let c = 0; c < inC; c++) {
+          dx[d++]! += colsT[s]!;
+          s += n;
         }
       }
     }

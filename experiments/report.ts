@@ -15,7 +15,7 @@ import { basename, join, relative, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
-import { atMatchedError } from "../core/matched.ts";
+import { equalErrorComparison } from "../core/matched.ts";
 import type { ResolvedManifest } from "../core/manifest.ts";
 import type { EvalRecord, ModelResult } from "../core/train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
@@ -716,40 +716,33 @@ function matchedSection(
   models: ModelView[],
   manifest: ResolvedManifest | undefined,
 ): Html | undefined {
-  const baseName = manifest?.models?.find((m) => m.regularizer?.kind === "none")
-    ?.name;
-  const base = models.find((m) => m.name === baseName);
-  if (base === undefined || history(base).length === 0) return undefined;
-  const others = models.filter((m) => m !== base && m.outcome?.status === "ok");
-  if (others.length === 0) return undefined;
-  const keys = [
-    ...new Set(others.flatMap((m) => Object.keys(m.outcome?.rank ?? {}))),
-  ];
-  const rows = others.map((m) => {
-    const at = atMatchedError(history(base), m.outcome!.valMse);
-    return html`<tr><td>${m.name}</td><td class="num">${
-      formatNumber(m.outcome!.valMse)
-    }</td>${
-      keys.map((k) =>
-        html`<td class="num">${formatNumber(m.outcome!.rank[k])}</td>`
-      )
+  const compared = equalErrorComparison(
+    manifest?.models ?? [],
+    models.flatMap((m) =>
+      m.outcome ? [{ ...m.outcome, history: history(m) }] : []
+    ),
+  );
+  if (compared === undefined) return undefined;
+  const base = compared.baseline;
+  const keys = [...new Set(compared.rows.flatMap((r) => Object.keys(r.rank)))];
+  const rows = compared.rows.map(({ name, valMse, rank, at }) =>
+    html`<tr><td>${name}</td><td class="num">${formatNumber(valMse)}</td>${
+      keys.map((k) => html`<td class="num">${formatNumber(rank[k])}</td>`)
     }<td class="num">${at === undefined ? "never" : String(at.step)}</td><td
       class="num">${formatNumber(at?.valMse)}</td>${
       keys.map((k) => html`<td class="num">${formatNumber(at?.rank[k])}</td>`)
-    }</tr>`;
-  });
+    }</tr>`
+  );
   return html`
     <p
-      class="note">Each model's final code beside ${base
-        .name} (no regularizer) at the first evaluation of ${base
-        .name}'s own training whose validation MSE was at most the model's final one: how many directions the plain autoencoder used to reconstruct as well.</p>
+      class="note">Each model's final code beside ${base} (no regularizer) at the first evaluation of ${base}'s own training whose validation MSE was at most the model's final one: how many directions the plain autoencoder used to reconstruct as well.</p>
     <table class="results">
       <thead>
         <tr><th>model</th><th>val MSE</th>${keys.map((k) =>
           html`<th>rank@${k}</th>`
-        )}<th>${base.name} step</th><th>${base.name} val MSE</th>${keys.map((
-          k,
-        ) => html`<th>${base.name} rank@${k}</th>`)}</tr>
+        )}<th>${base} step</th><th>${base} val MSE</th>${keys.map((k) =>
+          html`<th>${base} rank@${k}</th>`
+        )}</tr>
       </thead>
       <tbody>${rows}</tbody>
     </table>

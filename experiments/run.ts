@@ -17,6 +17,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { parse as parseYaml } from "yaml";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
 import type { BackendInfo } from "../core/backend.ts";
@@ -67,8 +68,14 @@ function manifestNames(): string[] {
     .map((f) => f.replace(/\.yaml$/, "")).sort();
 }
 
+/** Whether a manifest file has a `paper` block (unreadable YAML: no). */
 function hasPaperBlock(path: string): boolean {
-  return /^paper:/m.test(readFileSync(path, "utf8"));
+  try {
+    const doc = parseYaml(readFileSync(path, "utf8"));
+    return typeof doc === "object" && doc !== null && doc.paper != null;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { atMatchedError } from "../core/matched.ts";
+import { equalErrorComparison } from "../core/matched.ts";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
@@ -430,31 +430,28 @@ function matchedMarkdown(
   results: ModelResult[],
   keys: string[],
 ): string[] {
-  const b = manifest.models.findIndex((m) => m.regularizer.kind === "none");
-  const base = results[b];
-  if (base === undefined || base.status !== "ok") return [];
-  const rows = results.filter((r, i) => i !== b && r.status === "ok");
-  if (rows.length === 0) return [];
+  const compared = equalErrorComparison(manifest.models, results);
+  if (compared === undefined) return [];
+  const base = compared.baseline;
   const lines = [
     "",
     `## At equal reconstruction error`,
     "",
-    `Each model's final code beside \`${base.name}\` (no regularizer) at the first evaluation of its training (every ${manifest.train.evalEvery} steps) whose validation MSE was at most the model's final one.`,
+    `Each model's final code beside \`${base}\` (no regularizer) at the first evaluation of its training (every ${manifest.train.evalEvery} steps) whose validation MSE was at most the model's final one.`,
     "",
     `| model | val MSE | ${
       keys.map((k) => `rank@${k}`).join(" | ")
-    } | ${base.name} step | ${base.name} val MSE | ${
-      keys.map((k) => `${base.name} rank@${k}`).join(" | ")
+    } | ${base} step | ${base} val MSE | ${
+      keys.map((k) => `${base} rank@${k}`).join(" | ")
     } |`,
     `|---|---|${keys.map(() => "---").join("|")}|---|---|${
       keys.map(() => "---").join("|")
     }|`,
   ];
-  for (const r of rows) {
-    const at = atMatchedError(base.history, r.valMse);
+  for (const { name, valMse, rank, at } of compared.rows) {
     lines.push(
-      `| ${r.name} | ${fmt(r.valMse)} | ${
-        keys.map((k) => r.rank[k] ?? "—").join(" | ")
+      `| ${name} | ${fmt(valMse)} | ${
+        keys.map((k) => rank[k] ?? "—").join(" | ")
       } | ${at?.step ?? "never"} | ${at ? fmt(at.valMse) : "—"} | ${
         keys.map((k) => at?.rank[k] ?? "—").join(" | ")
       } |`,

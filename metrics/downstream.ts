@@ -12,7 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createAdam } from "../core/adam.ts";
+import { type Adam, createAdam } from "../core/adam.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import {
   buildLayers,
@@ -21,7 +21,7 @@ import {
   runLayers,
 } from "../models/layers.ts";
 import type { CodeMatrix } from "./spectrum.ts";
-import type { Scalar, Tensor2D } from "../core/types.ts";
+import type { Scalar, Tensor2D, Variable } from "../core/types.ts";
 
 /** Codes with one class label per row. */
 export interface LabelledCodes {
@@ -298,13 +298,10 @@ export function downstreamClassification(
     }
   }
 
-  const layers = buildLayers(
-    [
-      { type: "dense", units: hidden, activation: "relu" },
-      { type: "dense", units: hidden, activation: "relu" },
-      { type: "dense", units: numClasses, activation: "linear" },
-    ],
-    [dim],
+  const layers = buildHead(
+    dim,
+    hidden,
+    numClasses,
     deriveSeed(seed, ["downstream-init"]),
   );
   const variables = layerVariables(layers);
@@ -312,73 +309,46 @@ export function downstreamClassification(
   const orderRng = new Rng(deriveSeed(seed, ["downstream-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["downstream-dropout"]));
   try {
-    let order = orderRng.permutation(subset.length);
-    let position = 0;
-    let steps = 0;
-    let best = -Infinity;
-    let bestStep = 0;
-    let bestWeights = variables.map((v) => v.dataSync().slice());
-    let sinceBest = 0;
-    let stoppedEarly = false;
-    const mask = (rows: number): Tensor2D => {
-      const keep = 1 / (1 - dropout);
-      const values = new Float32Array(rows * hidden);
-      for (let i = 0; i < values.length; i++) {
-        values[i] = dropoutRng.next() < dropout ? 0 : keep;
-      }
-      return tf.tensor2d(values, [rows, hidden]);
-    };
-    for (let round = 0; round < maxRounds; round++) {
-      for (let s = 0; s < roundSteps; s++) {
-        if (position + batchSize > subset.length) {
-          order = orderRng.permutation(subset.length);
-          position = 0;
-        }
-        const rows = order.subarray(position, position + batchSize);
-        position += batchSize;
-        const batch = gatherRows(
-          { codes: trainCodes, labels: train.labels },
-          rows,
+    const run = trainWithEarlyStopping(variables, {
+      n: subset.length,
+      batchSize,
+      roundSteps,
+      maxRounds,
+      patience,
+      orderRng,
+    }, (rows) => {
+      const batch = gatherRows(
+        { codes: trainCodes, labels: train.labels },
+        rows,
+      );
+      const x = tf.tensor2d(batch.codes.data, [batchSize, dim]);
+      const masks = dropout > 0
+        ? [
+          dropoutMask(dropoutRng, batchSize, hidden, dropout),
+          dropoutMask(dropoutRng, batchSize, hidden, dropout),
+        ]
+        : [];
+      try {
+        crossEntropyStep(
+          adam,
+          batch.labels,
+          numClasses,
+          () => headForward(layers, x, masks),
         );
-        const x = tf.tensor2d(batch.codes.data, [batchSize, dim]);
-        const y = tf.tidy(() =>
-          tf.oneHot(tf.tensor1d(batch.labels, "int32"), numClasses)
-        );
-        const masks = dropout > 0 ? [mask(batchSize), mask(batchSize)] : [];
-        try {
-          adam.minimize(() => {
-            const logits = forward(layers, x, masks);
-            return tf.losses.softmaxCrossEntropy(y, logits) as Scalar;
-          }).dispose();
-        } finally {
-          tf.dispose([x, y, ...masks]);
-        }
-        steps += 1;
+      } finally {
+        tf.dispose([x, ...masks]);
       }
-      const accuracy = evaluateAccuracy(layers, validation);
-      if (accuracy > best) {
-        best = accuracy;
-        bestStep = steps;
-        bestWeights = variables.map((v) => v.dataSync().slice());
-        sinceBest = 0;
-      } else if (++sinceBest >= patience) {
-        stoppedEarly = round < maxRounds - 1;
-        break;
-      }
-    }
-    variables.forEach((v, i) =>
-      tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
-    );
+    }, () => evaluateAccuracy(layers, validation));
     const testAccuracy = evaluateAccuracy(layers, test);
     return {
       testError: 1 - testAccuracy,
       testAccuracy,
-      validationAccuracy: best,
+      validationAccuracy: run.best,
       trainSize: subset.length,
       numClasses,
-      steps,
-      bestStep,
-      stoppedEarly,
+      steps: run.steps,
+      bestStep: run.bestStep,
+      stoppedEarly: run.stoppedEarly,
       seed,
     };
   } finally {
@@ -387,8 +357,69 @@ export function downstreamClassification(
   }
 }
 
-/** The head: dense-ReLU, mask, dense-ReLU, mask, dense. [batch, classes] */
-function forward(
+/**
+ * Builds the paper's downstream MLP head, untrained: dense `hidden` with
+ * ReLU, dense `hidden` with ReLU, dense `numClasses` (logits). Shared by
+ * {@link downstreamClassification} and the `supervised` baseline.
+ *
+ * @param inputDim Width of the codes fed to the head.
+ * @param hidden Width of each of the two hidden layers.
+ * @param numClasses Number of classes (output width).
+ * @param seed Seed of the initial weights.
+ * @returns The three layers; the caller disposes their variables.
+ */
+export function buildHead(
+  inputDim: number,
+  hidden: number,
+  numClasses: number,
+  seed: number,
+): Layer[] {
+  return buildLayers(
+    [
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: hidden, activation: "relu" },
+      { type: "dense", units: numClasses, activation: "linear" },
+    ],
+    [inputDim],
+    seed,
+  );
+}
+
+/**
+ * An inverted-dropout mask for one hidden layer: each entry is 0 with
+ * probability `rate` and 1 / (1 - rate) otherwise, one `rng` draw per entry
+ * in row-major order.
+ *
+ * @param rng Source of the draws (advanced by rows * hidden).
+ * @param rows Batch rows.
+ * @param hidden Hidden width.
+ * @param rate Dropout rate in [0, 1).
+ * @returns The mask [rows, hidden]; the caller disposes it.
+ */
+export function dropoutMask(
+  rng: Rng,
+  rows: number,
+  hidden: number,
+  rate: number,
+): Tensor2D {
+  const keep = 1 / (1 - rate);
+  const values = new Float32Array(rows * hidden);
+  for (let i = 0; i < values.length; i++) {
+    values[i] = rng.next() < rate ? 0 : keep;
+  }
+  return tf.tensor2d(values, [rows, hidden]);
+}
+
+/**
+ * Runs a head from {@link buildHead}: dense-ReLU, times `masks[0]` if
+ * given, dense-ReLU, times `masks[1]` if given, dense.
+ *
+ * @param layers The head's three layers.
+ * @param x Inputs [batch, inputDim].
+ * @param masks Dropout masks of the two hidden layers, or none.
+ * @returns Logits [batch, classes].
+ */
+export function headForward(
   layers: Layer[],
   x: Tensor2D,
   masks: Tensor2D[],
@@ -400,6 +431,116 @@ function forward(
   return runLayers([layers[2]!], h) as Tensor2D;
 }
 
+/**
+ * One Adam step on the softmax cross-entropy of `logits()` against one-hot
+ * `labels`; the one-hot labels and the loss are disposed.
+ *
+ * @param adam The optimiser.
+ * @param labels Labels [batch] in [0, numClasses).
+ * @param numClasses Number of classes.
+ * @param logits Computes the logits [batch, numClasses] under the tape.
+ */
+export function crossEntropyStep(
+  adam: Adam,
+  labels: Int32Array,
+  numClasses: number,
+  logits: () => Tensor2D,
+): void {
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, "int32"), numClasses));
+  try {
+    adam.minimize(() => tf.losses.softmaxCrossEntropy(y, logits()) as Scalar)
+      .dispose();
+  } finally {
+    y.dispose();
+  }
+}
+
+/** Options of {@link trainWithEarlyStopping}. */
+export interface EarlyStoppingOptions {
+  /** Training examples; batches index [0, n). */
+  n: number;
+  /** Rows per step, at most `n`. */
+  batchSize: number;
+  /** Steps between validation checks. */
+  roundSteps: number;
+  /** Most rounds. */
+  maxRounds: number;
+  /** Rounds without a strictly better validation score before stopping. */
+  patience: number;
+  /** Source of the per-epoch permutations of [0, n). */
+  orderRng: Rng;
+}
+
+/** What {@link trainWithEarlyStopping} ran. */
+export interface EarlyStoppingResult {
+  /** Steps run. */
+  steps: number;
+  /** Steps run when the best validation score was reached. */
+  bestStep: number;
+  /** The best validation score (-Infinity when no round ran). */
+  best: number;
+  /** Whether patience ran out before `maxRounds`. */
+  stoppedEarly: boolean;
+}
+
+/**
+ * The early-stopping loop of the downstream head and the `supervised`
+ * baseline. Batches are consecutive `batchSize` slices of a permutation of
+ * [0, n) from `orderRng`, redrawn when the next slice would run past its
+ * end; `step` runs one optimiser step on a batch. After every `roundSteps`
+ * steps `validate` scores the weights; a strictly better score snapshots
+ * `variables`, and `patience` rounds without one stop training. The best
+ * snapshot (the initial weights if none) is then written back.
+ *
+ * @param variables The trained variables, snapshotted and restored.
+ * @param options Batch size, round length, stopping rule and order source.
+ * @param step Runs one step on the batch's indices into [0, n).
+ * @param validate Scores the current weights; higher is better.
+ * @returns Steps run, the best score and when it was reached.
+ */
+export function trainWithEarlyStopping(
+  variables: Variable[],
+  options: EarlyStoppingOptions,
+  step: (rows: Int32Array) => void,
+  validate: () => number,
+): EarlyStoppingResult {
+  const { n, batchSize, roundSteps, maxRounds, patience, orderRng } = options;
+  let order = orderRng.permutation(n);
+  let position = 0;
+  let steps = 0;
+  let best = -Infinity;
+  let bestStep = 0;
+  let bestWeights = variables.map((v) => v.dataSync().slice());
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  for (let round = 0; round < maxRounds; round++) {
+    for (let s = 0; s < roundSteps; s++) {
+      if (position + batchSize > n) {
+        order = orderRng.permutation(n);
+        position = 0;
+      }
+      const rows = order.subarray(position, position + batchSize);
+      position += batchSize;
+      step(rows);
+      steps += 1;
+    }
+    const score = validate();
+    if (score > best) {
+      best = score;
+      bestStep = steps;
+      bestWeights = variables.map((v) => v.dataSync().slice());
+      sinceBest = 0;
+    } else if (++sinceBest >= patience) {
+      stoppedEarly = round < maxRounds - 1;
+      break;
+    }
+  }
+  variables.forEach((v, i) =>
+    tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
+  );
+  return { steps, bestStep, best, stoppedEarly };
+}
+
 /** Accuracy without dropout, in chunks of 1024 codes. */
 function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
   const { codes, labels } = split;
@@ -409,7 +550,7 @@ function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
     const b = Math.min(1024, codes.rows - start);
     const predicted = tf.tidy(() =>
       tf.argMax(
-        forward(
+        headForward(
           layers,
           tf.tensor2d(
             codes.data.subarray(start * codes.cols, (start + b) * codes.cols),
@@ -427,7 +568,14 @@ function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
   return correct / codes.rows;
 }
 
-function gatherRows(
+/**
+ * The given rows of labelled codes, in the given order.
+ *
+ * @param split Codes and their labels.
+ * @param rows Row indices.
+ * @returns A new matrix and label array.
+ */
+export function gatherRows(
   split: LabelledCodes,
   rows: ArrayLike<number>,
 ): LabelledCodes {

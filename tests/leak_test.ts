@@ -1,0 +1,333 @@
+/**
+ * Tensor leaks of the evaluation paths: each call leaves
+ * `tf.memory().numTensors` where it found it (the model, data and extractor
+ * are built before the count and disposed after it). The training step has
+ * its own leak test in `tests/training_test.ts`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { selectBackend } from "../core/backend.ts";
+import { createBuiltinRegistries } from "../core/builtins.ts";
+import { generateFromModel } from "../core/generate.ts";
+import { resolveManifest } from "../core/manifest.ts";
+import { Rng } from "../core/random.ts";
+import {
+  buildDataset,
+  buildModel,
+  encodeSplit,
+  trainModel,
+} from "../core/train.ts";
+import type { Dataset, Tensor4D } from "../core/types.ts";
+import {
+  type FeatureExtractor,
+  trainClassifierFeatures,
+} from "../metrics/classifier_features.ts";
+import {
+  downstreamClassification,
+  type LabelledCodes,
+} from "../metrics/downstream.ts";
+import { type CodeMatrix, latentSpectrum } from "../metrics/spectrum.ts";
+
+tf.env().set("PROD", true);
+await selectBackend("wasm");
+
+const SAMPLERS = `[{ kind: interpolate, steps: 3 }, { kind: gaussian },
+    { kind: gmm, components: 2, maxIterations: 5 },
+    { kind: pca-grid, gridSize: 2 }]`;
+
+/** A tiny manifest: 32x32 shapes, every sampler, t-SNE of every sampler. */
+function manifestText(regularizer: string, extra = ""): string {
+  return `
+name: leak
+data: { kind: shapes, train: 48, val: 24 }
+architecture: shapes
+latentDim: 8
+train: { steps: 2, batchSize: 8, evalEvery: 1, checkpointEvery: 2 }
+eval:
+  size: 12
+  reconstructions: 2
+  interpolationPairs: 1
+  interpolationSteps: 3
+  samplers: ${SAMPLERS}
+  fitCodes: 24
+  samples: 4
+  fid: { samples: 6 }
+  tsne: { points: 6, perplexity: 2, iterations: 5 }
+models:
+  - name: m
+    regularizer: ${regularizer}
+${extra}`;
+}
+
+const registries = createBuiltinRegistries();
+const REGULARIZERS = [
+  "{ kind: linear-chain, numMatrices: 2 }",
+  "{ kind: none }",
+  "{ kind: l2 }",
+  "{ kind: vae }",
+  "{ kind: rae }",
+  "{ kind: wae }",
+];
+
+/** Runs `fn` and returns the tensor counts before and after it. */
+function counted<T>(fn: () => T): { before: number; after: number; value: T } {
+  const before = tf.memory().numTensors;
+  const value = fn();
+  return { before, after: tf.memory().numTensors, value };
+}
+
+function assertFlat(
+  label: string,
+  { before, after }: { before: number; after: number },
+): void {
+  assert.equal(
+    after,
+    before,
+    `${label}: ${before} tensors before, ${after} after`,
+  );
+}
+
+/**
+ * A feature extractor computed with tfjs (per-channel mean and standard
+ * deviation of each image, [n, 6]); it disposes what it makes.
+ */
+function fakeExtractor(shape: readonly [number, number, number]) {
+  const extractor: FeatureExtractor = {
+    kind: "fake",
+    id: "fake:moments",
+    featureDim: 2 * shape[2],
+    imageShape: shape,
+    features(images: Float32Array | Tensor4D): CodeMatrix {
+      return tf.tidy(() => {
+        const x = images instanceof tf.Tensor ? images : tf.tensor4d(images, [
+          images.length / (shape[0] * shape[1] * shape[2]),
+          ...shape,
+        ]);
+        const { mean, variance } = tf.moments(x, [1, 2]);
+        const f = tf.concat([mean, tf.sqrt(variance)], 1);
+        return {
+          data: f.dataSync() as Float32Array,
+          rows: f.shape[0]!,
+          cols: f.shape[1]!,
+        };
+      });
+    },
+    dispose() {},
+  };
+  return extractor;
+}
+
+/** The shapes data set with labels (index parity) for the FID classifier. */
+function labelled(ds: Dataset): Dataset {
+  return {
+    ...ds,
+    numClasses: 2,
+    fingerprint: `${ds.fingerprint}:parity`,
+    batch(split, indices) {
+      const b = ds.batch(split, indices);
+      return { ...b, labels: Int32Array.from(indices, (i) => i % 2) };
+    },
+  };
+}
+
+/** Builds the manifest's model and data set, runs `fn`, disposes. */
+function withModel<T>(
+  regularizer: string,
+  fn: (
+    model: ReturnType<typeof buildModel>,
+    ds: Dataset,
+    manifest: ReturnType<typeof resolveManifest>,
+  ) => T,
+): T {
+  const manifest = resolveManifest(manifestText(regularizer), registries);
+  const ds = buildDataset(manifest, registries);
+  const model = buildModel(manifest.models[0]!, registries, ds.imageShape);
+  try {
+    return fn(model, ds, manifest);
+  } finally {
+    model.dispose();
+  }
+}
+
+Deno.test("encodeSplit() does not leak tensors", async (t) => {
+  for (const regularizer of REGULARIZERS) {
+    await t.step(regularizer, () => {
+      withModel(regularizer, (model, ds) => {
+        // Two batches (5 + 5) and a partial one (2).
+        const c = counted(() => encodeSplit(model, ds, 12, 5));
+        assertFlat(`encodeSplit ${regularizer}`, c);
+        assert.equal(c.value.codes.length, 12 * 8);
+        assert.ok(Number.isFinite(c.value.mse));
+      });
+    });
+  }
+});
+
+Deno.test("latentSpectrum() reads a tensor without leaking", () => {
+  const codes = tf.tensor2d(new Rng(3).normalArray(20 * 4), [20, 4]);
+  try {
+    const c = counted(() => latentSpectrum(codes));
+    assertFlat("latentSpectrum", c);
+    assert.equal(c.value.singularValues.length, 4);
+    assert.ok(!codes.isDisposed);
+  } finally {
+    codes.dispose();
+  }
+});
+
+Deno.test("generateFromModel() does not leak tensors", async (t) => {
+  await t.step("every sampler and t-SNE of pixels, each regularizer", () => {
+    for (const regularizer of REGULARIZERS) {
+      withModel(regularizer, (model, ds, manifest) => {
+        const c = counted(() =>
+          generateFromModel(
+            model,
+            ds,
+            manifest,
+            manifest.models[0]!,
+            registries,
+          )
+        );
+        assertFlat(`generateFromModel ${regularizer}`, c);
+        assert.deepEqual(c.value.errors, {});
+        assert.deepEqual(Object.keys(c.value.samples).sort(), [
+          "gaussian",
+          "gmm",
+          "interpolate",
+          "pca-grid",
+        ]);
+        assert.equal(c.value.tsne?.space, "pixels");
+      });
+    }
+  });
+
+  await t.step("FID and t-SNE with a tfjs feature extractor", () => {
+    withModel(REGULARIZERS[0]!, (model, ds, manifest) => {
+      const extractor = fakeExtractor(ds.imageShape);
+      const c = counted(() =>
+        generateFromModel(
+          model,
+          ds,
+          manifest,
+          manifest.models[0]!,
+          registries,
+          { extractor },
+        )
+      );
+      assertFlat("generateFromModel with a fake extractor", c);
+      assert.deepEqual(c.value.errors, {});
+      assert.deepEqual(Object.keys(c.value.fid).sort(), [
+        "gaussian",
+        "gmm",
+        "interpolate",
+        "pca-grid",
+      ]);
+      assert.equal(c.value.tsne?.space, "fake features");
+    });
+  });
+
+  await t.step("FID and t-SNE with the classifier extractor", () => {
+    withModel(REGULARIZERS[0]!, (model, ds, manifest) => {
+      const start = tf.memory().numTensors;
+      const extractor = trainClassifierFeatures(labelled(ds), {
+        steps: 2,
+        batchSize: 8,
+        evalCount: 8,
+      });
+      try {
+        // The extractor holds its variables and nothing else.
+        assert.equal(
+          tf.memory().numTensors,
+          start + extractor.variables.length,
+          "trainClassifierFeatures() left tensors beyond its variables",
+        );
+        const c = counted(() =>
+          generateFromModel(
+            model,
+            ds,
+            manifest,
+            manifest.models[0]!,
+            registries,
+            { extractor },
+          )
+        );
+        assertFlat("generateFromModel with the classifier", c);
+        assert.deepEqual(c.value.errors, {});
+        assert.equal(Object.keys(c.value.fid).length, 4);
+        assert.equal(c.value.tsne?.space, "classifier features");
+        const p = counted(() =>
+          extractor.predict(ds.batch("val", [0, 1]).images)
+        );
+        assertFlat("classifier predict", p);
+      } finally {
+        extractor.dispose();
+      }
+      assert.equal(tf.memory().numTensors, start, "classifier not freed");
+    });
+  });
+});
+
+Deno.test("trainModel() evaluation and images leave no tensors", () => {
+  // Training, evaluate() (encodeSplit + latentSpectrum), makeImages and
+  // generateFromModel, with the model built and disposed inside; no warm-up
+  // is needed: the first call already leaves the count where it found it.
+  const manifest = resolveManifest(
+    manifestText(REGULARIZERS[0]!),
+    registries,
+  );
+  const c = counted(() =>
+    trainModel(manifest, 0, registries, {
+      dir: mkdtempSync(join(tmpdir(), "irmae-leak-")),
+      extractor: fakeExtractor([32, 32, 3]),
+    })
+  );
+  assertFlat("trainModel", c);
+  assert.ok("images" in c.value);
+  const { images, generation } = c.value;
+  assert.deepEqual(images.reconstructions.shape, [4, 32, 32, 3]);
+  assert.deepEqual(images.interpolations.shape, [3, 32, 32, 3]);
+  assert.deepEqual(generation.errors, {});
+});
+
+/** n codes in 4-D from 3 blobs centred at 3 e_c, c = label. */
+function blobs(n: number, seed: number): LabelledCodes {
+  const data = new Rng(seed).normalArray(n * 4);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 3;
+    data[i * 4 + labels[i]!]! += 3;
+  }
+  return { codes: { data, rows: n, cols: 4 }, labels };
+}
+
+Deno.test("downstreamClassification() does not leak tensors", async (t) => {
+  const data = {
+    train: blobs(30, 1),
+    validation: blobs(12, 2),
+    test: blobs(12, 3),
+  };
+  for (
+    const [label, options] of [
+      ["dropout, balanced subset", { trainSize: 15 }],
+      ["no dropout, standardised", { dropout: 0, standardize: true }],
+    ] as const
+  ) {
+    await t.step(label, () => {
+      const c = counted(() =>
+        downstreamClassification(data, {
+          ...options,
+          hiddenUnits: 8,
+          batchSize: 5,
+          roundSteps: 3,
+          maxRounds: 3,
+          patience: 2,
+        })
+      );
+      assertFlat(`downstreamClassification ${label}`, c);
+      assert.ok(c.value.steps > 0);
+    });
+  }
+});
