@@ -11,6 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectBackend } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../core/builtins.ts";
+import {
+  classifyFrozenCodes,
+  trainSupervised,
+} from "../core/classification.ts";
 import { generateFromModel } from "../core/generate.ts";
 import { resolveManifest } from "../core/manifest.ts";
 import { Rng } from "../core/random.ts";
@@ -329,5 +333,47 @@ Deno.test("downstreamClassification() does not leak tensors", async (t) => {
       assertFlat(`downstreamClassification ${label}`, c);
       assert.ok(c.value.steps > 0);
     });
+  }
+});
+
+Deno.test("classification heads and the supervised baseline leave no tensors", () => {
+  const registries = createBuiltinRegistries();
+  const manifest = resolveManifest(
+    `
+name: leak-classification
+data: { kind: mnist, train: 300, val: 40 }
+architecture: mnist
+latentDim: 8
+train: { steps: 1, batchSize: 8 }
+eval: { size: 8, reconstructions: 0, interpolationPairs: 0 }
+classification:
+  trainSizes: [20, 300]
+  seeds: [0]
+  validation: 20
+  head: { batchSize: 8, maxRoundSteps: 3, patience: 1, maxRounds: 2 }
+  supervised: { batchSize: 8, maxRoundSteps: 2, patience: 1, maxRounds: 2 }
+models:
+  - name: m
+    regularizer: { kind: linear-chain, numMatrices: 2 }
+`,
+    registries,
+  );
+  const dataset = buildDataset(manifest, registries);
+  const model = buildModel(manifest.models[0]!, registries, dataset.imageShape);
+  try {
+    const before = tf.memory().numTensors;
+    const heads = classifyFrozenCodes(
+      model,
+      dataset,
+      "m",
+      manifest.classification!,
+    );
+    assert.equal(heads.length, 2);
+    assert.equal(tf.memory().numTensors, before, "classifyFrozenCodes()");
+    const supervised = trainSupervised(manifest, dataset);
+    assert.equal(supervised.length, 2);
+    assert.equal(tf.memory().numTensors, before, "trainSupervised()");
+  } finally {
+    model.dispose();
   }
 });
