@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Scalar, Variable } from "./types.ts";
-import { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs } from "./wasm_kernels.ts";
+import { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs } from "./wasm/kernels.ts";
 
 /** Options of {@link createAdam}. */
 export interface AdamOptions {
@@ -34,7 +34,7 @@ export interface AdamOptions {
   epsilon?: number;
   /**
    * Update each variable in one fused pass where the backend has the kernel
-   * (wasm, see core/wasm_kernels.ts); the result is bit-identical to the
+   * (wasm, see core/wasm/kernels.ts); the result is bit-identical to the
    * op-by-op update, which `false` forces.
    * @default true
    */

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { installWasmKernels } from "./wasm_kernels.ts";
+import { installWasmKernels } from "./wasm/kernels.ts";
 
 /** A backend a run may ask for. */
 export type BackendRequest = "auto" | "webgpu" | "wasm" | "cpu";

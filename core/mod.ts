@@ -125,7 +125,7 @@ export type {
   ZodObject,
   ZodType,
 } from "./types.ts";
-export { installWasmKernels } from "./wasm_kernels.ts";
+export { installWasmKernels } from "./wasm/kernels.ts";
 export type { FeatureExtractor } from "../metrics/classifier_features.ts";
 export type { FidRecord } from "../metrics/frechet.ts";
 export type { CodeMatrix } from "../metrics/spectrum.ts";

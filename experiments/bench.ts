@@ -33,8 +33,8 @@ import { type BackendInfo, selectBackend } from "../core/backend.ts";
 import {
   ADAM_UPDATE_KERNEL,
   configureWasmKernels,
-} from "../core/wasm_kernels.ts";
-import { useWasmThreads } from "../core/wasm_threads.ts";
+} from "../core/wasm/kernels.ts";
+import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The wasm backend's convolution kernels (core/wasm_kernels.ts) against the
+ * The wasm backend's convolution kernels (core/wasm/kernels.ts) against the
  * pure-JS cpu backend, the trusted reference: values and gradients of conv2d
  * and conv2dTranspose for the paper's layer configurations and a few odd
  * ones, through each implementation path, plus a leak check over training
@@ -13,8 +13,8 @@ import { createAutoencoder } from "../core/autoencoder.ts";
 import {
   configureWasmKernels,
   type WasmConvPath,
-} from "../core/wasm_kernels.ts";
-import { useWasmThreads } from "../core/wasm_threads.ts";
+} from "../core/wasm/kernels.ts";
+import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import { seeded } from "./_helpers.ts";

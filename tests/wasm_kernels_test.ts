@@ -1,5 +1,5 @@
 /**
- * The memory rearrangements and matmul kernels of core/wasm_kernels.ts:
+ * The memory rearrangements and matmul kernels of core/wasm/kernels.ts:
  * loops against naive definitions, adjoint identities, and matmuls with
  * every transpose combination (both multiplication orders) against the cpu
  * backend.
@@ -22,9 +22,9 @@ import {
   sumRows,
   transpose2d,
   transposeFast,
-} from "../core/wasm_kernels.ts";
-import { simdKernels } from "../core/wasm_simd.ts";
-import { useWasmThreads } from "../core/wasm_threads.ts";
+} from "../core/wasm/kernels.ts";
+import { simdKernels } from "../core/wasm/simd.ts";
+import { useWasmThreads } from "../core/wasm/threads.ts";
 import { runDeno, seeded } from "./_helpers.ts";
 
 function geometry(
@@ -456,7 +456,7 @@ Deno.test("fused wasm Adam is bit-identical to the op-by-op update", async () =>
     tf.dispose([...vars, ...target]);
     return { values, state };
   };
-  const { ADAM_UPDATE_KERNEL } = await import("../core/wasm_kernels.ts");
+  const { ADAM_UPDATE_KERNEL } = await import("../core/wasm/kernels.ts");
   assert.ok(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined);
   const ops = run(false);
   const fused = run(true); // SIMD module, JS for the tails

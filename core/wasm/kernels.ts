@@ -31,7 +31,7 @@
  *
  * The hottest loops (transposed im2col, phase scatter, transposes, row sums,
  * the Adam update) run in a small WebAssembly SIMD module on the same heap
- * (core/wasm_simd.ts), 2-7x faster than the JS loops they replace, which
+ * (core/wasm/simd.ts), 2-7x faster than the JS loops they replace, which
  * remain as the fallback (multi-threaded builds, `simd: false`).
  *
  * A small cost model (measured constants, see `NS_*`) picks the cheaper path
@@ -42,7 +42,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type SimdKernels, simdKernels } from "./wasm_simd.ts";
+import { type SimdKernels, simdKernels } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelConfig["kernelFunc"];
@@ -74,7 +74,7 @@ export interface WasmKernelOptions {
   threads?: number;
   /**
    * Run elementwise kernels (the fused Adam update) in the WebAssembly SIMD
-   * module of core/wasm_simd.ts where it can run; `false` uses plain
+   * module of core/wasm/simd.ts where it can run; `false` uses plain
    * JavaScript loops.
    * @default true
    */
@@ -96,7 +96,7 @@ const settings: Required<WasmKernelOptions> = {
  *
  * @example Force the GEMM path
  * ```ts
- * import { configureWasmKernels } from "./wasm_kernels.ts";
+ * import { configureWasmKernels } from "./kernels.ts";
  * const previous = configureWasmKernels({});
  * configureWasmKernels({ convPath: "gemm" });
  * configureWasmKernels(previous);
@@ -1518,7 +1518,7 @@ let installed = false;
  * @example Install before training on wasm
  * ```ts
  * import "@tensorflow/tfjs-backend-wasm";
- * import { installWasmKernels } from "./wasm_kernels.ts";
+ * import { installWasmKernels } from "./kernels.ts";
  * installWasmKernels();
  * ```
  */

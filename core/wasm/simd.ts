@@ -2,7 +2,7 @@
  * A tiny WebAssembly module (SIMD and bulk-memory instructions), assembled
  * here byte by byte, that works directly on the tfjs wasm backend's heap (it
  * imports the backend's `WebAssembly.Memory`), for the loops of
- * core/wasm_kernels.ts that JavaScript runs slowly: Adam's update (3-5 ns per
+ * core/wasm/kernels.ts that JavaScript runs slowly: Adam's update (3-5 ns per
  * element in JS, double-precision division and square root; under 1 ns in
  * four float32 lanes), the transposed im2col of filter gradients, the stride
  * phase scatter of transposed convolutions, 4 x 4-block transposes and column

@@ -44,7 +44,7 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { configureWasmKernels } from "./wasm_kernels.ts";
+import { configureWasmKernels } from "./kernels.ts";
 
 /** Options of {@link useWasmThreads}. */
 export interface WasmThreadsOptions {
@@ -268,7 +268,7 @@ function unrefWorkers(module: EmscriptenModule): void {
  * @example Two threads
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { useWasmThreads } from "./wasm_threads.ts";
+ * import { useWasmThreads } from "./threads.ts";
  * const threads = useWasmThreads({ threads: 2 });
  * await tf.setBackend("wasm");
  * console.assert(threads === 2 || threads === 1);
