@@ -10,17 +10,26 @@
  * @example A chain folds into one matrix, and its codes have low rank
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createLinearChain, latentSpectrum } from "./mod.ts";
+ * import {
+ *   createLinearChain,
+ *   latentSpectrum,
+ *   readMatrix,
+ *   readScalar,
+ * } from "@irmae/irmae";
+ * import assert from "node:assert/strict";
  *
  * const chain = createLinearChain({ latentDim: 8, numMatrices: 4, seed: 0 });
  * const z = tf.randomNormal([100, 8], 0, 1, "float32", 1) as tf.Tensor2D;
  * const out = chain.apply(z);
- * const folded = tf.matMul(z, chain.fold());
- * const gap = tf.max(tf.abs(tf.sub(out, folded))).dataSync()[0]!;
- * console.assert(gap < 1e-5);
+ * const gap = tf.tidy(() =>
+ *   tf.max(tf.abs(tf.sub(out, tf.matMul(z, chain.fold()!))))
+ * );
+ * assert.ok(await readScalar(gap) < 1e-5);
  *
- * const spectrum = latentSpectrum(out);
- * console.log(spectrum.singularValues, spectrum.rank(1e-3), spectrum.effectiveRank);
+ * const spectrum = latentSpectrum(await readMatrix(out));
+ * assert.equal(spectrum.singularValues.length, 8);
+ * assert.ok(spectrum.rank(1e-3) <= 8);
+ * tf.dispose([z, out, gap]);
  * chain.dispose();
  * ```
  *

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { readFloat32 } from "./read.ts";
 import type { Scalar, Variable } from "./types.ts";
 import { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs } from "./wasm/kernels.ts";
 
@@ -63,7 +64,7 @@ export interface Adam {
    */
   minimize(loss: () => Scalar): Scalar;
   /** Reads the state (a copy). */
-  getState(): AdamState;
+  getState(): Promise<AdamState>;
   /** Restores a state from {@link Adam.getState}. */
   setState(state: AdamState): void;
   /** Frees the moment tensors. */
@@ -80,11 +81,15 @@ export interface Adam {
  * @example One step moves a variable against its gradient
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createAdam } from "./adam.ts";
+ * import { createAdam, readScalar } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
  * const w = tf.variable(tf.scalar(1));
  * const adam = createAdam([w], { lr: 0.1 });
  * adam.minimize(() => tf.square(w) as tf.Scalar).dispose();
- * console.assert(Math.abs(w.dataSync()[0]! - 0.9) < 1e-6);
+ * assert.ok(Math.abs(await readScalar(w) - 0.9) < 1e-6);
+ * adam.dispose();
+ * w.dispose();
  * ```
  */
 export function createAdam(
@@ -140,11 +145,14 @@ export function createAdam(
       tf.dispose(Object.values(grads));
       return value;
     },
-    getState: () => ({
-      step,
-      firstMoments: m.map((t) => t.dataSync().slice() as Float32Array),
-      secondMoments: s.map((t) => t.dataSync().slice() as Float32Array),
-    }),
+    async getState(): Promise<AdamState> {
+      const at = step;
+      return {
+        step: at,
+        firstMoments: await Promise.all(m.map((t) => readFloat32(t))),
+        secondMoments: await Promise.all(s.map((t) => readFloat32(t))),
+      };
+    },
     setState(state: AdamState) {
       if (
         state.firstMoments.length !== m.length ||

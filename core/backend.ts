@@ -8,7 +8,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { installWasmKernels } from "./wasm/kernels.ts";
@@ -87,6 +86,11 @@ function wasmDirectory(): string {
 }
 
 async function useWasm(): Promise<boolean> {
+  // Imported here, not at the top: the import registers the wasm backend
+  // with a higher priority than cpu, and until it is initialised every tfjs
+  // op would fail ("backend 'wasm' has not yet been initialized"). Without
+  // it, the library works on tfjs's default cpu backend right after import.
+  const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
   installWasmKernels();
   setWasmPaths(wasmDirectory());
   try {
@@ -123,9 +127,11 @@ export async function selectBackend(
         `WebGPU adapter is a software fallback (${probe.description})`,
       );
     } else {
+      // The import registers the backend and its flags; a flag set before
+      // it throws "has not been registered".
+      await import("@tensorflow/tfjs-backend-webgpu");
       // Split-K matmul gives wrong gradients for transposeB with K >= 2048.
       tf.env().set("WEBGPU_MATMUL_PROGRAM_TYPE", 3);
-      await import("@tensorflow/tfjs-backend-webgpu");
       if (await tf.setBackend("webgpu")) {
         await tf.ready();
         return {

@@ -38,6 +38,7 @@ import type {
   ResolvedManifest,
 } from "./manifest.ts";
 import { deriveSeed, Rng } from "./random.ts";
+import { readInt32 } from "./read.ts";
 import type { Dataset, Split, Tensor2D } from "./types.ts";
 
 /** One trained head (or supervised network): one cell entry of Table 2. */
@@ -170,13 +171,13 @@ interface FitOutcome {
  * `config` (sizes outer) and records each outcome with its split's sizes and
  * wall time.
  */
-function overSplits(
+async function overSplits(
   model: string,
   config: ResolvedClassification,
   trainLabels: Int32Array,
   numClasses: number,
-  fit: (split: ClassificationSplit, seed: number) => FitOutcome,
-): ClassificationRecord[] {
+  fit: (split: ClassificationSplit, seed: number) => Promise<FitOutcome>,
+): Promise<ClassificationRecord[]> {
   const records: ClassificationRecord[] = [];
   for (const size of config.trainSizes) {
     for (const seed of config.seeds) {
@@ -186,7 +187,7 @@ function overSplits(
         numClasses,
         seed,
       });
-      const r = fit(split, seed);
+      const r = await fit(split, seed);
       records.push({
         model,
         trainSize: split.train.length,
@@ -219,25 +220,30 @@ function roundSteps(head: ResolvedHead, size: number): number {
  * @param config The manifest's `classification` block.
  * @returns One record per (size, seed), sizes outer.
  */
-export function classifyFrozenCodes(
+export async function classifyFrozenCodes(
   model: Autoencoder,
   dataset: Dataset,
   name: string,
   config: ResolvedClassification,
-): ClassificationRecord[] {
+): Promise<ClassificationRecord[]> {
   const numClasses = dataset.numClasses ?? 10;
   const trainLabels = splitLabels(dataset, "train");
   const testLabels = splitLabels(dataset, "val");
   const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
   const labelled = {
-    codes: encodeImages(model, dataset, "train", all(trainLabels.length)),
+    codes: await encodeImages(
+      model,
+      dataset,
+      "train",
+      all(trainLabels.length),
+    ),
     labels: trainLabels,
   };
   const test = {
-    codes: encodeImages(model, dataset, "val", all(testLabels.length)),
+    codes: await encodeImages(model, dataset, "val", all(testLabels.length)),
     labels: testLabels,
   };
-  return overSplits(
+  return await overSplits(
     name,
     config,
     trainLabels,
@@ -270,10 +276,10 @@ export function classifyFrozenCodes(
  * @returns One record per (size, seed), model `supervised`.
  * @throws {TypeError} When the manifest has no supervised block.
  */
-export function trainSupervised(
+export async function trainSupervised(
   manifest: ResolvedManifest,
   dataset: Dataset,
-): ClassificationRecord[] {
+): Promise<ClassificationRecord[]> {
   const config = manifest.classification;
   const head = config?.supervised;
   if (!config || !head) {
@@ -282,7 +288,7 @@ export function trainSupervised(
   const numClasses = dataset.numClasses ?? 10;
   const trainLabels = splitLabels(dataset, "train");
   const testLabels = splitLabels(dataset, "val");
-  return overSplits(
+  return await overSplits(
     "supervised",
     config,
     trainLabels,
@@ -299,7 +305,7 @@ export function trainSupervised(
   );
 }
 
-function supervisedRun(
+async function supervisedRun(
   manifest: ResolvedManifest,
   dataset: Dataset,
   run: {
@@ -310,7 +316,7 @@ function supervisedRun(
     numClasses: number;
     seed: number;
   },
-): FitOutcome {
+): Promise<FitOutcome> {
   const { split, head, numClasses, seed } = run;
   const spec = manifest.models[0]!;
   const hidden = 128;
@@ -333,7 +339,7 @@ function supervisedRun(
   const dropoutRng = new Rng(deriveSeed(seed, ["supervised-dropout"]));
   const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D =>
     headForward(layers, encoder.apply(x), masks);
-  const accuracy = (
+  const accuracy = async (
     split: Split,
     indices: ArrayLike<number>,
     labels: Int32Array,
@@ -345,12 +351,18 @@ function supervisedRun(
         (_, i) => indices[start + i]!,
       );
       const { images } = dataset.batch(split, idx);
-      const predicted = tf.tidy(() =>
+      const argMax = tf.tidy(() =>
         tf.argMax(
           forward(tf.tensor4d(images, [idx.length, ...dataset.imageShape]), []),
           1,
-        ).dataSync()
+        )
       );
+      let predicted: Int32Array;
+      try {
+        predicted = await readInt32(argMax);
+      } finally {
+        argMax.dispose();
+      }
       idx.forEach((r, i) => {
         if (predicted[i] === labels[r]) correct++;
       });
@@ -358,7 +370,7 @@ function supervisedRun(
     return indices.length === 0 ? NaN : correct / indices.length;
   };
   try {
-    const result = trainWithEarlyStopping(variables, {
+    const result = await trainWithEarlyStopping(variables, {
       n,
       batchSize,
       roundSteps: roundSteps(head, n),
@@ -387,7 +399,7 @@ function supervisedRun(
       }
     }, () => accuracy("train", split.validation, run.trainLabels));
     const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
-    const testAccuracy = accuracy("val", all, run.testLabels);
+    const testAccuracy = await accuracy("val", all, run.testLabels);
     return {
       testError: 1 - testAccuracy,
       validationAccuracy: result.best,

@@ -28,6 +28,7 @@ import type { Sampler } from "../models/sampler.ts";
 import type { Autoencoder } from "./autoencoder.ts";
 import type { Registries } from "./builtins.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import { readFloat32 } from "./read.ts";
 import { deriveSeed, Rng } from "./random.ts";
 import type { Dataset } from "./types.ts";
 
@@ -98,23 +99,27 @@ const DECODE_BATCH = 256;
  * @param imageShape [H, W, C] of the decoder's images.
  * @returns Images [n, H, W, C], clipped to [0, 1].
  */
-export function decodeCodes(
+export async function decodeCodes(
   model: Autoencoder,
   codes: CodeMatrix,
   imageShape: readonly [number, number, number],
-): Float32Array {
+): Promise<Float32Array> {
   const size = imageShape[0] * imageShape[1] * imageShape[2];
   const out = new Float32Array(codes.rows * size);
   for (let start = 0; start < codes.rows; start += DECODE_BATCH) {
     const b = Math.min(DECODE_BATCH, codes.rows - start);
-    const values = tf.tidy(() => {
+    const images = tf.tidy(() => {
       const z = tf.tensor2d(
         codes.data.subarray(start * codes.cols, (start + b) * codes.cols),
         [b, codes.cols],
       );
-      return tf.clipByValue(model.decode(z), 0, 1).dataSync() as Float32Array;
+      return tf.clipByValue(model.decode(z), 0, 1);
     });
-    out.set(values, start * size);
+    try {
+      out.set(await readFloat32(images), start * size);
+    } finally {
+      images.dispose();
+    }
   }
   return out;
 }
@@ -129,12 +134,12 @@ export function decodeCodes(
  * @param indices Which examples.
  * @returns Codes [indices.length, d].
  */
-export function encodeImages(
+export async function encodeImages(
   model: Autoencoder,
   dataset: Dataset,
   split: "train" | "val",
   indices: ArrayLike<number>,
-): CodeMatrix {
+): Promise<CodeMatrix> {
   const d = model.regularizer.latentDim;
   const n = indices.length;
   const data = new Float32Array(n * d);
@@ -144,11 +149,14 @@ export function encodeImages(
       (_, i) => indices[start + i]!,
     );
     const { images } = dataset.batch(split, idx);
-    const values = tf.tidy(() =>
+    const codes = tf.tidy(() =>
       model.encode(tf.tensor4d(images, [idx.length, ...dataset.imageShape]))
-        .dataSync() as Float32Array
     );
-    data.set(values, start * d);
+    try {
+      data.set(await readFloat32(codes), start * d);
+    } finally {
+      codes.dispose();
+    }
   }
   return { data, rows: n, cols: d };
 }
@@ -175,14 +183,14 @@ function drawCount(sampler: Sampler, count: number): number {
  *
  * @example See `tests/mnist_smoke_test.ts`, which runs it through the CLI.
  */
-export function generateFromModel(
+export async function generateFromModel(
   model: Autoencoder,
   dataset: Dataset,
   manifest: ResolvedManifest,
   spec: ResolvedModel,
   registries: Registries,
   options: GenerateOptions = {},
-): Generation {
+): Promise<Generation> {
   const started = performance.now();
   const ev = manifest.eval;
   const out: Generation = { samples: {}, fid: {}, errors: {}, seconds: 0 };
@@ -192,7 +200,7 @@ export function generateFromModel(
   const fitCount = Math.min(ev.fitCodes, dataset.size("train"));
   const fitIndices = new Rng(deriveSeed(spec.seed, ["fit-codes"]))
     .permutation(dataset.size("train")).subarray(0, fitCount);
-  const codes = encodeImages(model, dataset, "train", fitIndices);
+  const codes = await encodeImages(model, dataset, "train", fitIndices);
   const draws: Record<string, Float32Array> = {};
   const accuracy = (extractor as { accuracy?: number } | undefined)?.accuracy;
   for (const samplerSpec of ev.samplers) {
@@ -214,7 +222,7 @@ export function generateFromModel(
         ? (sampler as unknown as { steps: number }).steps
         : Math.ceil(Math.sqrt(gridCodes.rows));
       out.samples[kind] = {
-        images: decodeCodes(model, gridCodes, dataset.imageShape),
+        images: await decodeCodes(model, gridCodes, dataset.imageShape),
         shape: [gridCodes.rows, h, w, c],
         columns,
       };
@@ -225,14 +233,14 @@ export function generateFromModel(
         : 0;
       if (wanted === 0) continue;
       const fidSeed = deriveSeed(manifest.seed, ["fid", kind]);
-      const images = decodeCodes(
+      const images = await decodeCodes(
         model,
         sampler.sample(drawCount(sampler, wanted), fidSeed),
         dataset.imageShape,
       );
       draws[kind] = images;
       if (extractor !== undefined) {
-        const record = computeFid(extractor, images, {
+        const record = await computeFid(extractor, images, {
           dataset,
           seed: fidSeed,
           split: "val",
@@ -249,18 +257,18 @@ export function generateFromModel(
     }
   }
   if (ev.tsne !== null) {
-    out.tsne = embed(dataset, manifest, draws, extractor);
+    out.tsne = await embed(dataset, manifest, draws, extractor);
   }
   out.seconds = (performance.now() - started) / 1000;
   return out;
 }
 
-function embed(
+async function embed(
   dataset: Dataset,
   manifest: ResolvedManifest,
   draws: Record<string, Float32Array>,
   extractor: FeatureExtractor | undefined,
-): NonNullable<Generation["tsne"]> {
+): Promise<NonNullable<Generation["tsne"]>> {
   const started = performance.now();
   const tsne = manifest.eval.tsne!;
   const size = dataset.imageShape[0] * dataset.imageShape[1] *
@@ -277,11 +285,14 @@ function embed(
     const n = Math.min(tsne.points, images.length / size);
     sources.push({ name: kind, images: images.subarray(0, n * size) });
   }
-  const parts = sources.map((s): CodeMatrix =>
-    extractor === undefined
-      ? { data: s.images, rows: s.images.length / size, cols: size }
-      : extractor.features(s.images)
-  );
+  const parts: CodeMatrix[] = [];
+  for (const s of sources) {
+    parts.push(
+      extractor === undefined
+        ? { data: s.images, rows: s.images.length / size, cols: size }
+        : await extractor.features(s.images),
+    );
+  }
   const rows = parts.reduce((n, p) => n + p.rows, 0);
   const cols = parts[0]!.cols;
   const data = new Float32Array(rows * cols); // [rows, cols]
@@ -327,7 +338,7 @@ export async function createExtractor(
 ): Promise<FeatureExtractor | undefined> {
   const fid = manifest.eval.fid;
   if (fid.extractor === "classifier") {
-    return trainClassifierFeatures(dataset, {
+    return await trainClassifierFeatures(dataset, {
       steps: fid.classifierSteps,
       seed: manifest.seed,
       cacheDir: options.cacheDir,

@@ -93,6 +93,7 @@ export {
   type TsnePoint,
 } from "./generate.ts";
 export { deriveSeed, mix32, Rng } from "./random.ts";
+export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
 export { Registry, type RegistryEntry } from "./registry.ts";
 export {
   buildDataset,
@@ -109,6 +110,7 @@ export {
 } from "./train.ts";
 export type {
   Batch,
+  CodeMatrix,
   Dataset,
   Decoder,
   Encoder,
@@ -128,6 +130,5 @@ export type {
 export { installWasmKernels } from "./wasm/kernels.ts";
 export type { FeatureExtractor } from "../metrics/classifier_features.ts";
 export type { FidRecord } from "../metrics/frechet.ts";
-export type { CodeMatrix } from "../metrics/spectrum.ts";
 export type { ArchitectureName } from "../models/architectures.ts";
 export type { Sampler } from "../models/sampler.ts";

@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
-import { type CodeMatrix, latentSpectrum } from "../metrics/spectrum.ts";
+import { latentSpectrum } from "../metrics/spectrum.ts";
 import { interpolateCodes } from "../models/sampler_interpolate.ts";
 import { createAdam } from "./adam.ts";
 import { type Autoencoder, createAutoencoder } from "./autoencoder.ts";
@@ -41,6 +41,7 @@ import {
 } from "./generate.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
 import { deriveSeed, Rng } from "./random.ts";
+import { readFloat32, readMatrix, readScalar } from "./read.ts";
 import type { Dataset } from "./types.ts";
 
 /** One evaluation during training. */
@@ -198,12 +199,12 @@ function imagesTensor(ds: Dataset, images: Float32Array): tf.Tensor4D {
  * Codes (after the regularizer) and reconstruction MSE of the first `n`
  * validation examples.
  */
-export function encodeSplit(
+export async function encodeSplit(
   model: Autoencoder,
   ds: Dataset,
   n: number,
   batchSize = 256,
-): { codes: Float32Array; mse: number } {
+): Promise<{ codes: Float32Array; mse: number }> {
   const d = model.regularizer.latentDim;
   const codes = new Float32Array(n * d);
   let sse = 0;
@@ -218,9 +219,12 @@ export function encodeSplit(
       const e = tf.sum(tf.squaredDifference(recon, x));
       return [code, e];
     });
-    codes.set(z!.dataSync(), start * d);
-    sse += err!.dataSync()[0]!;
-    tf.dispose([z!, err!]);
+    try {
+      codes.set(await readFloat32(z!), start * d);
+      sse += await readScalar(err!);
+    } finally {
+      tf.dispose([z!, err!]);
+    }
   }
   const pixels = ds.imageShape[0] * ds.imageShape[1] * ds.imageShape[2];
   return { codes, mse: sse / (n * pixels) };
@@ -322,14 +326,15 @@ function fromModelCache(
  * @throws {NonFiniteLossError} When the loss is NaN or infinite.
  * @throws {CheckpointError} When resuming from a damaged checkpoint.
  */
-export function trainModel(
+export async function trainModel(
   manifest: ResolvedManifest,
   modelIndex: number,
   registries: Registries,
   options: TrainOptions,
-):
+): Promise<
   | { result: ModelResult; images: ModelImages; generation: Generation }
-  | { stopped: number } {
+  | { stopped: number }
+> {
   const spec = manifest.models[modelIndex]!;
   mkdirSync(options.dir, { recursive: true });
   const ds = buildDataset(manifest, registries);
@@ -386,14 +391,14 @@ export function trainModel(
       history.push(...(ckpt.meta.history as EvalRecord[]));
     }
 
-    const save = () => {
-      const state = adam.getState();
+    const save = async () => {
+      const state = await adam.getState();
       const arrays: Record<string, Float32Array> = {};
-      model.variables.forEach((v, i) => {
-        arrays[`w${i}`] = v.dataSync() as Float32Array;
+      for (const [i, v] of model.variables.entries()) {
+        arrays[`w${i}`] = await readFloat32(v);
         arrays[`m${i}`] = state.firstMoments[i]!;
         arrays[`v${i}`] = state.secondMoments[i]!;
-      });
+      }
       const bytes = encodeCheckpoint({
         meta: {
           config: key,
@@ -420,8 +425,8 @@ export function trainModel(
     let lossSum = 0;
     let lossCount = 0;
     let lastLoss = NaN;
-    const evaluate = () => {
-      const { codes, mse } = encodeSplit(model, ds, evalSize);
+    const evaluate = async () => {
+      const { codes, mse } = await encodeSplit(model, ds, evalSize);
       const spectrum = latentSpectrum({
         data: codes,
         rows: evalSize,
@@ -444,7 +449,9 @@ export function trainModel(
       lossCount = 0;
       return { record, spectrum };
     };
-    if (step === 0 && history.length === 0) history.push(evaluate().record);
+    if (step === 0 && history.length === 0) {
+      history.push((await evaluate()).record);
+    }
     let ran = 0;
     const windowStart = performance.now();
     let windowImages = 0;
@@ -463,8 +470,11 @@ export function trainModel(
       const t0 = performance.now();
       const x = imagesTensor(ds, batch.images);
       const loss = adam.minimize(() => model.loss(x, true).total);
-      lastLoss = loss.dataSync()[0]!;
-      tf.dispose([x, loss]);
+      try {
+        lastLoss = await readScalar(loss);
+      } finally {
+        tf.dispose([x, loss]);
+      }
       seconds += (performance.now() - t0) / 1000;
       if (!Number.isFinite(lastLoss)) {
         throw new NonFiniteLossError(spec.name, step + 1, lastLoss);
@@ -482,15 +492,15 @@ export function trainModel(
         imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
       });
       if (step % evalEvery === 0 && step < steps) {
-        history.push(evaluate().record);
+        history.push((await evaluate()).record);
       }
-      if (step % checkpointEvery === 0 || step === steps) save();
+      if (step % checkpointEvery === 0 || step === steps) await save();
     }
-    const final = evaluate();
+    const final = await evaluate();
     if (history.at(-1)?.step !== step) history.push(final.record);
     // A loaded finished model has nothing new to save or cache.
     if (reused === undefined) {
-      const bytes = save();
+      const bytes = await save();
       if (cacheKey !== undefined) {
         mkdirSync(options.modelCache!, { recursive: true });
         writeFileAtomic(join(options.modelCache!, `${cacheKey}.bin`), bytes);
@@ -508,8 +518,8 @@ export function trainModel(
       status: "ok",
       ...(reused === undefined ? {} : { reusedCheckpoint: reused.path }),
     };
-    const images = makeImages(model, ds, manifest);
-    const generation = generateFromModel(
+    const images = await makeImages(model, ds, manifest);
+    const generation = await generateFromModel(
       model,
       ds,
       manifest,
@@ -525,7 +535,7 @@ export function trainModel(
       result.samplerErrors = generation.errors;
     }
     if (manifest.classification !== null) {
-      result.classification = classifyFrozenCodes(
+      result.classification = await classifyFrozenCodes(
         model,
         ds,
         spec.name,
@@ -543,11 +553,11 @@ export function trainModel(
   }
 }
 
-function makeImages(
+async function makeImages(
   model: Autoencoder,
   ds: Dataset,
   manifest: ResolvedManifest,
-): ModelImages {
+): Promise<ModelImages> {
   const [h, w, c] = ds.imageShape;
   const nVal = ds.size("val");
   const r = Math.min(manifest.eval.reconstructions, nVal);
@@ -556,42 +566,45 @@ function makeImages(
     Math.floor(nVal / 2),
   );
   const steps = manifest.eval.interpolationSteps;
-  return tf.tidy(() => {
-    const rIdx = Array.from({ length: r }, (_, i) => i);
+  const rIdx = Array.from({ length: r }, (_, i) => i);
+  const both = tf.tidy(() => {
     const x = imagesTensor(ds, ds.batch("val", rIdx).images);
-    const recon = r > 0 ? model.decode(model.encode(x)) : x;
-    const both = r > 0 ? tf.concat([x, recon]) : x;
-    let interp: tf.Tensor4D = tf.zeros([0, h, w, c]);
+    return r > 0 ? tf.concat([x, model.decode(model.encode(x))]) : x;
+  });
+  const pick = (offset: number) =>
+    imagesTensor(
+      ds,
+      ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i + offset))
+        .images,
+    );
+  const ends = pairs > 0
+    ? tf.tidy(() => [model.encode(pick(0)), model.encode(pick(1))])
+    : [];
+  try {
+    let interpolations: Float32Array = new Float32Array(0);
     if (pairs > 0) {
-      const a = imagesTensor(
-        ds,
-        ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i)).images,
+      const [a, b] = await Promise.all(ends.map((z) => readMatrix(z)));
+      const path = interpolateCodes(a!, b!, { steps });
+      const decoded = tf.tidy(() =>
+        model.decode(tf.tensor2d(path.data, [path.rows, path.cols]))
       );
-      const b = imagesTensor(
-        ds,
-        ds.batch("val", Array.from({ length: pairs }, (_, i) => 2 * i + 1))
-          .images,
-      );
-      const codes = (images: tf.Tensor4D): CodeMatrix => {
-        const z = model.encode(images);
-        return {
-          data: z.dataSync() as Float32Array,
-          rows: z.shape[0],
-          cols: z.shape[1],
-        };
-      };
-      const path = interpolateCodes(codes(a), codes(b), { steps });
-      interp = model.decode(tf.tensor2d(path.data, [path.rows, path.cols]));
+      try {
+        interpolations = await readFloat32(decoded);
+      } finally {
+        decoded.dispose();
+      }
     }
     return {
       reconstructions: {
-        images: both.dataSync() as Float32Array,
+        images: await readFloat32(both),
         shape: [2 * r, h, w, c],
       },
       interpolations: {
-        images: interp.dataSync() as Float32Array,
+        images: interpolations,
         shape: [pairs * steps, h, w, c],
       },
     };
-  });
+  } finally {
+    tf.dispose([both, ...ends]);
+  }
 }

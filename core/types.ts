@@ -28,6 +28,16 @@ export type ZodType = z.ZodType;
 /** A zod object schema: the shape of a plug-in's manifest options. */
 export type ZodObject = z.ZodObject;
 
+/** A row-major matrix of codes (or features), one row per example. */
+export interface CodeMatrix {
+  /** The values, row after row: `data[i * cols + j]` is entry (i, j). */
+  data: Float32Array;
+  /** Number of rows n. */
+  rows: number;
+  /** Row width d. */
+  cols: number;
+}
+
 /** Something that owns trainable tensors. */
 export interface Parametric {
   /** The registry name this instance was made under. */

@@ -52,7 +52,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     scope.postMessage({ type: "backend", backend });
     const registries = createBuiltinRegistries();
     if (req.task === "supervised") {
-      const records = trainSupervised(
+      const records = await trainSupervised(
         req.manifest,
         buildDataset(req.manifest, registries),
       );
@@ -68,7 +68,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       )
       : undefined;
     let last = 0;
-    const out = trainModel(
+    const out = await trainModel(
       req.manifest,
       req.modelIndex,
       registries,

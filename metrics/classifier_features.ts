@@ -30,6 +30,7 @@ import {
   saveCheckpoint,
   writeFileAtomic,
 } from "../core/checkpoint.ts";
+import { readFloat32, readInt32 } from "../core/read.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type {
   Dataset,
@@ -67,7 +68,7 @@ export interface FeatureExtractor {
    * disposed) or a row-major array whose length is a multiple of H * W * C.
    * @returns Features [n, featureDim].
    */
-  features(images: Float32Array | Tensor4D): CodeMatrix;
+  features(images: Float32Array | Tensor4D): Promise<CodeMatrix>;
   /** Frees the extractor's tensors. */
   dispose(): void;
 }
@@ -128,7 +129,7 @@ export interface ClassifierFeatures extends FeatureExtractor {
    * @param images Images [n, H, W, C] in [0, 1].
    * @returns Class indices [n].
    */
-  predict(images: Float32Array | Tensor4D): Int32Array;
+  predict(images: Float32Array | Tensor4D): Promise<Int32Array>;
 }
 
 /** Width of the classifier's feature layer. */
@@ -194,31 +195,34 @@ function countImages(
  * Runs `fn` over chunks of at most `batch` images and writes its [b, width]
  * outputs into one [n, width] matrix.
  */
-function mapBatches(
+async function mapBatches(
   images: Float32Array | tf.Tensor4D,
   imageShape: readonly [number, number, number],
   batch: number,
   fn: (x: tf.Tensor4D) => tf.Tensor2D,
-): CodeMatrix {
+): Promise<CodeMatrix> {
   const n = countImages(images, imageShape);
   const size = imageShape[0] * imageShape[1] * imageShape[2];
   let out: Float32Array | undefined;
   let cols = 0;
   for (let start = 0; start < n; start += batch) {
     const b = Math.min(batch, n - start);
-    const values = tf.tidy(() => {
+    const y = tf.tidy(() => {
       const x = images instanceof tf.Tensor
         ? tf.slice(images, [start, 0, 0, 0], [b, -1, -1, -1])
         : tf.tensor4d(
           images.subarray(start * size, (start + b) * size),
           [b, ...imageShape],
         );
-      const y = fn(x as tf.Tensor4D);
-      cols = y.shape[1];
-      return y.dataSync() as Float32Array;
+      return fn(x as tf.Tensor4D);
     });
-    out ??= new Float32Array(n * cols);
-    out.set(values, start * cols);
+    try {
+      cols = y.shape[1];
+      out ??= new Float32Array(n * cols);
+      out.set(await readFloat32(y), start * cols);
+    } finally {
+      y.dispose();
+    }
   }
   return { data: out ?? new Float32Array(0), rows: n, cols };
 }
@@ -242,10 +246,10 @@ function mapBatches(
  * @example See `metrics/classifier_features_test.ts`, which trains one on
  * 8x8 images in a second.
  */
-export function trainClassifierFeatures(
+export async function trainClassifierFeatures(
   dataset: Dataset,
   options: ClassifierOptions = {},
-): ClassifierFeatures {
+): Promise<ClassifierFeatures> {
   const numClasses = dataset.numClasses;
   if (numClasses === undefined || numClasses < 2) {
     throw new TypeError(
@@ -301,13 +305,13 @@ export function trainClassifierFeatures(
     const fromCache = accuracy !== undefined;
     if (accuracy === undefined) {
       train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
-      accuracy = evaluate(dataset, layers, evalCount);
+      accuracy = await evaluate(dataset, layers, evalCount);
       if (cachePath !== undefined) {
         mkdirSync(options.cacheDir!, { recursive: true });
         const arrays: Record<string, Float32Array> = {};
-        variables.forEach((v, i) => {
-          arrays[`v${i}`] = v.dataSync() as Float32Array;
-        });
+        for (const [i, v] of variables.entries()) {
+          arrays[`v${i}`] = await readFloat32(v);
+        }
         saveCheckpoint(cachePath, {
           meta: {
             key,
@@ -429,7 +433,11 @@ function requireLabels(
 }
 
 /** Accuracy on the first `count` validation examples. */
-function evaluate(dataset: Dataset, layers: Layer[], count: number): number {
+async function evaluate(
+  dataset: Dataset,
+  layers: Layer[],
+  count: number,
+): Promise<number> {
   if (count === 0) return NaN;
   let correct = 0;
   for (let start = 0; start < count; start += EVAL_BATCH) {
@@ -437,15 +445,21 @@ function evaluate(dataset: Dataset, layers: Layer[], count: number): number {
     const indices = Int32Array.from({ length: b }, (_, i) => start + i);
     const batch = dataset.batch("val", indices);
     const labels = requireLabels(batch.labels, b, Infinity);
-    const predicted = tf.tidy(() =>
+    const argMax = tf.tidy(() =>
       tf.argMax(
         runLayers(
           layers,
           tf.tensor4d(batch.images, [b, ...dataset.imageShape]),
         ),
         1,
-      ).dataSync()
+      )
     );
+    let predicted: Int32Array;
+    try {
+      predicted = await readInt32(argMax);
+    } finally {
+      argMax.dispose();
+    }
     for (let i = 0; i < b; i++) if (predicted[i] === labels[i]) correct++;
   }
   return correct / count;
@@ -474,7 +488,7 @@ function makeClassifier(parts: {
     fromCache: parts.fromCache,
     cachePath: parts.cachePath,
     variables: parts.variables,
-    features(images: Float32Array | tf.Tensor4D): CodeMatrix {
+    features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       // [n, 128], the ReLU output of the penultimate dense layer.
       return mapBatches(
         images,
@@ -483,8 +497,8 @@ function makeClassifier(parts: {
         (x) => runLayers(featureLayers, x) as tf.Tensor2D,
       );
     },
-    predict(images: Float32Array | tf.Tensor4D): Int32Array {
-      const logits = mapBatches(
+    async predict(images: Float32Array | tf.Tensor4D): Promise<Int32Array> {
+      const logits = await mapBatches(
         images,
         imageShape,
         EVAL_BATCH,
@@ -702,7 +716,7 @@ export async function loadInceptionFeatures(
     id,
     featureDim,
     imageShape,
-    features(images: Float32Array | tf.Tensor4D): CodeMatrix {
+    features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       return mapBatches(images, imageShape, batchSize, run);
     },
     dispose(): void {

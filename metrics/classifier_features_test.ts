@@ -51,66 +51,75 @@ Deno.test("trainClassifierFeatures() learns a synthetic task and caches it", asy
   const cacheDir = Deno.makeTempDirSync();
   const options = { steps: 12, batchSize: 16, seed: 1, cacheDir };
   const before = tf.memory().numTensors;
-  const first = trainClassifierFeatures(dataset, options);
+  const first = await trainClassifierFeatures(dataset, options);
   const images = dataset.batch("val", [0, 1, 2, 3, 4]);
   try {
-    await t.step("reaches high validation accuracy", () => {
+    await t.step("reaches high validation accuracy", async () => {
       assert.equal(first.fromCache, false);
       assert.equal(first.accuracySplit, "val");
       assert.equal(first.evalCount, 200);
       assert.ok(first.accuracy > 0.95, `accuracy ${first.accuracy}`);
       console.log(`classifier accuracy on 200 val images: ${first.accuracy}`);
-      const predicted = first.predict(images.images);
+      const predicted = await first.predict(images.images);
       assert.deepEqual(predicted, images.labels);
     });
-    await t.step("features are the 128-d penultimate layer", () => {
-      const features = first.features(images.images);
+    await t.step("features are the 128-d penultimate layer", async () => {
+      const features = await first.features(images.images);
       assert.equal(features.rows, 5);
       assert.equal(features.cols, CLASSIFIER_FEATURE_DIM);
       assert.equal(first.featureDim, CLASSIFIER_FEATURE_DIM);
       // ReLU outputs.
       assert.ok(features.data.every((v) => v >= 0));
       const x = tf.tensor4d(images.images, [5, 8, 8, 1]);
-      assert.deepEqual(first.features(x), features);
+      assert.deepEqual(await first.features(x), features);
       x.dispose();
-      assert.throws(() => first.features(new Float32Array(65)), RangeError);
+      await assert.rejects(
+        () => first.features(new Float32Array(65)),
+        RangeError,
+      );
     });
-    await t.step("a second call loads the cache instead of training", () => {
-      const second = trainClassifierFeatures(dataset, options);
-      try {
-        assert.equal(second.fromCache, true);
-        assert.equal(second.cachePath, first.cachePath);
-        assert.equal(second.accuracy, first.accuracy);
-        assert.equal(second.id, first.id);
-        assert.deepEqual(
-          second.features(images.images),
-          first.features(images.images),
-        );
-      } finally {
-        second.dispose();
-      }
-    });
-    await t.step("other options or data miss the cache", () => {
-      const other = trainClassifierFeatures(dataset, { ...options, steps: 1 });
+    await t.step(
+      "a second call loads the cache instead of training",
+      async () => {
+        const second = await trainClassifierFeatures(dataset, options);
+        try {
+          assert.equal(second.fromCache, true);
+          assert.equal(second.cachePath, first.cachePath);
+          assert.equal(second.accuracy, first.accuracy);
+          assert.equal(second.id, first.id);
+          assert.deepEqual(
+            await second.features(images.images),
+            await first.features(images.images),
+          );
+        } finally {
+          second.dispose();
+        }
+      },
+    );
+    await t.step("other options or data miss the cache", async () => {
+      const other = await trainClassifierFeatures(dataset, {
+        ...options,
+        steps: 1,
+      });
       assert.equal(other.fromCache, false);
       assert.notEqual(other.id, first.id);
       other.dispose();
     });
-    await t.step("a damaged cache file is retrained", () => {
+    await t.step("a damaged cache file is retrained", async () => {
       writeFileSync(first.cachePath!, "not a checkpoint");
-      const again = trainClassifierFeatures(dataset, options);
+      const again = await trainClassifierFeatures(dataset, options);
       assert.equal(again.fromCache, false);
       assert.equal(again.accuracy, first.accuracy);
       again.dispose();
-      const loaded = trainClassifierFeatures(dataset, options);
+      const loaded = await trainClassifierFeatures(dataset, options);
       assert.equal(loaded.fromCache, true);
       loaded.dispose();
     });
-    await t.step("features and predict leak no tensors", () => {
-      first.features(images.images);
+    await t.step("features and predict leak no tensors", async () => {
+      await first.features(images.images);
       const start = tf.memory().numTensors;
-      first.features(images.images);
-      first.predict(images.images);
+      await first.features(images.images);
+      await first.predict(images.images);
       assert.equal(tf.memory().numTensors, start);
     });
   } finally {
@@ -122,9 +131,9 @@ Deno.test("trainClassifierFeatures() learns a synthetic task and caches it", asy
   });
 });
 
-Deno.test("trainClassifierFeatures() rejects unlabelled data", () => {
+Deno.test("trainClassifierFeatures() rejects unlabelled data", async () => {
   const unlabelled = { ...quadrants(), numClasses: undefined };
-  assert.throws(
+  await assert.rejects(
     () => trainClassifierFeatures(unlabelled, { steps: 1 }),
     TypeError,
   );
@@ -170,7 +179,7 @@ Deno.test("fileSystemIO() round-trips a layers model for loadInceptionFeatures()
           assert.equal(extractor.kind, "inception");
           assert.deepEqual(extractor.imageShape, [6, 6, 3]);
           assert.equal(extractor.featureDim, 4);
-          const features = extractor.features(images);
+          const features = await extractor.features(images);
           const expected = tf.tidy(() => {
             const x = tf.sub(tf.mul(tf.tensor4d(images, [3, 6, 6, 3]), 2), 1);
             return tf.mean(model.predict(x) as tf.Tensor, [1, 2]).dataSync();
@@ -180,7 +189,7 @@ Deno.test("fileSystemIO() round-trips a layers model for loadInceptionFeatures()
             assert.ok(Math.abs(v - expected[i]!) < 1e-5)
           );
           const start = tf.memory().numTensors;
-          extractor.features(images);
+          await extractor.features(images);
           assert.equal(tf.memory().numTensors, start);
         } finally {
           extractor.dispose();
@@ -195,7 +204,7 @@ Deno.test("fileSystemIO() round-trips a layers model for loadInceptionFeatures()
           imageShape: [3, 3, 1],
         });
         try {
-          const features = extractor.features(
+          const features = await extractor.features(
             new Float32Array(2 * 9).fill(0.5),
           );
           assert.equal(features.rows, 2);
@@ -311,7 +320,7 @@ Deno.test("loadInceptionFeatures() runs a graph model and an inner node", async 
         assert.equal(extractor.featureDim, 3);
         assert.deepEqual(extractor.imageShape, [2, 2, 1]);
         // Means 0.5 and 1 map to 0 and 1.
-        assert.deepEqual(Array.from(extractor.features(images).data), [
+        assert.deepEqual(Array.from((await extractor.features(images)).data), [
           0,
           0,
           0,
@@ -330,7 +339,10 @@ Deno.test("loadInceptionFeatures() runs a graph model and an inner node", async 
       });
       try {
         assert.equal(extractor.featureDim, 1);
-        assert.deepEqual(Array.from(extractor.features(images).data), [0.5, 1]);
+        assert.deepEqual(Array.from((await extractor.features(images)).data), [
+          0.5,
+          1,
+        ]);
         assert.notEqual(extractor.id, "");
       } finally {
         extractor.dispose();

@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Adam, createAdam } from "../core/adam.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
+import { readInt32 } from "../core/read.ts";
 import {
   buildLayers,
   type Layer,
@@ -239,10 +240,10 @@ function checkSplit(name: string, split: LabelledCodes, dim?: number): void {
  *
  * @example See `metrics/downstream_test.ts` (four Gaussian blobs in 8-D).
  */
-export function downstreamClassification(
+export async function downstreamClassification(
   data: DownstreamData,
   options: DownstreamOptions = {},
-): DownstreamResult {
+): Promise<DownstreamResult> {
   const dim = data.train.codes.cols;
   checkSplit("train", data.train);
   checkSplit("validation", data.validation, dim);
@@ -309,7 +310,7 @@ export function downstreamClassification(
   const orderRng = new Rng(deriveSeed(seed, ["downstream-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["downstream-dropout"]));
   try {
-    const run = trainWithEarlyStopping(variables, {
+    const run = await trainWithEarlyStopping(variables, {
       n: subset.length,
       batchSize,
       roundSteps,
@@ -339,7 +340,7 @@ export function downstreamClassification(
         tf.dispose([x, ...masks]);
       }
     }, () => evaluateAccuracy(layers, validation));
-    const testAccuracy = evaluateAccuracy(layers, test);
+    const testAccuracy = await evaluateAccuracy(layers, test);
     return {
       testError: 1 - testAccuracy,
       testAccuracy,
@@ -489,8 +490,9 @@ export interface EarlyStoppingResult {
  * [0, n) from `orderRng`, redrawn when the next slice would run past its
  * end; `step` runs one optimiser step on a batch. After every `roundSteps`
  * steps `validate` scores the weights; a strictly better score snapshots
- * `variables`, and `patience` rounds without one stop training. The best
- * snapshot (the initial weights if none) is then written back.
+ * `variables` (copies kept on the backend, not read back), and `patience`
+ * rounds without one stop training. The best snapshot (the initial weights
+ * if none) is then written back.
  *
  * @param variables The trained variables, snapshotted and restored.
  * @param options Batch size, round length, stopping rule and order source.
@@ -498,57 +500,64 @@ export interface EarlyStoppingResult {
  * @param validate Scores the current weights; higher is better.
  * @returns Steps run, the best score and when it was reached.
  */
-export function trainWithEarlyStopping(
+export async function trainWithEarlyStopping(
   variables: Variable[],
   options: EarlyStoppingOptions,
   step: (rows: Int32Array) => void,
-  validate: () => number,
-): EarlyStoppingResult {
+  validate: () => Promise<number>,
+): Promise<EarlyStoppingResult> {
   const { n, batchSize, roundSteps, maxRounds, patience, orderRng } = options;
   let order = orderRng.permutation(n);
   let position = 0;
   let steps = 0;
   let best = -Infinity;
   let bestStep = 0;
-  let bestWeights = variables.map((v) => v.dataSync().slice());
+  const snapshot = () => variables.map((v) => tf.clone(v));
+  let bestWeights = snapshot();
   let sinceBest = 0;
   let stoppedEarly = false;
-  for (let round = 0; round < maxRounds; round++) {
-    for (let s = 0; s < roundSteps; s++) {
-      if (position + batchSize > n) {
-        order = orderRng.permutation(n);
-        position = 0;
+  try {
+    for (let round = 0; round < maxRounds; round++) {
+      for (let s = 0; s < roundSteps; s++) {
+        if (position + batchSize > n) {
+          order = orderRng.permutation(n);
+          position = 0;
+        }
+        const rows = order.subarray(position, position + batchSize);
+        position += batchSize;
+        step(rows);
+        steps += 1;
       }
-      const rows = order.subarray(position, position + batchSize);
-      position += batchSize;
-      step(rows);
-      steps += 1;
+      const score = await validate();
+      if (score > best) {
+        best = score;
+        bestStep = steps;
+        tf.dispose(bestWeights);
+        bestWeights = snapshot();
+        sinceBest = 0;
+      } else if (++sinceBest >= patience) {
+        stoppedEarly = round < maxRounds - 1;
+        break;
+      }
     }
-    const score = validate();
-    if (score > best) {
-      best = score;
-      bestStep = steps;
-      bestWeights = variables.map((v) => v.dataSync().slice());
-      sinceBest = 0;
-    } else if (++sinceBest >= patience) {
-      stoppedEarly = round < maxRounds - 1;
-      break;
-    }
+    variables.forEach((v, i) => v.assign(bestWeights[i]!));
+  } finally {
+    tf.dispose(bestWeights);
   }
-  variables.forEach((v, i) =>
-    tf.tidy(() => v.assign(tf.tensor(bestWeights[i]!, v.shape)))
-  );
   return { steps, bestStep, best, stoppedEarly };
 }
 
 /** Accuracy without dropout, in chunks of 1024 codes. */
-function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
+async function evaluateAccuracy(
+  layers: Layer[],
+  split: LabelledCodes,
+): Promise<number> {
   const { codes, labels } = split;
   if (codes.rows === 0) return NaN;
   let correct = 0;
   for (let start = 0; start < codes.rows; start += 1024) {
     const b = Math.min(1024, codes.rows - start);
-    const predicted = tf.tidy(() =>
+    const argMax = tf.tidy(() =>
       tf.argMax(
         headForward(
           layers,
@@ -559,8 +568,14 @@ function evaluateAccuracy(layers: Layer[], split: LabelledCodes): number {
           [],
         ),
         1,
-      ).dataSync()
+      )
     );
+    let predicted: Int32Array;
+    try {
+      predicted = await readInt32(argMax);
+    } finally {
+      argMax.dispose();
+    }
     for (let i = 0; i < b; i++) {
       if (predicted[i] === labels[start + i]) correct++;
     }

@@ -89,7 +89,10 @@ Deno.test("downstreamClassification() separates four blobs in 8-D", async (t) =>
     test: blobs(400, 3),
   };
   const before = tf.memory().numTensors;
-  const result = downstreamClassification(data, { trainSize: 100, seed: 7 });
+  const result = await downstreamClassification(data, {
+    trainSize: 100,
+    seed: 7,
+  });
   await t.step("test accuracy above 95%", () => {
     console.log(
       `downstream head: test accuracy ${result.testAccuracy}, validation ${result.validationAccuracy}, ${result.steps} steps (best at ${result.bestStep})`,
@@ -107,32 +110,35 @@ Deno.test("downstreamClassification() separates four blobs in 8-D", async (t) =>
   await t.step("no tensors leak", () => {
     assert.equal(tf.memory().numTensors, before);
   });
-  await t.step("the same seed gives the same result", () => {
-    const again = downstreamClassification(data, {
+  await t.step("the same seed gives the same result", async () => {
+    const again = await downstreamClassification(data, {
       trainSize: 100,
       seed: 7,
       maxRounds: 3,
     });
-    const twice = downstreamClassification(data, {
+    const twice = await downstreamClassification(data, {
       trainSize: 100,
       seed: 7,
       maxRounds: 3,
     });
     assert.deepEqual(again, twice);
   });
-  await t.step("standardised codes and one example per class still run", () => {
-    const tiny = downstreamClassification(data, {
-      trainSize: 4,
-      standardize: true,
-      maxRounds: 4,
-      seed: 1,
-    });
-    assert.equal(tiny.trainSize, 4);
-    // Above chance (0.25) from four codes and 100 steps at most.
-    assert.ok(tiny.testAccuracy > 0.3, `accuracy ${tiny.testAccuracy}`);
-  });
-  await t.step("mismatched shapes are RangeErrors", () => {
-    assert.throws(
+  await t.step(
+    "standardised codes and one example per class still run",
+    async () => {
+      const tiny = await downstreamClassification(data, {
+        trainSize: 4,
+        standardize: true,
+        maxRounds: 4,
+        seed: 1,
+      });
+      assert.equal(tiny.trainSize, 4);
+      // Above chance (0.25) from four codes and 100 steps at most.
+      assert.ok(tiny.testAccuracy > 0.3, `accuracy ${tiny.testAccuracy}`);
+    },
+  );
+  await t.step("mismatched shapes are RangeErrors", async () => {
+    await assert.rejects(
       () =>
         downstreamClassification({
           ...data,
@@ -140,7 +146,7 @@ Deno.test("downstreamClassification() separates four blobs in 8-D", async (t) =>
         }),
       RangeError,
     );
-    assert.throws(
+    await assert.rejects(
       () => downstreamClassification(data, { dropout: 1 }),
       RangeError,
     );

@@ -198,15 +198,15 @@ export interface FidOptions {
  *
  * @example See `metrics/frechet_test.ts` for a run on a toy extractor.
  */
-export function computeFid(
+export async function computeFid(
   extractor: FeatureExtractor,
   samples: Float32Array | Tensor4D,
   options: FidOptions,
-): FidRecord {
+): Promise<FidRecord> {
   const { dataset, seed } = options;
   const split = options.split ?? "val";
   const batchSize = options.batchSize ?? 256;
-  const generated = extractor.features(samples);
+  const generated = await extractor.features(samples);
   const available = dataset.size(split);
   const referenceCount = Math.min(
     options.referenceCount ?? generated.rows,
@@ -226,7 +226,7 @@ export function computeFid(
       split,
       order.subarray(start, start + batchSize),
     );
-    parts.push(extractor.features(images));
+    parts.push(await extractor.features(images));
   }
   const reference = concatRows(parts);
   return {

@@ -202,21 +202,21 @@ const pixels: FeatureExtractor = {
   id: "pixels",
   featureDim: 4,
   imageShape: [2, 2, 1],
-  features: (images) => {
+  features: async (images) => {
     const data = images instanceof Float32Array
       ? images
-      : images.dataSync() as Float32Array;
+      : await images.data() as Float32Array;
     return { data: data.slice(), rows: data.length / 4, cols: 4 };
   },
   dispose: () => {},
 };
 
-Deno.test("computeFid() records how it measured", () => {
+Deno.test("computeFid() records how it measured", async () => {
   const dataset = toyDataset(0.5);
   // Generated images: the same distribution shifted by 0.3 on every pixel.
   const rng = new Rng(8);
   const samples = new Float32Array(300 * 4).map(() => 0.8 + 0.1 * rng.normal());
-  const record = computeFid(pixels, samples, {
+  const record = await computeFid(pixels, samples, {
     dataset,
     seed: 3,
     batchSize: 64,
@@ -229,8 +229,11 @@ Deno.test("computeFid() records how it measured", () => {
   assert.equal(record.seed, 3);
   // |δ|² = 4 · 0.3² = 0.36; the covariances agree up to sampling error.
   assertClose(record.fid, 0.36, 0.03);
-  assert.deepEqual(computeFid(pixels, samples, { dataset, seed: 3 }), record);
-  const all = computeFid(pixels, samples, {
+  assert.deepEqual(
+    await computeFid(pixels, samples, { dataset, seed: 3 }),
+    record,
+  );
+  const all = await computeFid(pixels, samples, {
     dataset,
     seed: 3,
     referenceCount: 1000,

@@ -41,7 +41,7 @@ export interface ImageGridOptions {
  * images give a grey PNG, three-channel ones an RGB PNG.
  *
  * @param images Pixels [n, H, W, C] in row-major (NHWC) order, e.g. from
- * `tensor.dataSync()`.
+ * `await tensor.data()`.
  * @param shape `[n, H, W, C]` with C = 1 or 3.
  * @param options Layout and upscaling.
  * @returns The PNG file's bytes.

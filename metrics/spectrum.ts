@@ -7,19 +7,10 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
-import type { Tensor2D } from "../core/types.ts";
+import type { CodeMatrix } from "../core/types.ts";
 
-/** A row-major matrix of codes, one code per row. */
-export interface CodeMatrix {
-  /** The values, row after row: `data[i * cols + j]` is entry (i, j). */
-  data: Float32Array;
-  /** Number of codes n. */
-  rows: number;
-  /** Code width d. */
-  cols: number;
-}
+export type { CodeMatrix };
 
 /** Singular values of the code covariance, see {@link latentSpectrum}. */
 export interface LatentSpectrum {
@@ -50,18 +41,18 @@ export interface LatentSpectrum {
  * divides by n - 1, and takes the singular values of the d x d result with a
  * symmetric eigen-decomposition (for a symmetric matrix the singular values
  * are the absolute eigenvalues). The covariance is accumulated in float64.
- * A tensor argument is read, not disposed.
+ * Codes in a tensor are read with `readMatrix` (`@irmae/irmae/core`) first.
  *
- * @param codes Codes [n, d] with n >= 2, as a tensor or a row-major matrix.
+ * @param codes Codes [n, d] with n >= 2, a row-major matrix.
  * @returns The spectrum, with the rank at any threshold.
- * @throws {TypeError} When the codes are neither a tensor nor a
- * {@link CodeMatrix} with a typed array.
- * @throws {RangeError} When the codes are not a 2-D matrix with at least two
- * rows and one column, or contain a non-finite value.
+ * @throws {TypeError} When the codes are not a {@link CodeMatrix} with a
+ * typed array.
+ * @throws {RangeError} When the matrix has fewer than two rows or no
+ * column, or contains a non-finite value.
  *
  * @example Codes on a line have rank 1
  * ```ts
- * import { latentSpectrum } from "./spectrum.ts";
+ * import { latentSpectrum } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * // Three codes in 2-D, all multiples of (1, 2).
@@ -71,9 +62,7 @@ export interface LatentSpectrum {
  * assert.equal(spectrum.singularValues[0], 1);
  * ```
  */
-export function latentSpectrum(
-  codes: Tensor2D | CodeMatrix,
-): LatentSpectrum {
+export function latentSpectrum(codes: CodeMatrix): LatentSpectrum {
   const { data, rows, cols } = readCodes(codes);
   const raw = covarianceSingularValues(data, rows, cols);
   const largest = raw[0] ?? 0;
@@ -102,42 +91,31 @@ interface RawCodes {
   cols: number;
 }
 
-function readCodes(codes: Tensor2D | CodeMatrix): RawCodes {
-  let raw: RawCodes;
-  if (codes instanceof tf.Tensor) {
-    if (codes.rank !== 2) {
-      throw new RangeError(
-        `Codes must be a 2-D tensor [n, d], found shape [${codes.shape}]`,
-      );
-    }
-    const [rows, cols] = codes.shape as [number, number];
-    raw = { data: codes.dataSync(), rows, cols };
-  } else {
-    if (
-      codes === null || typeof codes !== "object" ||
-      !ArrayBuffer.isView(codes.data)
-    ) {
-      throw new TypeError(
-        "Codes must be a 2-D tensor or an object with data, rows and cols",
-      );
-    }
-    raw = codes;
-    const { rows, cols, data } = codes;
-    if (
-      !Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 ||
-      cols < 0
-    ) {
-      throw new RangeError(
-        `Rows and cols must be non-negative integers, found ${rows} and ${cols}`,
-      );
-    }
-    if (data.length !== rows * cols) {
-      throw new RangeError(
-        `Codes data must hold rows * cols = ${
-          rows * cols
-        } values, found ${data.length}`,
-      );
-    }
+function readCodes(codes: CodeMatrix): RawCodes {
+  if (
+    codes === null || typeof codes !== "object" ||
+    !ArrayBuffer.isView(codes.data)
+  ) {
+    throw new TypeError(
+      "Codes must be an object with data, rows and cols (read a tensor with readMatrix)",
+    );
+  }
+  const raw: RawCodes = codes;
+  const { rows, cols, data } = codes;
+  if (
+    !Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 ||
+    cols < 0
+  ) {
+    throw new RangeError(
+      `Rows and cols must be non-negative integers, found ${rows} and ${cols}`,
+    );
+  }
+  if (data.length !== rows * cols) {
+    throw new RangeError(
+      `Codes data must hold rows * cols = ${
+        rows * cols
+      } values, found ${data.length}`,
+    );
   }
   if (raw.rows < 2) {
     throw new RangeError(

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
 import { assertClose } from "../tests/_helpers.ts";
 import { type CodeMatrix, latentSpectrum } from "./spectrum.ts";
+import { readMatrix } from "../core/read.ts";
 
 /** Codes of rank at most r: a random [n, r] times a random [r, d]. */
 function lowRankCodes(n: number, r: number, d: number, seed: number) {
@@ -141,19 +142,19 @@ Deno.test("latentSpectrum() treats equal codes as rank 0 without NaN", async (t)
   });
 });
 
-Deno.test("latentSpectrum() reads tensors without leaking or disposing", async (t) => {
+Deno.test("latentSpectrum() of codes read from a tensor with readMatrix()", async (t) => {
   const codes = lowRankCodes(64, 3, 8, 6);
   const tensor = tf.tensor2d(codes.data, [64, 8]);
   try {
-    await t.step("agrees with the plain matrix", () => {
-      const fromTensor = latentSpectrum(tensor);
+    await t.step("agrees with the plain matrix", async () => {
+      const fromTensor = latentSpectrum(await readMatrix(tensor));
       const fromMatrix = latentSpectrum(codes);
       assert.deepEqual(fromTensor.raw, fromMatrix.raw);
       assert.deepEqual(fromTensor.rank(1e-3), 3);
     });
-    await t.step("allocates no tensors and keeps its input", () => {
+    await t.step("allocates no tensors and keeps its input", async () => {
       const before = tf.memory().numTensors;
-      latentSpectrum(tensor);
+      latentSpectrum(await readMatrix(tensor));
       assert.deepEqual(tf.memory().numTensors, before);
       assert.deepEqual(tensor.isDisposed, false);
     });
@@ -191,10 +192,10 @@ Deno.test("latentSpectrum() rejects bad input", async (t) => {
       { name: "RangeError", message: /non-negative integers/ },
     );
   });
-  await t.step("a tensor that is not 2-D", () => {
+  await t.step("a tensor that is not 2-D, read by readMatrix()", async () => {
     const vector = tf.tensor1d([1, 2, 3]);
     try {
-      assert.throws(() => latentSpectrum(vector as unknown as tf.Tensor2D), {
+      await assert.rejects(() => readMatrix(vector as unknown as tf.Tensor2D), {
         name: "RangeError",
         message: /2-D tensor/,
       });

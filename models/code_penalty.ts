@@ -39,10 +39,15 @@ export interface CodePenaltyOptions {
  * @example An L2 penalty on a code of ones
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createCodePenalty } from "./code_penalty.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { createCodePenalty } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const l2 = createCodePenalty({ latentDim: 3, norm: "l2", weight: 0.5 });
- * const { penalty } = l2.forward(tf.ones([2, 3]), true);
- * console.assert(Math.abs(penalty!.dataSync()[0]! - 1.5) < 1e-6);
+ * const codes = tf.ones([2, 3]) as tf.Tensor2D;
+ * const { penalty } = l2.forward(codes, true);
+ * assert.ok(Math.abs(await readScalar(penalty!) - 1.5) < 1e-6);
+ * tf.dispose([codes, penalty!]);
  * ```
  */
 export function createCodePenalty(

@@ -94,11 +94,17 @@ export interface LinearChain extends LatentRegularizer {
  * @example Folding equals the chain
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createLinearChain } from "./linear_chain.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { createLinearChain } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const chain = createLinearChain({ latentDim: 4, numMatrices: 3, seed: 1 });
- * const z = tf.randomNormal([5, 4]) as tf.Tensor2D;
- * const diff = tf.sub(chain.apply(z), tf.matMul(z, chain.fold())).abs().max();
- * console.assert(diff.dataSync()[0]! < 1e-5);
+ * const z = tf.randomNormal([5, 4], 0, 1, "float32", 1) as tf.Tensor2D;
+ * const diff = tf.tidy(() =>
+ *   tf.sub(chain.apply(z), tf.matMul(z, chain.fold()!)).abs().max()
+ * );
+ * assert.ok(await readScalar(diff) < 1e-5);
+ * tf.dispose([z, diff]);
  * chain.dispose();
  * ```
  */

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
 import { latentSpectrum } from "../metrics/spectrum.ts";
+import { readMatrix } from "../core/read.ts";
 import { createLinearChain } from "./linear_chain.ts";
 
 await tf.setBackend("cpu");
@@ -109,7 +110,7 @@ Deno.test("linearChain() trainable: false keeps its matrices", () => {
  * same small random start scale and for the same number of steps; returns the
  * spectrum of the learned map's outputs on the training inputs.
  */
-function fitSpectrum(numMatrices: number) {
+async function fitSpectrum(numMatrices: number) {
   const n = 256;
   const d = 16;
   const rng = new Rng(123);
@@ -138,14 +139,14 @@ function fitSpectrum(numMatrices: number) {
     chain.dispose();
     return codes;
   });
-  const spectrum = latentSpectrum(out);
+  const spectrum = latentSpectrum(await readMatrix(out));
   out.dispose();
   return spectrum;
 }
 
-Deno.test("linearChain() trained by gradient descent ends at a lower rank than one matrix", () => {
-  const single = fitSpectrum(1);
-  const deep = fitSpectrum(4);
+Deno.test("linearChain() trained by gradient descent ends at a lower rank than one matrix", async () => {
+  const single = await fitSpectrum(1);
+  const deep = await fitSpectrum(4);
   console.log(
     `effective rank: one matrix ${
       single.effectiveRank.toFixed(2)

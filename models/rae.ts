@@ -84,11 +84,16 @@ export interface Rae extends LatentRegularizer {
  * @example The code penalty of a code of twos
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createRae } from "./rae.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { createRae } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const rae = createRae({ latentDim: 2, codeWeight: 0.5 });
- * const { penalty } = rae.forward(tf.fill([3, 2], 2), true);
+ * const codes = tf.fill([3, 2], 2) as tf.Tensor2D;
+ * const { penalty } = rae.forward(codes, true);
  * // 0.5 * (4 + 4)
- * console.assert(Math.abs(penalty.dataSync()[0]! - 4) < 1e-6);
+ * assert.ok(Math.abs(await readScalar(penalty) - 4) < 1e-6);
+ * tf.dispose([codes, penalty]);
  * ```
  */
 export function createRae(options: RaeOptions): Rae {

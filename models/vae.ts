@@ -82,11 +82,17 @@ export interface VaeHead extends LatentRegularizer {
  * @example The KL penalty of a standard normal posterior is zero
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createVaeHead } from "./vae.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { createVaeHead } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const vae = createVaeHead({ latentDim: 3, seed: 1 });
- * const { code, penalty } = vae.forward(tf.zeros([2, 6]), false);
- * console.assert(code.shape[1] === 3);
- * console.assert(Math.abs(penalty.dataSync()[0]!) < 1e-7);
+ * const h = tf.zeros([2, 6]) as tf.Tensor2D;
+ * const { code, penalty } = vae.forward(h, false);
+ * assert.equal(code.shape[1], 3);
+ * assert.ok(Math.abs(await readScalar(penalty)) < 1e-7);
+ * tf.dispose([h, code, penalty]);
+ * vae.dispose();
  * ```
  */
 export function createVaeHead(options: VaeHeadOptions): VaeHead {

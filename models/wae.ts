@@ -61,12 +61,16 @@ export interface MmdOptions {
  * @example Two points against two points
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { mmdInverseMultiquadratic } from "./wae.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { mmdInverseMultiquadratic } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const x = tf.tensor2d([[0], [1]]);
  * const y = tf.tensor2d([[0], [2]]);
  * // k(0,1) + k(0,2) - (k(0,0) + k(0,2) + k(1,0) + k(1,2)) / 2 with C = 2
  * const mmd = mmdInverseMultiquadratic(x, y, { c: 2 });
- * console.assert(Math.abs(mmd.dataSync()[0]! + 1 / 3) < 1e-6);
+ * assert.ok(Math.abs(await readScalar(mmd) + 1 / 3) < 1e-6);
+ * tf.dispose([x, y, mmd]);
  * ```
  */
 export function mmdInverseMultiquadratic(
@@ -170,10 +174,16 @@ export interface Wae extends LatentRegularizer {
  * @example Codes far from the prior are penalised
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createWae } from "./wae.ts";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import { createWae } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const wae = createWae({ latentDim: 2, seed: 3 });
- * const { penalty } = wae.forward(tf.fill([16, 2], 5), true);
- * console.assert(penalty!.dataSync()[0]! > 1);
+ * const codes = tf.fill([16, 2], 5) as tf.Tensor2D;
+ * const { code, penalty } = wae.forward(codes, true);
+ * assert.ok(await readScalar(penalty!) > 1);
+ * tf.dispose([codes, code, penalty!]);
+ * wae.dispose();
  * ```
  */
 export function createWae(options: WaeOptions): Wae {

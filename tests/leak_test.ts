@@ -17,6 +17,7 @@ import {
 } from "../core/classification.ts";
 import { generateFromModel } from "../core/generate.ts";
 import { resolveManifest } from "../core/manifest.ts";
+import { readMatrix } from "../core/read.ts";
 import { Rng } from "../core/random.ts";
 import {
   buildDataset,
@@ -77,9 +78,11 @@ const REGULARIZERS = [
 ];
 
 /** Runs `fn` and returns the tensor counts before and after it. */
-function counted<T>(fn: () => T): { before: number; after: number; value: T } {
+async function counted<T>(
+  fn: () => T | Promise<T>,
+): Promise<{ before: number; after: number; value: T }> {
   const before = tf.memory().numTensors;
-  const value = fn();
+  const value = await fn();
   return { before, after: tf.memory().numTensors, value };
 }
 
@@ -104,20 +107,20 @@ function fakeExtractor(shape: readonly [number, number, number]) {
     id: "fake:moments",
     featureDim: 2 * shape[2],
     imageShape: shape,
-    features(images: Float32Array | Tensor4D): CodeMatrix {
-      return tf.tidy(() => {
+    async features(images: Float32Array | Tensor4D): Promise<CodeMatrix> {
+      const f = tf.tidy(() => {
         const x = images instanceof tf.Tensor ? images : tf.tensor4d(images, [
           images.length / (shape[0] * shape[1] * shape[2]),
           ...shape,
         ]);
         const { mean, variance } = tf.moments(x, [1, 2]);
-        const f = tf.concat([mean, tf.sqrt(variance)], 1);
-        return {
-          data: f.dataSync() as Float32Array,
-          rows: f.shape[0]!,
-          cols: f.shape[1]!,
-        };
+        return tf.concat([mean, tf.sqrt(variance)], 1) as tf.Tensor2D;
       });
+      try {
+        return await readMatrix(f);
+      } finally {
+        f.dispose();
+      }
     },
     dispose() {},
   };
@@ -138,19 +141,19 @@ function labelled(ds: Dataset): Dataset {
 }
 
 /** Builds the manifest's model and data set, runs `fn`, disposes. */
-function withModel<T>(
+async function withModel<T>(
   regularizer: string,
   fn: (
     model: ReturnType<typeof buildModel>,
     ds: Dataset,
     manifest: ReturnType<typeof resolveManifest>,
-  ) => T,
-): T {
+  ) => Promise<T>,
+): Promise<T> {
   const manifest = resolveManifest(manifestText(regularizer), registries);
   const ds = buildDataset(manifest, registries);
   const model = buildModel(manifest.models[0]!, registries, ds.imageShape);
   try {
-    return fn(model, ds, manifest);
+    return await fn(model, ds, manifest);
   } finally {
     model.dispose();
   }
@@ -158,10 +161,10 @@ function withModel<T>(
 
 Deno.test("encodeSplit() does not leak tensors", async (t) => {
   for (const regularizer of REGULARIZERS) {
-    await t.step(regularizer, () => {
-      withModel(regularizer, (model, ds) => {
+    await t.step(regularizer, async () => {
+      await withModel(regularizer, async (model, ds) => {
         // Two batches (5 + 5) and a partial one (2).
-        const c = counted(() => encodeSplit(model, ds, 12, 5));
+        const c = await counted(() => encodeSplit(model, ds, 12, 5));
         assertFlat(`encodeSplit ${regularizer}`, c);
         assert.equal(c.value.codes.length, 12 * 8);
         assert.ok(Number.isFinite(c.value.mse));
@@ -170,10 +173,12 @@ Deno.test("encodeSplit() does not leak tensors", async (t) => {
   }
 });
 
-Deno.test("latentSpectrum() reads a tensor without leaking", () => {
+Deno.test("latentSpectrum() of a tensor read by readMatrix() leaks nothing", async () => {
   const codes = tf.tensor2d(new Rng(3).normalArray(20 * 4), [20, 4]);
   try {
-    const c = counted(() => latentSpectrum(codes));
+    const c = await counted(async () =>
+      latentSpectrum(await readMatrix(codes))
+    );
     assertFlat("latentSpectrum", c);
     assert.equal(c.value.singularValues.length, 4);
     assert.ok(!codes.isDisposed);
@@ -183,35 +188,38 @@ Deno.test("latentSpectrum() reads a tensor without leaking", () => {
 });
 
 Deno.test("generateFromModel() does not leak tensors", async (t) => {
-  await t.step("every sampler and t-SNE of pixels, each regularizer", () => {
-    for (const regularizer of REGULARIZERS) {
-      withModel(regularizer, (model, ds, manifest) => {
-        const c = counted(() =>
-          generateFromModel(
-            model,
-            ds,
-            manifest,
-            manifest.models[0]!,
-            registries,
-          )
-        );
-        assertFlat(`generateFromModel ${regularizer}`, c);
-        assert.deepEqual(c.value.errors, {});
-        assert.deepEqual(Object.keys(c.value.samples).sort(), [
-          "gaussian",
-          "gmm",
-          "interpolate",
-          "pca-grid",
-        ]);
-        assert.equal(c.value.tsne?.space, "pixels");
-      });
-    }
-  });
+  await t.step(
+    "every sampler and t-SNE of pixels, each regularizer",
+    async () => {
+      for (const regularizer of REGULARIZERS) {
+        await withModel(regularizer, async (model, ds, manifest) => {
+          const c = await counted(() =>
+            generateFromModel(
+              model,
+              ds,
+              manifest,
+              manifest.models[0]!,
+              registries,
+            )
+          );
+          assertFlat(`generateFromModel ${regularizer}`, c);
+          assert.deepEqual(c.value.errors, {});
+          assert.deepEqual(Object.keys(c.value.samples).sort(), [
+            "gaussian",
+            "gmm",
+            "interpolate",
+            "pca-grid",
+          ]);
+          assert.equal(c.value.tsne?.space, "pixels");
+        });
+      }
+    },
+  );
 
-  await t.step("FID and t-SNE with a tfjs feature extractor", () => {
-    withModel(REGULARIZERS[0]!, (model, ds, manifest) => {
+  await t.step("FID and t-SNE with a tfjs feature extractor", async () => {
+    await withModel(REGULARIZERS[0]!, async (model, ds, manifest) => {
       const extractor = fakeExtractor(ds.imageShape);
-      const c = counted(() =>
+      const c = await counted(() =>
         generateFromModel(
           model,
           ds,
@@ -233,10 +241,10 @@ Deno.test("generateFromModel() does not leak tensors", async (t) => {
     });
   });
 
-  await t.step("FID and t-SNE with the classifier extractor", () => {
-    withModel(REGULARIZERS[0]!, (model, ds, manifest) => {
+  await t.step("FID and t-SNE with the classifier extractor", async () => {
+    await withModel(REGULARIZERS[0]!, async (model, ds, manifest) => {
       const start = tf.memory().numTensors;
-      const extractor = trainClassifierFeatures(labelled(ds), {
+      const extractor = await trainClassifierFeatures(labelled(ds), {
         steps: 2,
         batchSize: 8,
         evalCount: 8,
@@ -248,7 +256,7 @@ Deno.test("generateFromModel() does not leak tensors", async (t) => {
           start + extractor.variables.length,
           "trainClassifierFeatures() left tensors beyond its variables",
         );
-        const c = counted(() =>
+        const c = await counted(() =>
           generateFromModel(
             model,
             ds,
@@ -262,7 +270,7 @@ Deno.test("generateFromModel() does not leak tensors", async (t) => {
         assert.deepEqual(c.value.errors, {});
         assert.equal(Object.keys(c.value.fid).length, 4);
         assert.equal(c.value.tsne?.space, "classifier features");
-        const p = counted(() =>
+        const p = await counted(() =>
           extractor.predict(ds.batch("val", [0, 1]).images)
         );
         assertFlat("classifier predict", p);
@@ -274,7 +282,7 @@ Deno.test("generateFromModel() does not leak tensors", async (t) => {
   });
 });
 
-Deno.test("trainModel() evaluation and images leave no tensors", () => {
+Deno.test("trainModel() evaluation and images leave no tensors", async () => {
   // Training, evaluate() (encodeSplit + latentSpectrum), makeImages and
   // generateFromModel, with the model built and disposed inside; no warm-up
   // is needed: the first call already leaves the count where it found it.
@@ -282,7 +290,7 @@ Deno.test("trainModel() evaluation and images leave no tensors", () => {
     manifestText(REGULARIZERS[0]!),
     registries,
   );
-  const c = counted(() =>
+  const c = await counted(() =>
     trainModel(manifest, 0, registries, {
       dir: mkdtempSync(join(tmpdir(), "irmae-leak-")),
       extractor: fakeExtractor([32, 32, 3]),
@@ -319,8 +327,8 @@ Deno.test("downstreamClassification() does not leak tensors", async (t) => {
       ["no dropout, standardised", { dropout: 0, standardize: true }],
     ] as const
   ) {
-    await t.step(label, () => {
-      const c = counted(() =>
+    await t.step(label, async () => {
+      const c = await counted(() =>
         downstreamClassification(data, {
           ...options,
           hiddenUnits: 8,
@@ -336,7 +344,7 @@ Deno.test("downstreamClassification() does not leak tensors", async (t) => {
   }
 });
 
-Deno.test("classification heads and the supervised baseline leave no tensors", () => {
+Deno.test("classification heads and the supervised baseline leave no tensors", async () => {
   const registries = createBuiltinRegistries();
   const manifest = resolveManifest(
     `
@@ -362,7 +370,7 @@ models:
   const model = buildModel(manifest.models[0]!, registries, dataset.imageShape);
   try {
     const before = tf.memory().numTensors;
-    const heads = classifyFrozenCodes(
+    const heads = await classifyFrozenCodes(
       model,
       dataset,
       "m",
@@ -370,7 +378,7 @@ models:
     );
     assert.equal(heads.length, 2);
     assert.equal(tf.memory().numTensors, before, "classifyFrozenCodes()");
-    const supervised = trainSupervised(manifest, dataset);
+    const supervised = await trainSupervised(manifest, dataset);
     assert.equal(supervised.length, 2);
     assert.equal(tf.memory().numTensors, before, "trainSupervised()");
   } finally {

@@ -12,15 +12,21 @@ const MOD = new URL("../mod.ts", import.meta.url).href;
 
 const SCRIPT = `
 import * as tf from "@tensorflow/tfjs";
-import { createLinearChain, latentSpectrum, selectBackend } from "${MOD}";
+import {
+  createLinearChain,
+  latentSpectrum,
+  readMatrix,
+  readScalar,
+  selectBackend,
+} from "${MOD}";
 await selectBackend("cpu");
 tf.env().set("PROD", true);
 const chain = createLinearChain({ latentDim: 6, numMatrices: 3, seed: 1 });
 const z = tf.randomNormal([50, 6], 0, 1, "float32", 3);
-const gap = tf.max(tf.abs(tf.sub(chain.apply(z), tf.matMul(z, chain.fold())))).dataSync()[0];
+const gap = await readScalar(tf.max(tf.abs(tf.sub(chain.apply(z), tf.matMul(z, chain.fold())))));
 // Codes of rank 2 embedded in 6 dimensions.
 const low = tf.matMul(tf.randomNormal([50, 2], 0, 1, "float32", 4), tf.randomNormal([2, 6], 0, 1, "float32", 5));
-const s = latentSpectrum(low);
+const s = latentSpectrum(await readMatrix(low));
 console.log(JSON.stringify({ gap, rank: s.rank(1e-3), first: s.singularValues[0], n: s.singularValues.length, eff: s.effectiveRank }));
 `;
 

@@ -40,10 +40,10 @@ const registries = createBuiltinRegistries();
 const manifest = resolveManifest(MANIFEST, registries);
 const tempDir = () => mkdtempSync(join(tmpdir(), "irmae-train-"));
 
-Deno.test("trainModel() does not leak tensors across steps", () => {
+Deno.test("trainModel() does not leak tensors across steps", async () => {
   const before = tf.memory().numTensors;
   const counts: number[] = [];
-  trainModel(manifest, 0, registries, {
+  await trainModel(manifest, 0, registries, {
     dir: tempDir(),
     onProgress: () => counts.push(tf.memory().numTensors),
   });
@@ -54,11 +54,11 @@ Deno.test("trainModel() does not leak tensors across steps", () => {
   assert.ok(after - before <= 8, `grew from ${before} to ${after}`);
 });
 
-Deno.test("trainModel() resumed after a stop ends with the same weights", () => {
+Deno.test("trainModel() resumed after a stop ends with the same weights", async () => {
   const straight = tempDir();
-  trainModel(manifest, 0, registries, { dir: straight });
+  await trainModel(manifest, 0, registries, { dir: straight });
   const interrupted = tempDir();
-  const first = trainModel(manifest, 0, registries, {
+  const first = await trainModel(manifest, 0, registries, {
     dir: interrupted,
     stopAfter: 5,
   });
@@ -68,7 +68,7 @@ Deno.test("trainModel() resumed after a stop ends with the same weights", () => 
     loadCheckpoint(join(interrupted, "checkpoint.bin")).meta.step,
     4,
   );
-  trainModel(manifest, 0, registries, { dir: interrupted, resume: true });
+  await trainModel(manifest, 0, registries, { dir: interrupted, resume: true });
   const a = loadCheckpoint(join(straight, "checkpoint.bin"));
   const b = loadCheckpoint(join(interrupted, "checkpoint.bin"));
   assert.equal(b.meta.step, 8);
@@ -77,17 +77,17 @@ Deno.test("trainModel() resumed after a stop ends with the same weights", () => 
   }
 });
 
-Deno.test("trainModel() is deterministic for a manifest and seed", () => {
-  const run = () => {
-    const out = trainModel(manifest, 0, registries, { dir: tempDir() });
+Deno.test("trainModel() is deterministic for a manifest and seed", async () => {
+  const run = async () => {
+    const out = await trainModel(manifest, 0, registries, { dir: tempDir() });
     assert.ok("result" in out);
     const { seconds: _s, history, ...rest } = out.result;
     return { ...rest, history: history.map(({ seconds: _t, ...h }) => h) };
   };
-  assert.deepEqual(run(), run());
+  assert.deepEqual(await run(), await run());
 });
 
-Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint", () => {
+Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint", async () => {
   const reg = createBuiltinRegistries();
   let calls = 0;
   reg.regularizers.register({
@@ -117,7 +117,7 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
     reg,
   );
   const dir = tempDir();
-  assert.throws(
+  await assert.rejects(
     () => trainModel(m, 0, reg, { dir }),
     (e: unknown) =>
       e instanceof NonFiniteLossError &&
@@ -154,11 +154,11 @@ Deno.test("a fixed chain keeps its matrices through training while the encoder l
   model.dispose();
 });
 
-Deno.test("a model cache reuses a finished model only for the same training", () => {
+Deno.test("a model cache reuses a finished model only for the same training", async () => {
   const cache = tempDir();
   let trainedSteps = 0;
   const onProgress = () => trainedSteps++;
-  const first = trainModel(manifest, 0, registries, {
+  const first = await trainModel(manifest, 0, registries, {
     dir: tempDir(),
     modelCache: cache,
     onProgress,
@@ -173,7 +173,7 @@ Deno.test("a model cache reuses a finished model only for the same training", ()
   const moreImages = resolveManifest(MANIFEST, registries, {
     overrides: ["eval.reconstructions=3"],
   });
-  const again = trainModel(moreImages, 0, registries, {
+  const again = await trainModel(moreImages, 0, registries, {
     dir: tempDir(),
     modelCache: cache,
     onProgress,
@@ -197,7 +197,7 @@ Deno.test("a model cache reuses a finished model only for the same training", ()
   const otherLr = resolveManifest(MANIFEST, registries, {
     overrides: ["train.lr=0.003"],
   });
-  const third = trainModel(otherLr, 0, registries, {
+  const third = await trainModel(otherLr, 0, registries, {
     dir: tempDir(),
     modelCache: cache,
     onProgress,
@@ -215,7 +215,7 @@ Deno.test("a model cache reuses a finished model only for the same training", ()
   const bytes = readFileSync(damaged);
   bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
   writeFileSync(damaged, bytes);
-  const fourth = trainModel(manifest, 0, registries, {
+  const fourth = await trainModel(manifest, 0, registries, {
     dir: tempDir(),
     modelCache: cache,
     onProgress,

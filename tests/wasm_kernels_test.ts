@@ -430,7 +430,7 @@ Deno.test("wasm sum over leading axes matches the cpu backend", async (t) => {
 Deno.test("fused wasm Adam is bit-identical to the op-by-op update", async () => {
   const { createAdam } = await import("../core/adam.ts");
   await selectBackend("wasm");
-  const run = (fused: boolean) => {
+  const run = async (fused: boolean) => {
     const shapes = [[3, 4, 5, 2], [37], [6, 7]];
     const vars = shapes.map((shape, i) =>
       tf.variable(
@@ -450,20 +450,20 @@ Deno.test("fused wasm Adam is bit-identical to the op-by-op update", async () =>
       ).dispose();
     }
     assert.equal(tf.memory().numTensors, before);
-    const values = vars.map((v) => v.dataSync().slice());
-    const state = adam.getState();
+    const values = await Promise.all(vars.map((v) => v.data()));
+    const state = await adam.getState();
     adam.dispose();
     tf.dispose([...vars, ...target]);
     return { values, state };
   };
   const { ADAM_UPDATE_KERNEL } = await import("../core/wasm/kernels.ts");
   assert.ok(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined);
-  const ops = run(false);
-  const fused = run(true); // SIMD module, JS for the tails
+  const ops = await run(false);
+  const fused = await run(true); // SIMD module, JS for the tails
   const previous = configureWasmKernels({ simd: false });
   let js;
   try {
-    js = run(true); // plain JS loop
+    js = await run(true); // plain JS loop
   } finally {
     configureWasmKernels(previous);
   }
