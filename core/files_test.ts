@@ -199,7 +199,7 @@ Deno.test({
   },
 });
 
-Deno.test("writeFileAtomic() in a folder this user cannot write: DiskError EACCES", async () => {
+Deno.test("writeFileAtomic() in a folder this user cannot write: DiskError EACCES", () => {
   const dir = tempDir();
   const locked = join(dir, "locked");
   mkdirSync(locked);
