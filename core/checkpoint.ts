@@ -144,33 +144,38 @@ function issuesLine(
   }).join("; ") + (error.issues.length > 3 ? "; ..." : "");
 }
 
-/** JSON of the metadata, refusing values JSON would change silently. */
-function metaJson(meta: Record<string, unknown>): unknown {
-  const check = (value: unknown, path: string): void => {
-    if (typeof value === "number" && !Number.isFinite(value)) {
-      throw new TypeError(
-        `Checkpoint metadata ${path} is ${value}, which JSON cannot hold`,
-      );
-    }
-    if (typeof value === "object" && value !== null) {
-      const toJson = (value as { toJSON?: unknown }).toJSON;
-      if (typeof toJson === "function") return;
-      for (const [key, item] of Object.entries(value)) {
-        check(item, `${path}.${key}`);
-      }
-    }
-  };
-  check(meta, "meta");
-  return meta;
+/**
+ * JSON turns NaN and the infinities into `null`; the header keeps them as
+ * `{"$number": "NaN"}` (or `"Infinity"`, `"-Infinity"`), so metadata reads
+ * back as written (a history's first training loss is NaN).
+ */
+const NON_FINITE = "$number";
+
+function keepNonFinite(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value)
+    ? { [NON_FINITE]: String(value) }
+    : value;
+}
+
+function restoreNonFinite(_key: string, value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const keys = Object.keys(value);
+  const text = (value as Record<string, unknown>)[NON_FINITE];
+  if (
+    keys.length === 1 && keys[0] === NON_FINITE &&
+    (text === "NaN" || text === "Infinity" || text === "-Infinity")
+  ) {
+    return Number(text);
+  }
+  return value;
 }
 
 /**
  * Serialises a checkpoint in the current format.
  *
- * @param data Metadata (JSON values) and arrays.
+ * @param data Metadata (JSON values; NaN and the infinities are kept) and
+ * arrays.
  * @returns The file's bytes.
- * @throws {TypeError} When the metadata holds NaN or an infinity, which JSON
- * would turn into `null`.
  *
  * @example Round trip
  * ```ts
@@ -191,9 +196,9 @@ export function encodeCheckpoint(data: CheckpointData): Uint8Array {
   const bodyLength = arrays.reduce((sum, a) => sum + a.byteLength, 0);
   const header = new TextEncoder().encode(JSON.stringify({
     format: CHECKPOINT_FORMAT,
-    meta: metaJson(data.meta),
+    meta: data.meta,
     arrays: names.map((name, i) => ({ name, length: arrays[i]!.length })),
-  }));
+  }, keepNonFinite));
   const sealAt = PREAMBLE + header.length + bodyLength;
   const out = new Uint8Array(sealAt + SEAL);
   out.set(new TextEncoder().encode(MAGIC), 0);
@@ -227,6 +232,7 @@ function parseHeader(bytes: Uint8Array): unknown {
       new TextDecoder("utf-8", { fatal: true }).decode(
         bytes.subarray(PREAMBLE, PREAMBLE + length),
       ),
+      restoreNonFinite,
     );
   } catch {
     return undefined;
@@ -385,7 +391,6 @@ export function decodeCheckpoint<
  * @param path Destination.
  * @param data Metadata and arrays.
  * @throws {DiskError} When the disk is full, read-only or not writable.
- * @throws {TypeError} When the metadata holds NaN or an infinity.
  *
  * @example Save and load
  * ```ts
