@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { listRuns } from "../experiments/serve.ts";
+import { createRunsHandler, listRuns } from "../experiments/serve.ts";
 import { ROOT } from "./_helpers.ts";
 
 const SERVE = join(ROOT, "experiments", "serve.ts");
@@ -415,4 +415,37 @@ Deno.test("odd entries in the runs folder do not break the index", async (t) => 
     }
   });
   rmSync(runs, { recursive: true });
+});
+
+Deno.test("createRunsHandler() checks the Host name and, when given, the port", async () => {
+  const runs = makeRuns();
+  try {
+    const ask = async (
+      handler: (r: Request) => Promise<Response>,
+      host: string,
+    ) => {
+      const res = await handler(
+        new Request(`http://${host}/shapes-1/env.json`, { headers: { host } }),
+      );
+      await res.body?.cancel();
+      return res.status;
+    };
+    const pinned = createRunsHandler(runs, { port: 8000 });
+    assert.equal(await ask(pinned, "127.0.0.1:8000"), 200);
+    assert.equal(await ask(pinned, "localhost:8001"), 403);
+    assert.equal(await ask(pinned, "evil.example:8000"), 403);
+    const anyPort = createRunsHandler(runs, { allowHosts: ["box"] });
+    assert.equal(await ask(anyPort, "localhost:1234"), 200);
+    assert.equal(await ask(anyPort, "box:99"), 200);
+    assert.equal(await ask(anyPort, "boxes:99"), 403);
+    for (const bad of ["a:1", "", "a b", "http://a", "*"]) {
+      assert.throws(
+        () => createRunsHandler(runs, { allowHosts: [bad] }),
+        TypeError,
+        bad,
+      );
+    }
+  } finally {
+    rmSync(runs, { recursive: true });
+  }
 });
