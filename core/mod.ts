@@ -47,14 +47,27 @@ export {
   type SamplerContext,
 } from "./builtins.ts";
 export {
+  CHECKPOINT_FORMAT,
   type CheckpointData,
   CheckpointError,
   decodeCheckpoint,
+  type DecodeCheckpointOptions,
   encodeCheckpoint,
   loadCheckpoint,
+  type MetaSchema,
   saveCheckpoint,
-  writeFileAtomic,
+  type SchemaIssue,
 } from "./checkpoint.ts";
+export {
+  asDiskError,
+  DISK_ERROR_CODES,
+  DiskError,
+  removeStaleTemps,
+  type RemoveStaleTempsOptions,
+  tempOwner,
+  tempPathFor,
+  writeFileAtomic,
+} from "./files.ts";
 export {
   ManifestError,
   manifestIdentity,

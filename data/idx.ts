@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 
 /** The element types of IDX, by their type byte. */
@@ -54,6 +55,12 @@ export interface IdxOptions {
    * @default "the array"
    */
   what?: string;
+  /**
+   * The hex SHA-256 the bytes must have, as given (before decompression);
+   * a file that differs is damaged.
+   * @default not checked
+   */
+  sha256?: string;
 }
 
 const BYTES: Record<IdxDtype, number> = {
@@ -74,8 +81,8 @@ const hex = (b: number | undefined) =>
  * @param bytes The file's contents.
  * @param options Source name for messages and the expected shape.
  * @returns The array, sharing memory with `bytes` for 1-byte types.
- * @throws {SyntaxError} On a wrong magic number, unknown type byte or corrupt
- * gzip stream.
+ * @throws {SyntaxError} On a wrong magic number, unknown type byte, corrupt
+ * gzip stream, or bytes whose SHA-256 differs from `options.sha256`.
  * @throws {RangeError} When the data is shorter or longer than the sizes
  * say, or the dimension count or type differ from `options`.
  *
@@ -93,6 +100,18 @@ export function parseIdx(
 ): IdxArray {
   const source = options.path ?? "IDX data";
   const fail = (message: string) => `Invalid IDX file ${source}: ${message}`;
+  if (options.sha256 !== undefined) {
+    const found = createHash("sha256").update(bytes).digest("hex");
+    if (found !== options.sha256.toLowerCase()) {
+      throw new SyntaxError(
+        fail(
+          `damaged: its SHA-256 is ${found.slice(0, 12)}..., expected ${
+            options.sha256.slice(0, 12)
+          }...`,
+        ),
+      );
+    }
+  }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = new Uint8Array(gunzipSync(bytes));

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { parseIdx, readIdx } from "./idx.ts";
 
@@ -128,6 +129,28 @@ Deno.test("parseIdx() rejects malformed files with the path", async (t) => {
         e.message.includes("gzip"),
     );
   });
+});
+
+Deno.test("parseIdx() checks an expected SHA-256", () => {
+  const bytes = idx(0x08, [3], [1, 2, 3]);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  assert.deepEqual([...parseIdx(bytes, { sha256 }).data], [1, 2, 3]);
+  assert.deepEqual(
+    [...parseIdx(bytes, { sha256: sha256.toUpperCase() }).data],
+    [1, 2, 3],
+  );
+  for (let i = 0; i < bytes.length; i++) {
+    const bad = bytes.slice();
+    bad[i]! ^= 0x04;
+    assert.throws(
+      () => parseIdx(bad, { sha256, path: "/d/x" }),
+      (e: Error) =>
+        e instanceof SyntaxError &&
+        /^Invalid IDX file \/d\/x: damaged: its SHA-256 is [0-9a-f]{12}\.\.\., expected [0-9a-f]{12}\.\.\.$/
+          .test(e.message),
+      `byte ${i}`,
+    );
+  }
 });
 
 Deno.test("readIdx() reads files and names missing ones", async (t) => {

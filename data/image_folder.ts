@@ -15,10 +15,18 @@
  * images are kept in memory up to `cacheMegabytes`, first come first kept,
  * so example i is the same whether it came from the cache or the disk.
  *
+ * By default the folder is scanned when the data set is created: every image
+ * of both splits is read, decoded (PNG chunk checksums verified) and checked
+ * against `imageSize` when given, so a damaged file anywhere in the folder is
+ * reported at start, in one line naming it, not mid-training. The scan also
+ * hashes the images' bytes into the data set's `fingerprint`, and a file
+ * read again later must still have those bytes.
+ *
  * @module
  */
 import { convertIndexedToRgb, decode as decodePng } from "fast-png";
 import jpeg from "jpeg-js";
+import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
@@ -70,6 +78,33 @@ export interface ImageFolderOptions {
    * @default 256
    */
   cacheMegabytes?: number;
+  /**
+   * Read and decode every image of both splits now (see
+   * {@link ImageFolder.verify}), so a damaged or wrongly sized image is
+   * reported at creation; the fingerprint then hashes the images' bytes.
+   * Without it the fingerprint uses file names, sizes and modification
+   * times.
+   * @default true
+   */
+  scan?: boolean;
+  /**
+   * The size every image must have before cropping, `[height, width]`
+   * (CelebA's aligned images are `[218, 178]`).
+   * @default any size
+   */
+  imageSize?: readonly [number, number];
+}
+
+/** What {@link ImageFolder.verify} found. */
+export interface ImageFolderScan {
+  /** Images read and decoded (both splits). */
+  images: number;
+  /** Their bytes on disk, in total. */
+  bytes: number;
+  /** How many images have each size, keyed `HxW` (before cropping). */
+  sizes: Record<string, number>;
+  /** Hex SHA-256 over the images' names and bytes, in listing order. */
+  sha256: string;
 }
 
 /** A data set read from a folder of images. */
@@ -82,6 +117,17 @@ export interface ImageFolder extends Dataset {
    * @returns The path relative to the folder, `/`-separated.
    */
   file(split: Split, index: number): string;
+  /**
+   * Reads and decodes every image of both splits (once; later calls return
+   * the first result), checks sizes against `imageSize`, and remembers each
+   * file's hash so a file changed afterwards is refused when read again.
+   *
+   * @returns Counts, sizes and the hash of the images' bytes.
+   * @throws {SyntaxError} When images do not decode: one line naming the
+   * first and counting the others.
+   * @throws {RangeError} When the first unusable image has the wrong size.
+   */
+  verify(): ImageFolderScan;
 }
 
 /** The file name endings listed, compared without case. */
@@ -191,19 +237,42 @@ export function decodeImage(
       bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e &&
       bytes[3] === 0x47
     ) {
-      raw = rawPng(bytes);
+      try {
+        raw = rawPng(bytes);
+      } catch (error) {
+        throw new Error(
+          `damaged or truncated PNG (${(error as Error).message})`,
+          { cause: error },
+        );
+      }
     } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const image = jpeg.decode(bytes, {
-        useTArray: true,
-        formatAsRGBA: false,
-      });
+      let image;
+      try {
+        image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false });
+      } catch (error) {
+        throw new Error(
+          `damaged or truncated JPEG (${(error as Error).message})`,
+          { cause: error },
+        );
+      }
       raw = { ...image, channels: 3, max: 255 };
     } else {
       throw new SyntaxError("not a PNG or JPEG file");
     }
+    if (!(raw.width >= 1 && raw.height >= 1)) {
+      throw new Error(`empty image (${raw.height}x${raw.width})`);
+    }
+    const samples = raw.width * raw.height * raw.channels;
+    if (raw.data.length < samples) {
+      throw new Error(
+        `the pixel data is short (${raw.data.length} of ${samples} samples)`,
+      );
+    }
   } catch (error) {
     throw new SyntaxError(
-      `Cannot decode ${path}: ${(error as Error).message}`,
+      `Cannot decode ${path}: ${
+        (error as Error).message.replace(/\s*\n\s*/g, " ")
+      }`,
       { cause: error },
     );
   }
@@ -220,7 +289,8 @@ interface Raw {
 }
 
 function rawPng(bytes: Uint8Array): Raw {
-  const png = decodePng(bytes);
+  // Chunk checksums catch a changed byte that would still decode.
+  const png = decodePng(bytes, { checkCrc: true });
   const { width, height } = png;
   if (png.palette) {
     return {
@@ -285,6 +355,25 @@ function hashNames(names: readonly string[]): string {
   return h.toString(16).padStart(8, "0");
 }
 
+/** Hex SHA-256 of bytes. */
+function digest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Sizes and modification times of the used files, hashed. */
+function statSignature(
+  dir: string,
+  files: readonly string[],
+  used: readonly number[],
+): string {
+  const hash = createHash("sha256");
+  for (const index of used) {
+    const info = Deno.statSync(join(dir, files[index]!));
+    hash.update(`${files[index]}\0${info.size}\0${info.mtime?.getTime()}\n`);
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
 function checkInteger(name: string, value: number, min: number): void {
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(
@@ -296,15 +385,20 @@ function checkInteger(name: string, value: number, min: number): void {
 /**
  * Creates a data set from a folder of PNG and JPEG images, centre-cropped
  * and resized to [size, size, channels], without labels. The folder is
- * listed now; images are read on demand.
+ * listed now and, unless `scan` is false, every image of both splits is
+ * decoded and checked now (see {@link ImageFolder.verify}); batches read
+ * what the cache does not hold again.
  *
- * @param options The folder, image preparation, split and cache.
+ * @param options The folder, image preparation, split, cache and scan.
  * @returns The data set.
  * @throws {Deno.errors.NotFound} When the folder does not exist.
- * @throws {RangeError} When it holds fewer than two images or a split size
- * is out of range.
+ * @throws {RangeError} When it holds fewer than two images, a split size
+ * is out of range, or (scanning) the first unusable image has the wrong
+ * size.
  * @throws {TypeError} When both `val` and `valFraction` are given.
- * @throws {SyntaxError} From `batch`, naming the file that does not decode.
+ * @throws {SyntaxError} When scanning finds images that do not decode (one
+ * line naming the first, counting the others); from `batch` without a scan.
+ * @throws {Error} From `batch`, when a scanned file changed since.
  *
  * @example Two PNGs, one per split
  * ```ts
@@ -330,6 +424,10 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
   const cacheBytes = (options.cacheMegabytes ?? 256) * 2 ** 20;
   checkInteger("size", size, 1);
   checkInteger("crop", cropSide, 1);
+  if (options.imageSize !== undefined) {
+    checkInteger("imageSize[0]", options.imageSize[0], 1);
+    checkInteger("imageSize[1]", options.imageSize[1], 1);
+  }
   if (channels !== 1 && channels !== 3) {
     throw new RangeError(`Option channels must be 1 or 3, found ${channels}`);
   }
@@ -392,12 +490,35 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
   const resizers = new Map<string, Resizer>();
   const cache = new Map<number, Uint8ClampedArray>();
   let cached = 0;
-  /** Prepared bytes [size, size, channels] of file `index`. */
-  const prepare = (index: number): Uint8ClampedArray => {
-    const hit = cache.get(index);
-    if (hit !== undefined) return hit;
+  /** First 8 bytes of each scanned file's SHA-256, by file index. */
+  const digests = new Map<number, string>();
+  const readImage = (
+    index: number,
+  ): { image: DecodedImage; bytes: Uint8Array } => {
     const path = join(dir, files[index]!);
-    const image = decodeImage(Deno.readFileSync(path), { path, channels });
+    const bytes = Deno.readFileSync(path);
+    const known = digests.get(index);
+    if (known !== undefined && known !== digest(bytes).slice(0, 16)) {
+      throw new Error(
+        `Image ${path} changed after the folder was scanned; start again to use the new images`,
+      );
+    }
+    const image = decodeImage(bytes, { path, channels });
+    if (
+      options.imageSize !== undefined &&
+      (image.height !== options.imageSize[0] ||
+        image.width !== options.imageSize[1])
+    ) {
+      throw new RangeError(
+        `Image ${path} is ${image.height}x${image.width}, expected ${
+          options.imageSize[0]
+        }x${options.imageSize[1]} (option imageSize)`,
+      );
+    }
+    return { image, bytes };
+  };
+  /** Prepared bytes [size, size, channels] of a decoded image. */
+  const prepareImage = (index: number, image: DecodedImage) => {
     const key = `${image.height}x${image.width}`;
     let resize = resizers.get(key);
     if (resize === undefined) {
@@ -415,6 +536,61 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
     }
     return out;
   };
+  /** Prepared bytes [size, size, channels] of file `index`. */
+  const prepare = (index: number): Uint8ClampedArray =>
+    cache.get(index) ?? prepareImage(index, readImage(index).image);
+
+  const used = [...splits.train, ...splits.val].sort((a, b) => a - b);
+  let scanned: ImageFolderScan | undefined;
+  const verify = (): ImageFolderScan => {
+    if (scanned !== undefined) return scanned;
+    const problems: { index: number; error: Error }[] = [];
+    const sizes: Record<string, number> = {};
+    const hash = createHash("sha256");
+    let bytesRead = 0;
+    for (const index of used) {
+      try {
+        const { image, bytes } = readImage(index);
+        const sha = digest(bytes);
+        digests.set(index, sha.slice(0, 16));
+        hash.update(`${files[index]}\0${sha}\n`);
+        bytesRead += bytes.length;
+        const key = `${image.height}x${image.width}`;
+        sizes[key] = (sizes[key] ?? 0) + 1;
+        if (!cache.has(index)) prepareImage(index, image);
+      } catch (error) {
+        problems.push({ index, error: error as Error });
+      }
+    }
+    if (problems.length > 0) {
+      const first = problems[0]!.error;
+      const others = problems.slice(1).map((p) => files[p.index]!);
+      const more = others.length === 0
+        ? ""
+        : `; ${others.length} more unusable image${
+          others.length === 1 ? "" : "s"
+        } in ${dir}: ${others.slice(0, 5).join(", ")}${
+          others.length > 5 ? ", ..." : ""
+        }`;
+      const message = `${first.message}${more}`;
+      throw first instanceof RangeError
+        ? new RangeError(message, { cause: first })
+        : first instanceof SyntaxError
+        ? new SyntaxError(message, { cause: first })
+        : new Error(message, { cause: first });
+    }
+    scanned = {
+      images: used.length,
+      bytes: bytesRead,
+      sizes,
+      sha256: hash.digest("hex"),
+    };
+    return scanned;
+  };
+  const scan = options.scan ?? true;
+  const content = scan
+    ? `sha256=${verify().sha256}`
+    : `stat=${statSignature(dir, files, used)}`;
   const toFloat = Float32Array.from({ length: 256 }, (_, v) => v / 255);
   const check = (split: Split, index: number) => {
     const size = splits[split].length;
@@ -429,7 +605,7 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
     imageShape: [size, size, channels],
     fingerprint: `image-folder:${resolve(dir)}:${n}:${
       hashNames(files)
-    }:${size}:${cropSide}:${channels}:${seed}:${splits.train.length}:${valCount}`,
+    }:${size}:${cropSide}:${channels}:${seed}:${splits.train.length}:${valCount}:${content}`,
     size: (split) => splits[split].length,
     batch(split: Split, indices: ArrayLike<number>): Batch {
       const members = splits[split];
@@ -448,5 +624,6 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
       check(split, index);
       return files[splits[split][index]!]!;
     },
+    verify,
   };
 }

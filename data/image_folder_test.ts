@@ -336,14 +336,27 @@ Deno.test("createImageFolder() caches prepared images up to a limit", async (t) 
       () => {
         const cached = createImageFolder(options);
         const uncached = createImageFolder({ ...options, cacheMegabytes: 0 });
+        const unscanned = createImageFolder({
+          ...options,
+          cacheMegabytes: 0,
+          scan: false,
+        });
         const before = cached.batch("train", [0]).images;
         const path = `${dir}/${cached.file("train", 0)}`;
+        const good = Deno.readFileSync(path);
         Deno.writeFileSync(path, new Uint8Array([1, 2, 3, 4]));
         assert.deepEqual(cached.batch("train", [0]).images, before);
         assert.throws(
           () => uncached.batch("train", [0]),
+          (e: Error) =>
+            e.message ===
+              `Image ${path} changed after the folder was scanned; start again to use the new images`,
+        );
+        assert.throws(
+          () => unscanned.batch("train", [0]),
           (e: Error) => e instanceof SyntaxError && e.message.includes(path),
         );
+        Deno.writeFileSync(path, good);
       },
     );
   });
@@ -375,4 +388,232 @@ Deno.test("createImageFolder() rejects missing or empty folders", async (t) => {
       );
     });
   });
+});
+
+/** A baseline JPEG of `height` x `width`, grey gradient. */
+function jpg(height: number, width: number): Uint8Array {
+  const data = new Uint8Array(height * width * 4);
+  for (let i = 0; i < height * width; i++) {
+    data.fill((i * 5) % 256, 4 * i, 4 * i + 3);
+    data[4 * i + 3] = 255;
+  }
+  return new Uint8Array(jpeg.encode({ width, height, data }, 90).data);
+}
+
+/** Asserts a one-line error of class `type` whose message matches. */
+function oneLine(type: ErrorConstructor, pattern: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof type, `${e}`);
+    assert.ok(!e.message.includes("\n"), e.message);
+    assert.match(e.message, pattern);
+    return true;
+  };
+}
+
+Deno.test("decodeImage() refuses damaged images in one line", async (t) => {
+  const good = png(6, 5, (r, c) => [r * 40, c * 50, 7]);
+  await t.step("a PNG with any one byte changed after its signature", () => {
+    // Chunk checksums: every changed byte past the 8-byte signature is
+    // either a structure error or a CRC mismatch, never a silent decode.
+    for (let i = 8; i < good.length; i++) {
+      const bad = good.slice();
+      bad[i]! ^= 0x20;
+      assert.throws(
+        () => decodeImage(bad, { path: "x.png" }),
+        oneLine(SyntaxError, /^Cannot decode x\.png: /),
+        `byte ${i}`,
+      );
+    }
+  });
+  await t.step("every truncation of a PNG and a JPEG", () => {
+    const photo = jpg(9, 7);
+    for (const [name, bytes] of [["x.png", good], ["x.jpg", photo]] as const) {
+      for (let n = 0; n < bytes.length; n += 3) {
+        assert.throws(
+          () => decodeImage(bytes.subarray(0, n), { path: name }),
+          oneLine(SyntaxError, new RegExp(`^Cannot decode ${name}: `)),
+          `${name} cut to ${n} bytes`,
+        );
+      }
+    }
+  });
+  await t.step("the reason is named", () => {
+    assert.throws(
+      () => decodeImage(good.subarray(0, 40), { path: "a.png" }),
+      oneLine(SyntaxError, /damaged or truncated PNG/),
+    );
+    assert.throws(
+      () => decodeImage(new TextEncoder().encode("hello"), { path: "a.jpg" }),
+      oneLine(SyntaxError, /not a PNG or JPEG file/),
+    );
+  });
+});
+
+Deno.test("createImageFolder() scans every image at creation", async (t) => {
+  /** Ten good images (PNG and JPEG), 12x10, sorted 00..09. */
+  const fill = (dir: string) => {
+    for (let i = 0; i < 10; i++) {
+      const name = `${String(i).padStart(2, "0")}`;
+      if (i % 3 === 2) Deno.writeFileSync(`${dir}/${name}.jpg`, jpg(12, 10));
+      else {
+        Deno.writeFileSync(
+          `${dir}/${name}.png`,
+          png(12, 10, (r, c) => [r * 20, c * 20, i * 25]),
+        );
+      }
+    }
+  };
+  const options = (dir: string) => ({ dir, size: 4, crop: 10, val: 2 });
+
+  await t.step("a good folder: counts, sizes and a content hash", async () => {
+    await withDir(async (dir) => {
+      fill(dir);
+      const folder = createImageFolder(options(dir));
+      const scan = folder.verify();
+      assert.equal(scan.images, 10);
+      assert.deepEqual(scan.sizes, { "12x10": 10 });
+      assert.equal(
+        scan.bytes,
+        [...Deno.readDirSync(dir)].reduce(
+          (sum, e) => sum + Deno.statSync(`${dir}/${e.name}`).size,
+          0,
+        ),
+      );
+      assert.match(scan.sha256, /^[0-9a-f]{64}$/);
+      assert.ok(folder.fingerprint.includes(scan.sha256));
+      assert.equal(folder.verify(), scan, "verified once");
+      // The same images elsewhere hash the same; one changed pixel does not.
+      await withDir((copy) => {
+        fill(copy);
+        assert.equal(
+          createImageFolder(options(copy)).verify().sha256,
+          scan.sha256,
+        );
+        Deno.writeFileSync(
+          `${copy}/03.png`,
+          png(12, 10, (r, c) => [r * 20, c * 20, r === 5 && c === 5 ? 1 : 75]),
+        );
+        const changed = createImageFolder(options(copy));
+        assert.notEqual(changed.verify().sha256, scan.sha256);
+        assert.notEqual(
+          changed.fingerprint.split(":").at(-1),
+          folder.fingerprint.split(":").at(-1),
+        );
+      });
+    });
+  });
+
+  await t.step(
+    "damaged images anywhere are reported at creation, by name",
+    async () => {
+      await withDir((dir) => {
+        fill(dir);
+        const flip = Deno.readFileSync(`${dir}/04.png`);
+        flip[flip.length - 20]! ^= 0x01;
+        Deno.writeFileSync(`${dir}/04.png`, flip);
+        const cut = Deno.readFileSync(`${dir}/05.jpg`);
+        Deno.writeFileSync(`${dir}/05.jpg`, cut.subarray(0, cut.length >> 1));
+        Deno.writeFileSync(`${dir}/07.png`, new Uint8Array(0));
+        Deno.writeFileSync(`${dir}/09.png`, new TextEncoder().encode("text"));
+        assert.throws(
+          () => createImageFolder(options(dir)),
+          oneLine(
+            SyntaxError,
+            new RegExp(
+              `^Cannot decode ${dir}/04\\.png: .*; 3 more unusable images in ${dir}: 05\\.jpg, 07\\.png, 09\\.png$`,
+            ),
+          ),
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "without a scan: created, then found by batch or verify()",
+    async () => {
+      await withDir((dir) => {
+        fill(dir);
+        Deno.writeFileSync(`${dir}/06.png`, new Uint8Array([0x89, 0x50, 0x4e]));
+        const folder = createImageFolder({ ...options(dir), scan: false });
+        assert.throws(() => folder.verify(), oneLine(SyntaxError, /06\.png/));
+        const [split, index] = (["train", "val"] as const)
+          .flatMap((split) =>
+            [...Array(folder.size(split)).keys()].map((i) =>
+              [split, i] as const
+            )
+          )
+          .find(([split, i]) => folder.file(split, i) === "06.png")!;
+        assert.throws(
+          () => folder.batch(split, [index]),
+          oneLine(SyntaxError, /06\.png/),
+        );
+      });
+    },
+  );
+
+  await t.step("images of the wrong size, given imageSize", async () => {
+    await withDir((dir) => {
+      fill(dir);
+      Deno.writeFileSync(`${dir}/02.jpg`, jpg(12, 11));
+      Deno.writeFileSync(`${dir}/03.png`, png(10, 12, () => [0, 0, 0]));
+      assert.throws(
+        () => createImageFolder({ ...options(dir), imageSize: [12, 10] }),
+        oneLine(
+          RangeError,
+          new RegExp(
+            `^Image ${dir}/02\\.jpg is 12x11, expected 12x10 \\(option imageSize\\); 1 more unusable image in ${dir}: 03\\.png$`,
+          ),
+        ),
+      );
+      // Without imageSize mixed sizes are fine and counted.
+      assert.deepEqual(createImageFolder(options(dir)).verify().sizes, {
+        "12x10": 8,
+        "12x11": 1,
+        "10x12": 1,
+      });
+      assert.throws(
+        () => createImageFolder({ ...options(dir), imageSize: [0, 10] }),
+        RangeError,
+      );
+    });
+  });
+
+  await t.step("files outside the splits are not read", async () => {
+    await withDir((dir) => {
+      fill(dir);
+      const folder = createImageFolder({ ...options(dir), train: 3 });
+      const used = new Set(
+        [0, 1, 2].map((i) => folder.file("train", i))
+          .concat([0, 1].map((i) => folder.file("val", i))),
+      );
+      const unused = [...Deno.readDirSync(dir)].map((e) => e.name)
+        .find((name) => !used.has(name))!;
+      Deno.writeFileSync(`${dir}/${unused}`, new Uint8Array(3));
+      assert.equal(
+        createImageFolder({ ...options(dir), train: 3 }).verify().images,
+        5,
+      );
+    });
+  });
+
+  await t.step(
+    "without a scan the fingerprint follows sizes and times",
+    async () => {
+      await withDir((dir) => {
+        fill(dir);
+        const a =
+          createImageFolder({ ...options(dir), scan: false }).fingerprint;
+        assert.equal(
+          createImageFolder({ ...options(dir), scan: false }).fingerprint,
+          a,
+        );
+        const later = new Date(Date.now() + 60_000);
+        Deno.utimeSync(`${dir}/01.png`, later, later);
+        assert.notEqual(
+          createImageFolder({ ...options(dir), scan: false }).fingerprint,
+          a,
+        );
+      });
+    },
+  );
 });

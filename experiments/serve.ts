@@ -2,15 +2,25 @@
  * Serves a folder of runs to a browser on 127.0.0.1 only: an index of the
  * runs, each run's `report.html` (built on demand when missing or older than
  * the run's results) and the files of each run. Paths that leave the runs
- * folder are refused.
+ * folder are refused, and so are requests whose `Host` header is not a
+ * loopback name (127.0.0.1, localhost, [::1]) with the server's port, which
+ * keeps a web page that rebinds its own domain to 127.0.0.1 from reading
+ * the runs; `--allow-host NAME` adds a name. Every file opened is closed,
+ * HEAD requests open none.
  *
- * `deno task serve [--port N] [--runs DIR]`
+ * `deno task serve [--port N] [--runs DIR] [--allow-host NAME]...`
+ *
+ * A busy port, a `--runs` that is missing or not a folder, and a `--port`
+ * that is not an integer from 0 to 65535 end the command at start with one
+ * line on stderr and exit code 2.
  *
  * @module
  */
 import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { extname, join, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
+import { z } from "zod";
+import { DiskError } from "../core/files.ts";
 import { buildReport, REPORT_FILE, writeReport } from "./report.ts";
 import { type Html, html } from "./report_html.ts";
 
@@ -36,7 +46,35 @@ export interface ServeRunsOptions {
    * @default never stops
    */
   signal?: AbortSignal;
+  /**
+   * Host names the `Host` header may carry besides the loopback names
+   * {@link LOOPBACK_HOSTS}, e.g. a name of this machine in /etc/hosts.
+   * @default none
+   */
+  allowHosts?: readonly string[];
 }
+
+/** Options of {@link createRunsHandler}. */
+export interface RunsHandlerOptions {
+  /**
+   * Host names the `Host` header may carry besides {@link LOOPBACK_HOSTS}.
+   * @default none
+   */
+  allowHosts?: readonly string[];
+  /**
+   * The port the `Host` header must name (a header without a port names
+   * 80).
+   * @default any port
+   */
+  port?: number;
+}
+
+/** The host names always allowed in the `Host` header. */
+export const LOOPBACK_HOSTS: readonly string[] = [
+  "127.0.0.1",
+  "localhost",
+  "[::1]",
+];
 
 /** One run as the index lists it. */
 export interface RunSummary {
@@ -65,8 +103,14 @@ const CONTENT_TYPES: Record<string, string> = {
   ".png": "image/png",
 };
 
+/** Larger JSON files are not read for the index. */
+const MAX_JSON_BYTES = 64 * 2 ** 20;
+
 function readJsonOr<T>(path: string): T | undefined {
   try {
+    // A FIFO would block the server, a device never end: regular files only.
+    const info = statSync(path);
+    if (!info.isFile() || info.size > MAX_JSON_BYTES) return undefined;
     return JSON.parse(Deno.readTextFileSync(path)) as T;
   } catch {
     return undefined;
@@ -85,37 +129,60 @@ function isRun(dir: string): boolean {
  * @returns One summary per run folder.
  */
 export function listRuns(runsDir: string): RunSummary[] {
-  if (!existsSync(runsDir)) return [];
+  let entries;
+  try {
+    entries = readdirSync(runsDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
   const runs: RunSummary[] = [];
-  for (const entry of readdirSync(runsDir, { withFileTypes: true })) {
-    const dir = join(runsDir, entry.name);
-    if (!entry.isDirectory() || !isRun(dir)) continue;
-    const raw = readJsonOr<unknown>(join(dir, "manifest.resolved.json"));
-    // A sweep's file lists its cells' manifests; the first names the run.
-    const manifest = (Array.isArray(raw) ? undefined : raw) as
-      | { name?: string; models?: { name: string }[] }
-      | undefined;
-    const firstCell = Array.isArray(raw)
-      ? (raw[0] as { manifest?: { name?: string } } | undefined)?.manifest
-      : undefined;
-    const results = readJsonOr<
-      { experiment?: string; models?: { name: string; status: string }[] }
-    >(join(dir, "results.json"));
-    const env = readJsonOr<{ date?: string }>(join(dir, "env.json"));
-    runs.push({
-      name: entry.name,
-      experiment: manifest?.name ?? firstCell?.name ?? results?.experiment ??
-        "?",
-      date: env?.date ?? statSync(dir).mtime.toISOString(),
-      models: (results?.models ?? manifest?.models ?? []).map((m) => m.name),
-      failed: (results?.models ?? []).filter((m) => m.status !== "ok")
-        .map((m) => m.name),
-      finished: existsSync(join(dir, "results.json")),
-    });
+  for (const entry of entries) {
+    // Symbolic links (dangling or not) are not listed: the server refuses
+    // what they point to outside the folder anyway.
+    if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
+    try {
+      const summary = summarise(runsDir, entry.name);
+      if (summary !== undefined) runs.push(summary);
+    } catch {
+      // Removed while listed, or unreadable: not a run to show.
+    }
   }
   return runs.sort((a, b) =>
     b.date.localeCompare(a.date) || a.name.localeCompare(b.name)
   );
+}
+
+function summarise(runsDir: string, name: string): RunSummary | undefined {
+  const dir = join(runsDir, name);
+  if (!isRun(dir)) return undefined;
+  const raw = readJsonOr<unknown>(join(dir, "manifest.resolved.json"));
+  // A sweep's file lists its cells' manifests; the first names the run.
+  const manifest = (Array.isArray(raw) ? undefined : raw) as
+    | { name?: string; models?: { name: string }[] }
+    | undefined;
+  const firstCell = Array.isArray(raw)
+    ? (raw[0] as { manifest?: { name?: string } } | undefined)?.manifest
+    : undefined;
+  const results = readJsonOr<
+    { experiment?: string; models?: { name: string; status: string }[] }
+  >(join(dir, "results.json"));
+  const env = readJsonOr<{ date?: string }>(join(dir, "env.json"));
+  const models = results?.models ?? manifest?.models;
+  return {
+    name,
+    experiment: String(
+      manifest?.name ?? firstCell?.name ?? results?.experiment ?? "?",
+    ),
+    date: typeof env?.date === "string"
+      ? env.date
+      : statSync(dir).mtime.toISOString(),
+    models: Array.isArray(models) ? models.map((m) => String(m?.name)) : [],
+    failed: Array.isArray(results?.models)
+      ? results.models.filter((m) => m?.status !== "ok")
+        .map((m) => String(m?.name))
+      : [],
+    finished: existsSync(join(dir, "results.json")),
+  };
 }
 
 function page(title: string, body: Html): Response {
@@ -213,25 +280,98 @@ function status(code: number, text: string): Response {
   });
 }
 
+/** A host name as `--allow-host` takes it: a DNS name, IPv4 or [IPv6]. */
+const HOST_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$/i;
+
 /**
- * The request handler of {@link serveRuns}, for use with any server.
+ * Whether a `Host` header names an allowed host (and `port`, when given).
+ *
+ * @param host The header's value, or null when absent.
+ * @param allowed Allowed names, lower case.
+ * @param port The port it must name; undefined for any.
+ */
+function hostAllowed(
+  host: string | null,
+  allowed: ReadonlySet<string>,
+  port: number | undefined,
+): boolean {
+  if (host === null) return false;
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(host.trim());
+  if (match === null) return false;
+  if (!allowed.has(match[1]!.toLowerCase())) return false;
+  return port === undefined || Number(match[2] ?? 80) === port;
+}
+
+/**
+ * Checks `--allow-host` names.
+ *
+ * @param names Host names.
+ * @returns The names in lower case.
+ * @throws {TypeError} Naming the first that is not a host name.
+ */
+function checkHostNames(names: readonly string[]): string[] {
+  for (const name of names) {
+    if (!HOST_NAME.test(name)) {
+      throw new TypeError(
+        `Not a host name: "${name}" (give a name such as my-box.local, an IPv4 address or [IPv6], without a port)`,
+      );
+    }
+  }
+  return names.map((n) => n.toLowerCase());
+}
+
+/**
+ * The request handler of {@link serveRuns}, for use with any server. It
+ * answers 403 to a `Host` header that is not allowed (DNS rebinding), 405
+ * to methods other than GET and HEAD, and 403 or 404 to paths out of the
+ * runs folder.
  *
  * @param runsDir The folder holding run folders.
+ * @param options Extra allowed host names; the port the `Host` header must
+ * name.
  * @returns A handler for GET and HEAD requests.
+ * @throws {TypeError} When an allowed host is not a host name.
+ *
+ * @example A page of another site is refused
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { createRunsHandler } from "./serve.ts";
+ *
+ * const handler = createRunsHandler("runs", { port: 8000 });
+ * const res = await handler(new Request("http://evil.example:8000/", {
+ *   headers: { host: "evil.example:8000" },
+ * }));
+ * assert.equal(res.status, 403);
+ * ```
  */
 export function createRunsHandler(
   runsDir: string,
+  options: RunsHandlerOptions = {},
+): (request: Request) => Promise<Response> {
+  return runsHandler(runsDir, options.allowHosts ?? [], () => options.port);
+}
+
+function runsHandler(
+  runsDir: string,
+  allowHosts: readonly string[],
+  port: () => number | undefined,
 ): (request: Request) => Promise<Response> {
   const root = resolve(runsDir);
   const building = new Map<string, Promise<string>>();
+  const allowed = new Set([...LOOPBACK_HOSTS, ...checkHostNames(allowHosts)]);
 
   const report = (runDir: string): Promise<string> => {
     let job = building.get(runDir);
     if (job === undefined) {
-      // A finished run keeps its report; one still going is rebuilt each time.
+      // A finished run keeps its report; one still going is rebuilt each
+      // time, and so is one in a folder the server cannot write.
       job = (existsSync(join(runDir, "results.json"))
-        ? writeReport(runDir).then((p) =>
-          Deno.readTextFile(p)
+        ? writeReport(runDir).then(
+          (p) =>
+            Deno.readTextFile(p),
+          (e) =>
+            e instanceof DiskError ? buildReport(runDir) : Promise.reject(e),
         )
         : buildReport(runDir)).finally(() => building.delete(runDir));
       building.set(runDir, job);
@@ -240,6 +380,14 @@ export function createRunsHandler(
   };
 
   return async (request: Request): Promise<Response> => {
+    const host = request.headers.get("host");
+    if (!hostAllowed(host, allowed, port())) {
+      const shown = JSON.stringify((host ?? "").slice(0, 100));
+      return status(
+        403,
+        `Forbidden: Host ${shown} is not allowed (loopback names only; start the server with --allow-host NAME to allow another)`,
+      );
+    }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return status(405, "Method Not Allowed");
     }
@@ -305,16 +453,20 @@ export function createRunsHandler(
         return listingPage(path, urlPath);
       }
       if (!info.isFile()) return status(403, "Forbidden");
+      const headers = {
+        "content-type": CONTENT_TYPES[extname(path).toLowerCase()] ??
+          "application/octet-stream",
+        "content-length": String(info.size),
+        "cache-control": "no-cache",
+        "x-content-type-options": "nosniff",
+      };
+      // HEAD opens nothing; GET's stream closes the file when it ends or
+      // the client goes away.
+      if (request.method === "HEAD") {
+        return new Response(null, { headers });
+      }
       const file = await Deno.open(path, { read: true });
-      return new Response(request.method === "HEAD" ? null : file.readable, {
-        headers: {
-          "content-type": CONTENT_TYPES[extname(path).toLowerCase()] ??
-            "application/octet-stream",
-          "content-length": String(info.size),
-          "cache-control": "no-cache",
-          "x-content-type-options": "nosniff",
-        },
-      });
+      return new Response(file.readable, { headers });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return status(404, "Not Found");
       if (e instanceof Deno.errors.PermissionDenied) {
@@ -326,10 +478,51 @@ export function createRunsHandler(
 }
 
 /**
- * Serves a runs folder on 127.0.0.1.
+ * Checks that `runsDir` is a folder this process can list.
  *
- * @param options Folder, port, callbacks.
+ * @param runsDir The folder.
+ * @throws {Deno.errors.NotFound} When it does not exist.
+ * @throws {Deno.errors.NotADirectory} When it is a file.
+ * @throws {Deno.errors.PermissionDenied} When it cannot be listed.
+ */
+function checkRunsDir(runsDir: string): void {
+  let info;
+  try {
+    info = statSync(runsDir);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") {
+      throw new Deno.errors.NotFound(`Runs folder not found: ${runsDir}`);
+    }
+    throw e;
+  }
+  if (!info.isDirectory()) {
+    throw new Deno.errors.NotADirectory(
+      `Runs folder ${runsDir} is a file, not a folder`,
+    );
+  }
+  try {
+    readdirSync(runsDir);
+  } catch (e) {
+    throw new Deno.errors.PermissionDenied(
+      `Runs folder ${runsDir} cannot be listed (${
+        (e as { code?: string }).code ?? (e as Error).message
+      })`,
+    );
+  }
+}
+
+/**
+ * Serves a runs folder on 127.0.0.1. Requests must carry a loopback `Host`
+ * (127.0.0.1, localhost or [::1] with the server's port) or one of
+ * `allowHosts`.
+ *
+ * @param options Folder, port, allowed hosts, callbacks.
  * @returns The running server; `shutdown()` stops it.
+ * @throws {RangeError} When the port is not an integer from 0 to 65535.
+ * @throws {TypeError} When an allowed host is not a host name.
+ * @throws {Deno.errors.NotFound} When the runs folder does not exist.
+ * @throws {Deno.errors.NotADirectory} When it is a file.
+ * @throws {Deno.errors.AddrInUse} When the port is taken.
  *
  * @example Serve on a free port, then stop
  * ```ts ignore
@@ -349,51 +542,112 @@ export function serveRuns(
       `Port must be an integer from 0 to 65535, found ${port}`,
     );
   }
-  return Deno.serve({
-    hostname: "127.0.0.1",
-    port,
-    signal: options.signal,
-    onListen: options.onListen ?? (() => {}),
-  }, createRunsHandler(options.runsDir ?? "runs"));
+  const runsDir = options.runsDir ?? "runs";
+  checkRunsDir(runsDir);
+  // Port 0 becomes a real port on listening; requests come after.
+  let listening: number | undefined;
+  const handler = runsHandler(
+    runsDir,
+    options.allowHosts ?? [],
+    () => listening,
+  );
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: "127.0.0.1",
+      port,
+      signal: options.signal,
+      onListen: (addr) => {
+        listening = addr.port;
+        options.onListen?.(addr);
+      },
+    }, handler);
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new Deno.errors.AddrInUse(
+        `Port ${port} on 127.0.0.1 is already in use; choose another port (0 picks a free one)`,
+        { cause: e },
+      );
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new Deno.errors.PermissionDenied(
+        `Cannot listen on port ${port} of 127.0.0.1: permission denied`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  listening = server.addr.port;
+  return server;
 }
 
-if (import.meta.main) {
+const USAGE =
+  "Usage: deno task serve [--port N] [--runs DIR] [--allow-host NAME]...";
+
+const PORT_RULE = "expected an integer from 0 to 65535";
+
+/** The command line's flags, as parseArgs gives them. */
+const flagsSchema = z.object({
+  port: z.string().regex(/^\d{1,5}$/, PORT_RULE).transform(Number).pipe(
+    z.number().max(65535, PORT_RULE),
+  ),
+  runs: z.string().min(1, "expected a folder"),
+  "allow-host": z.array(z.string()),
+  help: z.boolean(),
+});
+
+/**
+ * The command line: parses flags, serves, and ends with one line on stderr
+ * and exit code 2 on a bad flag, a bad runs folder or a busy port.
+ *
+ * @param args The arguments after the script.
+ */
+function main(args: string[]): void {
+  const fail = (message: string): never => {
+    console.error(`error: ${message}`);
+    Deno.exit(2);
+  };
   let values;
   try {
     ({ values } = parseArgs({
-      args: Deno.args,
+      args,
       strict: true,
+      allowPositionals: false,
       options: {
         port: { type: "string", default: "8000" },
         runs: { type: "string", default: "runs" },
+        "allow-host": { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(2);
+    return fail((e as Error).message.split("\n")[0]!);
   }
-  if (values.help) {
-    console.log("Usage: deno task serve [--port N] [--runs DIR]");
-    Deno.exit(0);
+  const parsed = flagsSchema.safeParse(values);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const flag = String(issue.path[0]);
+    const found = (values as Record<string, unknown>)[flag];
+    return fail(`--${flag}: ${issue.message}, found ${JSON.stringify(found)}`);
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(
-      `error: --port: expected an integer from 0 to 65535, got "${values.port}"`,
-    );
-    Deno.exit(2);
+  const flags = parsed.data;
+  if (flags.help) {
+    console.log(USAGE);
+    return;
   }
-  if (!existsSync(values.runs)) {
-    console.error(`error: runs folder not found: ${values.runs}`);
-    Deno.exit(2);
+  try {
+    serveRuns({
+      port: flags.port,
+      runsDir: flags.runs,
+      allowHosts: flags["allow-host"],
+      onListen: (addr) =>
+        console.log(
+          `Serving ${resolve(flags.runs)} at http://127.0.0.1:${addr.port}/`,
+        ),
+    });
+  } catch (e) {
+    fail((e as Error).message.split("\n")[0]!);
   }
-  serveRuns({
-    port,
-    runsDir: values.runs,
-    onListen: (addr) =>
-      console.log(
-        `Serving ${resolve(values.runs)} at http://127.0.0.1:${addr.port}/`,
-      ),
-  });
 }
+
+if (import.meta.main) main(Deno.args);

@@ -18,7 +18,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { ResolvedManifest } from "../core/manifest.ts";
 import {
   buildReport,
@@ -421,7 +421,7 @@ async function rawGet(
   try {
     await conn.write(
       new TextEncoder().encode(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
       ),
     );
     const chunks: Uint8Array[] = [];
@@ -522,5 +522,43 @@ Deno.test("serveRuns() serves runs on 127.0.0.1 and refuses traversal", async (t
     });
   } finally {
     await server.shutdown();
+  }
+});
+
+/** Runs a command; true when it exits 0. */
+function sh(cmd: string, args: string[]): boolean {
+  try {
+    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("serveRuns() builds the report of a run on a read-only disk without writing it", async (t) => {
+  const source = dirname(await copyOfRun());
+  const view = mkdtempSync(join(tmpdir(), "irmae-runs-ro-"));
+  if (
+    Deno.uid() !== 0 || !sh("mount", ["--bind", "-o", "ro", source, view])
+  ) {
+    console.log("cannot mount a read-only view here (needs root): skipped");
+    await t.step({ name: "read-only view", ignore: true, fn: () => {} });
+    return;
+  }
+  sh("mount", ["-o", "remount,bind,ro", view]);
+  const server = serveRuns({ runsDir: view, port: 0 });
+  try {
+    const res = await fetch(
+      `http://127.0.0.1:${server.addr.port}/run/${REPORT_FILE}`,
+    );
+    const body = await res.text();
+    assert.equal(res.status, 200);
+    assert.match(body, /<svg\b/);
+    assert.ok(!existsSync(join(source, "run", REPORT_FILE)));
+  } finally {
+    await server.shutdown();
+    sh("umount", [view]);
+    rmSync(view, { recursive: true, force: true });
+    rmSync(source, { recursive: true, force: true });
   }
 });
