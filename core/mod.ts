@@ -1,23 +1,19 @@
 /**
- * The framework core: role interfaces, registries and manifests, seeding,
- * backend selection, the autoencoder composition, Adam, checkpoints and the
- * training loop. The model, sampler and metric types that its signatures
- * name (`ArchitectureName`, `Sampler`, `CodeMatrix`, `FeatureExtractor`,
- * `FidRecord`) are re-exported here as types.
+ * The ground floor of irmae: the role interfaces (encoder, decoder, latent
+ * regularizer, sampler, data set, feature extractor), the registry,
+ * seeding, asynchronous tensor reads, linear algebra, layers, the
+ * autoencoder composition, Adam, the checkpoint format, atomic files and
+ * backend selection. It imports nothing of the other folders.
  *
- * @example Resolve a manifest against the built-in registries
+ * @example Read a tensor on any backend
  * ```ts
- * import { createBuiltinRegistries, resolveManifest } from "./mod.ts";
- * const manifest = resolveManifest(
- *   [
- *     "data: { kind: shapes, train: 64, val: 16 }",
- *     "architecture: shapes",
- *     "train: { steps: 2 }",
- *     "models: [{ name: irmae, regularizer: { kind: linear-chain } }]",
- *   ].join("\n"),
- *   createBuiltinRegistries(),
- * );
- * console.assert(manifest.models[0]!.regularizer.numMatrices === 2);
+ * import * as tf from "@tensorflow/tfjs";
+ * import { readScalar } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const x = tf.scalar(2);
+ * assert.equal(await readScalar(x), 2);
+ * x.dispose();
  * ```
  *
  * @module
@@ -40,13 +36,6 @@ export {
   selectBackend,
 } from "./backend.ts";
 export {
-  createBuiltinRegistries,
-  type DatasetContext,
-  type Registries,
-  type RegularizerContext,
-  type SamplerContext,
-} from "./builtins.ts";
-export {
   CHECKPOINT_FORMAT,
   type CheckpointData,
   CheckpointError,
@@ -59,78 +48,48 @@ export {
   type SchemaIssue,
 } from "./checkpoint.ts";
 export {
-  asDiskError,
-  DISK_ERROR_CODES,
   DiskError,
   removeStaleTemps,
   type RemoveStaleTempsOptions,
-  tempOwner,
-  tempPathFor,
   writeFileAtomic,
 } from "./files.ts";
 export {
-  ManifestError,
-  manifestIdentity,
-  type ManifestIssue,
-  manifestSchema,
-  type ResolvedClassification,
-  type ResolvedFid,
-  type ResolvedHead,
-  type ResolvedManifest,
-  type ResolvedModel,
-  type ResolvedTsne,
-  resolveManifest,
-  type ResolveOptions,
-  setPath,
-} from "./manifest.ts";
+  type Activation,
+  buildLayers,
+  type ConvSpec,
+  type ConvTransposeSpec,
+  type DenseSpec,
+  type Layer,
+  type LayerSpec,
+  layerVariables,
+  type ReshapeSpec,
+  runLayers,
+} from "./layers.ts";
 export {
-  type ClassificationCell,
-  type ClassificationRecord,
-  type ClassificationRow,
-  type ClassificationSplit,
-  classificationSplit,
-  classificationTable,
-  classifyFrozenCodes,
-  splitLabels,
-  trainSupervised,
-} from "./classification.ts";
-export {
-  createExtractor,
-  decodeCodes,
-  encodeImages,
-  type GeneratedGrid,
-  generateFromModel,
-  type GenerateOptions,
-  type Generation,
-  type SamplerFid,
-  type TsnePoint,
-} from "./generate.ts";
-export { deriveSeed, mix32, Rng } from "./random.ts";
+  checkCodes,
+  clampEigenvalues,
+  type CovarianceFactor,
+  covarianceFactor,
+  type GaussianMoments,
+  gaussianMoments,
+  type SymmetricEigen,
+  symmetricEigen,
+} from "./linalg.ts";
+export { deriveSeed, Rng } from "./random.ts";
 export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
 export { Registry, type RegistryEntry } from "./registry.ts";
-export {
-  buildDataset,
-  buildModel,
-  encodeSplit,
-  type EvalRecord,
-  type ModelImages,
-  type ModelResult,
-  NonFiniteLossError,
-  type Progress,
-  thresholdKey,
-  trainModel,
-  type TrainOptions,
-} from "./train.ts";
 export type {
   Batch,
   CodeMatrix,
   Dataset,
   Decoder,
   Encoder,
+  FeatureExtractor,
   IOHandler,
   LatentOutput,
   LatentRegularizer,
   Parametric,
+  Sampler,
   Scalar,
   Split,
   Tensor,
@@ -140,8 +99,3 @@ export type {
   ZodObject,
   ZodType,
 } from "./types.ts";
-export { installWasmKernels } from "./wasm/kernels.ts";
-export type { FeatureExtractor } from "../metrics/classifier_features.ts";
-export type { FidRecord } from "../metrics/frechet.ts";
-export type { ArchitectureName } from "../models/architectures.ts";
-export type { Sampler } from "../models/sampler.ts";

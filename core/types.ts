@@ -149,3 +149,48 @@ export interface Dataset {
   /** A short identity used for caches (kind, sizes, seed, source). */
   readonly fingerprint: string;
 }
+
+/** Draws new codes from a distribution fitted on codes (paper §4.2). */
+export interface Sampler {
+  /** The manifest name, kebab-case (`gaussian`, `gmm`, ...). */
+  readonly kind: string;
+  /**
+   * Fits the sampler on codes; a second call replaces the first fit.
+   *
+   * @param codes Codes [n, d], one per row.
+   */
+  fit(codes: CodeMatrix): void;
+  /**
+   * Draws codes; equal seeds give equal codes.
+   *
+   * @param count Number of codes to draw.
+   * @param seed Seed of the draw.
+   * @returns Codes [count, d] for the decoder.
+   */
+  sample(count: number, seed: number): CodeMatrix;
+}
+
+/** Maps images to feature vectors, the space an FID is measured in. */
+export interface FeatureExtractor {
+  /** `classifier`, `inception` or a plug-in's kind. */
+  readonly kind: string;
+  /**
+   * Identity of the extractor and its weights (kind, data set fingerprint or
+   * model path, options); FIDs are comparable only under one id.
+   */
+  readonly id: string;
+  /** Width of a feature vector. */
+  readonly featureDim: number;
+  /** The image shape [H, W, C] that `features` reads. */
+  readonly imageShape: readonly [number, number, number];
+  /**
+   * Features of a batch, computed in chunks to bound memory.
+   *
+   * @param images Images [n, H, W, C] in [0, 1]: a tensor (read, not
+   * disposed) or a row-major array whose length is a multiple of H * W * C.
+   * @returns Features [n, featureDim].
+   */
+  features(images: Float32Array | Tensor4D): Promise<CodeMatrix>;
+  /** Frees the extractor's tensors. */
+  dispose(): void;
+}

@@ -15,9 +15,9 @@ import { basename, join, relative, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
-import { equalErrorComparison } from "../core/matched.ts";
-import type { ResolvedManifest } from "../core/manifest.ts";
-import type { EvalRecord, ModelResult } from "../core/train.ts";
+import { equalErrorComparison } from "./matched.ts";
+import type { ResolvedManifest } from "./manifest.ts";
+import type { EvalRecord, ModelResult } from "./train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
 import type { RunResults } from "./runner.ts";
 import {

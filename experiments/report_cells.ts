@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { ResolvedManifest, ResolvedModel } from "../core/manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
 
 /** One cell of a sweep. */
 export interface SweepCell {

@@ -10,7 +10,7 @@
 import paperResults from "./reference/paper_results.json" with {
   type: "json",
 };
-import type { ResolvedManifest, ResolvedModel } from "../core/manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
 import { type Html, html, table } from "./report_html.ts";
 
 /** A model's outcome as the report shows it. */

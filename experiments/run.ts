@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "./builtins.ts";
 import type { BackendInfo } from "../core/backend.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import {
@@ -28,11 +28,11 @@ import {
   parseManifest,
   type ResolvedManifest,
   resolveRawManifest,
-} from "../core/manifest.ts";
-import { expandGrid } from "../core/sweep.ts";
+} from "./manifest.ts";
+import { expandGrid } from "./sweep.ts";
 import { defaultImageShape } from "../models/architectures.ts";
 import { writeReport } from "./report.ts";
-import type { ModelResult, Progress } from "../core/train.ts";
+import type { ModelResult, Progress } from "./train.ts";
 import {
   type ExtractorInfo,
   type ResolvedCell,

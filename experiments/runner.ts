@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { equalErrorComparison } from "../core/matched.ts";
+import { equalErrorComparison } from "./matched.ts";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
@@ -15,25 +15,25 @@ import {
   type BackendRequest,
   selectBackend,
 } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "./builtins.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import {
   type ClassificationRecord,
   classificationTable,
-} from "../core/classification.ts";
+} from "./classification.ts";
 import {
   createExtractor,
   type Generation,
   type SamplerFid,
-} from "../core/generate.ts";
-import { manifestIdentity, type ResolvedManifest } from "../core/manifest.ts";
+} from "./generate.ts";
+import { manifestIdentity, type ResolvedManifest } from "./manifest.ts";
 import {
   buildDataset,
   type ModelImages,
   type ModelResult,
   type Progress,
-} from "../core/train.ts";
-import type { WorkerRequest } from "../core/worker.ts";
+} from "./train.ts";
+import type { WorkerRequest } from "./worker.ts";
 import {
   aggregateSweep,
   cellHash,
@@ -42,7 +42,7 @@ import {
   sweepCsv,
   sweepMarkdown,
   type SweepRow,
-} from "../core/sweep.ts";
+} from "./sweep.ts";
 import type { ClassifierFeatures } from "../metrics/classifier_features.ts";
 import { imageGrid } from "../metrics/image_grid.ts";
 import { linePlot, scatterPlot, spectrumPlot } from "../metrics/plot.ts";
@@ -136,7 +136,7 @@ function runInWorker(
 ): Promise<WorkerOutcome> {
   return new Promise((resolve) => {
     const worker = new Worker(
-      new URL("../core/worker.ts", import.meta.url).href,
+      new URL("./worker.ts", import.meta.url).href,
       { type: "module" },
     );
     worker.onmessage = (e: MessageEvent) => {

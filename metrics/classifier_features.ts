@@ -33,7 +33,9 @@ import {
 import { readFloat32, readInt32 } from "../core/read.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type {
+  CodeMatrix,
   Dataset,
+  FeatureExtractor,
   IOHandler,
   Split,
   Tensor4D,
@@ -45,33 +47,7 @@ import {
   type LayerSpec,
   layerVariables,
   runLayers,
-} from "../models/layers.ts";
-import type { CodeMatrix } from "./spectrum.ts";
-
-/** Maps images to feature vectors, the space an FID is measured in. */
-export interface FeatureExtractor {
-  /** `classifier` or `inception`. */
-  readonly kind: string;
-  /**
-   * Identity of the extractor and its weights (kind, data set fingerprint or
-   * model path, options); FIDs are comparable only under one id.
-   */
-  readonly id: string;
-  /** Width of a feature vector. */
-  readonly featureDim: number;
-  /** The image shape [H, W, C] that `features` reads. */
-  readonly imageShape: readonly [number, number, number];
-  /**
-   * Features of a batch, computed in chunks to bound memory.
-   *
-   * @param images Images [n, H, W, C] in [0, 1]: a tensor (read, not
-   * disposed) or a row-major array whose length is a multiple of H * W * C.
-   * @returns Features [n, featureDim].
-   */
-  features(images: Float32Array | Tensor4D): Promise<CodeMatrix>;
-  /** Frees the extractor's tensors. */
-  dispose(): void;
-}
+} from "../core/layers.ts";
 
 /** Options of {@link trainClassifierFeatures}; every field is optional. */
 export interface ClassifierOptions {

@@ -20,9 +20,8 @@ import {
   type Layer,
   layerVariables,
   runLayers,
-} from "../models/layers.ts";
-import type { CodeMatrix } from "./spectrum.ts";
-import type { Scalar, Tensor2D, Variable } from "../core/types.ts";
+} from "../core/layers.ts";
+import type { CodeMatrix, Scalar, Tensor2D, Variable } from "../core/types.ts";
 
 /** Codes with one class label per row. */
 export interface LabelledCodes {

@@ -25,9 +25,8 @@ import {
   type GaussianMoments,
   gaussianMoments,
   symmetricEigen,
-} from "../models/sampler.ts";
-import type { FeatureExtractor } from "./classifier_features.ts";
-import type { CodeMatrix } from "./spectrum.ts";
+} from "../core/linalg.ts";
+import type { CodeMatrix, FeatureExtractor } from "../core/types.ts";
 
 /**
  * The squared Fréchet distance d² between N(μ1, Σ1) and N(μ2, Σ2). This is

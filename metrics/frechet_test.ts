@@ -2,15 +2,14 @@ import assert from "node:assert/strict";
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
-import { type GaussianMoments, gaussianMoments } from "../models/sampler.ts";
+import { type GaussianMoments, gaussianMoments } from "../core/linalg.ts";
 import { assertClose } from "../tests/_helpers.ts";
-import type { FeatureExtractor } from "./classifier_features.ts";
+import type { CodeMatrix, FeatureExtractor } from "../core/types.ts";
 import {
   computeFid,
   frechetDistance,
   frechetDistanceFromFeatures,
 } from "./frechet.ts";
-import type { CodeMatrix } from "./spectrum.ts";
 
 function gaussian(mean: number[], covariance: number[]): GaussianMoments {
   return {

@@ -26,11 +26,7 @@
  *
  * @module
  */
-export {
-  type CodeMatrix,
-  type LatentSpectrum,
-  latentSpectrum,
-} from "./spectrum.ts";
+export { type LatentSpectrum, latentSpectrum } from "./spectrum.ts";
 export {
   linePlot,
   type LinePlotOptions,
@@ -56,7 +52,6 @@ export {
   CLASSIFIER_FEATURE_DIM,
   type ClassifierFeatures,
   type ClassifierOptions,
-  type FeatureExtractor,
   fileSystemIO,
   type InceptionOptions,
   loadInceptionFeatures,
@@ -71,10 +66,11 @@ export {
   type DownstreamResult,
   type LabelledCodes,
 } from "./downstream.ts";
-export type { GaussianMoments } from "../models/sampler.ts";
 export type {
   Batch,
+  CodeMatrix,
   Dataset,
+  FeatureExtractor,
   IOHandler,
   Split,
   Tensor2D,

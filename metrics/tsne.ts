@@ -13,7 +13,7 @@
  */
 import { TSNE } from "@keckelt/tsne";
 import { deriveSeed, Rng } from "../core/random.ts";
-import type { CodeMatrix } from "./spectrum.ts";
+import type { CodeMatrix } from "../core/types.ts";
 
 /** Options of {@link tsneEmbedding}; every field is optional. */
 export interface TsneOptions {

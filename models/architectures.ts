@@ -23,7 +23,7 @@ import {
   type LayerSpec,
   layerVariables,
   runLayers,
-} from "./layers.ts";
+} from "../core/layers.ts";
 
 /** Options shared by the built-in encoders and decoders. */
 export interface ArchitectureOptions {

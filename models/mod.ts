@@ -37,18 +37,6 @@ export {
   type LinearChain,
   type LinearChainOptions,
 } from "./linear_chain.ts";
-export {
-  type Activation,
-  buildLayers,
-  type ConvSpec,
-  type ConvTransposeSpec,
-  type DenseSpec,
-  type Layer,
-  type LayerSpec,
-  layerVariables,
-  type ReshapeSpec,
-  runLayers,
-} from "./layers.ts";
 export { createRae, type Rae, type RaeOptions } from "./rae.ts";
 export { createVaeHead, type VaeHead, type VaeHeadOptions } from "./vae.ts";
 export {
@@ -58,16 +46,6 @@ export {
   type Wae,
   type WaeOptions,
 } from "./wae.ts";
-export {
-  clampEigenvalues,
-  type CovarianceFactor,
-  covarianceFactor,
-  type GaussianMoments,
-  gaussianMoments,
-  type Sampler,
-  type SymmetricEigen,
-  symmetricEigen,
-} from "./sampler.ts";
 export {
   createGaussianSampler,
   type GaussianSampler,
@@ -90,13 +68,14 @@ export {
   type InterpolationOptions,
   type InterpolationSampler,
 } from "./sampler_interpolate.ts";
-export type { CodeMatrix } from "../metrics/spectrum.ts";
 export type {
+  CodeMatrix,
   Decoder,
   Encoder,
   LatentOutput,
   LatentRegularizer,
   Parametric,
+  Sampler,
   Scalar,
   Tensor,
   Tensor2D,

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { createAutoencoder } from "../core/autoencoder.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { Rng } from "../core/random.ts";
 import type { Decoder } from "../core/types.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";

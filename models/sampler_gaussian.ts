@@ -12,12 +12,11 @@
 import { Rng } from "../core/random.ts";
 import {
   checkCount,
-  type CodeMatrix,
   covarianceFactor,
   type GaussianMoments,
   gaussianMoments,
-  type Sampler,
-} from "./sampler.ts";
+} from "../core/linalg.ts";
+import type { CodeMatrix, Sampler } from "../core/types.ts";
 
 /** A fitted {@link createGaussianSampler}. */
 export interface GaussianSampler extends Sampler {

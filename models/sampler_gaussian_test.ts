@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { Rng } from "../core/random.ts";
 import { assertClose } from "../tests/_helpers.ts";
-import { type CodeMatrix, gaussianMoments } from "./sampler.ts";
+import { gaussianMoments } from "../core/linalg.ts";
+import type { CodeMatrix } from "../core/types.ts";
 import { createGaussianSampler } from "./sampler_gaussian.ts";
 
 /** n codes mean + A ε with A [d, r] row-major: covariance A Aᵀ. */

@@ -15,12 +15,8 @@
  */
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { Rng } from "../core/random.ts";
-import {
-  checkCodes,
-  checkCount,
-  type CodeMatrix,
-  type Sampler,
-} from "./sampler.ts";
+import { checkCodes, checkCount } from "../core/linalg.ts";
+import type { CodeMatrix, Sampler } from "../core/types.ts";
 
 /** Options of {@link createGmmSampler}; every field is optional. */
 export interface GmmOptions {

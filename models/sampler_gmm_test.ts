@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
 import { assertClose } from "../tests/_helpers.ts";
-import type { CodeMatrix } from "./sampler.ts";
+import type { CodeMatrix } from "../core/types.ts";
 import { createGmmSampler } from "./sampler_gmm.ts";
 
 const CENTRES = [[0, 0], [10, 0], [0, 10]];

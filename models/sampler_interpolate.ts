@@ -10,12 +10,8 @@
  * @module
  */
 import { Rng } from "../core/random.ts";
-import {
-  checkCodes,
-  checkCount,
-  type CodeMatrix,
-  type Sampler,
-} from "./sampler.ts";
+import { checkCodes, checkCount } from "../core/linalg.ts";
+import type { CodeMatrix, Sampler } from "../core/types.ts";
 
 /** Options of interpolation; every field is optional. */
 export interface InterpolationOptions {

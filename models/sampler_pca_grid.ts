@@ -14,11 +14,10 @@ import { Rng } from "../core/random.ts";
 import {
   checkCount,
   clampEigenvalues,
-  type CodeMatrix,
   gaussianMoments,
-  type Sampler,
   symmetricEigen,
-} from "./sampler.ts";
+} from "../core/linalg.ts";
+import type { CodeMatrix, Sampler } from "../core/types.ts";
 
 /** Options of {@link createPcaGridSampler}; every field is optional. */
 export interface PcaGridOptions {

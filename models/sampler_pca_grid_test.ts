@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { assertClose } from "../tests/_helpers.ts";
-import type { CodeMatrix } from "./sampler.ts";
+import type { CodeMatrix } from "../core/types.ts";
 import { createPcaGridSampler } from "./sampler_pca_grid.ts";
 
 const MEAN = [1, 2, 3, 4];

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createVaeHead } from "./vae.ts";
 

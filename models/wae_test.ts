@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { Rng } from "../core/random.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createWae, mmdInverseMultiquadratic, type MmdOptions } from "./wae.ts";

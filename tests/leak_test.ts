@@ -10,13 +10,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import {
   classifyFrozenCodes,
   trainSupervised,
-} from "../core/classification.ts";
-import { generateFromModel } from "../core/generate.ts";
-import { resolveManifest } from "../core/manifest.ts";
+} from "../experiments/classification.ts";
+import { generateFromModel } from "../experiments/generate.ts";
+import { resolveManifest } from "../experiments/manifest.ts";
 import { readMatrix } from "../core/read.ts";
 import { Rng } from "../core/random.ts";
 import {
@@ -24,12 +24,9 @@ import {
   buildModel,
   encodeSplit,
   trainModel,
-} from "../core/train.ts";
-import type { Dataset, Tensor4D } from "../core/types.ts";
-import {
-  type FeatureExtractor,
-  trainClassifierFeatures,
-} from "../metrics/classifier_features.ts";
+} from "../experiments/train.ts";
+import type { Dataset, FeatureExtractor, Tensor4D } from "../core/types.ts";
+import { trainClassifierFeatures } from "../metrics/classifier_features.ts";
 import {
   downstreamClassification,
   type LabelledCodes,

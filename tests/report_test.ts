@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { ResolvedManifest } from "../core/manifest.ts";
+import type { ResolvedManifest } from "../experiments/manifest.ts";
 import {
   buildReport,
   REPORT_FILE,
@@ -29,7 +29,7 @@ import { escapeHtml, html } from "../experiments/report_html.ts";
 import { findCounterparts, paperSection } from "../experiments/report_paper.ts";
 import { listRuns, serveRuns } from "../experiments/serve.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
-import { atMatchedError } from "../core/matched.ts";
+import { atMatchedError } from "../experiments/matched.ts";
 
 let smoke: Promise<string> | undefined;
 

@@ -16,10 +16,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-import { resolveManifest } from "../core/manifest.ts";
-import { NonFiniteLossError, trainingKey, trainModel } from "../core/train.ts";
+import { resolveManifest } from "../experiments/manifest.ts";
+import {
+  NonFiniteLossError,
+  trainingKey,
+  trainModel,
+} from "../experiments/train.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -128,7 +132,7 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
 });
 
 Deno.test("a fixed chain keeps its matrices through training while the encoder learns", async () => {
-  const { buildDataset, buildModel } = await import("../core/train.ts");
+  const { buildDataset, buildModel } = await import("../experiments/train.ts");
   const { createAdam } = await import("../core/adam.ts");
   const m = resolveManifest(
     MANIFEST.replace(

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../core/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { Rng } from "../core/random.ts";
 import { readScalar } from "../core/read.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
@@ -32,7 +32,7 @@ import {
   type LayerSpec,
   layerVariables,
   runLayers,
-} from "../models/layers.ts";
+} from "../core/layers.ts";
 import { runCli } from "./_helpers.ts";
 
 const adapter = await (globalThis.navigator as {

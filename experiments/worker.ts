@@ -8,8 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "./backend.ts";
-import type { BackendRequest } from "./backend.ts";
+import { selectBackend } from "../core/backend.ts";
+import type { BackendRequest } from "../core/backend.ts";
 import { createBuiltinRegistries } from "./builtins.ts";
 import { trainSupervised } from "./classification.ts";
 import { createExtractor } from "./generate.ts";

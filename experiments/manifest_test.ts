@@ -203,7 +203,7 @@ Deno.test("resolveManifest() rejects bad manifests naming file, field, expectati
 });
 
 Deno.test("every built-in manifest resolves, also under --smoke", async (t) => {
-  const dir = new URL("../experiments/manifests/", import.meta.url);
+  const dir = new URL("./manifests/", import.meta.url);
   for (const f of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
     await t.step(f, () => {
       const text = readFileSync(new URL(f, dir), "utf8");

@@ -18,8 +18,8 @@ import { join } from "node:path";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { latentSpectrum } from "../metrics/spectrum.ts";
 import { interpolateCodes } from "../models/sampler_interpolate.ts";
-import { createAdam } from "./adam.ts";
-import { type Autoencoder, createAutoencoder } from "./autoencoder.ts";
+import { createAdam } from "../core/adam.ts";
+import { type Autoencoder, createAutoencoder } from "../core/autoencoder.ts";
 import type { Registries } from "./builtins.ts";
 import {
   type CheckpointData,
@@ -28,8 +28,8 @@ import {
   encodeCheckpoint,
   loadCheckpoint,
   writeFileAtomic,
-} from "./checkpoint.ts";
-import type { FeatureExtractor } from "../metrics/classifier_features.ts";
+} from "../core/checkpoint.ts";
+import type { FeatureExtractor } from "../core/types.ts";
 import {
   type ClassificationRecord,
   classifyFrozenCodes,
@@ -40,9 +40,9 @@ import {
   type SamplerFid,
 } from "./generate.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
-import { deriveSeed, Rng } from "./random.ts";
-import { readFloat32, readMatrix, readScalar } from "./read.ts";
-import type { Dataset } from "./types.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import { readFloat32, readMatrix, readScalar } from "../core/read.ts";
+import type { Dataset } from "../core/types.ts";
 
 /** One evaluation during training. */
 export interface EvalRecord {

@@ -1,39 +1,13 @@
 /**
- * The sampler role (paper §4.2): an object fitted on the codes z of a data
- * set that draws new codes for the decoder. Implementations live beside this
- * file (`sampler_gaussian.ts`, `sampler_gmm.ts`, `sampler_pca_grid.ts`,
- * `sampler_interpolate.ts`); this file holds the interface and the float64
- * moment and eigen helpers they share with `metrics/frechet.ts`.
- *
- * Codes travel as row-major {@link CodeMatrix} values, one code per row, the
- * layout `latentSpectrum` reads.
+ * Float64 linear algebra on row-major code matrices: checks, Gaussian
+ * moments, symmetric eigendecompositions and covariance factors, shared by
+ * the samplers (`models/sampler_*.ts`) and the Fréchet distance
+ * (`metrics/frechet.ts`). Eigendecompositions come from `ml-matrix`.
  *
  * @module
  */
 import { EigenvalueDecomposition, Matrix } from "ml-matrix";
-import type { CodeMatrix } from "../metrics/spectrum.ts";
-
-export type { CodeMatrix };
-
-/** Draws new codes from a distribution fitted on codes. */
-export interface Sampler {
-  /** The manifest name, kebab-case (`gaussian`, `gmm`, ...). */
-  readonly kind: string;
-  /**
-   * Fits the sampler on codes; a second call replaces the first fit.
-   *
-   * @param codes Codes [n, d], one per row.
-   */
-  fit(codes: CodeMatrix): void;
-  /**
-   * Draws codes; equal seeds give equal codes.
-   *
-   * @param count Number of codes to draw.
-   * @param seed Seed of the draw.
-   * @returns Codes [count, d] for the decoder.
-   */
-  sample(count: number, seed: number): CodeMatrix;
-}
+import type { CodeMatrix } from "./types.ts";
 
 /** Mean and covariance of a set of vectors, in float64. */
 export interface GaussianMoments {
@@ -111,7 +85,7 @@ export function checkCodes(codes: CodeMatrix, minRows = 1): void {
  *
  * @example Two points
  * ```ts
- * import { gaussianMoments } from "./sampler.ts";
+ * import { gaussianMoments } from "./linalg.ts";
  * import assert from "node:assert/strict";
  * const m = gaussianMoments({ data: new Float32Array([0, 0, 2, 4]), rows: 2, cols: 2 });
  * assert.deepEqual(Array.from(m.mean), [1, 2]);
@@ -169,7 +143,7 @@ export function gaussianMoments(codes: CodeMatrix): GaussianMoments {
  *
  * @example A diagonal matrix
  * ```ts
- * import { symmetricEigen } from "./sampler.ts";
+ * import { symmetricEigen } from "./linalg.ts";
  * import assert from "node:assert/strict";
  * const { values } = symmetricEigen(new Float64Array([1, 0, 0, 3]), 2);
  * assert.deepEqual(Array.from(values), [3, 1]);
@@ -217,7 +191,7 @@ export function symmetricEigen(
  *
  * @example A slightly negative eigenvalue becomes zero
  * ```ts
- * import { clampEigenvalues } from "./sampler.ts";
+ * import { clampEigenvalues } from "./linalg.ts";
  * import assert from "node:assert/strict";
  * const clamped = clampEigenvalues(new Float64Array([2, 1e-20, -1e-17]));
  * assert.deepEqual(Array.from(clamped), [2, 0, 0]);
@@ -249,7 +223,7 @@ export interface CovarianceFactor {
  *
  * @example A rank-1 covariance
  * ```ts
- * import { covarianceFactor } from "./sampler.ts";
+ * import { covarianceFactor } from "./linalg.ts";
  * import assert from "node:assert/strict";
  * const { factor, rank } = covarianceFactor(new Float64Array([1, 1, 1, 1]), 2);
  * assert.equal(rank, 1);
@@ -281,7 +255,7 @@ export function covarianceFactor(
  *
  * @example
  * ```ts
- * import { checkCount } from "./sampler.ts";
+ * import { checkCount } from "./linalg.ts";
  * import assert from "node:assert/strict";
  * assert.throws(() => checkCount(-1), RangeError);
  * ```

@@ -10,9 +10,9 @@
  */
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
-import { BACKEND_NAMES } from "./backend.ts";
+import { BACKEND_NAMES } from "../core/backend.ts";
 import type { Registries } from "./builtins.ts";
-import type { ZodType } from "./types.ts";
+import type { ZodType } from "../core/types.ts";
 import {
   ARCHITECTURE_NAMES,
   type ArchitectureName,

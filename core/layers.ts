@@ -7,8 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Rng } from "../core/random.ts";
-import type { Tensor, Tensor2D, Tensor4D, Variable } from "../core/types.ts";
+import { Rng } from "./random.ts";
+import type { Tensor, Tensor2D, Tensor4D, Variable } from "./types.ts";
 
 /** An activation after a layer. */
 export type Activation = "linear" | "relu" | "tanh" | "sigmoid";

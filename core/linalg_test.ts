@@ -7,7 +7,7 @@ import {
   covarianceFactor,
   gaussianMoments,
   symmetricEigen,
-} from "./sampler.ts";
+} from "./linalg.ts";
 
 Deno.test("gaussianMoments() matches values worked out by hand", async (t) => {
   await t.step("a square of four points", () => {

@@ -9,7 +9,7 @@ import { createLinearChain } from "../models/linear_chain.ts";
 import { createRae } from "../models/rae.ts";
 import { createVaeHead } from "../models/vae.ts";
 import { createWae } from "../models/wae.ts";
-import type { Sampler } from "../models/sampler.ts";
+import type { Sampler } from "../core/types.ts";
 import { createGaussianSampler } from "../models/sampler_gaussian.ts";
 import { createGmmSampler } from "../models/sampler_gmm.ts";
 import { createInterpolationSampler } from "../models/sampler_interpolate.ts";
@@ -17,8 +17,8 @@ import { createPcaGridSampler } from "../models/sampler_pca_grid.ts";
 import { createImageFolder } from "../data/image_folder.ts";
 import { createMnist } from "../data/mnist.ts";
 import { createShapes } from "../data/shapes.ts";
-import { Registry } from "./registry.ts";
-import type { Dataset, LatentRegularizer } from "./types.ts";
+import { Registry } from "../core/registry.ts";
+import type { Dataset, LatentRegularizer } from "../core/types.ts";
 
 /** What a regularizer factory receives besides its options. */
 export interface RegularizerContext {

@@ -17,20 +17,18 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
-  type FeatureExtractor,
   loadInceptionFeatures,
   trainClassifierFeatures,
 } from "../metrics/classifier_features.ts";
 import { computeFid, type FidRecord } from "../metrics/frechet.ts";
-import type { CodeMatrix } from "../metrics/spectrum.ts";
+import type { CodeMatrix, FeatureExtractor, Sampler } from "../core/types.ts";
 import { tsneEmbedding } from "../metrics/tsne.ts";
-import type { Sampler } from "../models/sampler.ts";
-import type { Autoencoder } from "./autoencoder.ts";
+import type { Autoencoder } from "../core/autoencoder.ts";
 import type { Registries } from "./builtins.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
-import { readFloat32 } from "./read.ts";
-import { deriveSeed, Rng } from "./random.ts";
-import type { Dataset } from "./types.ts";
+import { readFloat32 } from "../core/read.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import type { Dataset } from "../core/types.ts";
 
 /** Decoded draws of one sampler, [n, H, W, C] in [0, 1]. */
 export interface GeneratedGrid {

@@ -28,18 +28,18 @@ import {
   trainWithEarlyStopping,
 } from "../metrics/downstream.ts";
 import { createEncoder } from "../models/architectures.ts";
-import { layerVariables } from "../models/layers.ts";
-import { createAdam } from "./adam.ts";
-import type { Autoencoder } from "./autoencoder.ts";
+import { layerVariables } from "../core/layers.ts";
+import { createAdam } from "../core/adam.ts";
+import type { Autoencoder } from "../core/autoencoder.ts";
 import { encodeImages } from "./generate.ts";
 import type {
   ResolvedClassification,
   ResolvedHead,
   ResolvedManifest,
 } from "./manifest.ts";
-import { deriveSeed, Rng } from "./random.ts";
-import { readInt32 } from "./read.ts";
-import type { Dataset, Split, Tensor2D } from "./types.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import { readInt32 } from "../core/read.ts";
+import type { Dataset, Split, Tensor2D } from "../core/types.ts";
 
 /** One trained head (or supervised network): one cell entry of Table 2. */
 export interface ClassificationRecord {
