@@ -3,9 +3,12 @@
  * NeurIPS 2020) on TensorFlow.js under Deno.
  *
  * A chain of l linear d x d matrices between encoder and decoder, trained by
- * gradient descent, drives the code covariance to low rank. This module
- * exports the chain, the paper's encoders and decoders, the baselines, the
- * latent-spectrum metrics, data sets and the training framework.
+ * gradient descent, drives the code covariance to low rank. This module is
+ * the research surface: the chain and the baselines' regularizers, the
+ * paper's encoders and decoders, the autoencoder and `fit`, the latent
+ * spectrum and FID, samplers, data sets, plug-in declarations and the
+ * manifest pipeline. Subpaths (`/core`, `/models`, `/data`, `/metrics`,
+ * `/pipeline`) hold the rest.
  *
  * @example A chain folds into one matrix, and its codes have low rank
  * ```ts
@@ -22,7 +25,7 @@
  * const z = tf.randomNormal([100, 8], 0, 1, "float32", 1) as tf.Tensor2D;
  * const out = chain.apply(z);
  * const gap = tf.tidy(() =>
- *   tf.max(tf.abs(tf.sub(out, tf.matMul(z, chain.fold()!))))
+ *   tf.max(tf.abs(tf.sub(out, tf.matMul(z, chain.fold()))))
  * );
  * assert.ok(await readScalar(gap) < 1e-5);
  *
@@ -35,7 +38,68 @@
  *
  * @module
  */
-export * from "./core/mod.ts";
-export * from "./models/mod.ts";
-export * from "./data/mod.ts";
-export * from "./metrics/mod.ts";
+export {
+  type Autoencoder,
+  createAutoencoder,
+  createRegistries,
+  type Dataset,
+  type Decoder,
+  definePlugin,
+  type Encoder,
+  type FeatureExtractor,
+  type LatentRegularizer,
+  type Plugin,
+  type PluginDefinition,
+  readFloat32,
+  readMatrix,
+  readScalar,
+  type Registries,
+  Rng,
+  type Sampler,
+  selectBackend,
+} from "./core/mod.ts";
+export type { CodeMatrix } from "./core/types.ts";
+export {
+  createCodePenalty,
+  createDecoder,
+  createEncoder,
+  createGaussianSampler,
+  createGmmSampler,
+  createInterpolationSampler,
+  createLinearChain,
+  createPcaGridSampler,
+  createRae,
+  createVaeHead,
+  createWae,
+  layerDecoder,
+  layerEncoder,
+  type LinearChain,
+  type LinearChainOptions,
+  MODEL_PLUGINS,
+} from "./models/mod.ts";
+export {
+  createImageFolder,
+  createMnist,
+  createShapes,
+  createTensorDataset,
+  DATA_PLUGINS,
+} from "./data/mod.ts";
+export {
+  computeFid,
+  downstreamClassification,
+  frechetDistance,
+  type LatentSpectrum,
+  latentSpectrum,
+  METRIC_PLUGINS,
+  trainClassifierFeatures,
+} from "./metrics/mod.ts";
+export {
+  BUILTIN_PLUGINS,
+  createBuiltinRegistries,
+  fit,
+  type FitOptions,
+  type FitResult,
+  loadExperiment,
+  runExperiment,
+  type RunOptions,
+} from "./experiments/mod.ts";

@@ -74,10 +74,11 @@ export function createAutoencoder(
     );
   }
   const sigmoid = decoder.output === "sigmoid";
-  const decode = (z: Tensor2D): Tensor4D => {
-    const logits = decoder.logits(z);
-    return sigmoid ? tf.sigmoid(logits) : tf.tanh(logits);
-  };
+  const decode = (z: Tensor2D): Tensor4D =>
+    tf.tidy(() => {
+      const logits = decoder.logits(z);
+      return sigmoid ? tf.sigmoid(logits) : tf.tanh(logits);
+    });
   return {
     encoder,
     regularizer,
@@ -116,7 +117,8 @@ export function createAutoencoder(
       }
       return { total, mse };
     },
-    encode: (x) => regularizer.forward(encoder.apply(x), false).code,
+    encode: (x) =>
+      tf.tidy(() => regularizer.forward(encoder.apply(x), false).code),
     decode,
     dispose() {
       encoder.dispose();

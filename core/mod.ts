@@ -77,7 +77,29 @@ export {
 } from "./linalg.ts";
 export { deriveSeed, Rng } from "./random.ts";
 export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
-export { Registry, type RegistryEntry } from "./registry.ts";
+export {
+  addPlugins,
+  createRegistries,
+  type DatasetContext,
+  type DecoderContext,
+  definePlugin,
+  type EncoderContext,
+  type ExtractorContext,
+  isPlugin,
+  type OptionsSchema,
+  parseOptions,
+  type Plugin,
+  type PluginDefinition,
+  type Registries,
+  Registry,
+  type RegistryEntry,
+  REGULARIZER_CONTEXT_FIELDS,
+  type RegularizerContext,
+  type Role,
+  ROLES,
+  type RoleTypes,
+  type SamplerContext,
+} from "./plugin.ts";
 export type {
   Batch,
   CodeMatrix,

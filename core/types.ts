@@ -59,9 +59,10 @@ export interface Encoder extends Parametric {
   /**
    * Folds `matrix` [outputDim, outputDim] into the last layer so that
    * `folded.apply(x)` equals `apply(x) @ matrix`. Returns a new encoder that
-   * shares no tensors with this one.
+   * shares no tensors with this one. Optional: an encoder whose last layer
+   * is not linear has none.
    */
-  absorb(matrix: Tensor2D): Encoder;
+  absorb?(matrix: Tensor2D): Encoder;
 }
 
 /** Maps codes [batch, latentDim] to images [batch, H, W, C]. */
@@ -168,6 +169,20 @@ export interface Sampler {
    * @returns Codes [count, d] for the decoder.
    */
   sample(count: number, seed: number): CodeMatrix;
+  /**
+   * The codes of the sampler's figure and its number of columns; without
+   * it the figure is `count` draws in a square grid.
+   *
+   * @param count Images the figure should hold, about.
+   * @param seed Seed of the draws.
+   */
+  figure?(count: number, seed: number): { codes: CodeMatrix; columns: number };
+  /**
+   * Draws come in groups of this many (e.g. an interpolation path): counts
+   * asked of `sample` must be multiples of it.
+   * @default 1
+   */
+  readonly groupSize?: number;
 }
 
 /** Maps images to feature vectors, the space an FID is measured in. */

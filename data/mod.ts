@@ -22,14 +22,17 @@ export {
   shapeFactors,
   SHAPES_SIZE,
   type ShapesOptions,
+  shapesPlugin,
 } from "./shapes.ts";
 export {
   createMnist,
   FASHION_MNIST_DIR,
+  fashionMnistPlugin,
   MNIST_FILES,
   MNIST_SHA256,
   mnistDataDir,
   type MnistOptions,
+  mnistPlugin,
   type MnistVariant,
 } from "./mnist.ts";
 export {
@@ -39,6 +42,7 @@ export {
   IMAGE_EXTENSIONS,
   type ImageFolder,
   type ImageFolderOptions,
+  imageFolderPlugin,
   type ImageFolderScan,
   listImageFiles,
 } from "./image_folder.ts";
@@ -61,4 +65,6 @@ export {
   type Resizer,
   type ResizeTarget,
 } from "./resize.ts";
+export { createTensorDataset, type TensorDatasetOptions } from "./tensors.ts";
+export { DATA_PLUGINS } from "./plugins.ts";
 export type { Batch, Dataset, Split } from "../core/types.ts";

@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 
@@ -150,3 +152,20 @@ export function createShapes(options: ShapesOptions = {}): Dataset {
     },
   };
 }
+
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/** The synthetic shapes data set (paper §4.1) as a plug-in. */
+export const shapesPlugin: Plugin<"dataset"> = definePlugin({
+  role: "dataset",
+  kind: "shapes",
+  summary: "synthetic circles and squares, intrinsic dimension 7 (paper §4.1)",
+  options: z.strictObject({
+    train: count(10_000_000).default(50000),
+    val: count(10_000_000).default(10000),
+    seed: z.number().int().min(0).optional(),
+  }),
+  network: "shapes",
+  create: (options, context) =>
+    createShapes({ ...options, seed: options.seed ?? context.seed }),
+});

@@ -27,7 +27,7 @@ import {
   headForward,
   trainWithEarlyStopping,
 } from "../metrics/downstream.ts";
-import { createEncoder } from "../models/architectures.ts";
+import type { Registries } from "../core/plugin.ts";
 import { layerVariables } from "../core/layers.ts";
 import { createAdam } from "../core/adam.ts";
 import type { Autoencoder } from "../core/autoencoder.ts";
@@ -267,18 +267,20 @@ export async function classifyFrozenCodes(
 }
 
 /**
- * The `supervised` baseline: a fresh encoder of the manifest's architecture
- * (first model's code width) and the head trained jointly on each subset,
+ * The `supervised` baseline: a fresh encoder of the manifest's first model
+ * (its code width) and the head trained jointly on each subset,
  * with `classification.supervised`'s budget.
  *
  * @param manifest The resolved manifest; `classification.supervised` set.
  * @param dataset Its labelled data set.
+ * @param registries Where the first model's encoder plug-in is.
  * @returns One record per (size, seed), model `supervised`.
  * @throws {TypeError} When the manifest has no supervised block.
  */
 export async function trainSupervised(
   manifest: ResolvedManifest,
   dataset: Dataset,
+  registries: Registries,
 ): Promise<ClassificationRecord[]> {
   const config = manifest.classification;
   const head = config?.supervised;
@@ -294,7 +296,7 @@ export async function trainSupervised(
     trainLabels,
     numClasses,
     (split, seed) =>
-      supervisedRun(manifest, dataset, {
+      supervisedRun(manifest, dataset, registries, {
         split,
         trainLabels,
         testLabels,
@@ -308,6 +310,7 @@ export async function trainSupervised(
 async function supervisedRun(
   manifest: ResolvedManifest,
   dataset: Dataset,
+  registries: Registries,
   run: {
     split: ClassificationSplit;
     trainLabels: Int32Array;
@@ -320,10 +323,10 @@ async function supervisedRun(
   const { split, head, numClasses, seed } = run;
   const spec = manifest.models[0]!;
   const hidden = 128;
-  const encoder = createEncoder(spec.architecture, {
-    latentDim: spec.latentDim,
+  const encoder = registries.encoder.create(spec.encoder, {
+    imageShape: dataset.imageShape,
+    outputDim: spec.latentDim,
     seed: deriveSeed(seed, ["supervised-encoder"]),
-    channels: dataset.imageShape[2],
   });
   const layers = buildHead(
     spec.latentDim,

@@ -16,15 +16,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  loadInceptionFeatures,
-  trainClassifierFeatures,
-} from "../metrics/classifier_features.ts";
 import { computeFid, type FidRecord } from "../metrics/frechet.ts";
 import type { CodeMatrix, FeatureExtractor, Sampler } from "../core/types.ts";
 import { tsneEmbedding } from "../metrics/tsne.ts";
 import type { Autoencoder } from "../core/autoencoder.ts";
-import type { Registries } from "./builtins.ts";
+import type { Registries } from "../core/plugin.ts";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
 import { readFloat32 } from "../core/read.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
@@ -159,11 +155,10 @@ export async function encodeImages(
   return { data, rows: n, cols: d };
 }
 
-/** A count rounded down to a multiple of the interpolation steps. */
+/** A count rounded down to a multiple of the sampler's group size. */
 function drawCount(sampler: Sampler, count: number): number {
-  const steps = (sampler as { steps?: number }).steps;
-  if (sampler.kind !== "interpolate" || steps === undefined) return count;
-  return Math.max(steps, Math.floor(count / steps) * steps);
+  const group = sampler.groupSize ?? 1;
+  return Math.max(group, Math.floor(count / group) * group);
 }
 
 /**
@@ -204,21 +199,15 @@ export async function generateFromModel(
   for (const samplerSpec of ev.samplers) {
     const kind = samplerSpec.kind;
     try {
-      const sampler = registries.samplers.get(kind).create(samplerSpec, {
+      const sampler = registries.sampler.create(samplerSpec, {
         seed: deriveSeed(spec.seed, ["sampler", kind]),
       });
       sampler.fit(codes);
-      const gridCodes = kind === "pca-grid"
-        ? (sampler as unknown as { grid(): CodeMatrix }).grid()
-        : sampler.sample(
-          drawCount(sampler, ev.samples),
-          deriveSeed(spec.seed, ["samples", kind]),
-        );
-      const columns = kind === "pca-grid"
-        ? Math.round(Math.sqrt(gridCodes.rows))
-        : kind === "interpolate"
-        ? (sampler as unknown as { steps: number }).steps
-        : Math.ceil(Math.sqrt(gridCodes.rows));
+      const seed = deriveSeed(spec.seed, ["samples", kind]);
+      const figure = sampler.figure?.(ev.samples, seed);
+      const gridCodes = figure?.codes ??
+        sampler.sample(drawCount(sampler, ev.samples), seed);
+      const columns = figure?.columns ?? Math.ceil(Math.sqrt(gridCodes.rows));
       out.samples[kind] = {
         images: await decodeCodes(model, gridCodes, dataset.imageShape),
         shape: [gridCodes.rows, h, w, c],
@@ -319,31 +308,27 @@ async function embed(
 }
 
 /**
- * The feature extractor a manifest's `eval.fid` names: the `classifier`
- * trained on the data set's labels (or loaded from `cacheDir`, keyed by the
- * data-set fingerprint and options, seeded by the manifest's seed), the
- * `inception` model at `inceptionPath`, or none.
+ * The feature extractor a manifest's `eval.fid.extractor` names (e.g. the
+ * `classifier` trained on the data set's labels, cached in `cacheDir` by
+ * data-set fingerprint and options, seeded by the manifest's seed), or none.
  *
  * @param manifest The resolved manifest.
  * @param dataset Its data set.
- * @param options The classifier's weight cache.
+ * @param registries Where the extractor plug-ins are.
+ * @param options The extractor's weight cache.
  * @returns The extractor (the caller disposes it), or `undefined`.
  */
 export async function createExtractor(
   manifest: ResolvedManifest,
   dataset: Dataset,
+  registries: Registries,
   options: { cacheDir?: string } = {},
 ): Promise<FeatureExtractor | undefined> {
-  const fid = manifest.eval.fid;
-  if (fid.extractor === "classifier") {
-    return await trainClassifierFeatures(dataset, {
-      steps: fid.classifierSteps,
-      seed: manifest.seed,
-      cacheDir: options.cacheDir,
-    });
-  }
-  if (fid.extractor === "inception") {
-    return await loadInceptionFeatures(fid.inceptionPath!);
-  }
-  return undefined;
+  const spec = manifest.eval.fid.extractor;
+  if (spec === null) return undefined;
+  return await registries.extractor.create(spec, {
+    dataset,
+    seed: manifest.seed,
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+  });
 }

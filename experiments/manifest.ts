@@ -11,13 +11,8 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { BACKEND_NAMES } from "../core/backend.ts";
-import type { Registries } from "./builtins.ts";
+import type { Registries, Registry, Role } from "../core/plugin.ts";
 import type { ZodType } from "../core/types.ts";
-import {
-  ARCHITECTURE_NAMES,
-  type ArchitectureName,
-  defaultLatentDim,
-} from "../models/architectures.ts";
 
 /** One problem in a manifest. */
 export interface ManifestIssue {
@@ -50,19 +45,27 @@ export class ManifestError extends Error {
   }
 }
 
+/** A plug-in as a manifest names it: its `kind` and its options. */
+export type PluginSpec = { kind: string } & Record<string, unknown>;
+
 /** A model as resolved from a manifest. */
 export interface ResolvedModel {
   /** Kebab-case name, unique in the manifest; names the model's folder. */
   name: string;
-  /** The encoder and decoder network: the model's own, else the default. */
-  architecture: ArchitectureName;
+  /**
+   * The encoder, options filled in: the model's `encoder` (or
+   * `architecture`), else the manifest's, else the data set's network.
+   */
+  encoder: PluginSpec;
+  /** The decoder, resolved as the encoder is. */
+  decoder: PluginSpec;
   /**
    * Code width the decoder reads: the model's `latentDim`, else the
-   * manifest's, else the architecture's default.
+   * manifest's, else the encoder's paper default.
    */
   latentDim: number;
   /** Latent regularizer options, looked up by `kind` in the registry. */
-  regularizer: { kind: string } & Record<string, unknown>;
+  regularizer: PluginSpec;
   /**
    * Seed of the model's initial weights and regularizer noise: the model's
    * `seed`, else the manifest's.
@@ -89,10 +92,15 @@ export interface ResolvedManifest {
   /** Models trained at once, one worker each; 2 by default. */
   parallel: number;
   /**
+   * Modules that add plug-ins: file URLs (paths in the manifest are
+   * relative to it) or import specifiers, loaded in every worker.
+   */
+  plugins: string[];
+  /**
    * Data set options, looked up by `kind` in the registry; `--smoke` caps
    * numeric `train` and `val` sizes.
    */
-  data: { kind: string } & Record<string, unknown>;
+  data: PluginSpec;
   /** The training budget of every model, smoke caps applied. */
   train: {
     /** Adam steps per model (`epochs` converted to steps). */
@@ -130,7 +138,7 @@ export interface ResolvedManifest {
     /** Images per interpolation, both ends included; 8 by default. */
     interpolationSteps: number;
     /** Samplers fitted on training codes after training, in order. */
-    samplers: ({ kind: string } & Record<string, unknown>)[];
+    samplers: PluginSpec[];
     /** Training codes the samplers are fitted on (a seeded subset). */
     fitCodes: number;
     /** Images per sampler in its `samples_<kind>.png` grid. */
@@ -148,16 +156,14 @@ export interface ResolvedManifest {
 /** How generated images are scored (paper §4.2, Table 1). */
 export interface ResolvedFid {
   /**
-   * `classifier` (a small CNN trained on the data set's labels, cached),
-   * `inception` (a tfjs model at `inceptionPath`) or `none`.
+   * The feature extractor, or `null` (no FID): `classifier` (a small CNN
+   * trained on the data set's labels, cached), `inception` (a tfjs model at
+   * `path`) or a plug-in. A kind alone (`extractor: classifier`) stands for
+   * its defaults, `none` for `null`.
    */
-  extractor: "none" | "classifier" | "inception";
+  extractor: PluginSpec | null;
   /** Generated images per sampler, and validation images they meet. */
   samples: number;
-  /** `model.json` (or its folder) of the `inception` extractor. */
-  inceptionPath: string | null;
-  /** Adam steps of the `classifier` extractor. */
-  classifierSteps: number;
 }
 
 /** The t-SNE plot of paper Figure 13. */
@@ -202,24 +208,48 @@ export interface ResolvedClassification {
   supervised: ResolvedHead | null;
 }
 
-/**
- * The paper's architecture for each built-in data set (Table 3), used when a
- * manifest names none: switching `data.kind` alone switches the network and
- * its default code width.
- */
-export const DATA_ARCHITECTURES: Readonly<Record<string, ArchitectureName>> = {
-  shapes: "shapes",
-  mnist: "mnist",
-  "fashion-mnist": "mnist",
-  "image-folder": "celeba",
-};
-
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
-function unionOf(schemas: z.ZodObject[]) {
-  // deno-lint-ignore no-explicit-any
-  return z.discriminatedUnion("kind", schemas as any);
+/**
+ * The schema of a field naming a plug-in of one role: an object whose
+ * `kind` is registered (else one message listing every registered kind),
+ * then that plug-in's own schema, which fills its defaults.
+ */
+function pluginField(registry: Registry<Role>): ZodType {
+  const schemas = registry.entries().map((e) => e.plugin.schema);
+  const union = schemas.length === 0
+    ? z.never()
+    // deno-lint-ignore no-explicit-any
+    : z.discriminatedUnion("kind", schemas as any);
+  return z.unknown().superRefine((value, ctx) => {
+    const kind = value !== null && typeof value === "object" &&
+        !Array.isArray(value)
+      ? (value as { kind?: unknown }).kind
+      : undefined;
+    if (typeof kind !== "string") {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a mapping with a kind (${registry.roleName} kinds: ${
+          registry.kinds().join(", ")
+        })`,
+      });
+    } else if (!registry.has(kind)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["kind"],
+        message: registry.unknownKind(kind),
+      });
+    }
+  }).pipe(union);
+}
+
+/** A plug-in field that also takes a kind alone, `kind` for `{ kind }`. */
+function pluginOrKind(registry: Registry<Role>): ZodType {
+  return z.preprocess(
+    (v) => typeof v === "string" ? { kind: v } : v,
+    pluginField(registry),
+  );
 }
 
 /**
@@ -229,11 +259,15 @@ function unionOf(schemas: z.ZodObject[]) {
  * @returns A zod schema producing the raw (pre-resolution) manifest.
  */
 export function manifestSchema(registries: Registries): ZodType {
-  const regularizer = unionOf(
-    registries.regularizers.entries().map((e) => e.schema),
+  const regularizer = pluginField(registries.regularizer);
+  const data = pluginField(registries.dataset);
+  const sampler = pluginField(registries.sampler);
+  const encoder = pluginOrKind(registries.encoder);
+  const decoder = pluginOrKind(registries.decoder);
+  const extractor = z.preprocess(
+    (v) => v === "none" ? null : v,
+    pluginOrKind(registries.extractor).nullable(),
   );
-  const data = unionOf(registries.datasets.entries().map((e) => e.schema));
-  const sampler = unionOf(registries.samplers.entries().map((e) => e.schema));
   const head = (
     batchSize: number,
     maxRoundSteps: number,
@@ -248,17 +282,30 @@ export function manifestSchema(registries: Registries): ZodType {
       maxRounds: int(1, 100_000).default(maxRounds),
       dropout: z.number().min(0).lt(1).default(0.5),
     }).prefault({});
-  const architecture = z.enum(
-    ARCHITECTURE_NAMES as [ArchitectureName, ...ArchitectureName[]],
-  );
+  const architecture = z.string().superRefine((kind, ctx) => {
+    if (!registries.encoder.has(kind) || !registries.decoder.has(kind)) {
+      const both = registries.encoder.kinds().filter((k) =>
+        registries.decoder.has(k)
+      );
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a network registered as both encoder and decoder (${
+          both.join(", ")
+        })`,
+      });
+    }
+  });
   return z.strictObject({
     name: z.string().regex(KEBAB, "expected a kebab-case name").optional(),
     description: z.string().default(""),
     seed: int(0, 2 ** 31).default(0),
     backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
     parallel: int(1, 64).default(2),
+    plugins: z.array(z.string().min(1)).default([]),
     data,
     architecture: architecture.optional(),
+    encoder: encoder.optional(),
+    decoder: decoder.optional(),
     latentDim: int(1, 65536).optional(),
     train: z.strictObject({
       steps: int(1, 100_000_000).nullish(),
@@ -281,23 +328,16 @@ export function manifestSchema(registries: Registries): ZodType {
       interpolationPairs: int(0, 64).default(4),
       interpolationSteps: int(2, 64).default(8),
       samplers: z.array(sampler).default([]).refine(
-        (ss) => new Set(ss.map((x) => x.kind)).size === ss.length,
+        (ss) =>
+          new Set(ss.map((x) => (x as PluginSpec).kind)).size === ss.length,
         { message: "expected each sampler kind at most once" },
       ),
       fitCodes: int(2, 10_000_000).default(10000),
       samples: int(1, 4096).default(64),
       fid: z.strictObject({
-        extractor: z.enum(["none", "classifier", "inception"]).default("none"),
+        extractor: extractor.default(null),
         samples: int(2, 1_000_000).default(1000),
-        inceptionPath: z.string().min(1).nullable().default(null),
-        classifierSteps: int(0, 10_000_000).default(2000),
-      }).refine(
-        (f) => f.extractor !== "inception" || f.inceptionPath !== null,
-        {
-          message: "expected inceptionPath with the inception extractor",
-          path: ["inceptionPath"],
-        },
-      ).prefault({}),
+      }).prefault({}),
       tsne: z.union([
         z.literal(false),
         z.null(),
@@ -339,6 +379,8 @@ export function manifestSchema(registries: Registries): ZodType {
       name: z.string().regex(KEBAB, "expected a kebab-case name"),
       regularizer,
       architecture: architecture.optional(),
+      encoder: encoder.optional(),
+      decoder: decoder.optional(),
       latentDim: int(1, 65536).optional(),
       seed: int(0, 2 ** 31).optional(),
     })).min(1).refine(
@@ -575,7 +617,13 @@ export function resolveRawManifest(
   }
   if (typeof data.val === "number" && evalSize > data.val) evalSize = data.val;
   const trainCount = typeof data.train === "number" ? data.train : Infinity;
-  const generation = resolveGeneration(m.eval, trainCount, smoke, file);
+  const generation = resolveGeneration(
+    m.eval,
+    trainCount,
+    smoke,
+    file,
+    registries,
+  );
   const classification = resolveClassification(
     m.classification,
     trainCount,
@@ -589,6 +637,7 @@ export function resolveRawManifest(
     seed: m.seed,
     backend: m.backend,
     parallel: m.parallel,
+    plugins: m.plugins,
     data,
     train: {
       steps,
@@ -599,38 +648,59 @@ export function resolveRawManifest(
     },
     eval: { ...m.eval, size: evalSize, ...generation },
     classification,
-    models: m.models.map((model: Record<string, unknown>) => {
-      const architecture = (model.architecture ?? m.architecture ??
-        DATA_ARCHITECTURES[m.data.kind as string]) as
-          | ArchitectureName
-          | undefined;
-      if (architecture === undefined) {
-        throw new ManifestError(file, [{
-          path: "architecture",
-          message: `expected one of ${
-            ARCHITECTURE_NAMES.join(", ")
-          } (data kind ${m.data.kind} has no default architecture), got nothing`,
-        }]);
-      }
-      return {
-        name: model.name as string,
-        architecture,
-        latentDim: (model.latentDim ?? m.latentDim ??
-          defaultLatentDim(architecture)) as number,
-        regularizer: model.regularizer as ResolvedModel["regularizer"],
-        seed: (model.seed as number | undefined) ?? m.seed,
-      };
-    }),
+    models: m.models.map(
+      (model: Record<string, unknown>, i: number): ResolvedModel => {
+        const network = (role: "encoder" | "decoder"): PluginSpec => {
+          const named = (model[role] ?? model.architecture ?? m[role] ??
+            m.architecture ??
+            registries.dataset.get(m.data.kind).network) as
+              | PluginSpec
+              | string
+              | undefined;
+          if (named === undefined) {
+            throw new ManifestError(file, [{
+              path: `models[${i}].${role}`,
+              message: `expected an ${role} or an architecture (data kind ${m
+                .data.kind as string} suggests none; ${role} kinds: ${
+                registries[role].kinds().join(", ")
+              }), got nothing`,
+            }]);
+          }
+          return typeof named === "string"
+            ? registries[role].get(named).schema.parse({
+              kind: named,
+            }) as PluginSpec
+            : named;
+        };
+        const encoder = network("encoder");
+        const latentDim = (model.latentDim ?? m.latentDim ??
+          registries.encoder.get(encoder.kind).latentDim) as
+            | number
+            | undefined;
+        if (latentDim === undefined) {
+          throw new ManifestError(file, [{
+            path: `models[${i}].latentDim`,
+            message:
+              `expected a code width (the ${encoder.kind} encoder has no default), got nothing`,
+          }]);
+        }
+        return {
+          name: model.name as string,
+          encoder,
+          decoder: network("decoder"),
+          latentDim,
+          regularizer: model.regularizer as PluginSpec,
+          seed: (model.seed as number | undefined) ?? m.seed,
+        };
+      },
+    ),
   };
 }
-
-/** Samplers that draw from a density and so are embedded by t-SNE. */
-const DENSITY_SAMPLERS = new Set(["gaussian", "gmm"]);
 
 /** Caps of the generation budget under `--smoke`. */
 const SMOKE_GENERATION = {
   samples: 16,
-  classifierSteps: 20,
+  extractorSteps: 20,
   tsnePoints: 24,
   tsneIterations: 50,
 };
@@ -641,6 +711,7 @@ function resolveGeneration(
   trainCount: number,
   smoke: { train: number; val: number } | undefined,
   file: string,
+  registries: Registries,
 ): Pick<
   ResolvedManifest["eval"],
   "samplers" | "fitCodes" | "samples" | "fid" | "tsne"
@@ -652,7 +723,7 @@ function resolveGeneration(
   let tsne: ResolvedTsne | null = null;
   if (ev.tsne) {
     const named: string[] = ev.tsne.samplers ??
-      kinds.filter((k) => DENSITY_SAMPLERS.has(k));
+      kinds.filter((k) => registries.sampler.get(k).density === true);
     const unknown = named.filter((k) => !kinds.includes(k));
     if (unknown.length > 0) {
       throw new ManifestError(file, [{
@@ -673,10 +744,13 @@ function resolveGeneration(
     fitCodes = Math.min(fitCodes, smoke.train);
     samples = Math.min(samples, SMOKE_GENERATION.samples);
     fid.samples = Math.min(fid.samples, smoke.val);
-    fid.classifierSteps = Math.min(
-      fid.classifierSteps,
-      SMOKE_GENERATION.classifierSteps,
-    );
+    // An extractor that trains (the classifier) calls its budget `steps`.
+    if (fid.extractor !== null && typeof fid.extractor.steps === "number") {
+      fid.extractor = {
+        ...fid.extractor,
+        steps: Math.min(fid.extractor.steps, SMOKE_GENERATION.extractorSteps),
+      };
+    }
     if (tsne) {
       tsne.points = Math.min(tsne.points, SMOKE_GENERATION.tsnePoints);
       tsne.iterations = Math.min(
@@ -713,54 +787,4 @@ function resolveClassification(
     head: shrink(c.head, 5, 2),
     supervised: c.supervised === false ? null : shrink(c.supervised, 3, 1),
   };
-}
-
-/**
- * What identifies a resolved manifest for caches and `--resume`: the
- * manifest without the generation fields of `eval` when it asks for no
- * generation (no samplers, no FID, no t-SNE) and without `classification`
- * when that is off, so runs and sweep cells made before those fields existed
- * keep their identity.
- *
- * @param manifest A resolved manifest (or its JSON, parsed).
- * @returns A copy to hash or compare.
- *
- * @example A manifest without generation keeps the older identity
- * ```ts
- * import { createBuiltinRegistries } from "./builtins.ts";
- * import { manifestIdentity, resolveManifest } from "./manifest.ts";
- * import assert from "node:assert/strict";
- * const m = resolveManifest(
- *   "data: { kind: shapes, train: 8, val: 4 }\narchitecture: shapes\ntrain: { steps: 1 }\nmodels: [{ name: ae, regularizer: { kind: none } }]",
- *   createBuiltinRegistries(),
- * );
- * const id = manifestIdentity(m) as { eval: object; classification?: unknown };
- * assert.ok(!("samplers" in id.eval) && !("classification" in id));
- * ```
- */
-export function manifestIdentity(manifest: unknown): unknown {
-  if (manifest === null || typeof manifest !== "object") return manifest;
-  const m = { ...(manifest as Record<string, unknown>) };
-  const ev = m.eval as Record<string, unknown> | undefined;
-  if (ev !== undefined && typeof ev === "object") {
-    const samplers = ev.samplers as unknown[] | undefined;
-    const fid = ev.fid as { extractor?: string } | undefined;
-    if (
-      (samplers === undefined || samplers.length === 0) &&
-      (fid === undefined || fid.extractor === "none") &&
-      (ev.tsne === undefined || ev.tsne === null)
-    ) {
-      const {
-        samplers: _s,
-        fitCodes: _f,
-        samples: _n,
-        fid: _d,
-        tsne: _t,
-        ...rest
-      } = ev;
-      m.eval = rest;
-    }
-  }
-  if (m.classification === null) delete m.classification;
-  return m;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EvalRecord } from "./train.ts";
+import type { EvalRecord } from "./fit.ts";
 
 /**
  * The first record of `history` (in step order) whose validation MSE is at

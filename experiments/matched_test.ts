@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { atMatchedError, equalErrorComparison } from "./matched.ts";
-import type { EvalRecord } from "./train.ts";
+import type { EvalRecord } from "./fit.ts";
 
 const record = (step: number, valMse: number): EvalRecord => ({
   step,

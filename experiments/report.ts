@@ -17,7 +17,8 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ResolvedManifest } from "./manifest.ts";
-import type { EvalRecord, ModelResult } from "./train.ts";
+import type { EvalRecord } from "./fit.ts";
+import type { ModelResult } from "./train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
 import type { RunResults } from "./runner.ts";
 import {

@@ -1,48 +1,36 @@
 /**
  * The command line: `deno task exp <name|file.yaml> [flags]`.
  *
- * The only code that reads `Deno.args`, prints to the console and picks the
- * run folder. Everything else is library code.
+ * The only code that reads `Deno.args` and prints progress to the console;
+ * everything it does goes through the published pipeline
+ * (`loadExperiment`, `runExperiment`).
  *
  * @module
  */
 import cliProgress from "cli-progress";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-} from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
-import { createBuiltinRegistries } from "./builtins.ts";
-import type { BackendInfo } from "../core/backend.ts";
-import { writeFileAtomic } from "../core/checkpoint.ts";
+import { ROLES } from "../core/plugin.ts";
+import { BUILTIN_PLUGINS } from "./builtins.ts";
+import { createRegistries } from "../core/plugin.ts";
 import {
-  ManifestError,
-  manifestIdentity,
-  parseManifest,
-  type ResolvedManifest,
-  resolveRawManifest,
-} from "./manifest.ts";
-import { expandGrid } from "./sweep.ts";
-import { defaultImageShape } from "../models/architectures.ts";
-import { writeReport } from "./report.ts";
-import type { ModelResult, Progress } from "./train.ts";
+  builtinManifests,
+  type Experiment,
+  ExperimentError,
+  findManifest,
+  hasPaperBlock,
+  loadExperiment,
+  MANIFEST_DIR,
+} from "./experiment.ts";
+import { ManifestError } from "./manifest.ts";
 import {
-  type ExtractorInfo,
-  type ResolvedCell,
-  runExperiment,
-  type RunResults,
-  runSweep,
-} from "./runner.ts";
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const MANIFESTS = join(HERE, "manifests");
+  loadPlugins,
+  PluginLoadError,
+  resolvePluginModule,
+} from "./plugins.ts";
+import { type RunEvent, runExperiment, RunFolderError } from "./runner.ts";
 
 const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
 
@@ -50,104 +38,21 @@ Options:
   --smoke              run on the manifest's tiny budget (under a minute)
   --paper              apply the manifest's paper block (the paper's budget, for a GPU)
   --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
+  --plugin MODULE      load plug-ins from a module (repeatable): a path or an
+                       import specifier, besides the manifest's plugins list
   --resume             continue the latest run of this experiment (or --out DIR)
   --out DIR            run folder (default runs/<name>-<timestamp>)
   --backend NAME       auto | webgpu | wasm | cpu
   --parallel N         models trained at once (one worker each)
-  --fresh              train every model and sweep cell, reusing none that
-                       an earlier run finished with the same configuration
+  --fresh              train every model, reusing none that an earlier run
+                       finished with the same configuration
   --dry-run            validate, print the resolved manifest as JSON and stop
-  --list               list the built-in manifests and plug-in kinds
+  --list               list the built-in manifests and every plug-in kind
+                       (with a manifest or --plugin: theirs too)
   -h, --help           this text`;
 
-/** A problem with the command line or its inputs: printed without a stack. */
+/** A problem with the command line: printed without a stack, exit 2. */
 class UsageError extends Error {}
-
-function manifestNames(): string[] {
-  return readdirSync(MANIFESTS).filter((f) => f.endsWith(".yaml"))
-    .map((f) => f.replace(/\.yaml$/, "")).sort();
-}
-
-/** Whether a manifest file has a `paper` block (unreadable YAML: no). */
-function hasPaperBlock(path: string): boolean {
-  try {
-    const doc = parseYaml(readFileSync(path, "utf8"));
-    return typeof doc === "object" && doc !== null && doc.paper != null;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The manifest file an argument names, and whether the name asked for the
- * paper's budget: `<name>-paper` without a file of its own is `<name>` with
- * its `paper` block (`deno task exp mnist-paper` = `mnist --paper`).
- */
-function findManifest(arg: string): { path: string; paper: boolean } {
-  if (arg.endsWith(".yaml") || arg.endsWith(".yml") || arg.includes("/")) {
-    if (!existsSync(arg)) {
-      throw new UsageError(`Manifest file not found: ${arg}`);
-    }
-    return { path: arg, paper: false };
-  }
-  const path = join(MANIFESTS, `${arg}.yaml`);
-  if (existsSync(path)) return { path, paper: false };
-  const base = join(MANIFESTS, `${arg.replace(/-paper$/, "")}.yaml`);
-  if (arg.endsWith("-paper") && existsSync(base) && hasPaperBlock(base)) {
-    return { path: base, paper: true };
-  }
-  throw new UsageError(
-    `Unknown experiment "${arg}"; built-in manifests: ${
-      manifestNames().join(", ")
-    }`,
-  );
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-")
-    .slice(0, 15);
-}
-
-/** The newest run folder under `root` started with exactly this manifest. */
-function latestRun(
-  root: string,
-  name: string,
-  identity: string,
-): string | undefined {
-  if (!existsSync(root)) return undefined;
-  const same = (d: string) => {
-    const path = join(root, d, "manifest.resolved.json");
-    return existsSync(path) &&
-      sameIdentity(readFileSync(path, "utf8"), identity);
-  };
-  const runs = readdirSync(root)
-    .filter((d) => d.startsWith(`${name}-`) && same(d))
-    .map((d) => join(root, d))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return runs[0];
-}
-
-/**
- * Whether a saved `manifest.resolved.json` describes the same run as
- * `identity`, comparing {@link manifestIdentity}s, so runs saved before the
- * generation fields existed still resume.
- */
-function sameIdentity(saved: string, identity: string): boolean {
-  if (saved === identity) return true;
-  const normalize = (text: string) => {
-    const value = JSON.parse(text);
-    return JSON.stringify(
-      Array.isArray(value)
-        ? value.map((c) => ({ ...c, manifest: manifestIdentity(c.manifest) }))
-        : manifestIdentity(value),
-    );
-  };
-  try {
-    return normalize(saved) === normalize(identity);
-  } catch {
-    return false;
-  }
-}
 
 function parse(args: string[]) {
   try {
@@ -159,6 +64,7 @@ function parse(args: string[]) {
         smoke: { type: "boolean", default: false },
         paper: { type: "boolean", default: false },
         set: { type: "string", multiple: true, default: [] },
+        plugin: { type: "string", multiple: true, default: [] },
         resume: { type: "boolean", default: false },
         out: { type: "string" },
         backend: { type: "string" },
@@ -174,158 +80,39 @@ function parse(args: string[]) {
   }
 }
 
-async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args);
-  const registries = createBuiltinRegistries();
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (values.list) {
-    console.log(`Manifests: ${manifestNames().join(", ")}`);
-    const paper = manifestNames().filter((n) =>
-      hasPaperBlock(join(MANIFESTS, `${n}.yaml`))
-    );
-    console.log(
-      `With the paper's budget (<name>-paper, or --paper): ${
-        paper.map((n) => `${n}-paper`).join(", ")
-      }`,
-    );
-    console.log(`Regularizers: ${registries.regularizers.kinds().join(", ")}`);
-    console.log(`Data sets: ${registries.datasets.kinds().join(", ")}`);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `Expected one experiment name, got ${positionals.length}\n\n${USAGE}`,
-    );
-  }
-  if (
-    values.backend !== undefined &&
-    !BACKEND_NAMES.includes(values.backend as BackendRequest)
-  ) {
-    throw new UsageError(
-      `--backend: expected one of ${
-        BACKEND_NAMES.join(", ")
-      }, got "${values.backend}"`,
-    );
-  }
-  let parallel: number | undefined;
-  if (values.parallel !== undefined) {
-    parallel = Number(values.parallel);
-    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
-      throw new UsageError(
-        `--parallel: expected an integer from 1 to 64, got "${values.parallel}"`,
-      );
-    }
-  }
-  const found = findManifest(positionals[0]!);
-  const file = found.path;
-  const paperBudget = values.paper || found.paper;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UsageError(
-      `Cannot read manifest ${file}: ${(e as Error).message}`,
-    );
-  }
-  const opts = {
-    file,
-    overrides: values.set as string[],
-    smoke: values.smoke,
-    paper: paperBudget,
-  };
-  const raw = parseManifest(text, opts);
-  // Validates the whole manifest (grid included) before any cell is made.
-  const manifest: ResolvedManifest = resolveRawManifest(raw, registries, opts);
-  const cells: ResolvedCell[] = raw.grid === undefined
-    ? []
-    : expandGrid(raw, file)
-      .map((c) => ({
-        id: c.id,
-        values: c.values,
-        manifest: resolveRawManifest(c.raw, registries, opts),
-      }));
-  // Data sets check their sources (files, sizes) before any folder is made.
-  for (const m of cells.length ? cells.map((c) => c.manifest) : [manifest]) {
-    try {
-      const ds = registries.datasets.get(m.data.kind).create(m.data, {
-        seed: m.seed,
-      });
-      // Reads one example of each split, so missing or damaged files show now.
-      ds.batch("train", [0]);
-      ds.batch("val", [0]);
-      for (const model of m.models) {
-        const [h, w] = defaultImageShape(model.architecture);
-        if (ds.imageShape[0] !== h || ds.imageShape[1] !== w) {
-          throw new ManifestError(file, [{
-            path: "architecture",
-            message:
-              `the ${model.architecture} architecture reads ${h}x${w} images but data ${m.data.kind} gives ${
-                ds.imageShape[0]
-              }x${ds.imageShape[1]}`,
-          }]);
-        }
-      }
-    } catch (e) {
-      if (e instanceof ManifestError) throw e;
-      throw new UsageError(
-        `${file}: data (kind ${m.data.kind}) cannot be loaded: ${
-          (e as Error).message
-        }`,
-      );
-    }
-  }
-  const identity = JSON.stringify(
-    cells.length
-      ? cells.map((c) => ({ id: c.id, manifest: c.manifest }))
-      : manifest,
-    null,
-    2,
+async function list(experiment: Experiment | undefined, plugins: string[]) {
+  const names = builtinManifests();
+  console.log(`Manifests: ${names.join(", ")}`);
+  const paper = names.filter((n) =>
+    hasPaperBlock(join(MANIFEST_DIR, `${n}.yaml`))
   );
-
-  if (values["dry-run"]) {
-    console.log(identity);
-    return 0;
-  }
-
-  const root = resolve("runs");
-  let dir: string;
-  if (values.resume) {
-    const found = values.out ?? latestRun(root, manifest.name, identity);
-    if (
-      found === undefined || !existsSync(join(found, "manifest.resolved.json"))
-    ) {
-      throw new UsageError(
-        `--resume: no earlier run of ${manifest.name} with this manifest found${
-          values.out ? ` in ${values.out}` : ` under ${root}`
+  console.log(
+    `With the paper's budget (<name>-paper, or --paper): ${
+      paper.map((n) => `${n}-paper`).join(", ")
+    }`,
+  );
+  const registries = experiment?.registries ??
+    await loadPlugins(
+      plugins.map((p) => resolvePluginModule(p, Deno.cwd())),
+      createRegistries(BUILTIN_PLUGINS, "built-in"),
+    );
+  for (const role of ROLES) {
+    const registry = registries[role];
+    console.log(`\n${registry.roleName} kinds:`);
+    for (const { plugin, source } of registry.entries()) {
+      console.log(
+        `  ${plugin.kind.padEnd(14)} ${plugin.summary}${
+          source === "built-in" ? "" : ` [from ${source}]`
         }`,
       );
     }
-    const earlier = readFileSync(join(found, "manifest.resolved.json"), "utf8");
-    if (!sameIdentity(earlier, identity)) {
-      throw new UsageError(
-        `--resume: ${found} was started with a different manifest; start a new run instead`,
-      );
-    }
-    dir = found;
-  } else {
-    dir = values.out ??
-      join(
-        root,
-        `${manifest.name}-${timestamp()}${paperBudget ? "-paper" : ""}${
-          values.smoke ? "-smoke" : ""
-        }`,
-      );
-    if (existsSync(join(dir, "manifest.resolved.json"))) {
-      throw new UsageError(
-        `Run folder ${dir} already holds a run; use --resume or another --out`,
-      );
-    }
   }
+}
 
-  const width = Math.max(...manifest.models.map((m) => m.name.length));
+function consoleReporter(experiment: Experiment) {
+  const width = Math.max(
+    ...experiment.manifest.models.map((m) => m.name.length),
+  ) + (experiment.cells.length ? 24 : 0);
   const bars = new cliProgress.MultiBar({
     format:
       "{name} |{bar}| {value}/{total} steps | {ips} img/s | loss {loss} | ETA {eta_formatted}",
@@ -338,104 +125,175 @@ async function main(args: string[]): Promise<number> {
   // deno-lint-ignore no-explicit-any
   let bar = new Map<string, any>();
   let announced = false;
-  const callbacks = {
-    backend: values.backend as BackendRequest | undefined,
-    parallel,
-    onBackend: (b: BackendInfo) => {
-      if (announced) return;
-      announced = true;
-      bars.log(
-        `backend: ${b.name}${b.adapter ? ` (${b.adapter})` : ""}${
-          b.simd ? " simd" : ""
-        }${b.notes.length ? ` [${b.notes.join("; ")}]` : ""}\n`,
-      );
-    },
-    onProgress: (p: Progress) => {
-      let b = bar.get(p.name);
-      if (b === undefined) {
-        b = bars.create(p.steps, 0, {
-          name: p.name.padEnd(width),
-          ips: 0,
-          loss: "",
-        });
-        bar.set(p.name, b);
-      }
-      b.update(p.step, {
-        ips: Math.round(p.imagesPerSec),
-        loss: p.loss.toFixed(5),
-      });
-    },
-    onModelEnd: (name: string, r: ModelResult) => {
-      if (r.status === "failed") bars.log(`model ${name} failed: ${r.error}\n`);
-      if (r.reusedCheckpoint !== undefined) {
-        // Not bars.log: with no bar drawn yet it would never be flushed.
+  const onEvent = (e: RunEvent) => {
+    switch (e.type) {
+      case "run":
         console.log(
-          `model ${name}: trained by an earlier run with the same configuration, loaded from ${r.reusedCheckpoint} (--fresh retrains)`,
+          `irmae: ${experiment.manifest.name}: ${
+            e.cells ? `sweep of ${e.cells} cells x ` : ""
+          }${experiment.manifest.models.length} models, ${experiment.manifest.train.steps} steps each -> ${e.dir}${
+            e.resumed ? " (resumed)" : ""
+          }`,
         );
-      }
-      for (const [kind, why] of Object.entries(r.samplerErrors ?? {})) {
-        bars.log(`model ${name}: sampler ${kind} failed: ${why}\n`);
-      }
-    },
-    onExtractor: (x: ExtractorInfo) => {
-      bars.log(
-        `FID extractor: ${x.kind}${
-          x.accuracy === undefined
-            ? ""
-            : ` (validation accuracy ${(100 * x.accuracy).toFixed(2)}%, ${
-              x.fromCache ? "loaded from cache" : "trained"
-            } in ${x.seconds.toFixed(1)} s on ${x.backend})`
-        }\n`,
-      );
-    },
-    cacheDir: join(root, ".cache"),
-    fresh: values.fresh,
-  };
-  let results: RunResults;
-  if (cells.length === 0) {
-    console.log(
-      `irmae: ${manifest.name}${
-        values.smoke ? " (smoke)" : ""
-      }: ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
-    );
-    results = await runExperiment(manifest, {
-      ...callbacks,
-      dir,
-      resume: values.resume,
-    });
-  } else {
-    console.log(
-      `irmae: ${manifest.name}${
-        values.smoke ? " (smoke)" : ""
-      }: sweep of ${cells.length} cells x ${manifest.models.length} models, ${manifest.train.steps} steps each -> ${dir}`,
-    );
-    mkdirSync(dir, { recursive: true });
-    writeFileAtomic(join(dir, "manifest.resolved.json"), identity);
-    const sweep = await runSweep(manifest.name, cells, {
-      ...callbacks,
-      dir,
-      cellRoot: join(root, ".cells", manifest.name),
-      onCell: (cell, i, reused) => {
-        bar = new Map();
+        break;
+      case "backend": {
+        if (announced) break;
+        announced = true;
+        const b = e.backend;
         bars.log(
-          `cell ${i + 1}/${cells.length} ${cell.id}${
-            reused ? ": finished earlier, reused" : ""
+          `backend: ${b.name}${b.adapter ? ` (${b.adapter})` : ""}${
+            b.simd ? " simd" : ""
+          }${b.notes.length ? ` [${b.notes.join("; ")}]` : ""}\n`,
+        );
+        break;
+      }
+      case "progress": {
+        const p = e.progress;
+        let b = bar.get(p.name);
+        if (b === undefined) {
+          b = bars.create(p.steps, 0, {
+            name: p.name.padEnd(width),
+            ips: 0,
+            loss: "",
+          });
+          bar.set(p.name, b);
+        }
+        b.update(p.step, {
+          ips: Math.round(p.imagesPerSec),
+          loss: p.loss.toFixed(5),
+        });
+        break;
+      }
+      case "model": {
+        const r = e.result;
+        if (r.status === "failed") {
+          bars.log(`model ${e.name} failed: ${r.error}\n`);
+        }
+        if (r.reusedCheckpoint !== undefined) {
+          // Not bars.log: with no bar drawn yet it would never be flushed.
+          console.log(
+            `model ${e.name}: trained by an earlier run with the same configuration, loaded from ${r.reusedCheckpoint} (--fresh retrains)`,
+          );
+        }
+        for (const [kind, why] of Object.entries(r.samplerErrors ?? {})) {
+          bars.log(`model ${e.name}: sampler ${kind} failed: ${why}\n`);
+        }
+        break;
+      }
+      case "extractor": {
+        const x = e.info;
+        bars.log(
+          `FID extractor: ${x.kind}${
+            x.accuracy === undefined
+              ? ""
+              : ` (validation accuracy ${(100 * x.accuracy).toFixed(2)}%, ${
+                x.fromCache ? "loaded from cache" : "trained"
+              } in ${x.seconds.toFixed(1)} s on ${x.backend})`
           }\n`,
         );
-      },
-    });
-    console.log(
-      `${sweep.trained} cells trained, ${sweep.reused} reused from earlier runs`,
-    );
-    results = sweep.results;
+        break;
+      }
+      case "cell":
+        bar = new Map();
+        bars.log(
+          `cell ${e.index + 1}/${experiment.cells.length} ${e.cell.id}${
+            e.reused ? ": finished earlier, reused" : ""
+          }\n`,
+        );
+        break;
+    }
+  };
+  return { onEvent, stop: () => bars.stop() };
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
   }
-  bars.stop();
+  if (positionals.length > 1 || (positionals.length === 0 && !values.list)) {
+    throw new UsageError(
+      `Expected one experiment name, got ${positionals.length}\n\n${USAGE}`,
+    );
+  }
+  const overrides = [...values.set];
+  if (values.backend !== undefined) {
+    if (!BACKEND_NAMES.includes(values.backend as BackendRequest)) {
+      throw new UsageError(
+        `--backend: expected one of ${
+          BACKEND_NAMES.join(", ")
+        }, got "${values.backend}"`,
+      );
+    }
+    overrides.push(`backend=${values.backend}`);
+  }
+  if (values.parallel !== undefined) {
+    const n = Number(values.parallel);
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new UsageError(
+        `--parallel: expected an integer from 1 to 64, got "${values.parallel}"`,
+      );
+    }
+    overrides.push(`parallel=${n}`);
+  }
+  if (positionals.length === 0) {
+    await list(undefined, values.plugin);
+    return 0;
+  }
+  const found = findManifest(positionals[0]!);
+  const experiment = await loadExperiment(found.path, {
+    plugins: values.plugin,
+    overrides,
+    smoke: values.smoke,
+    paper: values.paper || found.paper,
+    skipPreflight: values.list,
+  });
+  if (values.list) {
+    await list(experiment, values.plugin);
+    return 0;
+  }
+  if (values["dry-run"]) {
+    console.log(JSON.stringify(
+      experiment.cells.length
+        ? experiment.cells.map((c) => ({ id: c.id, manifest: c.manifest }))
+        : experiment.manifest,
+      null,
+      2,
+    ));
+    return 0;
+  }
+  const reporter = consoleReporter(experiment);
+  const label = [
+    values.paper || found.paper ? "paper" : "",
+    values.smoke ? "smoke" : "",
+  ].filter((s) => s !== "").join("-");
+  let outcome;
+  try {
+    outcome = await runExperiment(experiment, {
+      ...(values.out === undefined ? {} : { outDir: values.out }),
+      resume: values.resume,
+      fresh: values.fresh,
+      label,
+      report: false,
+      onEvent: reporter.onEvent,
+    });
+  } finally {
+    reporter.stop();
+  }
+  const { dir, results } = outcome;
+  if (experiment.cells.length) {
+    console.log(
+      `${outcome.cellsTrained} cells trained, ${outcome.cellsReused} reused from earlier runs`,
+    );
+  }
   console.log(readFileSync(join(dir, "results.md"), "utf8"));
   if (existsSync(join(dir, "classification.md"))) {
     console.log(readFileSync(join(dir, "classification.md"), "utf8"));
   }
   console.log(`Results: ${join(dir, "results.json")}`);
   try {
+    const { writeReport } = await import("./report.ts");
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
     console.error(
@@ -458,11 +316,12 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    if (e instanceof ManifestError || e instanceof UsageError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    if (e instanceof RangeError || e instanceof TypeError) {
+    if (
+      e instanceof ManifestError || e instanceof UsageError ||
+      e instanceof ExperimentError ||
+      e instanceof PluginLoadError || e instanceof RunFolderError ||
+      e instanceof RangeError || e instanceof TypeError
+    ) {
       console.error(`error: ${e.message}`);
       Deno.exit(2);
     }

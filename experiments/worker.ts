@@ -1,28 +1,34 @@
 /**
  * Worker entry: trains one model of a manifest in its own thread (its own
- * tfjs engine and wasm instance), so a manifest's models use all cores.
+ * tfjs engine and wasm instance), so a manifest's models use all cores. It
+ * loads the manifest's plug-in modules itself: a plug-in works in every
+ * worker.
  *
- * Messages in: {@link WorkerRequest}. Messages out: `progress`, then `done`
- * or `error`.
+ * Messages in: {@link WorkerRequest}. Messages out: `backend`, `progress`,
+ * then `done` or `error`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../core/backend.ts";
-import type { BackendRequest } from "../core/backend.ts";
-import { createBuiltinRegistries } from "./builtins.ts";
+import { buildDataset } from "./build.ts";
 import { trainSupervised } from "./classification.ts";
 import { createExtractor } from "./generate.ts";
 import type { ResolvedManifest } from "./manifest.ts";
-import { buildDataset, trainModel } from "./train.ts";
+import { loadPlugins } from "./plugins.ts";
+import { trainModel } from "./train.ts";
 
 /** What the runner asks a worker to do. */
 export interface WorkerRequest {
+  /** The resolved manifest; its `plugins` are loaded first. */
   manifest: ResolvedManifest;
+  /** Which model. */
   modelIndex: number;
+  /** The model's folder. */
   dir: string;
+  /** Continue from the checkpoint in `dir`. */
   resume: boolean;
-  backend: BackendRequest;
+  /** Stop after this many steps (tests). */
   stopAfter?: number;
   /**
    * `train` (one model, then its generation and classification) or
@@ -30,7 +36,7 @@ export interface WorkerRequest {
    * @default "train"
    */
   task?: "train" | "supervised";
-  /** The classifier extractor's weight cache (the runner fills it first). */
+  /** The extractor's weight cache (the runner fills it first). */
   cacheDir?: string;
   /** Finished models to reuse and extend (`TrainOptions.modelCache`). */
   modelCache?: string;
@@ -48,32 +54,31 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const req = e.data;
   try {
     tf.env().set("PROD", true);
-    const backend = await selectBackend(req.backend);
+    const backend = await selectBackend(req.manifest.backend);
     scope.postMessage({ type: "backend", backend });
-    const registries = createBuiltinRegistries();
+    const registries = await loadPlugins(req.manifest.plugins);
     if (req.task === "supervised") {
       const records = await trainSupervised(
         req.manifest,
         buildDataset(req.manifest, registries),
+        registries,
       );
       scope.postMessage({ type: "done", out: { supervised: records } });
       return;
     }
-    const extractor = req.manifest.eval.samplers.length > 0 ||
-        req.manifest.eval.tsne !== null
-      ? await createExtractor(
-        req.manifest,
-        buildDataset(req.manifest, registries),
-        { cacheDir: req.cacheDir },
-      )
+    const dataset = buildDataset(req.manifest, registries);
+    const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
+      req.manifest.eval.tsne !== null;
+    const extractor = wantsExtractor
+      ? await createExtractor(req.manifest, dataset, registries, {
+        cacheDir: req.cacheDir,
+      })
       : undefined;
     let last = 0;
-    const out = await trainModel(
-      req.manifest,
-      req.modelIndex,
-      registries,
-      {
+    try {
+      const out = await trainModel(req.manifest, req.modelIndex, registries, {
         extractor,
+        dataset,
         dir: req.dir,
         resume: req.resume,
         stopAfter: req.stopAfter,
@@ -85,10 +90,11 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
             scope.postMessage({ type: "progress", progress: p });
           }
         },
-      },
-    );
-    extractor?.dispose();
-    scope.postMessage({ type: "done", out });
+      });
+      scope.postMessage({ type: "done", out });
+    } finally {
+      extractor?.dispose();
+    }
   } catch (err) {
     scope.postMessage({
       type: "error",

@@ -19,6 +19,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
@@ -700,3 +702,42 @@ export async function loadInceptionFeatures(
     },
   };
 }
+
+/**
+ * The FID feature space of a CNN classifier trained on the data set's labels
+ * (cached by data set and options): the offline stand-in for InceptionV3.
+ */
+export const classifierExtractorPlugin: Plugin<"extractor"> = definePlugin({
+  role: "extractor",
+  kind: "classifier",
+  summary:
+    "penultimate layer of a CNN trained on the data set's labels (offline FID)",
+  options: z.strictObject({
+    steps: z.number().int().min(0).max(10_000_000).default(2000),
+  }),
+  create: (options, context) =>
+    trainClassifierFeatures(context.dataset, {
+      steps: options.steps,
+      seed: context.seed,
+      cacheDir: context.cacheDir,
+    }),
+});
+
+/** The FID feature space of a tfjs InceptionV3 (or any) model on disk. */
+export const inceptionExtractorPlugin: Plugin<"extractor"> = definePlugin({
+  role: "extractor",
+  kind: "inception",
+  summary: "a tfjs InceptionV3 model at path (the paper's FID network)",
+  options: z.strictObject({
+    path: z.string().min(1),
+    format: z.enum(["graph", "layers"]).default("graph"),
+    outputNode: z.string().min(1).optional(),
+  }),
+  create: (options) =>
+    loadInceptionFeatures(options.path, {
+      format: options.format,
+      ...(options.outputNode === undefined
+        ? {}
+        : { outputNode: options.outputNode }),
+    }),
+});

@@ -50,13 +50,16 @@ export {
 } from "./frechet.ts";
 export {
   CLASSIFIER_FEATURE_DIM,
+  classifierExtractorPlugin,
   type ClassifierFeatures,
   type ClassifierOptions,
   fileSystemIO,
+  inceptionExtractorPlugin,
   type InceptionOptions,
   loadInceptionFeatures,
   trainClassifierFeatures,
 } from "./classifier_features.ts";
+export { METRIC_PLUGINS } from "./plugins.ts";
 export {
   balancedSubset,
   type BalancedSubsetOptions,

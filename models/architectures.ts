@@ -16,6 +16,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import type { Decoder, Encoder, Tensor2D, Tensor4D } from "../core/types.ts";
 import {
   buildLayers,
@@ -196,10 +198,20 @@ export function defaultImageShape(
   return [a.imageSize, a.imageSize, a.channels];
 }
 
-function makeEncoder(
+/**
+ * Wraps a stack of layers (from `buildLayers`) as an {@link Encoder}. Its
+ * last weighted layer must be linear (a dense layer, or a convolution to a
+ * 1x1 map): `absorb` folds a matrix into it.
+ *
+ * @param kind The encoder's name.
+ * @param layers The layers, input [H, W, C] to a flat code.
+ * @param imageShape The input image shape.
+ * @returns An encoder owning the layers' variables.
+ */
+export function layerEncoder(
   kind: string,
   layers: Layer[],
-  imageShape: [number, number, number],
+  imageShape: readonly [number, number, number],
 ): Encoder {
   const last = layers.filter((l) => l.weight !== undefined).at(-1)!;
   const outputDim = last.outShape.at(-1)!;
@@ -208,7 +220,7 @@ function makeEncoder(
     imageShape,
     outputDim,
     variables: layerVariables(layers),
-    apply: (x) => runLayers(layers, x) as Tensor2D,
+    apply: (x) => tf.tidy(() => runLayers(layers, x) as Tensor2D),
     absorb(matrix: Tensor2D): Encoder {
       const [rows, cols] = matrix.shape;
       if (rows !== outputDim || cols !== outputDim) {
@@ -241,8 +253,39 @@ function makeEncoder(
           bias: layer.bias && tf.variable(layer.bias, false),
         };
       });
-      return makeEncoder(kind, copies, imageShape);
+      return layerEncoder(kind, copies, imageShape);
     },
+    dispose: () => tf.dispose(layerVariables(layers)),
+  };
+}
+
+/**
+ * Wraps a stack of layers (from `buildLayers`) as a {@link Decoder}.
+ *
+ * @param kind The decoder's name.
+ * @param layers The layers, a flat code to logits [H, W, C].
+ * @param output The output non-linearity applied to the logits.
+ * @returns A decoder owning the layers' variables.
+ */
+export function layerDecoder(
+  kind: string,
+  layers: Layer[],
+  output: "tanh" | "sigmoid",
+): Decoder {
+  const inShape = layers[0]!.inShape;
+  const outShape = layers.at(-1)!.outShape;
+  if (inShape.length !== 1 || outShape.length !== 3) {
+    throw new RangeError(
+      `A decoder maps a flat code to an image, got [${inShape}] -> [${outShape}]`,
+    );
+  }
+  return {
+    kind,
+    latentDim: inShape[0]!,
+    imageShape: outShape as [number, number, number],
+    output,
+    variables: layerVariables(layers),
+    logits: (z) => tf.tidy(() => runLayers(layers, z) as Tensor4D),
     dispose: () => tf.dispose(layerVariables(layers)),
   };
 }
@@ -257,10 +300,14 @@ function makeEncoder(
  * @example A shapes encoder
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createEncoder } from "./architectures.ts";
+ * import { createEncoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
  * const encoder = createEncoder("shapes", { seed: 1 });
- * const z = encoder.apply(tf.zeros([2, 32, 32, 3]));
- * console.assert(z.shape[1] === 32);
+ * const images = tf.zeros([2, 32, 32, 3]) as tf.Tensor4D;
+ * const z = encoder.apply(images);
+ * assert.deepEqual(z.shape, [2, 32]);
+ * tf.dispose([images, z]);
  * encoder.dispose();
  * ```
  */
@@ -281,7 +328,7 @@ export function createEncoder(
     imageShape,
     options.seed ?? 0,
   );
-  return makeEncoder(name, layers, imageShape);
+  return layerEncoder(name, layers, imageShape);
 }
 
 /**
@@ -299,13 +346,218 @@ export function createDecoder(
   const d = options.latentDim ?? arch.latentDim;
   const channels = options.channels ?? arch.channels;
   const layers = buildLayers(arch.decoder(d, channels), [d], options.seed ?? 0);
-  return {
-    kind: name,
-    latentDim: d,
-    imageShape: [arch.imageSize, arch.imageSize, channels],
-    output: options.output ?? "tanh",
-    variables: layerVariables(layers),
-    logits: (z) => runLayers(layers, z) as Tensor4D,
-    dispose: () => tf.dispose(layerVariables(layers)),
-  };
+  return layerDecoder(name, layers, options.output ?? "tanh");
 }
+
+/** The image size a paper network reads, or a one-line error. */
+function checkPaperSize(
+  name: ArchitectureName,
+  role: "encoder" | "decoder",
+  imageShape: readonly [number, number, number],
+): void {
+  const size = ARCHITECTURES[name].imageSize;
+  if (imageShape[0] !== size || imageShape[1] !== size) {
+    throw new RangeError(
+      `the ${name} ${role} (paper Table 3) works on ${size}x${size} images, the data set gives ${
+        imageShape[0]
+      }x${
+        imageShape[1]
+      }; resize the data (e.g. data.size: ${size}) or use the conv ${role}, which takes any size`,
+    );
+  }
+}
+
+const PAPER_SUMMARY: Record<ArchitectureName, string> = {
+  shapes: "the paper's shapes network (Table 3): 32x32, d = 32",
+  mnist: "the paper's MNIST network (Table 3): 32x32, FC code, d = 128",
+  celeba: "the paper's CelebA network (Table 3): 64x64, FC code, d = 512",
+};
+
+function paperEncoderPlugin(name: ArchitectureName): Plugin<"encoder"> {
+  return definePlugin({
+    role: "encoder",
+    kind: name,
+    summary: `${PAPER_SUMMARY[name]} (encoder)`,
+    options: z.strictObject({}),
+    latentDim: ARCHITECTURES[name].latentDim,
+    create: (_options, context) => {
+      checkPaperSize(name, "encoder", context.imageShape);
+      const arch = ARCHITECTURES[name];
+      return layerEncoder(
+        name,
+        buildLayers(
+          arch.encoder(context.outputDim),
+          [...context.imageShape],
+          context.seed,
+        ),
+        context.imageShape,
+      );
+    },
+  });
+}
+
+function paperDecoderPlugin(name: ArchitectureName): Plugin<"decoder"> {
+  return definePlugin({
+    role: "decoder",
+    kind: name,
+    summary: `${PAPER_SUMMARY[name]} (decoder)`,
+    options: z.strictObject({}),
+    create: (_options, context) => {
+      checkPaperSize(name, "decoder", context.imageShape);
+      return createDecoder(name, {
+        latentDim: context.latentDim,
+        channels: context.imageShape[2],
+        seed: context.seed,
+        output: context.output,
+      });
+    },
+  });
+}
+
+/** The paper's shapes encoder (Table 3) as a plug-in. */
+export const shapesEncoderPlugin: Plugin<"encoder"> = paperEncoderPlugin(
+  "shapes",
+);
+/** The paper's shapes decoder (Table 3) as a plug-in. */
+export const shapesDecoderPlugin: Plugin<"decoder"> = paperDecoderPlugin(
+  "shapes",
+);
+/** The paper's MNIST encoder (Table 3) as a plug-in. */
+export const mnistEncoderPlugin: Plugin<"encoder"> = paperEncoderPlugin(
+  "mnist",
+);
+/** The paper's MNIST decoder (Table 3) as a plug-in. */
+export const mnistDecoderPlugin: Plugin<"decoder"> = paperDecoderPlugin(
+  "mnist",
+);
+/** The paper's CelebA encoder (Table 3) as a plug-in. */
+export const celebaEncoderPlugin: Plugin<"encoder"> = paperEncoderPlugin(
+  "celeba",
+);
+/** The paper's CelebA decoder (Table 3) as a plug-in. */
+export const celebaDecoderPlugin: Plugin<"decoder"> = paperDecoderPlugin(
+  "celeba",
+);
+
+const CONV_OPTIONS = z.strictObject({
+  filters: z.array(z.number().int().min(1).max(4096)).min(1).max(8).default([
+    32,
+    64,
+    128,
+    256,
+  ]),
+});
+
+/**
+ * How many times an image of this size halves evenly while staying at least
+ * 4 pixels wide, at most `limit` times.
+ */
+export function halvings(
+  imageShape: readonly [number, number, number],
+  limit: number,
+): number {
+  let n = 0;
+  let [h, w] = imageShape;
+  while (n < limit && h % 2 === 0 && w % 2 === 0 && h >= 8 && w >= 8) {
+    h /= 2;
+    w /= 2;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * A convolutional encoder for any image size, in the paper's style: 4x4
+ * stride-2 convolutions with ReLU of `filters` channels while the image
+ * halves evenly (28x28 halves twice to 7x7, 64x64 four times to 4x4), then
+ * a linear dense layer to the code.
+ *
+ * @param imageShape The input [H, W, C].
+ * @param outputDim The code width.
+ * @param options Channels of each convolution, at most as many as halve.
+ * @returns The layer specs.
+ */
+export function convEncoderSpecs(
+  imageShape: readonly [number, number, number],
+  outputDim: number,
+  options: { filters: number[] },
+): LayerSpec[] {
+  const n = halvings(imageShape, options.filters.length);
+  const [h, w] = imageShape;
+  const last = n === 0 ? imageShape[2] : options.filters[n - 1]!;
+  return [
+    ...options.filters.slice(0, n).map(conv),
+    { type: "reshape", shape: [(h / 2 ** n) * (w / 2 ** n) * last] },
+    { type: "dense", units: outputDim, activation: "linear" },
+  ];
+}
+
+/**
+ * The decoder that mirrors {@link convEncoderSpecs}: a dense layer with ReLU
+ * to the encoder's last feature map, then 4x4 stride-2 transposed
+ * convolutions back to the image (ReLU between, the last one linear).
+ *
+ * @param imageShape The output [H, W, C].
+ * @param options Channels of the encoder's convolutions.
+ * @returns The layer specs, reading a flat code.
+ */
+export function convDecoderSpecs(
+  imageShape: readonly [number, number, number],
+  options: { filters: number[] },
+): LayerSpec[] {
+  const n = halvings(imageShape, options.filters.length);
+  const [h, w, c] = imageShape;
+  const [h0, w0] = [h / 2 ** n, w / 2 ** n];
+  if (n === 0) {
+    return [
+      { type: "dense", units: h * w * c, activation: "linear" },
+      { type: "reshape", shape: [h, w, c] },
+    ];
+  }
+  const start = options.filters[n - 1]!;
+  const ups = options.filters.slice(0, n - 1).reverse();
+  return [
+    { type: "dense", units: h0 * w0 * start, activation: "relu" },
+    { type: "reshape", shape: [h0, w0, start] },
+    ...ups.map((f) => convT(f, "relu")),
+    convT(c, "linear"),
+  ];
+}
+
+/** A convolutional encoder for any image size, see {@link convEncoderSpecs}. */
+export const convEncoderPlugin: Plugin<"encoder"> = definePlugin({
+  role: "encoder",
+  kind: "conv",
+  summary:
+    "stride-2 4x4 convolutions while the image halves evenly, then a dense code (any size)",
+  options: CONV_OPTIONS,
+  create: (options, context) =>
+    layerEncoder(
+      "conv",
+      buildLayers(
+        convEncoderSpecs(context.imageShape, context.outputDim, options),
+        [...context.imageShape],
+        context.seed,
+      ),
+      context.imageShape,
+    ),
+});
+
+/** The decoder mirroring the conv encoder, see {@link convDecoderSpecs}. */
+export const convDecoderPlugin: Plugin<"decoder"> = definePlugin({
+  role: "decoder",
+  kind: "conv",
+  summary:
+    "dense layer, then stride-2 4x4 transposed convolutions back to the image (any size)",
+  options: CONV_OPTIONS,
+  create: (options, context) =>
+    layerDecoder(
+      "conv",
+      buildLayers(
+        convDecoderSpecs(context.imageShape, options),
+        [context.latentDim],
+        context.seed,
+      ),
+      context.output,
+    ),
+});

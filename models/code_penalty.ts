@@ -7,6 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import type {
   LatentOutput,
   LatentRegularizer,
@@ -53,14 +55,7 @@ export interface CodePenaltyOptions {
 export function createCodePenalty(
   options: CodePenaltyOptions,
 ): LatentRegularizer {
-  const config = {
-    latentDim: options.latentDim,
-    norm: options.norm ?? "none",
-    weight: options.weight ?? 0.01,
-  };
-  if (!(config.weight >= 0)) {
-    throw new RangeError(`Penalty weight must be >= 0, got ${config.weight}`);
-  }
+  const config = parseOptions(PENALTY_OPTIONS, options, "code penalty");
   return {
     kind: config.norm,
     inputDim: config.latentDim,
@@ -81,3 +76,41 @@ export function createCodePenalty(
     dispose: () => {},
   };
 }
+
+const WEIGHT = z.number().min(0).max(1e6).default(0.01);
+
+const PENALTY_OPTIONS = z.strictObject({
+  latentDim: z.number().int().min(1),
+  norm: z.enum(["none", "l1", "l2"]).default("none"),
+  weight: WEIGHT,
+});
+
+/** The plain autoencoder: the code passes unchanged (`kind: none`). */
+export const nonePlugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "none",
+  summary: "plain autoencoder: the code passes unchanged",
+  options: z.strictObject({}),
+  create: (_options, context) =>
+    createCodePenalty({ latentDim: context.latentDim, norm: "none" }),
+});
+
+/** An L1 penalty on the code (paper §4.1): `weight * mean |z|_1`. */
+export const l1Plugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "l1",
+  summary: "L1 penalty on the code (paper §4.1)",
+  options: z.strictObject({ weight: WEIGHT }),
+  create: (options, context) =>
+    createCodePenalty({ latentDim: context.latentDim, norm: "l1", ...options }),
+});
+
+/** An L2 penalty on the code (paper §4.1): `weight * mean |z|_2^2`. */
+export const l2Plugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "l2",
+  summary: "L2 penalty on the code (paper §4.1)",
+  options: z.strictObject({ weight: WEIGHT }),
+  create: (options, context) =>
+    createCodePenalty({ latentDim: context.latentDim, norm: "l2", ...options }),
+});

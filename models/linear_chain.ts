@@ -17,6 +17,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import {
+  definePlugin,
+  parseOptions,
+  type Plugin,
+  REGULARIZER_CONTEXT_FIELDS,
+} from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
 import type {
   LatentOutput,
@@ -109,28 +116,13 @@ export interface LinearChain extends LatentRegularizer {
  * ```
  */
 export function createLinearChain(options: LinearChainOptions): LinearChain {
-  const config: Required<LinearChainOptions> = {
-    latentDim: options.latentDim,
-    numMatrices: options.numMatrices ?? 2,
-    seed: options.seed ?? 0,
-    initScale: options.initScale ?? 1,
-    shared: options.shared ?? false,
-    trainable: options.trainable ?? true,
-    activation: options.activation ?? "linear",
-  };
+  const config: Required<LinearChainOptions> = parseOptions(
+    CHAIN_OPTIONS.extend(REGULARIZER_CONTEXT_FIELDS),
+    options,
+    "linear chain",
+  );
   const d = config.latentDim;
   const l = config.numMatrices;
-  if (!Number.isInteger(d) || d < 1) {
-    throw new RangeError(`latentDim must be a positive integer, got ${d}`);
-  }
-  if (!Number.isInteger(l) || l < 0) {
-    throw new RangeError(
-      `numMatrices must be a non-negative integer, got ${l}`,
-    );
-  }
-  if (!(config.initScale > 0)) {
-    throw new RangeError(`initScale must be positive, got ${config.initScale}`);
-  }
   const rng = new Rng(config.seed);
   const bound = Math.sqrt(config.initScale / d);
   const distinct = config.shared ? Math.min(l, 1) : l;
@@ -185,3 +177,20 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
     dispose: () => tf.dispose(matrices),
   };
 }
+
+const CHAIN_OPTIONS = z.strictObject({
+  numMatrices: z.number().int().min(0).max(64).default(2),
+  initScale: z.number().positive().max(1e6).default(1),
+  shared: z.boolean().default(false),
+  trainable: z.boolean().default(true),
+  activation: z.enum(["linear", "relu", "tanh"]).default("linear"),
+});
+
+/** IRMAE's chain of l square matrices (paper §3) as a plug-in. */
+export const linearChainPlugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "linear-chain",
+  summary: "l square matrices between encoder and decoder (IRMAE, paper §3)",
+  options: CHAIN_OPTIONS,
+  create: (options, context) => createLinearChain({ ...options, ...context }),
+});

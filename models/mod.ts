@@ -26,40 +26,69 @@ export {
   ARCHITECTURE_NAMES,
   type ArchitectureName,
   type ArchitectureOptions,
+  celebaDecoderPlugin,
+  celebaEncoderPlugin,
+  convDecoderPlugin,
+  convDecoderSpecs,
+  convEncoderPlugin,
+  convEncoderSpecs,
   createDecoder,
   createEncoder,
   defaultImageShape,
   defaultLatentDim,
+  layerDecoder,
+  layerEncoder,
+  mnistDecoderPlugin,
+  mnistEncoderPlugin,
+  shapesDecoderPlugin,
+  shapesEncoderPlugin,
 } from "./architectures.ts";
-export { type CodePenaltyOptions, createCodePenalty } from "./code_penalty.ts";
+export { MODEL_PLUGINS } from "./plugins.ts";
+export {
+  type CodePenaltyOptions,
+  createCodePenalty,
+  l1Plugin,
+  l2Plugin,
+  nonePlugin,
+} from "./code_penalty.ts";
 export {
   createLinearChain,
   type LinearChain,
   type LinearChainOptions,
+  linearChainPlugin,
 } from "./linear_chain.ts";
-export { createRae, type Rae, type RaeOptions } from "./rae.ts";
-export { createVaeHead, type VaeHead, type VaeHeadOptions } from "./vae.ts";
+export { createRae, type Rae, type RaeOptions, raePlugin } from "./rae.ts";
+export {
+  createVaeHead,
+  type VaeHead,
+  type VaeHeadOptions,
+  vaePlugin,
+} from "./vae.ts";
 export {
   createWae,
   mmdInverseMultiquadratic,
   type MmdOptions,
   type Wae,
   type WaeOptions,
+  waePlugin,
 } from "./wae.ts";
 export {
   createGaussianSampler,
   type GaussianSampler,
+  gaussianSamplerPlugin,
 } from "./sampler_gaussian.ts";
 export {
   createGmmSampler,
   type GaussianMixture,
   type GmmOptions,
   type GmmSampler,
+  gmmSamplerPlugin,
 } from "./sampler_gmm.ts";
 export {
   createPcaGridSampler,
   type PcaGridOptions,
   type PcaGridSampler,
+  pcaGridSamplerPlugin,
   type PrincipalPlane,
 } from "./sampler_pca_grid.ts";
 export {
@@ -67,6 +96,7 @@ export {
   interpolateCodes,
   type InterpolationOptions,
   type InterpolationSampler,
+  interpolationSamplerPlugin,
 } from "./sampler_interpolate.ts";
 export type {
   CodeMatrix,

@@ -26,6 +26,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import {
+  definePlugin,
+  parseOptions,
+  type Plugin,
+  REGULARIZER_CONTEXT_FIELDS,
+} from "../core/plugin.ts";
 import type {
   Decoder,
   LatentOutput,
@@ -97,20 +104,12 @@ export interface Rae extends LatentRegularizer {
  * ```
  */
 export function createRae(options: RaeOptions): Rae {
-  const config: Required<RaeOptions> = {
-    latentDim: options.latentDim,
-    codeWeight: options.codeWeight ?? 1e-4,
-    decoderWeight: options.decoderWeight ?? 1e-7,
-  };
+  const config: Required<RaeOptions> = parseOptions(
+    RAE_OPTIONS.extend({ latentDim: REGULARIZER_CONTEXT_FIELDS.latentDim }),
+    options,
+    "rae",
+  );
   const d = config.latentDim;
-  if (!Number.isInteger(d) || d < 1) {
-    throw new RangeError(`latentDim must be a positive integer, got ${d}`);
-  }
-  for (const key of ["codeWeight", "decoderWeight"] as const) {
-    if (!(config[key] >= 0)) {
-      throw new RangeError(`${key} must be >= 0, got ${config[key]}`);
-    }
-  }
   return {
     kind: "rae",
     inputDim: d,
@@ -135,3 +134,19 @@ export function createRae(options: RaeOptions): Rae {
     dispose: () => {},
   };
 }
+
+const RAE_OPTIONS = z.strictObject({
+  codeWeight: z.number().min(0).max(1e6).default(1e-4),
+  decoderWeight: z.number().min(0).max(1e6).default(1e-7),
+});
+
+/** RAE-L2 (paper Table 7): L2 penalties on the code and decoder weights. */
+export const raePlugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "rae",
+  summary:
+    "RAE-L2: L2 penalties on the code and decoder weights (paper Table 7)",
+  options: RAE_OPTIONS,
+  create: (options, context) =>
+    createRae({ ...options, latentDim: context.latentDim }),
+});

@@ -1,12 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { createAutoencoder } from "../core/autoencoder.ts";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { Rng } from "../core/random.ts";
 import type { Decoder } from "../core/types.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createDecoder, createEncoder } from "./architectures.ts";
-import { createRae } from "./rae.ts";
+import { createRae, raePlugin } from "./rae.ts";
+import { createRegistries } from "../core/plugin.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
@@ -133,14 +133,17 @@ Deno.test("rae() reports its config and validates it", () => {
 });
 
 Deno.test("rae() registry entry resolves its defaults", () => {
-  const entry = createBuiltinRegistries().regularizers.get("rae");
+  const entry = raePlugin;
   const options = entry.schema.parse({ kind: "rae" });
   assert.deepEqual(options, {
     kind: "rae",
     codeWeight: 1e-4,
     decoderWeight: 1e-7,
   });
-  const rae = entry.create(options, { latentDim: 4, seed: 9 });
+  const rae = createRegistries([entry]).regularizer.create(
+    { kind: "rae" },
+    { latentDim: 4, seed: 9 },
+  );
   assert.deepEqual(rae.getConfig(), {
     latentDim: 4,
     codeWeight: 1e-4,

@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
 import {
   checkCount,
@@ -104,3 +106,13 @@ export function createGaussianSampler(): GaussianSampler {
     },
   };
 }
+
+/** The full-covariance Gaussian sampler (paper Figure 6) as a plug-in. */
+export const gaussianSamplerPlugin: Plugin<"sampler"> = definePlugin({
+  role: "sampler",
+  kind: "gaussian",
+  summary: "full-covariance Gaussian fitted to the codes (paper Figure 6)",
+  options: z.strictObject({}),
+  density: true,
+  create: () => createGaussianSampler(),
+});

@@ -13,6 +13,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { Rng } from "../core/random.ts";
 import { checkCodes, checkCount } from "../core/linalg.ts";
@@ -110,35 +112,20 @@ interface Fit {
   logDets: Float64Array;
 }
 
+const GMM_OPTIONS = z.strictObject({
+  components: z.number().int().min(1).max(256).default(4),
+  maxIterations: z.number().int().min(0).max(10000).default(100),
+  tolerance: z.number().min(0).max(1).default(1e-3),
+  regularization: z.number().min(0).max(1).default(1e-6),
+  kmeansIterations: z.number().int().min(0).max(1000).default(10),
+});
+
 function resolve(options: GmmOptions): ResolvedGmmOptions {
-  const resolved = {
-    components: options.components ?? 4,
-    maxIterations: options.maxIterations ?? 100,
-    tolerance: options.tolerance ?? 1e-3,
-    regularization: options.regularization ?? 1e-6,
-    kmeansIterations: options.kmeansIterations ?? 10,
-    seed: options.seed ?? 0,
-  };
-  if (!Number.isInteger(resolved.components) || resolved.components < 1) {
-    throw new RangeError(
-      `GMM components must be a positive integer, found ${resolved.components}`,
-    );
-  }
-  for (const key of ["maxIterations", "kmeansIterations"] as const) {
-    if (!Number.isInteger(resolved[key]) || resolved[key] < 0) {
-      throw new RangeError(
-        `GMM ${key} must be a non-negative integer, found ${resolved[key]}`,
-      );
-    }
-  }
-  for (const key of ["tolerance", "regularization"] as const) {
-    if (!(resolved[key] >= 0)) {
-      throw new RangeError(
-        `GMM ${key} must be non-negative, found ${resolved[key]}`,
-      );
-    }
-  }
-  return resolved;
+  return parseOptions(
+    GMM_OPTIONS.extend({ seed: z.number().int().min(0).default(0) }),
+    options,
+    "GMM",
+  );
 }
 
 /**
@@ -505,3 +492,15 @@ function expect(
   }
   return total / n;
 }
+
+/** The Gaussian mixture sampler (paper Figure 7) as a plug-in. */
+export const gmmSamplerPlugin: Plugin<"sampler"> = definePlugin({
+  role: "sampler",
+  kind: "gmm",
+  summary:
+    "full-covariance Gaussian mixture fitted by EM (paper Figure 7; k = 4 as the official code)",
+  options: GMM_OPTIONS,
+  density: true,
+  create: (options, context) =>
+    createGmmSampler({ ...options, seed: context.seed }),
+});

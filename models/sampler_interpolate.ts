@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
 import { checkCodes, checkCount } from "../core/linalg.ts";
 import type { CodeMatrix, Sampler } from "../core/types.ts";
@@ -22,14 +24,12 @@ export interface InterpolationOptions {
   steps?: number;
 }
 
+const INTERPOLATION_OPTIONS = z.strictObject({
+  steps: z.number().int().min(2).max(64).default(8),
+});
+
 function resolveSteps(options: InterpolationOptions): number {
-  const steps = options.steps ?? 8;
-  if (!Number.isInteger(steps) || steps < 2) {
-    throw new RangeError(
-      `Interpolation steps must be an integer of at least 2, found ${steps}`,
-    );
-  }
-  return steps;
+  return parseOptions(INTERPOLATION_OPTIONS, options, "interpolation").steps;
 }
 
 /**
@@ -114,40 +114,55 @@ export function createInterpolationSampler(
 ): InterpolationSampler {
   const steps = resolveSteps(options);
   let codes: CodeMatrix | undefined;
+  const sample = (count: number, seed: number): CodeMatrix => {
+    if (codes === undefined) {
+      throw new TypeError("Interpolation sampler must be fitted before use");
+    }
+    checkCount(count);
+    if (count % steps !== 0) {
+      throw new RangeError(
+        `Sample count must be a multiple of ${steps} steps, found ${count}`,
+      );
+    }
+    const pairs = count / steps;
+    const { rows: n, cols: d } = codes;
+    const rng = new Rng(seed);
+    const from = new Float32Array(pairs * d);
+    const to = new Float32Array(pairs * d);
+    for (let p = 0; p < pairs; p++) {
+      const a = Math.floor(rng.next() * n);
+      // A distinct second row: shift a by 1..n-1.
+      const b = (a + 1 + Math.floor(rng.next() * (n - 1))) % n;
+      from.set(codes.data.subarray(a * d, (a + 1) * d), p * d);
+      to.set(codes.data.subarray(b * d, (b + 1) * d), p * d);
+    }
+    return interpolateCodes(
+      { data: from, rows: pairs, cols: d },
+      { data: to, rows: pairs, cols: d },
+      { steps },
+    );
+  };
   return {
     kind: "interpolate",
     steps,
+    groupSize: steps,
+    sample,
+    figure: (count: number, seed: number) => ({
+      codes: sample(Math.max(1, Math.floor(count / steps)) * steps, seed),
+      columns: steps,
+    }),
     fit(fitted: CodeMatrix): void {
       checkCodes(fitted, 2);
       codes = { ...fitted, data: fitted.data.slice() };
     },
-    sample(count: number, seed: number): CodeMatrix {
-      if (codes === undefined) {
-        throw new TypeError("Interpolation sampler must be fitted before use");
-      }
-      checkCount(count);
-      if (count % steps !== 0) {
-        throw new RangeError(
-          `Sample count must be a multiple of ${steps} steps, found ${count}`,
-        );
-      }
-      const pairs = count / steps;
-      const { rows: n, cols: d } = codes;
-      const rng = new Rng(seed);
-      const from = new Float32Array(pairs * d);
-      const to = new Float32Array(pairs * d);
-      for (let p = 0; p < pairs; p++) {
-        const a = Math.floor(rng.next() * n);
-        // A distinct second row: shift a by 1..n-1.
-        const b = (a + 1 + Math.floor(rng.next() * (n - 1))) % n;
-        from.set(codes.data.subarray(a * d, (a + 1) * d), p * d);
-        to.set(codes.data.subarray(b * d, (b + 1) * d), p * d);
-      }
-      return interpolateCodes(
-        { data: from, rows: pairs, cols: d },
-        { data: to, rows: pairs, cols: d },
-        { steps },
-      );
-    },
   };
 }
+
+/** Interpolation paths (paper Figure 5) as a plug-in. */
+export const interpolationSamplerPlugin: Plugin<"sampler"> = definePlugin({
+  role: "sampler",
+  kind: "interpolate",
+  summary: "linear paths between pairs of fitted codes (paper Figure 5)",
+  options: INTERPOLATION_OPTIONS,
+  create: (options) => createInterpolationSampler(options),
+});

@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { z } from "zod";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
 import {
   checkCount,
@@ -88,16 +90,11 @@ export interface PcaGridSampler extends Sampler {
 export function createPcaGridSampler(
   options: PcaGridOptions = {},
 ): PcaGridSampler {
-  const gridSize = options.gridSize ?? 8;
-  const span = options.span ?? 2;
-  if (!Number.isInteger(gridSize) || gridSize < 1) {
-    throw new RangeError(
-      `Grid size must be a positive integer, found ${gridSize}`,
-    );
-  }
-  if (!(span >= 0) || !Number.isFinite(span)) {
-    throw new RangeError(`Span must be a non-negative number, found ${span}`);
-  }
+  const { gridSize, span } = parseOptions(
+    PCA_GRID_OPTIONS,
+    options,
+    "PCA grid",
+  );
   let fitted: PrincipalPlane | undefined;
   const need = (): PrincipalPlane => {
     if (fitted === undefined) {
@@ -167,6 +164,9 @@ export function createPcaGridSampler(
       }
       return { data: out, rows: g * g, cols: d };
     },
+    figure(): { codes: CodeMatrix; columns: number } {
+      return { codes: this.grid(), columns: gridSize };
+    },
     sample(count: number, seed: number): CodeMatrix {
       const plane = need();
       checkCount(count);
@@ -182,3 +182,18 @@ export function createPcaGridSampler(
     },
   };
 }
+
+const PCA_GRID_OPTIONS = z.strictObject({
+  gridSize: z.number().int().min(1).max(64).default(8),
+  span: z.number().min(0).max(100).default(2),
+});
+
+/** The PCA grid (paper Figure 8) as a plug-in; its figure is the grid. */
+export const pcaGridSamplerPlugin: Plugin<"sampler"> = definePlugin({
+  role: "sampler",
+  kind: "pca-grid",
+  summary:
+    "grid on the plane of the top two principal axes of the codes (paper Figure 8)",
+  options: PCA_GRID_OPTIONS,
+  create: (options) => createPcaGridSampler(options),
+});

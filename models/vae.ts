@@ -18,6 +18,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import {
+  definePlugin,
+  parseOptions,
+  type Plugin,
+  REGULARIZER_CONTEXT_FIELDS,
+} from "../core/plugin.ts";
 import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
@@ -96,18 +103,12 @@ export interface VaeHead extends LatentRegularizer {
  * ```
  */
 export function createVaeHead(options: VaeHeadOptions): VaeHead {
-  const config: Required<VaeHeadOptions> = {
-    latentDim: options.latentDim,
-    beta: options.beta ?? 1,
-    seed: options.seed ?? 0,
-  };
+  const config: Required<VaeHeadOptions> = parseOptions(
+    VAE_OPTIONS.extend(REGULARIZER_CONTEXT_FIELDS),
+    options,
+    "vae",
+  );
   const d = config.latentDim;
-  if (!Number.isInteger(d) || d < 1) {
-    throw new RangeError(`latentDim must be a positive integer, got ${d}`);
-  }
-  if (!(config.beta >= 0)) {
-    throw new RangeError(`beta must be >= 0, got ${config.beta}`);
-  }
   const noise = createNoiseStream(config.seed, "vae-noise");
   return {
     kind: "vae",
@@ -156,3 +157,16 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
     dispose: () => {},
   };
 }
+
+const VAE_OPTIONS = z.strictObject({
+  beta: z.number().min(0).max(1e6).default(1),
+});
+
+/** The VAE head (paper §4.2-4.3): sampled code, KL penalty, sigmoid decoder. */
+export const vaePlugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "vae",
+  summary: "VAE: sampled code, KL penalty, sigmoid decoder (paper §4.2-4.3)",
+  options: VAE_OPTIONS,
+  create: (options, context) => createVaeHead({ ...options, ...context }),
+});

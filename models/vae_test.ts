@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";
-import { createVaeHead } from "./vae.ts";
+import { createVaeHead, vaePlugin } from "./vae.ts";
+import { createRegistries } from "../core/plugin.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
@@ -154,10 +154,13 @@ Deno.test("vaeHead() rejects bad options and inputs", () => {
 });
 
 Deno.test("vaeHead() registry entry resolves its defaults", () => {
-  const entry = createBuiltinRegistries().regularizers.get("vae");
+  const entry = vaePlugin;
   const options = entry.schema.parse({ kind: "vae" });
   assert.deepEqual(options, { kind: "vae", beta: 1 });
-  const vae = entry.create(options, { latentDim: 4, seed: 9 });
+  const vae = createRegistries([entry]).regularizer.create(
+    { kind: "vae" },
+    { latentDim: 4, seed: 9 },
+  );
   assert.equal(vae.inputDim, 8);
   assert.deepEqual(vae.getConfig(), { latentDim: 4, beta: 1, seed: 9 });
   assert.throws(() => entry.schema.parse({ kind: "vae", beta: -1 }));

@@ -23,6 +23,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import {
+  definePlugin,
+  parseOptions,
+  type Plugin,
+  REGULARIZER_CONTEXT_FIELDS,
+} from "../core/plugin.ts";
 import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
@@ -187,22 +194,12 @@ export interface Wae extends LatentRegularizer {
  * ```
  */
 export function createWae(options: WaeOptions): Wae {
-  const config: Required<WaeOptions> = {
-    latentDim: options.latentDim,
-    lambda: options.lambda ?? 10,
-    sigma: options.sigma ?? 1,
-    seed: options.seed ?? 0,
-  };
+  const config: Required<WaeOptions> = parseOptions(
+    WAE_OPTIONS.extend(REGULARIZER_CONTEXT_FIELDS),
+    options,
+    "wae",
+  );
   const d = config.latentDim;
-  if (!Number.isInteger(d) || d < 1) {
-    throw new RangeError(`latentDim must be a positive integer, got ${d}`);
-  }
-  if (!(config.lambda >= 0)) {
-    throw new RangeError(`lambda must be >= 0, got ${config.lambda}`);
-  }
-  if (!(config.sigma > 0)) {
-    throw new RangeError(`sigma must be > 0, got ${config.sigma}`);
-  }
   const kernelScale = 2 * d * config.sigma ** 2;
   const noise = createNoiseStream(config.seed, "wae-prior");
   return {
@@ -244,3 +241,18 @@ export function createWae(options: WaeOptions): Wae {
     dispose: () => {},
   };
 }
+
+const WAE_OPTIONS = z.strictObject({
+  lambda: z.number().min(0).max(1e6).default(10),
+  sigma: z.number().positive().max(1e6).default(1),
+});
+
+/** WAE-MMD (paper Table 7): inverse multiquadratic MMD to a Gaussian prior. */
+export const waePlugin: Plugin<"regularizer"> = definePlugin({
+  role: "regularizer",
+  kind: "wae",
+  summary:
+    "WAE-MMD: inverse multiquadratic MMD to a Gaussian prior (paper Table 7)",
+  options: WAE_OPTIONS,
+  create: (options, context) => createWae({ ...options, ...context }),
+});

@@ -1,9 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { Rng } from "../core/random.ts";
 import { trainTwoSteps } from "../tests/_helpers.ts";
-import { createWae, mmdInverseMultiquadratic, type MmdOptions } from "./wae.ts";
+import {
+  createWae,
+  mmdInverseMultiquadratic,
+  type MmdOptions,
+  waePlugin,
+} from "./wae.ts";
+import { createRegistries } from "../core/plugin.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
@@ -188,10 +193,13 @@ Deno.test("wae() reports its config and validates it", () => {
 });
 
 Deno.test("wae() registry entry resolves its defaults", () => {
-  const entry = createBuiltinRegistries().regularizers.get("wae");
+  const entry = waePlugin;
   const options = entry.schema.parse({ kind: "wae" });
   assert.deepEqual(options, { kind: "wae", lambda: 10, sigma: 1 });
-  const wae = entry.create(options, { latentDim: 4, seed: 9 });
+  const wae = createRegistries([entry]).regularizer.create(
+    { kind: "wae" },
+    { latentDim: 4, seed: 9 },
+  );
   assert.deepEqual(wae.getConfig(), {
     latentDim: 4,
     lambda: 10,

@@ -172,7 +172,7 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
     [
       "unknown kind in file",
       [bad],
-      /bad\.yaml:\n\s+models\[0\]\.regularizer\.kind: .*'linear-chain'/,
+      /bad\.yaml:\n\s+models\[0\]\.regularizer\.kind: unknown regularizer kind "linear-chian"; registered: .*linear-chain/,
     ],
     [
       "bad --set",
@@ -194,7 +194,7 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
       "--resume",
       "--out",
       join(work, "nothing"),
-    ], /--resume: no earlier run/],
+    ], /--resume: .*nothing holds no run/],
     [
       "two experiments",
       ["shapes", "shapes-paper"],

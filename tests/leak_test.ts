@@ -19,12 +19,9 @@ import { generateFromModel } from "../experiments/generate.ts";
 import { resolveManifest } from "../experiments/manifest.ts";
 import { readMatrix } from "../core/read.ts";
 import { Rng } from "../core/random.ts";
-import {
-  buildDataset,
-  buildModel,
-  encodeSplit,
-  trainModel,
-} from "../experiments/train.ts";
+import { buildDataset, buildModel } from "../experiments/build.ts";
+import { encodeSplit } from "../experiments/evaluate.ts";
+import { trainModel } from "../experiments/train.ts";
 import type { Dataset, FeatureExtractor, Tensor4D } from "../core/types.ts";
 import { trainClassifierFeatures } from "../metrics/classifier_features.ts";
 import {
@@ -375,7 +372,7 @@ models:
     );
     assert.equal(heads.length, 2);
     assert.equal(tf.memory().numTensors, before, "classifyFrozenCodes()");
-    const supervised = await trainSupervised(manifest, dataset);
+    const supervised = await trainSupervised(manifest, dataset, registries);
     assert.equal(supervised.length, 2);
     assert.equal(tf.memory().numTensors, before, "trainSupervised()");
   } finally {

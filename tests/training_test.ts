@@ -19,11 +19,10 @@ import { selectBackend } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../experiments/builtins.ts";
 import { loadCheckpoint } from "../core/checkpoint.ts";
 import { resolveManifest } from "../experiments/manifest.ts";
-import {
-  NonFiniteLossError,
-  trainingKey,
-  trainModel,
-} from "../experiments/train.ts";
+import { NonFiniteLossError } from "../experiments/fit.ts";
+import { trainingKey } from "../experiments/identity.ts";
+import { trainModel } from "../experiments/train.ts";
+import { definePlugin } from "../core/plugin.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -94,10 +93,11 @@ Deno.test("trainModel() is deterministic for a manifest and seed", async () => {
 Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint", async () => {
   const reg = createBuiltinRegistries();
   let calls = 0;
-  reg.regularizers.register({
+  reg.regularizer.add(definePlugin({
+    role: "regularizer",
     kind: "nan-after-three",
     summary: "test: a penalty that turns NaN on its fourth training call",
-    schema: z.strictObject({ kind: z.literal("nan-after-three") }),
+    options: z.strictObject({}),
     create: (_o, ctx) => ({
       kind: "nan-after-three",
       inputDim: ctx.latentDim,
@@ -112,7 +112,7 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
       getConfig: () => ({}),
       dispose: () => {},
     }),
-  });
+  }));
   const m = resolveManifest(
     MANIFEST.replace(
       "kind: linear-chain, numMatrices: 2",
@@ -132,7 +132,7 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
 });
 
 Deno.test("a fixed chain keeps its matrices through training while the encoder learns", async () => {
-  const { buildDataset, buildModel } = await import("../experiments/train.ts");
+  const { buildDataset, buildModel } = await import("../experiments/build.ts");
   const { createAdam } = await import("../core/adam.ts");
   const m = resolveManifest(
     MANIFEST.replace(
@@ -186,7 +186,7 @@ Deno.test("a model cache reuses a finished model only for the same training", as
   assert.equal(trainedSteps, 8, "a cached model was trained again");
   assert.equal(
     again.result.reusedCheckpoint,
-    join(cache, `${trainingKey(manifest, 0, tf.getBackend())}.bin`),
+    join(cache, `${first.result.key}.bin`),
   );
   assert.equal(again.result.valMse, first.result.valMse);
   // As written to result.json (the step-0 training loss, NaN, is null there).
@@ -212,10 +212,7 @@ Deno.test("a model cache reuses a finished model only for the same training", as
   assert.equal(readdirSync(cache).length, 2);
 
   // A damaged cached file is ignored: the model trains.
-  const damaged = join(
-    cache,
-    `${trainingKey(manifest, 0, tf.getBackend())}.bin`,
-  );
+  const damaged = join(cache, `${first.result.key}.bin`);
   const bytes = readFileSync(damaged);
   bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
   writeFileSync(damaged, bytes);
@@ -241,13 +238,10 @@ Deno.test("mnist-classification reuses the autoencoders the mnist run trained", 
     );
   const mnist = load("mnist");
   const classification = load("mnist-classification");
-  assert.deepEqual(
-    classification.models.map((_, i) => trainingKey(classification, i, "wasm")),
-    mnist.models.map((_, i) => trainingKey(mnist, i, "wasm")),
-  );
+  const context = { dataFingerprint: "mnist", backend: "wasm", plugins: {} };
+  const keys = (m: typeof mnist) =>
+    m.models.map((model) => trainingKey(m, model, context));
+  assert.deepEqual(keys(classification), keys(mnist));
   // ...and the key tells models apart.
-  assert.equal(
-    new Set(mnist.models.map((_, i) => trainingKey(mnist, i, "wasm"))).size,
-    3,
-  );
+  assert.equal(new Set(keys(mnist)).size, 3);
 });

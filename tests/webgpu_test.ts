@@ -326,9 +326,10 @@ Deno.test({
       kind: string,
     ): Promise<number[]> => {
       await selectBackend(backend);
-      const entry = registries.regularizers.get(kind);
-      const options = entry.schema.parse({ kind }) as Record<string, unknown>;
-      const regularizer = entry.create(options, { latentDim: 8, seed: 3 });
+      const regularizer = registries.regularizer.create({ kind }, {
+        latentDim: 8,
+        seed: 3,
+      });
       const model = createAutoencoder(
         createEncoder("shapes", { latentDim: regularizer.inputDim, seed: 1 }),
         {
@@ -356,7 +357,7 @@ Deno.test({
         model.dispose();
       }
     };
-    for (const kind of registries.regularizers.kinds()) {
+    for (const kind of registries.regularizer.kinds()) {
       await t.step(kind, async () => {
         const expected = await losses("wasm", kind);
         const actual = await losses("webgpu", kind);

@@ -1,0 +1,71 @@
+/**
+ * A manifest model and data set made real: the plug-ins a manifest names,
+ * looked up in the registries and built with their seeds.
+ *
+ * @module
+ */
+import { type Autoencoder, createAutoencoder } from "../core/autoencoder.ts";
+import type { Registries } from "../core/plugin.ts";
+import { deriveSeed } from "../core/random.ts";
+import type { Dataset } from "../core/types.ts";
+import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+
+/**
+ * Builds the autoencoder of one manifest model: the regularizer first (it
+ * says how wide the encoder's output is, 2d for a VAE, and which output the
+ * decoder needs), then the encoder and decoder, each from its own seed
+ * derived from the model's.
+ *
+ * @param model The resolved model.
+ * @param registries Where its plug-ins are.
+ * @param imageShape The data set's image shape.
+ * @returns A fresh autoencoder; the caller disposes it.
+ * @throws {RangeError} When a plug-in refuses its options or the images.
+ */
+export function buildModel(
+  model: ResolvedModel,
+  registries: Registries,
+  imageShape: readonly [number, number, number],
+): Autoencoder {
+  const seed = model.seed;
+  const regularizer = registries.regularizer.create(model.regularizer, {
+    latentDim: model.latentDim,
+    seed: deriveSeed(seed, ["regularizer"]),
+  });
+  try {
+    const encoder = registries.encoder.create(model.encoder, {
+      imageShape,
+      outputDim: regularizer.inputDim,
+      seed: deriveSeed(seed, ["encoder"]),
+    });
+    try {
+      const decoder = registries.decoder.create(model.decoder, {
+        imageShape,
+        latentDim: regularizer.latentDim,
+        output: regularizer.decoderOutput ?? "tanh",
+        seed: deriveSeed(seed, ["decoder"]),
+      });
+      return createAutoencoder(encoder, { regularizer, decoder });
+    } catch (e) {
+      encoder.dispose();
+      throw e;
+    }
+  } catch (e) {
+    regularizer.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Creates the manifest's data set.
+ *
+ * @param manifest The resolved manifest.
+ * @param registries Where the data-set plug-ins are.
+ * @returns The data set.
+ */
+export function buildDataset(
+  manifest: ResolvedManifest,
+  registries: Registries,
+): Dataset {
+  return registries.dataset.create(manifest.data, { seed: manifest.seed });
+}

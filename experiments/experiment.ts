@@ -1,0 +1,339 @@
+/**
+ * From a manifest file (or YAML text) to an experiment ready to run: the
+ * YAML parsed, the `paper:` block and `--set` overrides applied, the plug-in
+ * modules loaded (the manifest's `plugins:` list relative to the manifest,
+ * plus the caller's), everything validated and resolved, a sweep's `grid:`
+ * expanded into cells, and every data set and model built once so that a
+ * bad path or option stops the run before anything is written.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Registries } from "../core/plugin.ts";
+import { buildDataset, buildModel } from "./build.ts";
+import { BUILTIN_PLUGINS } from "./builtins.ts";
+import { runKey } from "./identity.ts";
+import {
+  ManifestError,
+  parseManifest,
+  type ResolvedManifest,
+  resolveRawManifest,
+} from "./manifest.ts";
+import { loadPlugins, pluginHashes, resolvePluginModule } from "./plugins.ts";
+import { createRegistries } from "../core/plugin.ts";
+import { parse as parseYaml } from "yaml";
+import { expandGrid, type GridValue } from "./sweep.ts";
+
+/**
+ * An experiment that cannot start: a manifest that is not found or not
+ * readable, a data set that cannot be loaded, a model that cannot be built.
+ * The message is one line naming the file and the problem.
+ */
+export class ExperimentError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message One line.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ExperimentError";
+  }
+}
+
+/** The folder of the built-in manifests. */
+export const MANIFEST_DIR: string = fileURLToPath(
+  new URL("./manifests/", import.meta.url),
+);
+
+/** One cell of a sweep, resolved. */
+export interface ResolvedCell {
+  /** Readable identity, e.g. `l=2,seed=0`; names the cell's folder. */
+  id: string;
+  /** The grid values of the cell. */
+  values: Record<string, GridValue>;
+  /** The cell's manifest. */
+  manifest: ResolvedManifest;
+}
+
+/** A manifest ready to run. */
+export interface Experiment {
+  /** The resolved manifest (a sweep's before its grid values). */
+  manifest: ResolvedManifest;
+  /** A sweep's cells; empty for a single run. */
+  cells: ResolvedCell[];
+  /** The registries its plug-ins were looked up in. */
+  registries: Registries;
+  /** Content hashes of its plug-in modules. */
+  pluginHashes: Record<string, string>;
+  /** The run's key (see `identity.ts`): what `--resume` matches. */
+  key: string;
+  /** The manifest file, or `<inline>`. */
+  file: string;
+}
+
+/** Options of {@link loadExperiment}. */
+export interface LoadOptions {
+  /**
+   * Plug-in modules besides the manifest's own: paths (relative to the
+   * working folder) or import specifiers.
+   */
+  plugins?: string[];
+  /** `key=value` overrides, applied after the paper block. */
+  overrides?: string[];
+  /** Apply the manifest's smoke budget. */
+  smoke?: boolean;
+  /** Apply the manifest's `paper:` block. */
+  paper?: boolean;
+  /**
+   * Skip building data sets and models up front (the run would still fail
+   * on them, later).
+   * @default false
+   */
+  skipPreflight?: boolean;
+}
+
+/** Most bytes a manifest file may have. */
+export const MAX_MANIFEST_BYTES = 1_048_576;
+
+/**
+ * Where a manifest name points: a file path as given, or a built-in
+ * manifest `<name>.yaml`; `<name>-paper` is `<name>` with its paper block.
+ *
+ * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`.
+ * @returns The file and whether the name asked for the paper's budget.
+ * @throws {ExperimentError} When no such manifest exists.
+ */
+export function findManifest(
+  nameOrPath: string,
+): { path: string; paper: boolean } {
+  const isPath = /\.ya?ml$/.test(nameOrPath) || nameOrPath.includes("/");
+  if (isPath) {
+    if (!existsSync(nameOrPath)) {
+      throw new ExperimentError(`Manifest file not found: ${nameOrPath}`);
+    }
+    return { path: nameOrPath, paper: false };
+  }
+  const path = join(MANIFEST_DIR, `${nameOrPath}.yaml`);
+  if (existsSync(path)) return { path, paper: false };
+  const base = join(MANIFEST_DIR, `${nameOrPath.replace(/-paper$/, "")}.yaml`);
+  if (
+    nameOrPath.endsWith("-paper") && existsSync(base) && hasPaperBlock(base)
+  ) {
+    return { path: base, paper: true };
+  }
+  throw new ExperimentError(
+    `Unknown experiment "${nameOrPath}"; built-in manifests: ${
+      builtinManifests().join(", ")
+    }`,
+  );
+}
+
+/**
+ * Whether a manifest file has a `paper:` block (an unreadable one: no).
+ *
+ * @param path The manifest file.
+ * @returns Whether `--paper` applies to it.
+ */
+export function hasPaperBlock(path: string): boolean {
+  try {
+    const doc = parseYaml(readManifestFile(path));
+    return typeof doc === "object" && doc !== null && doc.paper != null;
+  } catch {
+    return false;
+  }
+}
+
+/** The names of the built-in manifests. */
+export function builtinManifests(): string[] {
+  return [...Deno.readDirSync(MANIFEST_DIR)]
+    .filter((e) => e.isFile && e.name.endsWith(".yaml"))
+    .map((e) => e.name.replace(/\.yaml$/, ""))
+    .sort();
+}
+
+/**
+ * Reads a manifest file: a regular file of at most 1 MiB.
+ *
+ * @param path The file.
+ * @returns Its text.
+ * @throws {ExperimentError} When it is not a regular file, too large or
+ * unreadable.
+ */
+export function readManifestFile(path: string): string {
+  let info;
+  try {
+    info = statSync(path);
+  } catch (e) {
+    throw new ExperimentError(
+      `Cannot read manifest ${path}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (!info.isFile()) {
+    throw new ExperimentError(
+      `Cannot read manifest ${path}: not a regular file`,
+    );
+  }
+  if (info.size > MAX_MANIFEST_BYTES) {
+    throw new ExperimentError(
+      `Cannot read manifest ${path}: ${info.size} bytes, at most ${MAX_MANIFEST_BYTES} allowed`,
+    );
+  }
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ExperimentError(
+      `Cannot read manifest ${path}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+}
+
+/**
+ * Loads a manifest into an {@link Experiment}.
+ *
+ * @param source A manifest name or file path, or `{ text, file? }` YAML.
+ * @param options Extra plug-ins, overrides, smoke and paper budgets.
+ * @returns The experiment.
+ * @throws {ManifestError} On any problem with the manifest, naming the file
+ * and field.
+ * @throws {PluginLoadError} When a plug-in module cannot be used.
+ *
+ * @example Resolve a built-in manifest and look at its models
+ * ```ts
+ * import { loadExperiment } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const experiment = await loadExperiment("shapes", {
+ *   smoke: true,
+ *   skipPreflight: true,
+ * });
+ * assert.equal(experiment.manifest.train.steps, 6);
+ * assert.deepEqual(
+ *   experiment.manifest.models.map((m) => m.regularizer.kind),
+ *   ["none", "l2", "linear-chain", "linear-chain"],
+ * );
+ * ```
+ */
+export async function loadExperiment(
+  source: string | { text: string; file?: string },
+  options: LoadOptions = {},
+): Promise<Experiment> {
+  let file: string;
+  let text: string;
+  let paper = options.paper ?? false;
+  if (typeof source === "string") {
+    const found = findManifest(source);
+    file = found.path;
+    paper ||= found.paper;
+    text = readManifestFile(file);
+  } else {
+    file = source.file ?? "<inline>";
+    text = source.text;
+  }
+  const resolveOptions = {
+    file,
+    overrides: options.overrides ?? [],
+    smoke: options.smoke ?? false,
+    paper,
+  };
+  const raw = parseManifest(text, resolveOptions);
+  const listed = raw.plugins ?? [];
+  if (!Array.isArray(listed) || !listed.every((p) => typeof p === "string")) {
+    throw new ManifestError(file, [{
+      path: "plugins",
+      message: `expected a list of module paths or specifiers, got ${
+        JSON.stringify(listed)
+      }`,
+    }]);
+  }
+  const manifestDir = file === "<inline>" ? Deno.cwd() : dirname(resolve(file));
+  const modules = [
+    ...(listed as string[]).map((p) => resolvePluginModule(p, manifestDir)),
+    ...(options.plugins ?? []).map((p) => resolvePluginModule(p, Deno.cwd())),
+  ];
+  raw.plugins = [...new Set(modules)];
+  const registries = await loadPlugins(
+    raw.plugins as string[],
+    createRegistries(BUILTIN_PLUGINS, "built-in"),
+  );
+  const manifest = resolveRawManifest(raw, registries, resolveOptions);
+  const cells: ResolvedCell[] = raw.grid === undefined
+    ? []
+    : expandGrid(raw, file).map((c) => ({
+      id: c.id,
+      values: c.values,
+      manifest: resolveRawManifest(c.raw, registries, resolveOptions),
+    }));
+  if (!options.skipPreflight) {
+    preflight(cells.length ? cells.map((c) => c.manifest) : [manifest], {
+      registries,
+      file,
+    });
+  }
+  const hashes = pluginHashes(manifest.plugins);
+  return {
+    manifest,
+    cells,
+    registries,
+    pluginHashes: hashes,
+    key: runKey(manifest, cells, hashes),
+    file,
+  };
+}
+
+/**
+ * Builds each distinct data set once (the data set checks its files then)
+ * and each model once (its plug-ins check their options and the image
+ * size), then frees them.
+ */
+function preflight(
+  manifests: ResolvedManifest[],
+  context: { registries: Registries; file: string },
+): void {
+  const seen = new Set<string>();
+  for (const m of manifests) {
+    const dataKey = JSON.stringify([m.data, m.seed]);
+    const models = m.models.filter((model) => {
+      const k = JSON.stringify([
+        model.encoder,
+        model.decoder,
+        model.regularizer,
+        model.latentDim,
+        m.data,
+      ]);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    if (seen.has(dataKey) && models.length === 0) continue;
+    seen.add(dataKey);
+    let ds;
+    try {
+      ds = buildDataset(m, context.registries);
+      ds.batch("train", [0]);
+      ds.batch("val", [0]);
+    } catch (e) {
+      throw new ExperimentError(
+        `${context.file}: data (kind ${m.data.kind}) cannot be loaded: ${
+          (e as Error).message.split("\n")[0]
+        }`,
+      );
+    }
+    for (const model of models) {
+      try {
+        tf.tidy(() =>
+          buildModel(model, context.registries, ds.imageShape).dispose()
+        );
+      } catch (e) {
+        throw new ExperimentError(
+          `${context.file}: model ${model.name} cannot be built: ${
+            (e as Error).message.split("\n")[0]
+          }`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,423 @@
+/**
+ * Training one autoencoder, with or without a manifest: Adam on the
+ * reconstruction loss plus the regularizer's penalty, a seeded data order,
+ * the latent spectrum and validation MSE every `evalEvery` steps, a stop
+ * with a clear message on a non-finite loss, and (only when asked) atomic
+ * checkpoints that a later call resumes bit for bit.
+ *
+ * {@link fit} trains a model built in code and returns it alive with its
+ * history; it writes nothing unless given a checkpoint path. The manifest
+ * pipeline (`train.ts`) trains every model through it.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createAdam } from "../core/adam.ts";
+import type { Autoencoder } from "../core/autoencoder.ts";
+import {
+  type CheckpointData,
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "../core/checkpoint.ts";
+import { deriveSeed, Rng } from "../core/random.ts";
+import { readFloat32, readScalar } from "../core/read.ts";
+import type { Dataset, Tensor4D } from "../core/types.ts";
+import { createTensorDataset } from "../data/tensors.ts";
+import { latentSpectrum } from "../metrics/spectrum.ts";
+import { encodeSplit } from "./evaluate.ts";
+
+/** One evaluation during training. */
+export interface EvalRecord {
+  /** Training steps completed when it was taken (0: before training). */
+  step: number;
+  /** Training images seen. */
+  images: number;
+  /** Mean training loss since the previous record (`NaN` at step 0). */
+  trainLoss: number;
+  /** Validation MSE per pixel (images in [0, 1]). */
+  valMse: number;
+  /** Rank at each threshold, keyed by the threshold as written (`1e-3`). */
+  rank: Record<string, number>;
+  /** Roy & Vetterli's effective rank of the validation codes. */
+  effectiveRank: number;
+  /** Seconds of training so far. */
+  seconds: number;
+}
+
+/** Progress of one model, after every step. */
+export interface Progress {
+  /** The model's name (`fit`'s `name` option). */
+  name: string;
+  /** Training steps completed. */
+  step: number;
+  /** Training steps in the budget. */
+  steps: number;
+  /** Training loss of the latest step. */
+  loss: number;
+  /**
+   * Training images per second, averaged over the wall time (evaluations and
+   * checkpoints included) since this call began its training loop.
+   */
+  imagesPerSec: number;
+}
+
+/** Formats a threshold as results key it: 0.001 -> "1e-3". */
+export function thresholdKey(t: number): string {
+  const e = Math.round(Math.log10(t));
+  return Math.abs(10 ** e - t) < 1e-12 * t ? `1e-${-e}` : String(t);
+}
+
+/** A model stopped by a NaN or infinite loss. */
+export class NonFiniteLossError extends Error {
+  /**
+   * Makes the error; its message names the model, the step and the loss.
+   *
+   * @param model The model's name.
+   * @param step The step (1-based) whose loss was not finite.
+   * @param loss The loss value: `NaN` or ±`Infinity`.
+   */
+  constructor(model: string, step: number, loss: number) {
+    super(
+      `Model ${model}: loss became ${loss} at step ${step}; training stopped and the last good checkpoint was kept`,
+    );
+    this.name = "NonFiniteLossError";
+  }
+}
+
+/** Where {@link fit} keeps its checkpoint. */
+export interface FitCheckpoint {
+  /** The checkpoint file. */
+  path: string;
+  /**
+   * Steps between checkpoints; one is also written at the end.
+   * @default 500
+   */
+  every?: number;
+  /**
+   * Continue from the checkpoint at `path` when there is one.
+   * @default false
+   */
+  resume?: boolean;
+  /**
+   * What the checkpoint belongs to (a training key): a checkpoint written
+   * under another key is refused, never resumed.
+   * @default ""
+   */
+  key?: string;
+  /**
+   * Use this checkpoint's contents instead of reading `path` (a finished
+   * model from a cache, already verified).
+   */
+  preloaded?: CheckpointData;
+}
+
+/** Options of {@link fit}; every field but `steps` is optional. */
+export interface FitOptions {
+  /** Adam steps. */
+  steps: number;
+  /**
+   * Images per step, capped at the training split's size.
+   * @default 32
+   */
+  batchSize?: number;
+  /**
+   * Adam learning rate.
+   * @default 1e-4
+   */
+  lr?: number;
+  /**
+   * Seed of the data order (one permutation per epoch).
+   * @default 0
+   */
+  seed?: number;
+  /**
+   * Steps between evaluations (validation MSE, spectrum, ranks); one is
+   * also taken before the first step and after the last.
+   * @default 500
+   */
+  evalEvery?: number;
+  /**
+   * Validation images evaluated (the first ones), capped at the split.
+   * @default 2000
+   */
+  evalSize?: number;
+  /**
+   * Thresholds at which ranks are counted.
+   * @default [1e-2, 1e-3]
+   */
+  thresholds?: number[];
+  /**
+   * The model's name in progress reports and errors.
+   * @default "model"
+   */
+  name?: string;
+  /** Called after every step. */
+  onProgress?: (progress: Progress) => void;
+  /** Checkpoints; without it nothing is written. */
+  checkpoint?: FitCheckpoint;
+  /** Stop after this many steps of this call (kill/resume tests). */
+  stopAfter?: number;
+}
+
+/** What {@link fit} returns. */
+export interface FitResult {
+  /** The trained model, alive (the caller disposes it). */
+  model: Autoencoder;
+  /** Every evaluation, in step order; the last is the final one. */
+  history: EvalRecord[];
+  /** The final singular values of the code covariance, normalised. */
+  singularValues: number[];
+  /** Steps completed. */
+  steps: number;
+  /** Seconds of training steps (evaluations excluded). */
+  seconds: number;
+  /** Whether `stopAfter` ended the call before the budget. */
+  stopped: boolean;
+  /** Whether the call only loaded a finished checkpoint. */
+  loaded: boolean;
+}
+
+function imagesTensor(ds: Dataset, images: Float32Array): Tensor4D {
+  const [h, w, c] = ds.imageShape;
+  return tf.tensor4d(images, [images.length / (h * w * c), h, w, c]);
+}
+
+/** The weights and Adam state of a checkpoint, loaded into the model. */
+function restore(
+  model: Autoencoder,
+  adam: ReturnType<typeof createAdam>,
+  ckpt: CheckpointData,
+  path: string,
+): void {
+  model.variables.forEach((v, i) => {
+    const values = ckpt.arrays[`w${i}`];
+    if (values === undefined || values.length !== v.size) {
+      throw new CheckpointError(
+        path,
+        `weight ${i} is missing or has the wrong size`,
+      );
+    }
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+  });
+  const n = model.variables.length;
+  adam.setState({
+    step: ckpt.meta.adamStep as number,
+    firstMoments: Array.from({ length: n }, (_, i) => ckpt.arrays[`m${i}`]!),
+    secondMoments: Array.from({ length: n }, (_, i) => ckpt.arrays[`v${i}`]!),
+  });
+  if (typeof ckpt.meta.regularizerDraws === "number") {
+    model.regularizer.draws = ckpt.meta.regularizerDraws;
+  }
+}
+
+/**
+ * Trains an autoencoder and returns it alive with its history.
+ *
+ * @param model The model, e.g. from `createAutoencoder`; trained in place.
+ * @param data A data set, or a tensor of training images [n, H, W, C] in
+ * [0, 1] (then evaluated on the same images).
+ * @param options Budget, optimiser, evaluations, checkpoint.
+ * @returns The model, its history and final spectrum.
+ * @throws {NonFiniteLossError} When the loss is NaN or infinite.
+ * @throws {CheckpointError} When a checkpoint to resume is damaged or was
+ * written for something else.
+ *
+ * @example Train an IRMAE on images made in code, then use it
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import {
+ *   createAutoencoder,
+ *   createEncoder,
+ *   createDecoder,
+ *   createLinearChain,
+ *   fit,
+ * } from "@irmae/irmae";
+ * import assert from "node:assert/strict";
+ *
+ * const chain = createLinearChain({ latentDim: 8, numMatrices: 4, seed: 1 });
+ * const model = createAutoencoder(
+ *   createEncoder("shapes", { latentDim: 8, seed: 2 }),
+ *   { regularizer: chain, decoder: createDecoder("shapes", { latentDim: 8, seed: 3 }) },
+ * );
+ * const images = tf.randomUniform([16, 32, 32, 3], 0, 1, "float32", 4) as tf.Tensor4D;
+ * const { history } = await fit(model, images, { steps: 2, batchSize: 8, evalEvery: 1 });
+ * assert.equal(history.length, 3); // before, after step 1, after step 2
+ * assert.ok(history[2]!.valMse > 0);
+ * images.dispose();
+ * model.dispose();
+ * ```
+ */
+export async function fit(
+  model: Autoencoder,
+  data: Dataset | Tensor4D,
+  options: FitOptions,
+): Promise<FitResult> {
+  const ds = data instanceof tf.Tensor
+    ? createTensorDataset(await readFloat32(data), data.shape)
+    : data;
+  const name = options.name ?? "model";
+  const steps = options.steps;
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
+  }
+  const trainSize = ds.size("train");
+  const batchSize = Math.min(options.batchSize ?? 32, trainSize);
+  const evalEvery = options.evalEvery ?? 500;
+  const thresholds = options.thresholds ?? [1e-2, 1e-3];
+  const evalSize = Math.min(options.evalSize ?? 2000, ds.size("val"));
+  const seed = options.seed ?? 0;
+  const perEpoch = Math.floor(trainSize / batchSize);
+  const ckptOptions = options.checkpoint;
+  const checkpointEvery = ckptOptions?.every ?? 500;
+  const key = ckptOptions?.key ?? "";
+  const adam = createAdam(model.variables, { lr: options.lr ?? 1e-4 });
+  const history: EvalRecord[] = [];
+  let step = 0;
+  let seconds = 0;
+  try {
+    const ckpt = ckptOptions?.preloaded ??
+      (ckptOptions?.resume ? tryLoad(ckptOptions.path, key) : undefined);
+    if (ckpt !== undefined) {
+      restore(model, adam, ckpt, ckptOptions!.path);
+      step = ckpt.meta.step as number;
+      seconds = ckpt.meta.seconds as number;
+      history.push(...(ckpt.meta.history as EvalRecord[]));
+    }
+    const loaded = ckptOptions?.preloaded !== undefined;
+
+    const save = async (): Promise<void> => {
+      if (ckptOptions === undefined) return;
+      const state = await adam.getState();
+      const arrays: Record<string, Float32Array> = {};
+      for (const [i, v] of model.variables.entries()) {
+        arrays[`w${i}`] = await readFloat32(v);
+        arrays[`m${i}`] = state.firstMoments[i]!;
+        arrays[`v${i}`] = state.secondMoments[i]!;
+      }
+      saveCheckpoint(ckptOptions.path, {
+        meta: {
+          key,
+          step,
+          adamStep: state.step,
+          regularizerDraws: model.regularizer.draws,
+          seconds,
+          history,
+        },
+        arrays,
+      });
+    };
+
+    let lossSum = 0;
+    let lossCount = 0;
+    const evaluate = async () => {
+      const { codes, mse } = await encodeSplit(model, ds, evalSize);
+      const spectrum = latentSpectrum({
+        data: codes,
+        rows: evalSize,
+        cols: model.regularizer.latentDim,
+      });
+      const rank: Record<string, number> = {};
+      for (const t of thresholds) rank[thresholdKey(t)] = spectrum.rank(t);
+      const record: EvalRecord = {
+        step,
+        images: step * batchSize,
+        trainLoss: lossCount > 0 ? lossSum / lossCount : NaN,
+        valMse: mse,
+        rank,
+        effectiveRank: spectrum.effectiveRank,
+        seconds,
+      };
+      lossSum = 0;
+      lossCount = 0;
+      return { record, spectrum };
+    };
+    if (step === 0 && history.length === 0) {
+      history.push((await evaluate()).record);
+    }
+    let order: Int32Array | undefined;
+    let orderEpoch = -1;
+    let ran = 0;
+    const windowStart = performance.now();
+    let windowImages = 0;
+    while (step < steps) {
+      if (options.stopAfter !== undefined && ran >= options.stopAfter) {
+        return {
+          model,
+          history,
+          singularValues: [],
+          steps: step,
+          seconds,
+          stopped: true,
+          loaded,
+        };
+      }
+      const epoch = Math.floor(step / perEpoch);
+      if (epoch !== orderEpoch) {
+        order = new Rng(deriveSeed(seed, ["order", epoch])).permutation(
+          trainSize,
+        );
+        orderEpoch = epoch;
+      }
+      const pos = (step % perEpoch) * batchSize;
+      const batch = ds.batch("train", order!.subarray(pos, pos + batchSize));
+      const t0 = performance.now();
+      const x = imagesTensor(ds, batch.images);
+      let lastLoss: number;
+      try {
+        const loss = adam.minimize(() => model.loss(x, true).total);
+        try {
+          lastLoss = await readScalar(loss);
+        } finally {
+          loss.dispose();
+        }
+      } finally {
+        x.dispose();
+      }
+      seconds += (performance.now() - t0) / 1000;
+      if (!Number.isFinite(lastLoss)) {
+        throw new NonFiniteLossError(name, step + 1, lastLoss);
+      }
+      step += 1;
+      ran += 1;
+      lossSum += lastLoss;
+      lossCount += 1;
+      windowImages += batchSize;
+      options.onProgress?.({
+        name,
+        step,
+        steps,
+        loss: lastLoss,
+        imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
+      });
+      if (step % evalEvery === 0 && step < steps) {
+        history.push((await evaluate()).record);
+      }
+      if (step % checkpointEvery === 0 || step === steps) await save();
+    }
+    const final = await evaluate();
+    if (history.at(-1)?.step !== step) history.push(final.record);
+    if (!loaded) await save();
+    return {
+      model,
+      history,
+      singularValues: final.spectrum.singularValues,
+      steps: step,
+      seconds,
+      stopped: false,
+      loaded,
+    };
+  } finally {
+    adam.dispose();
+  }
+}
+
+/** The checkpoint at `path` when there is one, checked against `key`. */
+function tryLoad(path: string, key: string): CheckpointData | undefined {
+  try {
+    Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+  return loadCheckpoint(path, { expect: { key } });
+}

@@ -1,0 +1,83 @@
+/**
+ * The pipeline: what `deno task exp` does, for research code that runs
+ * manifests from its own scripts, and `fit` for models built in code.
+ *
+ * - {@link loadExperiment} reads a manifest (a built-in name, a file, or
+ *   YAML text), loads its plug-in modules, validates and resolves it and
+ *   expands a sweep's grid;
+ * - {@link runExperiment} trains every model in workers, reuses finished
+ *   models, resumes, writes the run folder and its report;
+ * - {@link fit} trains one autoencoder on a data set or tensor and returns it
+ *   alive with its history, writing nothing unless asked.
+ *
+ * @example Load a built-in manifest with an override
+ * ```ts
+ * import { loadExperiment } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const { manifest, cells } = await loadExperiment("depth", {
+ *   smoke: true,
+ *   overrides: ["train.lr=0.001"],
+ *   skipPreflight: true,
+ * });
+ * assert.equal(manifest.train.lr, 0.001);
+ * assert.ok(cells.length > 1);
+ * ```
+ *
+ * @module
+ */
+export { buildDataset, buildModel } from "./build.ts";
+export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
+export {
+  builtinManifests,
+  type Experiment,
+  findManifest,
+  loadExperiment,
+  type LoadOptions,
+  type ResolvedCell,
+} from "./experiment.ts";
+export { encodeSplit, makeImages, type ModelImages } from "./evaluate.ts";
+export {
+  type EvalRecord,
+  fit,
+  type FitCheckpoint,
+  type FitOptions,
+  type FitResult,
+  NonFiniteLossError,
+  type Progress,
+  thresholdKey,
+} from "./fit.ts";
+export {
+  CODE_VERSION,
+  runKey,
+  type TrainingContext,
+  trainingKey,
+} from "./identity.ts";
+export {
+  ManifestError,
+  type ManifestIssue,
+  type PluginSpec,
+  type ResolvedClassification,
+  type ResolvedFid,
+  type ResolvedHead,
+  type ResolvedManifest,
+  type ResolvedModel,
+  type ResolvedTsne,
+  resolveManifest,
+  type ResolveOptions,
+} from "./manifest.ts";
+export { type RunResults } from "./outputs.ts";
+export {
+  loadPlugins,
+  PluginLoadError,
+  resolvePluginModule,
+} from "./plugins.ts";
+export {
+  type ExtractorInfo,
+  type RunEvent,
+  runExperiment,
+  RunFolderError,
+  type RunOptions,
+  type RunOutcome,
+} from "./runner.ts";
+export { type ModelResult, trainModel, type TrainOptions } from "./train.ts";

@@ -1,0 +1,154 @@
+/**
+ * Loading plug-in modules: a manifest's `plugins:` list (paths relative to
+ * the manifest, or import specifiers) and the command line's `--plugin`
+ * flags (paths relative to the working folder) name modules; every plug-in
+ * a module exports (a value made by `definePlugin`, or an array of them) is
+ * registered under that module's name. Every worker and sweep cell loads
+ * the same modules, so a plug-in works wherever the manifest runs.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createHash } from "node:crypto";
+import {
+  addPlugins,
+  isPlugin,
+  type Plugin,
+  type Registries,
+} from "../core/plugin.ts";
+import { createBuiltinRegistries } from "./builtins.ts";
+
+/** A plug-in module that cannot be used; the message is one line. */
+export class PluginLoadError extends Error {
+  /** The module, as it was named. */
+  readonly module: string;
+  /**
+   * Makes the error.
+   *
+   * @param module The module as named in the manifest or on the command line.
+   * @param message What went wrong, one line.
+   */
+  constructor(module: string, message: string) {
+    super(`plug-in module ${module}: ${message}`);
+    this.name = "PluginLoadError";
+    this.module = module;
+  }
+}
+
+/**
+ * Turns a module reference into what `import()` takes: a path (starting
+ * with `.`, `/`, or ending in `.ts`/`.js` without a scheme) becomes a file
+ * URL, resolved against `baseDir`; anything else (`npm:...`, `jsr:...`,
+ * `https://...`, a bare name from the import map, a `file:` URL) stays as
+ * it is.
+ *
+ * @param reference The module as written.
+ * @param baseDir The folder relative paths start from.
+ * @returns The specifier to import.
+ */
+export function resolvePluginModule(
+  reference: string,
+  baseDir: string,
+): string {
+  const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(reference);
+  const looksLikePath = reference.startsWith(".") || isAbsolute(reference) ||
+    (!hasScheme && /\.(m?[jt]sx?)$/.test(reference));
+  if (looksLikePath) return pathToFileURL(resolve(baseDir, reference)).href;
+  return reference;
+}
+
+/** A short name for messages and listings: a relative path for files. */
+export function displayModule(specifier: string): string {
+  if (!specifier.startsWith("file:")) return specifier;
+  const path = fileURLToPath(specifier);
+  const rel = relative(Deno.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+}
+
+/**
+ * The plug-ins a module exports: every export made by `definePlugin`, and
+ * every exported array of them.
+ */
+function exportedPlugins(module: Record<string, unknown>): Plugin[] {
+  const found: Plugin[] = [];
+  for (const value of Object.values(module)) {
+    if (isPlugin(value)) found.push(value);
+    else if (
+      Array.isArray(value) && value.length > 0 && value.every(isPlugin)
+    ) {
+      found.push(...value);
+    }
+  }
+  return [...new Set(found)];
+}
+
+/**
+ * Imports plug-in modules and adds their plug-ins to registries.
+ *
+ * @param specifiers Modules as `import()` takes them (see
+ * {@link resolvePluginModule}); one named twice is loaded once.
+ * @param registries Where to add; the built-ins by default.
+ * @returns The registries.
+ * @throws {PluginLoadError} When a module cannot be imported, exports no
+ * plug-in, or registers a kind its role already has.
+ */
+export async function loadPlugins(
+  specifiers: readonly string[],
+  registries: Registries = createBuiltinRegistries(),
+): Promise<Registries> {
+  for (const specifier of [...new Set(specifiers)]) {
+    const name = displayModule(specifier);
+    if (
+      specifier.startsWith("file:") && !existsSync(fileURLToPath(specifier))
+    ) {
+      throw new PluginLoadError(name, "no such file");
+    }
+    let module: Record<string, unknown>;
+    try {
+      module = await import(specifier);
+    } catch (e) {
+      const first = String((e as Error).message ?? e).split("\n")[0];
+      throw new PluginLoadError(name, `cannot be loaded: ${first}`);
+    }
+    const plugins = exportedPlugins(module);
+    if (plugins.length === 0) {
+      throw new PluginLoadError(
+        name,
+        "exports no plug-in (export the values made by definePlugin)",
+      );
+    }
+    try {
+      addPlugins(registries, plugins, name);
+    } catch (e) {
+      throw new PluginLoadError(name, (e as Error).message);
+    }
+  }
+  return registries;
+}
+
+/**
+ * A content hash of each plug-in module that is a local file, so that a
+ * model trained with a plug-in is reused only while its code is unchanged.
+ * Other modules (registry packages with pinned versions) hash their name.
+ *
+ * @param specifiers The modules.
+ * @returns `specifier -> sha256` of the file (or of the specifier).
+ */
+export function pluginHashes(
+  specifiers: readonly string[],
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const specifier of specifiers) {
+    const hash = createHash("sha256");
+    if (specifier.startsWith("file:")) {
+      const path = fileURLToPath(specifier);
+      hash.update(existsSync(path) ? readFileSync(path) : specifier);
+    } else {
+      hash.update(specifier);
+    }
+    out[specifier] = hash.digest("hex");
+  }
+  return out;
+}

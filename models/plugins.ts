@@ -1,0 +1,49 @@
+/**
+ * The plug-ins of the models floor, in listing order: latent regularizers,
+ * encoders, decoders and samplers. Each is declared next to its factory.
+ *
+ * @module
+ */
+import type { Plugin } from "../core/plugin.ts";
+import {
+  celebaDecoderPlugin,
+  celebaEncoderPlugin,
+  convDecoderPlugin,
+  convEncoderPlugin,
+  mnistDecoderPlugin,
+  mnistEncoderPlugin,
+  shapesDecoderPlugin,
+  shapesEncoderPlugin,
+} from "./architectures.ts";
+import { l1Plugin, l2Plugin, nonePlugin } from "./code_penalty.ts";
+import { linearChainPlugin } from "./linear_chain.ts";
+import { raePlugin } from "./rae.ts";
+import { gaussianSamplerPlugin } from "./sampler_gaussian.ts";
+import { gmmSamplerPlugin } from "./sampler_gmm.ts";
+import { interpolationSamplerPlugin } from "./sampler_interpolate.ts";
+import { pcaGridSamplerPlugin } from "./sampler_pca_grid.ts";
+import { vaePlugin } from "./vae.ts";
+import { waePlugin } from "./wae.ts";
+
+/** Every plug-in of `models/`. */
+export const MODEL_PLUGINS: readonly Plugin[] = [
+  nonePlugin,
+  l1Plugin,
+  l2Plugin,
+  linearChainPlugin,
+  vaePlugin,
+  raePlugin,
+  waePlugin,
+  shapesEncoderPlugin,
+  mnistEncoderPlugin,
+  celebaEncoderPlugin,
+  convEncoderPlugin,
+  shapesDecoderPlugin,
+  mnistDecoderPlugin,
+  celebaDecoderPlugin,
+  convDecoderPlugin,
+  interpolationSamplerPlugin,
+  gaussianSamplerPlugin,
+  gmmSamplerPlugin,
+  pcaGridSamplerPlugin,
+];
