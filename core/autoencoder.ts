@@ -97,7 +97,8 @@ export function createAutoencoder(
       let recon: Scalar;
       let mse: Scalar;
       if (sigmoid) {
-        // Binary cross-entropy against pixels in [0, 1], summed per image.
+        // Binary cross-entropy against pixels in [0, 1], summed per image
+        // (or averaged over every pixel).
         const bce = tf.losses.sigmoidCrossEntropy(
           x,
           logits,
@@ -105,7 +106,9 @@ export function createAutoencoder(
           0,
           tf.Reduction.NONE,
         );
-        recon = tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
+        recon = regularizer.reconstruction === "mean"
+          ? tf.mean(bce)
+          : tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
         mse = tf.mean(tf.squaredDifference(tf.sigmoid(logits), x));
       } else {
         recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x));

@@ -113,6 +113,13 @@ export interface LatentRegularizer extends Parametric {
    */
   readonly decoderOutput?: "tanh" | "sigmoid";
   /**
+   * How a sigmoid decoder's binary cross-entropy is reduced: summed over each
+   * image's pixels, then averaged over the batch (`sum`, the default), or
+   * averaged over every pixel (`mean`, as the VAE of the paper's released
+   * code).
+   */
+  readonly reconstruction?: "sum" | "mean";
+  /**
    * A loss term on the decoder's weights (the RAE's decoder penalty), added
    * to the training loss; call inside a gradient scope.
    */

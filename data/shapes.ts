@@ -8,6 +8,13 @@
  * Example i of a split is drawn from a generator seeded by (seed, split, i),
  * so it is the same in every run and on every machine; nothing is stored.
  *
+ * Two options reproduce the authors' released code (`utils.py`,
+ * `ShapeDataset`) instead: `square: "corner"` draws a square of side s + 1
+ * from (x, y) to (x + s, y + s), as its `cv.rectangle` call does, where the
+ * default centres a square of side 2s + 1 on (x, y); `validation:
+ * "train-prefix"` makes validation example i training example i, as its
+ * validation set is its first 10000 training images.
+ *
  * @module
  */
 import { z } from "zod";
@@ -32,7 +39,22 @@ export interface ShapesOptions {
    * @default 0
    */
   seed?: number;
+  /**
+   * Where a square sits: `centred` on (x, y) with side 2s + 1, or from the
+   * `corner` (x, y) with side s + 1 (the released code).
+   * @default "centred"
+   */
+  square?: SquarePlacement;
+  /**
+   * The validation split: drawn `separate`ly, or the first training examples
+   * (`train-prefix`, the released code).
+   * @default "separate"
+   */
+  validation?: "separate" | "train-prefix";
 }
+
+/** How a square is placed on its (x, y). */
+export type SquarePlacement = "centred" | "corner";
 
 /** The factors of variation of one example. */
 export interface ShapeFactors {
@@ -82,22 +104,26 @@ export function shapeFactors(
  * @param f The factors.
  * @param out Destination.
  * @param offset First element written.
+ * @param square How a square sits on (x, y); circles are always centred.
  */
 export function renderShape(
   f: ShapeFactors,
   out: Float32Array,
   offset = 0,
+  square: SquarePlacement = "centred",
 ): void {
   const n = SHAPES_SIZE;
   out.fill(0, offset, offset + n * n * 3);
   const r2 = f.size * f.size;
+  const corner = f.shape === "square" && square === "corner";
+  const low = corner ? 0 : f.size; // extent before (x, y)
   for (
-    let row = Math.max(0, f.y - f.size);
+    let row = Math.max(0, f.y - low);
     row <= Math.min(n - 1, f.y + f.size);
     row++
   ) {
     for (
-      let col = Math.max(0, f.x - f.size);
+      let col = Math.max(0, f.x - low);
       col <= Math.min(n - 1, f.x + f.size);
       col++
     ) {
@@ -129,11 +155,22 @@ export function renderShape(
 export function createShapes(options: ShapesOptions = {}): Dataset {
   const sizes = { train: options.train ?? 50000, val: options.val ?? 10000 };
   const seed = options.seed ?? 0;
+  const square = options.square ?? "centred";
+  const prefix = options.validation === "train-prefix";
+  if (prefix && sizes.val > sizes.train) {
+    throw new RangeError(
+      `Shapes with validation train-prefix need val <= train, got val ${sizes.val} and train ${sizes.train}`,
+    );
+  }
   const pixels = SHAPES_SIZE * SHAPES_SIZE * 3;
+  // The default layout keeps its historical fingerprint.
+  const variant = `${square === "corner" ? ":corner" : ""}${
+    prefix ? ":train-prefix" : ""
+  }`;
   return {
     kind: "shapes",
     imageShape: [SHAPES_SIZE, SHAPES_SIZE, 3],
-    fingerprint: `shapes:${seed}:${sizes.train}:${sizes.val}`,
+    fingerprint: `shapes:${seed}:${sizes.train}:${sizes.val}${variant}`,
     size: (split) => sizes[split],
     batch(split: Split, indices: ArrayLike<number>): Batch {
       const images = new Float32Array(indices.length * pixels);
@@ -146,7 +183,13 @@ export function createShapes(options: ShapesOptions = {}): Dataset {
             }`,
           );
         }
-        renderShape(shapeFactors(seed, split, index), images, i * pixels);
+        const from = prefix ? "train" : split;
+        renderShape(
+          shapeFactors(seed, from, index),
+          images,
+          i * pixels,
+          square,
+        );
       }
       return { images };
     },
@@ -164,6 +207,8 @@ export const shapesPlugin: Plugin<"dataset"> = definePlugin({
     train: count(10_000_000).default(50000),
     val: count(10_000_000).default(10000),
     seed: z.number().int().min(0).optional(),
+    square: z.enum(["centred", "corner"]).default("centred"),
+    validation: z.enum(["separate", "train-prefix"]).default("separate"),
   }),
   network: "shapes",
   create: (options, context) =>

@@ -58,6 +58,22 @@ Deno.test("renderShape() draws a filled shape on black", async (t) => {
     assert.deepEqual(at(9, 7), [1, 0.5, 0]);
     assert.deepEqual(at(8, 7), [0, 0, 0]);
   });
+  await t.step("a square from its corner (released code) covers 4x4", () => {
+    renderShape(
+      { shape: "square", color: [1, 0.5, 0], x: 10, y: 12, size: 3 },
+      out,
+      0,
+      "corner",
+    );
+    let lit = 0;
+    for (let i = 0; i < out.length; i += 3) if (out[i] !== 0) lit++;
+    assert.equal(lit, 16);
+    assert.deepEqual(at(12, 10), [1, 0.5, 0]);
+    assert.deepEqual(at(15, 13), [1, 0.5, 0]);
+    assert.deepEqual(at(11, 10), [0, 0, 0]);
+    assert.deepEqual(at(12, 9), [0, 0, 0]);
+    assert.deepEqual(at(16, 13), [0, 0, 0]);
+  });
   await t.step("circle has no corners", () => {
     renderShape(
       { shape: "circle", color: [1, 1, 1], x: 16, y: 16, size: 8 },
@@ -81,4 +97,25 @@ Deno.test("createShapes() is deterministic per index and split", () => {
     x.subarray(0, 3072),
   );
   assert.throws(() => a.batch("val", [10]), RangeError);
+});
+
+Deno.test("createShapes() validation train-prefix serves the first training images", () => {
+  const a = createShapes({
+    seed: 3,
+    train: 100,
+    val: 10,
+    validation: "train-prefix",
+  });
+  assert.deepEqual(
+    a.batch("val", [0, 9]).images,
+    a.batch("train", [0, 9]).images,
+  );
+  assert.notEqual(
+    a.fingerprint,
+    createShapes({ seed: 3, train: 100, val: 10 }).fingerprint,
+  );
+  assert.throws(
+    () => createShapes({ train: 5, val: 10, validation: "train-prefix" }),
+    /val <= train/,
+  );
 });

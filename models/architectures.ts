@@ -13,6 +13,11 @@
  * The encoder's last layer is linear (no ReLU on the code), so a linear
  * latent chain folds into it.
  *
+ * The MNIST and CelebA decoders take `fcActivation`, the non-linearity after
+ * their first (FC) layer: `relu` by default; Table 3 lists none for either,
+ * and the authors' released code (`model.py`) has a ReLU there for MNIST and
+ * none for CelebA.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -55,7 +60,17 @@ export interface ArchitectureOptions {
    * @default 3 (shapes, celeba), 1 (mnist)
    */
   channels?: number;
+  /**
+   * Decoder of `mnist` and `celeba`: the non-linearity after the FC layer
+   * (`linear`: none, as Table 3 lists). Ignored by `shapes`, which has no FC
+   * layer.
+   * @default "relu"
+   */
+  fcActivation?: FcActivation;
 }
+
+/** The non-linearity after a decoder's FC layer. */
+export type FcActivation = "relu" | "linear";
 
 /** The names of the built-in architectures. */
 export type ArchitectureName = "shapes" | "mnist" | "celeba";
@@ -65,7 +80,11 @@ interface Architecture {
   channels: number;
   latentDim: number;
   encoder(out: number): LayerSpec[];
-  decoder(latentDim: number, channels: number): LayerSpec[];
+  decoder(
+    latentDim: number,
+    channels: number,
+    fcActivation: FcActivation,
+  ): LayerSpec[];
 }
 
 const conv = (filters: number): LayerSpec => ({
@@ -133,8 +152,8 @@ const ARCHITECTURES: Record<ArchitectureName, Architecture> = {
       { type: "reshape", shape: [1024] },
       { type: "dense", units: out, activation: "linear" },
     ],
-    decoder: (_d, channels) => [
-      { type: "dense", units: 8 * 8 * 128, activation: "relu" },
+    decoder: (_d, channels, fcActivation) => [
+      { type: "dense", units: 8 * 8 * 128, activation: fcActivation },
       { type: "reshape", shape: [8, 8, 128] },
       convT(64, "relu"),
       convT(32, "relu"),
@@ -160,8 +179,8 @@ const ARCHITECTURES: Record<ArchitectureName, Architecture> = {
       { type: "reshape", shape: [16384] },
       { type: "dense", units: out, activation: "linear" },
     ],
-    decoder: (_d, channels) => [
-      { type: "dense", units: 8 * 8 * 1024, activation: "relu" },
+    decoder: (_d, channels, fcActivation) => [
+      { type: "dense", units: 8 * 8 * 1024, activation: fcActivation },
       { type: "reshape", shape: [8, 8, 1024] },
       convT(512, "relu"),
       convT(256, "relu"),
@@ -345,7 +364,11 @@ export function createDecoder(
   const arch = ARCHITECTURES[name];
   const d = options.latentDim ?? arch.latentDim;
   const channels = options.channels ?? arch.channels;
-  const layers = buildLayers(arch.decoder(d, channels), [d], options.seed ?? 0);
+  const layers = buildLayers(
+    arch.decoder(d, channels, options.fcActivation ?? "relu"),
+    [d],
+    options.seed ?? 0,
+  );
   return layerDecoder(name, layers, options.output ?? "tanh");
 }
 
@@ -396,19 +419,26 @@ function paperEncoderPlugin(name: ArchitectureName): Plugin<"encoder"> {
   });
 }
 
+/** Options of a decoder with an FC layer (MNIST, CelebA). */
+const FC_DECODER_OPTIONS = z.strictObject({
+  fcActivation: z.enum(["relu", "linear"]).default("relu"),
+});
+
 function paperDecoderPlugin(name: ArchitectureName): Plugin<"decoder"> {
   return definePlugin({
     role: "decoder",
     kind: name,
     summary: `${PAPER_SUMMARY[name]} (decoder)`,
-    options: z.strictObject({}),
-    create: (_options, context) => {
+    options: name === "shapes" ? z.strictObject({}) : FC_DECODER_OPTIONS,
+    create: (options, context) => {
       checkPaperSize(name, "decoder", context.imageShape);
       return createDecoder(name, {
         latentDim: context.latentDim,
         channels: context.imageShape[2],
         seed: context.seed,
         output: context.output,
+        fcActivation: (options as { fcActivation?: FcActivation })
+          .fcActivation,
       });
     },
   });

@@ -75,3 +75,30 @@ Deno.test("same seed gives identical weights", () => {
   a.dispose();
   b.dispose();
 });
+
+Deno.test("fcActivation linear drops the ReLU after the decoder's FC layer", async (t) => {
+  for (const name of ["mnist", "celeba"] as const) {
+    await t.step(name, () => {
+      const d = 8;
+      const relu = createDecoder(name, { latentDim: d, seed: 4 });
+      const linear = createDecoder(name, {
+        latentDim: d,
+        seed: 4,
+        fcActivation: "linear",
+      });
+      const fc = (dec: typeof relu) => dec.variables[0]!;
+      // Same weights: the option changes the non-linearity only.
+      assert.deepEqual(fc(relu).dataSync(), fc(linear).dataSync());
+      const z = tf.tensor2d(new Rng(6).uniformArray(2 * d, -3, 3), [2, d]);
+      // Without the ReLU, the FC layer's negative outputs reach the
+      // transposed convolutions.
+      const gap = tf.tidy(() =>
+        tf.max(tf.abs(tf.sub(relu.logits(z), linear.logits(z)))).dataSync()[0]!
+      );
+      assert.ok(gap > 1e-3, `gap ${gap}`);
+      z.dispose();
+      relu.dispose();
+      linear.dispose();
+    });
+  }
+});

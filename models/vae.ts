@@ -10,10 +10,21 @@
  * - Training pass: `z = mu + exp(logvar / 2) * eps`, `eps ~ N(0, I)` drawn
  *   with `tf.randomNormal` under a seed derived from the factory's seed and a
  *   draw counter, so runs are deterministic.
- * - Inference pass: `z = mu` (the codes the metrics measure are the means).
- * - Penalty, both passes: `beta` times the batch mean of
- *   `KL(N(mu, diag(exp(logvar))) || N(0, I)) =
- *   -0.5 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))`.
+ * - Inference pass: `z = mu` (the codes the metrics measure are the means),
+ *   or with `inferenceCode: "sample"` a draw as in training, as the authors'
+ *   released code encodes (its `AE.encode` always reparametrizes). Inference
+ *   draw k after training draw n uses `deriveSeed(seed, ["vae-eval-noise", n,
+ *   k])`; setting `draws` (a checkpoint restored) restarts k, so a resumed
+ *   or reloaded model draws what an uninterrupted one does.
+ * - Penalty, both passes, `reduction: "sum"` (the default): `beta` times the
+ *   batch mean of `KL(N(mu, diag(exp(logvar))) || N(0, I)) =
+ *   -0.5 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))`, beside a binary
+ *   cross-entropy summed over each image's pixels.
+ * - `reduction: "mean"`, the released code's objective: `beta` times the mean
+ *   over batch and code of `-(1 + logvar - mu^2 - exp(logvar))` (no 1/2),
+ *   beside a binary cross-entropy averaged over every pixel; its `beta` is
+ *   0.1. In summed units that is a KL weight of `0.2 * pixels / d` (1.6 on
+ *   MNIST, 19.2 on shapes).
  *
  * @module
  */
@@ -25,6 +36,7 @@ import {
   type Plugin,
   REGULARIZER_CONTEXT_FIELDS,
 } from "../core/plugin.ts";
+import { deriveSeed } from "../core/random.ts";
 import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
@@ -47,6 +59,19 @@ export interface VaeHeadOptions {
    * @default 0
    */
   seed?: number;
+  /**
+   * How the loss is reduced: `sum` (KL summed over the code, beside a
+   * cross-entropy summed per image) or `mean` (both averaged, the released
+   * code's objective).
+   * @default "sum"
+   */
+  reduction?: "sum" | "mean";
+  /**
+   * The code of an inference pass: the posterior `mean`, or a `sample` from
+   * it (the released code's evaluation).
+   * @default "mean"
+   */
+  inferenceCode?: "mean" | "sample";
 }
 
 /** A VAE's reparameterised sampling head between encoder and decoder. */
@@ -55,6 +80,8 @@ export interface VaeHead extends LatentRegularizer {
   readonly inputDim: number;
   /** Always `sigmoid`: the VAE is trained on binary cross-entropy. */
   readonly decoderOutput: "sigmoid";
+  /** The cross-entropy's reduction, the option `reduction`. */
+  readonly reconstruction: "sum" | "mean";
   /**
    * Training passes so far. The next one draws its noise under
    * `deriveSeed(seed, ["vae-noise", draws])`; set it when resuming from a
@@ -65,8 +92,9 @@ export interface VaeHead extends LatentRegularizer {
    * Splits encoder outputs, samples in training and adds the KL penalty.
    *
    * @param h Encoder outputs [batch, 2d]: `mu` then `logvar`.
-   * @param training Sample `mu + sigma * eps` when true, return `mu` else.
-   * @returns The code [batch, d] and `beta * mean_b KL_b`.
+   * @param training Sample `mu + sigma * eps` when true; else return `mu`
+   * (or a sample, with `inferenceCode: "sample"`).
+   * @returns The code [batch, d] and the weighted KL penalty.
    */
   forward(h: Tensor2D, training: boolean): Required<LatentOutput>;
   /**
@@ -110,17 +138,22 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
   );
   const d = config.latentDim;
   const noise = createNoiseStream(config.seed, "vae-noise");
+  const sampleAtInference = config.inferenceCode === "sample";
+  // Inference draws since the last training draw (or restore).
+  let inferenceDraws = 0;
   return {
     kind: "vae",
     inputDim: 2 * d,
     latentDim: d,
     decoderOutput: "sigmoid",
+    reconstruction: config.reduction,
     variables: [],
     get draws(): number {
       return noise.draws;
     },
     set draws(value: number) {
       noise.draws = value;
+      inferenceDraws = 0;
     },
     forward(h: Tensor2D, training: boolean): Required<LatentOutput> {
       if (h.shape[1] !== 2 * d) {
@@ -128,10 +161,20 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
           `The vae head expects ${2 * d} values per example, got ${h.shape[1]}`,
         );
       }
-      const noiseSeed = training ? noise.nextSeed() : 0;
+      let noiseSeed = 0;
+      if (training) {
+        noiseSeed = noise.nextSeed();
+        inferenceDraws = 0;
+      } else if (sampleAtInference) {
+        noiseSeed = deriveSeed(config.seed, [
+          "vae-eval-noise",
+          noise.draws,
+          inferenceDraws++,
+        ]);
+      }
       return tf.tidy(() => {
         const [mu, logvar] = tf.split(h, 2, 1) as [Tensor2D, Tensor2D]; // [batch, d] each
-        const code = training
+        const code = training || sampleAtInference
           ? tf.add(
             mu,
             tf.mul(
@@ -140,15 +183,15 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
             ),
           ) as Tensor2D
           : mu;
-        // -0.5 * sum_j (1 + logvar - mu^2 - exp(logvar)): [batch]
-        const kl = tf.mul(
-          tf.sum(
-            tf.sub(tf.sub(tf.add(logvar, 1), tf.square(mu)), tf.exp(logvar)),
-            1,
-          ),
-          -0.5,
+        // 1 + logvar - mu^2 - exp(logvar): [batch, d]
+        const terms = tf.sub(
+          tf.sub(tf.add(logvar, 1), tf.square(mu)),
+          tf.exp(logvar),
         );
-        const penalty = tf.mul(tf.mean(kl), config.beta) as Scalar;
+        const kl = config.reduction === "sum"
+          ? tf.mean(tf.mul(tf.sum(terms, 1), -0.5)) // batch mean of KL_b
+          : tf.neg(tf.mean(terms)); // the released code's mean term
+        const penalty = tf.mul(kl, config.beta) as Scalar;
         return { code, penalty };
       });
     },
@@ -160,6 +203,8 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
 
 const VAE_OPTIONS = z.strictObject({
   beta: z.number().min(0).max(1e6).default(1),
+  reduction: z.enum(["sum", "mean"]).default("sum"),
+  inferenceCode: z.enum(["mean", "sample"]).default("mean"),
 });
 
 /** The VAE head (paper §4.2-4.3): sampled code, KL penalty, sigmoid decoder. */

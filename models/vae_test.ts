@@ -2,6 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { trainTwoSteps } from "../tests/_helpers.ts";
 import { createVaeHead, vaePlugin } from "./vae.ts";
+import { createAutoencoder } from "../core/autoencoder.ts";
+import { createDecoder, createEncoder } from "./architectures.ts";
 import { createRegistries } from "../core/plugin.ts";
 
 await tf.setBackend("cpu");
@@ -35,6 +37,59 @@ Deno.test("vaeHead() penalty is the closed-form KL to N(0, I)", async (t) => {
     const vae = createVaeHead({ latentDim: 2 });
     const penalty = vae.forward(tf.zeros([3, 4]), false).penalty;
     assert.equal(penalty.dataSync()[0], 0);
+  });
+  h.dispose();
+});
+
+Deno.test("vaeHead() reduction mean is the released code's KL term", () => {
+  // mean over batch and code of -(1 + logvar - mu^2 - exp(logvar)), no 1/2:
+  // row 1: dim 1: -(1 + 0 - 1 - 1) = 1; dim 2: -(1 + ln 2 - 0 - 2) = 1 - ln 2;
+  // row 2: 0 and 0. Mean of four terms: (2 - ln 2) / 4.
+  const h = tf.tensor2d([[1, 0, 0, Math.LN2], [0, 0, 0, 0]]);
+  const vae = createVaeHead({ latentDim: 2, beta: 0.1, reduction: "mean" });
+  assert.equal(vae.reconstruction, "mean");
+  const { code, penalty } = vae.forward(h, false);
+  assert.ok(
+    Math.abs(penalty.dataSync()[0]! - 0.1 * (2 - Math.LN2) / 4) < 1e-7,
+  );
+  tf.dispose([h, code, penalty]);
+});
+
+Deno.test("vaeHead() inferenceCode sample draws at inference, reproducibly", async (t) => {
+  const h = tf.tile(tf.tensor2d([[1, -2, Math.log(4), Math.log(0.25)]]), [
+    4000,
+    1,
+  ]) as tf.Tensor2D;
+  const infer = (vae: ReturnType<typeof createVaeHead>) => {
+    const { code, penalty } = vae.forward(h, false);
+    const out = values(code);
+    tf.dispose([code, penalty]);
+    return out;
+  };
+  const vae = createVaeHead({ latentDim: 2, seed: 2, inferenceCode: "sample" });
+  const first = infer(vae);
+  await t.step("codes are mu + sigma * eps, not mu", () => {
+    const col = (j: number) => first.filter((_, i) => i % 2 === j);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = (xs: number[]) =>
+      Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+    assert.ok(Math.abs(mean(col(0)) - 1) < 0.1);
+    assert.ok(Math.abs(sd(col(0)) / 2 - 1) < 0.05);
+    assert.ok(Math.abs(sd(col(1)) / 0.5 - 1) < 0.05);
+  });
+  await t.step("inference draws leave the training stream alone", () => {
+    assert.equal(vae.draws, 0);
+    assert.notDeepEqual(infer(vae).slice(0, 4), first.slice(0, 4));
+  });
+  await t.step("restoring draws restarts the inference draws", () => {
+    const other = createVaeHead({
+      latentDim: 2,
+      seed: 2,
+      inferenceCode: "sample",
+    });
+    infer(other);
+    other.draws = 0;
+    assert.deepEqual(infer(other), first);
   });
   h.dispose();
 });
@@ -136,7 +191,13 @@ Deno.test("vaeHead() reads 2d values and asks for a sigmoid decoder", () => {
   assert.equal(vae.decoderOutput, "sigmoid");
   assert.equal(vae.variables.length, 0);
   assert.equal(vae.fold(), undefined);
-  assert.deepEqual(vae.getConfig(), { latentDim: 5, beta: 1, seed: 0 });
+  assert.deepEqual(vae.getConfig(), {
+    latentDim: 5,
+    beta: 1,
+    seed: 0,
+    reduction: "sum",
+    inferenceCode: "mean",
+  });
   const copy = createVaeHead(vae.getConfig());
   assert.deepEqual(copy.getConfig(), vae.getConfig());
 });
@@ -156,13 +217,24 @@ Deno.test("vaeHead() rejects bad options and inputs", () => {
 Deno.test("vaeHead() registry entry resolves its defaults", () => {
   const entry = vaePlugin;
   const options = entry.schema.parse({ kind: "vae" });
-  assert.deepEqual(options, { kind: "vae", beta: 1 });
+  assert.deepEqual(options, {
+    kind: "vae",
+    beta: 1,
+    reduction: "sum",
+    inferenceCode: "mean",
+  });
   const vae = createRegistries([entry]).regularizer.create(
     { kind: "vae" },
     { latentDim: 4, seed: 9 },
   );
   assert.equal(vae.inputDim, 8);
-  assert.deepEqual(vae.getConfig(), { latentDim: 4, beta: 1, seed: 9 });
+  assert.deepEqual(vae.getConfig(), {
+    latentDim: 4,
+    beta: 1,
+    seed: 9,
+    reduction: "sum",
+    inferenceCode: "mean",
+  });
   assert.throws(() => entry.schema.parse({ kind: "vae", beta: -1 }));
 });
 
@@ -174,4 +246,34 @@ Deno.test("vaeHead() trains one step in an autoencoder without NaN or leaks", ()
   // Binary cross-entropy summed over 32 * 32 * 3 pixels near 0.69 each.
   assert.ok(losses[0]! > 100, `loss ${losses[0]}`);
   assert.equal(after, before);
+});
+
+Deno.test("vaeHead() reduction mean averages the cross-entropy over every pixel", () => {
+  // With beta = 0 the loss is the cross-entropy alone: summed per image and
+  // averaged over the batch, it is 32 * 32 * 3 times the per-pixel mean.
+  const loss = (reduction: "sum" | "mean") => {
+    const regularizer = createVaeHead({ latentDim: 4, beta: 0, reduction });
+    const model = createAutoencoder(
+      createEncoder("shapes", { latentDim: 8, seed: 1 }),
+      {
+        regularizer,
+        decoder: createDecoder("shapes", {
+          latentDim: 4,
+          seed: 2,
+          output: "sigmoid",
+        }),
+      },
+    );
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 1, "float32", 3);
+    const value = tf.tidy(() =>
+      model.loss(x as tf.Tensor4D, false).total.dataSync()[0]!
+    );
+    x.dispose();
+    model.dispose();
+    return value;
+  };
+  const summed = loss("sum");
+  const averaged = loss("mean");
+  assert.ok(averaged > 0.3 && averaged < 2, `mean BCE ${averaged}`);
+  assert.ok(Math.abs(summed / (32 * 32 * 3) - averaged) < 1e-5 * averaged);
 });
