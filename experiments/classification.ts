@@ -9,6 +9,13 @@
  * `supervised` baseline trains a fresh encoder of the same architecture and
  * the same head jointly on the same subset with the same stopping rule.
  *
+ * The head reads the encoder's output before a linear chain by default
+ * (`codes: pre-chain`, as the released `classification.py`, which loads the
+ * encoder alone), or the code after it (`post-chain`). The released code's
+ * protocol is two more options: `subset: first` (the first n training
+ * images) and `selection: test` (the weights of the round with the best
+ * *test* accuracy, an optimistic model selection; records say so).
+ *
  * When n is the whole training split (60000 for MNIST) no training image is
  * left over, so the early-stopping images are drawn from the subset itself;
  * records say so (`validationFromTrain`). A subset of the whole split is the
@@ -63,6 +70,14 @@ export interface ClassificationRecord {
   bestStep: number;
   /** Seconds spent on this record. */
   seconds: number;
+  /**
+   * What picked the weights: held-out training images (`validation`) or
+   * the test set itself (`test`, optimistic). Absent in older records:
+   * `validation`.
+   */
+  selection?: "validation" | "test";
+  /** The codes the head read (not for `supervised`). */
+  codes?: "pre-chain" | "post-chain";
 }
 
 /** The training and early-stopping indices of one (size, seed). */
@@ -109,7 +124,8 @@ export function splitLabels(dataset: Dataset, split: Split): Int32Array {
  *
  * @param labels Training labels [n].
  * @param size Subset size; `size >= n` takes every index.
- * @param options Early-stopping count, classes and seed.
+ * @param options Early-stopping count, classes, seed, and which subset:
+ * class-`balanced` (the default) or the `first` `size` indices.
  * @returns The two index sets.
  *
  * @example The early-stopping images are outside the subset
@@ -125,7 +141,12 @@ export function splitLabels(dataset: Dataset, split: Split): Int32Array {
 export function classificationSplit(
   labels: Int32Array,
   size: number,
-  options: { validation: number; numClasses: number; seed: number },
+  options: {
+    validation: number;
+    numClasses: number;
+    seed: number;
+    subset?: "balanced" | "first";
+  },
 ): ClassificationSplit {
   const n = labels.length;
   const rng = new Rng(deriveSeed(options.seed, ["classification-validation"]));
@@ -140,10 +161,12 @@ export function classificationSplit(
       validationFromTrain: true,
     };
   }
-  const train = balancedSubset(labels, size, {
-    numClasses: options.numClasses,
-    seed: options.seed,
-  });
+  const train = options.subset === "first"
+    ? Int32Array.from({ length: size }, (_, i) => i)
+    : balancedSubset(labels, size, {
+      numClasses: options.numClasses,
+      seed: options.seed,
+    });
   const taken = new Uint8Array(n);
   for (const i of train) taken[i] = 1;
   const rest: number[] = [];
@@ -186,8 +209,10 @@ async function overSplits(
         validation: config.validation,
         numClasses,
         seed,
+        subset: config.subset,
       });
       const r = await fit(split, seed);
+      const test = config.selection === "test";
       records.push({
         model,
         trainSize: split.train.length,
@@ -199,15 +224,25 @@ async function overSplits(
         steps: r.steps,
         bestStep: r.bestStep,
         seconds: (performance.now() - started) / 1000,
+        selection: test ? "test" : "validation",
+        ...(model === "supervised" ? {} : { codes: config.codes }),
       });
     }
   }
   return records;
 }
 
+/**
+ * Steps per round: `roundEpochs` epochs of the subset, at least
+ * `minRoundSteps` and at most `maxRoundSteps`.
+ */
 function roundSteps(head: ResolvedHead, size: number): number {
   const epoch = Math.ceil(size / Math.min(head.batchSize, size));
-  return Math.min(Math.max(epoch, 25), head.maxRoundSteps);
+  const steps = Math.round(epoch * (head.roundEpochs ?? 1));
+  return Math.min(
+    Math.max(steps, head.minRoundSteps ?? 25),
+    head.maxRoundSteps,
+  );
 }
 
 /**
@@ -230,19 +265,28 @@ export async function classifyFrozenCodes(
   const trainLabels = splitLabels(dataset, "train");
   const testLabels = splitLabels(dataset, "val");
   const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+  const stage = { stage: config.codes ?? "pre-chain" } as const;
   const labelled = {
     codes: await encodeImages(
       model,
       dataset,
       "train",
       all(trainLabels.length),
+      stage,
     ),
     labels: trainLabels,
   };
   const test = {
-    codes: await encodeImages(model, dataset, "val", all(testLabels.length)),
+    codes: await encodeImages(
+      model,
+      dataset,
+      "val",
+      all(testLabels.length),
+      stage,
+    ),
     labels: testLabels,
   };
+  const selectOnTest = config.selection === "test";
   return await overSplits(
     name,
     config,
@@ -251,7 +295,9 @@ export async function classifyFrozenCodes(
     (split, seed) =>
       downstreamClassification({
         train: gatherRows(labelled, split.train),
-        validation: gatherRows(labelled, split.validation),
+        validation: selectOnTest
+          ? test
+          : gatherRows(labelled, split.validation),
         test,
       }, {
         numClasses,
@@ -303,6 +349,7 @@ export async function trainSupervised(
         head,
         numClasses,
         seed,
+        selectOnTest: config.selection === "test",
       }),
   );
 }
@@ -318,6 +365,8 @@ async function supervisedRun(
     head: ResolvedHead;
     numClasses: number;
     seed: number;
+    /** Pick the round by test accuracy (the released code). */
+    selectOnTest: boolean;
   },
 ): Promise<FitOutcome> {
   const { split, head, numClasses, seed } = run;
@@ -342,6 +391,7 @@ async function supervisedRun(
   const dropoutRng = new Rng(deriveSeed(seed, ["supervised-dropout"]));
   const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D =>
     headForward(layers, encoder.apply(x), masks);
+  const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
   const accuracy = async (
     split: Split,
     indices: ArrayLike<number>,
@@ -373,35 +423,42 @@ async function supervisedRun(
     return indices.length === 0 ? NaN : correct / indices.length;
   };
   try {
-    const result = await trainWithEarlyStopping(variables, {
-      n,
-      batchSize,
-      roundSteps: roundSteps(head, n),
-      maxRounds: head.maxRounds,
-      patience: head.patience,
-      orderRng,
-    }, (order) => {
-      const rows = Array.from(order, (i) => split.train[i]!);
-      const batch = dataset.batch("train", rows);
-      const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
-      const masks = head.dropout > 0
-        ? [
-          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-        ]
-        : [];
-      try {
-        crossEntropyStep(
-          adam,
-          Int32Array.from(rows, (r) => run.trainLabels[r]!),
-          numClasses,
-          () => forward(x, masks),
-        );
-      } finally {
-        tf.dispose([x, ...masks]);
-      }
-    }, () => accuracy("train", split.validation, run.trainLabels));
-    const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
+    const result = await trainWithEarlyStopping(
+      variables,
+      {
+        n,
+        batchSize,
+        roundSteps: roundSteps(head, n),
+        maxRounds: head.maxRounds,
+        patience: head.patience,
+        orderRng,
+      },
+      (order) => {
+        const rows = Array.from(order, (i) => split.train[i]!);
+        const batch = dataset.batch("train", rows);
+        const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+        const masks = head.dropout > 0
+          ? [
+            dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+            dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+          ]
+          : [];
+        try {
+          crossEntropyStep(
+            adam,
+            Int32Array.from(rows, (r) => run.trainLabels[r]!),
+            numClasses,
+            () => forward(x, masks),
+          );
+        } finally {
+          tf.dispose([x, ...masks]);
+        }
+      },
+      () =>
+        run.selectOnTest
+          ? accuracy("val", all, run.testLabels)
+          : accuracy("train", split.validation, run.trainLabels),
+    );
     const testAccuracy = await accuracy("val", all, run.testLabels);
     return {
       testError: 1 - testAccuracy,

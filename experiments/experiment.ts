@@ -265,7 +265,10 @@ export async function loadExperiment(
     : expandGrid(raw, file).map((c) => ({
       id: c.id,
       values: c.values,
-      manifest: resolveRawManifest(c.raw, registries, resolveOptions),
+      manifest: resolveRawManifest(c.raw, registries, {
+        ...resolveOptions,
+        protect: Object.keys(c.values), // grid values win over the mode
+      }),
     }));
   if (!options.skipPreflight) {
     preflight(cells.length ? cells.map((c) => c.manifest) : [manifest], {

@@ -132,6 +132,12 @@ export interface FitOptions {
    */
   seed?: number;
   /**
+   * Draw a new order of the training images every epoch; `false` keeps the
+   * split's own order (the released code's `DataLoader`).
+   * @default true
+   */
+  shuffle?: boolean;
+  /**
    * Steps between evaluations (validation MSE, spectrum, ranks); one is
    * also taken before the first step and after the last.
    * @default 500
@@ -354,9 +360,9 @@ export async function fit(
       }
       const epoch = Math.floor(step / perEpoch);
       if (epoch !== orderEpoch) {
-        order = new Rng(deriveSeed(seed, ["order", epoch])).permutation(
-          trainSize,
-        );
+        order = options.shuffle === false
+          ? Int32Array.from({ length: trainSize }, (_, i) => i)
+          : new Rng(deriveSeed(seed, ["order", epoch])).permutation(trainSize);
         orderEpoch = epoch;
       }
       const pos = (step % perEpoch) * batchSize;

@@ -1,7 +1,7 @@
 /**
  * Generation from the latent space of a trained model (paper §4.2, Figures
- * 5-8 and 13, Table 1): encode a seeded subset of `eval.fitCodes` training
- * images, fit each sampler of `eval.samplers` on the codes, decode a grid of
+ * 5-8 and 13, Table 1): encode a seeded subset of `eval.fitCodes` images of
+ * `eval.fitSplit` (training images by default), fit each sampler of `eval.samplers` on the codes, decode a grid of
  * `eval.samples` draws per sampler, score `eval.fid.samples` draws per
  * sampler by FID against validation images in a feature extractor's space,
  * and embed validation images and draws of `eval.tsne.samplers` with t-SNE.
@@ -119,13 +119,16 @@ export async function decodeCodes(
 }
 
 /**
- * Codes (after the regularizer, the VAE's mean) of images of a split, in
- * batches of 256.
+ * Codes of images of a split, in batches of 256: after the regularizer (the
+ * code the decoder reads; a VAE's mean, or a sample when it samples at
+ * inference), or with `stage: "pre-chain"` the encoder's output before it
+ * (its first d columns: a VAE's mean).
  *
  * @param model The autoencoder (read, not disposed).
  * @param dataset The data set.
  * @param split Which split.
  * @param indices Which examples.
+ * @param options Which codes.
  * @returns Codes [indices.length, d].
  */
 export async function encodeImages(
@@ -133,8 +136,10 @@ export async function encodeImages(
   dataset: Dataset,
   split: "train" | "val",
   indices: ArrayLike<number>,
+  options: { stage?: "pre-chain" | "post-chain" } = {},
 ): Promise<CodeMatrix> {
   const d = model.regularizer.latentDim;
+  const pre = options.stage === "pre-chain";
   const n = indices.length;
   const data = new Float32Array(n * d);
   for (let start = 0; start < n; start += DECODE_BATCH) {
@@ -143,9 +148,12 @@ export async function encodeImages(
       (_, i) => indices[start + i]!,
     );
     const { images } = dataset.batch(split, idx);
-    const codes = tf.tidy(() =>
-      model.encode(tf.tensor4d(images, [idx.length, ...dataset.imageShape]))
-    );
+    const codes = tf.tidy(() => {
+      const x = tf.tensor4d(images, [idx.length, ...dataset.imageShape]);
+      if (!pre) return model.encode(x);
+      const h = model.encoder.apply(x); // [batch, inputDim]
+      return h.shape[1] === d ? h : tf.slice(h, [0, 0], [-1, d]);
+    });
     try {
       data.set(await readFloat32(codes), start * d);
     } finally {
@@ -162,7 +170,7 @@ function drawCount(sampler: Sampler, count: number): number {
 }
 
 /**
- * Fits the manifest's samplers on training codes of a trained model and
+ * Fits the manifest's samplers on codes of a trained model and
  * decodes, scores and embeds their draws. Nothing is done (and nothing
  * encoded) when the manifest asks for no samplers and no t-SNE.
  *
@@ -190,10 +198,11 @@ export async function generateFromModel(
   if (ev.samplers.length === 0 && ev.tsne === null) return out;
   const { extractor } = options;
   const [h, w, c] = dataset.imageShape;
-  const fitCount = Math.min(ev.fitCodes, dataset.size("train"));
+  const fitSplit = ev.fitSplit ?? "train";
+  const fitCount = Math.min(ev.fitCodes, dataset.size(fitSplit));
   const fitIndices = new Rng(deriveSeed(spec.seed, ["fit-codes"]))
-    .permutation(dataset.size("train")).subarray(0, fitCount);
-  const codes = await encodeImages(model, dataset, "train", fitIndices);
+    .permutation(dataset.size(fitSplit)).subarray(0, fitCount);
+  const codes = await encodeImages(model, dataset, fitSplit, fitIndices);
   const draws: Record<string, Float32Array> = {};
   const accuracy = (extractor as { accuracy?: number } | undefined)?.accuracy;
   for (const samplerSpec of ev.samplers) {

@@ -73,6 +73,8 @@ export function trainingKey(
       batchSize: manifest.train.batchSize,
       lr: manifest.train.lr,
       evalEvery: manifest.train.evalEvery,
+      // Only when off, so the default keeps the keys it had before it existed.
+      ...(manifest.train.shuffle === false ? { shuffle: false } : {}),
     },
     evalSize: manifest.eval.size,
     thresholds: manifest.eval.thresholds,

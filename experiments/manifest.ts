@@ -13,6 +13,12 @@ import { z } from "zod";
 import { BACKEND_NAMES } from "../core/backend.ts";
 import type { Registries, Registry, Role } from "../core/plugin.ts";
 import type { ZodType } from "../core/types.ts";
+import {
+  applyFidelity,
+  FIDELITY_MODES,
+  type FidelityMode,
+  type FidelityRecord,
+} from "./fidelity.ts";
 
 /** One problem in a manifest. */
 export interface ManifestIssue {
@@ -83,6 +89,13 @@ export interface ResolvedManifest {
   /** Free text shown in the report; empty by default. */
   description: string;
   /**
+   * The protocol: `clean` (this framework's choices, the default), `paper`
+   * (what the paper states; the released code where it is silent) or
+   * `official` (what the authors' released code does), and the fields the
+   * mode set (see `fidelity.ts`).
+   */
+  fidelity: FidelityRecord;
+  /**
    * Seed of the data set and the training data order, and of every model
    * that sets none; 0 by default.
    */
@@ -116,6 +129,11 @@ export interface ResolvedManifest {
     evalEvery: number;
     /** Steps between checkpoints; 500 by default. */
     checkpointEvery: number;
+    /**
+     * A new seeded order of the training images every epoch (`true`, the
+     * default), or the split's own order every epoch (the released code).
+     */
+    shuffle: boolean;
   };
   /** Evaluation after (and, for the spectrum, during) training. */
   eval: {
@@ -137,9 +155,15 @@ export interface ResolvedManifest {
     interpolationPairs: number;
     /** Images per interpolation, both ends included; 8 by default. */
     interpolationSteps: number;
-    /** Samplers fitted on training codes after training, in order. */
+    /** Samplers fitted on codes after training, in order. */
     samplers: PluginSpec[];
-    /** Training codes the samplers are fitted on (a seeded subset). */
+    /**
+     * The split whose codes the samplers are fitted on: `train` (the
+     * default; the paper's Figure 6 caption) or `val` (the test set, as the
+     * released code's `generation.py`).
+     */
+    fitSplit: "train" | "val";
+    /** Codes the samplers are fitted on (a seeded subset of `fitSplit`). */
     fitCodes: number;
     /** Images per sampler in its `samples_<kind>.png` grid. */
     samples: number;
@@ -192,12 +216,35 @@ export interface ResolvedHead {
   maxRounds: number;
   /** Dropout on the hidden layers while training. */
   dropout: number;
+  /** Epochs between validation checks (each round), 1 by default. */
+  roundEpochs: number;
+  /** Fewest Adam steps per round (tiny subsets), 25 by default. */
+  minRoundSteps: number;
 }
 
 /** Downstream classification of paper §4.3 (Table 2). */
 export interface ResolvedClassification {
-  /** Labelled training examples (class-balanced subsets), ascending. */
+  /** Labelled training examples, ascending. */
   trainSizes: number[];
+  /**
+   * The codes the head reads: `pre-chain` (the encoder's output, before a
+   * linear chain; a VAE's mean), as the released code's `classification.py`
+   * loads only the encoder, the default; or `post-chain` (the code the
+   * decoder reads, the chain folded into the encoder).
+   */
+  codes: "pre-chain" | "post-chain";
+  /**
+   * Which n training images: a seeded class-`balanced` subset (the
+   * default), or the `first` n (the released code).
+   */
+  subset: "balanced" | "first";
+  /**
+   * What picks the head's weights among its rounds: accuracy on held-out
+   * training images (`validation`, the default; the paper's §4.3), or on
+   * the test set itself (`test`, the released code: the best test accuracy
+   * of all checks, an optimistic model selection the report flags).
+   */
+  selection: "validation" | "test";
   /** Seeds of the subsets and heads; mean ± std is over them. */
   seeds: number[];
   /** Training examples outside the subset used for early stopping. */
@@ -281,6 +328,8 @@ export function manifestSchema(registries: Registries): ZodType {
       patience: int(1, 100_000).default(patience),
       maxRounds: int(1, 100_000).default(maxRounds),
       dropout: z.number().min(0).lt(1).default(0.5),
+      roundEpochs: z.number().positive().max(100_000).default(1),
+      minRoundSteps: int(1, 10_000_000).default(25),
     }).prefault({});
   const architecture = z.string().superRefine((kind, ctx) => {
     if (!registries.encoder.has(kind) || !registries.decoder.has(kind)) {
@@ -298,6 +347,7 @@ export function manifestSchema(registries: Registries): ZodType {
   return z.strictObject({
     name: z.string().regex(KEBAB, "expected a kebab-case name").optional(),
     description: z.string().default(""),
+    fidelity: z.enum(FIDELITY_MODES).default("clean"),
     seed: int(0, 2 ** 31).default(0),
     backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
     parallel: int(1, 64).default(2),
@@ -314,6 +364,7 @@ export function manifestSchema(registries: Registries): ZodType {
       lr: z.number().positive().max(10).default(1e-4),
       evalEvery: int(1, 100_000_000).default(500),
       checkpointEvery: int(1, 100_000_000).default(500),
+      shuffle: z.boolean().default(true),
     }).refine((t) => (t.steps == null) !== (t.epochs == null), {
       message: "expected exactly one of steps or epochs",
     }),
@@ -332,6 +383,7 @@ export function manifestSchema(registries: Registries): ZodType {
           new Set(ss.map((x) => (x as PluginSpec).kind)).size === ss.length,
         { message: "expected each sampler kind at most once" },
       ),
+      fitSplit: z.enum(["train", "val"]).default("train"),
       fitCodes: int(2, 10_000_000).default(10000),
       samples: int(1, 4096).default(64),
       fid: z.strictObject({
@@ -358,6 +410,9 @@ export function manifestSchema(registries: Registries): ZodType {
         60000,
       ]),
       seeds: z.array(int(0, 2 ** 31)).min(1).default([0, 1, 2]),
+      codes: z.enum(["pre-chain", "post-chain"]).default("pre-chain"),
+      subset: z.enum(["balanced", "first"]).default("balanced"),
+      selection: z.enum(["validation", "test"]).default("validation"),
       validation: int(1, 10_000_000).default(1000),
       head: head(64, 200, 5, 20),
       supervised: z.union([z.literal(false), head(32, 50, 3, 6)]).prefault(
@@ -464,6 +519,11 @@ export interface ResolveOptions {
    * it to the paper's budget (applied before `overrides`).
    */
   paper?: boolean;
+  /**
+   * Dotted paths the fidelity mode must leave alone besides those of
+   * `overrides` (a sweep's grid keys).
+   */
+  protect?: string[];
 }
 
 /**
@@ -572,6 +632,22 @@ export function resolveRawManifest(
   registries: Registries,
   options: ResolveOptions = {},
 ): ResolvedManifest {
+  const first = resolveOnce(raw, registries, options);
+  if (first.fidelity.mode === "clean") return first;
+  const protect = [
+    ...(options.overrides ?? []).map((o) => o.slice(0, o.indexOf("="))),
+    ...(options.protect ?? []),
+  ];
+  const { raw: patched, applied } = applyFidelity(raw, first, protect);
+  const second = resolveOnce(patched, registries, options);
+  return { ...second, fidelity: { mode: second.fidelity.mode, applied } };
+}
+
+function resolveOnce(
+  raw: Record<string, unknown>,
+  registries: Registries,
+  options: ResolveOptions,
+): ResolvedManifest {
   const file = options.file ?? "<inline>";
   const parsed = manifestSchema(registries).safeParse(raw);
   if (!parsed.success) {
@@ -617,9 +693,10 @@ export function resolveRawManifest(
   }
   if (typeof data.val === "number" && evalSize > data.val) evalSize = data.val;
   const trainCount = typeof data.train === "number" ? data.train : Infinity;
+  const valCount = typeof data.val === "number" ? data.val : Infinity;
   const generation = resolveGeneration(
     m.eval,
-    trainCount,
+    m.eval.fitSplit === "val" ? valCount : trainCount,
     smoke,
     file,
     registries,
@@ -634,6 +711,7 @@ export function resolveRawManifest(
   return {
     name,
     description: m.description,
+    fidelity: { mode: m.fidelity as FidelityMode, applied: {} },
     seed: m.seed,
     backend: m.backend,
     parallel: m.parallel,
@@ -645,6 +723,7 @@ export function resolveRawManifest(
       lr: m.train.lr,
       evalEvery,
       checkpointEvery,
+      shuffle: m.train.shuffle,
     },
     eval: { ...m.eval, size: evalSize, ...generation },
     classification,
@@ -708,16 +787,16 @@ const SMOKE_GENERATION = {
 function resolveGeneration(
   // deno-lint-ignore no-explicit-any
   ev: any,
-  trainCount: number,
+  splitCount: number,
   smoke: { train: number; val: number } | undefined,
   file: string,
   registries: Registries,
 ): Pick<
   ResolvedManifest["eval"],
-  "samplers" | "fitCodes" | "samples" | "fid" | "tsne"
+  "samplers" | "fitSplit" | "fitCodes" | "samples" | "fid" | "tsne"
 > {
   const kinds = (ev.samplers as { kind: string }[]).map((x) => x.kind);
-  let fitCodes = Math.min(ev.fitCodes, trainCount);
+  let fitCodes = Math.min(ev.fitCodes, splitCount);
   let samples: number = ev.samples;
   const fid: ResolvedFid = { ...ev.fid };
   let tsne: ResolvedTsne | null = null;
@@ -741,7 +820,10 @@ function resolveGeneration(
     };
   }
   if (smoke) {
-    fitCodes = Math.min(fitCodes, smoke.train);
+    fitCodes = Math.min(
+      fitCodes,
+      ev.fitSplit === "val" ? smoke.val : smoke.train,
+    );
     samples = Math.min(samples, SMOKE_GENERATION.samples);
     fid.samples = Math.min(fid.samples, smoke.val);
     // An extractor that trains (the classifier) calls its budget `steps`.
@@ -759,7 +841,14 @@ function resolveGeneration(
       );
     }
   }
-  return { samplers: ev.samplers, fitCodes, samples, fid, tsne };
+  return {
+    samplers: ev.samplers,
+    fitSplit: ev.fitSplit,
+    fitCodes,
+    samples,
+    fid,
+    tsne,
+  };
 }
 
 function resolveClassification(
@@ -782,6 +871,9 @@ function resolveClassification(
   ].sort((a, b) => a - b);
   return {
     trainSizes: sizes,
+    codes: c.codes,
+    subset: c.subset,
+    selection: c.selection,
     seeds: smoke ? c.seeds.slice(0, 2) : c.seeds,
     validation: smoke ? Math.min(c.validation, 32) : c.validation,
     head: shrink(c.head, 5, 2),

@@ -38,6 +38,16 @@ export {
 } from "./experiment.ts";
 export { encodeSplit, makeImages, type ModelImages } from "./evaluate.ts";
 export {
+  applyFidelity,
+  FIDELITY_MODES,
+  FIDELITY_POINTS,
+  type FidelityMode,
+  type FidelityPatch,
+  fidelityPatches,
+  type FidelityPoint,
+  type FidelityRecord,
+} from "./fidelity.ts";
+export {
   type EvalRecord,
   fit,
   type FitCheckpoint,

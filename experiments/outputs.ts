@@ -16,12 +16,18 @@ import {
 } from "./classification.ts";
 import type { ModelImages } from "./evaluate.ts";
 import type { Generation, SamplerFid } from "./generate.ts";
+import type { FidelityRecord } from "./fidelity.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ModelResult } from "./train.ts";
 
 export interface RunResults {
   experiment: string;
+  /**
+   * The fidelity mode and the fields it set (`fidelity.ts`); absent in runs
+   * made before modes existed, which were `clean`.
+   */
+  fidelity?: FidelityRecord;
   models: {
     name: string;
     valMse: number;
@@ -44,6 +50,7 @@ export function toRunResults(
 ): RunResults {
   return {
     experiment: manifest.name,
+    fidelity: manifest.fidelity,
     models: results.map((r) => ({
       name: r.name,
       valMse: r.valMse,
@@ -198,9 +205,25 @@ export function classificationMarkdown(
     "",
     "Test error (%) of an MLP head (2 x 128 ReLU, dropout, Adam lr 1e-3) on frozen codes, mean ± std over seeds; `supervised` trains a fresh encoder and the same head jointly.",
     c
-      ? `Seeds ${
-        c.seeds.join(", ")
-      }; early stopping on ${c.validation} other training images (drawn from the subset when it is the whole training split); head budget ${c.head.maxRounds} rounds of at most ${c.head.maxRoundSteps} steps, patience ${c.head.patience}${
+      ? `Codes: ${
+        c.codes === "post-chain"
+          ? "after the chain (the code the decoder reads)"
+          : "the encoder's output, before any chain (a VAE's mean)"
+      }; subsets: ${
+        c.subset === "first"
+          ? "the first n training images"
+          : "seeded class-balanced"
+      }.`
+      : "",
+    c?.selection === "test"
+      ? "**Model selection on the test set** (the released code's protocol): each error is that of the round with the best test accuracy, so it is optimistic."
+      : "",
+    c
+      ? `Seeds ${c.seeds.join(", ")}; ${
+        c.selection === "test"
+          ? "rounds compared on the test set"
+          : `early stopping on ${c.validation} other training images (drawn from the subset when it is the whole training split)`
+      }; head budget ${c.head.maxRounds} rounds of at most ${c.head.maxRoundSteps} steps, patience ${c.head.patience}${
         c.supervised
           ? `; supervised budget ${c.supervised.maxRounds} rounds of at most ${c.supervised.maxRoundSteps} steps, patience ${c.supervised.patience}`
           : ""

@@ -645,7 +645,11 @@ async function runCells(
     writeFileAtomic(join(dir, "env.json"), readFileSync(firstEnv));
   }
   const rows = aggregateSweep(cells, cellResults);
-  const results: RunResults = { experiment: name, models: all };
+  const results: RunResults = {
+    experiment: name,
+    fidelity: manifest.fidelity,
+    models: all,
+  };
   writeFileAtomic(
     join(dir, "cells.json"),
     JSON.stringify(

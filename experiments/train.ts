@@ -177,6 +177,7 @@ export async function trainModel(
       batchSize: manifest.train.batchSize,
       lr: manifest.train.lr,
       seed: manifest.seed,
+      shuffle: manifest.train.shuffle,
       evalEvery: manifest.train.evalEvery,
       evalSize: manifest.eval.size,
       thresholds: manifest.eval.thresholds,
