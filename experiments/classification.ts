@@ -423,42 +423,38 @@ async function supervisedRun(
     return indices.length === 0 ? NaN : correct / indices.length;
   };
   try {
-    const result = await trainWithEarlyStopping(
-      variables,
-      {
-        n,
-        batchSize,
-        roundSteps: roundSteps(head, n),
-        maxRounds: head.maxRounds,
-        patience: head.patience,
-        orderRng,
-      },
-      (order) => {
-        const rows = Array.from(order, (i) => split.train[i]!);
-        const batch = dataset.batch("train", rows);
-        const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
-        const masks = head.dropout > 0
-          ? [
-            dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-            dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-          ]
-          : [];
-        try {
-          crossEntropyStep(
-            adam,
-            Int32Array.from(rows, (r) => run.trainLabels[r]!),
-            numClasses,
-            () => forward(x, masks),
-          );
-        } finally {
-          tf.dispose([x, ...masks]);
-        }
-      },
-      () =>
-        run.selectOnTest
-          ? accuracy("val", all, run.testLabels)
-          : accuracy("train", split.validation, run.trainLabels),
-    );
+    const validate = () =>
+      run.selectOnTest
+        ? accuracy("val", all, run.testLabels)
+        : accuracy("train", split.validation, run.trainLabels);
+    const result = await trainWithEarlyStopping(variables, {
+      n,
+      batchSize,
+      roundSteps: roundSteps(head, n),
+      maxRounds: head.maxRounds,
+      patience: head.patience,
+      orderRng,
+    }, (order) => {
+      const rows = Array.from(order, (i) => split.train[i]!);
+      const batch = dataset.batch("train", rows);
+      const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+      const masks = head.dropout > 0
+        ? [
+          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
+        ]
+        : [];
+      try {
+        crossEntropyStep(
+          adam,
+          Int32Array.from(rows, (r) => run.trainLabels[r]!),
+          numClasses,
+          () => forward(x, masks),
+        );
+      } finally {
+        tf.dispose([x, ...masks]);
+      }
+    }, validate);
     const testAccuracy = await accuracy("val", all, run.testLabels);
     return {
       testError: 1 - testAccuracy,
