@@ -28,6 +28,21 @@ Deno.test("classificationSplit() draws balanced subsets and disjoint early-stopp
     assert.equal(s.validation.length, 15);
     assert.equal(s.validationFromTrain, true);
   });
+  await t.step(
+    "subset first takes the first n, validation from the rest",
+    () => {
+      const s = classificationSplit(labels, 12, {
+        ...options,
+        subset: "first",
+      });
+      assert.deepEqual(
+        Array.from(s.train),
+        Array.from({ length: 12 }, (_, i) => i),
+      );
+      assert.equal(s.validation.length, 15);
+      assert.ok(s.validation.every((i) => i >= 12));
+    },
+  );
   await t.step("equal seeds give equal splits, other seeds others", () => {
     const a = classificationSplit(labels, 12, options);
     const b = classificationSplit(labels, 12, options);

@@ -37,6 +37,7 @@ const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
 Options:
   --smoke              run on the manifest's tiny budget (under a minute)
   --paper              apply the manifest's paper block (the paper's budget, for a GPU)
+  --fidelity MODE      clean | paper | official: whose protocol (README, Fidelity)
   --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
   --plugin MODULE      load plug-ins from a module (repeatable): a path or an
                        import specifier, besides the manifest's plugins list
@@ -69,6 +70,7 @@ function parse(args: string[]) {
         out: { type: "string" },
         backend: { type: "string" },
         parallel: { type: "string" },
+        fidelity: { type: "string" },
         list: { type: "boolean", default: false },
         fresh: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
@@ -227,6 +229,9 @@ async function main(args: string[]): Promise<number> {
       );
     }
     overrides.push(`backend=${values.backend}`);
+  }
+  if (values.fidelity !== undefined) {
+    overrides.push(`fidelity=${values.fidelity}`);
   }
   if (values.parallel !== undefined) {
     const n = Number(values.parallel);
