@@ -579,10 +579,44 @@ function fidSection(runDir: string): Html | undefined {
 function classificationSection(runDir: string): Html | undefined {
   const path = join(runDir, "classification.csv");
   if (!existsSync(path)) return undefined;
+  const records = valueOf(
+    readJson<{ records?: { selection?: string; codes?: string }[] }>(
+      join(runDir, "classification.json"),
+    ),
+  )?.records ?? [];
+  const onTest = records.some((r) => r.selection === "test");
+  const codes = [...new Set(records.flatMap((r) => r.codes ?? []))];
   return html`
-    ${csvTable(readFileSync(path, "utf8"))}<p
-      class="note">Test error (%) of an MLP head on frozen codes, mean and std over seeds (classification.md has the paper's Table 2 layout).</p>
+    ${onTest
+      ? missing(
+        "Model selection on the test set (the released code's protocol): each error is that of the round with the best test accuracy, so it is optimistic.",
+      )
+      : ""}${csvTable(readFileSync(path, "utf8"))}<p
+      class="note">Test error (%) of an MLP head on frozen codes${codes.length
+        ? ` (${codes.join(", ")} codes)`
+        : ""}, mean and std over seeds (classification.md has the paper's Table 2 layout).</p>
   `;
+}
+
+/** The fidelity mode of a run and the fields it set. */
+function fidelitySection(manifest: ResolvedManifest | undefined): Html {
+  const f = (manifest as Partial<ResolvedManifest> | undefined)?.fidelity;
+  if (f === undefined) {
+    return html`<p>clean (the run predates fidelity modes).</p>`;
+  }
+  const applied = Object.entries(f.applied ?? {});
+  return html`<p>Mode <b>${f.mode}</b>${
+    f.mode === "clean"
+      ? ": the manifest as written."
+      : `: ${applied.length} fields set (README, Fidelity).`
+  }</p>${
+    applied.length
+      ? table(
+        ["field", "value"],
+        applied.map(([k, v]) => [k, JSON.stringify(v)]),
+      )
+      : ""
+  }`;
 }
 
 function otherFigures(runDir: string): Html | undefined {
@@ -798,6 +832,7 @@ export async function buildReport(runDir: string): Promise<string> {
       : []),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
     ["curves", "Training curves", await curvesSection(models)],
+    ["fidelity", "Fidelity", fidelitySection(manifest)],
     [
       "paper",
       "Paper vs this run",
