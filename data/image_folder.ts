@@ -642,7 +642,11 @@ export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
   summary:
     "PNG/JPEG folder, centre-cropped and resized (CelebA 148 -> 64, paper §4.2)",
   options: z.strictObject({
-    dir: z.string().min(1),
+    // Optional here so that a manifest can leave it to the user: a missing
+    // or unreadable folder is reported in one line with `obtain`.
+    dir: z.string().min(1).optional(),
+    /** How to get the images, told when `dir` is unset or unreadable. */
+    obtain: z.string().min(1).optional(),
     size: count(4096).default(64),
     crop: count(100_000).default(148),
     val: count(10_000_000).optional(),
@@ -655,6 +659,22 @@ export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
     imageSize: z.tuple([count(100_000), count(100_000)]).optional(),
   }),
   network: "celeba",
-  create: (options, context) =>
-    createImageFolder({ ...options, seed: options.seed ?? context.seed }),
+  create: ({ dir, obtain, ...options }, context) => {
+    const hint = obtain === undefined ? "" : `; ${obtain}`;
+    if (dir === undefined) {
+      throw new RangeError(`data.dir is not set (a folder of images)${hint}`);
+    }
+    try {
+      return createImageFolder({
+        ...options,
+        dir,
+        seed: options.seed ?? context.seed,
+      });
+    } catch (e) {
+      const missing = e instanceof Deno.errors.NotFound ||
+        (e instanceof RangeError && /image in /.test(e.message));
+      if (hint === "" || !missing) throw e;
+      throw new RangeError(`${(e as Error).message}${hint}`);
+    }
+  },
 });

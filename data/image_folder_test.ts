@@ -4,6 +4,7 @@ import jpeg from "jpeg-js";
 import {
   createImageFolder,
   decodeImage,
+  imageFolderPlugin,
   listImageFiles,
 } from "./image_folder.ts";
 import { centerCrop, resizeBilinear } from "./resize.ts";
@@ -616,4 +617,27 @@ Deno.test("createImageFolder() scans every image at creation", async (t) => {
       });
     },
   );
+});
+
+Deno.test("image-folder plug-in says how to obtain the images when its folder is missing", async (t) => {
+  const obtain = "get them from example.org";
+  const create = (options: Record<string, unknown>) =>
+    imageFolderPlugin.create(
+      imageFolderPlugin.options.parse(options) as never,
+      { seed: 0 },
+    );
+  await t.step("no dir", () => {
+    assert.throws(
+      () => create({ obtain }),
+      /^RangeError: data\.dir is not set \(a folder of images\); get them from example\.org$/,
+    );
+  });
+  await t.step("a dir that does not exist", () => {
+    assert.throws(
+      () => create({ dir: "/no/such/folder", obtain }),
+      (e: Error) =>
+        e instanceof RangeError && !e.message.includes("\n") &&
+        e.message.includes("/no/such/folder") && e.message.endsWith(obtain),
+    );
+  });
 });
