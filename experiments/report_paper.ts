@@ -78,6 +78,10 @@ export const PAPER_COUNTERPARTS: readonly PaperCounterpart[] = [
     ],
   },
   {
+    experiments: ["celeba"],
+    keys: ["table1_fid", "hyperparameters.celeba"],
+  },
+  {
     experiments: ["latent-dim"],
     keys: ["table8_celeba_latent_dim_fid", "hyperparameters.celeba"],
     join: {
