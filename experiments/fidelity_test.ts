@@ -143,7 +143,8 @@ Deno.test("--set and grid values win over the mode", async (t) => {
     assert.equal(m.fidelity.applied["models.1.regularizer.beta"], undefined);
   });
   await t.step("a grid key naming a model", async () => {
-    const text = `${MNIST}\nfidelity: official\ngrid:\n  models.vae.regularizer.beta: [0.5, 2]\n`;
+    const text =
+      `${MNIST}\nfidelity: official\ngrid:\n  models.vae.regularizer.beta: [0.5, 2]\n`;
     const { cells } = await loadExperiment({ text }, { skipPreflight: true });
     assert.deepEqual(
       cells.map((c) => c.manifest.models[1]!.regularizer.beta),

@@ -31,6 +31,7 @@ import {
 } from "./report_html.ts";
 import { type RunManifest, runManifest } from "./report_cells.ts";
 import { type ModelOutcome, paperSection } from "./report_paper.ts";
+import { claimsSection } from "./report_claims.ts";
 
 /** The file a report is written to, inside the run folder. */
 export const REPORT_FILE = "report.html";
@@ -820,8 +821,12 @@ export async function buildReport(runDir: string): Promise<string> {
   const matched = matchedSection(models, manifest);
   const fid = fidSection(dir);
   const classification = classificationSection(dir);
+  const claims = claimsSection(dir);
   const others = otherFigures(dir);
   const sections: [string, string, Html][] = [
+    ...(claims
+      ? [["claims", "Claims of the paper", claims] as [string, string, Html]]
+      : []),
     ["results", "Results", resultsSection(models, manifest, resultsNote)],
     ...(matched
       ? [[
