@@ -27,6 +27,28 @@
  * @module
  */
 export { buildDataset, buildModel } from "./build.ts";
+export {
+  type ClassificationCell,
+  type ClassificationRow,
+} from "./classification.ts";
+export { type GridValue } from "./sweep.ts";
+export {
+  type CellView,
+  type Claim,
+  CLAIM_RUNS,
+  type ClaimOutcome,
+  type ClaimRun,
+  CLAIMS,
+  claimsMarkdown,
+  judgeClaims,
+  type ModelView,
+  readRunView,
+  runCommand,
+  type RunView,
+  type Tier,
+  TIERS,
+  type Verdict,
+} from "./claims.ts";
 export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
 export {
   builtinManifests,
