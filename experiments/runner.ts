@@ -405,6 +405,18 @@ async function prepareExtractor(
   }
 }
 
+/**
+ * Runs preparations of this thread's tfjs engine one after another: sweep
+ * cells side by side would otherwise switch its backend at once (the second
+ * `setBackend("wasm")` fails) and train the same extractor twice.
+ */
+let engineQueue: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(task: () => Promise<T>): Promise<T> {
+  const next = engineQueue.then(task);
+  engineQueue = next.catch(() => {});
+  return next;
+}
+
 /** A failed model's result. */
 function failed(name: string, error: string): ModelResult {
   return {
@@ -434,7 +446,9 @@ async function runSingle(
   mkdirSync(join(dir, "models"), { recursive: true });
   const label = options.label ?? ((name: string) => name);
   const results: ModelResult[] = new Array(manifest.models.length);
-  const extractor = await prepareExtractor(manifest, context.cacheDir);
+  const extractor = await oneAtATime(() =>
+    prepareExtractor(manifest, context.cacheDir)
+  );
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
   }
