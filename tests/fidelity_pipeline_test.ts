@@ -1,10 +1,13 @@
 /**
  * The pipeline's fidelity options at work (see experiments/fidelity.ts):
  * the training order without shuffling, the classifier's pre- and post-chain
- * codes, and Table 2's test-set model selection.
+ * codes, Table 2's test-set model selection, and a run in the official mode.
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { Rng } from "../core/random.ts";
 import type { Dataset } from "../core/types.ts";
@@ -19,6 +22,7 @@ import {
 } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import { createVaeHead } from "../models/vae.ts";
+import { assertSucceeded, runCli } from "./_helpers.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
@@ -182,4 +186,25 @@ Deno.test("classifyFrozenCodes() selection test reports the best test accuracy, 
   );
   // 10 images in batches of 10: one step per epoch, a check every 10.
   assert.equal(record!.steps, 30);
+});
+
+Deno.test("--fidelity official runs end to end and results.json records it", async () => {
+  const cwd = mkdtempSync(join(tmpdir(), "irmae-official-"));
+  const dir = join(cwd, "run");
+  const r = await runCli(
+    ["baselines-shapes", "--smoke", "--fidelity", "official", "--out", dir],
+    { cwd },
+  );
+  assertSucceeded(r);
+  const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8"));
+  assert.equal(results.fidelity.mode, "official");
+  assert.equal(results.fidelity.applied["data.square"], "corner");
+  assert.equal(results.fidelity.applied["train.shuffle"], false);
+  assert.equal(
+    results.fidelity.applied["models.3.regularizer.reduction"],
+    "mean",
+  );
+  for (const m of results.models) assert.equal(m.status, "ok", m.name);
+  const report = readFileSync(join(dir, "report.html"), "utf8");
+  assert.match(report, /Mode <b>official<\/b>/);
 });
