@@ -90,10 +90,10 @@ export function createAutoencoder(
     ],
     loss(x: Tensor4D, training: boolean): LossTerms {
       const { code, penalty } = regularizer.forward(
-        encoder.apply(x),
+        encoder.apply(x, training),
         training,
       );
-      const logits = decoder.logits(code);
+      const logits = decoder.logits(code, training);
       let recon: Scalar;
       let mse: Scalar;
       if (sigmoid) {

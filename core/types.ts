@@ -54,8 +54,14 @@ export interface Encoder extends Parametric {
   readonly outputDim: number;
   /** Input image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
-  /** Encodes a batch. */
-  apply(x: Tensor4D): Tensor2D;
+  /**
+   * Encodes a batch.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1].
+   * @param training Whether this is a training pass (dropout, batch
+   * statistics); the paper's networks ignore it.
+   */
+  apply(x: Tensor4D, training?: boolean): Tensor2D;
   /**
    * Folds `matrix` [outputDim, outputDim] into the last layer so that
    * `folded.apply(x)` equals `apply(x) @ matrix`. Returns a new encoder that
@@ -71,8 +77,13 @@ export interface Decoder extends Parametric {
   readonly latentDim: number;
   /** Output image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
-  /** Decodes a batch to pre-activation logits. */
-  logits(z: Tensor2D): Tensor4D;
+  /**
+   * Decodes a batch to pre-activation logits.
+   *
+   * @param z Codes [batch, latentDim].
+   * @param training Whether this is a training pass.
+   */
+  logits(z: Tensor2D, training?: boolean): Tensor4D;
   /** Output non-linearity: `tanh` (the paper's AE) or `sigmoid` (its VAE). */
   readonly output: "tanh" | "sigmoid";
 }

@@ -241,7 +241,12 @@ function pluginField(registry: Registry<Role>): ZodType {
         message: registry.unknownKind(kind),
       });
     }
-  }).pipe(union);
+  }).pipe(union).transform((v) => {
+    // `kind` first, as the manifest writes it (results tables list options
+    // in this order).
+    const { kind, ...options } = v as PluginSpec;
+    return { kind, ...options };
+  });
 }
 
 /** A plug-in field that also takes a kind alone, `kind` for `{ kind }`. */

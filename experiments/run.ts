@@ -101,7 +101,7 @@ async function list(experiment: Experiment | undefined, plugins: string[]) {
     console.log(`\n${registry.roleName} kinds:`);
     for (const { plugin, source } of registry.entries()) {
       console.log(
-        `  ${plugin.kind.padEnd(14)} ${plugin.summary}${
+        `  ${plugin.kind.padEnd(18)} ${plugin.summary}${
           source === "built-in" ? "" : ` [from ${source}]`
         }`,
       );

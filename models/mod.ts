@@ -44,6 +44,7 @@ export {
   shapesEncoderPlugin,
 } from "./architectures.ts";
 export { MODEL_PLUGINS } from "./plugins.ts";
+export { layersModelDecoder, layersModelEncoder } from "./layers_model.ts";
 export {
   type CodePenaltyOptions,
   createCodePenalty,
