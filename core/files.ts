@@ -46,6 +46,8 @@ export class DiskError extends Error {
   readonly path: string;
   /** The system's error code, e.g. `ENOSPC`. */
   readonly code: string;
+  /** The verb of the message: `write`, `create`, `remove`, ... */
+  readonly action: string;
   /**
    * Creates the error.
    *
@@ -68,6 +70,7 @@ export class DiskError extends Error {
     this.name = "DiskError";
     this.path = path;
     this.code = code;
+    this.action = options?.action ?? "write";
   }
 }
 
@@ -206,6 +209,44 @@ export function writeFileAtomic(
     throw asDiskError(path, error);
   }
   syncFolder(dirname(path));
+  faultAfterWrite(path);
+}
+
+/**
+ * The fault-injection test hook, read once per thread from the environment
+ * variable `IRMAE_FAULT_AFTER=<suffix>:<n>`: the process kills itself with
+ * SIGKILL right after the n-th completed {@link writeFileAtomic} (counted in
+ * each thread) of a path ending with `/<suffix>`, so tests can stop a real
+ * run just after any kind of file write. Unset, or without permission to
+ * read it, nothing happens.
+ */
+let faultRule: { suffix: string; count: number } | null | undefined;
+let faultWrites = 0;
+
+function readFaultRule(): { suffix: string; count: number } | null {
+  const name = "IRMAE_FAULT_AFTER";
+  try {
+    const state = Deno.permissions.querySync({ name: "env", variable: name });
+    if (state.state !== "granted") return null;
+    const match = /^(.+):(\d+)$/.exec(Deno.env.get(name) ?? "");
+    return match === null
+      ? null
+      : { suffix: match[1]!, count: Number(match[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Applies the {@link faultRule} test hook after a write of `path`. */
+function faultAfterWrite(path: string): void {
+  faultRule ??= readFaultRule();
+  if (faultRule === null) return;
+  const normal = path.replaceAll("\\", "/");
+  if (
+    normal !== faultRule.suffix && !normal.endsWith(`/${faultRule.suffix}`)
+  ) return;
+  faultWrites += 1;
+  if (faultWrites === faultRule.count) Deno.kill(Deno.pid, "SIGKILL");
 }
 
 /** Flushes a folder's entries (the rename) to disk; best effort. */

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import { DiskError } from "../core/files.ts";
 import { ROLES } from "../core/plugin.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { createRegistries } from "../core/plugin.ts";
@@ -193,6 +194,10 @@ function consoleReporter(experiment: Experiment) {
         );
         break;
       }
+      case "warning":
+        // Not bars.log: with no bar drawn yet it would never be flushed.
+        console.error(`warning: ${e.message}`);
+        break;
       case "cell":
         bar = new Map();
         bars.log(
@@ -320,6 +325,7 @@ if (import.meta.main) {
       e instanceof ManifestError || e instanceof UsageError ||
       e instanceof ExperimentError ||
       e instanceof PluginLoadError || e instanceof RunFolderError ||
+      e instanceof DiskError ||
       e instanceof RangeError || e instanceof TypeError
     ) {
       console.error(`error: ${e.message}`);
