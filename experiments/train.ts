@@ -17,7 +17,6 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type CheckpointData,
-  type CheckpointError,
   decodeCheckpoint,
 } from "../core/checkpoint.ts";
 import { asDiskError, writeFileAtomic } from "../core/files.ts";
