@@ -15,10 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  type CheckpointData,
-  decodeCheckpoint,
-} from "../core/checkpoint.ts";
+import { type CheckpointData, decodeCheckpoint } from "../core/checkpoint.ts";
 import { asDiskError, writeFileAtomic } from "../core/files.ts";
 import type { Registries } from "../core/plugin.ts";
 import type { Dataset, FeatureExtractor } from "../core/types.ts";
@@ -28,7 +25,12 @@ import {
   classifyFrozenCodes,
 } from "./classification.ts";
 import { makeImages, type ModelImages } from "./evaluate.ts";
-import { type EvalRecord, fit, type Progress } from "./fit.ts";
+import {
+  type EvalRecord,
+  fit,
+  FIT_CHECKPOINT_META,
+  type Progress,
+} from "./fit.ts";
 import {
   generateFromModel,
   type Generation,
@@ -210,7 +212,10 @@ function fromModelCache(
     return {
       path,
       bytes,
-      checkpoint: decodeCheckpoint(bytes, path, { expect: { key } }),
+      checkpoint: decodeCheckpoint(bytes, path, {
+        expect: { key },
+        meta: FIT_CHECKPOINT_META,
+      }),
     };
   } catch (e) {
     warn(
