@@ -13,6 +13,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registries } from "../core/plugin.ts";
+import type { Dataset } from "../core/types.ts";
 import { buildDataset, buildModel } from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { runKey } from "./identity.ts";
@@ -311,15 +312,23 @@ function preflight(
     if (seen.has(dataKey) && models.length === 0) continue;
     seen.add(dataKey);
     let ds;
+    let labelled: boolean;
     try {
       ds = buildDataset(m, context.registries);
-      ds.batch("train", [0]);
+      checkSizes(m, ds, context.file);
+      labelled = ds.batch("train", [0]).labels !== undefined;
       ds.batch("val", [0]);
     } catch (e) {
+      if (e instanceof ExperimentError) throw e;
       throw new ExperimentError(
         `${context.file}: data (kind ${m.data.kind}) cannot be loaded: ${
           (e as Error).message.split("\n")[0]
         }`,
+      );
+    }
+    if (m.classification !== null && !labelled) {
+      throw new ExperimentError(
+        `${context.file}: classification needs labelled data; data kind ${m.data.kind} has no labels`,
       );
     }
     for (const model of models) {
@@ -335,5 +344,32 @@ function preflight(
         );
       }
     }
+  }
+}
+
+/**
+ * The data set's splits against what the metrics need: at least one
+ * training image, two validation codes for the code covariance (the
+ * spectrum and ranks), two fitted codes for the samplers' covariances.
+ */
+function checkSizes(m: ResolvedManifest, ds: Dataset, file: string): void {
+  const fail = (message: string) =>
+    new ExperimentError(`${file}: data (kind ${m.data.kind}): ${message}`);
+  const train = ds.size("train");
+  const val = ds.size("val");
+  if (train < 1) throw fail("the training split is empty (data.train)");
+  if (Math.min(m.eval.size, val) < 2) {
+    throw fail(
+      `${val} validation image${
+        val === 1 ? "" : "s"
+      } and eval.size ${m.eval.size}; the code covariance (spectrum, ranks) needs at least 2 (data.val, eval.size)`,
+    );
+  }
+  if (m.eval.samplers.length > 0 && Math.min(m.eval.fitCodes, train) < 2) {
+    throw fail(
+      `the samplers are fitted on ${
+        Math.min(m.eval.fitCodes, train)
+      } training codes; at least 2 are needed (data.train, eval.fitCodes)`,
+    );
   }
 }
