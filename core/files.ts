@@ -11,6 +11,10 @@
  * Temporary names are `<file>.tmp-<pid>-<8 hex digits>`: the pid says whose
  * it is, the random part keeps two threads of one process (workers) apart.
  *
+ * Test hook: with `IRMAE_FAULT_AFTER=<pattern>:<n>` in the environment, the
+ * process kills itself (SIGKILL) right after its n-th write of a matching
+ * file; see `tests/faults_test.ts`.
+ *
  * @module
  */
 import {
@@ -214,24 +218,27 @@ export function writeFileAtomic(
 
 /**
  * The fault-injection test hook, read once per thread from the environment
- * variable `IRMAE_FAULT_AFTER=<suffix>:<n>`: the process kills itself with
+ * variable `IRMAE_FAULT_AFTER=<pattern>:<n>`: the process kills itself with
  * SIGKILL right after the n-th completed {@link writeFileAtomic} (counted in
- * each thread) of a path ending with `/<suffix>`, so tests can stop a real
- * run just after any kind of file write. Unset, or without permission to
- * read it, nothing happens.
+ * each thread) of a path ending with `/<pattern>`, where `*` stands for
+ * any characters but `/` (`result.json:1`, `.cache/models/*.bin:2`), so
+ * tests can stop a real run just after any kind of file write. Unset, or
+ * without permission to read it, nothing happens.
  */
-let faultRule: { suffix: string; count: number } | null | undefined;
+let faultRule: { pattern: RegExp; count: number } | null | undefined;
 let faultWrites = 0;
 
-function readFaultRule(): { suffix: string; count: number } | null {
+function readFaultRule(): { pattern: RegExp; count: number } | null {
   const name = "IRMAE_FAULT_AFTER";
   try {
     const state = Deno.permissions.querySync({ name: "env", variable: name });
     if (state.state !== "granted") return null;
     const match = /^(.+):(\d+)$/.exec(Deno.env.get(name) ?? "");
-    return match === null
-      ? null
-      : { suffix: match[1]!, count: Number(match[2]) };
+    if (match === null) return null;
+    const glob = match[1]!.split("*").map((part) =>
+      part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+    ).join("[^/]*");
+    return { pattern: new RegExp(`(^|/)${glob}$`), count: Number(match[2]) };
   } catch {
     return null;
   }
@@ -241,10 +248,7 @@ function readFaultRule(): { suffix: string; count: number } | null {
 function faultAfterWrite(path: string): void {
   faultRule ??= readFaultRule();
   if (faultRule === null) return;
-  const normal = path.replaceAll("\\", "/");
-  if (
-    normal !== faultRule.suffix && !normal.endsWith(`/${faultRule.suffix}`)
-  ) return;
+  if (!faultRule.pattern.test(path.replaceAll("\\", "/"))) return;
   faultWrites += 1;
   if (faultWrites === faultRule.count) Deno.kill(Deno.pid, "SIGKILL");
 }

@@ -168,7 +168,8 @@ function consoleReporter(experiment: Experiment) {
       case "model": {
         const r = e.result;
         if (r.status === "failed") {
-          bars.log(`model ${e.name} failed: ${r.error}\n`);
+          // Not bars.log: with no bar drawn yet it would never be flushed.
+          console.error(`model ${e.name} failed: ${r.error}`);
         }
         if (r.reusedCheckpoint !== undefined) {
           // Not bars.log: with no bar drawn yet it would never be flushed.
