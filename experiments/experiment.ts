@@ -358,11 +358,12 @@ function checkSizes(m: ResolvedManifest, ds: Dataset, file: string): void {
   const train = ds.size("train");
   const val = ds.size("val");
   if (train < 1) throw fail("the training split is empty (data.train)");
-  if (Math.min(m.eval.size, val) < 2) {
+  const evalCount = Math.min(m.eval.size, val);
+  if (evalCount < 2) {
     throw fail(
-      `${val} validation image${
-        val === 1 ? "" : "s"
-      } and eval.size ${m.eval.size}; the code covariance (spectrum, ranks) needs at least 2 (data.val, eval.size)`,
+      `the spectrum would use ${evalCount} validation image${
+        evalCount === 1 ? "" : "s"
+      } (eval.size ${m.eval.size}, ${val} in the split, data.val); the code covariance needs at least 2`,
     );
   }
   if (m.eval.samplers.length > 0 && Math.min(m.eval.fitCodes, train) < 2) {
