@@ -85,6 +85,8 @@ export interface ExtractorInfo {
   fromCache?: boolean;
   /** The cache file. */
   cachePath?: string;
+  /** Why the weights could not be cached, when they could not. */
+  cacheError?: string;
   /** Seconds to train or load it. */
   seconds: number;
   /** The backend it was trained or loaded on. */
@@ -597,6 +599,7 @@ async function prepareExtractor(
         evalCount: c.evalCount,
         fromCache: c.fromCache,
         cachePath: c.cachePath,
+        ...(c.cacheError === undefined ? {} : { cacheError: c.cacheError }),
       }),
       seconds: (performance.now() - started) / 1000,
       backend: info.name,
@@ -663,6 +666,13 @@ async function runSingle(
   const extractor = await prepareExtractor(manifest, context.cacheDir);
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
+    if (extractor.cacheError !== undefined) {
+      context.emit({
+        type: "warning",
+        message:
+          `FID extractor: not cached (${extractor.cacheError}); every worker trains it again`,
+      });
+    }
   }
   // Jobs: one per model, then the supervised classification baseline.
   const supervisedJob = manifest.classification?.supervised ? 1 : 0;
