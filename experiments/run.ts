@@ -302,6 +302,8 @@ async function main(args: string[]): Promise<number> {
     const { writeReport } = await import("./report.ts");
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
+    // A full or read-only disk stops with exit 2 as everywhere else.
+    if (e instanceof DiskError) throw e;
     console.error(
       `warning: the report could not be built: ${(e as Error).message}`,
     );
