@@ -16,7 +16,7 @@ import type { Registries } from "../core/plugin.ts";
 import type { Dataset } from "../core/types.ts";
 import { buildDataset, buildModel } from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
-import { runKey } from "./identity.ts";
+import { hashOf, runKey } from "./identity.ts";
 import {
   ManifestError,
   parseManifest,
@@ -72,6 +72,12 @@ export interface Experiment {
   pluginHashes: Record<string, string>;
   /** The run's key (see `identity.ts`): what `--resume` matches. */
   key: string;
+  /**
+   * A hash of the data sets' content fingerprints, as the preflight found
+   * them (none with `skipPreflight`): a run resumed after its data changed
+   * is refused.
+   */
+  dataKey?: string;
   /** The manifest file, or `<inline>`. */
   file: string;
 }
@@ -268,12 +274,12 @@ export async function loadExperiment(
       values: c.values,
       manifest: resolveRawManifest(c.raw, registries, resolveOptions),
     }));
-  if (!options.skipPreflight) {
+  const dataKey = options.skipPreflight ? undefined : hashOf(
     preflight(cells.length ? cells.map((c) => c.manifest) : [manifest], {
       registries,
       file,
-    });
-  }
+    }),
+  );
   const hashes = pluginHashes(manifest.plugins);
   return {
     manifest,
@@ -281,6 +287,7 @@ export async function loadExperiment(
     registries,
     pluginHashes: hashes,
     key: runKey(manifest, cells, hashes),
+    ...(dataKey === undefined ? {} : { dataKey }),
     file,
   };
 }
@@ -293,8 +300,9 @@ export async function loadExperiment(
 function preflight(
   manifests: ResolvedManifest[],
   context: { registries: Registries; file: string },
-): void {
+): string[] {
   const seen = new Set<string>();
+  const fingerprints = new Set<string>();
   for (const m of manifests) {
     const dataKey = JSON.stringify([m.data, m.seed]);
     const models = m.models.filter((model) => {
@@ -326,6 +334,7 @@ function preflight(
         }`,
       );
     }
+    fingerprints.add(ds.fingerprint);
     if (m.classification !== null && !labelled) {
       throw new ExperimentError(
         `${context.file}: classification needs labelled data; data kind ${m.data.kind} has no labels`,
@@ -345,6 +354,7 @@ function preflight(
       }
     }
   }
+  return [...fingerprints].sort();
 }
 
 /**

@@ -180,6 +180,11 @@ export interface RunRecord {
   file: string;
   /** The sweep's cell ids, in order; empty for a single run. */
   cells: string[];
+  /**
+   * A hash of the data's content fingerprints when the run started (see
+   * `Experiment.dataKey`); `--resume` refuses changed data.
+   */
+  dataKey?: string;
 }
 
 function timestamp(): string {
@@ -193,6 +198,7 @@ const RUN_RECORD_SCHEMA = z.object({
   created: z.string(),
   file: z.string(),
   cells: z.array(z.string()),
+  dataKey: z.string().optional(),
 });
 
 /** A run folder's `run.json`: the record, or why it cannot be read. */
@@ -325,6 +331,14 @@ function runFolder(
           `--resume: ${dir} was started with a different manifest, plug-ins or code version; start a new run instead`,
         );
       }
+      if (
+        record.dataKey !== undefined && experiment.dataKey !== undefined &&
+        record.dataKey !== experiment.dataKey
+      ) {
+        throw new RunFolderError(
+          `--resume: the data of ${dir} changed since the run started (its content fingerprint differs); start a new run instead`,
+        );
+      }
     } catch (e) {
       lock.release();
       throw e;
@@ -377,6 +391,9 @@ function runFolder(
       created: new Date().toISOString(),
       file: experiment.file,
       cells: experiment.cells.map((c) => c.id),
+      ...(experiment.dataKey === undefined
+        ? {}
+        : { dataKey: experiment.dataKey }),
     };
     writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
   } catch (e) {

@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encode as encodePng } from "fast-png";
 import { tryLockFolder } from "../experiments/run_lock.ts";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
 
@@ -191,6 +192,49 @@ Deno.test("odd run folders are one-line errors", async (t) => {
       );
     },
   );
+
+  await t.step("--resume refuses a run whose data changed", async () => {
+    const cwd = join(work, "data");
+    const images = join(cwd, "images");
+    mkdirSync(images, { recursive: true });
+    const image = (shade: number) =>
+      encodePng({
+        width: 8,
+        height: 8,
+        data: new Uint8Array(8 * 8 * 3).fill(shade),
+        channels: 3,
+        depth: 8,
+      });
+    for (let i = 0; i < 10; i++) {
+      writeFileSync(join(images, `${i}.png`), image(20 * i));
+    }
+    const yaml = join(cwd, "data.yaml");
+    writeFileSync(
+      yaml,
+      MANIFEST.replace(
+        "{ kind: shapes, train: 32, val: 8 }",
+        `{ kind: image-folder, dir: ${images}, size: 8, crop: 8, val: 4 }`,
+      ),
+    );
+    const dir = join(cwd, "run");
+    // Killed right after the run folder is claimed: run.json holds the data.
+    const started = await runDeno(["run", "-A", RUN, yaml, "--out", dir], {
+      cwd,
+      env: { IRMAE_FAULT_AFTER: "run.json:1" },
+    });
+    assert.equal(started.code, 137, started.stderr);
+    assert.match(
+      JSON.parse(readFileSync(join(dir, "run.json"), "utf8")).dataKey,
+      /^[0-9a-f]{64}$/,
+    );
+    writeFileSync(join(images, "3.png"), image(255));
+    assertRefused(
+      await runDeno(["run", "-A", RUN, yaml, "--resume", "--out", dir], {
+        cwd,
+      }),
+      /^error: --resume: the data of .*run changed since the run started \(its content fingerprint differs\); start a new run instead$/,
+    );
+  });
 
   await t.step("temporaries of dead writers go when a run starts", async () => {
     const cwd = join(work, "temps");
