@@ -178,7 +178,6 @@ Deno.test("a run killed after any file write resumes to the same files", async (
     ["single.yaml", ".cache/models/*.bin:1"],
     ["single.yaml", "reconstructions.png:1"],
     ["single.yaml", "result.json:1"],
-    ["single.yaml", "env.json:1"],
     ["single.yaml", "mse_history.png:1"],
     ["single.yaml", "results.json:1"],
     ["single.yaml", "report.html:1"],
