@@ -6,6 +6,13 @@
  * sweep runs each cell as a run of its own inside `cells/<id>/` of the
  * sweep's folder and aggregates over seeds.
  *
+ * Under faults: the folder is held by `run.lock` (see `run_lock.ts`) while
+ * the run goes; a model's `result.json` is written after its images and a
+ * run's (or cell's) `results.json` after everything else, so a resumed run
+ * keeps exactly what was finished, checked whole against its key (see
+ * `records.ts`); temporaries of dead writers are removed at start; a disk
+ * error stops every worker and is thrown as one {@link DiskError}.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -107,8 +114,9 @@ export type RunEvent =
 export interface RunOptions {
   /**
    * The run folder.
-   * @default `<runsRoot>/<name>-<timestamp>[-paper][-smoke]`, or with
-   * `resume` the newest run of the same experiment
+   * @default `<runsRoot>/<name>-<timestamp>[-paper][-smoke]` (with `-2`,
+   * `-3`, ... when that name is taken), or with `resume` the newest run of
+   * the same experiment; an `outDir` for a new run must be new or empty
    */
   outDir?: string;
   /**
@@ -409,7 +417,10 @@ function runFolder(
  * @param experiment From `loadExperiment`.
  * @param options Folder, resume, cache, events.
  * @returns The folder and the results.
- * @throws {RunFolderError} When the folder cannot be used.
+ * @throws {RunFolderError} When the folder cannot be used: held by another
+ * live process, not a run (`--out`), another run's (`--resume`).
+ * @throws {DiskError} When the disk is full, read-only or not writable;
+ * every worker is stopped first and nothing is left half-written.
  *
  * @example Run a shapes smoke test from code
  * ```ts ignore
