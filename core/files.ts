@@ -11,6 +11,10 @@
  * Temporary names are `<file>.tmp-<pid>-<8 hex digits>`: the pid says whose
  * it is, the random part keeps two threads of one process (workers) apart.
  *
+ * Test hook: with `IRMAE_FAULT_AFTER=<pattern>:<n>` in the environment, the
+ * process kills itself (SIGKILL) right after its n-th write of a matching
+ * file; see `tests/faults_test.ts`.
+ *
  * @module
  */
 import {
@@ -46,6 +50,8 @@ export class DiskError extends Error {
   readonly path: string;
   /** The system's error code, e.g. `ENOSPC`. */
   readonly code: string;
+  /** The verb of the message: `write`, `create`, `remove`, ... */
+  readonly action: string;
   /**
    * Creates the error.
    *
@@ -68,6 +74,7 @@ export class DiskError extends Error {
     this.name = "DiskError";
     this.path = path;
     this.code = code;
+    this.action = options?.action ?? "write";
   }
 }
 
@@ -206,6 +213,44 @@ export function writeFileAtomic(
     throw asDiskError(path, error);
   }
   syncFolder(dirname(path));
+  faultAfterWrite(path);
+}
+
+/**
+ * The fault-injection test hook, read once per thread from the environment
+ * variable `IRMAE_FAULT_AFTER=<pattern>:<n>`: the process kills itself with
+ * SIGKILL right after the n-th completed {@link writeFileAtomic} (counted in
+ * each thread) of a path ending with `/<pattern>`, where `*` stands for
+ * any characters but `/` (`result.json:1`, `.cache/models/*.bin:2`), so
+ * tests can stop a real run just after any kind of file write. Unset, or
+ * without permission to read it, nothing happens.
+ */
+let faultRule: { pattern: RegExp; count: number } | null | undefined;
+let faultWrites = 0;
+
+function readFaultRule(): { pattern: RegExp; count: number } | null {
+  const name = "IRMAE_FAULT_AFTER";
+  try {
+    const state = Deno.permissions.querySync({ name: "env", variable: name });
+    if (state.state !== "granted") return null;
+    const match = /^(.+):(\d+)$/.exec(Deno.env.get(name) ?? "");
+    if (match === null) return null;
+    const glob = match[1]!.split("*").map((part) =>
+      part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+    ).join("[^/]*");
+    return { pattern: new RegExp(`(^|/)${glob}$`), count: Number(match[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Applies the {@link faultRule} test hook after a write of `path`. */
+function faultAfterWrite(path: string): void {
+  faultRule ??= readFaultRule();
+  if (faultRule === null) return;
+  if (!faultRule.pattern.test(path.replaceAll("\\", "/"))) return;
+  faultWrites += 1;
+  if (faultWrites === faultRule.count) Deno.kill(Deno.pid, "SIGKILL");
 }
 
 /** Flushes a folder's entries (the rename) to disk; best effort. */

@@ -24,6 +24,7 @@ import { deriveSeed, Rng } from "../core/random.ts";
 import { readFloat32, readScalar } from "../core/read.ts";
 import type { Dataset, Tensor4D } from "../core/types.ts";
 import { createTensorDataset } from "../data/tensors.ts";
+import { z } from "zod";
 import { latentSpectrum } from "../metrics/spectrum.ts";
 import { encodeSplit } from "./evaluate.ts";
 
@@ -178,6 +179,39 @@ export interface FitResult {
   loaded: boolean;
 }
 
+/** A number, NaN or infinite (checkpoint metadata keeps them). */
+const anyNumber = z.union([
+  z.number(),
+  z.nan(),
+  z.literal(Infinity),
+  z.literal(-Infinity),
+]);
+
+/**
+ * The metadata {@link fit} writes in its checkpoints, checked on load: a
+ * checkpoint of something else (or of another irmae) is a CheckpointError
+ * naming the field, not a TypeError later.
+ */
+export const FIT_CHECKPOINT_META = z.looseObject({
+  key: z.string(),
+  step: z.number().int().min(0),
+  adamStep: z.number().int().min(0),
+  regularizerDraws: z.number().int().min(0).optional(),
+  seconds: z.number().min(0),
+  history: z.array(z.looseObject({
+    step: z.number().int().min(0),
+    images: z.number(),
+    trainLoss: anyNumber,
+    valMse: anyNumber,
+    rank: z.record(z.string(), z.number()),
+    effectiveRank: anyNumber,
+    seconds: z.number(),
+  })),
+  /** Training losses since the last evaluation: their sum and count. */
+  lossSum: anyNumber.optional(),
+  lossCount: z.number().int().min(0).optional(),
+});
+
 function imagesTensor(ds: Dataset, images: Float32Array): Tensor4D {
   const [h, w, c] = ds.imageShape;
   return tf.tensor4d(images, [images.length / (h * w * c), h, w, c]);
@@ -191,13 +225,18 @@ function restore(
   path: string,
 ): void {
   model.variables.forEach((v, i) => {
-    const values = ckpt.arrays[`w${i}`];
-    if (values === undefined || values.length !== v.size) {
-      throw new CheckpointError(
-        path,
-        `weight ${i} is missing or has the wrong size`,
-      );
+    for (const name of [`w${i}`, `m${i}`, `v${i}`]) {
+      const values = ckpt.arrays[name];
+      if (values === undefined || values.length !== v.size) {
+        throw new CheckpointError(
+          path,
+          `array ${name} is missing or has the wrong size for this model`,
+        );
+      }
     }
+  });
+  model.variables.forEach((v, i) => {
+    const values = ckpt.arrays[`w${i}`]!;
     tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
   });
   const n = model.variables.length;
@@ -278,11 +317,18 @@ export async function fit(
   try {
     const ckpt = ckptOptions?.preloaded ??
       (ckptOptions?.resume ? tryLoad(ckptOptions.path, key) : undefined);
+    let lossSum = 0;
+    let lossCount = 0;
     if (ckpt !== undefined) {
+      const meta = FIT_CHECKPOINT_META.parse(ckpt.meta);
       restore(model, adam, ckpt, ckptOptions!.path);
-      step = ckpt.meta.step as number;
-      seconds = ckpt.meta.seconds as number;
-      history.push(...(ckpt.meta.history as EvalRecord[]));
+      step = meta.step;
+      seconds = meta.seconds;
+      history.push(...(meta.history as EvalRecord[]));
+      // The loss window since the last evaluation, so the next record's
+      // training loss is the same as without the interruption.
+      lossSum = meta.lossSum ?? 0;
+      lossCount = meta.lossCount ?? 0;
     }
     const loaded = ckptOptions?.preloaded !== undefined;
 
@@ -303,13 +349,13 @@ export async function fit(
           regularizerDraws: model.regularizer.draws,
           seconds,
           history,
+          lossSum,
+          lossCount,
         },
         arrays,
       });
     };
 
-    let lossSum = 0;
-    let lossCount = 0;
     const evaluate = async () => {
       const { codes, mse } = await encodeSplit(model, ds, evalSize);
       const spectrum = latentSpectrum({
@@ -419,5 +465,5 @@ function tryLoad(path: string, key: string): CheckpointData | undefined {
   } catch {
     return undefined;
   }
-  return loadCheckpoint(path, { expect: { key } });
+  return loadCheckpoint(path, { expect: { key }, meta: FIT_CHECKPOINT_META });
 }

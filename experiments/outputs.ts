@@ -22,6 +22,11 @@ import type { ModelResult } from "./train.ts";
 
 export interface RunResults {
   experiment: string;
+  /**
+   * The run key of the run (or sweep cell) that wrote it (see
+   * `identity.ts`); a resumed sweep reuses a cell only with its own key.
+   */
+  key?: string;
   models: {
     name: string;
     valMse: number;
@@ -41,9 +46,11 @@ export interface RunResults {
 export function toRunResults(
   manifest: ResolvedManifest,
   results: ModelResult[],
+  options: { key?: string } = {},
 ): RunResults {
   return {
     experiment: manifest.name,
+    ...(options.key === undefined ? {} : { key: options.key }),
     models: results.map((r) => ({
       name: r.name,
       valMse: r.valMse,
@@ -264,16 +271,16 @@ export function writeClassification(
   );
 }
 
+/**
+ * Writes a run's (or sweep cell's) results: `results.md`, the plots, then
+ * `results.json` last, so a folder with `results.json` has every file.
+ */
 export async function writeOutputs(
   manifest: ResolvedManifest,
   dir: string,
   results: ModelResult[],
+  options: { key?: string } = {},
 ): Promise<void> {
-  const runResults = toRunResults(manifest, results);
-  writeFileAtomic(
-    join(dir, "results.json"),
-    JSON.stringify(runResults, null, 2),
-  );
   writeFileAtomic(join(dir, "results.md"), resultsMarkdown(manifest, results));
   const ok = results.filter((r) => r.status === "ok");
   if (ok.length > 0) {
@@ -324,8 +331,17 @@ export async function writeOutputs(
     writeFileAtomic(join(dir, "mse_history.svg"), losses.svg);
     writeFileAtomic(join(dir, "mse_history.png"), losses.png);
   }
+  writeFileAtomic(
+    join(dir, "results.json"),
+    JSON.stringify(toRunResults(manifest, results, options), null, 2),
+  );
 }
 
+/**
+ * Writes a model's files: sample grids, t-SNE, spectrum, reconstructions and
+ * interpolations, then `result.json` last, so a model folder with
+ * `result.json` has every file (a resumed run keeps such a model).
+ */
 export async function writeModelOutputs(
   manifest: ResolvedManifest,
   mdir: string,
@@ -390,6 +406,7 @@ export async function writeModelOutputs(
       ),
     );
   }
+  writeFileAtomic(join(mdir, "result.json"), JSON.stringify(r, null, 1));
 }
 
 /** One cell of a sweep, resolved. */

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import { DiskError } from "../core/files.ts";
 import { ROLES } from "../core/plugin.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { createRegistries } from "../core/plugin.ts";
@@ -167,7 +168,8 @@ function consoleReporter(experiment: Experiment) {
       case "model": {
         const r = e.result;
         if (r.status === "failed") {
-          bars.log(`model ${e.name} failed: ${r.error}\n`);
+          // Not bars.log: with no bar drawn yet it would never be flushed.
+          console.error(`model ${e.name} failed: ${r.error}`);
         }
         if (r.reusedCheckpoint !== undefined) {
           // Not bars.log: with no bar drawn yet it would never be flushed.
@@ -193,6 +195,10 @@ function consoleReporter(experiment: Experiment) {
         );
         break;
       }
+      case "warning":
+        // Not bars.log: with no bar drawn yet it would never be flushed.
+        console.error(`warning: ${e.message}`);
+        break;
       case "cell":
         bar = new Map();
         bars.log(
@@ -296,6 +302,8 @@ async function main(args: string[]): Promise<number> {
     const { writeReport } = await import("./report.ts");
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
+    // A full or read-only disk stops with exit 2 as everywhere else.
+    if (e instanceof DiskError) throw e;
     console.error(
       `warning: the report could not be built: ${(e as Error).message}`,
     );
@@ -320,6 +328,7 @@ if (import.meta.main) {
       e instanceof ManifestError || e instanceof UsageError ||
       e instanceof ExperimentError ||
       e instanceof PluginLoadError || e instanceof RunFolderError ||
+      e instanceof DiskError ||
       e instanceof RangeError || e instanceof TypeError
     ) {
       console.error(`error: ${e.message}`);

@@ -106,7 +106,7 @@ function applyGridValue(
     }
     parts[1] = String(index);
   }
-  setPath(raw, parts.join("."), value);
+  setPath(raw, parts.join("."), value, { file, label: `grid.${key}` });
 }
 
 function formatValue(v: GridValue): string {

@@ -32,6 +32,7 @@ import {
   saveCheckpoint,
   writeFileAtomic,
 } from "../core/checkpoint.ts";
+import { asDiskError, DiskError } from "../core/files.ts";
 import { readFloat32, readInt32 } from "../core/read.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type {
@@ -99,6 +100,11 @@ export interface ClassifierFeatures extends FeatureExtractor {
   readonly fromCache: boolean;
   /** The cache file, when caching. */
   readonly cachePath?: string;
+  /**
+   * Why the trained weights could not be added to the cache (a full,
+   * read-only or forbidden disk), when they could not.
+   */
+  readonly cacheError?: string;
   /** Trainable variables, in a fixed order. */
   readonly variables: Variable[];
   /**
@@ -281,25 +287,36 @@ export async function trainClassifierFeatures(
       ? undefined
       : loadCached(cachePath, key, variables);
     const fromCache = accuracy !== undefined;
+    let cacheError: string | undefined;
     if (accuracy === undefined) {
       train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
       accuracy = await evaluate(dataset, layers, evalCount);
       if (cachePath !== undefined) {
-        mkdirSync(options.cacheDir!, { recursive: true });
         const arrays: Record<string, Float32Array> = {};
         for (const [i, v] of variables.entries()) {
           arrays[`v${i}`] = await readFloat32(v);
         }
-        saveCheckpoint(cachePath, {
-          meta: {
-            key,
-            accuracy,
-            fingerprint: dataset.fingerprint,
-            steps,
-            seed,
-          },
-          arrays,
-        });
+        try {
+          mkdirSync(options.cacheDir!, { recursive: true });
+          saveCheckpoint(cachePath, {
+            meta: {
+              key,
+              accuracy,
+              fingerprint: dataset.fingerprint,
+              steps,
+              seed,
+            },
+            arrays,
+          });
+        } catch (e) {
+          // A full, read-only or forbidden cache: the classifier is trained
+          // all the same, only not kept.
+          const error = asDiskError(options.cacheDir!, e, {
+            action: "write to",
+          });
+          if (!(error instanceof DiskError)) throw error;
+          cacheError = error.message;
+        }
       }
     }
     return makeClassifier({
@@ -310,6 +327,7 @@ export async function trainClassifierFeatures(
       evalCount,
       fromCache,
       cachePath,
+      cacheError,
       id: `classifier:${dataset.fingerprint}:${key}`,
     });
   } catch (e) {
@@ -451,6 +469,7 @@ function makeClassifier(parts: {
   evalCount: number;
   fromCache: boolean;
   cachePath: string | undefined;
+  cacheError?: string;
   id: string;
 }): ClassifierFeatures {
   const { layers, imageShape } = parts;
@@ -465,6 +484,7 @@ function makeClassifier(parts: {
     evalCount: parts.evalCount,
     fromCache: parts.fromCache,
     cachePath: parts.cachePath,
+    ...(parts.cacheError === undefined ? {} : { cacheError: parts.cacheError }),
     variables: parts.variables,
     features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       // [n, 128], the ReLU output of the penultimate dense layer.
