@@ -303,6 +303,18 @@ export function definePlugin<R extends Role, S extends OptionsSchema>(
  *
  * @param value Anything, e.g. a module export.
  * @returns Whether it is a plug-in.
+ *
+ * @example Picking the plug-ins among a module's exports
+ * ```ts
+ * import { isPlugin } from "@irmae/irmae/core";
+ * import * as models from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isPlugin(models.linearChainPlugin));
+ * assert.ok(!isPlugin(models.createLinearChain));
+ * const kinds = Object.values(models).flatMap((v) => isPlugin(v) ? [v.kind] : []);
+ * assert.ok(kinds.includes("linear-chain"));
+ * ```
  */
 export function isPlugin(value: unknown): value is Plugin {
   return typeof value === "object" && value !== null &&
@@ -441,6 +453,27 @@ export type Registries = { [R in Role]: Registry<R> };
  * @param source Where they came from.
  * @returns Fresh registries.
  * @throws {RangeError} When two plug-ins of one role share a kind.
+ *
+ * @example Build a regularizer by its manifest kind
+ * ```ts
+ * import { createRegistries } from "@irmae/irmae/core";
+ * import { linearChainPlugin } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createRegistries([linearChainPlugin]);
+ * assert.deepEqual(registries.regularizer.kinds(), ["linear-chain"]);
+ * const chain = registries.regularizer.create(
+ *   { kind: "linear-chain", numMatrices: 3 },
+ *   { latentDim: 4, seed: 0 },
+ * );
+ * assert.equal(chain.variables.length, 3);
+ * chain.dispose();
+ * // An unknown kind names the registered ones.
+ * assert.throws(
+ *   () => registries.regularizer.get("nuclear"),
+ *   /unknown regularizer kind "nuclear"; registered: linear-chain/,
+ * );
+ * ```
  */
 export function createRegistries(
   plugins: Iterable<Plugin> = [],
@@ -486,6 +519,20 @@ export function addPlugins(
  * @param what Names the factory in the message.
  * @returns The parsed options.
  * @throws {RangeError} When the schema refuses them.
+ *
+ * @example Defaults from the schema, one-line errors
+ * ```ts
+ * import { z } from "zod";
+ * import { parseOptions } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = z.strictObject({ steps: z.number().int().min(2).default(8) });
+ * assert.deepEqual(parseOptions(schema, {}, "my sampler"), { steps: 8 });
+ * assert.throws(
+ *   () => parseOptions(schema, { steps: 1 }, "my sampler"),
+ *   (e) => e instanceof RangeError && e.message.startsWith("my sampler: steps:"),
+ * );
+ * ```
  */
 export function parseOptions<S extends z.ZodType>(
   schema: S,

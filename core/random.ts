@@ -36,8 +36,11 @@ export class Rng {
    *
    * @example Two generators with one seed agree
    * ```ts
-   * import { Rng } from "./random.ts";
-   * console.assert(new Rng(3).next() === new Rng(3).next());
+   * import { Rng } from "@irmae/irmae/core";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Rng(3).next(), new Rng(3).next());
+   * assert.notEqual(new Rng(3).next(), new Rng(4).next());
    * ```
    */
   next(): number {
@@ -103,8 +106,11 @@ export function mix32(x: number): number {
  *
  * @example Per-example seeds
  * ```ts
- * import { deriveSeed } from "./random.ts";
- * console.assert(deriveSeed(0, [1]) !== deriveSeed(0, [2]));
+ * import { deriveSeed } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * assert.notEqual(deriveSeed(0, [1]), deriveSeed(0, [2]));
+ * assert.equal(deriveSeed(0, ["train", 1]), deriveSeed(0, ["train", 1]));
  * ```
  */
 export function deriveSeed(seed: number, parts: (number | string)[]): number {
