@@ -50,6 +50,7 @@ export interface CodePenaltyOptions {
  * const { penalty } = l2.forward(codes, true);
  * assert.ok(Math.abs(await readScalar(penalty!) - 1.5) < 1e-6);
  * tf.dispose([codes, penalty!]);
+ * l2.dispose();
  * ```
  */
 export function createCodePenalty(

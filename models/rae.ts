@@ -101,6 +101,7 @@ export interface Rae extends LatentRegularizer {
  * // 0.5 * (4 + 4)
  * assert.ok(Math.abs(await readScalar(penalty) - 4) < 1e-6);
  * tf.dispose([codes, penalty]);
+ * rae.dispose();
  * ```
  */
 export function createRae(options: RaeOptions): Rae {
