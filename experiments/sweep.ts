@@ -121,16 +121,6 @@ function formatValue(v: GridValue): string {
  * @param file The manifest's name, for messages.
  * @returns The cells, each a raw manifest without `grid`.
  * @throws {ManifestError} When the grid is malformed.
- *
- * @example Two depths times two seeds
- * ```ts
- * import { expandGrid } from "./sweep.ts";
- * const cells = expandGrid({
- *   grid: { l: [2, 4], seed: [0, 1] },
- *   models: [{ name: "irmae", regularizer: { kind: "linear-chain" } }],
- * });
- * console.assert(cells.length === 4 && cells[1]!.id === "l=2,seed=1");
- * ```
  */
 export function expandGrid(
   raw: Record<string, unknown>,
