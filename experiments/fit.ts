@@ -62,7 +62,21 @@ export interface Progress {
   imagesPerSec: number;
 }
 
-/** Formats a threshold as results key it: 0.001 -> "1e-3". */
+/**
+ * Formats a rank threshold as results key it.
+ *
+ * @param t A threshold, e.g. 0.001.
+ * @returns `1e-k` for a power of ten, else the number as written.
+ *
+ * @example
+ * ```ts
+ * import { thresholdKey } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(thresholdKey(0.001), "1e-3");
+ * assert.equal(thresholdKey(0.05), "0.05");
+ * ```
+ */
 export function thresholdKey(t: number): string {
   const e = Math.round(Math.log10(t));
   return Math.abs(10 ** e - t) < 1e-12 * t ? `1e-${-e}` : String(t);
