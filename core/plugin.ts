@@ -20,7 +20,12 @@ import type {
   Encoder,
   FeatureExtractor,
   LatentRegularizer,
+  Parsed,
   Sampler,
+  ZodDefaultNumber,
+  ZodNumber,
+  ZodObject,
+  ZodType,
 } from "./types.ts";
 
 /** What a latent regularizer's factory receives besides its options. */
@@ -126,15 +131,15 @@ const ROLE_NAMES: Record<Role, string> = {
  * `MY_OPTIONS.extend(REGULARIZER_CONTEXT_FIELDS)`.
  */
 export const REGULARIZER_CONTEXT_FIELDS: {
-  latentDim: z.ZodNumber;
-  seed: z.ZodDefault<z.ZodNumber>;
+  latentDim: ZodNumber;
+  seed: ZodDefaultNumber;
 } = {
   latentDim: z.number().int().min(1).max(65536),
   seed: z.number().int().min(0).default(0),
 };
 
 /** A zod object schema: the shape of a plug-in's manifest options. */
-export type OptionsSchema = z.ZodObject;
+export type OptionsSchema = ZodObject;
 
 /**
  * What {@link definePlugin} takes: a role, a kind, a one-line summary, the
@@ -157,7 +162,7 @@ export interface PluginDefinition<R extends Role, S extends OptionsSchema> {
    * @param context What the pipeline knows: sizes, seed, data set.
    */
   create(
-    options: z.output<S>,
+    options: Parsed<S>,
     context: RoleTypes[R]["context"],
   ): RoleTypes[R]["instance"];
   /**
@@ -181,7 +186,11 @@ const BRAND: unique symbol = Symbol.for("irmae.plugin") as never;
 
 /** A declared plug-in, ready to register. */
 export interface Plugin<R extends Role = Role> {
-  /** Marks plug-ins among a module's exports. */
+  /**
+   * Marks plug-ins among a module's exports.
+   *
+   * @ignore
+   */
   readonly [BRAND]: true;
   /** The role it fills. */
   readonly role: R;
@@ -192,7 +201,7 @@ export interface Plugin<R extends Role = Role> {
   /** The options schema without `kind`. */
   readonly options: OptionsSchema;
   /** The manifest schema: the options plus the `kind` literal, strict. */
-  readonly schema: z.ZodObject;
+  readonly schema: ZodObject;
   /** See {@link PluginDefinition.latentDim}. */
   readonly latentDim?: number;
   /** See {@link PluginDefinition.network}. */
@@ -534,11 +543,11 @@ export function addPlugins(
  * );
  * ```
  */
-export function parseOptions<S extends z.ZodType>(
+export function parseOptions<S extends ZodType>(
   schema: S,
   value: unknown,
   what: string,
-): z.output<S> {
+): Parsed<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new RangeError(`${what}: ${formatIssues(parsed.error)}`);

@@ -27,6 +27,12 @@ export type IOHandler = tf.io.IOHandler;
 export type ZodType = z.ZodType;
 /** A zod object schema: the shape of a plug-in's manifest options. */
 export type ZodObject = z.ZodObject;
+/** A zod number schema. */
+export type ZodNumber = z.ZodNumber;
+/** A zod number schema with a default value. */
+export type ZodDefaultNumber = ReturnType<ZodNumber["default"]>;
+/** What a zod schema parses its input into (zod's `output`). */
+export type Parsed<S extends ZodType> = S["_zod"]["output"];
 
 /** A row-major matrix of codes (or features), one row per example. */
 export interface CodeMatrix {

@@ -104,7 +104,7 @@ export async function encodeSplit(
 }
 
 /** Sizes of the image grids of {@link makeImages}. */
-export interface ImageGridOptions {
+export interface ModelImagesOptions {
   /** Validation images reconstructed. */
   reconstructions: number;
   /** Pairs of validation images interpolated between. */
@@ -161,7 +161,7 @@ export interface ImageGridOptions {
 export async function makeImages(
   model: Autoencoder,
   ds: Dataset,
-  options: ImageGridOptions,
+  options: ModelImagesOptions,
 ): Promise<ModelImages> {
   const [h, w, c] = ds.imageShape;
   const nVal = ds.size("val");
