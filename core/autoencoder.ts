@@ -41,11 +41,30 @@ export interface Autoencoder {
   readonly decoder: Decoder;
   /** All trainable variables, in a fixed order. */
   readonly variables: Variable[];
-  /** Loss of a batch [batch, H, W, C]; call inside `tf.tidy` or a gradient. */
+  /**
+   * Loss of a batch; call inside `tf.tidy` or a gradient.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1].
+   * @param training Whether this is a training pass (the regularizer's
+   * sampling and penalties, the decoder penalty).
+   * @returns The total loss and the reconstruction MSE.
+   */
   loss(x: Tensor4D, training: boolean): LossTerms;
-  /** Codes after the regularizer, inference mode: [batch, latentDim]. */
+  /**
+   * Codes after the regularizer, inference mode; intermediate tensors are
+   * freed.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1] (not disposed).
+   * @returns Codes [batch, latentDim]; the caller disposes them.
+   */
   encode(x: Tensor4D): Tensor2D;
-  /** Images from codes. */
+  /**
+   * Images from codes; intermediate tensors are freed.
+   *
+   * @param z Codes [batch, latentDim] (not disposed).
+   * @returns Images [batch, H, W, C] in the decoder's output range; the
+   * caller disposes them.
+   */
   decode(z: Tensor2D): Tensor4D;
   /** Frees every tensor of the three parts. */
   dispose(): void;

@@ -160,6 +160,7 @@ export interface PluginDefinition<R extends Role, S extends OptionsSchema> {
    *
    * @param options The manifest options after the schema (defaults filled).
    * @param context What the pipeline knows: sizes, seed, data set.
+   * @returns The instance (an extractor may be a promise of one).
    */
   create(
     options: Parsed<S>,
@@ -213,6 +214,7 @@ export interface Plugin<R extends Role = Role> {
    *
    * @param options Parsed options.
    * @param context The role's context.
+   * @returns The instance.
    */
   create(
     options: Record<string, unknown>,
@@ -441,12 +443,20 @@ export class Registry<R extends Role> {
     return plugin.create(rest, context);
   }
 
-  /** The registered kinds, in registration order. */
+  /**
+   * The registered kinds, in registration order.
+   *
+   * @returns The kinds.
+   */
   kinds(): string[] {
     return [...this.#entries.keys()];
   }
 
-  /** The registered plug-ins with their sources, in registration order. */
+  /**
+   * The registered plug-ins with their sources, in registration order.
+   *
+   * @returns The entries.
+   */
   entries(): RegistryEntry<R>[] {
     return [...this.#entries.values()];
   }

@@ -85,10 +85,15 @@ export interface LinearChain extends LatentRegularizer {
   /**
    * The product W1 W2 ... Wl (the identity for l = 0), [d, d].
    *
+   * @returns The product; the caller disposes it.
    * @throws {TypeError} When the chain has activations between matrices.
    */
   fold(): Tensor2D;
-  /** The options after defaults. */
+  /**
+   * The options after defaults.
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Required<LinearChainOptions>;
 }
 
