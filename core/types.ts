@@ -118,8 +118,8 @@ export interface LatentRegularizer extends Parametric {
    *
    * @param h Encoder outputs [batch, inputDim].
    * @param training Whether this is a training pass (sampling, penalties).
-   * @returns The code and the penalty, if any. Call it inside `tf.tidy` or
-   * a gradient: intermediate tensors are left to the caller.
+   * @returns The code (possibly `h` itself) and the penalty, if any; the
+   * caller disposes them. Intermediate tensors are freed.
    */
   forward(h: Tensor2D, training: boolean): LatentOutput;
   /**

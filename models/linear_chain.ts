@@ -149,14 +149,15 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
         return tf.tanh(x);
     }
   };
-  const apply = (z: Tensor2D): Tensor2D => {
-    let h = z;
-    for (let i = 0; i < l; i++) {
-      if (i > 0) h = act(h);
-      h = tf.matMul(h, matrixAt(i));
-    }
-    return h;
-  };
+  const apply = (z: Tensor2D): Tensor2D =>
+    tf.tidy(() => {
+      let h = z; // [batch, d]
+      for (let i = 0; i < l; i++) {
+        if (i > 0) h = act(h);
+        h = tf.matMul(h, matrixAt(i));
+      }
+      return h;
+    });
   return {
     kind: "linear-chain",
     inputDim: d,
