@@ -163,7 +163,7 @@ export function hasPaperBlock(path: string): boolean {
  *
  * @returns Their names, sorted (`shapes`, `mnist`, ...).
  *
- * @example
+ * @example The shapes manifest is built in
  * ```ts
  * import { builtinManifests } from "@irmae/irmae/pipeline";
  * import assert from "node:assert/strict";

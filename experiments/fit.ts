@@ -68,7 +68,7 @@ export interface Progress {
  * @param t A threshold, e.g. 0.001.
  * @returns `1e-k` for a power of ten, else the number as written.
  *
- * @example
+ * @example Powers of ten in short form
  * ```ts
  * import { thresholdKey } from "@irmae/irmae/pipeline";
  * import assert from "node:assert/strict";

@@ -127,6 +127,12 @@ Deno.test("doc examples are written as a user's code", async (t) => {
     assert.deepEqual(bad, []);
   });
 
+  await t.step("each has a title", () => {
+    const untitled = blocks.filter((b) => !/@example\s+\S/.test(b.above))
+      .map((b) => b.where);
+    assert.deepEqual(untitled, []);
+  });
+
   await t.step("an ignored example says why in the line above", () => {
     const bad = blocks.filter((b) =>
       /\bignore\b/.test(b.info) && !/\b(needs|requires|cannot|not run)\b/i
