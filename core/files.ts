@@ -92,16 +92,6 @@ function errorCode(error: unknown): string | undefined {
  * @param error What the file system threw.
  * @param options `action`, the verb of the message (default `write`).
  * @returns The error to throw.
- *
- * @example Turning a full disk into a DiskError
- * ```ts
- * import assert from "node:assert/strict";
- * import { asDiskError, DiskError } from "./files.ts";
- * const full = Object.assign(new Error("No space left on device"), { code: "ENOSPC" });
- * const error = asDiskError("/runs/a/results.json", full);
- * assert.ok(error instanceof DiskError);
- * assert.equal(error.message, "Cannot write /runs/a/results.json: the disk is full (ENOSPC)");
- * ```
  */
 export function asDiskError(
   path: string,
@@ -121,15 +111,6 @@ const TEMP_PATTERN = /\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
  *
  * @param path The file the temporary stands in for.
  * @returns `<path>.tmp-<pid>-<8 hex digits>`.
- *
- * @example The pid is in the name
- * ```ts
- * import assert from "node:assert/strict";
- * import { tempPathFor, tempOwner } from "./files.ts";
- * const tmp = tempPathFor("/runs/a/checkpoint.bin");
- * assert.ok(tmp.startsWith("/runs/a/checkpoint.bin.tmp-"));
- * assert.equal(tempOwner(tmp), Deno.pid);
- * ```
  */
 export function tempPathFor(path: string): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -141,15 +122,6 @@ export function tempPathFor(path: string): string {
  *
  * @param name A file name or path.
  * @returns The pid, or undefined when the name is not a temporary's.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tempOwner } from "./files.ts";
- * assert.equal(tempOwner("results.json.tmp-4242-0a1b2c3d"), 4242);
- * assert.equal(tempOwner("results.json.tmp-4242"), 4242); // older irmae
- * assert.equal(tempOwner("results.json"), undefined);
- * ```
  */
 export function tempOwner(name: string): number | undefined {
   const match = TEMP_PATTERN.exec(name);
@@ -169,8 +141,9 @@ export function tempOwner(name: string): number | undefined {
  *
  * @example Writing a file
  * ```ts
+ * import { writeFileAtomic } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { writeFileAtomic } from "./files.ts";
+ *
  * const dir = Deno.makeTempDirSync();
  * writeFileAtomic(`${dir}/a.json`, '{"ok":true}');
  * assert.equal(Deno.readTextFileSync(`${dir}/a.json`), '{"ok":true}');
@@ -325,14 +298,15 @@ export interface RemoveStaleTempsOptions {
  *
  * @example A dead process's temporary goes, a live one's stays
  * ```ts
+ * import { removeStaleTemps } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { removeStaleTemps, tempPathFor } from "./files.ts";
+ *
  * const dir = Deno.makeTempDirSync();
  * const child = new Deno.Command("true").spawn();
  * const { success } = await child.status; // the child is dead now
  * assert.ok(success);
  * Deno.writeTextFileSync(`${dir}/a.json.tmp-${child.pid}-00000000`, "{");
- * Deno.writeTextFileSync(tempPathFor(`${dir}/b.json`), "{");
+ * Deno.writeTextFileSync(`${dir}/b.json.tmp-${Deno.pid}-00000000`, "{");
  * assert.equal(removeStaleTemps(dir).length, 1);
  * assert.equal([...Deno.readDirSync(dir)].length, 1);
  * Deno.removeSync(dir, { recursive: true });

@@ -111,6 +111,7 @@ export type {
   LatentOutput,
   LatentRegularizer,
   Parametric,
+  Parsed,
   Sampler,
   Scalar,
   Split,
@@ -118,6 +119,8 @@ export type {
   Tensor2D,
   Tensor4D,
   Variable,
+  ZodDefaultNumber,
+  ZodNumber,
   ZodObject,
   ZodType,
 } from "./types.ts";

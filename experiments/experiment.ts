@@ -113,6 +113,17 @@ export const MAX_MANIFEST_BYTES = 1_048_576;
  * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`.
  * @returns The file and whether the name asked for the paper's budget.
  * @throws {ExperimentError} When no such manifest exists.
+ *
+ * @example The paper's budget of a built-in manifest
+ * ```ts
+ * import { findManifest } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const { path, paper } = findManifest("mnist-paper");
+ * assert.ok(path.endsWith("mnist.yaml"));
+ * assert.equal(paper, true);
+ * assert.throws(() => findManifest("no-such-experiment"), /built-in manifests:/);
+ * ```
  */
 export function findManifest(
   nameOrPath: string,
@@ -154,7 +165,19 @@ export function hasPaperBlock(path: string): boolean {
   }
 }
 
-/** The names of the built-in manifests. */
+/**
+ * The names of the built-in manifests.
+ *
+ * @returns Their names, sorted (`shapes`, `mnist`, ...).
+ *
+ * @example The shapes manifest is built in
+ * ```ts
+ * import { builtinManifests } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(builtinManifests().includes("shapes"));
+ * ```
+ */
 export function builtinManifests(): string[] {
   return [...Deno.readDirSync(MANIFEST_DIR)]
     .filter((e) => e.isFile && e.name.endsWith(".yaml"))

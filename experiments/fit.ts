@@ -63,7 +63,21 @@ export interface Progress {
   imagesPerSec: number;
 }
 
-/** Formats a threshold as results key it: 0.001 -> "1e-3". */
+/**
+ * Formats a rank threshold as results key it.
+ *
+ * @param t A threshold, e.g. 0.001.
+ * @returns `1e-k` for a power of ten, else the number as written.
+ *
+ * @example Powers of ten in short form
+ * ```ts
+ * import { thresholdKey } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(thresholdKey(0.001), "1e-3");
+ * assert.equal(thresholdKey(0.05), "0.05");
+ * ```
+ */
 export function thresholdKey(t: number): string {
   const e = Math.round(Math.log10(t));
   return Math.abs(10 ** e - t) < 1e-12 * t ? `1e-${-e}` : String(t);
@@ -262,28 +276,66 @@ function restore(
  * @throws {CheckpointError} When a checkpoint to resume is damaged or was
  * written for something else.
  *
- * @example Train an IRMAE on images made in code, then use it
+ * @example Train a small IRMAE on images made in code, then use it
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import {
  *   createAutoencoder,
- *   createEncoder,
- *   createDecoder,
  *   createLinearChain,
  *   fit,
+ *   layerDecoder,
+ *   layerEncoder,
+ *   readScalar,
  * } from "@irmae/irmae";
+ * import { buildLayers } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
  *
- * const chain = createLinearChain({ latentDim: 8, numMatrices: 4, seed: 1 });
- * const model = createAutoencoder(
- *   createEncoder("shapes", { latentDim: 8, seed: 2 }),
- *   { regularizer: chain, decoder: createDecoder("shapes", { latentDim: 8, seed: 3 }) },
+ * // 4x4 grey images: a horizontal and a vertical ramp, mixed at random.
+ * const images = tf.tidy(() => {
+ *   const ramps = tf.tensor2d([
+ *     [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3],
+ *     [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3],
+ *   ]).div(6);
+ *   const weights = tf.randomUniform([64, 2], 0, 1, "float32", 1);
+ *   return tf.matMul(weights, ramps).reshape([64, 4, 4, 1]) as tf.Tensor4D;
+ * });
+ * const encoder = layerEncoder(
+ *   "dense",
+ *   buildLayers([
+ *     { type: "reshape", shape: [16] },
+ *     { type: "dense", units: 8, activation: "linear" },
+ *   ], [4, 4, 1], 2),
+ *   [4, 4, 1],
  * );
- * const images = tf.randomUniform([16, 32, 32, 3], 0, 1, "float32", 4) as tf.Tensor4D;
- * const { history } = await fit(model, images, { steps: 2, batchSize: 8, evalEvery: 1 });
- * assert.equal(history.length, 3); // before, after step 1, after step 2
- * assert.ok(history[2]!.valMse > 0);
- * images.dispose();
+ * const decoder = layerDecoder(
+ *   "dense",
+ *   buildLayers([
+ *     { type: "dense", units: 16, activation: "linear" },
+ *     { type: "reshape", shape: [4, 4, 1] },
+ *   ], [8], 3),
+ *   "tanh",
+ * );
+ * const chain = createLinearChain({ latentDim: 8, numMatrices: 2, seed: 4 });
+ * const model = createAutoencoder(encoder, { regularizer: chain, decoder });
+ *
+ * const before = tf.memory().numTensors;
+ * const { history, steps } = await fit(model, images, {
+ *   steps: 60,
+ *   batchSize: 16,
+ *   lr: 1e-2,
+ *   evalEvery: 30,
+ * });
+ * assert.equal(steps, 60);
+ * assert.deepEqual(history.map((h) => h.step), [0, 30, 60]);
+ * assert.ok(history[2]!.valMse < history[0]!.valMse / 2);
+ * assert.equal(tf.memory().numTensors, before); // nothing left behind
+ *
+ * // The model is alive: its codes reconstruct the images.
+ * const mse = tf.tidy(() =>
+ *   tf.mean(tf.squaredDifference(model.decode(model.encode(images)), images))
+ * );
+ * assert.ok(Math.abs(await readScalar(mse) - history[2]!.valMse) < 1e-5);
+ * tf.dispose([images, mse]);
  * model.dispose();
  * ```
  */

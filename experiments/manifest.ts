@@ -732,6 +732,33 @@ export function parseManifest(
  * @param options File name, overrides, smoke budget.
  * @returns The resolved manifest.
  * @throws {ManifestError} Naming the file, field, expectation and value.
+ *
+ * @example Defaults filled in, and an error that names the field
+ * ```ts
+ * import {
+ *   createBuiltinRegistries,
+ *   ManifestError,
+ *   resolveManifest,
+ * } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createBuiltinRegistries();
+ * const text = `
+ * name: tiny
+ * data: { kind: shapes }
+ * train: { steps: 100 }
+ * models:
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain }
+ * `;
+ * const manifest = resolveManifest(text, registries);
+ * assert.equal(manifest.models[0]!.regularizer.kind, "linear-chain");
+ * assert.equal(manifest.models[0]!.latentDim, 32); // the shapes network's d
+ * assert.throws(
+ *   () => resolveManifest(text.replace("linear-chain", "nuclear"), registries),
+ *   (e) => e instanceof ManifestError && /nuclear/.test(e.message),
+ * );
+ * ```
  */
 export function resolveManifest(
   text: string,

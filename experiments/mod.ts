@@ -36,7 +36,12 @@ export {
   type LoadOptions,
   type ResolvedCell,
 } from "./experiment.ts";
-export { encodeSplit, makeImages, type ModelImages } from "./evaluate.ts";
+export {
+  encodeSplit,
+  makeImages,
+  type ModelImages,
+  type ModelImagesOptions,
+} from "./evaluate.ts";
 export {
   type EvalRecord,
   fit,
@@ -80,4 +85,17 @@ export {
   type RunOptions,
   type RunOutcome,
 } from "./runner.ts";
-export { type ModelResult, trainModel, type TrainOptions } from "./train.ts";
+export {
+  type ModelResult,
+  trainModel,
+  type TrainOptions,
+  type TrainOutcome,
+} from "./train.ts";
+export type { ClassificationRecord } from "./classification.ts";
+export type {
+  GeneratedGrid,
+  Generation,
+  SamplerFid,
+  TsnePoint,
+} from "./generate.ts";
+export type { GridValue, Stat, SweepRow } from "./sweep.ts";

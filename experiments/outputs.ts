@@ -20,20 +20,30 @@ import type { ResolvedManifest } from "./manifest.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ModelResult } from "./train.ts";
 
+/** What a run writes to `results.json`: one summary per model. */
 export interface RunResults {
+  /** The manifest's name. */
   experiment: string;
   /**
    * The run key of the run (or sweep cell) that wrote it (see
    * `identity.ts`); a resumed sweep reuses a cell only with its own key.
    */
   key?: string;
+  /** Every model of the manifest, in its order. */
   models: {
+    /** The model's name. */
     name: string;
+    /** Final validation MSE per pixel. */
     valMse: number;
+    /** Final rank of the codes at each threshold (`1e-3`, ...). */
     rank: Record<string, number>;
+    /** Final effective rank of the codes. */
     effectiveRank: number;
+    /** Final normalised singular values of the code covariance. */
     singularValues: number[];
+    /** Whether it trained (`ok`) or stopped with an error. */
     status: "ok" | "failed";
+    /** The error, one line, when it failed. */
     error?: string;
     /** FID of each sampler's draws, when the manifest asks for FID. */
     fid?: Record<string, SamplerFid>;

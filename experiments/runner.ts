@@ -422,15 +422,42 @@ function runFolder(
  * @throws {DiskError} When the disk is full, read-only or not writable;
  * every worker is stopped first and nothing is left half-written.
  *
- * @example Run a shapes smoke test from code
- * ```ts ignore
+ * @example Two small models on the synthetic shapes, into a fresh folder
+ * ```ts
  * import { loadExperiment, runExperiment } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
  *
- * const experiment = await loadExperiment("shapes", { smoke: true });
- * const { dir, results } = await runExperiment(experiment, {
- *   onEvent: (e) => e.type === "model" && console.log(e.name, e.result.rank),
+ * const experiment = await loadExperiment({
+ *   file: "tiny.yaml",
+ *   text: `
+ * name: tiny
+ * backend: wasm
+ * parallel: 1
+ * data: { kind: shapes, train: 32, val: 16 }
+ * architecture: shapes
+ * latentDim: 8
+ * train: { steps: 2, batchSize: 8, evalEvery: 2 }
+ * eval: { size: 16, reconstructions: 2, interpolationPairs: 0, samplers: [] }
+ * models:
+ *   - name: ae
+ *     regularizer: { kind: none }
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain, numMatrices: 2 }
+ * `,
  * });
- * console.log(dir, results.models.length);
+ * const runsRoot = Deno.makeTempDirSync();
+ * const trained: string[] = [];
+ * const { dir, results } = await runExperiment(experiment, {
+ *   runsRoot,
+ *   report: false,
+ *   onEvent: (e) => {
+ *     if (e.type === "model") trained.push(e.name);
+ *   },
+ * });
+ * assert.deepEqual(trained.sort(), ["ae", "irmae"]);
+ * assert.equal(results.models.length, 2);
+ * assert.ok(Deno.statSync(`${dir}/results.json`).isFile);
+ * Deno.removeSync(runsRoot, { recursive: true });
  * ```
  */
 export async function runExperiment(

@@ -93,14 +93,6 @@ const settings: Required<WasmKernelOptions> = {
  *
  * @param options The settings to change; others keep their values.
  * @returns The settings now in force.
- *
- * @example Force the GEMM path
- * ```ts
- * import { configureWasmKernels } from "./kernels.ts";
- * const previous = configureWasmKernels({});
- * configureWasmKernels({ convPath: "gemm" });
- * configureWasmKernels(previous);
- * ```
  */
 export function configureWasmKernels(
   options: WasmKernelOptions,
@@ -1514,13 +1506,6 @@ let installed = false;
  * the first kernel runs.
  *
  * @throws {Error} When tfjs-backend-wasm's kernels are not registered.
- *
- * @example Install before training on wasm
- * ```ts
- * import "@tensorflow/tfjs-backend-wasm";
- * import { installWasmKernels } from "./kernels.ts";
- * installWasmKernels();
- * ```
  */
 export function installWasmKernels(): void {
   if (installed) return;

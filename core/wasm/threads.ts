@@ -264,15 +264,6 @@ function unrefWorkers(module: EmscriptenModule): void {
  * where shared wasm memory, wasm SIMD or the temporary folder is unavailable.
  * @throws {RangeError} When `threads` is not a positive integer.
  * @throws {Error} When the wasm backend has already started.
- *
- * @example Two threads
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { useWasmThreads } from "./threads.ts";
- * const threads = useWasmThreads({ threads: 2 });
- * await tf.setBackend("wasm");
- * console.assert(threads === 2 || threads === 1);
- * ```
  */
 export function useWasmThreads(options: WasmThreadsOptions = {}): number {
   const requested = options.threads ?? navigator.hardwareConcurrency ?? 1;
