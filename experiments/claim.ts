@@ -4,7 +4,7 @@
  * GPFS, BeeGFS): a sweep cell's folder is worked on by one array task at a
  * time.
  *
- * A claim is the file `cell.lock` in the folder, created exclusively and
+ * A claim is the file `task.lock` in the folder, created exclusively and
  * whole: its text (owner's pid, host, Slurm job, start time and a random
  * token) is written to a temporary file that is then hard-linked to the lock
  * name. `link` fails when the name exists, atomically, on local disks and on
@@ -17,9 +17,11 @@
  * The holder touches the file every `heartbeat` milliseconds. A claim is
  * stale, and the next claimant removes it, when
  * - its owner ran on this host and that process is gone (killed, crashed);
- * - its owner was a Slurm job that Slurm no longer runs (`isJobAlive`);
- * - or its file was not touched for `staleAfter` milliseconds (a node that
- *   died; clocks of the nodes are assumed within a minute of each other).
+ * - its owner was a Slurm job that Slurm no longer runs (`isJobAlive`; a
+ *   job Slurm still runs keeps its claim);
+ * - or, when Slurm cannot tell, its file was not touched for `staleAfter`
+ *   milliseconds (a node that died; the nodes' clocks are assumed within a
+ *   minute of each other).
  * Stale claims are moved aside under a unique name and checked to be the
  * one judged stale before they are deleted; should a fresh claim be moved
  * aside by a slow breaker, it is put back unless a third process claimed
@@ -48,7 +50,7 @@ import { z } from "zod";
 import { asDiskError, tempPathFor } from "../core/files.ts";
 
 /** The claim file's name inside a claimed folder. */
-export const CLAIM_FILE = "cell.lock";
+export const CLAIM_FILE = "task.lock";
 
 /** Who holds a claim, as its file records it. */
 export interface ClaimOwner {
@@ -78,8 +80,9 @@ const OWNER_SCHEMA = z.object({
 /** Options of {@link claimFolder}; every field is optional. */
 export interface ClaimOptions {
   /**
-   * Milliseconds without a heartbeat after which a claim is stale.
-   * @default 300000 (5 minutes)
+   * Milliseconds without a heartbeat after which a claim is stale (when
+   * Slurm cannot tell).
+   * @default 600000 (10 minutes)
    */
   staleAfter?: number;
   /**
@@ -110,6 +113,8 @@ export interface Claim {
   readonly owner: ClaimOwner;
   /** Whether a heartbeat found the claim taken by another process. */
   readonly lost: boolean;
+  /** The stale claim this one replaced, and why it was stale. */
+  readonly replaced?: { owner: ClaimOwner; reason: string };
   /** Stops the heartbeat and removes the file if it is still this claim's. */
   release(): void;
 }
@@ -120,7 +125,10 @@ export interface Held {
   heldBy: ClaimOwner | undefined;
 }
 
-/** Stale claims moved aside: `cell.lock.stale-<token>`. */
+/** Milliseconds without a heartbeat after which a claim is stale. */
+export const STALE_AFTER = 600_000;
+
+/** Stale claims moved aside: `task.lock.stale-<uuid>`. */
 const ASIDE = ".stale-";
 
 /** The owner recorded in a claim file, when it is legible. */
@@ -196,11 +204,17 @@ export function staleReason(
   if (owner.host === hostname() && !processAlive(owner.pid)) {
     return `process ${owner.pid} on ${owner.host} is gone`;
   }
-  if (owner.job !== undefined && options.isJobAlive?.(owner.job) === false) {
-    return `Slurm job ${owner.task ?? owner.job} has ended`;
+  if (owner.job !== undefined) {
+    // Slurm knows best: a job it still runs holds its claim, however late
+    // its heartbeat (a busy or hung node).
+    const alive = options.isJobAlive?.(owner.job);
+    if (alive === false) {
+      return `Slurm job ${owner.task ?? owner.job} has ended`;
+    }
+    if (alive === true) return undefined;
   }
   const age = Date.now() - touchedMs;
-  if (age > (options.staleAfter ?? 300_000)) {
+  if (age > (options.staleAfter ?? STALE_AFTER)) {
     return `no heartbeat for ${Math.round(age / 1000)} s`;
   }
   return undefined;
@@ -320,9 +334,12 @@ export function claimFolder(
     token: crypto.randomUUID(),
   };
   const temp = writeTemp(path, JSON.stringify(owner) + "\n");
+  let replaced: { owner: ClaimOwner; reason: string } | undefined;
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (linkExclusive(temp, path)) return holdClaim(path, owner, options);
+      if (linkExclusive(temp, path)) {
+        return holdClaim(path, owner, options, replaced);
+      }
       let current: ClaimOwner | undefined;
       let touched: number;
       try {
@@ -335,15 +352,15 @@ export function claimFolder(
         } catch {
           continue;
         }
-        if (Date.now() - touched > (options.staleAfter ?? 300_000)) {
+        if (Date.now() - touched > (options.staleAfter ?? STALE_AFTER)) {
           rmSync(path, { force: true });
           continue;
         }
         return { heldBy: undefined };
       }
-      if (staleReason(current, touched, options) === undefined) {
-        return { heldBy: current };
-      }
+      const reason = staleReason(current, touched, options);
+      if (reason === undefined) return { heldBy: current };
+      replaced = { owner: current, reason };
       breakStale(path, current);
     }
     return { heldBy: readClaim(dir) };
@@ -357,6 +374,7 @@ function holdClaim(
   path: string,
   owner: ClaimOwner,
   options: ClaimOptions,
+  replaced: { owner: ClaimOwner; reason: string } | undefined,
 ): Claim {
   let lost = false;
   let released = false;
@@ -391,6 +409,7 @@ function holdClaim(
   return {
     path,
     owner,
+    ...(replaced === undefined ? {} : { replaced }),
     get lost() {
       return lost;
     },

@@ -272,6 +272,29 @@ function claimOptions(options: ClaimOptions = {}): ClaimOptions {
   return { isJobAlive: slurmJobAlive, ...options };
 }
 
+/**
+ * The tasks of an experiment in its run folder: a sweep's cells (each in
+ * `cells/<id>/`), or, for a manifest without a grid, the whole run as one
+ * task in the run folder itself.
+ *
+ * @param experiment The experiment.
+ * @param dir Its run folder.
+ * @returns One entry per task: index, id and folder.
+ */
+export function taskUnits(
+  experiment: Experiment,
+  dir: string,
+): { index: number; id: string; dir: string }[] {
+  if (experiment.cells.length === 0) {
+    return [{ index: 0, id: experiment.manifest.name, dir }];
+  }
+  return experiment.cells.map((cell, index) => ({
+    index,
+    id: cell.id,
+    dir: join(dir, "cells", cellFolder(cell.id)),
+  }));
+}
+
 /** Where a cell stands in a shared run folder. */
 export type CellState =
   | "finished"
@@ -322,9 +345,8 @@ export function cellStates(
   dir: string,
   options: ClaimOptions = {},
 ): CellStatus[] {
-  return experiment.cells.map((cell, index) => {
-    const cdir = join(dir, "cells", cellFolder(cell.id));
-    const base = { index, id: cell.id };
+  return taskUnits(experiment, dir).map(({ index, id, dir: cdir }) => {
+    const base = { index, id };
     const results = readResults(cdir);
     if (results !== undefined) {
       const ok = results.models.every((m) => m.status === "ok");
@@ -382,6 +404,10 @@ export interface CellTask {
   status: "run" | "reused" | "busy" | "failed";
   /** Who holds it, when busy. */
   heldBy?: ClaimOwner;
+  /** Models that resume from a checkpoint left by an earlier task. */
+  resuming?: string[];
+  /** A stale claim of a task that died, replaced by this one. */
+  replaced?: { owner: ClaimOwner; reason: string };
 }
 
 /**
@@ -401,13 +427,9 @@ export async function runCellTasks(
   indices: readonly number[],
   options: TaskOptions,
 ): Promise<CellTask[]> {
-  if (experiment.cells.length === 0) {
-    throw new ClusterError(
-      `${experiment.manifest.name} is not a sweep (no grid): run it without --cell or --shard`,
-    );
-  }
   const dir = resolve(options.outDir);
   joinRun(experiment, dir);
+  const units = taskUnits(experiment, dir);
   const done: CellTask[] = [];
   let held: Claim | undefined;
   const onSignal = () => {
@@ -417,8 +439,14 @@ export async function runCellTasks(
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     for (const index of indices) {
-      const cell = experiment.cells[index]!;
-      const cdir = join(dir, "cells", cellFolder(cell.id));
+      const unit = units[index];
+      if (unit === undefined) {
+        throw new RangeError(
+          `Cell ${index} does not exist: ${experiment.manifest.name} has ${units.length}`,
+        );
+      }
+      const cdir = unit.dir;
+      const cell = { id: unit.id, models: experiment.manifest.models };
       mkdirSync(cdir, { recursive: true });
       const claim = claimFolder(cdir, claimOptions(options.claim));
       if ("heldBy" in claim) {
@@ -435,17 +463,33 @@ export async function runCellTasks(
       held = claim;
       try {
         const earlier = readResults(cdir);
-        if (earlier?.models.some((m) => m.status !== "ok")) {
+        if (earlier?.models.every((m) => m.status === "ok")) {
+          const task: CellTask = { index, id: cell.id, status: "reused" };
+          options.onCell?.(task);
+          done.push(task);
+          continue;
+        }
+        if (earlier !== undefined) {
           // Run the failed models again; the finished ones are kept.
           renameSync(
             join(cdir, "results.json"),
             join(cdir, "results.failed.json"),
           );
         }
-        options.onCell?.({ index, id: cell.id, status: "run" });
+        const resuming = cell.models.map((m) => m.name).filter((m) =>
+          existsSync(join(cdir, "models", m, "checkpoint.bin")) &&
+          !existsSync(join(cdir, "models", m, "result.json"))
+        );
+        options.onCell?.({
+          index,
+          id: cell.id,
+          status: "run",
+          ...(resuming.length ? { resuming } : {}),
+          ...(claim.replaced ? { replaced: claim.replaced } : {}),
+        });
         const outcome = await runExperiment(experiment, {
           outDir: dir,
-          cells: [index],
+          cells: experiment.cells.length === 0 ? [] : [index],
           report: false,
           ...(options.runsRoot === undefined
             ? {}
@@ -539,6 +583,11 @@ export async function collectRun(
     ),
   );
   if (cells.every((c) => c.results === undefined)) return outcome;
+  if (experiment.cells.length === 0) {
+    // One task wrote the whole run: only the report is left.
+    if (options.report !== false) outcome.report = await writeReport(dir);
+    return outcome;
+  }
   const { rows } = await writeSweep(
     experiment,
     dir,
@@ -644,7 +693,10 @@ export function slurmScripts(
 ): SlurmScripts {
   const name = experiment.manifest.name;
   const logs = join(dir, SLURM_DIR);
-  const count = experiment.cells.length;
+  const count = Math.max(1, experiment.cells.length);
+  const what = experiment.cells.length
+    ? `the sweep ${name} (${count} cells)`
+    : `${name} (no grid: the whole run is one task)`;
   const common = [
     ...(options.partition ? [`--partition=${options.partition}`] : []),
     ...(options.account ? [`--account=${options.account}`] : []),
@@ -670,12 +722,17 @@ export function slurmScripts(
     `exec "$DENO" ${
       [...command.args, "--out", dir, ...flags].map(shellQuote).join(" ")
     }`;
-  const head = (lines: string[], what: string) =>
+  const head = (lines: string[], job: string) =>
     [
       "#!/bin/bash",
-      `# irmae: ${what} of the sweep ${name} (${count} cells), written by`,
-      "# `deno task exp ... --slurm`. Cells finished earlier are reused and",
-      "# half-finished ones resume, so resubmitting is always safe.",
+      `# irmae: ${job} of ${what},`,
+      "# written by `deno task exp ... --slurm`. Cells finished earlier are",
+      "# reused and half-finished ones resume: resubmitting is always safe.",
+      ...(job === "the collect job" ? [] : [
+        `# Rerun some cells only: sbatch --array=3,5 ${
+          shellQuote(join(logs, "array.sbatch"))
+        }`,
+      ]),
       ...lines.map((l) => `#SBATCH ${l}`),
       "set -euo pipefail",
       `cd ${shellQuote(command.cwd)}`,
@@ -684,11 +741,9 @@ export function slurmScripts(
       })}"`,
     ].join("\n");
   return {
-    array: `${
-      head(task, "one array task per cell")
-    }\n# Rerun some cells only: sbatch --array=3,5 ${
-      shellQuote(join(logs, "array.sbatch"))
-    }\n${run(["--cell", "${SLURM_ARRAY_TASK_ID}"])}\n`.replace(
+    array: `${head(task, "one array task per cell")}\n${
+      run(["--cell", "${SLURM_ARRAY_TASK_ID}"])
+    }\n`.replace(
       "'${SLURM_ARRAY_TASK_ID}'",
       '"${SLURM_ARRAY_TASK_ID}"',
     ),

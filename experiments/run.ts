@@ -47,6 +47,7 @@ import {
   SLURM_DIR,
   slurmScripts,
   submitSlurm,
+  taskUnits,
 } from "./cluster.ts";
 
 const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
@@ -399,15 +400,6 @@ function clusterCommand(
       ? "task"
       : undefined;
   }
-  if (experiment.cells.length === 0) {
-    throw new UsageError(
-      `${
-        asked[0]
-      }: ${experiment.manifest.name} is not a sweep (it has no grid); run it without ${
-        asked[0]
-      }`,
-    );
-  }
   if (values.resume) {
     throw new UsageError(
       `--resume cannot be combined with ${
@@ -443,11 +435,17 @@ async function cluster(
   name: string,
 ): Promise<number> {
   const { cells } = experiment;
+  // A sweep's cells, or a manifest without a grid as one task.
+  const count = Math.max(1, cells.length);
   if (mode === "cells") {
-    console.log(String(cells.length));
-    for (const [i, cell] of cells.entries()) console.log(`${i}\t${cell.id}`);
+    console.log(String(count));
+    for (const unit of taskUnits(experiment, ".")) {
+      console.log(`${unit.index}\t${unit.id}`);
+    }
     return 0;
   }
+  const here = fileURLToPath(import.meta.url);
+  const repo = resolve(dirname(here), "..");
   const paper = values.paper || found.paper;
   const label = [paper ? "paper" : "", values.smoke ? "smoke" : ""]
     .filter((s) => s !== "").join("-");
@@ -464,9 +462,12 @@ async function cluster(
     ...(values.parallel === undefined ? [] : ["--parallel", values.parallel]),
     ...(values.fresh ? ["--fresh"] : []),
   ];
+  // `deno task exp` works in the repository only.
+  const exp = resolve(Deno.cwd()) === repo
+    ? ["deno", "task", "exp"]
+    : ["deno", "run", "-A", "--config", join(repo, "deno.json"), here];
   const again = (more: string[]) =>
-    ["deno", "task", "exp", name, ...flags, "--out", dir, ...more]
-      .map(shellQuote).join(" ");
+    [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
     const outcome = await collectRun(experiment, dir);
     const counts = new Map<string, number>();
@@ -479,7 +480,7 @@ async function cluster(
     console.log(
       `${experiment.manifest.name}: ${
         [...counts.entries()].map(([s, n]) => `${n} ${s}`).join(", ")
-      } of ${cells.length} cells -> ${dir}`,
+      } of ${count} ${count === 1 ? "task" : "cells"} -> ${dir}`,
     );
     for (const c of outcome.cells) {
       if (c.state === "finished") continue;
@@ -510,7 +511,6 @@ async function cluster(
     return outcome.complete ? 0 : 1;
   }
   if (mode === "slurm") {
-    const here = fileURLToPath(import.meta.url);
     const scripts = slurmScripts(experiment, dir, {
       cwd: Deno.cwd(),
       deno: Deno.execPath(),
@@ -518,7 +518,7 @@ async function cluster(
         "run",
         "-A",
         "--config",
-        join(dirname(here), "..", "deno.json"),
+        join(repo, "deno.json"),
         here,
         resolve(found.path),
         ...flags,
@@ -580,7 +580,14 @@ async function cluster(
     return 0;
   }
   // An array task or --cell/--shard.
-  const indices = selectCells(cells.length, {
+  if (values.cell === undefined && values.shard === undefined) {
+    console.log(
+      `SLURM_ARRAY_TASK_ID=${
+        Deno.env.get("SLURM_ARRAY_TASK_ID")
+      }: running that cell of ${count} (--cell or --shard choose otherwise)`,
+    );
+  }
+  const indices = selectCells(count, {
     ...(values.cell === undefined ? {} : { cell: parseIndex(values.cell) }),
     ...(values.shard === undefined ? {} : { shard: parseShard(values.shard) }),
   });
@@ -592,6 +599,20 @@ async function cluster(
       fresh: values.fresh,
       onEvent: reporter.onEvent,
       onCell: (t) => {
+        if (t.replaced !== undefined) {
+          console.log(
+            `cell ${t.index} ${t.id}: took over the claim of ${
+              describeClaim(t.replaced.owner)
+            }: ${t.replaced.reason}`,
+          );
+        }
+        if (t.resuming !== undefined) {
+          console.log(
+            `cell ${t.index} ${t.id}: resuming ${
+              t.resuming.join(", ")
+            } from the checkpoint an earlier task left`,
+          );
+        }
         if (t.status === "busy") {
           console.log(
             `cell ${t.index} ${t.id}: being run by ${
