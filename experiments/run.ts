@@ -85,7 +85,8 @@ defaults to runs/<name>-<run key> and must be on a shared file system):
   --partition P, --time T, --gpus N, --cpus-per-task C, --mem M, --account A
                        the array tasks' resources (C defaults to parallel)
   --throttle N         at most N array tasks at once
-  --sbatch-arg X       another #SBATCH option (repeatable), e.g. --qos=long`;
+  --sbatch-arg X       another #SBATCH option (repeatable), e.g. qos=long
+                       or --sbatch-arg=--gres=gpu:a100:1`;
 
 /** A problem with the command line: printed without a stack, exit 2. */
 class UsageError extends Error {}
@@ -470,16 +471,19 @@ async function cluster(
     [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
     const outcome = await collectRun(experiment, dir);
-    const counts = new Map<string, number>();
-    for (const c of outcome.cells) {
-      counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
-    }
+    const counts = new Map<string, number>(
+      ["finished", "failed", "running", "started", "missing"].map((s) => [
+        s,
+        outcome.cells.filter((c) => c.state === s).length,
+      ]),
+    );
     if (outcome.rows.length > 0) {
       console.log(readFileSync(join(dir, "sweep.md"), "utf8"));
     }
     console.log(
       `${experiment.manifest.name}: ${
-        [...counts.entries()].map(([s, n]) => `${n} ${s}`).join(", ")
+        [...counts.entries()].filter(([, n]) => n > 0)
+          .map(([s, n]) => `${n} ${s}`).join(", ")
       } of ${count} ${count === 1 ? "task" : "cells"} -> ${dir}`,
     );
     for (const c of outcome.cells) {
@@ -533,7 +537,8 @@ async function cluster(
       gpus: positiveFlag(values, "gpus"),
       cpusPerTask: positiveFlag(values, "cpus-per-task"),
       throttle: positiveFlag(values, "throttle"),
-      extra: values["sbatch-arg"],
+      // `--sbatch-arg qos=long` and `--sbatch-arg=--qos=long` alike.
+      extra: values["sbatch-arg"].map((a) => a.startsWith("-") ? a : `--${a}`),
     });
     if (values["dry-run"]) {
       console.log(
