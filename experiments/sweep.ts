@@ -40,18 +40,25 @@ export interface CellModelResult {
 
 /** Mean and sample standard deviation of a list (NaN-free). */
 export interface Stat {
+  /** The mean. */
   mean: number;
+  /** The sample standard deviation (0 for one value). */
   std: number;
+  /** How many values. */
   n: number;
 }
 
 /** One row of an aggregated sweep table. */
 export interface SweepRow {
+  /** The model's name. */
   model: string;
   /** Grid values other than `seed`. */
   values: Record<string, GridValue>;
+  /** Final validation MSE over seeds. */
   valMse: Stat;
+  /** Final rank at each threshold over seeds. */
   rank: Record<string, Stat>;
+  /** Final effective rank over seeds. */
   effectiveRank: Stat;
   /** Seeds (cells) that failed for this row. */
   failed: number;
