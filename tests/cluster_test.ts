@@ -265,3 +265,53 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
     }
   });
 });
+
+Deno.test("a task stopped by SIGTERM (scancel, time limit) releases its cell; the next resumes it", async () => {
+  const work = mkdtempSync(join(tmpdir(), "irmae-term-"));
+  const manifest = join(work, "sweep.yaml");
+  // Cell 0 long enough to be stopped after its first checkpoint.
+  writeFileSync(
+    manifest,
+    MANIFEST.replace("steps: 4,", "steps: 30,").replace(
+      "checkpointEvery: 2",
+      "checkpointEvery: 3",
+    ),
+  );
+  const dir = join(work, "run");
+  const cell = join(dir, "cells", "l=0,seed=0");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", RUN, manifest, "--out", dir, "--cell", "0"],
+    cwd: work,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const end = Date.now() + 120_000;
+    while (!existsSync(join(cell, "models", "irmae", "checkpoint.bin"))) {
+      assert.ok(Date.now() < end, "no checkpoint within 2 minutes");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(existsSync(join(cell, "task.lock")));
+    assert.equal(existsSync(join(cell, "results.json")), false);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assert.equal(status.code, 143);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Ended already.
+    }
+    await child.status;
+  }
+  assert.equal(existsSync(join(cell, "task.lock")), false, "claim left");
+  const next = await runDeno(
+    ["run", "-A", RUN, manifest, "--out", dir, "--cell", "0"],
+    { cwd: work },
+  );
+  assert.equal(next.code, 0, next.stderr);
+  assert.doesNotMatch(next.stdout, /took over/);
+  assert.match(next.stdout, /resuming irmae from the checkpoint/);
+  assert.match(next.stdout, /^cell 0 l=0,seed=0: run$/m);
+  assert.equal(json(join(cell, "models", "irmae", "result.json")).steps, 30);
+});
