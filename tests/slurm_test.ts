@@ -31,7 +31,7 @@ const CLUSTER = join(ROOT, "tests", "slurm_cluster.sh");
 
 /**
  * Four cells (l = 0, 2 and two seeds), each a few seconds of training with a
- * checkpoint every 3 steps, so that a task can be killed mid-cell.
+ * checkpoint every 2 steps, so that a task can be killed mid-cell.
  */
 const MANIFEST = `name: slurm-smoke
 description: Four tiny cells for the Slurm test.
@@ -39,7 +39,7 @@ seed: 0
 backend: wasm
 parallel: 1
 data: { kind: shapes, train: 256, val: 64 }
-train: { steps: 24, batchSize: 8, lr: 1.0e-3, evalEvery: 12, checkpointEvery: 3 }
+train: { steps: 16, batchSize: 8, lr: 1.0e-3, evalEvery: 8, checkpointEvery: 2 }
 eval: { size: 64, reconstructions: 0, interpolationPairs: 0 }
 grid:
   l: [0, 2]
