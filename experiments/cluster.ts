@@ -24,6 +24,7 @@
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -206,6 +207,15 @@ export function joinRun(experiment: Experiment, dir: string): boolean {
   const path = join(dir, "run.json");
   let created = false;
   if (!existsSync(path)) {
+    // Only another task's run.json on its way in may be there already.
+    const others = readdirSync(dir).filter((f) => !f.startsWith("run.json"));
+    if (others.length > 0) {
+      throw new RunFolderError(
+        `${dir} is not empty and holds no run (${
+          others.slice(0, 3).join(", ")
+        }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
+      );
+    }
     const record: RunRecord = {
       key: experiment.key,
       name: experiment.manifest.name,

@@ -565,8 +565,8 @@ async function cluster(
     if (todo.length === 0) {
       console.log(
         `Nothing to submit: ${
-          cells.length - running.length
-        } of ${cells.length} cells finished, ${running.length} running. Merge them with:\n  ${
+          count - running.length
+        } of ${count} finished, ${running.length} running. Merge them with:\n  ${
           again(["--collect"])
         }`,
       );
@@ -576,7 +576,7 @@ async function cluster(
     console.log(
       `Submitted array job ${sub.arrayJob} (cells ${
         arraySpec(todo)
-      } of ${cells.length}${
+      } of ${count}${
         running.length ? `; ${running.length} running elsewhere` : ""
       }) and collect job ${sub.collectJob} after it.\nRun folder: ${dir}\nLogs: ${
         join(dir, SLURM_DIR)

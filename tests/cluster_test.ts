@@ -229,6 +229,21 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
   });
 
   await t.step("bad cluster flags exit 2 with a clear message", async () => {
+    const mine = join(work, "mine");
+    mkdirSync(mine);
+    writeFileSync(join(mine, "notes.txt"), "a user's file");
+    const other = join(work, "other");
+    mkdirSync(other);
+    writeFileSync(
+      join(other, "run.json"),
+      JSON.stringify({
+        key: "0".repeat(64),
+        name: "depth",
+        created: "",
+        file: "",
+        cells: [],
+      }),
+    );
     const cases: [string[], RegExp][] = [
       [["--cell", "4"], /--cell: expected a cell index from 0 to 3, got 4/],
       [
@@ -251,6 +266,14 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
         /--collect: .*none holds no run/,
       ],
       [[], /SLURM_ARRAY_TASK_ID: expected a cell index from 0 to 3, got 9/],
+      [
+        ["--cell", "0", "--out", mine],
+        /mine is not empty and holds no run \(notes\.txt\); name a new or empty folder/,
+      ],
+      [
+        ["--slurm", "--out", other],
+        /other holds a run of depth with a different manifest/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await exp(
