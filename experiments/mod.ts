@@ -7,6 +7,8 @@
  *   expands a sweep's grid;
  * - {@link runExperiment} trains every model in workers, reuses finished
  *   models, resumes, writes the run folder and its report;
+ * - {@link runCellTasks}, {@link collectRun} and {@link slurmScripts} run a
+ *   sweep's cells as tasks on a cluster (Slurm job arrays) and merge them;
  * - {@link fit} trains one autoencoder on a data set or tensor and returns it
  *   alive with its history, writing nothing unless asked.
  *
@@ -27,6 +29,35 @@
  * @module
  */
 export { buildDataset, buildModel } from "./build.ts";
+export {
+  type Claim,
+  claimFolder,
+  type ClaimOptions,
+  type ClaimOwner,
+  type Held,
+} from "./claim.ts";
+export {
+  arraySpec,
+  type CellSelection,
+  type CellState,
+  cellStates,
+  type CellStatus,
+  type CellTask,
+  ClusterError,
+  type CollectOutcome,
+  collectRun,
+  joinRun,
+  runCellTasks,
+  selectCells,
+  sharedRunDir,
+  type SlurmOptions,
+  type SlurmScripts,
+  slurmScripts,
+  type Submission,
+  submitSlurm,
+  type TaskCommand,
+  type TaskOptions,
+} from "./cluster.ts";
 export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
 export {
   builtinManifests,

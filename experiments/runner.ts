@@ -145,6 +145,14 @@ export interface RunOptions {
   report?: boolean;
   /** Called for every {@link RunEvent}. */
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Run only these cells of a sweep (indices into `experiment.cells`) into
+   * `outDir`, a run folder shared with other processes that the caller has
+   * created or joined (see `cluster.ts`): finished cells are reused, others
+   * resume from their checkpoints, and no sweep table or report is written
+   * (`collectRun` merges the cells).
+   */
+  cells?: readonly number[];
 }
 
 /** What {@link runExperiment} returns. */
@@ -465,13 +473,20 @@ export async function runExperiment(
   options: RunOptions = {},
 ): Promise<RunOutcome> {
   const root = resolve(options.runsRoot ?? "runs");
-  const { dir, resumed, lock } = runFolder(experiment, options, root);
+  const claimed = options.cells === undefined
+    ? runFolder(experiment, options, root)
+    : { dir: resolve(options.outDir ?? "."), resumed: true, lock: undefined };
+  const { dir, resumed, lock } = claimed;
   try {
     const emit = options.onEvent ?? (() => {});
     const cacheDir = join(root, ".cache");
-    // Temporary files of writers that died (a killed run) go now.
-    removeStaleTemps(dir, { recursive: true });
-    removeStaleTemps(cacheDir, { recursive: true });
+    // Temporary files of writers that died (a killed run) go now; not in a
+    // cluster task, whose folder other hosts write at the same time (their
+    // pids mean nothing here).
+    if (options.cells === undefined) {
+      removeStaleTemps(dir, { recursive: true });
+      removeStaleTemps(cacheDir, { recursive: true });
+    }
     emit({ type: "run", dir, resumed, cells: experiment.cells.length });
     const context: RunContext = {
       cacheDir,
@@ -500,14 +515,17 @@ export async function runExperiment(
           2,
         ),
       );
-      outcome = { dir, ...(await runCells(experiment, dir, context)) };
+      outcome = {
+        dir,
+        ...(await runCells(experiment, dir, context, options.cells)),
+      };
     }
-    if (options.report !== false) {
+    if (options.report !== false && options.cells === undefined) {
       outcome.report = await writeReport(dir);
     }
     return outcome;
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 
@@ -892,6 +910,7 @@ async function runCells(
   experiment: Experiment,
   dir: string,
   context: RunContext,
+  only?: readonly number[],
 ): Promise<Omit<RunOutcome, "dir">> {
   const { cells, manifest } = experiment;
   const name = manifest.name;
@@ -905,6 +924,7 @@ async function runCells(
   const lane = async () => {
     while (next < cells.length && context.abort.error === undefined) {
       const i = next++;
+      if (only !== undefined && !only.includes(i)) continue;
       const cell = cells[i]!;
       const cdir = join(dir, "cells", cellFolder(cell.id));
       const key = runKey(cell.manifest, [], experiment.pluginHashes);
@@ -946,12 +966,47 @@ async function runCells(
     Array.from({ length: lanes }, () => lane().catch(stopRun(context))),
   );
   if (context.abort.error !== undefined) throw context.abort.error;
+  const counts = { cellsTrained: trained, cellsReused: reused };
+  if (only !== undefined) {
+    const models = only.flatMap((i) =>
+      outcomes[i]!.models.map((m) => ({
+        ...m,
+        name: `${m.name}@${cells[i]!.id}`,
+      }))
+    );
+    return { results: { experiment: name, models }, rows: [], ...counts };
+  }
+  return { ...(await writeSweep(experiment, dir, outcomes)), ...counts };
+}
 
+/**
+ * Aggregates a sweep's cells over seeds into `sweep.md`, `sweep.csv`,
+ * `sweep.json`, the spectrum and a plot of rank against the first numeric
+ * grid axis, with `cells.json`, `env.json` and the merged `results.json`.
+ * Cells without results (not finished) are left out.
+ *
+ * @param experiment The sweep.
+ * @param dir Its run folder.
+ * @param outcomes Each cell's results, by cell index; `undefined` for a
+ * cell not finished.
+ * @returns The merged results and the aggregated rows.
+ */
+export async function writeSweep(
+  experiment: Experiment,
+  dir: string,
+  outcomes: readonly (RunResults | undefined)[],
+): Promise<{ results: RunResults; rows: SweepRow[] }> {
+  const { manifest } = experiment;
+  const name = manifest.name;
+  const kept = experiment.cells.flatMap((cell, i) =>
+    outcomes[i] === undefined ? [] : [{ cell, results: outcomes[i]! }]
+  );
+  const cells = kept.map((k) => k.cell);
   const cellResults: CellModelResult[][] = [];
   const all: RunResults["models"] = [];
   const spectra: { name: string; values: number[] }[] = [];
   for (const [i, cell] of cells.entries()) {
-    const results = outcomes[i]!;
+    const results = kept[i]!.results;
     cellResults.push(results.models.map((m) => ({ model: m.name, ...m })));
     for (const m of results.models) {
       all.push({ ...m, name: `${m.name}@${cell.id}` });
@@ -1031,5 +1086,5 @@ async function runCells(
   }
   // results.json last: the sweep is finished only with every file.
   writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2));
-  return { results, rows, cellsTrained: trained, cellsReused: reused };
+  return { results, rows };
 }
