@@ -110,6 +110,7 @@ export type {
   IOHandler,
   LatentOutput,
   LatentRegularizer,
+  LayersModel,
   Parametric,
   Parsed,
   Sampler,

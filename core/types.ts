@@ -21,6 +21,8 @@ export type Tensor2D = tf.Tensor2D;
 export type Tensor4D = tf.Tensor4D;
 /** A mutable tfjs tensor; the trainable parameters of a model. */
 export type Variable = tf.Variable;
+/** A tfjs layers model (`tf.sequential()` or `tf.model()`). */
+export type LayersModel = tf.LayersModel;
 /** Where tfjs loads a model from or saves it to (`tf.io.IOHandler`). */
 export type IOHandler = tf.io.IOHandler;
 /** A zod schema of any input and output type. */

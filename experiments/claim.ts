@@ -148,16 +148,6 @@ export function readClaim(dir: string): ClaimOwner | undefined {
  *
  * @param owner From {@link readClaim}, or unknown.
  * @returns E.g. `process 4242 on node7 (Slurm task 1230_4, since ...)`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { describeClaim } from "./claim.ts";
- * assert.equal(
- *   describeClaim({ pid: 7, host: "n1", since: "2025-01-01T00:00:00Z", token: "x", task: "12_3" }),
- *   "process 7 on n1 (Slurm task 12_3, since 2025-01-01T00:00:00Z)",
- * );
- * ```
  */
 export function describeClaim(owner: ClaimOwner | undefined): string {
   if (owner === undefined) return "another process";
@@ -185,16 +175,6 @@ function processAlive(pid: number): boolean {
  * @param touchedMs When its file was last touched (ms since the epoch).
  * @param options `staleAfter` and `isJobAlive` of {@link ClaimOptions}.
  * @returns A reason in words, or undefined.
- *
- * @example A dead process on this host
- * ```ts
- * import assert from "node:assert/strict";
- * import { hostname } from "node:os";
- * import { staleReason } from "./claim.ts";
- * const owner = { pid: 2 ** 22 + 1, host: hostname(), since: "", token: "t" };
- * assert.match(staleReason(owner, Date.now()) ?? "", /is gone/);
- * assert.equal(staleReason({ ...owner, pid: Deno.pid }, Date.now()), undefined);
- * ```
  */
 export function staleReason(
   owner: ClaimOwner,
@@ -305,7 +285,7 @@ function breakStale(path: string, stale: ClaimOwner): void {
  * @example Two claimants, one winner
  * ```ts
  * import assert from "node:assert/strict";
- * import { claimFolder } from "./claim.ts";
+ * import { claimFolder } from "@irmae/irmae/pipeline";
  * const dir = Deno.makeTempDirSync();
  * const first = claimFolder(dir);
  * assert.ok("release" in first);

@@ -177,3 +177,28 @@ Deno.test("of processes racing for one folder exactly one claims it", async () =
   assert.equal(outs.filter((o) => o === "held").length, 5, outs.join(","));
   assert.deepEqual(readdirSync(dir), []);
 });
+
+Deno.test("describeClaim() and staleReason() say who holds a cell and why a claim is dead", async (t) => {
+  const { describeClaim, staleReason } = await import("./claim.ts");
+  const { hostname } = await import("node:os");
+  await t.step("a Slurm task's claim in one line", () => {
+    assert.equal(
+      describeClaim({
+        pid: 7,
+        host: "n1",
+        since: "2025-01-01T00:00:00Z",
+        token: "x",
+        task: "12_3",
+      }),
+      "process 7 on n1 (Slurm task 12_3, since 2025-01-01T00:00:00Z)",
+    );
+  });
+  await t.step("a dead process on this host is stale, a live one not", () => {
+    const owner = { pid: 2 ** 22 + 1, host: hostname(), since: "", token: "t" };
+    assert.match(staleReason(owner, Date.now()) ?? "", /is gone/);
+    assert.equal(
+      staleReason({ ...owner, pid: Deno.pid }, Date.now()),
+      undefined,
+    );
+  });
+});

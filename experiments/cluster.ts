@@ -91,14 +91,6 @@ export interface CellSelection {
  * @param text E.g. `2/8`.
  * @returns The 0-based share and the number of shares.
  * @throws {RangeError} Unless `0 <= i < n`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseShard } from "./cluster.ts";
- * assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
- * assert.throws(() => parseShard("8/8"), RangeError);
- * ```
  */
 export function parseShard(text: string): { index: number; count: number } {
   const match = /^(\d+)\/(\d+)$/.exec(text.trim());
@@ -120,10 +112,10 @@ export function parseShard(text: string): { index: number; count: number } {
  * @returns Cell indices, ascending; empty for a shard with no cells.
  * @throws {RangeError} When no index is given or it is out of range.
  *
- * @example
+ * @example A share of the cells
  * ```ts
  * import assert from "node:assert/strict";
- * import { selectCells } from "./cluster.ts";
+ * import { selectCells } from "@irmae/irmae/pipeline";
  * assert.deepEqual(selectCells(10, { shard: { index: 1, count: 4 } }), [1, 5, 9]);
  * assert.deepEqual(selectCells(10, { env: { SLURM_ARRAY_TASK_ID: "7" } }), [7]);
  * assert.throws(() => selectCells(10, { cell: 10 }), RangeError);
@@ -626,10 +618,10 @@ export async function collectRun(
  * @param indices Cell indices.
  * @returns Ranges joined by commas.
  *
- * @example
+ * @example Compact array indices
  * ```ts
  * import assert from "node:assert/strict";
- * import { arraySpec } from "./cluster.ts";
+ * import { arraySpec } from "@irmae/irmae/pipeline";
  * assert.equal(arraySpec([0, 1, 2, 3, 5, 7, 8]), "0-3,5,7-8");
  * ```
  */

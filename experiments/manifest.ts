@@ -572,17 +572,6 @@ export interface SetPathOptions {
  * @param options File and label for messages.
  * @returns The same object, changed.
  * @throws {ManifestError} When the path is not a manifest field.
- *
- * @example An index past the list is refused
- * ```ts
- * import assert from "node:assert/strict";
- * import { ManifestError, setPath } from "./manifest.ts";
- * const raw = { models: [{ name: "ae", regularizer: { kind: "none" } }] };
- * setPath(raw, "models.0.regularizer.kind", "l2");
- * assert.equal(raw.models[0]!.regularizer.kind, "l2");
- * assert.throws(() => setPath(raw, "models.9.name", "x"), ManifestError);
- * assert.throws(() => setPath(raw, "constructor.prototype.x", 1), ManifestError);
- * ```
  */
 export function setPath(
   raw: Record<string, unknown>,

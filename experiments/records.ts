@@ -121,23 +121,6 @@ export type RecordRead<T> =
  * @param key The key of what should have produced it, if any.
  * @returns Nothing when the file does not exist; else its value, or the
  * problem in one line.
- *
- * @example A truncated file is a problem, never a value
- * ```ts
- * import assert from "node:assert/strict";
- * import { readRecord, RUN_RESULTS_SCHEMA } from "./records.ts";
- * const dir = Deno.makeTempDirSync();
- * const text = JSON.stringify({ experiment: "x", key: "k1", models: [] });
- * Deno.writeTextFileSync(`${dir}/results.json`, text);
- * const ok = readRecord(`${dir}/results.json`, RUN_RESULTS_SCHEMA, "k1");
- * assert.ok(ok !== undefined && "value" in ok);
- * const other = readRecord(`${dir}/results.json`, RUN_RESULTS_SCHEMA, "k2");
- * assert.ok(other !== undefined && "problem" in other && other.stale);
- * Deno.writeTextFileSync(`${dir}/results.json`, text.slice(0, 20));
- * const cut = readRecord(`${dir}/results.json`, RUN_RESULTS_SCHEMA, "k1");
- * assert.ok(cut !== undefined && "problem" in cut && !cut.stale);
- * assert.equal(readRecord(`${dir}/none.json`, RUN_RESULTS_SCHEMA), undefined);
- * ```
  */
 export function readRecord<T>(
   path: string,

@@ -71,19 +71,6 @@ export function describeOwner(owner: LockOwner | undefined): string {
  * @param dir An existing folder.
  * @returns The held lock, or who holds it when another process does.
  * @throws {DiskError} When the lock file cannot be created or written.
- *
- * @example Two takers, one winner
- * ```ts
- * import assert from "node:assert/strict";
- * import { tryLockFolder } from "./run_lock.ts";
- * const dir = Deno.makeTempDirSync();
- * const first = tryLockFolder(dir);
- * assert.ok("release" in first);
- * const second = tryLockFolder(dir);
- * assert.ok("heldBy" in second && second.heldBy?.pid === Deno.pid);
- * first.release();
- * assert.ok("release" in tryLockFolder(dir));
- * ```
  */
 export function tryLockFolder(
   dir: string,

@@ -13,12 +13,13 @@ import * as tf from "@tensorflow/tfjs";
 import type {
   Decoder,
   Encoder,
+  LayersModel,
   Tensor2D,
   Tensor4D,
   Variable,
 } from "../core/types.ts";
 
-function variablesOf(model: tf.LayersModel): Variable[] {
+function variablesOf(model: LayersModel): Variable[] {
   return model.trainableWeights.map((w) => w.read() as Variable);
 }
 
@@ -64,7 +65,7 @@ function shapeOf(shape: (number | null)[], what: string): number[] {
  * ```
  */
 export function layersModelEncoder(
-  model: tf.LayersModel,
+  model: LayersModel,
   options: { kind?: string } = {},
 ): Encoder {
   const input = shapeOf(model.inputs[0]!.shape, "The encoder's input");
@@ -97,7 +98,7 @@ export function layersModelEncoder(
  * output not an image.
  */
 export function layersModelDecoder(
-  model: tf.LayersModel,
+  model: LayersModel,
   options: { kind?: string; output?: "tanh" | "sigmoid" } = {},
 ): Decoder {
   const input = shapeOf(model.inputs[0]!.shape, "The decoder's input");

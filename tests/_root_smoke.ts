@@ -324,6 +324,38 @@ const CHECKS: Record<string, () => void | Promise<void>> = {
     encoder.dispose();
     decoder.dispose();
   },
+  layersModelEncoder: () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [4, 4, 1] }),
+        tf.layers.dense({ units: 3 }),
+      ],
+    });
+    const encoder = irmae.layersModelEncoder(model);
+    assert.deepEqual(encoder.imageShape, [4, 4, 1]);
+    assert.equal(encoder.outputDim, 3);
+    const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
+    const z = encoder.apply(x);
+    assert.deepEqual(z.shape, [2, 3]);
+    tf.dispose([x, z]);
+    encoder.dispose();
+  },
+  layersModelDecoder: () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [3], units: 16 }),
+        tf.layers.reshape({ targetShape: [4, 4, 1] }),
+      ],
+    });
+    const decoder = irmae.layersModelDecoder(model, { output: "sigmoid" });
+    assert.equal(decoder.latentDim, 3);
+    assert.equal(decoder.output, "sigmoid");
+    const z = tf.ones([2, 3]) as tf.Tensor2D;
+    const y = decoder.logits(z);
+    assert.deepEqual(y.shape, [2, 4, 4, 1]);
+    tf.dispose([z, y]);
+    decoder.dispose();
+  },
   layerEncoder: () => {
     const { encoder, decoder } = denseParts(2);
     const m = tf.eye(2) as tf.Tensor2D;

@@ -338,3 +338,9 @@ Deno.test("a task stopped by SIGTERM (scancel, time limit) releases its cell; th
   assert.match(next.stdout, /^cell 0 l=0,seed=0: run$/m);
   assert.equal(json(join(cell, "models", "irmae", "result.json")).steps, 30);
 });
+
+Deno.test("parseShard() reads i/n and refuses an index outside the count", async () => {
+  const { parseShard } = await import("../experiments/cluster.ts");
+  assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
+  assert.throws(() => parseShard("8/8"), RangeError);
+});
