@@ -1,0 +1,507 @@
+/**
+ * Convolutions, their gradients and matmuls on the GEMM kernels of
+ * core/wasm/gemm.ts, without im2col: each builds a table of row addresses
+ * into a zero-padded copy of its input and runs one kernel over it.
+ *
+ * - {@link convForward}: y = x * W (+ bias, ReLU). Output pixel m's patch
+ *   is fh segments of fw * inC contiguous floats (one per filter row) of the
+ *   padded input; W [fh, fw, inC, outC] is read in place as B [K, outC].
+ * - {@link convInputGradient}: dx = the adjoint of the convolution applied
+ *   to dy (also the forward pass of a transposed convolution), one stride
+ *   phase (rh, rw) at a time: the dx pixels of a phase are a stride-1
+ *   convolution of the padded dy with the phase's taps (ceil(fh / sh) x
+ *   ceil(fw / sw) of them), written straight into dx through the output
+ *   table.
+ * - {@link convFilterGradient}: dW [K, outC] = colsᵀ dy, the `gemmTN`
+ *   kernel over the same patch table as the forward pass, in chunks of
+ *   output pixels so that dy's rows and the patches stay in cache.
+ * - {@link matMul}: C = op(A) op(B) (+ bias, ReLU) for plain matrices.
+ *
+ * Every function works on byte addresses in one `WebAssembly.Memory` and
+ * takes scratch space from an allocator (that may grow the memory); the
+ * caller frees it.
+ *
+ * @module
+ */
+import type { ConvGeometry } from "./kernels.ts";
+import {
+  GEMM_ACCUMULATE,
+  GEMM_BIAS,
+  GEMM_RELU,
+  type GemmKernels,
+} from "./gemm.ts";
+import { timePart } from "./profile.ts";
+
+/** Where the kernels' buffers live and how scratch space is had. */
+export interface GemmHeap {
+  /** The memory every address points into. */
+  memory: WebAssembly.Memory;
+  /**
+   * Reserves `bytes` bytes (16-byte aligned) until the caller's operation
+   * ends; may grow the memory.
+   */
+  alloc(bytes: number): number;
+}
+
+/** Columns of C per call of the kernel: its B slice stays in L2. */
+const B_SLICE_BYTES = 256 * 1024;
+/** Output pixels per `gemmTN` call (the filter gradient's chunks). */
+const TN_CHUNK_BYTES = 64 * 1024;
+
+const i32View = (heap: GemmHeap, at: number, n: number) =>
+  new Int32Array(heap.memory.buffer, at, n);
+const f32View = (heap: GemmHeap, at: number, n: number) =>
+  new Float32Array(heap.memory.buffer, at, n);
+
+/** Whether the GEMM kernels can compute `n` output columns. */
+export function gemmFitsColumns(n: number): boolean {
+  return n % 8 === 0 && n > 0;
+}
+
+/**
+ * Runs `gemm` over all rows of the tables: full register tiles, then the
+ * rest, in slices of columns whose B stays in L2.
+ */
+function runGemm(
+  k: GemmKernels,
+  rows: number,
+  aTab: number,
+  taps: number,
+  kc: number,
+  b: number,
+  ldb: number,
+  n: number,
+  cTab: number,
+  bias: number,
+  flags: number,
+): void {
+  const kTotal = taps * kc;
+  const slice = Math.max(
+    8,
+    Math.min(n, Math.floor(B_SLICE_BYTES / (4 * kTotal) / 8) * 8),
+  );
+  const tiles = Math.floor(rows / k.rows);
+  const rest = rows - tiles * k.rows;
+  timePart("gemm", () => {
+    for (let n0 = 0; n0 < n; n0 += slice) {
+      const blocks = Math.min(slice, n - n0) / 8;
+      if (tiles > 0) {
+        k.gemm(
+          aTab,
+          taps,
+          4 * kc,
+          b + 4 * n0,
+          ldb,
+          32,
+          blocks,
+          cTab,
+          4 * n0,
+          tiles,
+          bias,
+          flags,
+        );
+      }
+      if (rest > 0) {
+        k.tail[rest - 1]!(
+          aTab + 4 * taps * k.rows * tiles,
+          taps,
+          4 * kc,
+          b + 4 * n0,
+          ldb,
+          32,
+          blocks,
+          cTab + 4 * k.rows * tiles,
+          4 * n0,
+          1,
+          bias,
+          flags,
+        );
+      }
+    }
+  });
+}
+
+/** Zero padding of a convolution's input on each side. */
+interface Padding {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/**
+ * Copies x [batch, h, w, c] into a zeroed [batch, h + top + bottom,
+ * w + left + right, c] buffer.
+ *
+ * @returns The copy's address and its padded height and width.
+ */
+function padded(
+  heap: GemmHeap,
+  x: number,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  pad: Padding,
+): { at: number; h: number; w: number } {
+  const ph = h + pad.top + pad.bottom;
+  const pw = w + pad.left + pad.right;
+  if (ph === h && pw === w) return { at: x, h, w };
+  const at = heap.alloc(4 * batch * ph * pw * c);
+  timePart("pad", () => {
+    const dst = f32View(heap, at, batch * ph * pw * c);
+    const src = f32View(heap, x, batch * h * w * c);
+    const row = pw * c;
+    for (let b = 0; b < batch; b++) {
+      const image = b * ph * row;
+      dst.fill(0, image, image + pad.top * row);
+      for (let i = 0; i < h; i++) {
+        const d = image + (pad.top + i) * row;
+        dst.fill(0, d, d + pad.left * c);
+        const s = (b * h + i) * w * c;
+        dst.set(src.subarray(s, s + w * c), d + pad.left * c);
+        dst.fill(0, d + (pad.left + w) * c, d + row);
+      }
+      dst.fill(0, image + (pad.top + h) * row, image + ph * row);
+    }
+  });
+  return { at, h: ph, w: pw };
+}
+
+/** The padding that keeps every patch of `g` inside its input. */
+function convPadding(g: ConvGeometry): Padding {
+  return {
+    top: g.top,
+    left: g.left,
+    bottom: Math.max(0, (g.outH - 1) * g.sh + g.fh - g.inH - g.top),
+    right: Math.max(0, (g.outW - 1) * g.sw + g.fw - g.inW - g.left),
+  };
+}
+
+/**
+ * The patch table of a convolution: for output pixel m = (b, oh, ow) and
+ * filter row i, the address of padded x[b, oh*sh + i, ow*sw, 0].
+ */
+function patchTable(
+  heap: GemmHeap,
+  xp: { at: number; h: number; w: number },
+  g: ConvGeometry,
+  tapMajor = false,
+): number {
+  const rows = g.batch * g.outH * g.outW;
+  const at = heap.alloc(4 * rows * g.fh);
+  timePart("tables", () => {
+    const tab = i32View(heap, at, rows * g.fh);
+    const pixel = 4 * g.inC;
+    const rowBytes = xp.w * pixel;
+    // Entry (m, i) at m*fh + i, or (tap-major) at i*rows + m.
+    const [mStride, iStride] = tapMajor ? [1, rows] : [g.fh, 1];
+    let m = 0;
+    for (let b = 0; b < g.batch; b++) {
+      const image = xp.at + b * xp.h * rowBytes;
+      for (let oh = 0; oh < g.outH; oh++) {
+        for (let ow = 0; ow < g.outW; ow++) {
+          const base = image + oh * g.sh * rowBytes + ow * g.sw * pixel;
+          for (let i = 0; i < g.fh; i++) {
+            tab[m * mStride + i * iStride] = base + i * rowBytes;
+          }
+          m++;
+        }
+      }
+    }
+  });
+  return at;
+}
+
+/** A table of `rows` addresses `base + i * stride`. */
+function rowTable(
+  heap: GemmHeap,
+  rows: number,
+  base: number,
+  stride: number,
+): number {
+  const at = heap.alloc(4 * rows);
+  timePart("tables", () => {
+    const tab = i32View(heap, at, rows);
+    for (let i = 0; i < rows; i++) tab[i] = base + i * stride;
+  });
+  return at;
+}
+
+/** Whether {@link convForward} and {@link convFilterGradient} fit `g`. */
+export function convFits(g: ConvGeometry): boolean {
+  return gemmFitsColumns(g.outC);
+}
+
+/**
+ * y [batch, outH, outW, outC] = conv(x, W) (+ bias) (ReLU).
+ *
+ * @param k The GEMM kernels on `heap.memory`.
+ * @param heap The memory and a scratch allocator.
+ * @param x Address of x [batch, inH, inW, inC].
+ * @param w Address of W [fh, fw, inC, outC].
+ * @param y Address of the output.
+ * @param g The convolution ({@link convFits}).
+ * @param options `bias`: address of [outC] or 0; `relu`.
+ */
+export function convForward(
+  k: GemmKernels,
+  heap: GemmHeap,
+  x: number,
+  w: number,
+  y: number,
+  g: ConvGeometry,
+  options: { bias?: number; relu?: boolean } = {},
+): void {
+  const xp = padded(heap, x, g.batch, g.inH, g.inW, g.inC, convPadding(g));
+  const rows = g.batch * g.outH * g.outW;
+  const aTab = patchTable(heap, xp, g);
+  const cTab = rowTable(heap, rows, y, 4 * g.outC);
+  const flags = (options.bias ? GEMM_BIAS : 0) |
+    (options.relu ? GEMM_RELU : 0);
+  runGemm(
+    k,
+    rows,
+    aTab,
+    g.fh,
+    g.fw * g.inC,
+    w,
+    4 * g.outC,
+    g.outC,
+    cTab,
+    options.bias ?? 0,
+    flags,
+  );
+}
+
+/** Whether {@link convInputGradient} fits `g`. */
+export function inputGradientFits(g: ConvGeometry): boolean {
+  return gemmFitsColumns(g.inC);
+}
+
+/**
+ * dx [batch, inH, inW, inC] = the input gradient of conv(x, W) for the
+ * output gradient dy, phase by phase. For stride phase (rh, rw) and dx
+ * pixel (h, w) = (sh q + rh - top, sw p + rw - left),
+ *
+ *     dx[b, h, w] = sum over a < mh, a' < mw of
+ *                   dy[b, q - a, p - a'] · W[rh + sh a, rw + sw a']ᵀ
+ *
+ * (zero outside dy and the filter), a stride-1 convolution of dy padded by
+ * mh - 1 rows and mw - 1 columns with the taps in reverse order.
+ *
+ * @param k The GEMM kernels.
+ * @param heap The memory and a scratch allocator.
+ * @param dy Address of dy [batch, outH, outW, outC].
+ * @param w Address of W [fh, fw, inC, outC].
+ * @param dx Address of the output.
+ * @param g The convolution ({@link inputGradientFits}).
+ */
+export function convInputGradient(
+  k: GemmKernels,
+  heap: GemmHeap,
+  dy: number,
+  w: number,
+  dx: number,
+  g: ConvGeometry,
+): void {
+  const { batch, inH, inW, inC, outH, outW, outC, fh, fw, sh, sw } = g;
+  const mh = Math.ceil(fh / sh);
+  const mw = Math.ceil(fw / sw);
+  // Grid positions q, p of every dx pixel: q = (h + top - rh) / sh.
+  const qMax = Math.floor((inH - 1 + g.top) / sh);
+  const pMax = Math.floor((inW - 1 + g.left) / sw);
+  const pad: Padding = {
+    top: mh - 1,
+    left: mw - 1,
+    bottom: Math.max(0, qMax - (outH - 1)),
+    right: Math.max(0, pMax - (outW - 1)),
+  };
+  const dyp = padded(heap, dy, batch, outH, outW, outC, pad);
+  const kTotal = mh * mw * outC;
+  const filter = heap.alloc(4 * kTotal * inC);
+  const maxRows = batch * Math.ceil(inH / sh) * Math.ceil(inW / sw);
+  const aTab = heap.alloc(4 * maxRows * mh);
+  const cTab = heap.alloc(4 * maxRows);
+  const pixel = 4 * outC;
+  const rowBytes = dyp.w * pixel;
+  for (let rh = 0; rh < sh; rh++) {
+    // dx rows h = sh q + rh - top with 0 <= h < inH.
+    const q0 = Math.ceil((g.top - rh) / sh);
+    const q1 = Math.floor((inH - 1 + g.top - rh) / sh) + 1;
+    if (q1 <= q0) continue;
+    for (let rw = 0; rw < sw; rw++) {
+      const p0 = Math.ceil((g.left - rw) / sw);
+      const p1 = Math.floor((inW - 1 + g.left - rw) / sw) + 1;
+      if (p1 <= p0) continue;
+      // B [(jh, jw, o), c] = W[rh + sh (mh-1-jh), rw + sw (mw-1-jw), c, o].
+      timePart("pack", () => {
+        const wv = f32View(heap, w, fh * fw * inC * outC);
+        const fv = f32View(heap, filter, kTotal * inC);
+        let o = 0;
+        for (let jh = 0; jh < mh; jh++) {
+          const i = rh + sh * (mh - 1 - jh);
+          for (let jw = 0; jw < mw; jw++) {
+            const j = rw + sw * (mw - 1 - jw);
+            if (i >= fh || j >= fw) {
+              fv.fill(0, o, o + outC * inC);
+              o += outC * inC;
+              continue;
+            }
+            const tap = (i * fw + j) * inC * outC;
+            for (let oc = 0; oc < outC; oc++) {
+              for (let c = 0; c < inC; c++) fv[o++] = wv[tap + c * outC + oc]!;
+            }
+          }
+        }
+      });
+      let row = 0;
+      timePart("tables", () => {
+        const a = i32View(heap, aTab, maxRows * mh);
+        const ct = i32View(heap, cTab, maxRows);
+        for (let b = 0; b < batch; b++) {
+          const image = dyp.at + b * dyp.h * rowBytes;
+          for (let q = q0; q < q1; q++) {
+            const h = sh * q + rh - g.top;
+            // Padded dy row of tap jh: q - (mh - 1) + jh + pad.top = q + jh.
+            const dyRow = image + q * rowBytes;
+            for (let p = p0; p < p1; p++) {
+              const wIdx = sw * p + rw - g.left;
+              const base = dyRow + p * pixel;
+              for (let jh = 0; jh < mh; jh++) {
+                a[row * mh + jh] = base + jh * rowBytes;
+              }
+              ct[row] = dx + 4 * ((b * inH + h) * inW + wIdx) * inC;
+              row++;
+            }
+          }
+        }
+      });
+      runGemm(k, row, aTab, mh, mw * outC, filter, 4 * inC, inC, cTab, 0, 0);
+    }
+  }
+}
+
+/** Whether {@link convFilterGradient} fits `g`. */
+export function filterGradientFits(
+  k: GemmKernels,
+  g: ConvGeometry,
+): boolean {
+  return gemmFitsColumns(g.outC) && (g.fw * g.inC) % k.rowsTN === 0;
+}
+
+/**
+ * dW [fh, fw, inC, outC] = sum over output pixels m of patch(m)ᵀ dy[m].
+ *
+ * @param k The GEMM kernels.
+ * @param heap The memory and a scratch allocator.
+ * @param x Address of x [batch, inH, inW, inC].
+ * @param dy Address of dy [batch, outH, outW, outC].
+ * @param dw Address of the output.
+ * @param g The convolution ({@link filterGradientFits}).
+ */
+export function convFilterGradient(
+  k: GemmKernels,
+  heap: GemmHeap,
+  x: number,
+  dy: number,
+  dw: number,
+  g: ConvGeometry,
+): void {
+  const xp = padded(heap, x, g.batch, g.inH, g.inW, g.inC, convPadding(g));
+  const rows = g.batch * g.outH * g.outW;
+  const aTab = patchTable(heap, xp, g, true);
+  const kc = g.fw * g.inC;
+  const chunk = Math.max(
+    2,
+    Math.floor(TN_CHUNK_BYTES / (4 * g.outC)),
+  );
+  timePart("gemm", () => {
+    for (let m0 = 0; m0 < rows; m0 += chunk) {
+      k.gemmTN(
+        aTab + 4 * m0,
+        4 * rows,
+        g.fh,
+        4 * kc,
+        dy + 4 * g.outC * m0,
+        4 * g.outC,
+        g.outC / 8,
+        dw,
+        4 * g.outC,
+        Math.min(chunk, rows - m0),
+        m0 === 0 ? 0 : GEMM_ACCUMULATE,
+      );
+    }
+  });
+}
+
+/**
+ * C [m, n] = op(A) op(B) (+ bias) (ReLU), A [m, k] or (transposed) [k, m],
+ * B [k, n] or [n, k].
+ *
+ * @param k The GEMM kernels.
+ * @param heap The memory and a scratch allocator.
+ * @param a Address of A.
+ * @param b Address of B.
+ * @param c Address of C.
+ * @param dims `m`, `k`, `n`, the transposes, `bias` (address or 0), `relu`.
+ */
+export function matMul(
+  kern: GemmKernels,
+  heap: GemmHeap,
+  a: number,
+  b: number,
+  c: number,
+  dims: {
+    m: number;
+    k: number;
+    n: number;
+    transposeA: boolean;
+    transposeB: boolean;
+    bias?: number;
+    relu?: boolean;
+  },
+): void {
+  const { m, k, n } = dims;
+  let right = b;
+  if (dims.transposeB) {
+    // B is [n, k]: copy it to [k, n].
+    const to = heap.alloc(4 * k * n);
+    right = to;
+    timePart("pack", () => {
+      const src = f32View(heap, b, n * k);
+      const dst = f32View(heap, to, k * n);
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < k; i++) dst[i * n + j] = src[j * k + i]!;
+      }
+    });
+  }
+  if (dims.transposeA) {
+    // C [m, n] = sum over i < k of A[i, :]ᵀ B[i, :], A stored [k, m].
+    const aTab = rowTable(heap, k, a, 4 * m);
+    timePart(
+      "gemm",
+      () => kern.gemmTN(aTab, 0, 1, 4 * m, right, 4 * n, n / 8, c, 4 * n, k, 0),
+    );
+    if (dims.bias || dims.relu) {
+      throw new RangeError(
+        "matMul() fuses bias and ReLU only without transposeA",
+      );
+    }
+    return;
+  }
+  const aTab = rowTable(heap, m, a, 4 * k);
+  const cTab = rowTable(heap, m, c, 4 * n);
+  const flags = (dims.bias ? GEMM_BIAS : 0) | (dims.relu ? GEMM_RELU : 0);
+  runGemm(kern, m, aTab, 1, k, right, 4 * n, n, cTab, dims.bias ?? 0, flags);
+}
+
+/** Whether {@link matMul} fits these dimensions. */
+export function matMulFits(
+  kern: GemmKernels,
+  m: number,
+  n: number,
+  transposeA: boolean,
+): boolean {
+  return gemmFitsColumns(n) && (!transposeA || m % kern.rowsTN === 0);
+}

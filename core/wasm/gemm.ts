@@ -1,0 +1,708 @@
+/**
+ * GEMM micro-kernels for the wasm backend's convolutions and matmuls,
+ * generated as WebAssembly (core/wasm/asm.ts) that works on the tfjs wasm
+ * heap, with fused multiply-adds (`f32x4.relaxed_madd`) where the runtime
+ * has relaxed SIMD and a multiply and an add where it has only SIMD128.
+ *
+ * Two kernels, both over an indirection table of row addresses, so that a
+ * convolution needs no im2col copy (the table points into a zero-padded
+ * copy of the input) and a transposed convolution's stride phases write
+ * straight into their output pixels:
+ *
+ * - `gemm`: C[m, n] (+)= bias[n] + sum over taps t and k < kc of
+ *   A_t[m][k] * B[t*kc + k, n], then optionally ReLU; A_t[m] is the address
+ *   aTab[m*taps + t], C row m is at cTab[m]. B is read along k with a byte
+ *   stride `ldb` and column blocks of 8 `panelStride` bytes apart, so it can
+ *   be a row-major matrix (ldb = 4N, panelStride = 32) or packed panels
+ *   (ldb = 32, panelStride = 32 K).
+ * - `gemmTN`: C[t*kc + k, n] (+)= sum over m of A_t[m][k] * B[m, n], the
+ *   filter gradient of a convolution (A_t[m] the patch row of output pixel m,
+ *   B the output gradient).
+ *
+ * Register tile: `rows` x 8 accumulators (two f32x4 per row); x64 has 16
+ * xmm registers, so 4-6 rows fit. Columns come in blocks of 8 (callers
+ * handle other widths elsewhere).
+ *
+ * @module
+ */
+import {
+  assembleModule,
+  type Code,
+  FunctionBuilder,
+  ifElse,
+  op,
+  whileNot,
+} from "./asm.ts";
+
+/** Flags of the `gemm` kernel. */
+export const GEMM_BIAS = 1;
+/** Apply max(0, x) before storing. */
+export const GEMM_RELU = 2;
+/** Add to C's current values instead of overwriting them. */
+export const GEMM_ACCUMULATE = 4;
+
+/** The generated functions, bound to one memory. */
+export interface GemmKernels {
+  /** Whether the multiply-adds are fused (relaxed SIMD). */
+  readonly fused: boolean;
+  /** Rows per register tile of `gemm`. */
+  readonly rows: number;
+  /**
+   * `blocks` tiles of `rows` rows; aTab and cTab advance by a tile each.
+   * Byte addresses throughout; `kBytes` = 4 kc.
+   */
+  gemm(
+    aTab: number,
+    taps: number,
+    kBytes: number,
+    b: number,
+    ldb: number,
+    panelStride: number,
+    nBlocks: number,
+    cTab: number,
+    col: number,
+    blocks: number,
+    bias: number,
+    flags: number,
+  ): void;
+  /** The same for fewer rows than a tile, `tail[r - 1]` for r rows. */
+  tail: ((
+    aTab: number,
+    taps: number,
+    kBytes: number,
+    b: number,
+    ldb: number,
+    panelStride: number,
+    nBlocks: number,
+    cTab: number,
+    col: number,
+    blocks: number,
+    bias: number,
+    flags: number,
+  ) => void)[];
+  /** Rows (of C, along k) per register tile of `gemmTN`. */
+  readonly rowsTN: number;
+  /**
+   * C[t*kc + k, n] (+)= sum over m < count of A_t[m][k] B[m, n] for k
+   * below kc (kBytes = 4 kc, a multiple of 4 rowsTN), n below 8 nBlocks;
+   * A_t[m] is the i32 at aTab + t*tapStride + 4m, B rows are ldb bytes
+   * apart, C rows ldc bytes apart.
+   */
+  gemmTN(
+    aTab: number,
+    tapStride: number,
+    taps: number,
+    kBytes: number,
+    b: number,
+    ldb: number,
+    nBlocks: number,
+    c: number,
+    ldc: number,
+    count: number,
+    flags: number,
+  ): void;
+}
+
+const GEMM_PARAMS: [string, "i32"][] = [
+  ["aTab", "i32"],
+  ["taps", "i32"],
+  ["kBytes", "i32"],
+  ["b", "i32"],
+  ["ldb", "i32"],
+  ["panelStride", "i32"],
+  ["nBlocks", "i32"],
+  ["cTab", "i32"],
+  ["col", "i32"],
+  ["blocks", "i32"],
+  ["bias", "i32"],
+  ["flags", "i32"],
+];
+
+/** acc = a * b + acc, fused or as a multiply and an add. */
+function madd(fused: boolean, a: Code, b: Code, acc: Code): Code {
+  return fused
+    ? [...a, ...b, ...acc, ...op.f32x4.relaxedMadd]
+    : [...a, ...b, ...op.f32x4.mul, ...acc, ...op.f32x4.add];
+}
+
+/**
+ * The `gemm` kernel for tiles of `rows` rows:
+ *
+ * ```text
+ * for each tile (blocks):
+ *   for nb < nBlocks:                         ;; 8 columns
+ *     acc[i][0..1] = bias? bias[8nb..] : accumulate? C_i[8nb..] : 0
+ *     bp = b + nb * panelStride
+ *     for t < taps:
+ *       p_i = aTab[i*taps + t]                ;; row i's segment of tap t
+ *       for k < kc (4 at a time, then 1):
+ *         a = splat(p_i[k]); acc[i][j] += a * bp[4j..4j+3]; bp += ldb
+ *     store acc (ReLU if asked) to cTab[i] + 32 nb
+ *   aTab += rows * taps * 4; cTab += rows * 4
+ * ```
+ */
+function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
+  const f = new FunctionBuilder(GEMM_PARAMS);
+  const I = [...Array(rows).keys()];
+  const acc = (i: number, j: number) => `acc${i}_${j}`;
+  for (const i of I) {
+    f.local(acc(i, 0), "v128");
+    f.local(acc(i, 1), "v128");
+  }
+  for (const name of ["b0", "b1", "a", "zero"]) f.local(name, "v128");
+  for (const i of I) f.local(`p${i}`, "i32");
+  for (
+    const name of [
+      "bp",
+      "panel",
+      "nb",
+      "cOff",
+      "t",
+      "tapAt",
+      "rowStride",
+      "end4",
+      "end",
+      "cRow",
+    ]
+  ) {
+    f.local(name, "i32");
+  }
+  const { i32, v128, f32x4 } = op;
+  const get = (n: string) => f.get(n);
+  const set = (n: string) => f.set(n);
+  const flag = (
+    bit: number,
+  ): Code => [...get("flags"), ...i32.const(bit), 0x71]; // i32.and
+
+  // One k step for every row: b0, b1 = bp[0..7]; acc += splat(p_i[off]) * b.
+  const kStep = (aOffset: number): Code => [
+    ...get("bp"),
+    ...v128.load(0),
+    ...set("b0"),
+    ...get("bp"),
+    ...v128.load(16),
+    ...set("b1"),
+    ...f.inc("bp", get("ldb")),
+    ...I.flatMap((i) => [
+      ...get(`p${i}`),
+      ...v128.load32Splat(aOffset),
+      ...set("a"),
+      ...madd(fused, get("a"), get("b0"), get(acc(i, 0))),
+      ...set(acc(i, 0)),
+      ...madd(fused, get("a"), get("b1"), get(acc(i, 1))),
+      ...set(acc(i, 1)),
+    ]),
+  ];
+  const initAcc: Code = [
+    ...flag(1),
+    ...ifElse(
+      I.flatMap((i) => [
+        ...get("bias"),
+        ...get("cOff"),
+        ...i32.add,
+        ...v128.load(0),
+        ...set(acc(i, 0)),
+        ...get("bias"),
+        ...get("cOff"),
+        ...i32.add,
+        ...v128.load(16),
+        ...set(acc(i, 1)),
+      ]),
+      I.flatMap((i) => [
+        ...get("zero"),
+        ...set(acc(i, 0)),
+        ...get("zero"),
+        ...set(acc(i, 1)),
+      ]),
+    ),
+    ...flag(4),
+    ...ifElse(I.flatMap((i) => [
+      ...get("cTab"),
+      ...i32.load(4 * i),
+      ...get("cOff"),
+      ...i32.add,
+      ...set("cRow"),
+      ...get("cRow"),
+      ...v128.load(0),
+      ...get(acc(i, 0)),
+      ...f32x4.add,
+      ...set(acc(i, 0)),
+      ...get("cRow"),
+      ...v128.load(16),
+      ...get(acc(i, 1)),
+      ...f32x4.add,
+      ...set(acc(i, 1)),
+    ])),
+  ];
+  const relu = (i: number, j: number): Code => [
+    ...flag(2),
+    ...ifElse([
+      ...get(acc(i, j)),
+      ...get("zero"),
+      ...f32x4.max,
+      ...set(acc(i, j)),
+    ]),
+  ];
+  const storeAcc: Code = I.flatMap((i) => [
+    ...relu(i, 0),
+    ...relu(i, 1),
+    ...get("cTab"),
+    ...i32.load(4 * i),
+    ...get("cOff"),
+    ...i32.add,
+    ...set("cRow"),
+    ...get("cRow"),
+    ...get(acc(i, 0)),
+    ...v128.store(0),
+    ...get("cRow"),
+    ...get(acc(i, 1)),
+    ...v128.store(16),
+  ]);
+  const tapLoop = whileNot([...get("t"), ...get("taps"), ...i32.geU], [
+    // p_i = aTab[i*taps + t]
+    ...I.flatMap((i) => [
+      ...get("tapAt"),
+      ...(i === 0 ? [] : [
+        ...get("rowStride"),
+        ...i32.const(i),
+        ...i32.mul,
+        ...i32.add,
+      ]),
+      ...i32.load(0),
+      ...set(`p${i}`),
+    ]),
+    ...get("p0"),
+    ...get("kBytes"),
+    ...i32.const(-16),
+    0x71,
+    ...i32.add,
+    ...set("end4"),
+    ...get("p0"),
+    ...get("kBytes"),
+    ...i32.add,
+    ...set("end"),
+    ...whileNot([...get("p0"), ...get("end4"), ...i32.geU], [
+      ...kStep(0),
+      ...kStep(4),
+      ...kStep(8),
+      ...kStep(12),
+      ...I.flatMap((i) => f.inc(`p${i}`, 16)),
+    ]),
+    ...whileNot([...get("p0"), ...get("end"), ...i32.geU], [
+      ...kStep(0),
+      ...I.flatMap((i) => f.inc(`p${i}`, 4)),
+    ]),
+    ...f.inc("t", 1),
+    ...f.inc("tapAt", 4),
+  ]);
+  const columnLoop = whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+    ...initAcc,
+    ...get("panel"),
+    ...set("bp"),
+    ...i32.const(0),
+    ...set("t"),
+    ...get("aTab"),
+    ...set("tapAt"),
+    ...tapLoop,
+    ...storeAcc,
+    ...f.inc("nb", 1),
+    ...f.inc("panel", get("panelStride")),
+    ...f.inc("cOff", 32),
+  ]);
+  f.body([
+    ...v128.zero,
+    ...set("zero"),
+    ...get("taps"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...set("rowStride"),
+    ...whileNot([...get("blocks"), ...i32.eqz], [
+      ...i32.const(0),
+      ...set("nb"),
+      ...get("col"),
+      ...set("cOff"),
+      ...get("b"),
+      ...set("panel"),
+      ...columnLoop,
+      ...f.inc("aTab", [...get("rowStride"), ...i32.const(rows), ...i32.mul]),
+      ...f.inc("cTab", 4 * rows),
+      ...f.inc("blocks", -1),
+    ]),
+  ]);
+  return f;
+}
+
+/**
+ * The `gemmTN` kernel, `rows` rows of C (consecutive k) by 8 columns per
+ * tile, over a tap-major table (A_t[m] at aTab + t*tapStride + 4m):
+ *
+ * ```text
+ * for nb < nBlocks: for t < taps: for k0 < kc step rows:
+ *   acc = accumulate? C tile : 0
+ *   for m < count (2 at a time, then 1):
+ *     p = A_t[m] + 4 k0; bm = b + m*ldb + 32 nb
+ *     acc[i][j] += splat(p[i]) * bm[4j..4j+3]
+ *   store acc to C[(t*kc + k0 + i), 8nb..]
+ * ```
+ */
+function gemmTNFunction(rows: number, fused: boolean): FunctionBuilder {
+  const f = new FunctionBuilder([
+    ["aTab", "i32"],
+    ["tapStride", "i32"],
+    ["taps", "i32"],
+    ["kBytes", "i32"],
+    ["b", "i32"],
+    ["ldb", "i32"],
+    ["nBlocks", "i32"],
+    ["c", "i32"],
+    ["ldc", "i32"],
+    ["count", "i32"],
+    ["flags", "i32"],
+  ]);
+  const I = [...Array(rows).keys()];
+  const acc = (i: number, j: number) => `acc${i}_${j}`;
+  for (const i of I) {
+    f.local(acc(i, 0), "v128");
+    f.local(acc(i, 1), "v128");
+  }
+  for (const name of ["b0", "b1", "a"]) f.local(name, "v128");
+  for (
+    const name of [
+      "nb",
+      "t",
+      "k0",
+      "m",
+      "q",
+      "bm",
+      "bm2",
+      "p",
+      "cTile",
+      "cRow",
+      "ldb2",
+    ]
+  ) {
+    f.local(name, "i32");
+  }
+  const { i32, v128 } = op;
+  const get = (n: string) => f.get(n);
+  const set = (n: string) => f.set(n);
+  // C tile address: c + (t*kc + k0)*ldc + 32 nb, kc = kBytes / 4.
+  const tileAddress: Code = [
+    ...get("c"),
+    ...get("t"),
+    ...get("kBytes"),
+    ...i32.mul,
+    ...get("k0"),
+    ...i32.add,
+    ...i32.const(2),
+    0x76, // i32.shr_u: bytes -> elements
+    ...get("ldc"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("nb"),
+    ...i32.const(32),
+    ...i32.mul,
+    ...i32.add,
+    ...set("cTile"),
+  ];
+  const rowAddress = (i: number): Code => [
+    ...get("cTile"),
+    ...(i === 0
+      ? []
+      : [...get("ldc"), ...i32.const(i), ...i32.mul, ...i32.add]),
+    ...set("cRow"),
+  ];
+  const init: Code = [
+    ...get("flags"),
+    ...i32.const(GEMM_ACCUMULATE),
+    0x71,
+    ...ifElse(
+      I.flatMap((i) => [
+        ...rowAddress(i),
+        ...get("cRow"),
+        ...v128.load(0),
+        ...set(acc(i, 0)),
+        ...get("cRow"),
+        ...v128.load(16),
+        ...set(acc(i, 1)),
+      ]),
+      I.flatMap((i) => [
+        ...v128.zero,
+        ...set(acc(i, 0)),
+        ...v128.zero,
+        ...set(acc(i, 1)),
+      ]),
+    ),
+  ];
+  const store: Code = I.flatMap((i) => [
+    ...rowAddress(i),
+    ...get("cRow"),
+    ...get(acc(i, 0)),
+    ...v128.store(0),
+    ...get("cRow"),
+    ...get(acc(i, 1)),
+    ...v128.store(16),
+  ]);
+  // One m: the table entry at q + 4u, the B row at `row`.
+  const mStep = (u: number, row: string): Code => [
+    ...get("q"),
+    ...i32.load(4 * u),
+    ...get("k0"),
+    ...i32.add,
+    ...set("p"),
+    ...get(row),
+    ...v128.load(0),
+    ...set("b0"),
+    ...get(row),
+    ...v128.load(16),
+    ...set("b1"),
+    ...I.flatMap((i) => [
+      ...get("p"),
+      ...v128.load32Splat(4 * i),
+      ...set("a"),
+      ...madd(fused, get("a"), get("b0"), get(acc(i, 0))),
+      ...set(acc(i, 0)),
+      ...madd(fused, get("a"), get("b1"), get(acc(i, 1))),
+      ...set(acc(i, 1)),
+    ]),
+  ];
+  const mLoop: Code = [
+    ...whileNot([...get("m"), ...i32.const(2), ...i32.ltU], [
+      ...get("bm"),
+      ...get("ldb"),
+      ...i32.add,
+      ...set("bm2"),
+      ...mStep(0, "bm"),
+      ...mStep(1, "bm2"),
+      ...f.inc("q", 8),
+      ...f.inc("bm", get("ldb2")),
+      ...f.inc("m", -2),
+    ]),
+    ...get("m"),
+    ...ifElse(mStep(0, "bm")),
+  ];
+  const kLoop = whileNot([...get("k0"), ...get("kBytes"), ...i32.geU], [
+    ...tileAddress,
+    ...init,
+    ...get("count"),
+    ...set("m"),
+    ...get("aTab"),
+    ...get("t"),
+    ...get("tapStride"),
+    ...i32.mul,
+    ...i32.add,
+    ...set("q"),
+    ...get("b"),
+    ...get("nb"),
+    ...i32.const(32),
+    ...i32.mul,
+    ...i32.add,
+    ...set("bm"),
+    ...mLoop,
+    ...store,
+    ...f.inc("k0", 4 * rows),
+  ]);
+  const tapLoop = whileNot([...get("t"), ...get("taps"), ...i32.geU], [
+    ...i32.const(0),
+    ...set("k0"),
+    ...kLoop,
+    ...f.inc("t", 1),
+  ]);
+  f.body([
+    ...get("ldb"),
+    ...i32.const(1),
+    ...i32.shl,
+    ...set("ldb2"),
+    ...whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+      ...i32.const(0),
+      ...set("t"),
+      ...tapLoop,
+      ...f.inc("nb", 1),
+    ]),
+  ]);
+  return f;
+}
+
+/** Rows per register tile of `gemm` (4 rows x 8 columns = 8 accumulators). */
+export const GEMM_ROWS = 4;
+/** Rows per register tile of `gemmTN`. */
+export const GEMM_TN_ROWS = 4;
+
+/**
+ * The module's bytes.
+ *
+ * @param options `fused`: relaxed-SIMD multiply-adds; `shared`: import a
+ * shared memory; `rows`, `rowsTN`: register tile heights.
+ * @returns The module.
+ */
+export function gemmModuleBytes(options: {
+  fused: boolean;
+  shared: boolean;
+  rows?: number;
+  rowsTN?: number;
+}): Uint8Array<ArrayBuffer> {
+  const rows = options.rows ?? GEMM_ROWS;
+  const rowsTN = options.rowsTN ?? GEMM_TN_ROWS;
+  const functions = [
+    { name: "gemm", fn: gemmFunction(rows, options.fused) },
+    ...Array.from({ length: rows - 1 }, (_, r) => ({
+      name: `gemm${r + 1}`,
+      fn: gemmFunction(r + 1, options.fused),
+    })),
+    { name: "gemmTN", fn: gemmTNFunction(rowsTN, options.fused) },
+  ];
+  return assembleModule({ sharedMemory: options.shared, functions });
+}
+
+const bound = new WeakMap<WebAssembly.Memory, GemmKernels | null>();
+
+/** Whether this runtime validates relaxed SIMD (`f32x4.relaxed_madd`). */
+export function hasRelaxedSimd(): boolean {
+  try {
+    return WebAssembly.validate(
+      gemmModuleBytes({ fused: true, shared: false, rows: 1, rowsTN: 1 }),
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Settings of {@link gemmKernels}. */
+export interface GemmKernelOptions {
+  /**
+   * Use relaxed-SIMD fused multiply-adds where the runtime has them.
+   * @default true
+   */
+  relaxed?: boolean;
+  /** Register tile heights (tests and benchmarks). */
+  rows?: number;
+  /** Register tile height of `gemmTN`. */
+  rowsTN?: number;
+}
+
+/**
+ * The GEMM kernels on `memory`, or null where wasm SIMD is missing.
+ *
+ * @param memory The tfjs wasm backend's memory.
+ * @param options Whether to use relaxed SIMD, tile heights.
+ * @returns The kernels, instantiated once per memory and options.
+ */
+export function gemmKernels(
+  memory: unknown,
+  options: GemmKernelOptions = {},
+): GemmKernels | null {
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  const relaxed = (options.relaxed ?? true) && hasRelaxedSimd();
+  const rows = options.rows ?? GEMM_ROWS;
+  const rowsTN = options.rowsTN ?? GEMM_TN_ROWS;
+  const standard = rows === GEMM_ROWS && rowsTN === GEMM_TN_ROWS;
+  const key = `${relaxed}`;
+  let perMemory = standard ? cache.get(memory) : undefined;
+  const hit = perMemory?.get(key);
+  if (hit !== undefined) return hit;
+  let kernels: GemmKernels | null = null;
+  try {
+    const shared = typeof SharedArrayBuffer === "function" &&
+      memory.buffer instanceof SharedArrayBuffer;
+    const bytes = gemmModuleBytes({ fused: relaxed, shared, rows, rowsTN });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+      env: { memory },
+    });
+    const e = instance.exports as Record<string, unknown>;
+    kernels = {
+      fused: relaxed,
+      rows,
+      rowsTN,
+      gemm: e.gemm as GemmKernels["gemm"],
+      tail: Array.from(
+        { length: rows },
+        (_, r) =>
+          (r + 1 === rows ? e.gemm : e[`gemm${r + 1}`]) as GemmKernels["gemm"],
+      ),
+      gemmTN: e.gemmTN as GemmKernels["gemmTN"],
+    };
+  } catch {
+    kernels = null;
+  }
+  if (standard) {
+    if (perMemory === undefined) {
+      perMemory = new Map();
+      cache.set(memory, perMemory);
+    }
+    perMemory.set(key, kernels);
+  }
+  return kernels;
+}
+
+const cache = new WeakMap<
+  WebAssembly.Memory,
+  Map<string, GemmKernels | null>
+>();
+void bound;
+
+/**
+ * The loop of {@link measureSimdPeak}: `iterations` times, 12 independent
+ * f32x4 accumulators each take one multiply-add (fused or not) of two
+ * constant vectors; the sum is stored at address 0.
+ */
+function peakFunction(fused: boolean, accumulators: number): FunctionBuilder {
+  const f = new FunctionBuilder([["iterations", "i32"]]);
+  const acc = [...Array(accumulators).keys()].map((i) =>
+    f.local(`acc${i}`, "v128")
+  );
+  f.local("a", "v128");
+  f.local("b", "v128");
+  const { i32, f32, f32x4, v128 } = op;
+  f.body([
+    ...f32.const(1.0001),
+    ...f32x4.splat,
+    ...f.set("a"),
+    ...f32.const(0.9999),
+    ...f32x4.splat,
+    ...f.set("b"),
+    ...whileNot([...f.get("iterations"), ...i32.eqz], [
+      ...acc.flatMap((name) => [
+        ...madd(fused, f.get("a"), f.get("b"), f.get(name)),
+        ...f.set(name),
+      ]),
+      ...f.inc("iterations", -1),
+    ]),
+    ...i32.const(0),
+    ...f.get(acc[0]!),
+    ...acc.slice(1).flatMap((name) => [...f.get(name), ...f32x4.add]),
+    ...v128.store(0),
+  ]);
+  return f;
+}
+
+/**
+ * Measures this CPU's peak rate of f32x4 multiply-adds in WebAssembly: a
+ * loop of 12 independent accumulators (enough to hide the latency of two
+ * pipelines), best of 5 runs of about 20 ms.
+ *
+ * @param fused `f32x4.relaxed_madd` (null where the runtime lacks relaxed
+ * SIMD) or a multiply and an add.
+ * @returns Giga multiply-adds per second (4 per instruction), or null.
+ */
+export function measureSimdPeak(fused: boolean): number | null {
+  if (fused && !hasRelaxedSimd()) return null;
+  const accumulators = 12;
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const bytes = assembleModule({
+    sharedMemory: false,
+    functions: [{ name: "run", fn: peakFunction(fused, accumulators) }],
+  });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    env: { memory },
+  });
+  const run = instance.exports.run as (iterations: number) => void;
+  run(100_000);
+  const iterations = 2_000_000;
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    run(iterations);
+    best = Math.min(best, performance.now() - start);
+  }
+  return iterations * accumulators * 4 / best / 1e6;
+}
