@@ -180,63 +180,28 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
   }
 });
 
-Deno.test("gemmTN() equals a float64 product over chunks of rows", async (t) => {
-  // count (odd: the 2-way unrolled loop's remainder), taps, kc, n, chunk.
-  const shapes = [
-    [1, 1, 4, 8, 1],
-    [9, 3, 8, 16, 4],
-    [33, 2, 12, 8, 7],
-    [256, 4, 16, 32, 100],
-  ] as const;
-  for (const [count, taps, kc, n, chunk] of shapes) {
-    const heap = heapOf(1 << 20);
-    for (const [name, k] of variants(heap.memory)) {
-      await t.step(
-        `${count}x${taps}x${kc}x${n} chunks of ${chunk} ${name}`,
-        () => {
-          const kTotal = taps * kc;
-          // Patch rows A[m, t*kc + i] at arbitrary places: row m's tap t.
-          const a = seeded(count * kTotal, 5);
-          const b = seeded(count * n, 6);
-          const aAt = heap.put(a);
-          const bAt = heap.put(b);
-          const cAt = heap.alloc(4 * kTotal * n);
-          const aTab = heap.alloc(4 * count * taps);
-          const at = new Int32Array(heap.memory.buffer, aTab, count * taps);
-          for (let m = 0; m < count; m++) {
-            for (let tap = 0; tap < taps; tap++) {
-              at[tap * count + m] = aAt + 4 * (m * kTotal + tap * kc);
-            }
-          }
-          for (let m0 = 0; m0 < count; m0 += chunk) {
-            k.gemmTN(
-              aTab + 4 * m0,
-              4 * count,
-              taps,
-              4 * kc,
-              bAt + 4 * n * m0,
-              4 * n,
-              n / 8,
-              cAt,
-              4 * n,
-              Math.min(chunk, count - m0),
-              m0 === 0 ? 0 : GEMM_ACCUMULATE,
-            );
-          }
-          const expected = new Float64Array(kTotal * n);
-          for (let i = 0; i < kTotal; i++) {
-            for (let j = 0; j < n; j++) {
-              let s = 0;
-              for (let m = 0; m < count; m++) {
-                s += a[m * kTotal + i]! * b[m * n + j]!;
-              }
-              expected[i * n + j] = s;
-            }
-          }
-          const err = relativeError(heap.get(cAt, kTotal * n), expected);
-          assert.ok(err < tolerance(count), `relative error ${err}`);
-        },
-      );
+Deno.test("gatherT() transposes patch rows", () => {
+  const heap = heapOf(1 << 20);
+  const [count, taps, kc] = [12, 3, 8];
+  const x = seeded(count * taps * kc * 2, 31);
+  const xAt = heap.put(x);
+  // Row m's tap t starts at element 2 (m * taps + t) * kc, gaps between.
+  const aTab = heap.alloc(4 * count * taps);
+  const tab = new Int32Array(heap.memory.buffer, aTab, count * taps);
+  for (let i = 0; i < count * taps; i++) tab[i] = xAt + 4 * 2 * i * kc;
+  const ldd = count + 4; // a padded row of the destination
+  const dst = heap.alloc(4 * taps * kc * ldd);
+  const k = gemmKernels(heap.memory)!;
+  k.gatherT(aTab, taps, 4 * kc, count, dst, 4 * ldd);
+  const got = heap.get(dst, taps * kc * ldd);
+  for (let m = 0; m < count; m++) {
+    for (let t = 0; t < taps; t++) {
+      for (let c = 0; c < kc; c++) {
+        assert.equal(
+          got[(t * kc + c) * ldd + m],
+          x[2 * (m * taps + t) * kc + c],
+        );
+      }
     }
   }
 });
@@ -407,7 +372,7 @@ Deno.test("convolutions on the GEMM kernels equal the definitions", async (t) =>
           assert.ok(err < tolerance(terms), `relative error ${err}`);
         });
       }
-      if ((g.fw * g.inC) % k.rowsTN === 0) {
+      if ((g.fw * g.inC) % 4 === 0) {
         await t.step(`${name}: dW (${variant})`, () => {
           const dwAt = heap.alloc(4 * wSize);
           convFilterGradient(k, heap, heap.put(x), heap.put(dy), dwAt, g);
@@ -421,39 +386,31 @@ Deno.test("convolutions on the GEMM kernels equal the definitions", async (t) =>
 
 Deno.test("matMul() on the GEMM kernels equals a float64 product", async (t) => {
   for (const [m, kk, n] of [[5, 7, 8], [32, 1024, 128], [12, 3, 40]] as const) {
-    for (const transposeA of [false, true]) {
-      const heap = heapOf(1 << 22);
-      for (const [variant, k] of variants(heap.memory)) {
-        if (transposeA && m % k.rowsTN !== 0) continue;
-        await t.step(
-          `[${m}, ${kk}] @ [${kk}, ${n}] transposeA ${transposeA} (${variant})`,
-          () => {
-            const a = seeded(m * kk, 21); // [m, k], or [k, m] when transposed
-            const b = seeded(kk * n, 22);
-            const cAt = heap.alloc(4 * m * n);
-            matMul(k, heap, heap.put(a), heap.put(b), cAt, {
-              m,
-              k: kk,
-              n,
-              transposeA,
-              transposeB: false,
-            });
-            const expected = new Float64Array(m * n);
-            for (let i = 0; i < m; i++) {
-              for (let j = 0; j < n; j++) {
-                let s = 0;
-                for (let l = 0; l < kk; l++) {
-                  s += (transposeA ? a[l * m + i]! : a[i * kk + l]!) *
-                    b[l * n + j]!;
-                }
-                expected[i * n + j] = s;
-              }
-            }
-            const err = relativeError(heap.get(cAt, m * n), expected);
-            assert.ok(err < tolerance(kk), `relative error ${err}`);
-          },
-        );
-      }
+    const heap = heapOf(1 << 22);
+    for (const [variant, k] of variants(heap.memory)) {
+      await t.step(`[${m}, ${kk}] @ [${kk}, ${n}] (${variant})`, () => {
+        const a = seeded(m * kk, 21);
+        const b = seeded(kk * n, 22);
+        const bias = seeded(n, 23);
+        const cAt = heap.alloc(4 * m * n);
+        matMul(k, heap, heap.put(a), heap.put(b), cAt, {
+          m,
+          k: kk,
+          n,
+          bias: heap.put(bias),
+          relu: true,
+        });
+        const expected = new Float64Array(m * n);
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let s = bias[j]!;
+            for (let l = 0; l < kk; l++) s += a[i * kk + l]! * b[l * n + j]!;
+            expected[i * n + j] = Math.max(0, s);
+          }
+        }
+        const err = relativeError(heap.get(cAt, m * n), expected);
+        assert.ok(err < tolerance(kk), `relative error ${err}`);
+      });
     }
   }
 });

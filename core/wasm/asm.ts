@@ -96,6 +96,10 @@ export const op = {
     store: (offset = 0): Code => simd(0x0b, ...memarg(2, offset)),
     zero: simd(0x0c, ...new Array(16).fill(0)) as Code,
   },
+  i8x16: {
+    /** Bytes of two vectors picked by 16 lane indices (0-15 a, 16-31 b). */
+    shuffle: (lanes: number[]): Code => simd(0x0d, ...lanes),
+  },
   f32x4: {
     splat: simd(0x13),
     add: simd(0xe4),

@@ -15,7 +15,7 @@
  * - {@link convFilterGradient}: dW [K, outC] = colsᵀ dy, the `gemmTN`
  *   kernel over the same patch table as the forward pass, in chunks of
  *   output pixels so that dy's rows and the patches stay in cache.
- * - {@link matMul}: C = op(A) op(B) (+ bias, ReLU) for plain matrices.
+ * - {@link matMul}: C = A B (+ bias, ReLU) for plain matrices.
  *
  * Every function works on byte addresses in one `WebAssembly.Memory` and
  * takes scratch space from an allocator (that may grow the memory); the
@@ -383,11 +383,8 @@ export function convInputGradient(
 }
 
 /** Whether {@link convFilterGradient} fits `g`. */
-export function filterGradientFits(
-  k: GemmKernels,
-  g: ConvGeometry,
-): boolean {
-  return gemmFitsColumns(g.outC) && (g.fw * g.inC) % k.rowsTN === 0;
+export function filterGradientFits(g: ConvGeometry): boolean {
+  return gemmFitsColumns(g.outC) && (g.fw * g.inC) % 4 === 0;
 }
 
 /**
@@ -410,41 +407,61 @@ export function convFilterGradient(
 ): void {
   const xp = padded(heap, x, g.batch, g.inH, g.inW, g.inC, convPadding(g));
   const rows = g.batch * g.outH * g.outW;
-  const aTab = patchTable(heap, xp, g, true);
+  const aTab = patchTable(heap, xp, g);
   const kc = g.fw * g.inC;
+  const kTotal = g.fh * kc;
+  // Output pixels per chunk: dy's chunk stays in L2.
   const chunk = Math.max(
-    2,
-    Math.floor(TN_CHUNK_BYTES / (4 * g.outC)),
+    128,
+    Math.floor(TN_CHUNK_BYTES / (4 * g.outC)) & ~3,
   );
-  timePart("gemm", () => {
-    for (let m0 = 0; m0 < rows; m0 += chunk) {
-      k.gemmTN(
-        aTab + 4 * m0,
-        4 * rows,
-        g.fh,
-        4 * kc,
-        dy + 4 * g.outC * m0,
-        4 * g.outC,
-        g.outC / 8,
-        dw,
-        4 * g.outC,
-        Math.min(chunk, rows - m0),
-        m0 === 0 ? 0 : GEMM_ACCUMULATE,
-      );
-    }
-  });
+  const pT = heap.alloc(4 * kTotal * Math.min(chunk, rows));
+  const ldd = 4 * Math.min(chunk, rows);
+  const pRows = rowTable(heap, kTotal, pT, ldd);
+  const cTab = rowTable(heap, kTotal, dw, 4 * g.outC);
+  for (let m0 = 0; m0 < rows; m0 += chunk) {
+    const count = Math.min(chunk, rows - m0);
+    const count4 = count & ~3;
+    timePart("gather", () => {
+      k.gatherT(aTab + 4 * g.fh * m0, g.fh, 4 * kc, count4, pT, ldd);
+      if (count4 < count) {
+        const tab = i32View(heap, aTab, rows * g.fh);
+        const mem = new Float32Array(heap.memory.buffer);
+        for (let m = count4; m < count; m++) {
+          for (let t = 0; t < g.fh; t++) {
+            const src = tab[(m0 + m) * g.fh + t]! >> 2;
+            for (let c = 0; c < kc; c++) {
+              mem[(pT + (t * kc + c) * ldd) / 4 + m] = mem[src + c]!;
+            }
+          }
+        }
+      }
+    });
+    runGemm(
+      k,
+      kTotal,
+      pRows,
+      1,
+      count,
+      dy + 4 * g.outC * m0,
+      4 * g.outC,
+      g.outC,
+      cTab,
+      0,
+      m0 === 0 ? 0 : GEMM_ACCUMULATE,
+    );
+  }
 }
 
 /**
- * C [m, n] = op(A) op(B) (+ bias) (ReLU), A [m, k] or (transposed) [k, m],
- * B [k, n] or [n, k].
+ * C [m, n] = A [m, k] B [k, n] (+ bias) (ReLU), row-major matrices.
  *
- * @param k The GEMM kernels.
+ * @param kern The GEMM kernels.
  * @param heap The memory and a scratch allocator.
  * @param a Address of A.
  * @param b Address of B.
  * @param c Address of C.
- * @param dims `m`, `k`, `n`, the transposes, `bias` (address or 0), `relu`.
+ * @param dims `m`, `k`, `n`, `bias` (address or 0), `relu`.
  */
 export function matMul(
   kern: GemmKernels,
@@ -452,56 +469,11 @@ export function matMul(
   a: number,
   b: number,
   c: number,
-  dims: {
-    m: number;
-    k: number;
-    n: number;
-    transposeA: boolean;
-    transposeB: boolean;
-    bias?: number;
-    relu?: boolean;
-  },
+  dims: { m: number; k: number; n: number; bias?: number; relu?: boolean },
 ): void {
   const { m, k, n } = dims;
-  let right = b;
-  if (dims.transposeB) {
-    // B is [n, k]: copy it to [k, n].
-    const to = heap.alloc(4 * k * n);
-    right = to;
-    timePart("pack", () => {
-      const src = f32View(heap, b, n * k);
-      const dst = f32View(heap, to, k * n);
-      for (let j = 0; j < n; j++) {
-        for (let i = 0; i < k; i++) dst[i * n + j] = src[j * k + i]!;
-      }
-    });
-  }
-  if (dims.transposeA) {
-    // C [m, n] = sum over i < k of A[i, :]ᵀ B[i, :], A stored [k, m].
-    const aTab = rowTable(heap, k, a, 4 * m);
-    timePart(
-      "gemm",
-      () => kern.gemmTN(aTab, 0, 1, 4 * m, right, 4 * n, n / 8, c, 4 * n, k, 0),
-    );
-    if (dims.bias || dims.relu) {
-      throw new RangeError(
-        "matMul() fuses bias and ReLU only without transposeA",
-      );
-    }
-    return;
-  }
   const aTab = rowTable(heap, m, a, 4 * k);
   const cTab = rowTable(heap, m, c, 4 * n);
   const flags = (dims.bias ? GEMM_BIAS : 0) | (dims.relu ? GEMM_RELU : 0);
-  runGemm(kern, m, aTab, 1, k, right, 4 * n, n, cTab, dims.bias ?? 0, flags);
-}
-
-/** Whether {@link matMul} fits these dimensions. */
-export function matMulFits(
-  kern: GemmKernels,
-  m: number,
-  n: number,
-  transposeA: boolean,
-): boolean {
-  return gemmFitsColumns(n) && (!transposeA || m % kern.rowsTN === 0);
+  runGemm(kern, m, aTab, 1, k, b, 4 * n, n, cTab, dims.bias ?? 0, flags);
 }

@@ -4,7 +4,7 @@
  * heap, with fused multiply-adds (`f32x4.relaxed_madd`) where the runtime
  * has relaxed SIMD and a multiply and an add where it has only SIMD128.
  *
- * Two kernels, both over an indirection table of row addresses, so that a
+ * The kernels work over an indirection table of row addresses, so that a
  * convolution needs no im2col copy (the table points into a zero-padded
  * copy of the input) and a transposed convolution's stride phases write
  * straight into their output pixels:
@@ -15,9 +15,9 @@
  *   stride `ldb` and column blocks of 8 `panelStride` bytes apart, so it can
  *   be a row-major matrix (ldb = 4N, panelStride = 32) or packed panels
  *   (ldb = 32, panelStride = 32 K).
- * - `gemmTN`: C[t*kc + k, n] (+)= sum over m of A_t[m][k] * B[m, n], the
- *   filter gradient of a convolution (A_t[m] the patch row of output pixel m,
- *   B the output gradient).
+ * - `gatherT`: the transposed patch rows of a block of output pixels, for a
+ *   filter gradient dW = Pᵀ dy as a `gemm` whose rows are Pᵀ's (4 x 4 SIMD
+ *   block transposes).
  *
  * Register tile: `rows` x 8 accumulators (two f32x4 per row); x64 has 16
  * xmm registers, so 4-6 rows fit. Columns come in blocks of 8 (callers
@@ -80,26 +80,18 @@ export interface GemmKernels {
     bias: number,
     flags: number,
   ) => void)[];
-  /** Rows (of C, along k) per register tile of `gemmTN`. */
-  readonly rowsTN: number;
   /**
-   * C[t*kc + k, n] (+)= sum over m < count of A_t[m][k] B[m, n] for k
-   * below kc (kBytes = 4 kc, a multiple of 4 rowsTN), n below 8 nBlocks;
-   * A_t[m] is the i32 at aTab + t*tapStride + 4m, B rows are ldb bytes
-   * apart, C rows ldc bytes apart.
+   * The transposed patch rows of `count` output pixels (a multiple of 4):
+   * dst[(t*kc + k) * ldd/4 + m] = A_t[m][k] for k below kc (a multiple of
+   * 4, kBytes = 4 kc); A_t[m] at aTab[m*taps + t].
    */
-  gemmTN(
+  gatherT(
     aTab: number,
-    tapStride: number,
     taps: number,
     kBytes: number,
-    b: number,
-    ldb: number,
-    nBlocks: number,
-    c: number,
-    ldc: number,
     count: number,
-    flags: number,
+    dst: number,
+    ldd: number,
   ): void;
 }
 
@@ -332,53 +324,49 @@ function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
   return f;
 }
 
+/** An i8x16.shuffle of two f32x4 vectors by float lanes (0-3 a, 4-7 b). */
+const shuffle32 = (lanes: number[]): Code =>
+  op.i8x16.shuffle(
+    lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+  );
+
 /**
- * The `gemmTN` kernel, `rows` rows of C (consecutive k) by 8 columns per
- * tile, over a tap-major table (A_t[m] at aTab + t*tapStride + 4m):
+ * The `gatherT` function: the transpose of the patch rows of `count`
+ * output pixels (a multiple of 4), 4 x 4 blocks at a time:
  *
  * ```text
- * for nb < nBlocks: for t < taps: for k0 < kc step rows:
- *   acc = accumulate? C tile : 0
- *   for m < count (2 at a time, then 1):
- *     p = A_t[m] + 4 k0; bm = b + m*ldb + 32 nb
- *     acc[i][j] += splat(p[i]) * bm[4j..4j+3]
- *   store acc to C[(t*kc + k0 + i), 8nb..]
+ * for t < taps: for m0 < count step 4:
+ *   p_u = aTab[(m0 + u) * taps + t], u < 4
+ *   for c < kc step 4:
+ *     rows r_u = p_u[c..c+3]; transpose the 4 x 4 block
+ *     dst + (t*kc + c + j) * ldd + 4 m0 <- column j, j < 4
  * ```
  */
-function gemmTNFunction(rows: number, fused: boolean): FunctionBuilder {
+function gatherTFunction(): FunctionBuilder {
   const f = new FunctionBuilder([
     ["aTab", "i32"],
-    ["tapStride", "i32"],
     ["taps", "i32"],
     ["kBytes", "i32"],
-    ["b", "i32"],
-    ["ldb", "i32"],
-    ["nBlocks", "i32"],
-    ["c", "i32"],
-    ["ldc", "i32"],
     ["count", "i32"],
-    ["flags", "i32"],
+    ["dst", "i32"],
+    ["ldd", "i32"],
   ]);
-  const I = [...Array(rows).keys()];
-  const acc = (i: number, j: number) => `acc${i}_${j}`;
-  for (const i of I) {
-    f.local(acc(i, 0), "v128");
-    f.local(acc(i, 1), "v128");
+  for (const name of ["r0", "r1", "r2", "r3", "t0", "t1", "t2", "t3"]) {
+    f.local(name, "v128");
   }
-  for (const name of ["b0", "b1", "a"]) f.local(name, "v128");
   for (
     const name of [
-      "nb",
       "t",
-      "k0",
-      "m",
+      "m0",
       "q",
-      "bm",
-      "bm2",
-      "p",
-      "cTile",
-      "cRow",
-      "ldb2",
+      "p0",
+      "p1",
+      "p2",
+      "p3",
+      "c",
+      "d",
+      "rowStride",
+      "ldd4",
     ]
   ) {
     f.local(name, "i32");
@@ -386,138 +374,112 @@ function gemmTNFunction(rows: number, fused: boolean): FunctionBuilder {
   const { i32, v128 } = op;
   const get = (n: string) => f.get(n);
   const set = (n: string) => f.set(n);
-  // C tile address: c + (t*kc + k0)*ldc + 32 nb, kc = kBytes / 4.
-  const tileAddress: Code = [
-    ...get("c"),
+  const to = (j: number): Code =>
+    j === 0
+      ? get("d")
+      : [...get("d"), ...get("ldd"), ...i32.const(j), ...i32.mul, ...i32.add];
+  const block: Code = [
+    ...[0, 1, 2, 3].flatMap((u) => [
+      ...get(`p${u}`),
+      ...get("c"),
+      ...i32.add,
+      ...v128.load(0),
+      ...set(`r${u}`),
+    ]),
+    // t0 = (a0 b0 a1 b1), t1 = (a2 b2 a3 b3), t2, t3 likewise for c, d.
+    ...get("r0"),
+    ...get("r1"),
+    ...shuffle32([0, 4, 1, 5]),
+    ...set("t0"),
+    ...get("r0"),
+    ...get("r1"),
+    ...shuffle32([2, 6, 3, 7]),
+    ...set("t1"),
+    ...get("r2"),
+    ...get("r3"),
+    ...shuffle32([0, 4, 1, 5]),
+    ...set("t2"),
+    ...get("r2"),
+    ...get("r3"),
+    ...shuffle32([2, 6, 3, 7]),
+    ...set("t3"),
+    ...to(0),
+    ...get("t0"),
+    ...get("t2"),
+    ...shuffle32([0, 1, 4, 5]),
+    ...v128.store(0),
+    ...to(1),
+    ...get("t0"),
+    ...get("t2"),
+    ...shuffle32([2, 3, 6, 7]),
+    ...v128.store(0),
+    ...to(2),
+    ...get("t1"),
+    ...get("t3"),
+    ...shuffle32([0, 1, 4, 5]),
+    ...v128.store(0),
+    ...to(3),
+    ...get("t1"),
+    ...get("t3"),
+    ...shuffle32([2, 3, 6, 7]),
+    ...v128.store(0),
+    ...f.inc("c", 16),
+    ...f.inc("d", get("ldd4")),
+  ];
+  const pixels = whileNot([...get("m0"), ...get("count"), ...i32.geU], [
+    // q = aTab + (m0 * taps + t) * 4
+    ...get("aTab"),
+    ...get("m0"),
+    ...get("rowStride"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("t"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...set("q"),
+    ...[0, 1, 2, 3].flatMap((u) => [
+      ...get("q"),
+      ...(u === 0
+        ? []
+        : [...get("rowStride"), ...i32.const(u), ...i32.mul, ...i32.add]),
+      ...i32.load(0),
+      ...set(`p${u}`),
+    ]),
+    ...i32.const(0),
+    ...set("c"),
+    // d = dst + t * kc * ldd + 4 m0, kc * ldd = kBytes / 4 * ldd
+    ...get("dst"),
     ...get("t"),
     ...get("kBytes"),
     ...i32.mul,
-    ...get("k0"),
-    ...i32.add,
     ...i32.const(2),
-    0x76, // i32.shr_u: bytes -> elements
-    ...get("ldc"),
+    0x76, // i32.shr_u
+    ...get("ldd"),
     ...i32.mul,
     ...i32.add,
-    ...get("nb"),
-    ...i32.const(32),
-    ...i32.mul,
+    ...get("m0"),
+    ...i32.const(2),
+    ...i32.shl,
     ...i32.add,
-    ...set("cTile"),
-  ];
-  const rowAddress = (i: number): Code => [
-    ...get("cTile"),
-    ...(i === 0
-      ? []
-      : [...get("ldc"), ...i32.const(i), ...i32.mul, ...i32.add]),
-    ...set("cRow"),
-  ];
-  const init: Code = [
-    ...get("flags"),
-    ...i32.const(GEMM_ACCUMULATE),
-    0x71,
-    ...ifElse(
-      I.flatMap((i) => [
-        ...rowAddress(i),
-        ...get("cRow"),
-        ...v128.load(0),
-        ...set(acc(i, 0)),
-        ...get("cRow"),
-        ...v128.load(16),
-        ...set(acc(i, 1)),
-      ]),
-      I.flatMap((i) => [
-        ...v128.zero,
-        ...set(acc(i, 0)),
-        ...v128.zero,
-        ...set(acc(i, 1)),
-      ]),
-    ),
-  ];
-  const store: Code = I.flatMap((i) => [
-    ...rowAddress(i),
-    ...get("cRow"),
-    ...get(acc(i, 0)),
-    ...v128.store(0),
-    ...get("cRow"),
-    ...get(acc(i, 1)),
-    ...v128.store(16),
-  ]);
-  // One m: the table entry at q + 4u, the B row at `row`.
-  const mStep = (u: number, row: string): Code => [
-    ...get("q"),
-    ...i32.load(4 * u),
-    ...get("k0"),
-    ...i32.add,
-    ...set("p"),
-    ...get(row),
-    ...v128.load(0),
-    ...set("b0"),
-    ...get(row),
-    ...v128.load(16),
-    ...set("b1"),
-    ...I.flatMap((i) => [
-      ...get("p"),
-      ...v128.load32Splat(4 * i),
-      ...set("a"),
-      ...madd(fused, get("a"), get("b0"), get(acc(i, 0))),
-      ...set(acc(i, 0)),
-      ...madd(fused, get("a"), get("b1"), get(acc(i, 1))),
-      ...set(acc(i, 1)),
-    ]),
-  ];
-  const mLoop: Code = [
-    ...whileNot([...get("m"), ...i32.const(2), ...i32.ltU], [
-      ...get("bm"),
-      ...get("ldb"),
-      ...i32.add,
-      ...set("bm2"),
-      ...mStep(0, "bm"),
-      ...mStep(1, "bm2"),
-      ...f.inc("q", 8),
-      ...f.inc("bm", get("ldb2")),
-      ...f.inc("m", -2),
-    ]),
-    ...get("m"),
-    ...ifElse(mStep(0, "bm")),
-  ];
-  const kLoop = whileNot([...get("k0"), ...get("kBytes"), ...i32.geU], [
-    ...tileAddress,
-    ...init,
-    ...get("count"),
-    ...set("m"),
-    ...get("aTab"),
-    ...get("t"),
-    ...get("tapStride"),
-    ...i32.mul,
-    ...i32.add,
-    ...set("q"),
-    ...get("b"),
-    ...get("nb"),
-    ...i32.const(32),
-    ...i32.mul,
-    ...i32.add,
-    ...set("bm"),
-    ...mLoop,
-    ...store,
-    ...f.inc("k0", 4 * rows),
-  ]);
-  const tapLoop = whileNot([...get("t"), ...get("taps"), ...i32.geU], [
-    ...i32.const(0),
-    ...set("k0"),
-    ...kLoop,
-    ...f.inc("t", 1),
+    ...set("d"),
+    ...whileNot([...get("c"), ...get("kBytes"), ...i32.geU], block),
+    ...f.inc("m0", 4),
   ]);
   f.body([
-    ...get("ldb"),
-    ...i32.const(1),
+    ...get("taps"),
+    ...i32.const(2),
     ...i32.shl,
-    ...set("ldb2"),
-    ...whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+    ...set("rowStride"),
+    ...get("ldd"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...set("ldd4"),
+    ...whileNot([...get("t"), ...get("taps"), ...i32.geU], [
       ...i32.const(0),
-      ...set("t"),
-      ...tapLoop,
-      ...f.inc("nb", 1),
+      ...set("m0"),
+      ...pixels,
+      ...f.inc("t", 1),
     ]),
   ]);
   return f;
@@ -525,42 +487,36 @@ function gemmTNFunction(rows: number, fused: boolean): FunctionBuilder {
 
 /** Rows per register tile of `gemm` (4 rows x 8 columns = 8 accumulators). */
 export const GEMM_ROWS = 4;
-/** Rows per register tile of `gemmTN`. */
-export const GEMM_TN_ROWS = 4;
 
 /**
  * The module's bytes.
  *
  * @param options `fused`: relaxed-SIMD multiply-adds; `shared`: import a
- * shared memory; `rows`, `rowsTN`: register tile heights.
+ * shared memory; `rows`: register tile height.
  * @returns The module.
  */
 export function gemmModuleBytes(options: {
   fused: boolean;
   shared: boolean;
   rows?: number;
-  rowsTN?: number;
 }): Uint8Array<ArrayBuffer> {
   const rows = options.rows ?? GEMM_ROWS;
-  const rowsTN = options.rowsTN ?? GEMM_TN_ROWS;
   const functions = [
     { name: "gemm", fn: gemmFunction(rows, options.fused) },
     ...Array.from({ length: rows - 1 }, (_, r) => ({
       name: `gemm${r + 1}`,
       fn: gemmFunction(r + 1, options.fused),
     })),
-    { name: "gemmTN", fn: gemmTNFunction(rowsTN, options.fused) },
+    { name: "gatherT", fn: gatherTFunction() },
   ];
   return assembleModule({ sharedMemory: options.shared, functions });
 }
-
-const bound = new WeakMap<WebAssembly.Memory, GemmKernels | null>();
 
 /** Whether this runtime validates relaxed SIMD (`f32x4.relaxed_madd`). */
 export function hasRelaxedSimd(): boolean {
   try {
     return WebAssembly.validate(
-      gemmModuleBytes({ fused: true, shared: false, rows: 1, rowsTN: 1 }),
+      gemmModuleBytes({ fused: true, shared: false, rows: 1 }),
     );
   } catch {
     return false;
@@ -576,8 +532,6 @@ export interface GemmKernelOptions {
   relaxed?: boolean;
   /** Register tile heights (tests and benchmarks). */
   rows?: number;
-  /** Register tile height of `gemmTN`. */
-  rowsTN?: number;
 }
 
 /**
@@ -594,8 +548,7 @@ export function gemmKernels(
   if (!(memory instanceof WebAssembly.Memory)) return null;
   const relaxed = (options.relaxed ?? true) && hasRelaxedSimd();
   const rows = options.rows ?? GEMM_ROWS;
-  const rowsTN = options.rowsTN ?? GEMM_TN_ROWS;
-  const standard = rows === GEMM_ROWS && rowsTN === GEMM_TN_ROWS;
+  const standard = rows === GEMM_ROWS;
   const key = `${relaxed}`;
   let perMemory = standard ? cache.get(memory) : undefined;
   const hit = perMemory?.get(key);
@@ -604,7 +557,7 @@ export function gemmKernels(
   try {
     const shared = typeof SharedArrayBuffer === "function" &&
       memory.buffer instanceof SharedArrayBuffer;
-    const bytes = gemmModuleBytes({ fused: relaxed, shared, rows, rowsTN });
+    const bytes = gemmModuleBytes({ fused: relaxed, shared, rows });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
       env: { memory },
     });
@@ -612,14 +565,13 @@ export function gemmKernels(
     kernels = {
       fused: relaxed,
       rows,
-      rowsTN,
       gemm: e.gemm as GemmKernels["gemm"],
       tail: Array.from(
         { length: rows },
         (_, r) =>
           (r + 1 === rows ? e.gemm : e[`gemm${r + 1}`]) as GemmKernels["gemm"],
       ),
-      gemmTN: e.gemmTN as GemmKernels["gemmTN"],
+      gatherT: e.gatherT as GemmKernels["gatherT"],
     };
   } catch {
     kernels = null;
@@ -638,7 +590,6 @@ const cache = new WeakMap<
   WebAssembly.Memory,
   Map<string, GemmKernels | null>
 >();
-void bound;
 
 /**
  * The loop of {@link measureSimdPeak}: `iterations` times, 12 independent

@@ -48,10 +48,10 @@ import {
   convForward,
   convInputGradient,
   filterGradientFits,
+  gemmFitsColumns,
   type GemmHeap,
   inputGradientFits,
   matMul as gemmMatMul,
-  matMulFits,
 } from "./conv_gemm.ts";
 import { type GemmKernels, gemmKernels } from "./gemm.ts";
 import { timePart } from "./profile.ts";
@@ -1229,7 +1229,7 @@ function backpropFilter(
   filterShape: number[],
 ): TensorInfo {
   const fma = heap.fma();
-  if (fma !== null && filterGradientFits(fma, g)) {
+  if (fma !== null && filterGradientFits(g)) {
     const dw = heap.output(filterShape);
     convFilterGradient(
       fma,
@@ -1354,25 +1354,23 @@ function matMulKernel(
       const fma = heap.fma();
       const fusedOp = bias != null || activation !== "linear";
       if (
-        fma !== null && matMulFits(fma, m, n, tA) &&
-        (activation === "linear" || activation === "relu") &&
-        !(tA && fusedOp)
+        fma !== null && gemmFitsColumns(n) &&
+        (activation === "linear" || activation === "relu")
       ) {
-        // B [n, k] -> [k, n] by the SIMD transpose.
+        // Transposed operands by the SIMD transpose: A [m, k], B [k, n].
+        const left = tA ? heap.transposed(a!, k, m) : a!;
         const right = tB ? heap.transposed(b!, n, k) : b!;
         const out = heap.output(outShape);
         gemmMatMul(
           fma,
           heap.gemmHeap(),
-          heap.address(a!),
+          heap.address(left),
           heap.address(right),
           heap.address(out),
           {
             m,
             k,
             n,
-            transposeA: tA,
-            transposeB: false,
             bias: bias ? heap.address(bias) : 0,
             relu: activation === "relu",
           },
