@@ -99,9 +99,17 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
   for (const [rows, taps, kc, n] of shapes) {
     const heap = heapOf(1 << 20);
     for (const [name, k] of variants(heap.memory)) {
-      for (const flags of [0, GEMM_BIAS | GEMM_RELU, GEMM_ACCUMULATE]) {
+      for (
+        const [flags, packed] of [
+          [0, false],
+          [GEMM_BIAS | GEMM_RELU, false],
+          [GEMM_ACCUMULATE, false],
+          [GEMM_BIAS | GEMM_RELU, true],
+        ] as const
+      ) {
         await t.step(
-          `${rows}x${taps}x${kc}x${n} ${name} flags ${flags}`,
+          `${rows}x${taps}x${kc}x${n} ${name} flags ${flags}` +
+            (packed ? " packed B" : ""),
           () => {
             // A_t[m] = a + 4 (m * taps * kc + t * kc), a permutation of rows.
             const kTotal = taps * kc;
@@ -110,17 +118,33 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
             const bias = seeded(n, 3);
             const c0 = seeded(rows * n, 4);
             const aAt = heap.put(a);
-            const bAt = heap.put(b);
+            let bAt = heap.put(b);
+            let [ldb, panelStride] = [4 * n, 32];
+            if (packed) {
+              // Panels of 8 columns: B[k, 8nb + j] at 32 (nb k_total + k) + 4j.
+              const panels = heap.alloc(4 * kTotal * n);
+              k.pack(bAt, 4 * n, kTotal, n / 8, panels);
+              bAt = panels;
+              [ldb, panelStride] = [32, 32 * kTotal];
+            }
             const biasAt = heap.put(bias);
             const cAt = heap.put(c0);
             const order = [...Array(rows).keys()].reverse(); // C rows reversed
-            const aTab = heap.alloc(4 * rows * taps);
+            // Table rows of taps + 1 entries (the last unused), addresses 8
+            // bytes short, made good by aOffset.
+            const stride = 4 * (taps + 1);
+            const aTab = heap.alloc(stride * rows);
             const cTab = heap.alloc(4 * rows);
-            const at = new Int32Array(heap.memory.buffer, aTab, rows * taps);
+            const at = new Int32Array(
+              heap.memory.buffer,
+              aTab,
+              rows * (taps + 1),
+            );
             const ct = new Int32Array(heap.memory.buffer, cTab, rows);
             for (let m = 0; m < rows; m++) {
               for (let tap = 0; tap < taps; tap++) {
-                at[m * taps + tap] = aAt + 4 * (m * kTotal + tap * kc);
+                at[m * (taps + 1) + tap] = aAt + 4 * (m * kTotal + tap * kc) -
+                  8;
               }
               ct[m] = cAt + 4 * order[m]! * n;
             }
@@ -129,11 +153,13 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
             if (tiles > 0) {
               k.gemm(
                 aTab,
+                stride,
                 taps,
+                8,
                 4 * kc,
                 bAt,
-                4 * n,
-                32,
+                ldb,
+                panelStride,
                 n / 8,
                 cTab,
                 0,
@@ -144,12 +170,14 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
             }
             if (rest > 0) {
               k.tail[rest - 1]!(
-                aTab + 4 * taps * k.rows * tiles,
+                aTab + stride * k.rows * tiles,
+                stride,
                 taps,
+                8,
                 4 * kc,
                 bAt,
-                4 * n,
-                32,
+                ldb,
+                panelStride,
                 n / 8,
                 cTab + 4 * k.rows * tiles,
                 0,
@@ -385,7 +413,15 @@ Deno.test("convolutions on the GEMM kernels equal the definitions", async (t) =>
 });
 
 Deno.test("matMul() on the GEMM kernels equals a float64 product", async (t) => {
-  for (const [m, kk, n] of [[5, 7, 8], [32, 1024, 128], [12, 3, 40]] as const) {
+  // [12, 2500, 16]: three blocks of the reduction, bias in the first and
+  // ReLU after the last.
+  for (
+    const [m, kk, n] of [[5, 7, 8], [32, 1024, 128], [12, 3, 40], [
+      12,
+      2500,
+      16,
+    ]] as const
+  ) {
     const heap = heapOf(1 << 22);
     for (const [variant, k] of variants(heap.memory)) {
       await t.step(`[${m}, ${kk}] @ [${kk}, ${n}] (${variant})`, () => {

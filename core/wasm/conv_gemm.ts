@@ -45,6 +45,12 @@ export interface GemmHeap {
 
 /** Columns of C per call of the kernel: its B slice stays in L2. */
 const B_SLICE_BYTES = 256 * 1024;
+/** Reduction length per call: a register tile's A rows stay in L1. */
+const K_BLOCK = 1024;
+/** B rows at least this many bytes apart are packed into panels first... */
+const PACK_MIN_LDB = 512;
+/** ...when at least this many rows of C reuse them. */
+const PACK_MIN_ROWS = 16;
 /** Output pixels per `gemmTN` call (the filter gradient's chunks). */
 const TN_CHUNK_BYTES = 64 * 1024;
 
@@ -59,11 +65,14 @@ export function gemmFitsColumns(n: number): boolean {
 }
 
 /**
- * Runs `gemm` over all rows of the tables: full register tiles, then the
- * rest, in slices of columns whose B stays in L2.
+ * Runs `gemm` over all rows of the tables (full register tiles, then the
+ * rest), in blocks of the reduction (whole taps, or for one tap parts of
+ * it) whose A rows stay in L1, and slices of columns whose B block stays
+ * in L2. Bias goes in with the first block, ReLU with the last.
  */
 function runGemm(
   k: GemmKernels,
+  heap: GemmHeap,
   rows: number,
   aTab: number,
   taps: number,
@@ -75,49 +84,84 @@ function runGemm(
   bias: number,
   flags: number,
 ): void {
+  // Reduction blocks: [t0, t0 + tapBlock) taps of kc, or [k0, k0 + kBlock).
+  const tapBlock = Math.max(1, Math.floor(K_BLOCK / kc));
+  const kBlock = taps === 1 ? Math.min(kc, K_BLOCK) : kc;
+  const reduction = taps === 1 ? kBlock : Math.min(taps, tapBlock) * kc;
   const kTotal = taps * kc;
-  const slice = Math.max(
+  // Rows of a wide B a power-of-two apart share cache sets: pack it.
+  const pack = ldb >= PACK_MIN_LDB && rows >= PACK_MIN_ROWS;
+  let panels = b;
+  let [rowStride, panelStride] = [ldb, 32];
+  if (pack) {
+    panels = heap.alloc(4 * kTotal * n);
+    timePart("pack", () => k.pack(b, ldb, kTotal, n / 8, panels));
+    [rowStride, panelStride] = [32, 32 * kTotal];
+  }
+  const slice = pack ? n : Math.max(
     8,
-    Math.min(n, Math.floor(B_SLICE_BYTES / (4 * kTotal) / 8) * 8),
+    Math.min(n, Math.floor(B_SLICE_BYTES / (4 * reduction) / 8) * 8),
   );
   const tiles = Math.floor(rows / k.rows);
   const rest = rows - tiles * k.rows;
-  timePart("gemm", () => {
-    for (let n0 = 0; n0 < n; n0 += slice) {
-      const blocks = Math.min(slice, n - n0) / 8;
-      if (tiles > 0) {
-        k.gemm(
-          aTab,
-          taps,
-          4 * kc,
-          b + 4 * n0,
-          ldb,
-          32,
-          blocks,
-          cTab,
-          4 * n0,
-          tiles,
-          bias,
-          flags,
-        );
-      }
-      if (rest > 0) {
-        k.tail[rest - 1]!(
-          aTab + 4 * taps * k.rows * tiles,
-          taps,
-          4 * kc,
-          b + 4 * n0,
-          ldb,
-          32,
-          blocks,
-          cTab + 4 * k.rows * tiles,
-          4 * n0,
-          1,
-          bias,
-          flags,
-        );
-      }
+  const blocks: [number, number, number, number][] = []; // t0, taps, k0, kc
+  if (taps === 1) {
+    for (let k0 = 0; k0 < kc; k0 += kBlock) {
+      blocks.push([0, 1, k0, Math.min(kBlock, kc - k0)]);
     }
+  } else {
+    for (let t0 = 0; t0 < taps; t0 += tapBlock) {
+      blocks.push([t0, Math.min(tapBlock, taps - t0), 0, kc]);
+    }
+  }
+  timePart("gemm", () => {
+    blocks.forEach(([t0, count, k0, width], i) => {
+      let blockFlags = (flags & GEMM_ACCUMULATE) |
+        (i > 0 ? GEMM_ACCUMULATE : 0);
+      if (i === 0) blockFlags |= flags & GEMM_BIAS;
+      if (i === blocks.length - 1) blockFlags |= flags & GEMM_RELU;
+      const bBlock = panels + rowStride * (t0 * kc + k0);
+      for (let n0 = 0; n0 < n; n0 += slice) {
+        const nBlocks = Math.min(slice, n - n0) / 8;
+        const bSlice = bBlock + (n0 / 8) * panelStride;
+        if (tiles > 0) {
+          k.gemm(
+            aTab + 4 * t0,
+            4 * taps,
+            count,
+            4 * k0,
+            4 * width,
+            bSlice,
+            rowStride,
+            panelStride,
+            nBlocks,
+            cTab,
+            4 * n0,
+            tiles,
+            bias,
+            blockFlags,
+          );
+        }
+        if (rest > 0) {
+          k.tail[rest - 1]!(
+            aTab + 4 * t0 + 4 * taps * k.rows * tiles,
+            4 * taps,
+            count,
+            4 * k0,
+            4 * width,
+            bSlice,
+            rowStride,
+            panelStride,
+            nBlocks,
+            cTab + 4 * k.rows * tiles,
+            4 * n0,
+            1,
+            bias,
+            blockFlags,
+          );
+        }
+      }
+    });
   });
 }
 
@@ -261,6 +305,7 @@ export function convForward(
     (options.relu ? GEMM_RELU : 0);
   runGemm(
     k,
+    heap,
     rows,
     aTab,
     g.fh,
@@ -377,7 +422,20 @@ export function convInputGradient(
           }
         }
       });
-      runGemm(k, row, aTab, mh, mw * outC, filter, 4 * inC, inC, cTab, 0, 0);
+      runGemm(
+        k,
+        heap,
+        row,
+        aTab,
+        mh,
+        mw * outC,
+        filter,
+        4 * inC,
+        inC,
+        cTab,
+        0,
+        0,
+      );
     }
   }
 }
@@ -439,6 +497,7 @@ export function convFilterGradient(
     });
     runGemm(
       k,
+      heap,
       kTotal,
       pRows,
       1,
@@ -475,5 +534,5 @@ export function matMul(
   const aTab = rowTable(heap, m, a, 4 * k);
   const cTab = rowTable(heap, m, c, 4 * n);
   const flags = (dims.bias ? GEMM_BIAS : 0) | (dims.relu ? GEMM_RELU : 0);
-  runGemm(kern, m, aTab, 1, k, b, 4 * n, n, cTab, dims.bias ?? 0, flags);
+  runGemm(kern, heap, m, aTab, 1, k, b, 4 * n, n, cTab, dims.bias ?? 0, flags);
 }

@@ -11,10 +11,13 @@
  *
  * - `gemm`: C[m, n] (+)= bias[n] + sum over taps t and k < kc of
  *   A_t[m][k] * B[t*kc + k, n], then optionally ReLU; A_t[m] is the address
- *   aTab[m*taps + t], C row m is at cTab[m]. B is read along k with a byte
- *   stride `ldb` and column blocks of 8 `panelStride` bytes apart, so it can
- *   be a row-major matrix (ldb = 4N, panelStride = 32) or packed panels
- *   (ldb = 32, panelStride = 32 K).
+ *   aTab[m*taps + t] (or a table with longer rows, read a block of taps at a
+ *   time), C row m is at cTab[m]. B is read along k with a byte stride
+ *   `ldb` and column blocks of 8 `panelStride` bytes apart: a row-major
+ *   matrix (ldb = 4N, panelStride = 32) or packed panels (ldb = 32,
+ *   panelStride = 32 K), which `pack` makes and which keep a wide B's rows
+ *   from falling into the same cache sets.
+ * - `pack`: B [K, N] row-major to panels of 8 columns.
  * - `gatherT`: the transposed patch rows of a block of output pixels, for a
  *   filter gradient dW = Pᵀ dy as a `gemm` whose rows are Pᵀ's (4 x 4 SIMD
  *   block transposes).
@@ -48,12 +51,15 @@ export interface GemmKernels {
   /** Rows per register tile of `gemm`. */
   readonly rows: number;
   /**
-   * `blocks` tiles of `rows` rows; aTab and cTab advance by a tile each.
-   * Byte addresses throughout; `kBytes` = 4 kc.
+   * `blocks` tiles of `rows` rows; aTab advances by `rows * tabStride` and
+   * cTab by `4 rows` per tile. Byte addresses throughout; `kBytes` = 4 kc;
+   * `aOffset` is added to every A address, `col` to every C row address.
    */
   gemm(
     aTab: number,
+    tabStride: number,
     taps: number,
+    aOffset: number,
     kBytes: number,
     b: number,
     ldb: number,
@@ -68,7 +74,9 @@ export interface GemmKernels {
   /** The same for fewer rows than a tile, `tail[r - 1]` for r rows. */
   tail: ((
     aTab: number,
+    tabStride: number,
     taps: number,
+    aOffset: number,
     kBytes: number,
     b: number,
     ldb: number,
@@ -80,6 +88,11 @@ export interface GemmKernels {
     bias: number,
     flags: number,
   ) => void)[];
+  /**
+   * B [k, 8 nBlocks] (rows ldb bytes apart) to panels of 8 columns at dst:
+   * dst[nb][r][j] = B[r, 8 nb + j].
+   */
+  pack(b: number, ldb: number, k: number, nBlocks: number, dst: number): void;
   /**
    * The transposed patch rows of `count` output pixels (a multiple of 4):
    * dst[(t*kc + k) * ldd/4 + m] = A_t[m][k] for k below kc (a multiple of
@@ -97,7 +110,9 @@ export interface GemmKernels {
 
 const GEMM_PARAMS: [string, "i32"][] = [
   ["aTab", "i32"],
+  ["tabStride", "i32"],
   ["taps", "i32"],
+  ["aOffset", "i32"],
   ["kBytes", "i32"],
   ["b", "i32"],
   ["ldb", "i32"],
@@ -123,14 +138,15 @@ function madd(fused: boolean, a: Code, b: Code, acc: Code): Code {
  * ```text
  * for each tile (blocks):
  *   for nb < nBlocks:                         ;; 8 columns
- *     acc[i][0..1] = bias? bias[8nb..] : accumulate? C_i[8nb..] : 0
+ *     acc[i][0..1] = (bias? bias[col/4 + 8nb..] : 0)
+ *                    + (accumulate? C_i[col/4 + 8nb..] : 0)
  *     bp = b + nb * panelStride
  *     for t < taps:
- *       p_i = aTab[i*taps + t]                ;; row i's segment of tap t
+ *       p_i = aTab[i*tabStride/4 + t] + aOffset  ;; row i's segment of tap t
  *       for k < kc (4 at a time, then 1):
  *         a = splat(p_i[k]); acc[i][j] += a * bp[4j..4j+3]; bp += ldb
- *     store acc (ReLU if asked) to cTab[i] + 32 nb
- *   aTab += rows * taps * 4; cTab += rows * 4
+ *     store acc (ReLU if asked) to cTab[i] + col + 32 nb
+ *   aTab += rows * tabStride; cTab += rows * 4
  * ```
  */
 function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
@@ -261,6 +277,8 @@ function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
         ...i32.add,
       ]),
       ...i32.load(0),
+      ...get("aOffset"),
+      ...i32.add,
       ...set(`p${i}`),
     ]),
     ...get("p0"),
@@ -304,9 +322,7 @@ function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
   f.body([
     ...v128.zero,
     ...set("zero"),
-    ...get("taps"),
-    ...i32.const(2),
-    ...i32.shl,
+    ...get("tabStride"),
     ...set("rowStride"),
     ...whileNot([...get("blocks"), ...i32.eqz], [
       ...i32.const(0),
@@ -485,6 +501,66 @@ function gatherTFunction(): FunctionBuilder {
   return f;
 }
 
+/**
+ * The `pack` function: B [k, n] (rows `ldb` bytes apart, n a multiple of 8)
+ * to panels [n/8][k][8]:
+ *
+ * ```text
+ * for r < k: for nb < n/8:
+ *   dst + nb*32k + 32r <- 32 bytes at b + r*ldb + 32 nb
+ * ```
+ */
+function packFunction(): FunctionBuilder {
+  const f = new FunctionBuilder([
+    ["b", "i32"],
+    ["ldb", "i32"],
+    ["k", "i32"],
+    ["nBlocks", "i32"],
+    ["dst", "i32"],
+  ]);
+  for (const name of ["r", "nb", "s", "d", "panel"]) f.local(name, "i32");
+  const { i32, v128 } = op;
+  const get = (n: string) => f.get(n);
+  const set = (n: string) => f.set(n);
+  f.body([
+    ...get("k"),
+    ...i32.const(5),
+    ...i32.shl,
+    ...set("panel"),
+    ...whileNot([...get("r"), ...get("k"), ...i32.geU], [
+      ...get("b"),
+      ...get("r"),
+      ...get("ldb"),
+      ...i32.mul,
+      ...i32.add,
+      ...set("s"),
+      ...get("dst"),
+      ...get("r"),
+      ...i32.const(5),
+      ...i32.shl,
+      ...i32.add,
+      ...set("d"),
+      ...i32.const(0),
+      ...set("nb"),
+      ...whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+        ...get("d"),
+        ...get("s"),
+        ...v128.load(0),
+        ...v128.store(0),
+        ...get("d"),
+        ...get("s"),
+        ...v128.load(16),
+        ...v128.store(16),
+        ...f.inc("s", 32),
+        ...f.inc("d", get("panel")),
+        ...f.inc("nb", 1),
+      ]),
+      ...f.inc("r", 1),
+    ]),
+  ]);
+  return f;
+}
+
 /** Rows per register tile of `gemm` (4 rows x 8 columns = 8 accumulators). */
 export const GEMM_ROWS = 4;
 
@@ -508,19 +584,25 @@ export function gemmModuleBytes(options: {
       fn: gemmFunction(r + 1, options.fused),
     })),
     { name: "gatherT", fn: gatherTFunction() },
+    { name: "pack", fn: packFunction() },
   ];
   return assembleModule({ sharedMemory: options.shared, functions });
 }
 
+let relaxedSimd: boolean | undefined;
+
 /** Whether this runtime validates relaxed SIMD (`f32x4.relaxed_madd`). */
 export function hasRelaxedSimd(): boolean {
-  try {
-    return WebAssembly.validate(
-      gemmModuleBytes({ fused: true, shared: false, rows: 1 }),
-    );
-  } catch {
-    return false;
+  if (relaxedSimd === undefined) {
+    try {
+      relaxedSimd = WebAssembly.validate(
+        gemmModuleBytes({ fused: true, shared: false, rows: 1 }),
+      );
+    } catch {
+      relaxedSimd = false;
+    }
   }
+  return relaxedSimd;
 }
 
 /** Settings of {@link gemmKernels}. */
@@ -572,6 +654,7 @@ export function gemmKernels(
           (r + 1 === rows ? e.gemm : e[`gemm${r + 1}`]) as GemmKernels["gemm"],
       ),
       gatherT: e.gatherT as GemmKernels["gatherT"],
+      pack: e.pack as GemmKernels["pack"],
     };
   } catch {
     kernels = null;
