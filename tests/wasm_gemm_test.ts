@@ -150,8 +150,12 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
             }
             const tiles = Math.floor(rows / k.rows);
             const rest = rows - tiles * k.rows;
+            // Packed B: the kernels with constant load offsets.
+            const [full, tail] = packed
+              ? [k.gemmPacked, k.tailPacked]
+              : [k.gemm, k.tail];
             if (tiles > 0) {
-              k.gemm(
+              full(
                 aTab,
                 stride,
                 taps,
@@ -169,7 +173,7 @@ Deno.test("gemm() equals a float64 product for every tile height and flag", asyn
               );
             }
             if (rest > 0) {
-              k.tail[rest - 1]!(
+              tail[rest - 1]!(
                 aTab + stride * k.rows * tiles,
                 stride,
                 taps,
@@ -258,6 +262,16 @@ const CONVS: [string, ConvGeometry][] = [
   [
     "4x4 s2 p1 8x8x32 -> 8",
     geometry(3, [8, 8, 32], [4, 4, 8], [2, 2], [1, 1], [4, 4]),
+  ],
+  // K = 2048: the reduction runs in two blocks of two filter rows.
+  [
+    "4x4 s2 p1 4x4x128 -> 16",
+    geometry(2, [4, 4, 128], [4, 4, 16], [2, 2], [1, 1], [2, 2]),
+  ],
+  // inC = 128 (rows 512 bytes apart): dx's phase filters built in panels.
+  [
+    "4x4 s2 p1 8x8x128 -> 8",
+    geometry(2, [8, 8, 128], [4, 4, 8], [2, 2], [1, 1], [4, 4]),
   ],
   [
     "2x2 valid 2x2x16 -> 1x1x8",
@@ -414,39 +428,42 @@ Deno.test("convolutions on the GEMM kernels equal the definitions", async (t) =>
 
 Deno.test("matMul() on the GEMM kernels equals a float64 product", async (t) => {
   // [12, 2500, 16]: three blocks of the reduction, bias in the first and
-  // ReLU after the last.
-  for (
-    const [m, kk, n] of [[5, 7, 8], [32, 1024, 128], [12, 3, 40], [
-      12,
-      2500,
-      16,
-    ]] as const
-  ) {
+  // ReLU after the last; n = 128: B packed (from B or from Bᵀ).
+  const shapes = [[5, 7, 8], [32, 1024, 128], [12, 3, 40], [12, 2500, 16]];
+  for (const [m, kk, n] of shapes as [number, number, number][]) {
     const heap = heapOf(1 << 22);
     for (const [variant, k] of variants(heap.memory)) {
-      await t.step(`[${m}, ${kk}] @ [${kk}, ${n}] (${variant})`, () => {
-        const a = seeded(m * kk, 21);
-        const b = seeded(kk * n, 22);
-        const bias = seeded(n, 23);
-        const cAt = heap.alloc(4 * m * n);
-        matMul(k, heap, heap.put(a), heap.put(b), cAt, {
-          m,
-          k: kk,
-          n,
-          bias: heap.put(bias),
-          relu: true,
-        });
-        const expected = new Float64Array(m * n);
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < n; j++) {
-            let s = bias[j]!;
-            for (let l = 0; l < kk; l++) s += a[i * kk + l]! * b[l * n + j]!;
-            expected[i * n + j] = Math.max(0, s);
+      for (const transposeB of [false, true]) {
+        const name = `[${m}, ${kk}] @ [${kk}, ${n}]` +
+          `${transposeB ? " (Bᵀ given)" : ""} (${variant})`;
+        await t.step(name, () => {
+          const a = seeded(m * kk, 21);
+          const b = seeded(kk * n, 22); // [k, n], or [n, k] when transposed
+          const bias = seeded(n, 23);
+          const cAt = heap.alloc(4 * m * n);
+          matMul(k, heap, heap.put(a), heap.put(b), cAt, {
+            m,
+            k: kk,
+            n,
+            transposeB,
+            bias: heap.put(bias),
+            relu: true,
+          });
+          const expected = new Float64Array(m * n);
+          for (let i = 0; i < m; i++) {
+            for (let j = 0; j < n; j++) {
+              let s = bias[j]!;
+              for (let l = 0; l < kk; l++) {
+                s += a[i * kk + l]! *
+                  (transposeB ? b[j * kk + l]! : b[l * n + j]!);
+              }
+              expected[i * n + j] = Math.max(0, s);
+            }
           }
-        }
-        const err = relativeError(heap.get(cAt, m * n), expected);
-        assert.ok(err < tolerance(kk), `relative error ${err}`);
-      });
+          const err = relativeError(heap.get(cAt, m * n), expected);
+          assert.ok(err < tolerance(kk), `relative error ${err}`);
+        });
+      }
     }
   }
 });

@@ -31,6 +31,7 @@ import {
   type GemmKernels,
 } from "./gemm.ts";
 import { timePart } from "./profile.ts";
+import { simdKernels } from "./simd.ts";
 
 /** Where the kernels' buffers live and how scratch space is had. */
 export interface GemmHeap {
@@ -64,6 +65,77 @@ export function gemmFitsColumns(n: number): boolean {
   return n % 8 === 0 && n > 0;
 }
 
+/** B as the kernels read it: row-major, or packed in panels of 8 columns. */
+interface BOperand {
+  /** Address of B[0, 0]. */
+  at: number;
+  /** Bytes between rows k and k + 1 (32 when packed). */
+  ldb: number;
+  /** Bytes between column blocks of 8 (32 when row-major). */
+  panelStride: number;
+  /** Whether B is in panels (the kernels with constant offsets). */
+  packed: boolean;
+}
+
+/** Whether a B with `n` columns and rows ldb bytes apart is worth packing. */
+const wantsPacking = (ldb: number, rows: number) =>
+  ldb >= PACK_MIN_LDB && rows >= PACK_MIN_ROWS;
+
+/**
+ * B [kTotal, n] at `at`, rows `ldb` bytes apart, as the kernels will read
+ * it for `rows` rows of A: packed into panels (a copy) when its rows are so
+ * far apart that they share cache sets, else in place.
+ */
+function operandB(
+  k: GemmKernels,
+  heap: GemmHeap,
+  at: number,
+  ldb: number,
+  kTotal: number,
+  n: number,
+  rows: number,
+): BOperand {
+  if (!wantsPacking(ldb, rows)) {
+    return { at, ldb, panelStride: 32, packed: false };
+  }
+  const panels = heap.alloc(4 * kTotal * n);
+  timePart("pack", () => k.pack(at, ldb, kTotal, n / 8, panels));
+  return { at: panels, ldb: 32, panelStride: 32 * kTotal, packed: true };
+}
+
+/**
+ * B = Bt [n, kTotal]ᵀ (Bt row-major) as the kernels will read it: packed
+ * straight from Bt (8 x kTotal block transposes) or transposed to
+ * row-major [kTotal, n].
+ */
+function operandBT(
+  k: GemmKernels,
+  heap: GemmHeap,
+  bt: number,
+  kTotal: number,
+  n: number,
+  rows: number,
+): BOperand {
+  const at = heap.alloc(4 * kTotal * n);
+  if (wantsPacking(4 * n, rows) && kTotal % 4 === 0) {
+    timePart("pack", () => {
+      for (let nb = 0; nb < n / 8; nb++) {
+        transposeBlock(
+          heap,
+          bt + 32 * nb * kTotal,
+          8,
+          kTotal,
+          at + 32 * nb * kTotal,
+          32,
+        );
+      }
+    });
+    return { at, ldb: 32, panelStride: 32 * kTotal, packed: true };
+  }
+  timePart("pack", () => transposeBlock(heap, bt, n, kTotal, at));
+  return operandB(k, heap, at, 4 * n, kTotal, n, rows);
+}
+
 /**
  * Runs `gemm` over all rows of the tables (full register tiles, then the
  * rest), in blocks of the reduction (whole taps, or for one tap parts of
@@ -72,13 +144,11 @@ export function gemmFitsColumns(n: number): boolean {
  */
 function runGemm(
   k: GemmKernels,
-  heap: GemmHeap,
   rows: number,
   aTab: number,
   taps: number,
   kc: number,
-  b: number,
-  ldb: number,
+  b: BOperand,
   n: number,
   cTab: number,
   bias: number,
@@ -88,16 +158,9 @@ function runGemm(
   const tapBlock = Math.max(1, Math.floor(K_BLOCK / kc));
   const kBlock = taps === 1 ? Math.min(kc, K_BLOCK) : kc;
   const reduction = taps === 1 ? kBlock : Math.min(taps, tapBlock) * kc;
-  const kTotal = taps * kc;
-  // Rows of a wide B a power-of-two apart share cache sets: pack it.
-  const pack = ldb >= PACK_MIN_LDB && rows >= PACK_MIN_ROWS;
-  let panels = b;
-  let [rowStride, panelStride] = [ldb, 32];
-  if (pack) {
-    panels = heap.alloc(4 * kTotal * n);
-    timePart("pack", () => k.pack(b, ldb, kTotal, n / 8, panels));
-    [rowStride, panelStride] = [32, 32 * kTotal];
-  }
+  const pack = b.packed;
+  const panels = b.at;
+  const [rowStride, panelStride] = [b.ldb, b.panelStride];
   const slice = pack ? n : Math.max(
     8,
     Math.min(n, Math.floor(B_SLICE_BYTES / (4 * reduction) / 8) * 8),
@@ -124,8 +187,11 @@ function runGemm(
       for (let n0 = 0; n0 < n; n0 += slice) {
         const nBlocks = Math.min(slice, n - n0) / 8;
         const bSlice = bBlock + (n0 / 8) * panelStride;
+        const [full, tail] = pack
+          ? [k.gemmPacked, k.tailPacked]
+          : [k.gemm, k.tail];
         if (tiles > 0) {
-          k.gemm(
+          full(
             aTab + 4 * t0,
             4 * taps,
             count,
@@ -143,7 +209,7 @@ function runGemm(
           );
         }
         if (rest > 0) {
-          k.tail[rest - 1]!(
+          tail[rest - 1]!(
             aTab + 4 * t0 + 4 * taps * k.rows * tiles,
             4 * taps,
             count,
@@ -163,6 +229,37 @@ function runGemm(
       }
     });
   });
+}
+
+/**
+ * dst [cols, rows] = src [rows, cols]ᵀ on the heap, dst rows `dstStride`
+ * bytes apart: 4 x 4 SIMD blocks (the module of core/wasm/simd.ts), the
+ * fringe in JS.
+ */
+function transposeBlock(
+  heap: GemmHeap,
+  src: number,
+  rows: number,
+  cols: number,
+  dst: number,
+  dstStride = 4 * rows,
+): void {
+  const simd = simdKernels(heap.memory);
+  const rows4 = simd ? rows & ~3 : 0;
+  const cols4 = simd ? cols & ~3 : 0;
+  if (rows4 > 0 && cols4 > 0) {
+    simd!.transpose(src, dst, rows4, cols4, 4 * cols, dstStride);
+  }
+  if (rows4 === rows && cols4 === cols) return;
+  const s = f32View(heap, src, rows * cols);
+  const d = new Float32Array(heap.memory.buffer);
+  const d0 = dst >> 2;
+  const ld = dstStride >> 2;
+  for (let i = 0; i < rows; i++) {
+    for (let j = i < rows4 ? cols4 : 0; j < cols; j++) {
+      d[d0 + j * ld + i] = s[i * cols + j]!;
+    }
+  }
 }
 
 /** Zero padding of a convolution's input on each side. */
@@ -303,15 +400,14 @@ export function convForward(
   const cTab = rowTable(heap, rows, y, 4 * g.outC);
   const flags = (options.bias ? GEMM_BIAS : 0) |
     (options.relu ? GEMM_RELU : 0);
+  const kTotal = g.fh * g.fw * g.inC;
   runGemm(
     k,
-    heap,
     rows,
     aTab,
     g.fh,
     g.fw * g.inC,
-    w,
-    4 * g.outC,
+    operandB(k, heap, w, 4 * g.outC, kTotal, g.outC, rows),
     g.outC,
     cTab,
     options.bias ?? 0,
@@ -366,6 +462,10 @@ export function convInputGradient(
   const kTotal = mh * mw * outC;
   const filter = heap.alloc(4 * kTotal * inC);
   const maxRows = batch * Math.ceil(inH / sh) * Math.ceil(inW / sw);
+  const packed = wantsPacking(4 * inC, maxRows) && outC % 4 === 0;
+  const b: BOperand = packed
+    ? { at: filter, ldb: 32, panelStride: 32 * kTotal, packed }
+    : { at: filter, ldb: 4 * inC, panelStride: 32, packed };
   const aTab = heap.alloc(4 * maxRows * mh);
   const cTab = heap.alloc(4 * maxRows);
   const pixel = 4 * outC;
@@ -379,24 +479,38 @@ export function convInputGradient(
       const p0 = Math.ceil((g.left - rw) / sw);
       const p1 = Math.floor((inW - 1 + g.left - rw) / sw) + 1;
       if (p1 <= p0) continue;
-      // B [(jh, jw, o), c] = W[rh + sh (mh-1-jh), rw + sw (mw-1-jw), c, o].
+      // B [(jh, jw, o), c] = W[rh + sh (mh-1-jh), rw + sw (mw-1-jw), c, o],
+      // each tap's [inC, outC] block transposed, in panels of 8 columns
+      // when B is wide.
       timePart("pack", () => {
-        const wv = f32View(heap, w, fh * fw * inC * outC);
-        const fv = f32View(heap, filter, kTotal * inC);
         let o = 0;
         for (let jh = 0; jh < mh; jh++) {
           const i = rh + sh * (mh - 1 - jh);
           for (let jw = 0; jw < mw; jw++) {
             const j = rw + sw * (mw - 1 - jw);
-            if (i >= fh || j >= fw) {
-              fv.fill(0, o, o + outC * inC);
-              o += outC * inC;
-              continue;
+            const tap = w + 4 * (i * fw + j) * inC * outC;
+            const inside = i < fh && j < fw;
+            if (packed) {
+              for (let nb = 0; nb < inC / 8; nb++) {
+                const panel = filter + 32 * (nb * kTotal + o);
+                if (!inside) f32View(heap, panel, 8 * outC).fill(0);
+                else {
+                  transposeBlock(
+                    heap,
+                    tap + 32 * nb * outC,
+                    8,
+                    outC,
+                    panel,
+                    32,
+                  );
+                }
+              }
+            } else if (!inside) {
+              f32View(heap, filter + 4 * o * inC, outC * inC).fill(0);
+            } else {
+              transposeBlock(heap, tap, inC, outC, filter + 4 * o * inC);
             }
-            const tap = (i * fw + j) * inC * outC;
-            for (let oc = 0; oc < outC; oc++) {
-              for (let c = 0; c < inC; c++) fv[o++] = wv[tap + c * outC + oc]!;
-            }
+            o += outC;
           }
         }
       });
@@ -424,13 +538,11 @@ export function convInputGradient(
       });
       runGemm(
         k,
-        heap,
         row,
         aTab,
         mh,
         mw * outC,
-        filter,
-        4 * inC,
+        b,
         inC,
         cTab,
         0,
@@ -497,13 +609,19 @@ export function convFilterGradient(
     });
     runGemm(
       k,
-      heap,
       kTotal,
       pRows,
       1,
       count,
-      dy + 4 * g.outC * m0,
-      4 * g.outC,
+      operandB(
+        k,
+        heap,
+        dy + 4 * g.outC * m0,
+        4 * g.outC,
+        count,
+        g.outC,
+        kTotal,
+      ),
       g.outC,
       cTab,
       0,
@@ -513,14 +631,15 @@ export function convFilterGradient(
 }
 
 /**
- * C [m, n] = A [m, k] B [k, n] (+ bias) (ReLU), row-major matrices.
+ * C [m, n] = A [m, k] B [k, n] (+ bias) (ReLU), row-major matrices; B may
+ * be given as Bᵀ [n, k] (`transposeB`).
  *
  * @param kern The GEMM kernels.
  * @param heap The memory and a scratch allocator.
  * @param a Address of A.
- * @param b Address of B.
+ * @param b Address of B (or Bᵀ).
  * @param c Address of C.
- * @param dims `m`, `k`, `n`, `bias` (address or 0), `relu`.
+ * @param dims `m`, `k`, `n`, `transposeB`, `bias` (address or 0), `relu`.
  */
 export function matMul(
   kern: GemmKernels,
@@ -528,11 +647,21 @@ export function matMul(
   a: number,
   b: number,
   c: number,
-  dims: { m: number; k: number; n: number; bias?: number; relu?: boolean },
+  dims: {
+    m: number;
+    k: number;
+    n: number;
+    transposeB?: boolean;
+    bias?: number;
+    relu?: boolean;
+  },
 ): void {
   const { m, k, n } = dims;
   const aTab = rowTable(heap, m, a, 4 * k);
   const cTab = rowTable(heap, m, c, 4 * n);
   const flags = (dims.bias ? GEMM_BIAS : 0) | (dims.relu ? GEMM_RELU : 0);
-  runGemm(kern, heap, m, aTab, 1, k, b, 4 * n, n, cTab, dims.bias ?? 0, flags);
+  const right = dims.transposeB
+    ? operandBT(kern, heap, b, k, n, m)
+    : operandB(kern, heap, b, 4 * n, k, n, m);
+  runGemm(kern, m, aTab, 1, k, right, n, cTab, dims.bias ?? 0, flags);
 }

@@ -88,6 +88,10 @@ export interface GemmKernels {
     bias: number,
     flags: number,
   ) => void)[];
+  /** `gemm` for packed B (ldb must be 32), with constant load offsets. */
+  gemmPacked: GemmKernels["gemm"];
+  /** `tail` for packed B. */
+  tailPacked: GemmKernels["tail"];
   /**
    * B [k, 8 nBlocks] (rows ldb bytes apart) to panels of 8 columns at dst:
    * dst[nb][r][j] = B[r, 8 nb + j].
@@ -149,7 +153,11 @@ function madd(fused: boolean, a: Code, b: Code, acc: Code): Code {
  *   aTab += rows * tabStride; cTab += rows * 4
  * ```
  */
-function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
+function gemmFunction(
+  rows: number,
+  fused: boolean,
+  packed = false,
+): FunctionBuilder {
   const f = new FunctionBuilder(GEMM_PARAMS);
   const I = [...Array(rows).keys()];
   const acc = (i: number, j: number) => `acc${i}_${j}`;
@@ -183,14 +191,15 @@ function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
   ): Code => [...get("flags"), ...i32.const(bit), 0x71]; // i32.and
 
   // One k step for every row: b0, b1 = bp[0..7]; acc += splat(p_i[off]) * b.
+  // Packed B (ldb = 32): constant offsets, bp moves once per unrolled loop.
   const kStep = (aOffset: number): Code => [
     ...get("bp"),
-    ...v128.load(0),
+    ...v128.load(packed ? 8 * aOffset : 0),
     ...set("b0"),
     ...get("bp"),
-    ...v128.load(16),
+    ...v128.load(packed ? 8 * aOffset + 16 : 16),
     ...set("b1"),
-    ...f.inc("bp", get("ldb")),
+    ...(packed ? [] : f.inc("bp", get("ldb"))),
     ...I.flatMap((i) => [
       ...get(`p${i}`),
       ...v128.load32Splat(aOffset),
@@ -297,10 +306,12 @@ function gemmFunction(rows: number, fused: boolean): FunctionBuilder {
       ...kStep(8),
       ...kStep(12),
       ...I.flatMap((i) => f.inc(`p${i}`, 16)),
+      ...(packed ? f.inc("bp", 128) : []),
     ]),
     ...whileNot([...get("p0"), ...get("end"), ...i32.geU], [
       ...kStep(0),
       ...I.flatMap((i) => f.inc(`p${i}`, 4)),
+      ...(packed ? f.inc("bp", 32) : []),
     ]),
     ...f.inc("t", 1),
     ...f.inc("tapAt", 4),
@@ -583,6 +594,11 @@ export function gemmModuleBytes(options: {
       name: `gemm${r + 1}`,
       fn: gemmFunction(r + 1, options.fused),
     })),
+    { name: "gemmPacked", fn: gemmFunction(rows, options.fused, true) },
+    ...Array.from({ length: rows - 1 }, (_, r) => ({
+      name: `gemmPacked${r + 1}`,
+      fn: gemmFunction(r + 1, options.fused, true),
+    })),
     { name: "gatherT", fn: gatherTFunction() },
     { name: "pack", fn: packFunction() },
   ];
@@ -652,6 +668,14 @@ export function gemmKernels(
         { length: rows },
         (_, r) =>
           (r + 1 === rows ? e.gemm : e[`gemm${r + 1}`]) as GemmKernels["gemm"],
+      ),
+      gemmPacked: e.gemmPacked as GemmKernels["gemm"],
+      tailPacked: Array.from(
+        { length: rows },
+        (_, r) =>
+          (r + 1 === rows
+            ? e.gemmPacked
+            : e[`gemmPacked${r + 1}`]) as GemmKernels["gemm"],
       ),
       gatherT: e.gatherT as GemmKernels["gatherT"],
       pack: e.pack as GemmKernels["pack"],

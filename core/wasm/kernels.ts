@@ -1357,20 +1357,21 @@ function matMulKernel(
         fma !== null && gemmFitsColumns(n) &&
         (activation === "linear" || activation === "relu")
       ) {
-        // Transposed operands by the SIMD transpose: A [m, k], B [k, n].
+        // A transposed by the SIMD transpose; B packed or transposed by
+        // the GEMM driver.
         const left = tA ? heap.transposed(a!, k, m) : a!;
-        const right = tB ? heap.transposed(b!, n, k) : b!;
         const out = heap.output(outShape);
         gemmMatMul(
           fma,
           heap.gemmHeap(),
           heap.address(left),
-          heap.address(right),
+          heap.address(b!),
           heap.address(out),
           {
             m,
             k,
             n,
+            transposeB: tB,
             bias: bias ? heap.address(bias) : 0,
             relu: activation === "relu",
           },
