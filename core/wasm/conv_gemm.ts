@@ -30,6 +30,7 @@ import {
   GEMM_RELU,
   type GemmKernels,
 } from "./gemm.ts";
+import { type GemmJob, gemmPoolFor } from "./gemm_pool.ts";
 import { timePart } from "./profile.ts";
 import { simdKernels } from "./simd.ts";
 
@@ -66,7 +67,7 @@ export function gemmFitsColumns(n: number): boolean {
 }
 
 /** B as the kernels read it: row-major, or packed in panels of 8 columns. */
-interface BOperand {
+export interface BOperand {
   /** Address of B[0, 0]. */
   at: number;
   /** Bytes between rows k and k + 1 (32 when packed). */
@@ -154,6 +155,80 @@ function runGemm(
   bias: number,
   flags: number,
 ): void {
+  const pool = gemmPoolFor(k.memory);
+  const threads = pool?.threads ?? 1;
+  const tiles = Math.floor(rows / k.rows);
+  if (pool === undefined || tiles < 2 * threads) {
+    timePart(
+      "gemm",
+      () => runGemmRows(k, rows, aTab, taps, kc, b, n, cTab, bias, flags),
+    );
+    return;
+  }
+  // Whole tiles to each worker, the rest (and the tail) here.
+  const share = Math.floor(tiles / threads) * k.rows;
+  const jobs: GemmJob[] = [];
+  for (let i = 0; i < threads - 1; i++) {
+    jobs.push({
+      relaxed: k.fused,
+      rows: share,
+      aTab: aTab + 4 * taps * share * i,
+      taps,
+      kc,
+      bAt: b.at,
+      ldb: b.ldb,
+      panelStride: b.panelStride,
+      packed: b.packed,
+      n,
+      cTab: cTab + 4 * share * i,
+      bias,
+      flags,
+    });
+  }
+  const first = share * (threads - 1);
+  timePart("gemm", () =>
+    pool.run(jobs, () =>
+      runGemmRows(
+        k,
+        rows - first,
+        aTab + 4 * taps * first,
+        taps,
+        kc,
+        b,
+        n,
+        cTab + 4 * first,
+        bias,
+        flags,
+      )));
+}
+
+/**
+ * {@link runGemm} on this thread only (the workers of core/wasm/gemm_pool.ts
+ * run their parts with it).
+ *
+ * @param k The GEMM kernels.
+ * @param rows Rows of C (and of the tables).
+ * @param aTab Address of the A table, `taps` entries per row.
+ * @param taps Segments per row of A.
+ * @param kc Floats per segment.
+ * @param b B as the kernels read it.
+ * @param n Columns of C (a multiple of 8).
+ * @param cTab Address of the C row table.
+ * @param bias Address of the bias or 0.
+ * @param flags `GEMM_BIAS`, `GEMM_RELU`, `GEMM_ACCUMULATE`.
+ */
+export function runGemmRows(
+  k: GemmKernels,
+  rows: number,
+  aTab: number,
+  taps: number,
+  kc: number,
+  b: BOperand,
+  n: number,
+  cTab: number,
+  bias: number,
+  flags: number,
+): void {
   // Reduction blocks: [t0, t0 + tapBlock) taps of kc, or [k0, k0 + kBlock).
   const tapBlock = Math.max(1, Math.floor(K_BLOCK / kc));
   const kBlock = taps === 1 ? Math.min(kc, K_BLOCK) : kc;
@@ -177,7 +252,7 @@ function runGemm(
       blocks.push([t0, Math.min(tapBlock, taps - t0), 0, kc]);
     }
   }
-  timePart("gemm", () => {
+  {
     blocks.forEach(([t0, count, k0, width], i) => {
       let blockFlags = (flags & GEMM_ACCUMULATE) |
         (i > 0 ? GEMM_ACCUMULATE : 0);
@@ -228,7 +303,7 @@ function runGemm(
         }
       }
     });
-  });
+  }
 }
 
 /**

@@ -46,6 +46,8 @@ export const GEMM_ACCUMULATE = 4;
 
 /** The generated functions, bound to one memory. */
 export interface GemmKernels {
+  /** The memory the kernels work on. */
+  readonly memory: WebAssembly.Memory;
   /** Whether the multiply-adds are fused (relaxed SIMD). */
   readonly fused: boolean;
   /** Rows per register tile of `gemm`. */
@@ -665,6 +667,7 @@ export function gemmKernels(
     });
     const e = instance.exports as Record<string, unknown>;
     kernels = {
+      memory,
       fused: relaxed,
       rows,
       gemm: e.gemm as GemmKernels["gemm"],

@@ -7,21 +7,34 @@
  * forward pass of every transposed convolution) and its `BatchMatMul` with
  * `transposeA` or `transposeB` are naive loops, 10-30x slower than the
  * XNNPACK convolution and GEMM the backend also has. This module replaces
- * them, and `Conv2D` / `FusedConv2D`, with kernels built from those two
- * XNNPACK operators glued by plain JavaScript loops that rearrange memory on
- * the wasm heap (about 1 ns per element, against 7-20 ns for the backend's
- * own transpose, gather and depth-to-space kernels):
+ * them, and `Conv2D` / `FusedConv2D`:
  *
- * - `Conv2D`, `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when the
- *   output is small and the filter large (XNNPACK packs a fresh convolution
- *   filter at about 8 ns per weight, a GEMM operand at about 2 ns).
- * - `Conv2DBackpropInput`: sub-pixel convolution, one stride-1 XNNPACK
- *   convolution per stride phase (rh, rw) with the filter taps congruent to
- *   the phase, scattered into the output; or GEMM + col2im, multiplying in
- *   whichever order packs the smaller operand.
- * - `Conv2DBackpropFilter`: transposed im2col + one GEMM, dW = colsᵀ dy.
- * - `BatchMatMul`, `_FusedMatMul` with transposes: transpose in JS, then
- *   GEMM, in whichever order packs the smaller operand.
+ * - where the channels fit (output columns a multiple of 8), with the
+ *   project's own GEMM kernels (core/wasm/gemm.ts: relaxed-SIMD fused
+ *   multiply-adds where the runtime has them, 6 x 8 register tiles) over
+ *   tables of row addresses into zero-padded inputs (core/wasm/conv_gemm.ts):
+ *   no im2col for the forward pass and the input gradient (one stride phase
+ *   at a time, written straight into dx), a transposing gather for the
+ *   filter gradient, weights read in place or packed into panels when wide.
+ *   On the paper's layers they run 1.3-1.6x faster than the XNNPACK paths
+ *   below, which XNNPACK's repacking of every weight at every step (Adam
+ *   writes new buffers) and its SIMD128 multiply-then-add hold back;
+ * - elsewhere, with XNNPACK's convolution and GEMM glued by loops that
+ *   rearrange memory on the wasm heap (about 1 ns per element, against 7-20
+ *   ns for the backend's own transpose, gather and depth-to-space kernels):
+ *   - `Conv2D`, `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when
+ *     the output is small and the filter large (XNNPACK packs a fresh
+ *     convolution filter at about 8 ns per weight, a GEMM operand at 2 ns);
+ *   - `Conv2DBackpropInput`: sub-pixel convolution, one stride-1 XNNPACK
+ *     convolution per stride phase (rh, rw) with the filter taps congruent
+ *     to the phase, scattered into the output; or GEMM + col2im, multiplying
+ *     in whichever order packs the smaller operand;
+ *   - `Conv2DBackpropFilter`: transposed im2col + one GEMM, dW = colsᵀ dy;
+ *   - `BatchMatMul`, `_FusedMatMul` with transposes: transpose, then GEMM,
+ *     in whichever order packs the smaller operand.
+ *
+ * And, on every path:
+ *
  * - `Sum` over leading axes (bias gradients): one pass of row sums, where
  *   the backend first transposes with its naive kernel.
  * - `Identity` (the tape's saved tensors, `tf.clone`) and same-dtype `Cast`:
@@ -29,13 +42,15 @@
  * - {@link ADAM_UPDATE_KERNEL}: Adam's whole update of one variable in one
  *   pass (core/adam.ts uses it), bit-identical to the op-by-op update.
  *
- * The hottest loops (transposed im2col, phase scatter, transposes, row sums,
- * the Adam update) run in a small WebAssembly SIMD module on the same heap
- * (core/wasm/simd.ts), 2-7x faster than the JS loops they replace, which
- * remain as the fallback (multi-threaded builds, `simd: false`).
+ * The hottest rearrangements (transposed im2col, phase scatter, transposes,
+ * row sums, the Adam update) run in a small WebAssembly SIMD module on the
+ * same heap (core/wasm/simd.ts), 2-7x faster than the JS loops they
+ * replace, which remain as the fallback (`simd: false`). On the threaded
+ * build the GEMM kernels split their rows over the threads
+ * (core/wasm/gemm_pool.ts).
  *
- * A small cost model (measured constants, see `NS_*`) picks the cheaper path
- * per call; every path is exact up to float rounding and
+ * A small cost model (measured constants, see `NS_*`) picks the cheaper
+ * XNNPACK path per call; every path is exact up to float rounding and
  * {@link configureWasmKernels} can force one (tests run all of them).
  * Intermediates are raw backend buffers freed before the kernel returns.
  *

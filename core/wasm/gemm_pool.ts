@@ -1,0 +1,145 @@
+/**
+ * Threads for the GEMM kernels of core/wasm/gemm.ts on a shared heap (the
+ * threaded build that {@link useWasmThreads} loads): `threads - 1` workers
+ * (`node:worker_threads`, unreferenced, so they never keep the process
+ * alive), each with its own instance of the GEMM module on the same
+ * memory. A GEMM's rows are split between the calling thread and the
+ * workers; each part runs the whole blocked loop of its rows.
+ *
+ * Handing a part over costs a store and an `Atomics.notify`; a worker
+ * spins briefly after each part before it sleeps in `Atomics.wait`, so the
+ * parts of one training step follow each other without a wake-up. One
+ * control block per worker: [state, job...], state 0 idle, 1 posted, 2
+ * done.
+ *
+ * @module
+ */
+import { Worker } from "node:worker_threads";
+
+/** What a worker runs: `runGemm` over some rows (see core/wasm/conv_gemm.ts). */
+export interface GemmJob {
+  /** Use relaxed-SIMD multiply-adds. */
+  relaxed: boolean;
+  rows: number;
+  aTab: number;
+  taps: number;
+  kc: number;
+  bAt: number;
+  ldb: number;
+  panelStride: number;
+  packed: boolean;
+  n: number;
+  cTab: number;
+  bias: number;
+  flags: number;
+}
+
+/** The order of a job's fields in a control block, after the state. */
+export const JOB_FIELDS: readonly (keyof GemmJob)[] = [
+  "relaxed",
+  "rows",
+  "aTab",
+  "taps",
+  "kc",
+  "bAt",
+  "ldb",
+  "panelStride",
+  "packed",
+  "n",
+  "cTab",
+  "bias",
+  "flags",
+];
+
+/** Words per control block: the state, then the job. */
+export const CONTROL_WORDS = 16;
+
+/** Workers that run GEMM parts on one shared memory. */
+export interface GemmPool {
+  /** Threads in all, the caller's included. */
+  readonly threads: number;
+  /**
+   * Runs `jobs[i]` on worker i (at most threads - 1 of them) while `local`
+   * runs here; returns when all are done.
+   */
+  run(jobs: GemmJob[], local: () => void): void;
+}
+
+const pools = new WeakMap<WebAssembly.Memory, GemmPool>();
+
+/**
+ * The pool started on `memory`, if any.
+ *
+ * @param memory A wasm backend's heap.
+ * @returns The pool, or undefined (single-threaded).
+ */
+export function gemmPoolFor(memory: WebAssembly.Memory): GemmPool | undefined {
+  return pools.get(memory);
+}
+
+/**
+ * Starts `threads - 1` workers on a shared `memory`, once per memory.
+ *
+ * @param memory The threaded build's shared heap.
+ * @param threads Threads in all, the caller's included.
+ * @returns The pool, or null where the memory is not shared, threads < 2
+ * or workers cannot start.
+ */
+export async function startGemmPool(
+  memory: WebAssembly.Memory,
+  threads: number,
+): Promise<GemmPool | null> {
+  const existing = pools.get(memory);
+  if (existing) return existing;
+  if (
+    threads < 2 || typeof SharedArrayBuffer !== "function" ||
+    !(memory.buffer instanceof SharedArrayBuffer)
+  ) {
+    return null;
+  }
+  const workers: { worker: Worker; control: Int32Array }[] = [];
+  try {
+    for (let i = 0; i < threads - 1; i++) {
+      const control = new Int32Array(
+        new SharedArrayBuffer(4 * CONTROL_WORDS),
+      );
+      const worker = new Worker(
+        new URL("./gemm_worker.ts", import.meta.url),
+        { workerData: { memory, control: control.buffer } },
+      );
+      await new Promise<void>((resolve, reject) => {
+        worker.once("message", () => resolve());
+        worker.once("error", reject);
+      });
+      worker.unref();
+      workers.push({ worker, control });
+    }
+  } catch {
+    for (const { worker } of workers) void worker.terminate();
+    return null;
+  }
+  const pool: GemmPool = {
+    threads,
+    run(jobs, local) {
+      const used = workers.slice(0, jobs.length);
+      used.forEach(({ control }, i) => {
+        const job = jobs[i]!;
+        JOB_FIELDS.forEach((field, j) => {
+          control[1 + j] = Number(job[field]);
+        });
+        Atomics.store(control, 0, 1);
+        Atomics.notify(control, 0);
+      });
+      try {
+        local();
+      } finally {
+        for (const { control } of used) {
+          while (Atomics.load(control, 0) === 1) Atomics.wait(control, 0, 1);
+          Atomics.store(control, 0, 0);
+        }
+      }
+    },
+  };
+  pools.set(memory, pool);
+  return pool;
+}
