@@ -516,10 +516,11 @@ function gatherTFunction(): FunctionBuilder {
 
 /**
  * The `pack` function: B [k, n] (rows `ldb` bytes apart, n a multiple of 8)
- * to panels [n/8][k][8]:
+ * to panels [n/8][k][8], one panel after the other (sequential writes; the
+ * strided reads of a panel share their lines and pages with the next):
  *
  * ```text
- * for r < k: for nb < n/8:
+ * for nb < n/8: for r < k:
  *   dst + nb*32k + 32r <- 32 bytes at b + r*ldb + 32 nb
  * ```
  */
@@ -531,31 +532,23 @@ function packFunction(): FunctionBuilder {
     ["nBlocks", "i32"],
     ["dst", "i32"],
   ]);
-  for (const name of ["r", "nb", "s", "d", "panel"]) f.local(name, "i32");
+  for (const name of ["r", "nb", "s", "d"]) f.local(name, "i32");
   const { i32, v128 } = op;
   const get = (n: string) => f.get(n);
   const set = (n: string) => f.set(n);
   f.body([
-    ...get("k"),
-    ...i32.const(5),
-    ...i32.shl,
-    ...set("panel"),
-    ...whileNot([...get("r"), ...get("k"), ...i32.geU], [
+    ...get("dst"),
+    ...set("d"),
+    ...whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
       ...get("b"),
-      ...get("r"),
-      ...get("ldb"),
-      ...i32.mul,
-      ...i32.add,
-      ...set("s"),
-      ...get("dst"),
-      ...get("r"),
+      ...get("nb"),
       ...i32.const(5),
       ...i32.shl,
       ...i32.add,
-      ...set("d"),
+      ...set("s"),
       ...i32.const(0),
-      ...set("nb"),
-      ...whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+      ...set("r"),
+      ...whileNot([...get("r"), ...get("k"), ...i32.geU], [
         ...get("d"),
         ...get("s"),
         ...v128.load(0),
@@ -564,11 +557,11 @@ function packFunction(): FunctionBuilder {
         ...get("s"),
         ...v128.load(16),
         ...v128.store(16),
-        ...f.inc("s", 32),
-        ...f.inc("d", get("panel")),
-        ...f.inc("nb", 1),
+        ...f.inc("s", get("ldb")),
+        ...f.inc("d", 32),
+        ...f.inc("r", 1),
       ]),
-      ...f.inc("r", 1),
+      ...f.inc("nb", 1),
     ]),
   ]);
   return f;
