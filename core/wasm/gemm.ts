@@ -149,7 +149,7 @@ function madd(fused: boolean, a: Code, b: Code, acc: Code): Code {
  *     bp = b + nb * panelStride
  *     for t < taps:
  *       p_i = aTab[i*tabStride/4 + t] + aOffset  ;; row i's segment of tap t
- *       for k < kc (4 at a time, then 1):
+ *       for k < kc (8 at a time, then 4, then 1):
  *         a = splat(p_i[k]); acc[i][j] += a * bp[4j..4j+3]; bp += ldb
  *     store acc (ReLU if asked) to cTab[i] + col + 32 nb
  *   aTab += rows * tabStride; cTab += rows * 4
@@ -178,6 +178,7 @@ function gemmFunction(
       "t",
       "tapAt",
       "rowStride",
+      "end8",
       "end4",
       "end",
       "cRow",
@@ -211,6 +212,12 @@ function gemmFunction(
       ...madd(fused, get("a"), get("b1"), get(acc(i, 1))),
       ...set(acc(i, 1)),
     ]),
+  ];
+  // `count` k steps with constant offsets, then the pointers move on.
+  const steps = (count: number): Code => [
+    ...Array.from({ length: count }, (_, u) => kStep(4 * u)).flat(),
+    ...I.flatMap((i) => f.inc(`p${i}`, 4 * count)),
+    ...(packed ? f.inc("bp", 32 * count) : []),
   ];
   const initAcc: Code = [
     ...flag(1),
@@ -294,6 +301,12 @@ function gemmFunction(
     ]),
     ...get("p0"),
     ...get("kBytes"),
+    ...i32.const(-32),
+    0x71,
+    ...i32.add,
+    ...set("end8"),
+    ...get("p0"),
+    ...get("kBytes"),
     ...i32.const(-16),
     0x71,
     ...i32.add,
@@ -302,14 +315,12 @@ function gemmFunction(
     ...get("kBytes"),
     ...i32.add,
     ...set("end"),
-    ...whileNot([...get("p0"), ...get("end4"), ...i32.geU], [
-      ...kStep(0),
-      ...kStep(4),
-      ...kStep(8),
-      ...kStep(12),
-      ...I.flatMap((i) => f.inc(`p${i}`, 16)),
-      ...(packed ? f.inc("bp", 128) : []),
-    ]),
+    // 8 k steps a pass, then at most one pass of 4, then single steps.
+    ...whileNot([...get("p0"), ...get("end8"), ...i32.geU], steps(8)),
+    ...get("p0"),
+    ...get("end4"),
+    ...i32.ltU,
+    ...ifElse(steps(4)),
     ...whileNot([...get("p0"), ...get("end"), ...i32.geU], [
       ...kStep(0),
       ...I.flatMap((i) => f.inc(`p${i}`, 4)),
