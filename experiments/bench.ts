@@ -940,10 +940,12 @@ async function main(): Promise<void> {
   else if (!torchAt) {
     skipped.push(`torch: none of ${PYTHONS.join(", ")} imports torch`);
   }
-  const torchConfigs: { device: "cpu" | "cuda"; threads: number }[] = [
-    ...torchThreads.map((threads) => ({ device: "cpu" as const, threads })),
-    ...(torchAt?.cuda ? [{ device: "cuda" as const, threads: 1 }] : []),
-  ];
+  const torchConfigs: { device: "cpu" | "cuda"; threads: number }[] = torchAt
+    ? [
+      ...torchThreads.map((threads) => ({ device: "cpu" as const, threads })),
+      ...(torchAt.cuda ? [{ device: "cuda" as const, threads: 1 }] : []),
+    ]
+    : [];
   if (torchAt && !torchAt.cuda) skipped.push("torch cuda: not available");
   const torchRuns: TorchResult[][] = torchConfigs.map(() => []);
 

@@ -90,8 +90,7 @@ function relativeError(a: Float32Array, b: Float64Array): number {
 Deno.test("gemm() equals a float64 product for every tile height and flag", async (t) => {
   // rows, taps, kc, n: every tail of the 6-row register tile (rows mod 6
   // = 1..5, 0), k remainders of the 8- and 4-way unrolled loops (kc = 1,
-  // 4, 5, 9, 12, 15),
-  // several column blocks.
+  // 4, 5, 9, 12, 15), several column blocks.
   const shapes = [
     [1, 1, 1, 8],
     [8, 1, 9, 8],
