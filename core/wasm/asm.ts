@@ -125,13 +125,17 @@ export const op = {
  * ```
  */
 export class FunctionBuilder {
+  /** Parameter types, in order. */
   readonly params: ValType[];
+  /** Result types. */
   readonly results: ValType[];
   readonly #locals: ValType[] = [];
   readonly #index = new Map<string, number>();
   #code: Code = [];
 
   /**
+   * Starts a function with these parameters and results.
+   *
    * @param params Named parameters, in order.
    * @param results Result types.
    */

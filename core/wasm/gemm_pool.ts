@@ -20,17 +20,29 @@ import { Worker } from "node:worker_threads";
 export interface GemmJob {
   /** Use relaxed-SIMD multiply-adds. */
   relaxed: boolean;
+  /** Rows of C in this part. */
   rows: number;
+  /** Address of the part's first row in the A table. */
   aTab: number;
+  /** Segments per row of A. */
   taps: number;
+  /** Floats per segment. */
   kc: number;
+  /** Address of B. */
   bAt: number;
+  /** Bytes between rows of B. */
   ldb: number;
+  /** Bytes between column blocks of B. */
   panelStride: number;
+  /** Whether B is in panels. */
   packed: boolean;
+  /** Columns of C. */
   n: number;
+  /** Address of the part's first row in the C table. */
   cTab: number;
+  /** Address of the bias, or 0. */
   bias: number;
+  /** GEMM_BIAS, GEMM_RELU, GEMM_ACCUMULATE. */
   flags: number;
 }
 

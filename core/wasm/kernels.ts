@@ -72,6 +72,8 @@ import { type GemmKernels, gemmKernels } from "./gemm.ts";
 import { timePart } from "./profile.ts";
 import { type SimdKernels, simdKernels } from "./simd.ts";
 
+export type { SimdKernels } from "./simd.ts";
+
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelConfig["kernelFunc"];
 
