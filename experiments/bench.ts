@@ -961,6 +961,7 @@ async function main(): Promise<void> {
     if (seen) seen.runs.push(...r.runs);
     else byKey.set(key, r);
   };
+  const failed = new Set<string>();
   for (let rep = 0; rep < repeat; rep++) {
     if (repeat > 1) console.error(`repeat ${rep + 1} of ${repeat}`);
     if (wasmInProcess) {
@@ -980,11 +981,17 @@ async function main(): Promise<void> {
         for (const r of await measureWasmInChild(threads, passOn)) add(r);
       }
     }
-    if (backends.includes("cpu")) {
-      add(await measureBackend("cpu", cases, budget, { roofline: false }));
-    }
-    if (wantWebgpu) {
-      add(await measureBackend("webgpu", cases, budget, { roofline: false }));
+    for (const name of ["cpu", "webgpu"] as const) {
+      const wanted = name === "cpu" ? backends.includes("cpu") : wantWebgpu;
+      if (!wanted || failed.has(name)) continue;
+      try {
+        add(await measureBackend(name, cases, budget, { roofline: false }));
+      } catch (error) {
+        // One backend that cannot start or run does not cost the others.
+        failed.add(name);
+        skipped.push(`${name}: ${(error as Error).message.split("\n")[0]}`);
+        console.error(`${name}: failed (${(error as Error).message})`);
+      }
     }
     if (torchAt) {
       for (const [i, config] of torchConfigs.entries()) {
