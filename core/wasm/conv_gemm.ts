@@ -12,10 +12,17 @@
  *   convolution of the padded dy with the phase's taps (ceil(fh / sh) x
  *   ceil(fw / sw) of them), written straight into dx through the output
  *   table.
- * - {@link convFilterGradient}: dW [K, outC] = colsᵀ dy, the `gemmTN`
- *   kernel over the same patch table as the forward pass, in chunks of
- *   output pixels so that dy's rows and the patches stay in cache.
- * - {@link matMul}: C = A B (+ bias, ReLU) for plain matrices.
+ * - {@link convFilterGradient}: dW [K, outC] = Pᵀ dy over chunks of output
+ *   pixels: the chunk's patches P gathered transposed (`gatherT`, through
+ *   the forward pass's patch table) so that Pᵀ's rows are A rows of `gemm`,
+ *   accumulated chunk after chunk; dy's chunk stays in L2.
+ * - {@link matMul}: C = A B (+ bias, ReLU) for plain matrices, B given as
+ *   B or as Bᵀ.
+ *
+ * Wide B (rows 512+ bytes apart, which fall into the same L1 sets) is packed
+ * into panels of 8 columns first; the reduction runs in blocks that keep a
+ * register tile's A rows in L1. On the threaded build each GEMM's rows are
+ * split over the workers of core/wasm/gemm_pool.ts.
  *
  * Every function works on byte addresses in one `WebAssembly.Memory` and
  * takes scratch space from an allocator (that may grow the memory); the
@@ -53,7 +60,7 @@ const K_BLOCK = 1024;
 const PACK_MIN_LDB = 512;
 /** ...when at least this many rows of C reuse them. */
 const PACK_MIN_ROWS = 16;
-/** Output pixels per `gemmTN` call (the filter gradient's chunks). */
+/** Bytes of dy per chunk of output pixels of a filter gradient. */
 const TN_CHUNK_BYTES = 64 * 1024;
 
 const i32View = (heap: GemmHeap, at: number, n: number) =>
@@ -252,58 +259,56 @@ export function runGemmRows(
       blocks.push([t0, Math.min(tapBlock, taps - t0), 0, kc]);
     }
   }
-  {
-    blocks.forEach(([t0, count, k0, width], i) => {
-      let blockFlags = (flags & GEMM_ACCUMULATE) |
-        (i > 0 ? GEMM_ACCUMULATE : 0);
-      if (i === 0) blockFlags |= flags & GEMM_BIAS;
-      if (i === blocks.length - 1) blockFlags |= flags & GEMM_RELU;
-      const bBlock = panels + rowStride * (t0 * kc + k0);
-      for (let n0 = 0; n0 < n; n0 += slice) {
-        const nBlocks = Math.min(slice, n - n0) / 8;
-        const bSlice = bBlock + (n0 / 8) * panelStride;
-        const [full, tail] = pack
-          ? [k.gemmPacked, k.tailPacked]
-          : [k.gemm, k.tail];
-        if (tiles > 0) {
-          full(
-            aTab + 4 * t0,
-            4 * taps,
-            count,
-            4 * k0,
-            4 * width,
-            bSlice,
-            rowStride,
-            panelStride,
-            nBlocks,
-            cTab,
-            4 * n0,
-            tiles,
-            bias,
-            blockFlags,
-          );
-        }
-        if (rest > 0) {
-          tail[rest - 1]!(
-            aTab + 4 * t0 + 4 * taps * k.rows * tiles,
-            4 * taps,
-            count,
-            4 * k0,
-            4 * width,
-            bSlice,
-            rowStride,
-            panelStride,
-            nBlocks,
-            cTab + 4 * k.rows * tiles,
-            4 * n0,
-            1,
-            bias,
-            blockFlags,
-          );
-        }
+  blocks.forEach(([t0, count, k0, width], i) => {
+    let blockFlags = (flags & GEMM_ACCUMULATE) |
+      (i > 0 ? GEMM_ACCUMULATE : 0);
+    if (i === 0) blockFlags |= flags & GEMM_BIAS;
+    if (i === blocks.length - 1) blockFlags |= flags & GEMM_RELU;
+    const bBlock = panels + rowStride * (t0 * kc + k0);
+    for (let n0 = 0; n0 < n; n0 += slice) {
+      const nBlocks = Math.min(slice, n - n0) / 8;
+      const bSlice = bBlock + (n0 / 8) * panelStride;
+      const [full, tail] = pack
+        ? [k.gemmPacked, k.tailPacked]
+        : [k.gemm, k.tail];
+      if (tiles > 0) {
+        full(
+          aTab + 4 * t0,
+          4 * taps,
+          count,
+          4 * k0,
+          4 * width,
+          bSlice,
+          rowStride,
+          panelStride,
+          nBlocks,
+          cTab,
+          4 * n0,
+          tiles,
+          bias,
+          blockFlags,
+        );
       }
-    });
-  }
+      if (rest > 0) {
+        tail[rest - 1]!(
+          aTab + 4 * t0 + 4 * taps * k.rows * tiles,
+          4 * taps,
+          count,
+          4 * k0,
+          4 * width,
+          bSlice,
+          rowStride,
+          panelStride,
+          nBlocks,
+          cTab + 4 * k.rows * tiles,
+          4 * n0,
+          1,
+          bias,
+          blockFlags,
+        );
+      }
+    }
+  });
 }
 
 /**
