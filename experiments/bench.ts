@@ -9,6 +9,8 @@
  *   optimizer is core/adam.ts's `createAdam`, the one training uses, as
  *   PyTorch's side uses `torch.optim.Adam`; the loss is read with
  *   `await t.data()` every step (no synchronous reads: webgpu runs too);
+ *   also per second of the process's CPU time, which on one thread hardly
+ *   moves when other processes share the cores (`per CPU-s` in the table);
  * - inference images/s: a forward pass of a batch of 256, median of the last
  *   20 of 25 runs;
  * - peak resident memory (`Deno.memoryUsage().rss`) while the case runs;
@@ -33,6 +35,7 @@ import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
@@ -181,6 +184,12 @@ interface Roofline {
 /** What one case measured on one backend. */
 interface CaseResult {
   trainImagesPerSec: number;
+  /**
+   * Training images per second of this process's CPU time (user + system,
+   * all its threads) over the timed steps: on one thread, insensitive to
+   * other processes taking turns on the cores.
+   */
+  trainImagesPerCpuSec: number;
   inferImagesPerSec: number;
   /** Median milliseconds per training step. */
   trainStepMs: number;
@@ -209,6 +218,7 @@ interface BackendResult {
 
 interface TorchCase {
   trainImagesPerSec: number;
+  trainImagesPerCpuSec: number;
   inferImagesPerSec: number;
   trainStepMs: number;
   inferBatchMs: number;
@@ -401,13 +411,17 @@ async function measureCase(
   };
   try {
     const stepMs: number[] = [];
+    let cpuStart = process.cpuUsage();
     for (let i = 0; i < budget.trainWarmup + budget.trainSteps; i++) {
+      if (i === budget.trainWarmup) cpuStart = process.cpuUsage();
       const start = performance.now();
       await trainStep();
       const elapsed = performance.now() - start;
       if (i >= budget.trainWarmup) stepMs.push(elapsed);
       sampleRss();
     }
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const inferMs: number[] = [];
     for (let i = 0; i < budget.inferWarmup + budget.inferRuns; i++) {
       const start = performance.now();
@@ -422,6 +436,9 @@ async function measureCase(
     const inferBatchMs = median(inferMs);
     const result: CaseResult = {
       trainImagesPerSec: round(TRAIN_BATCH * 1000 / trainStepMs),
+      trainImagesPerCpuSec: round(
+        TRAIN_BATCH * budget.trainSteps / cpuSeconds,
+      ),
       inferImagesPerSec: round(INFER_BATCH * 1000 / inferBatchMs),
       trainStepMs: round(trainStepMs, 2),
       inferBatchMs: round(inferBatchMs, 2),
@@ -680,12 +697,13 @@ function pairedRatio(
   ours: Record<string, CaseResult>[],
   torch: TorchResult[],
   name: string,
+  figure: "trainImagesPerSec" | "trainImagesPerCpuSec" = "trainImagesPerSec",
 ): number | undefined {
   const ratios: number[] = [];
   for (let i = 0; i < Math.min(ours.length, torch.length); i++) {
     const a = ours[i]![name];
     const b = torch[i]!.cases[name];
-    if (a && b) ratios.push(a.trainImagesPerSec / b.trainImagesPerSec);
+    if (a && b && a[figure] && b[figure]) ratios.push(a[figure] / b[figure]);
   }
   return ratios.length ? round(median(ratios), 3) : undefined;
 }
@@ -708,7 +726,7 @@ function printResults(
     "infer img/s",
     "RSS MiB",
     "GMAC/s",
-    ...(one ? ["train/torch x1", "infer/torch x1"] : []),
+    ...(one ? ["train/torch x1", "per CPU-s", "infer/torch x1"] : []),
     ...(cpuTorch.length > 1 ? ["train/torch best"] : []),
     ...(cuda ? ["train/torch cuda"] : []),
   ];
@@ -722,6 +740,12 @@ function printResults(
       const entry: Record<string, number> = {};
       if (t1) {
         entry.trainVsTorch1 = pairedRatio(r.runs, one!.runs, name) ?? 0;
+        entry.trainCpuVsTorch1 = pairedRatio(
+          r.runs,
+          one!.runs,
+          name,
+          "trainImagesPerCpuSec",
+        ) ?? 0;
         entry.inferVsTorch1 = round(
           m.inferImagesPerSec / t1.inferImagesPerSec,
           3,
@@ -751,6 +775,7 @@ function printResults(
         ...(one
           ? [
             entry.trainVsTorch1?.toFixed(2) ?? "-",
+            entry.trainCpuVsTorch1?.toFixed(2) ?? "-",
             entry.inferVsTorch1?.toFixed(2) ?? "-",
           ]
           : []),
@@ -770,7 +795,7 @@ function printResults(
         m.inferImagesPerSec.toFixed(1),
         "-",
         m.trainGmacPerSec.toFixed(1),
-        ...(one ? ["-", "-"] : []),
+        ...(one ? ["-", "-", "-"] : []),
         ...(cpuTorch.length > 1 ? ["-"] : []),
         ...(cuda ? ["-"] : []),
       ]);
