@@ -14,6 +14,7 @@ import {
   configureWasmKernels,
   type WasmConvPath,
 } from "../core/wasm/kernels.ts";
+import { gemmPoolFor } from "../core/wasm/gemm_pool.ts";
 import { setPartProfiling, takePartTimes } from "../core/wasm/profile.ts";
 import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
@@ -313,6 +314,11 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
   for (const c of CASES) references.set(c.name, evaluate(c));
   await selectBackend("wasm");
   console.log(`  wasm backend with ${getThreadsCount()} XNNPACK thread(s)`);
+  // On the threaded build the GEMM kernels split their rows over a pool.
+  const memory = (tf.backend() as unknown as {
+    wasm: { wasmMemory?: WebAssembly.Memory };
+  }).wasm.wasmMemory;
+  const pool = memory ? gemmPoolFor(memory) : undefined;
   const previous = configureWasmKernels({});
   try {
     for (const c of CASES) {
@@ -358,6 +364,11 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
           }
         });
       }
+    }
+    if (pool) {
+      console.log(
+        `  GEMM pool of ${pool.threads} threads: ${pool.jobs} parts on workers`,
+      );
     }
   } finally {
     configureWasmKernels(previous);

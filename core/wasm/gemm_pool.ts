@@ -70,6 +70,8 @@ export const CONTROL_WORDS = 16;
 export interface GemmPool {
   /** Threads in all, the caller's included. */
   readonly threads: number;
+  /** Parts handed to workers so far. */
+  readonly jobs: number;
   /**
    * Runs `jobs[i]` on worker i (at most threads - 1 of them) while `local`
    * runs here; returns when all are done.
@@ -130,9 +132,14 @@ export async function startGemmPool(
     for (const { worker } of workers) void worker.terminate();
     return null;
   }
+  let handed = 0;
   const pool: GemmPool = {
     threads,
+    get jobs() {
+      return handed;
+    },
     run(jobs, local) {
+      handed += Math.min(jobs.length, workers.length);
       const used = workers.slice(0, jobs.length);
       used.forEach(({ control }, i) => {
         const job = jobs[i]!;
