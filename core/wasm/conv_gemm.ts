@@ -37,7 +37,7 @@ import {
   GEMM_RELU,
   type GemmKernels,
 } from "./gemm.ts";
-import { type GemmJob, gemmPoolFor } from "./gemm_pool.ts";
+import { gemmPoolFor, type PoolJob } from "./gemm_pool.ts";
 import { timePart } from "./profile.ts";
 import { simdKernels } from "./simd.ts";
 
@@ -174,9 +174,10 @@ function runGemm(
   }
   // Whole tiles to each worker, the rest (and the tail) here.
   const share = Math.floor(tiles / threads) * k.rows;
-  const jobs: GemmJob[] = [];
+  const jobs: PoolJob[] = [];
   for (let i = 0; i < threads - 1; i++) {
     jobs.push({
+      kind: "gemm",
       relaxed: k.fused,
       rows: share,
       aTab: aTab + 4 * taps * share * i,
@@ -632,6 +633,53 @@ export function convInputGradient(
   }
 }
 
+/**
+ * `gatherT` of `count` pixels (a multiple of 4), split over the pool's
+ * threads where there is one.
+ */
+function gather(
+  k: GemmKernels,
+  aTab: number,
+  taps: number,
+  kBytes: number,
+  count: number,
+  dst: number,
+  ldd: number,
+): void {
+  const pool = gemmPoolFor(k.memory);
+  const threads = pool?.threads ?? 1;
+  const share = Math.floor(count / threads / 4) * 4;
+  if (pool === undefined || share < 16) {
+    k.gatherT(aTab, taps, kBytes, count, dst, ldd);
+    return;
+  }
+  const jobs: PoolJob[] = [];
+  for (let i = 0; i < threads - 1; i++) {
+    jobs.push({
+      kind: "gather",
+      aTab: aTab + 4 * taps * share * i,
+      taps,
+      kBytes,
+      count: share,
+      dst: dst + 4 * share * i,
+      ldd,
+    });
+  }
+  const first = share * (threads - 1);
+  pool.run(
+    jobs,
+    () =>
+      k.gatherT(
+        aTab + 4 * taps * first,
+        taps,
+        kBytes,
+        count - first,
+        dst + 4 * first,
+        ldd,
+      ),
+  );
+}
+
 /** Whether {@link convFilterGradient} fits `g`. */
 export function filterGradientFits(g: ConvGeometry): boolean {
   return gemmFitsColumns(g.outC) && (g.fw * g.inC) % 4 === 0;
@@ -673,7 +721,7 @@ export function convFilterGradient(
     const count = Math.min(chunk, rows - m0);
     const count4 = count & ~3;
     timePart("gather", () => {
-      k.gatherT(aTab + 4 * g.fh * m0, g.fh, 4 * kc, count4, pT, ldd);
+      gather(k, aTab + 4 * g.fh * m0, g.fh, 4 * kc, count4, pT, ldd);
       if (count4 < count) {
         const tab = i32View(heap, aTab, rows * g.fh);
         const mem = new Float32Array(heap.memory.buffer);

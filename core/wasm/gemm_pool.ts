@@ -4,13 +4,14 @@
  * (`node:worker_threads`, unreferenced, so they never keep the process
  * alive), each with its own instance of the GEMM module on the same
  * memory. A GEMM's rows are split between the calling thread and the
- * workers; each part runs the whole blocked loop of its rows.
+ * workers, each part running the whole blocked loop of its rows, and so are
+ * the pixels of a filter gradient's transposing gather.
  *
  * Handing a part over costs a store and an `Atomics.notify`; a worker
  * spins briefly after each part before it sleeps in `Atomics.wait`, so the
  * parts of one training step follow each other without a wake-up. One
  * control block per worker: [state, job...], state 0 idle, 1 posted, 2
- * done.
+ * done; then the kind of job and its fields.
  *
  * @module
  */
@@ -46,8 +47,28 @@ export interface GemmJob {
   flags: number;
 }
 
-/** The order of a job's fields in a control block, after the state. */
-export const JOB_FIELDS: readonly (keyof GemmJob)[] = [
+/** A transposing gather (`gatherT` of core/wasm/gemm.ts) of some pixels. */
+export interface GatherJob {
+  /** Address of the part's first row in the patch table. */
+  aTab: number;
+  /** Segments per patch. */
+  taps: number;
+  /** Bytes per segment. */
+  kBytes: number;
+  /** Pixels in this part (a multiple of 4). */
+  count: number;
+  /** Address of the part's first column of Pᵀ. */
+  dst: number;
+  /** Bytes between rows of Pᵀ. */
+  ldd: number;
+}
+
+/** Any part a worker runs. */
+export type PoolJob =
+  | ({ kind: "gemm" } & GemmJob)
+  | ({ kind: "gather" } & GatherJob);
+
+const GEMM_FIELDS: readonly (keyof GemmJob)[] = [
   "relaxed",
   "rows",
   "aTab",
@@ -63,8 +84,55 @@ export const JOB_FIELDS: readonly (keyof GemmJob)[] = [
   "flags",
 ];
 
-/** Words per control block: the state, then the job. */
+const GATHER_FIELDS: readonly (keyof GatherJob)[] = [
+  "aTab",
+  "taps",
+  "kBytes",
+  "count",
+  "dst",
+  "ldd",
+];
+
+/** Words per control block: the state, the kind of job, its fields. */
 export const CONTROL_WORDS = 16;
+
+/**
+ * Writes `job` into a control block (after the state word).
+ *
+ * @param job The part.
+ * @param control The worker's control block.
+ */
+export function encodeJob(job: PoolJob, control: Int32Array): void {
+  control[1] = job.kind === "gemm" ? 0 : 1;
+  const fields: readonly string[] = job.kind === "gemm"
+    ? GEMM_FIELDS
+    : GATHER_FIELDS;
+  const values = job as unknown as Record<string, number | boolean>;
+  fields.forEach((field, j) => {
+    control[2 + j] = Number(values[field]);
+  });
+}
+
+/**
+ * Reads the job in a control block.
+ *
+ * @param control A worker's control block.
+ * @returns The part it holds.
+ */
+export function decodeJob(control: Int32Array): PoolJob {
+  const gemm = control[1] === 0;
+  const fields: readonly string[] = gemm ? GEMM_FIELDS : GATHER_FIELDS;
+  const job: Record<string, number | boolean | string> = {
+    kind: gemm ? "gemm" : "gather",
+  };
+  fields.forEach((field, j) => {
+    const value = control[2 + j]!;
+    job[field] = field === "relaxed" || field === "packed"
+      ? value === 1
+      : value;
+  });
+  return job as unknown as PoolJob;
+}
 
 /** Workers that run GEMM parts on one shared memory. */
 export interface GemmPool {
@@ -76,7 +144,7 @@ export interface GemmPool {
    * Runs `jobs[i]` on worker i (at most threads - 1 of them) while `local`
    * runs here; returns when all are done.
    */
-  run(jobs: GemmJob[], local: () => void): void;
+  run(jobs: PoolJob[], local: () => void): void;
 }
 
 const pools = new WeakMap<WebAssembly.Memory, GemmPool>();
@@ -142,10 +210,7 @@ export async function startGemmPool(
       handed += Math.min(jobs.length, workers.length);
       const used = workers.slice(0, jobs.length);
       used.forEach(({ control }, i) => {
-        const job = jobs[i]!;
-        JOB_FIELDS.forEach((field, j) => {
-          control[1 + j] = Number(job[field]);
-        });
+        encodeJob(jobs[i]!, control);
         Atomics.store(control, 0, 1);
         Atomics.notify(control, 0);
       });

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { runGemmRows } from "./conv_gemm.ts";
 import { type GemmKernels, gemmKernels } from "./gemm.ts";
-import { CONTROL_WORDS, type GemmJob, JOB_FIELDS } from "./gemm_pool.ts";
+import { CONTROL_WORDS, decodeJob } from "./gemm_pool.ts";
 
 const { memory, control: buffer } = workerData as {
   memory: WebAssembly.Memory;
@@ -26,33 +26,35 @@ for (;;) {
     if (++spins > SPINS) Atomics.wait(control, 0, state);
     state = Atomics.load(control, 0);
   }
-  const job = Object.fromEntries(
-    JOB_FIELDS.map((field, j) => [field, control[1 + j]!]),
-  ) as unknown as Record<keyof GemmJob, number>;
+  const job = decodeJob(control);
   try {
-    const relaxed = job.relaxed === 1;
+    const relaxed = job.kind === "gemm" ? job.relaxed : true;
     let k = kernels.get(relaxed);
     if (k === undefined) {
       k = gemmKernels(memory, { relaxed })!;
       kernels.set(relaxed, k);
     }
-    runGemmRows(
-      k,
-      job.rows,
-      job.aTab,
-      job.taps,
-      job.kc,
-      {
-        at: job.bAt,
-        ldb: job.ldb,
-        panelStride: job.panelStride,
-        packed: job.packed === 1,
-      },
-      job.n,
-      job.cTab,
-      job.bias,
-      job.flags,
-    );
+    if (job.kind === "gather") {
+      k.gatherT(job.aTab, job.taps, job.kBytes, job.count, job.dst, job.ldd);
+    } else {
+      runGemmRows(
+        k,
+        job.rows,
+        job.aTab,
+        job.taps,
+        job.kc,
+        {
+          at: job.bAt,
+          ldb: job.ldb,
+          panelStride: job.panelStride,
+          packed: job.packed,
+        },
+        job.n,
+        job.cTab,
+        job.bias,
+        job.flags,
+      );
+    }
   } finally {
     Atomics.store(control, 0, 2);
     Atomics.notify(control, 0);
