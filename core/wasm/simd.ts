@@ -673,17 +673,15 @@ export function simdKernels(memory: unknown): SimdKernels | null {
   try {
     const shared = typeof SharedArrayBuffer === "function" &&
       memory.buffer instanceof SharedArrayBuffer;
-    {
-      const module = new WebAssembly.Module(moduleBytes(shared));
-      const instance = new WebAssembly.Instance(module, { env: { memory } });
-      kernels = {
-        adam: instance.exports.adam as SimdKernels["adam"],
-        im2colTap: instance.exports.im2colTap as SimdKernels["im2colTap"],
-        copyBlocks: instance.exports.copyBlocks as SimdKernels["copyBlocks"],
-        transpose: instance.exports.transpose as SimdKernels["transpose"],
-        colSums: instance.exports.colSums as SimdKernels["colSums"],
-      };
-    }
+    const module = new WebAssembly.Module(moduleBytes(shared));
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    kernels = {
+      adam: instance.exports.adam as SimdKernels["adam"],
+      im2colTap: instance.exports.im2colTap as SimdKernels["im2colTap"],
+      copyBlocks: instance.exports.copyBlocks as SimdKernels["copyBlocks"],
+      transpose: instance.exports.transpose as SimdKernels["transpose"],
+      colSums: instance.exports.colSums as SimdKernels["colSums"],
+    };
   } catch {
     kernels = null;
   }
