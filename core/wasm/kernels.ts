@@ -16,9 +16,10 @@
  *   no im2col for the forward pass and the input gradient (one stride phase
  *   at a time, written straight into dx), a transposing gather for the
  *   filter gradient, weights read in place or packed into panels when wide.
- *   On the paper's layers they run 1.3-1.6x faster than the XNNPACK paths
- *   below, which XNNPACK's repacking of every weight at every step (Adam
- *   writes new buffers) and its SIMD128 multiply-then-add hold back;
+ *   A training step of the paper's autoencoders runs about 1.6x faster
+ *   than on the XNNPACK paths below (experiments/LOG.md, 2026-11-30), which
+ *   XNNPACK's repacking of every weight at every step (Adam writes new
+ *   buffers) and its SIMD128 multiply-then-add hold back;
  * - elsewhere, with XNNPACK's convolution and GEMM glued by loops that
  *   rearrange memory on the wasm heap (about 1 ns per element, against 7-20
  *   ns for the backend's own transpose, gather and depth-to-space kernels):
@@ -115,12 +116,7 @@ export interface WasmKernelOptions {
    * @default true
    */
   relaxed?: boolean;
-  /**
-   * Accumulate the time of each kernel's parts (see
-   * {@link wasmKernelProfile}); for benchmarks.
-   * @default false
-   */
-  profile?: boolean;
+
   /**
    * Threads XNNPACK runs on; scales the compute term of the cost model.
    * @default 1
@@ -140,7 +136,6 @@ const settings: Required<WasmKernelOptions> = {
   threads: 1,
   simd: true,
   relaxed: true,
-  profile: false,
 };
 
 /**
@@ -165,7 +160,6 @@ export function configureWasmKernels(
   if (options.convPath !== undefined) settings.convPath = options.convPath;
   if (options.simd !== undefined) settings.simd = options.simd;
   if (options.relaxed !== undefined) settings.relaxed = options.relaxed;
-  if (options.profile !== undefined) settings.profile = options.profile;
   if (options.threads !== undefined) {
     if (!(options.threads >= 1)) {
       throw new RangeError(
