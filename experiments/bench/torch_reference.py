@@ -30,8 +30,12 @@ import platform
 import sys
 import time
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    sys.exit("torch_reference.py: PyTorch is not installed for " + sys.executable +
+             " (Debian: apt-get install -y python3-torch libopenblas0-pthread)")
 
 TRAIN_BATCH = 32
 INFER_BATCH = 256
