@@ -115,14 +115,9 @@ export const op = {
 } as const;
 
 /**
- * A function body under construction: its parameters and locals by name.
- *
- * @example A function returning its parameter plus one
- * ```ts
- * import { FunctionBuilder, op } from "./asm.ts";
- * const f = new FunctionBuilder([["x", "i32"]], ["i32"]);
- * f.body([...f.get("x"), ...op.i32.const(1), ...op.i32.add]);
- * ```
+ * A function body under construction: its parameters and locals by name
+ * (e.g. `new FunctionBuilder([["x", "i32"]], ["i32"])`, then
+ * `f.body([...f.get("x"), ...op.i32.const(1), ...op.i32.add])`).
  */
 export class FunctionBuilder {
   /** Parameter types, in order. */
