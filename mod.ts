@@ -73,6 +73,8 @@ export {
   createWae,
   layerDecoder,
   layerEncoder,
+  layersModelDecoder,
+  layersModelEncoder,
   type LinearChain,
   type LinearChainOptions,
   MODEL_PLUGINS,

@@ -63,9 +63,17 @@ export interface Adam {
    * @returns The loss value (a scalar the caller disposes).
    */
   minimize(loss: () => Scalar): Scalar;
-  /** Reads the state (a copy). */
+  /**
+   * Reads the state, asynchronously (see `readFloat32`).
+   *
+   * @returns A copy: the step and both moments.
+   */
   getState(): Promise<AdamState>;
-  /** Restores a state from {@link Adam.getState}. */
+  /**
+   * Restores a state from {@link Adam.getState}.
+   *
+   * @param state The state, for the same variables in the same order.
+   */
   setState(state: AdamState): void;
   /** Frees the moment tensors. */
   dispose(): void;

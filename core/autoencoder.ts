@@ -41,11 +41,30 @@ export interface Autoencoder {
   readonly decoder: Decoder;
   /** All trainable variables, in a fixed order. */
   readonly variables: Variable[];
-  /** Loss of a batch [batch, H, W, C]; call inside `tf.tidy` or a gradient. */
+  /**
+   * Loss of a batch; call inside `tf.tidy` or a gradient.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1].
+   * @param training Whether this is a training pass (the regularizer's
+   * sampling and penalties, the decoder penalty).
+   * @returns The total loss and the reconstruction MSE.
+   */
   loss(x: Tensor4D, training: boolean): LossTerms;
-  /** Codes after the regularizer, inference mode: [batch, latentDim]. */
+  /**
+   * Codes after the regularizer, inference mode; intermediate tensors are
+   * freed.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1] (not disposed).
+   * @returns Codes [batch, latentDim]; the caller disposes them.
+   */
   encode(x: Tensor4D): Tensor2D;
-  /** Images from codes. */
+  /**
+   * Images from codes; intermediate tensors are freed.
+   *
+   * @param z Codes [batch, latentDim] (not disposed).
+   * @returns Images [batch, H, W, C] in the decoder's output range; the
+   * caller disposes them.
+   */
   decode(z: Tensor2D): Tensor4D;
   /** Frees every tensor of the three parts. */
   dispose(): void;
@@ -57,6 +76,52 @@ export interface Autoencoder {
  * @param encoder The encoder; its `outputDim` must equal the regularizer's `inputDim`.
  * @param parts The regularizer and the decoder.
  * @returns The autoencoder; it owns the three parts.
+ * @throws {RangeError} When the widths of the three parts do not match.
+ *
+ * @example A tiny IRMAE on 4x4 images: encode, decode, and the loss
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { buildLayers, createAutoencoder, readScalar } from "@irmae/irmae/core";
+ * import {
+ *   createLinearChain,
+ *   layerDecoder,
+ *   layerEncoder,
+ * } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = layerEncoder(
+ *   "tiny",
+ *   buildLayers([
+ *     { type: "reshape", shape: [16] },
+ *     { type: "dense", units: 4, activation: "linear" },
+ *   ], [4, 4, 1], 1),
+ *   [4, 4, 1],
+ * );
+ * const chain = createLinearChain({ latentDim: 4, numMatrices: 2, seed: 2 });
+ * const decoder = layerDecoder(
+ *   "tiny",
+ *   buildLayers([
+ *     { type: "dense", units: 16, activation: "linear" },
+ *     { type: "reshape", shape: [4, 4, 1] },
+ *   ], [4], 3),
+ *   "tanh",
+ * );
+ * const model = createAutoencoder(encoder, { regularizer: chain, decoder });
+ * assert.equal(model.variables.length, 6); // 2 dense layers + 2 matrices
+ *
+ * const x = tf.randomUniform([3, 4, 4, 1], 0, 1, "float32", 4) as tf.Tensor4D;
+ * const codes = model.encode(x); // [3, 4]
+ * const images = model.decode(codes); // [3, 4, 4, 1]
+ * assert.deepEqual(images.shape, [3, 4, 4, 1]);
+ * // Without training noise, the loss is the error of decode(encode(x)).
+ * const [mse, direct] = tf.tidy(() => [
+ *   model.loss(x, false).mse,
+ *   tf.mean(tf.squaredDifference(images, x)),
+ * ]);
+ * assert.ok(Math.abs(await readScalar(mse) - await readScalar(direct!)) < 1e-6);
+ * tf.dispose([x, codes, images, mse!, direct!]);
+ * model.dispose();
+ * ```
  */
 export function createAutoencoder(
   encoder: Encoder,
@@ -90,10 +155,10 @@ export function createAutoencoder(
     ],
     loss(x: Tensor4D, training: boolean): LossTerms {
       const { code, penalty } = regularizer.forward(
-        encoder.apply(x),
+        encoder.apply(x, training),
         training,
       );
-      const logits = decoder.logits(code);
+      const logits = decoder.logits(code, training);
       let recon: Scalar;
       let mse: Scalar;
       if (sigmoid) {

@@ -109,9 +109,13 @@ async function useWasm(): Promise<boolean> {
  *
  * @example Use the pure-JS backend
  * ```ts
- * import { selectBackend } from "./backend.ts";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { selectBackend } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
  * const info = await selectBackend("cpu");
- * console.assert(info.name === "cpu");
+ * assert.equal(info.name, "cpu");
+ * assert.equal(tf.getBackend(), "cpu");
  * ```
  */
 export async function selectBackend(

@@ -179,8 +179,9 @@ function restoreNonFinite(_key: string, value: unknown): unknown {
  *
  * @example Round trip
  * ```ts
+ * import { decodeCheckpoint, encodeCheckpoint } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+ *
  * const bytes = encodeCheckpoint({
  *   meta: { step: 3 },
  *   arrays: { w0: new Float32Array([1, 2]) },
@@ -301,10 +302,16 @@ function magicProblem(bytes: Uint8Array): string | undefined {
  *
  * @example A checkpoint for another configuration is refused
  * ```ts
+ * import {
+ *   CheckpointError,
+ *   decodeCheckpoint,
+ *   encodeCheckpoint,
+ * } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { CheckpointError, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+ *
  * const bytes = encodeCheckpoint({ meta: { config: "a" }, arrays: {} });
- * assert.equal(decodeCheckpoint(bytes, "c.bin", { expect: { config: "a" } }).meta.config, "a");
+ * const same = decodeCheckpoint(bytes, "c.bin", { expect: { config: "a" } });
+ * assert.equal(same.meta.config, "a");
  * assert.throws(
  *   () => decodeCheckpoint(bytes, "c.bin", { expect: { config: "b" } }),
  *   CheckpointError,
@@ -394,11 +401,17 @@ export function decodeCheckpoint<
  *
  * @example Save and load
  * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
- * const path = `${Deno.makeTempDirSync()}/checkpoint.bin`;
- * saveCheckpoint(path, { meta: { step: 7 }, arrays: { w0: new Float32Array(3) } });
- * assert.equal(loadCheckpoint(path).meta.step, 7);
+ *
+ * const dir = Deno.makeTempDirSync();
+ * const path = `${dir}/checkpoint.bin`;
+ * const w0 = new Float32Array([1, 2, 3]);
+ * saveCheckpoint(path, { meta: { step: 7 }, arrays: { w0 } });
+ * const back = loadCheckpoint(path);
+ * assert.equal(back.meta.step, 7);
+ * assert.deepEqual(back.arrays.w0, w0);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function saveCheckpoint(path: string, data: CheckpointData): void {
@@ -422,9 +435,13 @@ const READ_ERRORS: Record<string, string> = {
  *
  * @example A missing file is a CheckpointError
  * ```ts
+ * import { CheckpointError, loadCheckpoint } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
- * assert.throws(() => loadCheckpoint("/nonexistent/checkpoint.bin"), CheckpointError);
+ *
+ * assert.throws(
+ *   () => loadCheckpoint("/nonexistent/checkpoint.bin"),
+ *   CheckpointError,
+ * );
  * ```
  */
 export function loadCheckpoint<

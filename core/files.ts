@@ -11,6 +11,10 @@
  * Temporary names are `<file>.tmp-<pid>-<8 hex digits>`: the pid says whose
  * it is, the random part keeps two threads of one process (workers) apart.
  *
+ * Test hook: with `IRMAE_FAULT_AFTER=<pattern>:<n>` in the environment, the
+ * process kills itself (SIGKILL) right after its n-th write of a matching
+ * file; see `tests/faults_test.ts`.
+ *
  * @module
  */
 import {
@@ -46,6 +50,8 @@ export class DiskError extends Error {
   readonly path: string;
   /** The system's error code, e.g. `ENOSPC`. */
   readonly code: string;
+  /** The verb of the message: `write`, `create`, `remove`, ... */
+  readonly action: string;
   /**
    * Creates the error.
    *
@@ -68,6 +74,7 @@ export class DiskError extends Error {
     this.name = "DiskError";
     this.path = path;
     this.code = code;
+    this.action = options?.action ?? "write";
   }
 }
 
@@ -85,16 +92,6 @@ function errorCode(error: unknown): string | undefined {
  * @param error What the file system threw.
  * @param options `action`, the verb of the message (default `write`).
  * @returns The error to throw.
- *
- * @example Turning a full disk into a DiskError
- * ```ts
- * import assert from "node:assert/strict";
- * import { asDiskError, DiskError } from "./files.ts";
- * const full = Object.assign(new Error("No space left on device"), { code: "ENOSPC" });
- * const error = asDiskError("/runs/a/results.json", full);
- * assert.ok(error instanceof DiskError);
- * assert.equal(error.message, "Cannot write /runs/a/results.json: the disk is full (ENOSPC)");
- * ```
  */
 export function asDiskError(
   path: string,
@@ -114,15 +111,6 @@ const TEMP_PATTERN = /\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
  *
  * @param path The file the temporary stands in for.
  * @returns `<path>.tmp-<pid>-<8 hex digits>`.
- *
- * @example The pid is in the name
- * ```ts
- * import assert from "node:assert/strict";
- * import { tempPathFor, tempOwner } from "./files.ts";
- * const tmp = tempPathFor("/runs/a/checkpoint.bin");
- * assert.ok(tmp.startsWith("/runs/a/checkpoint.bin.tmp-"));
- * assert.equal(tempOwner(tmp), Deno.pid);
- * ```
  */
 export function tempPathFor(path: string): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -134,15 +122,6 @@ export function tempPathFor(path: string): string {
  *
  * @param name A file name or path.
  * @returns The pid, or undefined when the name is not a temporary's.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tempOwner } from "./files.ts";
- * assert.equal(tempOwner("results.json.tmp-4242-0a1b2c3d"), 4242);
- * assert.equal(tempOwner("results.json.tmp-4242"), 4242); // older irmae
- * assert.equal(tempOwner("results.json"), undefined);
- * ```
  */
 export function tempOwner(name: string): number | undefined {
   const match = TEMP_PATTERN.exec(name);
@@ -162,8 +141,9 @@ export function tempOwner(name: string): number | undefined {
  *
  * @example Writing a file
  * ```ts
+ * import { writeFileAtomic } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { writeFileAtomic } from "./files.ts";
+ *
  * const dir = Deno.makeTempDirSync();
  * writeFileAtomic(`${dir}/a.json`, '{"ok":true}');
  * assert.equal(Deno.readTextFileSync(`${dir}/a.json`), '{"ok":true}');
@@ -206,6 +186,44 @@ export function writeFileAtomic(
     throw asDiskError(path, error);
   }
   syncFolder(dirname(path));
+  faultAfterWrite(path);
+}
+
+/**
+ * The fault-injection test hook, read once per thread from the environment
+ * variable `IRMAE_FAULT_AFTER=<pattern>:<n>`: the process kills itself with
+ * SIGKILL right after the n-th completed {@link writeFileAtomic} (counted in
+ * each thread) of a path ending with `/<pattern>`, where `*` stands for
+ * any characters but `/` (`result.json:1`, `.cache/models/*.bin:2`), so
+ * tests can stop a real run just after any kind of file write. Unset, or
+ * without permission to read it, nothing happens.
+ */
+let faultRule: { pattern: RegExp; count: number } | null | undefined;
+let faultWrites = 0;
+
+function readFaultRule(): { pattern: RegExp; count: number } | null {
+  const name = "IRMAE_FAULT_AFTER";
+  try {
+    const state = Deno.permissions.querySync({ name: "env", variable: name });
+    if (state.state !== "granted") return null;
+    const match = /^(.+):(\d+)$/.exec(Deno.env.get(name) ?? "");
+    if (match === null) return null;
+    const glob = match[1]!.split("*").map((part) =>
+      part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+    ).join("[^/]*");
+    return { pattern: new RegExp(`(^|/)${glob}$`), count: Number(match[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Applies the {@link faultRule} test hook after a write of `path`. */
+function faultAfterWrite(path: string): void {
+  faultRule ??= readFaultRule();
+  if (faultRule === null) return;
+  if (!faultRule.pattern.test(path.replaceAll("\\", "/"))) return;
+  faultWrites += 1;
+  if (faultWrites === faultRule.count) Deno.kill(Deno.pid, "SIGKILL");
 }
 
 /** Flushes a folder's entries (the rename) to disk; best effort. */
@@ -280,14 +298,15 @@ export interface RemoveStaleTempsOptions {
  *
  * @example A dead process's temporary goes, a live one's stays
  * ```ts
+ * import { removeStaleTemps } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
- * import { removeStaleTemps, tempPathFor } from "./files.ts";
+ *
  * const dir = Deno.makeTempDirSync();
  * const child = new Deno.Command("true").spawn();
  * const { success } = await child.status; // the child is dead now
  * assert.ok(success);
  * Deno.writeTextFileSync(`${dir}/a.json.tmp-${child.pid}-00000000`, "{");
- * Deno.writeTextFileSync(tempPathFor(`${dir}/b.json`), "{");
+ * Deno.writeTextFileSync(`${dir}/b.json.tmp-${Deno.pid}-00000000`, "{");
  * assert.equal(removeStaleTemps(dir).length, 1);
  * assert.equal([...Deno.readDirSync(dir)].length, 1);
  * Deno.removeSync(dir, { recursive: true });

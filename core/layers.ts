@@ -120,6 +120,24 @@ let nameCounter = 0;
  * @param inShape Input shape without the batch axis.
  * @param seed Seed for the initial weights.
  * @returns The built layers; their variables are owned by the caller.
+ * @throws {RangeError} When a spec does not fit the shape it receives.
+ *
+ * @example A convolution, a flatten and a dense layer
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { buildLayers, layerVariables, runLayers } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const layers = buildLayers([
+ *   { type: "conv", filters: 2, kernel: 3, stride: 2, pad: 1, activation: "relu" },
+ *   { type: "reshape", shape: [8] },
+ *   { type: "dense", units: 3, activation: "linear" },
+ * ], [4, 4, 1], 0);
+ * assert.deepEqual(layers.map((l) => l.outShape), [[2, 2, 2], [8], [3]]);
+ * const y = tf.tidy(() => runLayers(layers, tf.ones([5, 4, 4, 1])));
+ * assert.deepEqual(y.shape, [5, 3]);
+ * tf.dispose([y, ...layerVariables(layers)]);
+ * ```
  */
 export function buildLayers(
   specs: LayerSpec[],
@@ -228,9 +246,38 @@ function activate(x: Tensor, activation: Activation): Tensor {
 /**
  * Runs a batch through built layers.
  *
+ * Intermediate tensors are left to the caller: call it inside `tf.tidy` (or
+ * a gradient).
+ *
  * @param layers Layers from {@link buildLayers}.
  * @param x Input [batch, ...inShape].
  * @returns The output [batch, ...outShape].
+ *
+ * @example A dense layer computes x W + b
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import {
+ *   buildLayers,
+ *   layerVariables,
+ *   readMatrix,
+ *   runLayers,
+ * } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const layers = buildLayers(
+ *   [{ type: "dense", units: 2, activation: "linear" }],
+ *   [3],
+ *   7,
+ * );
+ * const { weight, bias } = layers[0]!;
+ * const x = tf.tensor2d([[1, 2, 3]]);
+ * const [y, expected] = tf.tidy(() => [
+ *   runLayers(layers, x) as tf.Tensor2D,
+ *   tf.add(tf.matMul(x, weight!), bias!) as tf.Tensor2D,
+ * ]);
+ * assert.deepEqual(await readMatrix(y!), await readMatrix(expected!));
+ * tf.dispose([x, y!, expected!, ...layerVariables(layers)]);
+ * ```
  */
 export function runLayers(layers: Layer[], x: Tensor): Tensor {
   let h = x;
@@ -271,7 +318,13 @@ export function runLayers(layers: Layer[], x: Tensor): Tensor {
   return h;
 }
 
-/** All variables of built layers, in order. */
+/**
+ * All variables of built layers, in order: each layer's weight, then its
+ * bias (see {@link buildLayers} for an example).
+ *
+ * @param layers Layers from {@link buildLayers}.
+ * @returns Their variables (not copies).
+ */
 export function layerVariables(layers: Layer[]): Variable[] {
   const out: Variable[] = [];
   for (const layer of layers) {

@@ -85,8 +85,9 @@ export function checkCodes(codes: CodeMatrix, minRows = 1): void {
  *
  * @example Two points
  * ```ts
- * import { gaussianMoments } from "./linalg.ts";
+ * import { gaussianMoments } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
+ *
  * const m = gaussianMoments({ data: new Float32Array([0, 0, 2, 4]), rows: 2, cols: 2 });
  * assert.deepEqual(Array.from(m.mean), [1, 2]);
  * assert.deepEqual(Array.from(m.covariance), [2, 4, 4, 8]);
@@ -143,8 +144,9 @@ export function gaussianMoments(codes: CodeMatrix): GaussianMoments {
  *
  * @example A diagonal matrix
  * ```ts
- * import { symmetricEigen } from "./linalg.ts";
+ * import { symmetricEigen } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
+ *
  * const { values } = symmetricEigen(new Float64Array([1, 0, 0, 3]), 2);
  * assert.deepEqual(Array.from(values), [3, 1]);
  * ```
@@ -191,8 +193,9 @@ export function symmetricEigen(
  *
  * @example A slightly negative eigenvalue becomes zero
  * ```ts
- * import { clampEigenvalues } from "./linalg.ts";
+ * import { clampEigenvalues } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
+ *
  * const clamped = clampEigenvalues(new Float64Array([2, 1e-20, -1e-17]));
  * assert.deepEqual(Array.from(clamped), [2, 0, 0]);
  * ```
@@ -223,8 +226,9 @@ export interface CovarianceFactor {
  *
  * @example A rank-1 covariance
  * ```ts
- * import { covarianceFactor } from "./linalg.ts";
+ * import { covarianceFactor } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
+ *
  * const { factor, rank } = covarianceFactor(new Float64Array([1, 1, 1, 1]), 2);
  * assert.equal(rank, 1);
  * assert.ok(Math.abs(Math.abs(factor[0]!) - 1) < 1e-12);
@@ -252,13 +256,6 @@ export function covarianceFactor(
  *
  * @param count The number of codes asked for.
  * @throws {RangeError} Unless `count` is a non-negative integer.
- *
- * @example
- * ```ts
- * import { checkCount } from "./linalg.ts";
- * import assert from "node:assert/strict";
- * assert.throws(() => checkCount(-1), RangeError);
- * ```
  */
 export function checkCount(count: number): void {
   if (!Number.isInteger(count) || count < 0) {

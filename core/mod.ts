@@ -110,7 +110,9 @@ export type {
   IOHandler,
   LatentOutput,
   LatentRegularizer,
+  LayersModel,
   Parametric,
+  Parsed,
   Sampler,
   Scalar,
   Split,
@@ -118,6 +120,8 @@ export type {
   Tensor2D,
   Tensor4D,
   Variable,
+  ZodDefaultNumber,
+  ZodNumber,
   ZodObject,
   ZodType,
 } from "./types.ts";

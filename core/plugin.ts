@@ -20,7 +20,12 @@ import type {
   Encoder,
   FeatureExtractor,
   LatentRegularizer,
+  Parsed,
   Sampler,
+  ZodDefaultNumber,
+  ZodNumber,
+  ZodObject,
+  ZodType,
 } from "./types.ts";
 
 /** What a latent regularizer's factory receives besides its options. */
@@ -126,15 +131,15 @@ const ROLE_NAMES: Record<Role, string> = {
  * `MY_OPTIONS.extend(REGULARIZER_CONTEXT_FIELDS)`.
  */
 export const REGULARIZER_CONTEXT_FIELDS: {
-  latentDim: z.ZodNumber;
-  seed: z.ZodDefault<z.ZodNumber>;
+  latentDim: ZodNumber;
+  seed: ZodDefaultNumber;
 } = {
   latentDim: z.number().int().min(1).max(65536),
   seed: z.number().int().min(0).default(0),
 };
 
 /** A zod object schema: the shape of a plug-in's manifest options. */
-export type OptionsSchema = z.ZodObject;
+export type OptionsSchema = ZodObject;
 
 /**
  * What {@link definePlugin} takes: a role, a kind, a one-line summary, the
@@ -155,9 +160,10 @@ export interface PluginDefinition<R extends Role, S extends OptionsSchema> {
    *
    * @param options The manifest options after the schema (defaults filled).
    * @param context What the pipeline knows: sizes, seed, data set.
+   * @returns The instance (an extractor may be a promise of one).
    */
   create(
-    options: z.output<S>,
+    options: Parsed<S>,
     context: RoleTypes[R]["context"],
   ): RoleTypes[R]["instance"];
   /**
@@ -181,7 +187,11 @@ const BRAND: unique symbol = Symbol.for("irmae.plugin") as never;
 
 /** A declared plug-in, ready to register. */
 export interface Plugin<R extends Role = Role> {
-  /** Marks plug-ins among a module's exports. */
+  /**
+   * Marks plug-ins among a module's exports.
+   *
+   * @ignore
+   */
   readonly [BRAND]: true;
   /** The role it fills. */
   readonly role: R;
@@ -192,7 +202,7 @@ export interface Plugin<R extends Role = Role> {
   /** The options schema without `kind`. */
   readonly options: OptionsSchema;
   /** The manifest schema: the options plus the `kind` literal, strict. */
-  readonly schema: z.ZodObject;
+  readonly schema: ZodObject;
   /** See {@link PluginDefinition.latentDim}. */
   readonly latentDim?: number;
   /** See {@link PluginDefinition.network}. */
@@ -204,6 +214,7 @@ export interface Plugin<R extends Role = Role> {
    *
    * @param options Parsed options.
    * @param context The role's context.
+   * @returns The instance.
    */
   create(
     options: Record<string, unknown>,
@@ -303,6 +314,18 @@ export function definePlugin<R extends Role, S extends OptionsSchema>(
  *
  * @param value Anything, e.g. a module export.
  * @returns Whether it is a plug-in.
+ *
+ * @example Picking the plug-ins among a module's exports
+ * ```ts
+ * import { isPlugin } from "@irmae/irmae/core";
+ * import * as models from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isPlugin(models.linearChainPlugin));
+ * assert.ok(!isPlugin(models.createLinearChain));
+ * const kinds = Object.values(models).flatMap((v) => isPlugin(v) ? [v.kind] : []);
+ * assert.ok(kinds.includes("linear-chain"));
+ * ```
  */
 export function isPlugin(value: unknown): value is Plugin {
   return typeof value === "object" && value !== null &&
@@ -420,12 +443,20 @@ export class Registry<R extends Role> {
     return plugin.create(rest, context);
   }
 
-  /** The registered kinds, in registration order. */
+  /**
+   * The registered kinds, in registration order.
+   *
+   * @returns The kinds.
+   */
   kinds(): string[] {
     return [...this.#entries.keys()];
   }
 
-  /** The registered plug-ins with their sources, in registration order. */
+  /**
+   * The registered plug-ins with their sources, in registration order.
+   *
+   * @returns The entries.
+   */
   entries(): RegistryEntry<R>[] {
     return [...this.#entries.values()];
   }
@@ -441,6 +472,27 @@ export type Registries = { [R in Role]: Registry<R> };
  * @param source Where they came from.
  * @returns Fresh registries.
  * @throws {RangeError} When two plug-ins of one role share a kind.
+ *
+ * @example Build a regularizer by its manifest kind
+ * ```ts
+ * import { createRegistries } from "@irmae/irmae/core";
+ * import { linearChainPlugin } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createRegistries([linearChainPlugin]);
+ * assert.deepEqual(registries.regularizer.kinds(), ["linear-chain"]);
+ * const chain = registries.regularizer.create(
+ *   { kind: "linear-chain", numMatrices: 3 },
+ *   { latentDim: 4, seed: 0 },
+ * );
+ * assert.equal(chain.variables.length, 3);
+ * chain.dispose();
+ * // An unknown kind names the registered ones.
+ * assert.throws(
+ *   () => registries.regularizer.get("nuclear"),
+ *   /unknown regularizer kind "nuclear"; registered: linear-chain/,
+ * );
+ * ```
  */
 export function createRegistries(
   plugins: Iterable<Plugin> = [],
@@ -486,12 +538,26 @@ export function addPlugins(
  * @param what Names the factory in the message.
  * @returns The parsed options.
  * @throws {RangeError} When the schema refuses them.
+ *
+ * @example Defaults from the schema, one-line errors
+ * ```ts
+ * import { z } from "zod";
+ * import { parseOptions } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = z.strictObject({ steps: z.number().int().min(2).default(8) });
+ * assert.deepEqual(parseOptions(schema, {}, "my sampler"), { steps: 8 });
+ * assert.throws(
+ *   () => parseOptions(schema, { steps: 1 }, "my sampler"),
+ *   (e) => e instanceof RangeError && e.message.startsWith("my sampler: steps:"),
+ * );
+ * ```
  */
-export function parseOptions<S extends z.ZodType>(
+export function parseOptions<S extends ZodType>(
   schema: S,
   value: unknown,
   what: string,
-): z.output<S> {
+): Parsed<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new RangeError(`${what}: ${formatIssues(parsed.error)}`);

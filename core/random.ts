@@ -24,7 +24,11 @@ export class Rng {
     return this.#state;
   }
 
-  /** Restores a state read from {@link Rng.state}. */
+  /**
+   * Restores a state read from {@link Rng.state}.
+   *
+   * @param value A state this class produced.
+   */
   set state(value: number) {
     this.#state = value >>> 0;
   }
@@ -36,8 +40,11 @@ export class Rng {
    *
    * @example Two generators with one seed agree
    * ```ts
-   * import { Rng } from "./random.ts";
-   * console.assert(new Rng(3).next() === new Rng(3).next());
+   * import { Rng } from "@irmae/irmae/core";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Rng(3).next(), new Rng(3).next());
+   * assert.notEqual(new Rng(3).next(), new Rng(4).next());
    * ```
    */
   next(): number {
@@ -45,33 +52,71 @@ export class Rng {
     return mix32(this.#state) / 4294967296;
   }
 
-  /** A uniform integer in [lo, hi] (both inclusive). */
+  /**
+   * A uniform integer in [lo, hi] (both inclusive).
+   *
+   * @param lo The smallest value.
+   * @param hi The largest value.
+   * @returns The next draw.
+   */
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
   }
 
-  /** A standard normal draw (Box-Muller). */
+  /**
+   * A standard normal draw (Box-Muller).
+   *
+   * @returns The next draw.
+   */
   normal(): number {
     const u = 1 - this.next();
     const v = this.next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
-  /** `n` uniform draws in [lo, hi). */
+  /**
+   * `n` uniform draws in [lo, hi).
+   *
+   * @param n How many.
+   * @param lo Lower bound (included).
+   * @param hi Upper bound (excluded).
+   * @returns The draws.
+   */
   uniformArray(n: number, lo: number, hi: number): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * this.next();
     return out;
   }
 
-  /** `n` normal draws with the given standard deviation. */
+  /**
+   * `n` normal draws of mean 0.
+   *
+   * @param n How many.
+   * @param std Their standard deviation.
+   * @returns The draws.
+   */
   normalArray(n: number, std = 1): Float32Array {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = std * this.normal();
     return out;
   }
 
-  /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */
+  /**
+   * A uniformly random permutation of 0..n-1 (Fisher-Yates).
+   *
+   * @param n Its length.
+   * @returns The permutation.
+   *
+   * @example A seeded data order
+   * ```ts
+   * import { Rng } from "@irmae/irmae/core";
+   * import assert from "node:assert/strict";
+   *
+   * const order = new Rng(0).permutation(5);
+   * assert.deepEqual([...order].sort(), [0, 1, 2, 3, 4]);
+   * assert.deepEqual(new Rng(0).permutation(5), order);
+   * ```
+   */
   permutation(n: number): Int32Array {
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) out[i] = i;
@@ -103,8 +148,11 @@ export function mix32(x: number): number {
  *
  * @example Per-example seeds
  * ```ts
- * import { deriveSeed } from "./random.ts";
- * console.assert(deriveSeed(0, [1]) !== deriveSeed(0, [2]));
+ * import { deriveSeed } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * assert.notEqual(deriveSeed(0, [1]), deriveSeed(0, [2]));
+ * assert.equal(deriveSeed(0, ["train", 1]), deriveSeed(0, ["train", 1]));
  * ```
  */
 export function deriveSeed(seed: number, parts: (number | string)[]): number {

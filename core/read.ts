@@ -41,6 +41,17 @@ export async function readFloat32(tensor: Tensor): Promise<Float32Array> {
  * @param tensor Any int32 tensor; not disposed.
  * @returns A fresh copy of its values.
  * @throws {TypeError} When the tensor is not int32.
+ *
+ * @example Read the predicted classes
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { readInt32 } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const classes = tf.tidy(() => tf.argMax(tf.tensor2d([[0, 2], [3, 1]]), 1));
+ * assert.deepEqual([...(await readInt32(classes))], [1, 0]);
+ * classes.dispose();
+ * ```
  */
 export async function readInt32(tensor: Tensor): Promise<Int32Array> {
   if (tensor.dtype !== "int32") {

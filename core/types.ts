@@ -21,12 +21,20 @@ export type Tensor2D = tf.Tensor2D;
 export type Tensor4D = tf.Tensor4D;
 /** A mutable tfjs tensor; the trainable parameters of a model. */
 export type Variable = tf.Variable;
+/** A tfjs layers model (`tf.sequential()` or `tf.model()`). */
+export type LayersModel = tf.LayersModel;
 /** Where tfjs loads a model from or saves it to (`tf.io.IOHandler`). */
 export type IOHandler = tf.io.IOHandler;
 /** A zod schema of any input and output type. */
 export type ZodType = z.ZodType;
 /** A zod object schema: the shape of a plug-in's manifest options. */
 export type ZodObject = z.ZodObject;
+/** A zod number schema. */
+export type ZodNumber = z.ZodNumber;
+/** A zod number schema with a default value. */
+export type ZodDefaultNumber = ReturnType<ZodNumber["default"]>;
+/** What a zod schema parses its input into (zod's `output`). */
+export type Parsed<S extends ZodType> = S["_zod"]["output"];
 
 /** A row-major matrix of codes (or features), one row per example. */
 export interface CodeMatrix {
@@ -54,13 +62,24 @@ export interface Encoder extends Parametric {
   readonly outputDim: number;
   /** Input image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
-  /** Encodes a batch. */
-  apply(x: Tensor4D): Tensor2D;
+  /**
+   * Encodes a batch; intermediate tensors are freed.
+   *
+   * @param x Images [batch, H, W, C] in [0, 1] (not disposed).
+   * @param training Whether this is a training pass (dropout, batch
+   * statistics); the paper's networks ignore it.
+   * @returns Encoder outputs [batch, outputDim]; the caller disposes them.
+   */
+  apply(x: Tensor4D, training?: boolean): Tensor2D;
   /**
    * Folds `matrix` [outputDim, outputDim] into the last layer so that
    * `folded.apply(x)` equals `apply(x) @ matrix`. Returns a new encoder that
    * shares no tensors with this one. Optional: an encoder whose last layer
    * is not linear has none.
+   *
+   * @param matrix The matrix to fold in, e.g. a chain's product (not
+   * disposed).
+   * @returns The new encoder; the caller disposes it.
    */
   absorb?(matrix: Tensor2D): Encoder;
 }
@@ -71,8 +90,16 @@ export interface Decoder extends Parametric {
   readonly latentDim: number;
   /** Output image shape [H, W, C]. */
   readonly imageShape: readonly [number, number, number];
-  /** Decodes a batch to pre-activation logits. */
-  logits(z: Tensor2D): Tensor4D;
+  /**
+   * Decodes a batch to pre-activation logits; intermediate tensors are
+   * freed.
+   *
+   * @param z Codes [batch, latentDim] (not disposed).
+   * @param training Whether this is a training pass.
+   * @returns Logits [batch, H, W, C]; {@link Decoder.output} maps them to
+   * images. The caller disposes them.
+   */
+  logits(z: Tensor2D, training?: boolean): Tensor4D;
   /** Output non-linearity: `tanh` (the paper's AE) or `sigmoid` (its VAE). */
   readonly output: "tanh" | "sigmoid";
 }
@@ -96,16 +123,23 @@ export interface LatentRegularizer extends Parametric {
    *
    * @param h Encoder outputs [batch, inputDim].
    * @param training Whether this is a training pass (sampling, penalties).
+   * @returns The code (possibly `h` itself) and the penalty, if any; the
+   * caller disposes them. Intermediate tensors are freed.
    */
   forward(h: Tensor2D, training: boolean): LatentOutput;
   /**
    * The single [inputDim, latentDim] matrix this regularizer is equivalent to
    * at inference, or `undefined` when it is the identity.
    *
+   * @returns The matrix (the caller disposes it), or `undefined`.
    * @throws {TypeError} When the regularizer is not linear.
    */
   fold(): Tensor2D | undefined;
-  /** The options this instance was made with (a config round-trip). */
+  /**
+   * The options this instance was made with (a config round-trip).
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Record<string, unknown>;
   /**
    * The decoder output this regularizer needs: `sigmoid` for a VAE (trained
@@ -122,6 +156,9 @@ export interface LatentRegularizer extends Parametric {
   /**
    * A loss term on the decoder's weights (the RAE's decoder penalty), added
    * to the training loss; call inside a gradient scope.
+   *
+   * @param decoder The model's decoder.
+   * @returns The penalty.
    */
   decoderPenalty?(decoder: Decoder): Scalar;
   /**
@@ -150,9 +187,20 @@ export interface Dataset {
   readonly imageShape: readonly [number, number, number];
   /** Number of classes, when labelled. */
   readonly numClasses?: number;
-  /** Number of examples in a split. */
+  /**
+   * Number of examples in a split.
+   *
+   * @param split `train` or `val`.
+   * @returns How many examples it holds.
+   */
   size(split: Split): number;
-  /** Reads examples by index. */
+  /**
+   * Reads examples by index; example i of a split never changes.
+   *
+   * @param split `train` or `val`.
+   * @param indices Indices in [0, size(split)).
+   * @returns Their images (and labels), in the order of `indices`.
+   */
   batch(split: Split, indices: ArrayLike<number>): Batch;
   /** A short identity used for caches (kind, sizes, seed, source). */
   readonly fingerprint: string;
@@ -182,6 +230,7 @@ export interface Sampler {
    *
    * @param count Images the figure should hold, about.
    * @param seed Seed of the draws.
+   * @returns The codes to decode, row by row, and the columns per row.
    */
   figure?(count: number, seed: number): { codes: CodeMatrix; columns: number };
   /**

@@ -88,10 +88,15 @@ const hex = (b: number | undefined) =>
  *
  * @example A 2x3 array of bytes
  * ```ts
- * import { parseIdx } from "./idx.ts";
- * const bytes = new Uint8Array([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]);
+ * import { parseIdx } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
+ * // Magic 0x0803 (unsigned bytes, 2 dimensions), sizes 2 and 3, 6 values.
+ * const header = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+ * const bytes = new Uint8Array([...header, 1, 2, 3, 4, 5, 6]);
  * const { shape, data } = parseIdx(bytes);
- * console.assert(shape.join() === "2,3" && data[5] === 6);
+ * assert.deepEqual(shape, [2, 3]);
+ * assert.deepEqual([...data], [1, 2, 3, 4, 5, 6]);
  * ```
  */
 export function parseIdx(
@@ -249,10 +254,13 @@ function readValues(
  *
  * @example Reading a file written on the spot
  * ```ts
- * import { readIdx } from "./idx.ts";
+ * import { readIdx } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 9]));
- * console.assert(readIdx(path, { ndims: 1 }).data[1] === 9);
+ * assert.deepEqual([...readIdx(path, { ndims: 1 }).data], [7, 9]);
+ * assert.throws(() => readIdx(path, { ndims: 3 }));
  * Deno.removeSync(path);
  * ```
  */

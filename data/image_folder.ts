@@ -145,12 +145,14 @@ export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
  *
  * @example Listing a folder
  * ```ts
- * import { listImageFiles } from "./image_folder.ts";
+ * import { listImageFiles } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const dir = Deno.makeTempDirSync();
  * Deno.writeFileSync(`${dir}/b.PNG`, new Uint8Array(1));
  * Deno.writeFileSync(`${dir}/a.jpg`, new Uint8Array(1));
  * Deno.writeFileSync(`${dir}/notes.txt`, new Uint8Array(1));
- * console.assert(listImageFiles(dir).join() === "a.jpg,b.PNG");
+ * assert.deepEqual(listImageFiles(dir), ["a.jpg", "b.PNG"]);
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
@@ -219,13 +221,18 @@ const LUMA = [0.299, 0.587, 0.114] as const;
  * @example A 1x2 PNG
  * ```ts
  * import { encode } from "fast-png";
- * import { decodeImage } from "./image_folder.ts";
+ * import { decodeImage } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const png = encode({
- *   width: 2, height: 1, channels: 3, depth: 8,
+ *   width: 2,
+ *   height: 1,
+ *   channels: 3,
+ *   depth: 8,
  *   data: new Uint8Array([255, 0, 0, 0, 0, 255]),
  * });
  * const image = decodeImage(png);
- * console.assert(image.data.join() === "1,0,0,0,0,1");
+ * assert.deepEqual([...image.data], [1, 0, 0, 0, 0, 1]);
  * ```
  */
 export function decodeImage(
@@ -405,15 +412,22 @@ function checkInteger(name: string, value: number, min: number): void {
  * @example Two PNGs, one per split
  * ```ts
  * import { encode } from "fast-png";
- * import { createImageFolder } from "./image_folder.ts";
+ * import { createImageFolder } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const dir = Deno.makeTempDirSync();
  * for (const name of ["a", "b"]) {
  *   const data = new Uint8Array(8 * 8 * 3).fill(200);
- *   Deno.writeFileSync(`${dir}/${name}.png`, encode({ width: 8, height: 8, data, channels: 3 }));
+ *   const png = encode({ width: 8, height: 8, data, channels: 3 });
+ *   Deno.writeFileSync(`${dir}/${name}.png`, png);
  * }
  * const folder = createImageFolder({ dir, size: 4, crop: 8, val: 1 });
- * console.assert(folder.size("train") === 1 && folder.size("val") === 1);
- * console.assert(folder.batch("val", [0]).images.length === 4 * 4 * 3);
+ * assert.equal(folder.size("train"), 1);
+ * assert.equal(folder.size("val"), 1);
+ * const { images } = folder.batch("val", [0]);
+ * assert.equal(images.length, 4 * 4 * 3);
+ * // A flat colour stays flat through cropping and resizing.
+ * assert.ok(images.every((v) => Math.abs(v - 200 / 255) < 1e-6));
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */

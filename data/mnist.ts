@@ -118,9 +118,11 @@ const FILE_SIZES: Record<Split, number> = { train: 60000, val: 10000 };
  *
  * @example Finding the training images
  * ```ts
- * import { mnistDataDir } from "./mnist.ts";
+ * import { mnistDataDir } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const path = `${mnistDataDir()}/train-images-idx3-ubyte`;
- * console.assert(Deno.statSync(path).size === 47040016);
+ * assert.equal(Deno.statSync(path).size, 16 + 60000 * 28 * 28);
  * ```
  */
 export function mnistDataDir(): string {
@@ -282,10 +284,14 @@ function checkCount(name: string, value: number, max: number): void {
  *
  * @example The first training digit is a 5
  * ```ts
- * import { createMnist } from "./mnist.ts";
+ * import { createMnist } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const mnist = createMnist({ train: 10, val: 10 });
+ * assert.deepEqual(mnist.imageShape, [32, 32, 1]);
  * const { images, labels } = mnist.batch("train", [0]);
- * console.assert(labels![0] === 5 && images.length === 32 * 32);
+ * assert.equal(labels![0], 5);
+ * assert.equal(images.length, 32 * 32);
  * ```
  */
 export function createMnist(options: MnistOptions = {}): Dataset {

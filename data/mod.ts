@@ -7,10 +7,14 @@
  *
  * @example The synthetic shapes of paper §4.1
  * ```ts
- * import { createShapes } from "./mod.ts";
+ * import { createShapes } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const shapes = createShapes({ train: 100, val: 10, seed: 0 });
+ * assert.equal(shapes.size("train"), 100);
  * const { images } = shapes.batch("train", [0, 1]);
- * console.assert(images.length === 2 * 32 * 32 * 3);
+ * assert.equal(images.length, 2 * 32 * 32 * 3);
+ * assert.ok(images.every((v) => v >= 0 && v <= 1));
  * ```
  *
  * @module
@@ -23,6 +27,7 @@ export {
   SHAPES_SIZE,
   type ShapesOptions,
   shapesPlugin,
+  type SquarePlacement,
 } from "./shapes.ts";
 export {
   createMnist,

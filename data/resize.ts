@@ -191,11 +191,13 @@ function checkSize(name: string, value: number): void {
  *
  * @example Enlarging many 2x2 images to 4x4
  * ```ts
- * import { createResizer } from "./resize.ts";
+ * import { createResizer } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const resize = createResizer({ height: 2, width: 2, channels: 1 }, [4, 4]);
  * const out = new Float32Array(16);
  * resize([0, 1, 0, 1], out);
- * console.assert(out[0] === 0 && out[1] === 0.25 && out[3] === 1);
+ * assert.deepEqual([...out.subarray(0, 4)], [0, 0.25, 0.75, 1]);
  * ```
  */
 export function createResizer(
@@ -338,10 +340,12 @@ function twoTapResizer(
  *
  * @example A horizontal ramp stays a ramp
  * ```ts
- * import { resizeBilinear } from "./resize.ts";
+ * import { resizeBilinear } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const ramp = { data: [0, 1, 2, 3], height: 1, width: 4, channels: 1 };
  * const out = resizeBilinear(ramp, [1, 8]);
- * console.assert(out.join() === "0,0.25,0.75,1.25,1.75,2.25,2.75,3");
+ * assert.deepEqual([...out], [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3]);
  * ```
  */
 export function resizeBilinear(
@@ -367,9 +371,11 @@ export function resizeBilinear(
  *
  * @example CelebA's 178x218 images cropped to 148
  * ```ts
- * import { centerCrop } from "./resize.ts";
+ * import { centerCrop } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const box = centerCrop(218, 178, { side: 148 });
- * console.assert(box.top === 35 && box.left === 15 && box.height === 148);
+ * assert.deepEqual(box, { top: 35, left: 15, height: 148, width: 148 });
  * ```
  */
 export function centerCrop(

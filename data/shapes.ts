@@ -146,10 +146,14 @@ export function renderShape(
  *
  * @example Example 0 is the same in every run
  * ```ts
- * import { createShapes } from "./shapes.ts";
+ * import { createShapes } from "@irmae/irmae/data";
+ * import assert from "node:assert/strict";
+ *
  * const a = createShapes({ seed: 1 }).batch("train", [0]).images;
  * const b = createShapes({ seed: 1 }).batch("train", [0]).images;
- * console.assert(a.every((v, i) => v === b[i]));
+ * assert.deepEqual(a, b);
+ * const other = createShapes({ seed: 2 }).batch("train", [0]).images;
+ * assert.notDeepEqual(a, other);
  * ```
  */
 export function createShapes(options: ShapesOptions = {}): Dataset {

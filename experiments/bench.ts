@@ -1,24 +1,32 @@
 /**
- * Throughput benchmark: `deno task bench [options]`.
+ * Throughput benchmark with a roofline: `deno task bench [options]`.
  *
- * For each available backend (wasm always, cpu with `--cpu`, webgpu where
- * core/backend.ts finds a real adapter) and each case of
- * /work/shared/bench/torch_reference.py (shapes-ae with l = 0,
- * shapes-irmae-l4, mnist-irmae-l8), measures
+ * For each backend asked for (`--backend`, e.g. `wasm,webgpu`) and each case
+ * (shapes-ae: l = 0; shapes-irmae-l4; mnist-irmae-l8), measures
  *
  * - training images/s: forward, MSE, backward and an Adam(1e-4) step on a
  *   batch of 32, median of the last 50 of 70 steps (20 warm up). The
- *   optimizer is core/adam.ts's `createAdam`, the one training uses (fused
- *   into one kernel per variable on wasm), as PyTorch's side uses
- *   `torch.optim.Adam`;
+ *   optimizer is core/adam.ts's `createAdam`, the one training uses, as
+ *   PyTorch's side uses `torch.optim.Adam`; the loss is read with
+ *   `await t.data()` every step (no synchronous reads: webgpu runs too);
+ *   also per second of the process's CPU time, which on one thread hardly
+ *   moves when other processes share the cores (`per CPU-s` in the table);
  * - inference images/s: a forward pass of a batch of 256, median of the last
  *   20 of 25 runs;
- * - peak resident memory (`Deno.memoryUsage().rss`) while the case runs.
+ * - peak resident memory (`Deno.memoryUsage().rss`) while the case runs;
+ * - on wasm, a roofline: the multiply-adds of one training step (counted
+ *   from the shapes of every convolution and matmul it runs), the achieved
+ *   GMAC/s, the measured peak of a plain-SIMD and a relaxed-SIMD
+ *   multiply-add loop on this CPU, and the time of the step per kernel and
+ *   per part of the kernels (GEMM, padding, tables, packing, XNNPACK).
  *
- * Where `/usr/bin/python3` imports torch, the PyTorch reference runs in the
- * same invocation (1 thread) and the table shows ours / torch per case.
- * Results go to `bench.json` (git-ignored) with the date, versions and
- * backend details.
+ * The PyTorch reference, experiments/bench/torch_reference.py (found beside
+ * this file), runs in the same invocation for the same cases, on the CPU
+ * with the thread counts of `--torch-threads` and on CUDA where
+ * `torch.cuda.is_available()`; the table gives ours / torch per case.
+ * `--repeat N` alternates our runs and torch's N times, for ratios on a
+ * machine whose speed drifts. Every figure goes to `--json` (default
+ * bench.json, git-ignored) with the date, versions and machine load.
  *
  * @module
  */
@@ -26,14 +34,23 @@ import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { type BackendInfo, selectBackend } from "../core/backend.ts";
+import { hasRelaxedSimd, measureSimdPeak } from "../core/wasm/gemm.ts";
 import {
   ADAM_UPDATE_KERNEL,
   configureWasmKernels,
+  type WasmConvPath,
 } from "../core/wasm/kernels.ts";
+import {
+  type PartTime,
+  setPartProfiling,
+  takePartTimes,
+} from "../core/wasm/profile.ts";
 import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
@@ -41,19 +58,34 @@ import { createLinearChain } from "../models/linear_chain.ts";
 const USAGE = `Usage: deno task bench [options]
 
 Options:
-  --quick          fewer steps (3 + 10 training, 1 + 4 inference)
-  --cpu            also measure the pure-JS cpu backend (very slow)
-  --threads N,...  XNNPACK threads of the wasm backend (default 1); several
-                   counts measure each in its own process
-  --unfused        wasm without the SIMD module's loops and with the op-by-op
-                   Adam update (the earlier kernels), for before/after runs
-  --no-torch       skip the PyTorch reference
-  --cases a,b      only these cases
-  --out FILE       results file (default bench.json)
-  -h, --help       this text`;
+  --backend LIST      backends to measure, e.g. wasm,webgpu (default auto:
+                      wasm, and webgpu where a real GPU adapter is found);
+                      cpu is the pure-JS backend (very slow)
+  --variants LIST     wasm kernel variants, measured in turn (default auto):
+                      auto     the project's FMA GEMM kernels where they fit
+                      plain    the same with a multiply and an add (no
+                               relaxed SIMD)
+                      xnnpack  XNNPACK convolutions and GEMMs with JS glue
+                               (the kernels before the FMA GEMM)
+                      unfused  xnnpack without the SIMD module's loops and
+                               with the op-by-op Adam update
+  --threads N,...     XNNPACK threads of the wasm backend (default 1); several
+                      counts measure each in its own process
+  --torch-threads N,..  CPU threads of the PyTorch reference (default 1)
+  --no-torch          skip the PyTorch reference
+  --no-roofline       skip the per-kernel profile
+  --repeat N          alternate our measurement and torch's N times (default 1)
+  --cases a,b         only these cases
+  --quick             fewer steps (3 + 10 training, 1 + 4 inference)
+  --json PATH         write every figure here (default bench.json)
+  -h, --help          this text`;
 
-const TORCH_SCRIPT = "/work/shared/bench/torch_reference.py";
-const PYTHON = "/usr/bin/python3";
+/** The PyTorch reference script, next to this file. */
+const TORCH_SCRIPT = fileURLToPath(
+  new URL("./bench/torch_reference.py", import.meta.url),
+);
+/** Pythons to try for torch, in order; IRMAE_PYTHON first when set. */
+const PYTHONS = ["python3", "/usr/bin/python3"];
 
 /** One benchmark case, as in torch_reference.py. */
 interface BenchCase {
@@ -109,13 +141,55 @@ const QUICK: Budget = {
   inferRuns: 4,
   inferWarmup: 1,
 };
+/** Training steps profiled per case for the roofline. */
+const PROFILE_STEPS = 10;
 
 const TRAIN_BATCH = 32;
 const INFER_BATCH = 256;
 
+/** A wasm kernel variant (see USAGE). */
+type Variant = "auto" | "plain" | "xnnpack" | "unfused";
+const VARIANTS: readonly Variant[] = ["auto", "plain", "xnnpack", "unfused"];
+
+/** One kernel's share of a training step. */
+interface KernelShare {
+  /** Milliseconds per step. */
+  ms: number;
+  /** Share of the step's median time. */
+  share: number;
+  /** Calls per step. */
+  calls: number;
+  /** Multiply-adds per step (convolutions and matmuls). */
+  macs: number;
+  /** Achieved multiply-adds per second within the kernel, in G. */
+  gmacPerSec: number;
+}
+
+/** The roofline of one case on wasm. */
+interface Roofline {
+  /** Multiply-adds per training step, from the kernels' shapes. */
+  macsPerStep: number;
+  /** Median step time while profiling, ms. */
+  stepMs: number;
+  /** Achieved GMAC/s over the whole step. */
+  gmacPerSec: number;
+  /** Per kernel (tfjs kernel name), per step. */
+  kernels: Record<string, KernelShare>;
+  /** Per part of the project's wasm kernels, ms per step. */
+  parts: Record<string, { ms: number; share: number; calls: number }>;
+  /** The step's time outside every kernel (tape, tidy, JS), ms. */
+  outsideKernelsMs: number;
+}
+
 /** What one case measured on one backend. */
 interface CaseResult {
   trainImagesPerSec: number;
+  /**
+   * Training images per second of this process's CPU time (user + system,
+   * all its threads) over the timed steps: on one thread, insensitive to
+   * other processes taking turns on the cores.
+   */
+  trainImagesPerCpuSec: number;
   inferImagesPerSec: number;
   /** Median milliseconds per training step. */
   trainStepMs: number;
@@ -123,23 +197,48 @@ interface CaseResult {
   inferBatchMs: number;
   /** Peak `Deno.memoryUsage().rss` during the case, MiB. */
   peakRssMiB: number;
+  roofline?: Roofline;
 }
 
 interface BackendResult {
   backend: BackendInfo;
+  /** The wasm kernel variant. */
+  variant?: Variant;
   /** XNNPACK threads, for wasm. */
   threads?: number;
   /** The wasm kernels' settings, for wasm. */
   kernels?: ReturnType<typeof configureWasmKernels>;
   /** Whether Adam ran as one fused kernel per variable where available. */
   fusedAdam?: boolean;
+  /** One entry per repeat. */
+  runs: Record<string, CaseResult>[];
+  /** Medians over the repeats. */
   cases: Record<string, CaseResult>;
+}
+
+interface TorchCase {
+  trainImagesPerSec: number;
+  trainImagesPerCpuSec: number;
+  inferImagesPerSec: number;
+  trainStepMs: number;
+  inferBatchMs: number;
+  trainMacsPerStep: number;
+  trainGmacPerSec: number;
 }
 
 interface TorchResult {
   torch: string;
+  device: "cpu" | "cuda";
+  deviceName: string;
   threads: number;
-  [name: string]: unknown;
+  cases: Record<string, TorchCase>;
+}
+
+/** Torch runs of one configuration (device and threads), per repeat. */
+interface TorchSeries {
+  label: string;
+  runs: TorchResult[];
+  cases: Record<string, TorchCase>;
 }
 
 function median(values: number[]): number {
@@ -153,17 +252,114 @@ function median(values: number[]): number {
 const round = (x: number, digits = 1) =>
   Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** Times training and inference of one case on the active backend. */
-async function measureCase(
-  c: BenchCase,
-  budget: Budget,
-  fusedAdam: boolean,
-): Promise<CaseResult> {
-  let peakRss = Deno.memoryUsage().rss;
-  const sampleRss = () => {
-    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+// ---------------------------------------------------------------------------
+// Kernel accounting for the roofline.
+
+type KernelFunc = tf.KernelConfig["kernelFunc"];
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Multiply-adds of one kernel call, from its inputs and output. */
+function kernelMacs(
+  name: string,
+  inputs: Record<string, tf.TensorInfo | undefined>,
+  attrs: Record<string, unknown>,
+  output: tf.TensorInfo,
+): number {
+  switch (name) {
+    case "Conv2D":
+    case "FusedConv2D": {
+      const [fh, fw, inC] = inputs.filter!.shape as number[];
+      return size(output.shape) * fh! * fw! * inC!;
+    }
+    case "Conv2DBackpropInput": {
+      const [fh, fw, inC] = inputs.filter!.shape as number[];
+      return size(inputs.dy!.shape) * fh! * fw! * inC!;
+    }
+    case "Conv2DBackpropFilter": {
+      const [fh, fw, inC] = attrs.filterShape as number[];
+      return size(inputs.dy!.shape) * fh! * fw! * inC!;
+    }
+    case "BatchMatMul":
+    case "_FusedMatMul": {
+      const a = inputs.a!.shape;
+      const k = attrs.transposeA ? a.at(-2)! : a.at(-1)!;
+      return size(output.shape) * k;
+    }
+    default:
+      return 0;
+  }
+}
+
+/** What the kernels of one step did. */
+interface KernelTally {
+  ms: number;
+  calls: number;
+  macs: number;
+}
+
+/**
+ * Wraps every kernel of `backendName` to time it and count its
+ * multiply-adds; returns the tallies and a function that restores the
+ * kernels. Only meaningful on synchronous backends (wasm, cpu).
+ */
+function instrumentKernels(backendName: string): {
+  tallies: Map<string, KernelTally>;
+  restore: () => void;
+} {
+  const tallies = new Map<string, KernelTally>();
+  const configs = tf.getKernelsForBackend(backendName);
+  for (const config of configs) {
+    const inner = config.kernelFunc;
+    const name = config.kernelName;
+    const wrapped: KernelFunc = (args) => {
+      const start = performance.now();
+      const out = inner(args);
+      const ms = performance.now() - start;
+      const first = Array.isArray(out) ? out[0] : out;
+      const macs = first === undefined ? 0 : kernelMacs(
+        name,
+        args.inputs as Record<string, tf.TensorInfo>,
+        args.attrs as Record<string, unknown>,
+        first as tf.TensorInfo,
+      );
+      const t = tallies.get(name) ?? { ms: 0, calls: 0, macs: 0 };
+      t.ms += ms;
+      t.calls += 1;
+      t.macs += macs;
+      tallies.set(name, t);
+      return out;
+    };
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel({ ...config, kernelFunc: wrapped });
+  }
+  return {
+    tallies,
+    restore() {
+      for (const config of configs) {
+        tf.unregisterKernel(config.kernelName, backendName);
+        tf.registerKernel(config);
+      }
+    },
   };
-  const ae = createAutoencoder(
+}
+
+/** A readable label for a tfjs kernel in the roofline. */
+const KERNEL_LABELS: Record<string, string> = {
+  Conv2D: "Conv2D (conv forward, convT input grad)",
+  FusedConv2D: "FusedConv2D (conv forward + bias, ReLU)",
+  Conv2DBackpropInput: "Conv2DBackpropInput (conv input grad, convT forward)",
+  Conv2DBackpropFilter: "Conv2DBackpropFilter (filter grads)",
+  BatchMatMul: "BatchMatMul (dense, chain)",
+  _FusedMatMul: "_FusedMatMul (dense + bias, ReLU)",
+  [ADAM_UPDATE_KERNEL]: "Adam update (fused)",
+};
+
+// ---------------------------------------------------------------------------
+// Measuring.
+
+function buildCase(c: BenchCase) {
+  return createAutoencoder(
     createEncoder(c.architecture, { latentDim: c.latentDim, seed: 0 }),
     {
       regularizer: createLinearChain({
@@ -177,6 +373,20 @@ async function measureCase(
       }),
     },
   );
+}
+
+/** Times training and inference of one case on the active backend. */
+async function measureCase(
+  c: BenchCase,
+  budget: Budget,
+  fusedAdam: boolean,
+  roofline: boolean,
+): Promise<CaseResult> {
+  let peakRss = Deno.memoryUsage().rss;
+  const sampleRss = () => {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+  };
+  const ae = buildCase(c);
   const optimizer = createAdam(ae.variables, { lr: 1e-4, fused: fusedAdam });
   const x = tf.randomUniform(
     [TRAIN_BATCH, ...c.imageShape],
@@ -192,19 +402,26 @@ async function measureCase(
     "float32",
     4,
   );
+  const trainStep = async () => {
+    const cost = optimizer.minimize(() =>
+      ae.loss(x as tf.Tensor4D, true).total
+    );
+    await cost.data(); // waits for GPU backends; a no-op wait on wasm/cpu
+    cost.dispose();
+  };
   try {
     const stepMs: number[] = [];
+    let cpuStart = process.cpuUsage();
     for (let i = 0; i < budget.trainWarmup + budget.trainSteps; i++) {
+      if (i === budget.trainWarmup) cpuStart = process.cpuUsage();
       const start = performance.now();
-      const cost = optimizer.minimize(() =>
-        ae.loss(x as tf.Tensor4D, true).total
-      );
-      await cost.data(); // waits for GPU backends; a no-op wait on wasm/cpu
-      cost.dispose();
+      await trainStep();
       const elapsed = performance.now() - start;
       if (i >= budget.trainWarmup) stepMs.push(elapsed);
       sampleRss();
     }
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const inferMs: number[] = [];
     for (let i = 0; i < budget.inferWarmup + budget.inferRuns; i++) {
       const start = performance.now();
@@ -217,13 +434,18 @@ async function measureCase(
     }
     const trainStepMs = median(stepMs);
     const inferBatchMs = median(inferMs);
-    return {
+    const result: CaseResult = {
       trainImagesPerSec: round(TRAIN_BATCH * 1000 / trainStepMs),
+      trainImagesPerCpuSec: round(
+        TRAIN_BATCH * budget.trainSteps / cpuSeconds,
+      ),
       inferImagesPerSec: round(INFER_BATCH * 1000 / inferBatchMs),
       trainStepMs: round(trainStepMs, 2),
       inferBatchMs: round(inferBatchMs, 2),
       peakRssMiB: round(peakRss / 2 ** 20),
     };
+    if (roofline) result.roofline = await profileSteps(trainStep);
+    return result;
   } finally {
     optimizer.dispose();
     ae.dispose();
@@ -231,22 +453,187 @@ async function measureCase(
   }
 }
 
-async function torchAvailable(): Promise<boolean> {
+/** Profiles {@link PROFILE_STEPS} training steps kernel by kernel. */
+async function profileSteps(
+  trainStep: () => Promise<void>,
+): Promise<Roofline> {
+  const { tallies, restore } = instrumentKernels(tf.getBackend());
+  const wasProfiling = setPartProfiling(true);
+  takePartTimes();
+  const stepMs: number[] = [];
+  let parts: Record<string, PartTime>;
   try {
-    const { success } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import torch"],
+    for (let i = 0; i < PROFILE_STEPS; i++) {
+      const start = performance.now();
+      await trainStep();
+      stepMs.push(performance.now() - start);
+    }
+  } finally {
+    parts = takePartTimes();
+    setPartProfiling(wasProfiling);
+    restore();
+  }
+  const steps = PROFILE_STEPS;
+  const step = median(stepMs);
+  const mean = stepMs.reduce((a, b) => a + b, 0) / steps;
+  let macs = 0;
+  let kernelMs = 0;
+  const kernels: Record<string, KernelShare> = {};
+  for (const [name, t] of [...tallies].sort((a, b) => b[1].ms - a[1].ms)) {
+    macs += t.macs;
+    kernelMs += t.ms;
+    kernels[KERNEL_LABELS[name] ?? name] = {
+      ms: round(t.ms / steps, 3),
+      share: round(t.ms / steps / mean, 4),
+      calls: round(t.calls / steps, 1),
+      macs: Math.round(t.macs / steps),
+      gmacPerSec: t.macs > 0 ? round(t.macs / t.ms / 1e6, 2) : 0,
+    };
+  }
+  return {
+    macsPerStep: Math.round(macs / steps),
+    stepMs: round(step, 2),
+    gmacPerSec: round(macs / steps / step / 1e6, 2),
+    kernels,
+    parts: Object.fromEntries(
+      Object.entries(parts).sort((a, b) => b[1].ms - a[1].ms).map((
+        [name, p],
+      ) => [name, {
+        ms: round(p.ms / steps, 3),
+        share: round(p.ms / steps / mean, 4),
+        calls: round(p.calls / steps, 1),
+      }]),
+    ),
+    outsideKernelsMs: round((mean * steps - kernelMs) / steps, 2),
+  };
+}
+
+/** Applies a wasm kernel variant; returns the settings now in force. */
+function applyVariant(variant: Variant): ReturnType<
+  typeof configureWasmKernels
+> {
+  const convPath: WasmConvPath = variant === "auto" || variant === "plain"
+    ? "auto"
+    : "xnnpack";
+  configureWasmKernels({
+    convPath,
+    relaxed: variant !== "plain",
+    simd: variant !== "unfused",
+  });
+  return configureWasmKernels({});
+}
+
+/** Measures `cases` on `backend` in this process. */
+async function measureBackend(
+  name: "wasm" | "cpu" | "webgpu",
+  cases: BenchCase[],
+  budget: Budget,
+  options: { variant?: Variant; roofline: boolean },
+): Promise<BackendResult> {
+  const backend = await selectBackend(name);
+  const variant = name === "wasm" ? options.variant ?? "auto" : undefined;
+  const result: BackendResult = { backend, runs: [], cases: {} };
+  if (name === "wasm") {
+    result.variant = variant;
+    result.threads = getThreadsCount();
+    result.kernels = applyVariant(variant!);
+  }
+  const fused = variant !== "unfused";
+  result.fusedAdam = fused &&
+    tf.getKernel(ADAM_UPDATE_KERNEL, name) !== undefined;
+  console.error(`${label(result)}: measuring`);
+  const run: Record<string, CaseResult> = {};
+  for (const c of cases) {
+    run[c.name] = await measureCase(
+      c,
+      budget,
+      fused,
+      options.roofline && name === "wasm",
+    );
+    const { roofline: _, ...figures } = run[c.name]!;
+    console.error(`  ${c.name} ${JSON.stringify(figures)}`);
+  }
+  result.runs.push(run);
+  return result;
+}
+
+/** Measures the wasm backend on `threads` threads in a fresh process. */
+async function measureWasmInChild(
+  threads: number,
+  args: string[],
+): Promise<BackendResult[]> {
+  const out = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const { success } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        fileURLToPath(import.meta.url),
+        ...args,
+        `--threads=${threads}`,
+        "--backend=wasm",
+        "--no-torch",
+        `--json=${out}`,
+      ],
       stdout: "null",
-      stderr: "null",
+      stderr: "inherit",
     }).output();
-    return success;
-  } catch {
-    return false;
+    if (!success) throw new Error(`The ${threads}-thread wasm run failed`);
+    const report = JSON.parse(await Deno.readTextFile(out)) as {
+      results: BackendResult[];
+    };
+    return report.results;
+  } finally {
+    await Deno.remove(out);
   }
 }
 
-async function runTorch(): Promise<TorchResult> {
-  const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
-    args: [TORCH_SCRIPT, "1"],
+// ---------------------------------------------------------------------------
+// PyTorch.
+
+/** The first Python that imports torch, and whether it has CUDA. */
+async function findTorch(): Promise<
+  { python: string; cuda: boolean } | undefined
+> {
+  const env = Deno.env.get("IRMAE_PYTHON");
+  for (const python of env ? [env, ...PYTHONS] : PYTHONS) {
+    try {
+      const { success, stdout } = await new Deno.Command(python, {
+        args: ["-c", "import torch; print(torch.cuda.is_available())"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (success) {
+        return {
+          python,
+          cuda: new TextDecoder().decode(stdout).trim() === "True",
+        };
+      }
+    } catch {
+      // not installed; try the next
+    }
+  }
+  return undefined;
+}
+
+async function runTorch(
+  python: string,
+  device: "cpu" | "cuda",
+  threads: number,
+  cases: string[],
+  quick: boolean,
+): Promise<TorchResult> {
+  const threadVars = String(threads);
+  const { success, stdout, stderr } = await new Deno.Command(python, {
+    args: [
+      TORCH_SCRIPT,
+      `--device=${device}`,
+      `--threads=${threads}`,
+      `--cases=${cases.join(",")}`,
+      ...(quick ? ["--quick"] : []),
+    ],
+    // OpenBLAS and OpenMP start their own pools unless told the count.
+    env: { OPENBLAS_NUM_THREADS: threadVars, OMP_NUM_THREADS: threadVars },
   }).output();
   const text = new TextDecoder().decode(stdout).trim();
   if (!success) {
@@ -257,58 +644,43 @@ async function runTorch(): Promise<TorchResult> {
   return JSON.parse(text.split("\n").at(-1)!) as TorchResult;
 }
 
-function torchCase(
-  torch: TorchResult | null,
-  name: string,
-): { trainImagesPerSec: number; inferImagesPerSec: number } | undefined {
-  const entry = torch?.[name] as
-    | { trainImagesPerSec: number; inferImagesPerSec: number }
-    | undefined;
-  return entry;
+// ---------------------------------------------------------------------------
+// Report.
+
+/** A label for a backend result: its name, variant and thread count. */
+function label(r: BackendResult): string {
+  return r.backend.name +
+    (r.variant && r.variant !== "auto" ? ` ${r.variant}` : "") +
+    (r.threads && r.threads > 1 ? ` x${r.threads}` : "");
 }
 
-function printTable(results: BackendResult[], torch: TorchResult | null): void {
-  const header = [
-    "backend",
-    "case",
-    "train img/s",
-    "infer img/s",
-    "peak RSS MiB",
-    "train/torch",
-    "infer/torch",
-  ];
-  const rows: string[][] = [header];
-  for (const r of results) {
-    const backend = label(r);
-    for (const [name, m] of Object.entries(r.cases)) {
-      const t = torchCase(torch, name);
-      rows.push([
-        backend,
-        name,
-        m.trainImagesPerSec.toFixed(1),
-        m.inferImagesPerSec.toFixed(1),
-        m.peakRssMiB.toFixed(0),
-        t ? (m.trainImagesPerSec / t.trainImagesPerSec).toFixed(2) : "-",
-        t ? (m.inferImagesPerSec / t.inferImagesPerSec).toFixed(2) : "-",
-      ]);
+/** Per-case medians over runs of figures keyed by case. */
+function medianCases<T extends object>(
+  runs: Record<string, T>[],
+): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const name of Object.keys(runs[0] ?? {})) {
+    const entries = runs.map((r) => r[name]! as Record<string, unknown>);
+    const merged: Record<string, unknown> = { ...entries[0]! };
+    for (const [key, value] of Object.entries(merged)) {
+      if (typeof value === "number") {
+        merged[key] = median(entries.map((e) => e[key] as number));
+      }
     }
-  }
-  if (torch !== null) {
-    for (const c of CASES) {
-      const t = torchCase(torch, c.name);
-      if (t === undefined) continue;
-      rows.push([
-        `torch ${torch.torch} x${torch.threads}`,
-        c.name,
-        t.trainImagesPerSec.toFixed(1),
-        t.inferImagesPerSec.toFixed(1),
-        "-",
-        "1.00",
-        "1.00",
-      ]);
+    // The roofline of the median run by training speed.
+    const byStep = [...entries].sort((a, b) =>
+      (a.trainStepMs as number) - (b.trainStepMs as number)
+    );
+    if ("roofline" in merged) {
+      merged.roofline = byStep[byStep.length >> 1]!.roofline;
     }
+    out[name] = merged as T;
   }
-  const widths = header.map((_, i) =>
+  return out;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) =>
     Math.max(...rows.map((row) => row[i]!.length))
   );
   for (const row of rows) {
@@ -320,79 +692,217 @@ function printTable(results: BackendResult[], torch: TorchResult | null): void {
   }
 }
 
-/** A label for a backend result: its name and thread count. */
-function label(r: BackendResult): string {
-  return r.backend.name + (r.threads && r.threads > 1 ? ` x${r.threads}` : "") +
-    (r.backend.name === "wasm" && r.kernels?.simd === false ? " unfused" : "");
+/** Median over repeats of ours / torch's training img/s, per run pair. */
+function pairedRatio(
+  ours: Record<string, CaseResult>[],
+  torch: TorchResult[],
+  name: string,
+  figure: "trainImagesPerSec" | "trainImagesPerCpuSec" = "trainImagesPerSec",
+): number | undefined {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(ours.length, torch.length); i++) {
+    const a = ours[i]![name];
+    const b = torch[i]!.cases[name];
+    if (a && b && a[figure] && b[figure]) ratios.push(a[figure] / b[figure]);
+  }
+  return ratios.length ? round(median(ratios), 3) : undefined;
 }
 
-/** Measures `cases` on `backend` in this process. */
-async function measureBackend(
-  name: "wasm" | "cpu" | "webgpu",
-  cases: BenchCase[],
-  budget: Budget,
-  unfused = false,
-): Promise<BackendResult> {
-  const backend = await selectBackend(name);
-  const result: BackendResult = { backend, cases: {} };
-  if (name === "wasm") {
-    result.threads = getThreadsCount();
-    if (unfused) configureWasmKernels({ simd: false });
-    result.kernels = configureWasmKernels({});
+function printResults(
+  results: BackendResult[],
+  torch: TorchSeries[],
+): Record<string, Record<string, Record<string, number>>> {
+  const cpuTorch = torch.filter((t) => t.runs[0]!.device === "cpu");
+  const one = cpuTorch.find((t) => t.runs[0]!.threads === 1);
+  const cuda = torch.find((t) => t.runs[0]!.device === "cuda");
+  const bestCpu = (name: string) =>
+    Math.max(
+      ...cpuTorch.map((t) => t.cases[name]?.trainImagesPerSec ?? 0),
+    );
+  const header = [
+    "backend",
+    "case",
+    "train img/s",
+    "infer img/s",
+    "RSS MiB",
+    "GMAC/s",
+    ...(one ? ["train/torch x1", "per CPU-s", "infer/torch x1"] : []),
+    ...(cpuTorch.length > 1 ? ["train/torch best"] : []),
+    ...(cuda ? ["train/torch cuda"] : []),
+  ];
+  const rows: string[][] = [header];
+  const ratios: Record<string, Record<string, Record<string, number>>> = {};
+  for (const r of results) {
+    const key = label(r);
+    ratios[key] = {};
+    for (const [name, m] of Object.entries(r.cases)) {
+      const t1 = one?.cases[name];
+      const entry: Record<string, number> = {};
+      if (t1) {
+        entry.trainVsTorch1 = pairedRatio(r.runs, one!.runs, name) ?? 0;
+        entry.trainCpuVsTorch1 = pairedRatio(
+          r.runs,
+          one!.runs,
+          name,
+          "trainImagesPerCpuSec",
+        ) ?? 0;
+        entry.inferVsTorch1 = round(
+          m.inferImagesPerSec / t1.inferImagesPerSec,
+          3,
+        );
+      }
+      if (cpuTorch.length > 0) {
+        entry.trainVsTorchBestCpu = round(
+          m.trainImagesPerSec / bestCpu(name),
+          3,
+        );
+      }
+      const tc = cuda?.cases[name];
+      if (tc) {
+        entry.trainVsTorchCuda = round(
+          m.trainImagesPerSec / tc.trainImagesPerSec,
+          3,
+        );
+      }
+      ratios[key]![name] = entry;
+      rows.push([
+        key,
+        name,
+        m.trainImagesPerSec.toFixed(1),
+        m.inferImagesPerSec.toFixed(1),
+        m.peakRssMiB.toFixed(0),
+        m.roofline ? m.roofline.gmacPerSec.toFixed(1) : "-",
+        ...(one
+          ? [
+            entry.trainVsTorch1?.toFixed(2) ?? "-",
+            entry.trainCpuVsTorch1?.toFixed(2) ?? "-",
+            entry.inferVsTorch1?.toFixed(2) ?? "-",
+          ]
+          : []),
+        ...(cpuTorch.length > 1
+          ? [entry.trainVsTorchBestCpu?.toFixed(2) ?? "-"]
+          : []),
+        ...(cuda ? [entry.trainVsTorchCuda?.toFixed(2) ?? "-"] : []),
+      ]);
+    }
   }
-  result.fusedAdam = !unfused &&
-    tf.getKernel(ADAM_UPDATE_KERNEL, name) !== undefined;
-  console.error(`${label(result)}: measuring`);
-  for (const c of cases) {
-    result.cases[c.name] = await measureCase(c, budget, !unfused);
-    console.error(`  ${c.name} ${JSON.stringify(result.cases[c.name])}`);
+  for (const t of torch) {
+    for (const [name, m] of Object.entries(t.cases)) {
+      rows.push([
+        t.label,
+        name,
+        m.trainImagesPerSec.toFixed(1),
+        m.inferImagesPerSec.toFixed(1),
+        "-",
+        m.trainGmacPerSec.toFixed(1),
+        ...(one ? ["-", "-", "-"] : []),
+        ...(cpuTorch.length > 1 ? ["-"] : []),
+        ...(cuda ? ["-"] : []),
+      ]);
+    }
   }
-  return result;
+  printTable(rows);
+  return ratios;
 }
 
-/** Measures the wasm backend on `threads` threads in a fresh process. */
-async function measureWasmInChild(
-  threads: number,
-  args: string[],
-): Promise<BackendResult> {
-  const out = await Deno.makeTempFile({ suffix: ".json" });
-  try {
-    const { success } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL(import.meta.url).pathname,
-        ...args,
-        `--threads=${threads}`,
-        "--wasm-only",
-        "--no-torch",
-        `--out=${out}`,
-      ],
-      stdout: "null",
-      stderr: "inherit",
-    }).output();
-    if (!success) throw new Error(`The ${threads}-thread wasm run failed`);
-    const report = JSON.parse(await Deno.readTextFile(out)) as {
-      results: BackendResult[];
-    };
-    return report.results[0]!;
-  } finally {
-    await Deno.remove(out);
+function printRoofline(
+  results: BackendResult[],
+  peaks: { plain: number | null; relaxed: number | null },
+  torch: TorchSeries[],
+): void {
+  const one = torch.find((t) =>
+    t.runs[0]!.device === "cpu" && t.runs[0]!.threads === 1
+  );
+  const peak = Math.max(peaks.plain ?? 0, peaks.relaxed ?? 0);
+  console.log(
+    `\nRoofline: wasm SIMD multiply-add peak on this CPU ${
+      peaks.plain?.toFixed(1) ?? "-"
+    } GMAC/s plain (f32x4.mul + add), ${
+      peaks.relaxed?.toFixed(1) ?? "-"
+    } GMAC/s relaxed (f32x4.relaxed_madd), per thread`,
+  );
+  for (const r of results) {
+    for (const [name, m] of Object.entries(r.cases)) {
+      const roof = m.roofline;
+      if (!roof) continue;
+      const t = one?.cases[name];
+      console.log(
+        `\n${label(r)} ${name}: ${(roof.macsPerStep / 1e9).toFixed(3)} GMAC` +
+          ` per step${
+            t && t.trainMacsPerStep !== roof.macsPerStep
+              ? ` (torch counts ${(t.trainMacsPerStep / 1e9).toFixed(3)})`
+              : ""
+          }, ${roof.stepMs.toFixed(1)} ms per step, ${
+            roof.gmacPerSec.toFixed(1)
+          } GMAC/s = ${(100 * roof.gmacPerSec / peak).toFixed(0)}% of peak` +
+          (t
+            ? `; torch x1 ${t.trainGmacPerSec.toFixed(1)} GMAC/s (${
+              t.trainStepMs.toFixed(1)
+            } ms)`
+            : ""),
+      );
+      const rows: string[][] = [[
+        "  kernel",
+        "",
+        "ms/step",
+        "share",
+        "calls",
+        "GMAC",
+        "GMAC/s",
+      ]];
+      for (const [kernel, k] of Object.entries(roof.kernels)) {
+        if (k.share < 0.005) continue;
+        rows.push([
+          `  ${kernel}`,
+          "",
+          k.ms.toFixed(2),
+          `${(100 * k.share).toFixed(1)}%`,
+          k.calls.toFixed(0),
+          (k.macs / 1e9).toFixed(3),
+          k.gmacPerSec ? k.gmacPerSec.toFixed(1) : "-",
+        ]);
+      }
+      rows.push([
+        "  (outside kernels: tape, tidy, JS)",
+        "",
+        roof.outsideKernelsMs.toFixed(2),
+        `${(100 * roof.outsideKernelsMs / roof.stepMs).toFixed(1)}%`,
+        "",
+        "",
+        "",
+      ]);
+      for (const [part, p] of Object.entries(roof.parts)) {
+        rows.push([
+          `  part: ${part}`,
+          "",
+          p.ms.toFixed(2),
+          `${(100 * p.share).toFixed(1)}%`,
+          p.calls.toFixed(0),
+          "",
+          "",
+        ]);
+      }
+      printTable(rows);
+    }
   }
 }
+
+// ---------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      quick: { type: "boolean", default: false },
-      cpu: { type: "boolean", default: false },
+      backend: { type: "string", default: "auto" },
+      variants: { type: "string", default: "auto" },
       threads: { type: "string", default: "1" },
+      "torch-threads": { type: "string", default: "1" },
       "no-torch": { type: "boolean", default: false },
-      unfused: { type: "boolean", default: false },
-      "wasm-only": { type: "boolean", default: false },
+      "no-roofline": { type: "boolean", default: false },
+      repeat: { type: "string", default: "1" },
       cases: { type: "string" },
-      out: { type: "string", default: "bench.json" },
+      quick: { type: "boolean", default: false },
+      json: { type: "string", default: "bench.json" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -400,87 +910,156 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const fail = (message: string): never => {
+    console.error(message);
+    Deno.exit(2);
+  };
   const budget = values.quick ? QUICK : FULL;
-  const threadCounts = values.threads.split(",").map(Number);
+  const counts = (flag: string, text: string) => {
+    const list = text.split(",").map(Number);
+    if (!list.every((t) => Number.isInteger(t) && t >= 1)) {
+      fail(`--${flag} takes positive integers, got ${text}`);
+    }
+    return list;
+  };
+  const threadCounts = counts("threads", values.threads);
+  const torchThreads = counts("torch-threads", values["torch-threads"]);
+  const repeat = counts("repeat", values.repeat)[0]!;
   const wanted = values.cases?.split(",") ?? CASES.map((c) => c.name);
   const unknown = wanted.filter((n) => !CASES.some((c) => c.name === n));
   if (unknown.length > 0) {
-    console.error(
+    fail(
       `Unknown case(s) ${unknown.join(", ")}; known: ${
         CASES.map((c) => c.name).join(", ")
       }`,
     );
-    Deno.exit(2);
   }
-  if (!threadCounts.every((t) => Number.isInteger(t) && t >= 1)) {
-    console.error(`--threads takes positive integers, got ${values.threads}`);
-    Deno.exit(2);
+  const backends = values.backend.split(",");
+  const knownBackends = ["auto", "wasm", "webgpu", "cpu"];
+  const badBackend = backends.find((b) => !knownBackends.includes(b));
+  if (badBackend) {
+    fail(
+      `Unknown backend ${badBackend}; known: ${knownBackends.join(", ")}`,
+    );
+  }
+  const variants = values.variants.split(",") as Variant[];
+  const badVariant = variants.find((v) => !VARIANTS.includes(v));
+  if (badVariant) {
+    fail(`Unknown variant ${badVariant}; known: ${VARIANTS.join(", ")}`);
   }
   const cases = CASES.filter((c) => wanted.includes(c.name));
   tf.env().set("PROD", true);
+  const roofline = !values["no-roofline"];
 
-  const results: BackendResult[] = [];
   const skipped: string[] = [];
   const loadBefore = Deno.loadavg();
-  if (threadCounts.length === 1) {
-    if (threadCounts[0]! > 1) useWasmThreads({ threads: threadCounts[0] });
-    results.push(
-      await measureBackend("wasm", cases, budget, values.unfused),
-    );
-  } else {
-    // The wasm build is chosen once per process: one child per count.
-    const passOn = [
-      ...(values.quick ? ["--quick"] : []),
-      ...(values.cases ? [`--cases=${values.cases}`] : []),
-      ...(values.unfused ? ["--unfused"] : []),
-    ];
-    for (const threads of threadCounts) {
-      results.push(await measureWasmInChild(threads, passOn));
-    }
-  }
-  if (!values["wasm-only"]) {
-    if (values.cpu) results.push(await measureBackend("cpu", cases, budget));
-    const probe = await selectBackend("auto");
-    if (probe.name === "webgpu") {
-      results.push(await measureBackend("webgpu", cases, budget));
-    } else {
-      skipped.push(`webgpu: ${probe.notes.join("; ") || "not available"}`);
-    }
+  const wantWasm = backends.includes("wasm") || backends.includes("auto");
+  let wantWebgpu = backends.includes("webgpu");
+  if (backends.includes("auto") && !wantWebgpu) {
+    // Probe in a child: selecting a backend here would fix the wasm build.
+    wantWebgpu = await realGpuInChild(skipped);
   }
 
-  let torch: TorchResult | null = null;
-  if (values["no-torch"]) {
-    skipped.push("torch: --no-torch");
-  } else if (await torchAvailable()) {
-    console.error("torch: measuring (1 thread)");
-    torch = await runTorch();
-  } else {
-    skipped.push(`torch: ${PYTHON} cannot import torch`);
+  const torchAt = values["no-torch"] ? undefined : await findTorch();
+  if (values["no-torch"]) skipped.push("torch: --no-torch");
+  else if (!torchAt) {
+    skipped.push(`torch: none of ${PYTHONS.join(", ")} imports torch`);
   }
+  const torchConfigs: { device: "cpu" | "cuda"; threads: number }[] = torchAt
+    ? [
+      ...torchThreads.map((threads) => ({ device: "cpu" as const, threads })),
+      ...(torchAt.cuda ? [{ device: "cuda" as const, threads: 1 }] : []),
+    ]
+    : [];
+  if (torchAt && !torchAt.cuda) skipped.push("torch cuda: not available");
+  const torchRuns: TorchResult[][] = torchConfigs.map(() => []);
 
-  printTable(results, torch);
+  // wasm: in this process when one thread count, else one child per count.
+  const wasmInProcess = wantWasm && threadCounts.length === 1;
+  if (wasmInProcess && threadCounts[0]! > 1) {
+    useWasmThreads({ threads: threadCounts[0] });
+  }
+  const byKey = new Map<string, BackendResult>();
+  const add = (r: BackendResult) => {
+    const key = label(r);
+    const seen = byKey.get(key);
+    if (seen) seen.runs.push(...r.runs);
+    else byKey.set(key, r);
+  };
+  const failed = new Set<string>();
+  for (let rep = 0; rep < repeat; rep++) {
+    if (repeat > 1) console.error(`repeat ${rep + 1} of ${repeat}`);
+    if (wasmInProcess) {
+      for (const variant of variants) {
+        add(
+          await measureBackend("wasm", cases, budget, { variant, roofline }),
+        );
+      }
+    } else if (wantWasm) {
+      const passOn = [
+        ...(values.quick ? ["--quick"] : []),
+        ...(values.cases ? [`--cases=${values.cases}`] : []),
+        `--variants=${values.variants}`,
+        ...(roofline ? [] : ["--no-roofline"]),
+      ];
+      for (const threads of threadCounts) {
+        for (const r of await measureWasmInChild(threads, passOn)) add(r);
+      }
+    }
+    for (const name of ["cpu", "webgpu"] as const) {
+      const wanted = name === "cpu" ? backends.includes("cpu") : wantWebgpu;
+      if (!wanted || failed.has(name)) continue;
+      try {
+        add(await measureBackend(name, cases, budget, { roofline: false }));
+      } catch (error) {
+        // One backend that cannot start or run does not cost the others.
+        failed.add(name);
+        skipped.push(`${name}: ${(error as Error).message.split("\n")[0]}`);
+        console.error(`${name}: failed (${(error as Error).message})`);
+      }
+    }
+    if (torchAt) {
+      for (const [i, config] of torchConfigs.entries()) {
+        console.error(
+          `torch ${config.device}${
+            config.device === "cpu" ? ` x${config.threads}` : ""
+          }: measuring`,
+        );
+        torchRuns[i]!.push(
+          await runTorch(
+            torchAt.python,
+            config.device,
+            config.threads,
+            cases.map((c) => c.name),
+            values.quick,
+          ),
+        );
+      }
+    }
+  }
+  const results = [...byKey.values()];
+  for (const r of results) r.cases = medianCases(r.runs);
+  const torch: TorchSeries[] = torchConfigs.map((config, i) => ({
+    label: config.device === "cpu"
+      ? `torch ${torchRuns[i]![0]!.torch} cpu x${config.threads}`
+      : `torch ${torchRuns[i]![0]!.torch} cuda`,
+    runs: torchRuns[i]!,
+    cases: medianCases(torchRuns[i]!.map((r) => r.cases)),
+  })).filter((t) => t.runs.length > 0);
+
+  const peaks = wantWasm && roofline
+    ? { plain: measureSimdPeak(false), relaxed: measureSimdPeak(true) }
+    : { plain: null, relaxed: null };
+
+  const ratios = printResults(results, torch);
+  if (roofline && wantWasm) printRoofline(results, peaks, torch);
   for (const note of skipped) console.log(`skipped ${note}`);
   const loadAfter = Deno.loadavg();
   console.log(
     `load average (1, 5, 15 min): ${loadBefore.join(" ")} before, ` +
-      `${loadAfter.join(" ")} after, on ${navigator.hardwareConcurrency} CPUs`,
+      `${loadAfter.join(" ")} after, on ${navigator.hardwareConcurrency} CPUs` +
+      (repeat > 1 ? `; ratios are medians of ${repeat} paired runs` : ""),
   );
-  const ratios: Record<
-    string,
-    Record<string, { train: number; infer: number }>
-  > = {};
-  for (const r of results) {
-    const key = label(r);
-    ratios[key] = {};
-    for (const [name, m] of Object.entries(r.cases)) {
-      const t = torchCase(torch, name);
-      if (t === undefined) continue;
-      ratios[key]![name] = {
-        train: round(m.trainImagesPerSec / t.trainImagesPerSec, 3),
-        infer: round(m.inferImagesPerSec / t.inferImagesPerSec, 3),
-      };
-    }
-  }
   const report = {
     date: new Date().toISOString(),
     versions: {
@@ -493,10 +1072,13 @@ async function main(): Promise<void> {
       os: Deno.build.os,
       arch: Deno.build.arch,
       hardwareConcurrency: navigator.hardwareConcurrency,
+      relaxedSimd: hasRelaxedSimd(),
+      simdPeakGmacPerSec: peaks,
       loadAverageBefore: loadBefore,
       loadAverageAfter: loadAfter,
     },
     budget,
+    repeat,
     trainBatch: TRAIN_BATCH,
     inferBatch: INFER_BATCH,
     results,
@@ -504,9 +1086,37 @@ async function main(): Promise<void> {
     ratios,
     skipped,
   };
-  const out = resolve(values.out);
+  const out = resolve(values.json);
   writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
   console.log(`wrote ${out}`);
+}
+
+/**
+ * Whether `auto` finds a real GPU adapter, asked in a child process (the
+ * backend a process selects first stays loaded); notes why not.
+ */
+async function realGpuInChild(skipped: string[]): Promise<boolean> {
+  const code = `import { selectBackend } from ${
+    JSON.stringify(new URL("../core/backend.ts", import.meta.url).href)
+  };
+const info = await selectBackend("auto");
+console.log(JSON.stringify(info));`;
+  try {
+    const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", code],
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const info = success
+      ? JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").at(-1)!)
+      : undefined;
+    if (info?.name === "webgpu") return true;
+    skipped.push(`webgpu: ${info?.notes?.join("; ") || "not available"}`);
+  } catch (error) {
+    skipped.push(`webgpu: probe failed (${(error as Error).message})`);
+  }
+  return false;
 }
 
 if (import.meta.main) await main();

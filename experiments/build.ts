@@ -21,6 +21,35 @@ import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
  * @param imageShape The data set's image shape.
  * @returns A fresh autoencoder; the caller disposes it.
  * @throws {RangeError} When a plug-in refuses its options or the images.
+ *
+ * @example The model and data set of a manifest
+ * ```ts
+ * import {
+ *   buildDataset,
+ *   buildModel,
+ *   createBuiltinRegistries,
+ *   resolveManifest,
+ * } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createBuiltinRegistries();
+ * const manifest = resolveManifest(`
+ * name: tiny
+ * data: { kind: shapes, train: 8, val: 8 }
+ * architecture: shapes
+ * latentDim: 8
+ * train: { steps: 1 }
+ * models:
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain, numMatrices: 2 }
+ * `, registries);
+ * const dataset = buildDataset(manifest, registries);
+ * const model = buildModel(manifest.models[0]!, registries, dataset.imageShape);
+ * assert.equal(model.regularizer.kind, "linear-chain");
+ * assert.equal(model.regularizer.latentDim, 8);
+ * assert.deepEqual(model.decoder.imageShape, dataset.imageShape);
+ * model.dispose();
+ * ```
  */
 export function buildModel(
   model: ResolvedModel,
@@ -62,6 +91,32 @@ export function buildModel(
  * @param manifest The resolved manifest.
  * @param registries Where the data-set plug-ins are.
  * @returns The data set.
+ * @throws {RangeError} When the data-set plug-in refuses its options.
+ *
+ * @example The synthetic shapes of a manifest
+ * ```ts
+ * import {
+ *   buildDataset,
+ *   createBuiltinRegistries,
+ *   resolveManifest,
+ * } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createBuiltinRegistries();
+ * const manifest = resolveManifest(`
+ * name: tiny
+ * data: { kind: shapes, train: 8, val: 8 }
+ * architecture: shapes
+ * latentDim: 8
+ * train: { steps: 1 }
+ * models:
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain, numMatrices: 2 }
+ * `, registries);
+ * const dataset = buildDataset(manifest, registries);
+ * assert.equal(dataset.size("train"), 8);
+ * assert.deepEqual(dataset.imageShape, [32, 32, 3]);
+ * ```
  */
 export function buildDataset(
   manifest: ResolvedManifest,

@@ -127,16 +127,6 @@ export function splitLabels(dataset: Dataset, split: Split): Int32Array {
  * @param options Early-stopping count, classes, seed, and which subset:
  * class-`balanced` (the default) or the `first` `size` indices.
  * @returns The two index sets.
- *
- * @example The early-stopping images are outside the subset
- * ```ts
- * import { classificationSplit } from "./classification.ts";
- * import assert from "node:assert/strict";
- * const labels = new Int32Array(100).map((_, i) => i % 2);
- * const s = classificationSplit(labels, 10, { validation: 20, numClasses: 2, seed: 0 });
- * assert.equal(s.train.length, 10);
- * assert.ok(!s.validation.some((i) => s.train.includes(i)));
- * ```
  */
 export function classificationSplit(
   labels: Int32Array,
@@ -496,18 +486,6 @@ export interface ClassificationRow {
  *
  * @param records Records of every model, size and seed.
  * @returns The rows.
- *
- * @example
- * ```ts
- * import { classificationTable } from "./classification.ts";
- * import assert from "node:assert/strict";
- * const base = { validationAccuracy: 1, validationSize: 1, validationFromTrain: false, steps: 1, bestStep: 1, seconds: 0 };
- * const rows = classificationTable([
- *   { ...base, model: "ae", trainSize: 10, seed: 0, testError: 0.1 },
- *   { ...base, model: "ae", trainSize: 10, seed: 1, testError: 0.3 },
- * ]);
- * assert.equal(rows[0]!.cells[0]!.mean, 20);
- * ```
  */
 export function classificationTable(
   records: readonly ClassificationRecord[],

@@ -13,9 +13,10 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registries } from "../core/plugin.ts";
+import type { Dataset } from "../core/types.ts";
 import { buildDataset, buildModel } from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
-import { runKey } from "./identity.ts";
+import { hashOf, runKey } from "./identity.ts";
 import {
   ManifestError,
   parseManifest,
@@ -71,6 +72,12 @@ export interface Experiment {
   pluginHashes: Record<string, string>;
   /** The run's key (see `identity.ts`): what `--resume` matches. */
   key: string;
+  /**
+   * A hash of the data sets' content fingerprints, as the preflight found
+   * them (none with `skipPreflight`): a run resumed after its data changed
+   * is refused.
+   */
+  dataKey?: string;
   /** The manifest file, or `<inline>`. */
   file: string;
 }
@@ -106,6 +113,17 @@ export const MAX_MANIFEST_BYTES = 1_048_576;
  * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`.
  * @returns The file and whether the name asked for the paper's budget.
  * @throws {ExperimentError} When no such manifest exists.
+ *
+ * @example The paper's budget of a built-in manifest
+ * ```ts
+ * import { findManifest } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const { path, paper } = findManifest("mnist-paper");
+ * assert.ok(path.endsWith("mnist.yaml"));
+ * assert.equal(paper, true);
+ * assert.throws(() => findManifest("no-such-experiment"), /built-in manifests:/);
+ * ```
  */
 export function findManifest(
   nameOrPath: string,
@@ -147,7 +165,19 @@ export function hasPaperBlock(path: string): boolean {
   }
 }
 
-/** The names of the built-in manifests. */
+/**
+ * The names of the built-in manifests.
+ *
+ * @returns Their names, sorted (`shapes`, `mnist`, ...).
+ *
+ * @example The shapes manifest is built in
+ * ```ts
+ * import { builtinManifests } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(builtinManifests().includes("shapes"));
+ * ```
+ */
 export function builtinManifests(): string[] {
   return [...Deno.readDirSync(MANIFEST_DIR)]
     .filter((e) => e.isFile && e.name.endsWith(".yaml"))
@@ -270,12 +300,12 @@ export async function loadExperiment(
         protect: Object.keys(c.values), // grid values win over the mode
       }),
     }));
-  if (!options.skipPreflight) {
+  const dataKey = options.skipPreflight ? undefined : hashOf(
     preflight(cells.length ? cells.map((c) => c.manifest) : [manifest], {
       registries,
       file,
-    });
-  }
+    }),
+  );
   const hashes = pluginHashes(manifest.plugins);
   return {
     manifest,
@@ -283,6 +313,7 @@ export async function loadExperiment(
     registries,
     pluginHashes: hashes,
     key: runKey(manifest, cells, hashes),
+    ...(dataKey === undefined ? {} : { dataKey }),
     file,
   };
 }
@@ -295,8 +326,9 @@ export async function loadExperiment(
 function preflight(
   manifests: ResolvedManifest[],
   context: { registries: Registries; file: string },
-): void {
+): string[] {
   const seen = new Set<string>();
+  const fingerprints = new Set<string>();
   for (const m of manifests) {
     const dataKey = JSON.stringify([m.data, m.seed]);
     const models = m.models.filter((model) => {
@@ -314,15 +346,24 @@ function preflight(
     if (seen.has(dataKey) && models.length === 0) continue;
     seen.add(dataKey);
     let ds;
+    let labelled: boolean;
     try {
       ds = buildDataset(m, context.registries);
-      ds.batch("train", [0]);
+      checkSizes(m, ds, context.file);
+      labelled = ds.batch("train", [0]).labels !== undefined;
       ds.batch("val", [0]);
     } catch (e) {
+      if (e instanceof ExperimentError) throw e;
       throw new ExperimentError(
         `${context.file}: data (kind ${m.data.kind}) cannot be loaded: ${
           (e as Error).message.split("\n")[0]
         }`,
+      );
+    }
+    fingerprints.add(ds.fingerprint);
+    if (m.classification !== null && !labelled) {
+      throw new ExperimentError(
+        `${context.file}: classification needs labelled data; data kind ${m.data.kind} has no labels`,
       );
     }
     for (const model of models) {
@@ -338,5 +379,34 @@ function preflight(
         );
       }
     }
+  }
+  return [...fingerprints].sort();
+}
+
+/**
+ * The data set's splits against what the metrics need: at least one
+ * training image, two validation codes for the code covariance (the
+ * spectrum and ranks), two fitted codes for the samplers' covariances.
+ */
+function checkSizes(m: ResolvedManifest, ds: Dataset, file: string): void {
+  const fail = (message: string) =>
+    new ExperimentError(`${file}: data (kind ${m.data.kind}): ${message}`);
+  const train = ds.size("train");
+  const val = ds.size("val");
+  if (train < 1) throw fail("the training split is empty (data.train)");
+  const evalCount = Math.min(m.eval.size, val);
+  if (evalCount < 2) {
+    throw fail(
+      `the spectrum would use ${evalCount} validation image${
+        evalCount === 1 ? "" : "s"
+      } (eval.size ${m.eval.size}, ${val} in the split, data.val); the code covariance needs at least 2`,
+    );
+  }
+  if (m.eval.samplers.length > 0 && Math.min(m.eval.fitCodes, train) < 2) {
+    throw fail(
+      `the samplers are fitted on ${
+        Math.min(m.eval.fitCodes, train)
+      } training codes; at least 2 are needed (data.train, eval.fitCodes)`,
+    );
   }
 }

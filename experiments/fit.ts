@@ -24,6 +24,7 @@ import { deriveSeed, Rng } from "../core/random.ts";
 import { readFloat32, readScalar } from "../core/read.ts";
 import type { Dataset, Tensor4D } from "../core/types.ts";
 import { createTensorDataset } from "../data/tensors.ts";
+import { z } from "zod";
 import { latentSpectrum } from "../metrics/spectrum.ts";
 import { encodeSplit } from "./evaluate.ts";
 
@@ -62,7 +63,21 @@ export interface Progress {
   imagesPerSec: number;
 }
 
-/** Formats a threshold as results key it: 0.001 -> "1e-3". */
+/**
+ * Formats a rank threshold as results key it.
+ *
+ * @param t A threshold, e.g. 0.001.
+ * @returns `1e-k` for a power of ten, else the number as written.
+ *
+ * @example Powers of ten in short form
+ * ```ts
+ * import { thresholdKey } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(thresholdKey(0.001), "1e-3");
+ * assert.equal(thresholdKey(0.05), "0.05");
+ * ```
+ */
 export function thresholdKey(t: number): string {
   const e = Math.round(Math.log10(t));
   return Math.abs(10 ** e - t) < 1e-12 * t ? `1e-${-e}` : String(t);
@@ -184,6 +199,39 @@ export interface FitResult {
   loaded: boolean;
 }
 
+/** A number, NaN or infinite (checkpoint metadata keeps them). */
+const anyNumber = z.union([
+  z.number(),
+  z.nan(),
+  z.literal(Infinity),
+  z.literal(-Infinity),
+]);
+
+/**
+ * The metadata {@link fit} writes in its checkpoints, checked on load: a
+ * checkpoint of something else (or of another irmae) is a CheckpointError
+ * naming the field, not a TypeError later.
+ */
+export const FIT_CHECKPOINT_META = z.looseObject({
+  key: z.string(),
+  step: z.number().int().min(0),
+  adamStep: z.number().int().min(0),
+  regularizerDraws: z.number().int().min(0).optional(),
+  seconds: z.number().min(0),
+  history: z.array(z.looseObject({
+    step: z.number().int().min(0),
+    images: z.number(),
+    trainLoss: anyNumber,
+    valMse: anyNumber,
+    rank: z.record(z.string(), z.number()),
+    effectiveRank: anyNumber,
+    seconds: z.number(),
+  })),
+  /** Training losses since the last evaluation: their sum and count. */
+  lossSum: anyNumber.optional(),
+  lossCount: z.number().int().min(0).optional(),
+});
+
 function imagesTensor(ds: Dataset, images: Float32Array): Tensor4D {
   const [h, w, c] = ds.imageShape;
   return tf.tensor4d(images, [images.length / (h * w * c), h, w, c]);
@@ -197,13 +245,18 @@ function restore(
   path: string,
 ): void {
   model.variables.forEach((v, i) => {
-    const values = ckpt.arrays[`w${i}`];
-    if (values === undefined || values.length !== v.size) {
-      throw new CheckpointError(
-        path,
-        `weight ${i} is missing or has the wrong size`,
-      );
+    for (const name of [`w${i}`, `m${i}`, `v${i}`]) {
+      const values = ckpt.arrays[name];
+      if (values === undefined || values.length !== v.size) {
+        throw new CheckpointError(
+          path,
+          `array ${name} is missing or has the wrong size for this model`,
+        );
+      }
     }
+  });
+  model.variables.forEach((v, i) => {
+    const values = ckpt.arrays[`w${i}`]!;
     tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
   });
   const n = model.variables.length;
@@ -229,28 +282,66 @@ function restore(
  * @throws {CheckpointError} When a checkpoint to resume is damaged or was
  * written for something else.
  *
- * @example Train an IRMAE on images made in code, then use it
+ * @example Train a small IRMAE on images made in code, then use it
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import {
  *   createAutoencoder,
- *   createEncoder,
- *   createDecoder,
  *   createLinearChain,
  *   fit,
+ *   layerDecoder,
+ *   layerEncoder,
+ *   readScalar,
  * } from "@irmae/irmae";
+ * import { buildLayers } from "@irmae/irmae/core";
  * import assert from "node:assert/strict";
  *
- * const chain = createLinearChain({ latentDim: 8, numMatrices: 4, seed: 1 });
- * const model = createAutoencoder(
- *   createEncoder("shapes", { latentDim: 8, seed: 2 }),
- *   { regularizer: chain, decoder: createDecoder("shapes", { latentDim: 8, seed: 3 }) },
+ * // 4x4 grey images: a horizontal and a vertical ramp, mixed at random.
+ * const images = tf.tidy(() => {
+ *   const ramps = tf.tensor2d([
+ *     [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3],
+ *     [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3],
+ *   ]).div(6);
+ *   const weights = tf.randomUniform([64, 2], 0, 1, "float32", 1);
+ *   return tf.matMul(weights, ramps).reshape([64, 4, 4, 1]) as tf.Tensor4D;
+ * });
+ * const encoder = layerEncoder(
+ *   "dense",
+ *   buildLayers([
+ *     { type: "reshape", shape: [16] },
+ *     { type: "dense", units: 8, activation: "linear" },
+ *   ], [4, 4, 1], 2),
+ *   [4, 4, 1],
  * );
- * const images = tf.randomUniform([16, 32, 32, 3], 0, 1, "float32", 4) as tf.Tensor4D;
- * const { history } = await fit(model, images, { steps: 2, batchSize: 8, evalEvery: 1 });
- * assert.equal(history.length, 3); // before, after step 1, after step 2
- * assert.ok(history[2]!.valMse > 0);
- * images.dispose();
+ * const decoder = layerDecoder(
+ *   "dense",
+ *   buildLayers([
+ *     { type: "dense", units: 16, activation: "linear" },
+ *     { type: "reshape", shape: [4, 4, 1] },
+ *   ], [8], 3),
+ *   "tanh",
+ * );
+ * const chain = createLinearChain({ latentDim: 8, numMatrices: 2, seed: 4 });
+ * const model = createAutoencoder(encoder, { regularizer: chain, decoder });
+ *
+ * const before = tf.memory().numTensors;
+ * const { history, steps } = await fit(model, images, {
+ *   steps: 60,
+ *   batchSize: 16,
+ *   lr: 1e-2,
+ *   evalEvery: 30,
+ * });
+ * assert.equal(steps, 60);
+ * assert.deepEqual(history.map((h) => h.step), [0, 30, 60]);
+ * assert.ok(history[2]!.valMse < history[0]!.valMse / 2);
+ * assert.equal(tf.memory().numTensors, before); // nothing left behind
+ *
+ * // The model is alive: its codes reconstruct the images.
+ * const mse = tf.tidy(() =>
+ *   tf.mean(tf.squaredDifference(model.decode(model.encode(images)), images))
+ * );
+ * assert.ok(Math.abs(await readScalar(mse) - history[2]!.valMse) < 1e-5);
+ * tf.dispose([images, mse]);
  * model.dispose();
  * ```
  */
@@ -284,11 +375,18 @@ export async function fit(
   try {
     const ckpt = ckptOptions?.preloaded ??
       (ckptOptions?.resume ? tryLoad(ckptOptions.path, key) : undefined);
+    let lossSum = 0;
+    let lossCount = 0;
     if (ckpt !== undefined) {
+      const meta = FIT_CHECKPOINT_META.parse(ckpt.meta);
       restore(model, adam, ckpt, ckptOptions!.path);
-      step = ckpt.meta.step as number;
-      seconds = ckpt.meta.seconds as number;
-      history.push(...(ckpt.meta.history as EvalRecord[]));
+      step = meta.step;
+      seconds = meta.seconds;
+      history.push(...(meta.history as EvalRecord[]));
+      // The loss window since the last evaluation, so the next record's
+      // training loss is the same as without the interruption.
+      lossSum = meta.lossSum ?? 0;
+      lossCount = meta.lossCount ?? 0;
     }
     const loaded = ckptOptions?.preloaded !== undefined;
 
@@ -309,13 +407,13 @@ export async function fit(
           regularizerDraws: model.regularizer.draws,
           seconds,
           history,
+          lossSum,
+          lossCount,
         },
         arrays,
       });
     };
 
-    let lossSum = 0;
-    let lossCount = 0;
     const evaluate = async () => {
       const { codes, mse } = await encodeSplit(model, ds, evalSize);
       const spectrum = latentSpectrum({
@@ -425,5 +523,5 @@ function tryLoad(path: string, key: string): CheckpointData | undefined {
   } catch {
     return undefined;
   }
-  return loadCheckpoint(path, { expect: { key } });
+  return loadCheckpoint(path, { expect: { key }, meta: FIT_CHECKPOINT_META });
 }

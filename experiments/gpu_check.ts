@@ -264,7 +264,7 @@ async function main(args: string[]): Promise<number> {
       "experiments/bench.ts",
       "--backend",
       "webgpu,wasm",
-      "--out",
+      "--json",
       file,
       ...(values.quick ? ["--quick"] : []),
     ], 240);

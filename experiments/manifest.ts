@@ -11,7 +11,12 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { BACKEND_NAMES } from "../core/backend.ts";
-import type { Registries, Registry, Role } from "../core/plugin.ts";
+import {
+  createRegistries,
+  type Registries,
+  type Registry,
+  type Role,
+} from "../core/plugin.ts";
 import type { ZodType } from "../core/types.ts";
 import {
   applyFidelity,
@@ -288,7 +293,12 @@ function pluginField(registry: Registry<Role>): ZodType {
         message: registry.unknownKind(kind),
       });
     }
-  }).pipe(union);
+  }).pipe(union).transform((v) => {
+    // `kind` first, as the manifest writes it (results tables list options
+    // in this order).
+    const { kind, ...options } = v as PluginSpec;
+    return { kind, ...options };
+  });
 }
 
 /** A plug-in field that also takes a kind alone, `kind` for `{ kind }`. */
@@ -469,36 +479,184 @@ function describe(value: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
+/** Keys that would reach an object's prototype, never fields. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Most alias uses a manifest's YAML may make (bounds alias expansion). */
+export const MAX_YAML_ALIASES = 100;
+
+let fieldSchema: ZodType | undefined;
+
+/**
+ * The manifest schema without any plug-in: what `--set` paths are checked
+ * against before plug-ins load (a plug-in's options take any key here; the
+ * full schema checks them later).
+ */
+function staticSchema(): ZodType {
+  fieldSchema ??= manifestSchema(createRegistries([], "built-in"));
+  return fieldSchema;
+}
+
+/** A schema's definition, the part of zod's internals the walk reads. */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, ZodType>;
+  innerType?: ZodType;
+  in?: ZodType;
+  out?: ZodType;
+  element?: ZodType;
+  valueType?: ZodType;
+  options?: ZodType[];
+}
+
+function defOf(schema: ZodType): SchemaDef {
+  return (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+}
+
+/**
+ * Why `keys` is not a field path of `schema` (with `node` the raw value at
+ * that place, to check array indices), or nothing when it is.
+ */
+function pathProblem(
+  schema: ZodType,
+  keys: readonly string[],
+  node: unknown,
+  done: string,
+): string | undefined {
+  const key = keys[0];
+  if (key === undefined) return undefined;
+  const here = done === "" ? key : `${done}.${key}`;
+  const def = defOf(schema);
+  switch (def.type) {
+    case "optional":
+    case "nullable":
+    case "default":
+    case "prefault":
+    case "nonoptional":
+    case "readonly":
+    case "catch":
+      return pathProblem(def.innerType!, keys, node, done);
+    case "pipe": {
+      // A preprocess is transform -> schema; a plug-in field is unknown ->
+      // its plug-ins' schemas.
+      const inner = defOf(def.in!).type;
+      return pathProblem(
+        inner === "transform" || inner === "unknown" ? def.out! : def.in!,
+        keys,
+        node,
+        done,
+      );
+    }
+    case "object": {
+      const shape = def.shape!;
+      if (!Object.hasOwn(shape, key)) {
+        return `unknown field ${here}; fields${
+          done === "" ? "" : ` of ${done}`
+        }: ${Object.keys(shape).join(", ")}`;
+      }
+      return pathProblem(shape[key]!, keys.slice(1), childOf(node, key), here);
+    }
+    case "array": {
+      const length = Array.isArray(node) ? node.length : 0;
+      if (!/^\d+$/.test(key)) {
+        return `${done} is a list: expected an index from 0 to ${
+          length - 1
+        }, got ${key}`;
+      }
+      if (Number(key) >= length) {
+        return `${done} has ${length} ${length === 1 ? "entry" : "entries"}${
+          length > 0 ? ` (indices 0 to ${length - 1})` : ""
+        }, got index ${key}`;
+      }
+      return pathProblem(def.element!, keys.slice(1), childOf(node, key), here);
+    }
+    case "record":
+      return pathProblem(
+        def.valueType!,
+        keys.slice(1),
+        childOf(node, key),
+        here,
+      );
+    case "union": {
+      const problems = def.options!.map((o) =>
+        pathProblem(o, keys, node, done)
+      );
+      return problems.includes(undefined) ? undefined : problems[0];
+    }
+    case "unknown":
+    case "any":
+    case "never":
+      return undefined; // A plug-in's options: checked by its own schema.
+    default:
+      return `${done} is a single value (${def.type}), it has no field ${key}`;
+  }
+}
+
+/** An own property of a raw value, or nothing. */
+function childOf(node: unknown, key: string): unknown {
+  return node !== null && typeof node === "object" && Object.hasOwn(node, key)
+    ? (node as Record<string, unknown>)[key]
+    : undefined;
+}
+
+/** Options of {@link setPath}. */
+export interface SetPathOptions {
+  /**
+   * The manifest file, for messages.
+   * @default "--set"
+   */
+  file?: string;
+  /**
+   * How the path is named in messages, e.g. `--set train.steps`.
+   * @default the path
+   */
+  label?: string;
+}
+
 /**
  * Sets `value` at a dotted path (`train.steps`, `models.0.regularizer.kind`)
- * of a raw manifest, creating objects on the way. Used by `--set`.
+ * of a raw manifest, creating objects on the way. Used by `--set`, the
+ * `paper:` block and sweep grids. The path is checked first: every field
+ * must exist in the manifest schema (a plug-in's options excepted, its own
+ * schema checks them later), an index must name an existing list entry,
+ * and no key may reach an object's prototype.
  *
  * @param raw The parsed YAML.
  * @param path Dotted path.
  * @param value The value (already parsed from YAML).
+ * @param options File and label for messages.
  * @returns The same object, changed.
+ * @throws {ManifestError} When the path is not a manifest field.
  */
 export function setPath(
   raw: Record<string, unknown>,
   path: string,
   value: unknown,
+  options: SetPathOptions = {},
 ): Record<string, unknown> {
+  const fail = (message: string) =>
+    new ManifestError(options.file ?? "--set", [{
+      path: options.label ?? path,
+      message,
+    }]);
   const keys = path.split(".");
   if (keys.some((k) => k === "")) {
-    throw new ManifestError("--set", [{
-      path,
-      message: "expected a dotted path like train.steps",
-    }]);
+    throw fail("expected a dotted path like train.steps");
   }
+  const forbidden = keys.find((k) => FORBIDDEN_KEYS.has(k));
+  if (forbidden !== undefined) {
+    throw fail(`${forbidden} is not a manifest field`);
+  }
+  const problem = pathProblem(staticSchema(), keys, raw, "");
+  if (problem !== undefined) throw fail(problem);
   let node: Record<string, unknown> = raw;
   keys.slice(0, -1).forEach((key) => {
-    const next = node[key];
+    const next = Object.hasOwn(node, key) ? node[key] : undefined;
     if (next === undefined) node[key] = {};
     else if (next === null || typeof next !== "object") {
-      throw new ManifestError("--set", [{
-        path,
-        message: `cannot set a field inside ${key}, which is ${describe(next)}`,
-      }]);
+      throw fail(
+        `cannot set a field inside ${key}, which is ${describe(next)}`,
+      );
     }
     node = node[key] as Record<string, unknown>;
   });
@@ -541,7 +699,11 @@ export function parseManifest(
   const file = options.file ?? "<inline>";
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    raw = parseYaml(text, {
+      prettyErrors: true,
+      uniqueKeys: true,
+      maxAliasCount: MAX_YAML_ALIASES,
+    });
   } catch (e) {
     if (e instanceof YAMLParseError) {
       const pos = e.linePos?.[0];
@@ -551,7 +713,14 @@ export function parseManifest(
         message: `YAML syntax error: ${e.message.split("\n")[0]}`,
       }]);
     }
-    throw e;
+    // The yaml package throws a ReferenceError on alias expansion past
+    // maxAliasCount (a "billion laughs" document).
+    throw new ManifestError(file, [{
+      path: "",
+      message: /alias/i.test((e as Error).message)
+        ? `YAML aliases expand too far (more than ${MAX_YAML_ALIASES} uses of anchors)`
+        : `YAML cannot be read: ${String((e as Error).message).split("\n")[0]}`,
+    }]);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ManifestError(file, [{
@@ -578,7 +747,7 @@ export function parseManifest(
     }
     delete record.paper;
     for (const [path, value] of Object.entries(block)) {
-      setPath(record, path, value);
+      setPath(record, path, value, { file, label: `paper.${path}` });
     }
   }
   for (const o of options.overrides ?? []) {
@@ -591,11 +760,14 @@ export function parseManifest(
     }
     let value: unknown;
     try {
-      value = parseYaml(o.slice(eq + 1));
+      value = parseYaml(o.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES });
     } catch {
       value = o.slice(eq + 1);
     }
-    setPath(raw as Record<string, unknown>, o.slice(0, eq), value);
+    setPath(raw as Record<string, unknown>, o.slice(0, eq), value, {
+      file,
+      label: `--set ${o.slice(0, eq)}`,
+    });
   }
   return raw as Record<string, unknown>;
 }
@@ -609,6 +781,33 @@ export function parseManifest(
  * @param options File name, overrides, smoke budget.
  * @returns The resolved manifest.
  * @throws {ManifestError} Naming the file, field, expectation and value.
+ *
+ * @example Defaults filled in, and an error that names the field
+ * ```ts
+ * import {
+ *   createBuiltinRegistries,
+ *   ManifestError,
+ *   resolveManifest,
+ * } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const registries = createBuiltinRegistries();
+ * const text = `
+ * name: tiny
+ * data: { kind: shapes }
+ * train: { steps: 100 }
+ * models:
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain }
+ * `;
+ * const manifest = resolveManifest(text, registries);
+ * assert.equal(manifest.models[0]!.regularizer.kind, "linear-chain");
+ * assert.equal(manifest.models[0]!.latentDim, 32); // the shapes network's d
+ * assert.throws(
+ *   () => resolveManifest(text.replace("linear-chain", "nuclear"), registries),
+ *   (e) => e instanceof ManifestError && /nuclear/.test(e.message),
+ * );
+ * ```
  */
 export function resolveManifest(
   text: string,

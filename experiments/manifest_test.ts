@@ -184,12 +184,74 @@ Deno.test("resolveManifest() rejects bad manifests naming file, field, expectati
   await t.step("bad --set path", () => {
     assert.match(
       issuesOf(BASE, ["train.steps.x=1"]).message,
-      /cannot set a field inside steps/,
+      /--set train\.steps\.x: train\.steps is a single value \(number\), it has no field x/,
     );
     assert.match(
       issuesOf(BASE, ["noequals"]).message,
       /expected --set key=value/,
     );
+  });
+  await t.step("--set paths are checked against the schema", () => {
+    const cases: [string, RegExp][] = [
+      [
+        "models.99.name=x",
+        /--set models\.99\.name: models has 2 entries \(indices 0 to 1\), got index 99/,
+      ],
+      [
+        "models.first.name=x",
+        /models is a list: expected an index from 0 to 1, got first/,
+      ],
+      ["constructor.prototype.x=1", /constructor is not a manifest field/],
+      ["__proto__.polluted=1", /__proto__ is not a manifest field/],
+      [
+        "models.0.regularizer.__proto__.x=1",
+        /__proto__ is not a manifest field/,
+      ],
+      ["trian.steps=1", /unknown field trian; fields: name, .*train/],
+      [
+        "eval.sise=3",
+        /unknown field eval\.sise; fields of eval: size, thresholds/,
+      ],
+    ];
+    for (const [override, pattern] of cases) {
+      const e = issuesOf(BASE, [override]);
+      assert.equal(e.issues.length, 1, e.message);
+      assert.match(e.message, pattern);
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    // Fields inside a plug-in's options and records are for their schemas.
+    const m = resolveManifest(BASE, registries, {
+      overrides: [
+        "models.1.regularizer.numMatrices=2",
+        "data.val=30",
+        "eval.tsne.points=10",
+      ],
+    });
+    assert.equal(m.models[1]!.regularizer.numMatrices, 2);
+    assert.equal(m.data.val, 30);
+    assert.equal(m.eval.tsne?.points, 10);
+  });
+  await t.step("YAML alias expansion is bounded", () => {
+    const level = (name: string, of: string) =>
+      `${name}: &${name} [${Array(9).fill(of).join(", ")}]`;
+    const bomb = [
+      level("a", "x"),
+      level("b", "*a"),
+      level("c", "*b"),
+      level("d", "*c"),
+      level("e", "*d"),
+      level("f", "*e"),
+    ].join("\n");
+    assert.match(
+      issuesOf(bomb).message,
+      /YAML aliases expand too far \(more than 100 uses of anchors\)/,
+    );
+    // A few aliases are fine.
+    const m = resolveManifest(
+      `${BASE}\nsmoke: &s { steps: 2 }\ndescription: ok`,
+      registries,
+    );
+    assert.equal(m.name, "tiny");
   });
   await t.step("bad --set value type", () => {
     assert.match(

@@ -16,16 +16,6 @@ import type { EvalRecord } from "./fit.ts";
  * @param valMse The compared model's final validation MSE.
  * @returns The record, or `undefined` when the baseline never got there
  *   (or `valMse` is not finite).
- *
- * @example
- * ```ts
- * import { atMatchedError } from "./matched.ts";
- * const at = atMatchedError([
- *   { step: 0, images: 0, trainLoss: NaN, valMse: 0.1, rank: { "1e-3": 128 }, effectiveRank: 90, seconds: 0 },
- *   { step: 500, images: 16000, trainLoss: 0.02, valMse: 0.012, rank: { "1e-3": 30 }, effectiveRank: 12, seconds: 60 },
- * ], 0.02);
- * console.log(at?.step); // 500
- * ```
  */
 export function atMatchedError(
   history: readonly EvalRecord[],

@@ -7,6 +7,8 @@
  *   expands a sweep's grid;
  * - {@link runExperiment} trains every model in workers, reuses finished
  *   models, resumes, writes the run folder and its report;
+ * - {@link runCellTasks}, {@link collectRun} and {@link slurmScripts} run a
+ *   sweep's cells as tasks on a cluster (Slurm job arrays) and merge them;
  * - {@link fit} trains one autoencoder on a data set or tensor and returns it
  *   alive with its history, writing nothing unless asked.
  *
@@ -31,7 +33,6 @@ export {
   type ClassificationCell,
   type ClassificationRow,
 } from "./classification.ts";
-export { type GridValue } from "./sweep.ts";
 export {
   type CellView,
   type Claim,
@@ -49,6 +50,35 @@ export {
   TIERS,
   type Verdict,
 } from "./claims.ts";
+export {
+  type CellClaim,
+  claimFolder,
+  type ClaimOptions,
+  type ClaimOwner,
+  type Held,
+} from "./claim.ts";
+export {
+  arraySpec,
+  type CellSelection,
+  type CellState,
+  cellStates,
+  type CellStatus,
+  type CellTask,
+  ClusterError,
+  type CollectOutcome,
+  collectRun,
+  joinRun,
+  runCellTasks,
+  selectCells,
+  sharedRunDir,
+  type SlurmOptions,
+  type SlurmScripts,
+  slurmScripts,
+  type Submission,
+  submitSlurm,
+  type TaskCommand,
+  type TaskOptions,
+} from "./cluster.ts";
 export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
 export {
   builtinManifests,
@@ -58,7 +88,12 @@ export {
   type LoadOptions,
   type ResolvedCell,
 } from "./experiment.ts";
-export { encodeSplit, makeImages, type ModelImages } from "./evaluate.ts";
+export {
+  encodeSplit,
+  makeImages,
+  type ModelImages,
+  type ModelImagesOptions,
+} from "./evaluate.ts";
 export {
   applyFidelity,
   FIDELITY_MODES,
@@ -112,4 +147,17 @@ export {
   type RunOptions,
   type RunOutcome,
 } from "./runner.ts";
-export { type ModelResult, trainModel, type TrainOptions } from "./train.ts";
+export {
+  type ModelResult,
+  trainModel,
+  type TrainOptions,
+  type TrainOutcome,
+} from "./train.ts";
+export type { ClassificationRecord } from "./classification.ts";
+export type {
+  GeneratedGrid,
+  Generation,
+  SamplerFid,
+  TsnePoint,
+} from "./generate.ts";
+export type { GridValue, Stat, SweepRow } from "./sweep.ts";

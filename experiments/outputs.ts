@@ -21,20 +21,35 @@ import type { ResolvedManifest } from "./manifest.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ModelResult } from "./train.ts";
 
+/** What a run writes to `results.json`: one summary per model. */
 export interface RunResults {
+  /** The manifest's name. */
   experiment: string;
   /**
    * The fidelity mode and the fields it set (`fidelity.ts`); absent in runs
    * made before modes existed, which were `clean`.
    */
   fidelity?: FidelityRecord;
+  /**
+   * The run key of the run (or sweep cell) that wrote it (see
+   * `identity.ts`); a resumed sweep reuses a cell only with its own key.
+   */
+  key?: string;
+  /** Every model of the manifest, in its order. */
   models: {
+    /** The model's name. */
     name: string;
+    /** Final validation MSE per pixel. */
     valMse: number;
+    /** Final rank of the codes at each threshold (`1e-3`, ...). */
     rank: Record<string, number>;
+    /** Final effective rank of the codes. */
     effectiveRank: number;
+    /** Final normalised singular values of the code covariance. */
     singularValues: number[];
+    /** Whether it trained (`ok`) or stopped with an error. */
     status: "ok" | "failed";
+    /** The error, one line, when it failed. */
     error?: string;
     /** FID of each sampler's draws, when the manifest asks for FID. */
     fid?: Record<string, SamplerFid>;
@@ -47,10 +62,12 @@ export interface RunResults {
 export function toRunResults(
   manifest: ResolvedManifest,
   results: ModelResult[],
+  options: { key?: string } = {},
 ): RunResults {
   return {
     experiment: manifest.name,
     fidelity: manifest.fidelity,
+    ...(options.key === undefined ? {} : { key: options.key }),
     models: results.map((r) => ({
       name: r.name,
       valMse: r.valMse,
@@ -287,16 +304,16 @@ export function writeClassification(
   );
 }
 
+/**
+ * Writes a run's (or sweep cell's) results: `results.md`, the plots, then
+ * `results.json` last, so a folder with `results.json` has every file.
+ */
 export async function writeOutputs(
   manifest: ResolvedManifest,
   dir: string,
   results: ModelResult[],
+  options: { key?: string } = {},
 ): Promise<void> {
-  const runResults = toRunResults(manifest, results);
-  writeFileAtomic(
-    join(dir, "results.json"),
-    JSON.stringify(runResults, null, 2),
-  );
   writeFileAtomic(join(dir, "results.md"), resultsMarkdown(manifest, results));
   const ok = results.filter((r) => r.status === "ok");
   if (ok.length > 0) {
@@ -347,8 +364,17 @@ export async function writeOutputs(
     writeFileAtomic(join(dir, "mse_history.svg"), losses.svg);
     writeFileAtomic(join(dir, "mse_history.png"), losses.png);
   }
+  writeFileAtomic(
+    join(dir, "results.json"),
+    JSON.stringify(toRunResults(manifest, results, options), null, 2),
+  );
 }
 
+/**
+ * Writes a model's files: sample grids, t-SNE, spectrum, reconstructions and
+ * interpolations, then `result.json` last, so a model folder with
+ * `result.json` has every file (a resumed run keeps such a model).
+ */
 export async function writeModelOutputs(
   manifest: ResolvedManifest,
   mdir: string,
@@ -413,6 +439,7 @@ export async function writeModelOutputs(
       ),
     );
   }
+  writeFileAtomic(join(mdir, "result.json"), JSON.stringify(r, null, 1));
 }
 
 /** One cell of a sweep, resolved. */

@@ -47,6 +47,21 @@ export class PluginLoadError extends Error {
  * @param reference The module as written.
  * @param baseDir The folder relative paths start from.
  * @returns The specifier to import.
+ *
+ * @example Paths become file URLs, specifiers stay
+ * ```ts
+ * import { resolvePluginModule } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(
+ *   resolvePluginModule("./nuclear.ts", "/home/me/study"),
+ *   "file:///home/me/study/nuclear.ts",
+ * );
+ * assert.equal(
+ *   resolvePluginModule("npm:irmae-extras@1", "/home/me/study"),
+ *   "npm:irmae-extras@1",
+ * );
+ * ```
  */
 export function resolvePluginModule(
   reference: string,
@@ -93,6 +108,42 @@ function exportedPlugins(module: Record<string, unknown>): Plugin[] {
  * @returns The registries.
  * @throws {PluginLoadError} When a module cannot be imported, exports no
  * plug-in, or registers a kind its role already has.
+ *
+ * @example A sampler from a module of one's own, beside the built-ins
+ * ```ts
+ * import { loadPlugins, PluginLoadError } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(
+ *   `${dir}/zeros.ts`,
+ *   `import { z } from "zod";
+ * import { definePlugin } from "@irmae/irmae/core";
+ * export const zeros = definePlugin({
+ *   role: "sampler",
+ *   kind: "zeros",
+ *   summary: "the zero code, always",
+ *   options: z.strictObject({}),
+ *   create: () => {
+ *     let cols = 0;
+ *     return {
+ *       kind: "zeros",
+ *       fit: (codes) => void (cols = codes.cols),
+ *       sample: (count) => ({ data: new Float32Array(count * cols), rows: count, cols }),
+ *     };
+ *   },
+ * });`,
+ * );
+ * const registries = await loadPlugins([`file://${dir}/zeros.ts`]);
+ * assert.ok(registries.sampler.has("gaussian")); // the built-ins stay
+ * assert.equal(registries.sampler.entries().at(-1)!.plugin.kind, "zeros");
+ * // Loading it again registers "zeros" twice: a one-line error.
+ * await assert.rejects(
+ *   () => loadPlugins([`file://${dir}/zeros.ts`], registries),
+ *   PluginLoadError,
+ * );
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
  */
 export async function loadPlugins(
   specifiers: readonly string[],

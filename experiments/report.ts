@@ -728,22 +728,6 @@ pre { background: #f3f5f9; border: 1px solid var(--line); border-radius: 4px; pa
 `;
 
 /**
- * Builds the report of a run folder.
- *
- * @param runDir The run folder (as written by `deno task exp`).
- * @returns The report as one self-contained HTML document.
- * @throws {RangeError} When the folder holds neither `manifest.resolved.json`
- * nor `results.json`.
- *
- * @example Report of a smoke run
- * ```ts ignore
- * import { buildReport } from "./report.ts";
- *
- * const page = await buildReport("runs/shapes-20260101-000000-smoke");
- * console.log(page.length);
- * ```
- */
-/**
  * Each model beside the unregularized baseline (the manifest's first model
  * with regularizer `none`) at equal reconstruction error, from the training
  * histories; nothing when there is no such baseline with a history.
@@ -785,6 +769,14 @@ function matchedSection(
   `;
 }
 
+/**
+ * Builds the report of a run folder.
+ *
+ * @param runDir The run folder (as written by `deno task exp`).
+ * @returns The report as one self-contained HTML document.
+ * @throws {RangeError} When the folder holds neither `manifest.resolved.json`
+ * nor `results.json`.
+ */
 export async function buildReport(runDir: string): Promise<string> {
   const dir = resolve(runDir);
   const manifestLoaded = readJson<unknown>(

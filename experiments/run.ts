@@ -9,9 +9,11 @@
  */
 import cliProgress from "cli-progress";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import { DiskError } from "../core/files.ts";
 import { ROLES } from "../core/plugin.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { createRegistries } from "../core/plugin.ts";
@@ -31,6 +33,23 @@ import {
   resolvePluginModule,
 } from "./plugins.ts";
 import { type RunEvent, runExperiment, RunFolderError } from "./runner.ts";
+import { describeClaim } from "./claim.ts";
+import {
+  arraySpec,
+  cellStates,
+  ClusterError,
+  collectRun,
+  joinRun,
+  parseShard,
+  runCellTasks,
+  selectCells,
+  sharedRunDir,
+  shellQuote,
+  SLURM_DIR,
+  slurmScripts,
+  submitSlurm,
+  taskUnits,
+} from "./cluster.ts";
 
 const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
 
@@ -50,7 +69,26 @@ Options:
   --dry-run            validate, print the resolved manifest as JSON and stop
   --list               list the built-in manifests and every plug-in kind
                        (with a manifest or --plugin: theirs too)
-  -h, --help           this text`;
+  -h, --help           this text
+
+On a cluster (a sweep's cells as tasks sharing one run folder; the folder
+defaults to runs/<name>-<run key> and must be on a shared file system):
+  --cells              print the number of cells, then each cell's index and id
+  --cell I             run cell I (0-based) into the shared run folder, reusing
+                       it when finished and resuming it when half-done; inside
+                       a Slurm array task SLURM_ARRAY_TASK_ID is the default
+  --shard I/N          run cells I, I+N, I+2N, ... likewise
+  --collect            merge the finished cells into the tables, plots and
+                       report of a local run; list missing or failed cells
+                       with the command that reruns them (exit 1 if any)
+  --slurm              write sbatch scripts into <run folder>/slurm/ (a job
+                       array over the unfinished cells, a collect job after
+                       it) and submit them; with --dry-run print them
+  --partition P, --time T, --gpus N, --cpus-per-task C, --mem M, --account A
+                       the array tasks' resources (C defaults to parallel)
+  --throttle N         at most N array tasks at once
+  --sbatch-arg X       another #SBATCH option (repeatable), e.g. qos=long
+                       or --sbatch-arg=--gres=gpu:a100:1`;
 
 /** A problem with the command line: printed without a stack, exit 2. */
 class UsageError extends Error {}
@@ -74,6 +112,19 @@ function parse(args: string[]) {
         list: { type: "boolean", default: false },
         fresh: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
+        cells: { type: "boolean", default: false },
+        cell: { type: "string" },
+        shard: { type: "string" },
+        collect: { type: "boolean", default: false },
+        slurm: { type: "boolean", default: false },
+        partition: { type: "string" },
+        time: { type: "string" },
+        gpus: { type: "string" },
+        "cpus-per-task": { type: "string" },
+        mem: { type: "string" },
+        account: { type: "string" },
+        throttle: { type: "string" },
+        "sbatch-arg": { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -103,7 +154,7 @@ async function list(experiment: Experiment | undefined, plugins: string[]) {
     console.log(`\n${registry.roleName} kinds:`);
     for (const { plugin, source } of registry.entries()) {
       console.log(
-        `  ${plugin.kind.padEnd(14)} ${plugin.summary}${
+        `  ${plugin.kind.padEnd(18)} ${plugin.summary}${
           source === "built-in" ? "" : ` [from ${source}]`
         }`,
       );
@@ -169,7 +220,8 @@ function consoleReporter(experiment: Experiment) {
       case "model": {
         const r = e.result;
         if (r.status === "failed") {
-          bars.log(`model ${e.name} failed: ${r.error}\n`);
+          // Not bars.log: with no bar drawn yet it would never be flushed.
+          console.error(`model ${e.name} failed: ${r.error}`);
         }
         if (r.reusedCheckpoint !== undefined) {
           // Not bars.log: with no bar drawn yet it would never be flushed.
@@ -195,6 +247,10 @@ function consoleReporter(experiment: Experiment) {
         );
         break;
       }
+      case "warning":
+        // Not bars.log: with no bar drawn yet it would never be flushed.
+        console.error(`warning: ${e.message}`);
+        break;
       case "cell":
         bar = new Map();
         bars.log(
@@ -252,11 +308,21 @@ async function main(args: string[]): Promise<number> {
     overrides,
     smoke: values.smoke,
     paper: values.paper || found.paper,
-    skipPreflight: values.list,
+    skipPreflight: values.list || values.cells || values.collect,
   });
   if (values.list) {
     await list(experiment, values.plugin);
     return 0;
+  }
+  const clusterMode = clusterCommand(values, experiment);
+  if (clusterMode !== undefined) {
+    return await cluster(
+      clusterMode,
+      experiment,
+      values,
+      found,
+      positionals[0]!,
+    );
   }
   if (values["dry-run"]) {
     console.log(JSON.stringify(
@@ -301,6 +367,8 @@ async function main(args: string[]): Promise<number> {
     const { writeReport } = await import("./report.ts");
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
+    // A full or read-only disk stops with exit 2 as everywhere else.
+    if (e instanceof DiskError) throw e;
     console.error(
       `warning: the report could not be built: ${(e as Error).message}`,
     );
@@ -317,6 +385,281 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
+type Values = ReturnType<typeof parse>["values"];
+
+/** The cluster command asked for, if any (see experiments/cluster.ts). */
+function clusterCommand(
+  values: Values,
+  experiment: Experiment,
+): "cells" | "task" | "collect" | "slurm" | undefined {
+  const asked = [
+    values.cells && "--cells",
+    values.collect && "--collect",
+    values.slurm && "--slurm",
+    (values.cell !== undefined || values.shard !== undefined) &&
+    "--cell/--shard",
+  ].filter((a) => a !== false);
+  if (asked.length > 1) {
+    throw new UsageError(`${asked.join(" and ")} cannot be combined`);
+  }
+  if (values.cell !== undefined && values.shard !== undefined) {
+    throw new UsageError("--cell and --shard cannot be combined");
+  }
+  if (values.cells) return "cells";
+  if (asked.length === 0) {
+    // An array task started with neither --cell nor --shard: its index.
+    const inArray = Deno.env.get("SLURM_ARRAY_TASK_ID") !== undefined;
+    return inArray && experiment.cells.length > 0 && !values["dry-run"] &&
+        !values.resume
+      ? "task"
+      : undefined;
+  }
+  if (values.resume) {
+    throw new UsageError(
+      `--resume cannot be combined with ${
+        asked[0]
+      }: cluster tasks always reuse and resume`,
+    );
+  }
+  return values.collect ? "collect" : values.slurm ? "slurm" : "task";
+}
+
+/** A positive integer flag, or undefined when absent. */
+function positiveFlag(
+  values: Values,
+  name: "gpus" | "cpus-per-task" | "throttle",
+): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(
+      `--${name}: expected a positive integer, got "${text}"`,
+    );
+  }
+  return n;
+}
+
+/** --cells, --cell/--shard (or an array task), --collect and --slurm. */
+async function cluster(
+  mode: "cells" | "task" | "collect" | "slurm",
+  experiment: Experiment,
+  values: Values,
+  found: { path: string; paper: boolean },
+  name: string,
+): Promise<number> {
+  const { cells } = experiment;
+  // A sweep's cells, or a manifest without a grid as one task.
+  const count = Math.max(1, cells.length);
+  if (mode === "cells") {
+    console.log(String(count));
+    for (const unit of taskUnits(experiment, ".")) {
+      console.log(`${unit.index}\t${unit.id}`);
+    }
+    return 0;
+  }
+  const here = fileURLToPath(import.meta.url);
+  const repo = resolve(dirname(here), "..");
+  const paper = values.paper || found.paper;
+  const label = [paper ? "paper" : "", values.smoke ? "smoke" : ""]
+    .filter((s) => s !== "").join("-");
+  const dir = values.out === undefined
+    ? sharedRunDir(experiment, "runs", label)
+    : resolve(values.out);
+  // The flags that make the same experiment, for the scripts and the hints.
+  const flags = [
+    ...(values.smoke ? ["--smoke"] : []),
+    ...(paper ? ["--paper"] : []),
+    ...values.set.flatMap((s) => ["--set", s]),
+    ...values.plugin.flatMap((p) => ["--plugin", p]),
+    ...(values.backend === undefined ? [] : ["--backend", values.backend]),
+    ...(values.parallel === undefined ? [] : ["--parallel", values.parallel]),
+    ...(values.fresh ? ["--fresh"] : []),
+  ];
+  // `deno task exp` works in the repository only.
+  const exp = resolve(Deno.cwd()) === repo
+    ? ["deno", "task", "exp"]
+    : ["deno", "run", "-A", "--config", join(repo, "deno.json"), here];
+  const again = (more: string[]) =>
+    [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
+  if (mode === "collect") {
+    const outcome = await collectRun(experiment, dir);
+    const counts = new Map<string, number>(
+      ["finished", "failed", "running", "started", "missing"].map((s) => [
+        s,
+        outcome.cells.filter((c) => c.state === s).length,
+      ]),
+    );
+    if (outcome.rows.length > 0) {
+      console.log(readFileSync(join(dir, "sweep.md"), "utf8"));
+    }
+    console.log(
+      `${experiment.manifest.name}: ${
+        [...counts.entries()].filter(([, n]) => n > 0)
+          .map(([s, n]) => `${n} ${s}`).join(", ")
+      } of ${count} ${count === 1 ? "task" : "cells"} -> ${dir}`,
+    );
+    for (const c of outcome.cells) {
+      if (c.state === "finished") continue;
+      const failedModels = c.results?.models.filter((m) => m.status !== "ok")
+        .map((m) => `${m.name}: ${m.error ?? "failed"}`).join("; ");
+      console.log(
+        `  cell ${c.index} ${c.id}: ${c.state}${
+          c.heldBy ? ` by ${describeClaim(c.heldBy)}` : ""
+        }${failedModels ? ` (${failedModels})` : ""}`,
+      );
+    }
+    if (outcome.report !== undefined) console.log(`Report: ${outcome.report}`);
+    if (outcome.rerun.length > 0) {
+      const script = join(dir, SLURM_DIR, "array.sbatch");
+      console.log(`Rerun just these cells:`);
+      if (existsSync(script)) {
+        console.log(
+          `  sbatch --array=${arraySpec(outcome.rerun)} ${shellQuote(script)}`,
+        );
+      }
+      console.log(`  ${again(["--slurm"])}   (also collects after)`);
+      if (outcome.rerun.length <= 3) {
+        for (const i of outcome.rerun) {
+          console.log(`  ${again(["--cell", String(i)])}`);
+        }
+      }
+    }
+    return outcome.complete ? 0 : 1;
+  }
+  if (mode === "slurm") {
+    const scripts = slurmScripts(experiment, dir, {
+      cwd: Deno.cwd(),
+      deno: Deno.execPath(),
+      args: [
+        "run",
+        "-A",
+        "--config",
+        join(repo, "deno.json"),
+        here,
+        resolve(found.path),
+        ...flags,
+      ],
+    }, {
+      ...(values.partition === undefined
+        ? {}
+        : { partition: values.partition }),
+      ...(values.time === undefined ? {} : { time: values.time }),
+      ...(values.mem === undefined ? {} : { mem: values.mem }),
+      ...(values.account === undefined ? {} : { account: values.account }),
+      gpus: positiveFlag(values, "gpus"),
+      cpusPerTask: positiveFlag(values, "cpus-per-task"),
+      throttle: positiveFlag(values, "throttle"),
+      // `--sbatch-arg qos=long` and `--sbatch-arg=--qos=long` alike.
+      extra: values["sbatch-arg"].map((a) => a.startsWith("-") ? a : `--${a}`),
+    });
+    if (values["dry-run"]) {
+      console.log(
+        `# ${join(dir, SLURM_DIR, "array.sbatch")}\n${scripts.array}`,
+      );
+      console.log(
+        `# ${join(dir, SLURM_DIR, "collect.sbatch")}\n${scripts.collect}`,
+      );
+      console.log(
+        `# submitted with:\n#   sbatch --parsable ${
+          join(dir, SLURM_DIR, "array.sbatch")
+        }\n#   sbatch --parsable --dependency=afterany:<array job> ${
+          join(dir, SLURM_DIR, "collect.sbatch")
+        }`,
+      );
+      return 0;
+    }
+    joinRun(experiment, dir);
+    const states = cellStates(experiment, dir);
+    const todo = states.filter((c) =>
+      c.state !== "finished" && c.state !== "running"
+    ).map((c) => c.index);
+    const running = states.filter((c) => c.state === "running");
+    if (todo.length === 0) {
+      console.log(
+        `Nothing to submit: ${
+          count - running.length
+        } of ${count} finished, ${running.length} running. Merge them with:\n  ${
+          again(["--collect"])
+        }`,
+      );
+      return 0;
+    }
+    const sub = await submitSlurm(dir, scripts, todo);
+    console.log(
+      `Submitted array job ${sub.arrayJob} (cells ${
+        arraySpec(todo)
+      } of ${count}${
+        running.length ? `; ${running.length} running elsewhere` : ""
+      }) and collect job ${sub.collectJob} after it.\nRun folder: ${dir}\nLogs: ${
+        join(dir, SLURM_DIR)
+      }\nWatch: squeue -j ${sub.arrayJob},${sub.collectJob}`,
+    );
+    return 0;
+  }
+  // An array task or --cell/--shard.
+  if (values.cell === undefined && values.shard === undefined) {
+    console.log(
+      `SLURM_ARRAY_TASK_ID=${
+        Deno.env.get("SLURM_ARRAY_TASK_ID")
+      }: running that cell of ${count} (--cell or --shard choose otherwise)`,
+    );
+  }
+  const indices = selectCells(count, {
+    ...(values.cell === undefined ? {} : { cell: parseIndex(values.cell) }),
+    ...(values.shard === undefined ? {} : { shard: parseShard(values.shard) }),
+  });
+  const reporter = consoleReporter(experiment);
+  let tasks;
+  try {
+    tasks = await runCellTasks(experiment, indices, {
+      outDir: dir,
+      fresh: values.fresh,
+      onEvent: reporter.onEvent,
+      onCell: (t) => {
+        if (t.replaced !== undefined) {
+          console.log(
+            `cell ${t.index} ${t.id}: took over the claim of ${
+              describeClaim(t.replaced.owner)
+            }: ${t.replaced.reason}`,
+          );
+        }
+        if (t.resuming !== undefined) {
+          console.log(
+            `cell ${t.index} ${t.id}: resuming ${
+              t.resuming.join(", ")
+            } from the checkpoint an earlier task left`,
+          );
+        }
+        if (t.status === "busy") {
+          console.log(
+            `cell ${t.index} ${t.id}: being run by ${
+              describeClaim(t.heldBy)
+            }; skipped`,
+          );
+        }
+      },
+    });
+  } finally {
+    reporter.stop();
+  }
+  for (const t of tasks) {
+    console.log(`cell ${t.index} ${t.id}: ${t.status}`);
+  }
+  console.log(`Run folder: ${dir}`);
+  return tasks.some((t) => t.status === "failed") ? 1 : 0;
+}
+
+/** A cell index from --cell. */
+function parseIndex(text: string): number {
+  if (!/^\d+$/.test(text.trim())) {
+    throw new UsageError(
+      `--cell: expected a cell index (0, 1, ...), got "${text}"`,
+    );
+  }
+  return Number(text);
+}
+
 if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
@@ -325,6 +668,8 @@ if (import.meta.main) {
       e instanceof ManifestError || e instanceof UsageError ||
       e instanceof ExperimentError ||
       e instanceof PluginLoadError || e instanceof RunFolderError ||
+      e instanceof DiskError ||
+      e instanceof ClusterError ||
       e instanceof RangeError || e instanceof TypeError
     ) {
       console.error(`error: ${e.message}`);

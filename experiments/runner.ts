@@ -6,13 +6,34 @@
  * sweep runs each cell as a run of its own inside `cells/<id>/` of the
  * sweep's folder and aggregates over seeds.
  *
+ * Under faults: the folder is held by `run.lock` (see `run_lock.ts`) while
+ * the run goes; a model's `result.json` is written after its images and a
+ * run's (or cell's) `results.json` after everything else, so a resumed run
+ * keeps exactly what was finished, checked whole against its key (see
+ * `records.ts`); temporaries of dead writers are removed at start; a disk
+ * error stops every worker and is thrown as one {@link DiskError}.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
 import { type BackendInfo, selectBackend } from "../core/backend.ts";
-import { writeFileAtomic } from "../core/files.ts";
+import {
+  asDiskError,
+  DiskError,
+  removeStaleTemps,
+  writeFileAtomic,
+} from "../core/files.ts";
 import { buildDataset } from "./build.ts";
 import type { ClassificationRecord } from "./classification.ts";
 import type { Experiment, ResolvedCell } from "./experiment.ts";
@@ -27,8 +48,20 @@ import {
   writeModelOutputs,
   writeOutputs,
 } from "./outputs.ts";
+import { runKey } from "./identity.ts";
 import { loadPlugins } from "./plugins.ts";
+import {
+  readRecord,
+  RUN_RESULTS_SCHEMA,
+  SUPERVISED_SCHEMA,
+} from "./records.ts";
 import { writeReport } from "./report.ts";
+import {
+  describeOwner,
+  LOCK_FILE,
+  type RunLock,
+  tryLockFolder,
+} from "./run_lock.ts";
 import {
   aggregateSweep,
   type CellModelResult,
@@ -59,6 +92,8 @@ export interface ExtractorInfo {
   fromCache?: boolean;
   /** The cache file. */
   cachePath?: string;
+  /** Why the weights could not be cached, when they could not. */
+  cacheError?: string;
   /** Seconds to train or load it. */
   seconds: number;
   /** The backend it was trained or loaded on. */
@@ -72,14 +107,16 @@ export type RunEvent =
   | { type: "progress"; progress: Progress }
   | { type: "model"; name: string; result: ModelResult }
   | { type: "extractor"; info: ExtractorInfo }
-  | { type: "cell"; cell: ResolvedCell; index: number; reused: boolean };
+  | { type: "cell"; cell: ResolvedCell; index: number; reused: boolean }
+  | { type: "warning"; message: string };
 
 /** Options of {@link runExperiment}; every field is optional. */
 export interface RunOptions {
   /**
    * The run folder.
-   * @default `<runsRoot>/<name>-<timestamp>[-paper][-smoke]`, or with
-   * `resume` the newest run of the same experiment
+   * @default `<runsRoot>/<name>-<timestamp>[-paper][-smoke]` (with `-2`,
+   * `-3`, ... when that name is taken), or with `resume` the newest run of
+   * the same experiment; an `outDir` for a new run must be new or empty
    */
   outDir?: string;
   /**
@@ -108,6 +145,14 @@ export interface RunOptions {
   report?: boolean;
   /** Called for every {@link RunEvent}. */
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Run only these cells of a sweep (indices into `experiment.cells`) into
+   * `outDir`, a run folder shared with other processes that the caller has
+   * created or joined (see `cluster.ts`): finished cells are reused, others
+   * resume from their checkpoints, and no sweep table or report is written
+   * (`collectRun` merges the cells).
+   */
+  cells?: readonly number[];
 }
 
 /** What {@link runExperiment} returns. */
@@ -151,6 +196,11 @@ export interface RunRecord {
   file: string;
   /** The sweep's cell ids, in order; empty for a single run. */
   cells: string[];
+  /**
+   * A hash of the data's content fingerprints when the run started (see
+   * `Experiment.dataKey`); `--resume` refuses changed data.
+   */
+  dataKey?: string;
 }
 
 function timestamp(): string {
@@ -158,14 +208,36 @@ function timestamp(): string {
     .slice(0, 15);
 }
 
-function readRunRecord(dir: string): RunRecord | undefined {
+const RUN_RECORD_SCHEMA = z.object({
+  key: z.string(),
+  name: z.string(),
+  created: z.string(),
+  file: z.string(),
+  cells: z.array(z.string()),
+  dataKey: z.string().optional(),
+});
+
+/** A run folder's `run.json`: the record, or why it cannot be read. */
+function readRunRecord(
+  dir: string,
+): RunRecord | { problem: string } | undefined {
   const path = join(dir, "run.json");
   if (!existsSync(path)) return undefined;
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as RunRecord;
-  } catch {
-    return undefined;
+    const parsed = RUN_RECORD_SCHEMA.safeParse(
+      JSON.parse(readFileSync(path, "utf8")),
+    );
+    return parsed.success
+      ? parsed.data
+      : { problem: `${path} is damaged (${parsed.error.issues[0]?.message})` };
+  } catch (e) {
+    return { problem: `${path} is damaged (${oneLine(e)})` };
   }
+}
+
+/** The first line of an error's message. */
+function oneLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split("\n")[0]!;
 }
 
 /** The newest run folder under `root` whose run key is `key`. */
@@ -176,7 +248,9 @@ export function latestRun(root: string, key: string): string | undefined {
     if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
     const dir = join(root, entry.name);
     const record = readRunRecord(dir);
-    if (record?.key !== key) continue;
+    if (record === undefined || "problem" in record || record.key !== key) {
+      continue;
+    }
     if (best === undefined || record.created > best.created) {
       best = { dir, created: record.created };
     }
@@ -184,13 +258,69 @@ export function latestRun(root: string, key: string): string | undefined {
   return best?.dir;
 }
 
-/** Picks and prepares the run folder; says whether it resumes one. */
+/**
+ * Creates a folder and its parents, turning a full, read-only or forbidden
+ * disk into a one-line {@link DiskError}.
+ */
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    if ((error as { code?: string }).code === "EEXIST") {
+      throw new RunFolderError(`Cannot create folder ${dir}: a file is there`);
+    }
+    throw asDiskError(dir, error, { action: "create folder" });
+  }
+}
+
+/**
+ * The runs root must be a folder or not exist yet; a dangling symbolic link
+ * or a file there is a one-line error.
+ */
+function checkRunsRoot(root: string): void {
+  let link;
+  try {
+    link = lstatSync(root);
+  } catch {
+    return; // Created on first use.
+  }
+  if (link.isSymbolicLink() && !existsSync(root)) {
+    throw new RunFolderError(
+      `Runs folder ${root} is a symbolic link to ${
+        readlinkSync(root)
+      }, which does not exist`,
+    );
+  }
+  if (!statSync(root).isDirectory()) {
+    throw new RunFolderError(`Runs folder ${root} is not a folder`);
+  }
+}
+
+/** Takes a folder's lock or throws, naming the process that holds it. */
+function lockOrThrow(dir: string, what: string): RunLock {
+  const lock = tryLockFolder(dir);
+  if ("heldBy" in lock) {
+    throw new RunFolderError(
+      `${what}: ${dir} is in use by ${
+        describeOwner(lock.heldBy)
+      }; wait for it to finish or stop it`,
+    );
+  }
+  return lock;
+}
+
+/**
+ * Picks, claims and prepares the run folder; says whether it resumes one.
+ * The folder's lock (`run.lock`) is held until the caller releases it: no
+ * other process runs or resumes into it meanwhile.
+ */
 function runFolder(
   experiment: Experiment,
   options: RunOptions,
   root: string,
-): { dir: string; resumed: boolean } {
+): { dir: string; resumed: boolean; lock: RunLock } {
   const { manifest } = experiment;
+  checkRunsRoot(root);
   if (options.resume) {
     const dir = options.outDir !== undefined
       ? resolve(options.outDir)
@@ -200,41 +330,93 @@ function runFolder(
         `--resume: no earlier run of ${manifest.name} with this manifest under ${root}`,
       );
     }
-    const record = readRunRecord(dir);
-    if (record === undefined) {
+    if (!existsSync(join(dir, "run.json"))) {
       throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
     }
-    if (record.key !== experiment.key) {
+    const lock = lockOrThrow(dir, "--resume");
+    try {
+      const record = readRunRecord(dir);
+      if (record === undefined) {
+        throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
+      }
+      if ("problem" in record) {
+        throw new RunFolderError(`--resume: ${record.problem}`);
+      }
+      if (record.key !== experiment.key) {
+        throw new RunFolderError(
+          `--resume: ${dir} was started with a different manifest, plug-ins or code version; start a new run instead`,
+        );
+      }
+      if (
+        record.dataKey !== undefined && experiment.dataKey !== undefined &&
+        record.dataKey !== experiment.dataKey
+      ) {
+        throw new RunFolderError(
+          `--resume: the data of ${dir} changed since the run started (its content fingerprint differs); start a new run instead`,
+        );
+      }
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    return { dir, resumed: true, lock };
+  }
+  let dir: string;
+  if (options.outDir !== undefined) {
+    dir = resolve(options.outDir);
+    if (existsSync(dir) && !statSync(dir).isDirectory()) {
+      throw new RunFolderError(`--out: ${dir} exists and is not a folder`);
+    }
+    makeDir(dir);
+  } else {
+    // Exclusive creation: two runs started in the same second get two
+    // folders (the second with a suffix), never one.
+    makeDir(root);
+    const base = `${manifest.name}-${timestamp()}${
+      options.label ? `-${options.label}` : ""
+    }`;
+    for (let n = 1;; n++) {
+      dir = join(root, n === 1 ? base : `${base}-${n}`);
+      try {
+        mkdirSync(dir);
+        break;
+      } catch (error) {
+        if ((error as { code?: string }).code === "EEXIST") continue;
+        throw asDiskError(dir, error, { action: "create folder" });
+      }
+    }
+  }
+  const lock = lockOrThrow(dir, "Run folder");
+  try {
+    const others = readdirSync(dir).filter((name) => name !== LOCK_FILE);
+    if (others.includes("run.json")) {
       throw new RunFolderError(
-        `--resume: ${dir} was started with a different manifest, plug-ins or code version; start a new run instead`,
+        `Run folder ${dir} already holds a run; use --resume or another --out`,
       );
     }
-    return { dir, resumed: true };
+    if (others.length > 0) {
+      throw new RunFolderError(
+        `--out: ${dir} is not empty and holds no run (${
+          others.slice(0, 3).join(", ")
+        }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
+      );
+    }
+    const record: RunRecord = {
+      key: experiment.key,
+      name: manifest.name,
+      created: new Date().toISOString(),
+      file: experiment.file,
+      cells: experiment.cells.map((c) => c.id),
+      ...(experiment.dataKey === undefined
+        ? {}
+        : { dataKey: experiment.dataKey }),
+    };
+    writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
+  } catch (e) {
+    lock.release();
+    throw e;
   }
-  const dir = resolve(
-    options.outDir ??
-      join(
-        root,
-        `${manifest.name}-${timestamp()}${
-          options.label ? `-${options.label}` : ""
-        }`,
-      ),
-  );
-  if (existsSync(join(dir, "run.json"))) {
-    throw new RunFolderError(
-      `Run folder ${dir} already holds a run; use --resume or another --out`,
-    );
-  }
-  mkdirSync(dir, { recursive: true });
-  const record: RunRecord = {
-    key: experiment.key,
-    name: manifest.name,
-    created: new Date().toISOString(),
-    file: experiment.file,
-    cells: experiment.cells.map((c) => c.id),
-  };
-  writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
-  return { dir, resumed: false };
+  return { dir, resumed: false, lock };
 }
 
 /**
@@ -243,17 +425,47 @@ function runFolder(
  * @param experiment From `loadExperiment`.
  * @param options Folder, resume, cache, events.
  * @returns The folder and the results.
- * @throws {RunFolderError} When the folder cannot be used.
+ * @throws {RunFolderError} When the folder cannot be used: held by another
+ * live process, not a run (`--out`), another run's (`--resume`).
+ * @throws {DiskError} When the disk is full, read-only or not writable;
+ * every worker is stopped first and nothing is left half-written.
  *
- * @example Run a shapes smoke test from code
- * ```ts ignore
+ * @example Two small models on the synthetic shapes, into a fresh folder
+ * ```ts
  * import { loadExperiment, runExperiment } from "@irmae/irmae/pipeline";
+ * import assert from "node:assert/strict";
  *
- * const experiment = await loadExperiment("shapes", { smoke: true });
- * const { dir, results } = await runExperiment(experiment, {
- *   onEvent: (e) => e.type === "model" && console.log(e.name, e.result.rank),
+ * const experiment = await loadExperiment({
+ *   file: "tiny.yaml",
+ *   text: `
+ * name: tiny
+ * backend: wasm
+ * parallel: 1
+ * data: { kind: shapes, train: 32, val: 16 }
+ * architecture: shapes
+ * latentDim: 8
+ * train: { steps: 2, batchSize: 8, evalEvery: 2 }
+ * eval: { size: 16, reconstructions: 2, interpolationPairs: 0, samplers: [] }
+ * models:
+ *   - name: ae
+ *     regularizer: { kind: none }
+ *   - name: irmae
+ *     regularizer: { kind: linear-chain, numMatrices: 2 }
+ * `,
  * });
- * console.log(dir, results.models.length);
+ * const runsRoot = Deno.makeTempDirSync();
+ * const trained: string[] = [];
+ * const { dir, results } = await runExperiment(experiment, {
+ *   runsRoot,
+ *   report: false,
+ *   onEvent: (e) => {
+ *     if (e.type === "model") trained.push(e.name);
+ *   },
+ * });
+ * assert.deepEqual(trained.sort(), ["ae", "irmae"]);
+ * assert.equal(results.models.length, 2);
+ * assert.ok(Deno.statSync(`${dir}/results.json`).isFile);
+ * Deno.removeSync(runsRoot, { recursive: true });
  * ```
  */
 export async function runExperiment(
@@ -261,39 +473,60 @@ export async function runExperiment(
   options: RunOptions = {},
 ): Promise<RunOutcome> {
   const root = resolve(options.runsRoot ?? "runs");
-  const { dir, resumed } = runFolder(experiment, options, root);
-  const emit = options.onEvent ?? (() => {});
-  emit({ type: "run", dir, resumed, cells: experiment.cells.length });
-  const context: RunContext = {
-    cacheDir: join(root, ".cache"),
-    fresh: options.fresh ?? false,
-    resume: resumed,
-    emit,
-    announced: [],
-  };
-  let outcome: RunOutcome;
-  if (experiment.cells.length === 0) {
-    writeFileAtomic(
-      join(dir, "manifest.resolved.json"),
-      JSON.stringify(experiment.manifest, null, 2),
-    );
-    const results = await runSingle(experiment.manifest, dir, context);
-    outcome = { dir, results, rows: [], cellsTrained: 0, cellsReused: 0 };
-  } else {
-    writeFileAtomic(
-      join(dir, "manifest.resolved.json"),
-      JSON.stringify(
-        experiment.cells.map((c) => ({ id: c.id, manifest: c.manifest })),
-        null,
-        2,
-      ),
-    );
-    outcome = { dir, ...(await runCells(experiment, dir, context)) };
+  const claimed = options.cells === undefined
+    ? runFolder(experiment, options, root)
+    : { dir: resolve(options.outDir ?? "."), resumed: true, lock: undefined };
+  const { dir, resumed, lock } = claimed;
+  try {
+    const emit = options.onEvent ?? (() => {});
+    const cacheDir = join(root, ".cache");
+    // Temporary files of writers that died (a killed run) go now; not in a
+    // cluster task, whose folder other hosts write at the same time (their
+    // pids mean nothing here).
+    if (options.cells === undefined) {
+      removeStaleTemps(dir, { recursive: true });
+      removeStaleTemps(cacheDir, { recursive: true });
+    }
+    emit({ type: "run", dir, resumed, cells: experiment.cells.length });
+    const context: RunContext = {
+      cacheDir,
+      fresh: options.fresh ?? false,
+      resume: resumed,
+      emit,
+      announced: [],
+      abort: { workers: new Set() },
+    };
+    let outcome: RunOutcome;
+    if (experiment.cells.length === 0) {
+      writeFileAtomic(
+        join(dir, "manifest.resolved.json"),
+        JSON.stringify(experiment.manifest, null, 2),
+      );
+      const results = await runSingle(experiment.manifest, dir, context, {
+        key: experiment.key,
+      });
+      outcome = { dir, results, rows: [], cellsTrained: 0, cellsReused: 0 };
+    } else {
+      writeFileAtomic(
+        join(dir, "manifest.resolved.json"),
+        JSON.stringify(
+          experiment.cells.map((c) => ({ id: c.id, manifest: c.manifest })),
+          null,
+          2,
+        ),
+      );
+      outcome = {
+        dir,
+        ...(await runCells(experiment, dir, context, options.cells)),
+      };
+    }
+    if (options.report !== false && options.cells === undefined) {
+      outcome.report = await writeReport(dir);
+    }
+    return outcome;
+  } finally {
+    lock?.release();
   }
-  if (options.report !== false) {
-    outcome.report = await writeReport(dir);
-  }
-  return outcome;
 }
 
 /** What the parts of one run share. */
@@ -304,6 +537,13 @@ interface RunContext {
   emit: (event: RunEvent) => void;
   /** Backends reported by workers, first one first. */
   announced: BackendInfo[];
+  /** Shared by a sweep's cells: what stops the whole run. */
+  abort: {
+    /** Stops each running worker (its job then reports an error). */
+    workers: Set<() => void>;
+    /** The disk error that stops the run, once one happened. */
+    error?: DiskError;
+  };
 }
 
 type WorkerOutcome =
@@ -315,20 +555,62 @@ type WorkerOutcome =
         images: ModelImages;
         generation?: Generation;
       }
+      | { finished: ModelResult }
       | { supervised: ClassificationRecord[] }
       | { stopped: number };
   }
-  | { type: "error"; name: string; message: string; stack?: string };
+  | {
+    type: "error";
+    name: string;
+    message: string;
+    stack?: string;
+    /** A DiskError's fields, to raise it again here. */
+    disk?: { path: string; code: string; action: string };
+  };
+
+/**
+ * What a lane does with an error: a disk error stops every worker of the
+ * run (nothing more is written); the error goes on.
+ */
+function stopRun(context: RunContext): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof DiskError) {
+      context.abort.error ??= error;
+      for (const stop of [...context.abort.workers]) stop();
+    }
+    throw error;
+  };
+}
 
 function runInWorker(
   req: WorkerRequest,
   context: RunContext,
   label: (name: string) => string,
 ): Promise<WorkerOutcome> {
+  const subject = req.task === "supervised"
+    ? "the supervised baseline"
+    : `model ${label(req.manifest.models[req.modelIndex]!.name)}`;
   return new Promise((done) => {
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
       type: "module",
     });
+    const finish = (outcome: WorkerOutcome) => {
+      context.abort.workers.delete(stop);
+      worker.terminate();
+      if (outcome.type === "error" && outcome.disk !== undefined) {
+        const { path, code, action } = outcome.disk;
+        context.abort.error ??= new DiskError(path, code, { action });
+        for (const other of [...context.abort.workers]) other();
+      }
+      done(outcome);
+    };
+    const stop = () =>
+      finish({
+        type: "error",
+        name: "Stopped",
+        message: "stopped by a disk error elsewhere in the run",
+      });
+    context.abort.workers.add(stop);
     worker.onmessage = (e: MessageEvent) => {
       const msg = e.data;
       if (msg.type === "progress") {
@@ -339,27 +621,21 @@ function runInWorker(
       } else if (msg.type === "backend") {
         context.announced.push(msg.backend);
         context.emit({ type: "backend", backend: msg.backend });
+      } else if (msg.type === "warning") {
+        context.emit({
+          type: "warning",
+          message: `${subject}: ${msg.message}`,
+        });
       } else {
-        worker.terminate();
-        done(msg as WorkerOutcome);
+        finish(msg as WorkerOutcome);
       }
     };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      worker.terminate();
-      done({ type: "error", name: "WorkerError", message: e.message });
+      finish({ type: "error", name: "WorkerError", message: e.message });
     };
     worker.postMessage(req);
   });
-}
-
-function readJsonFile<T>(path: string): T | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -396,6 +672,7 @@ async function prepareExtractor(
         evalCount: c.evalCount,
         fromCache: c.fromCache,
         cachePath: c.cachePath,
+        ...(c.cacheError === undefined ? {} : { cacheError: c.cacheError }),
       }),
       seconds: (performance.now() - started) / 1000,
       backend: info.name,
@@ -434,16 +711,41 @@ function failed(name: string, error: string): ModelResult {
 }
 
 /**
+ * The supervised baseline's records from an earlier start of this run,
+ * checked whole against the run key; a damaged or foreign file is said on
+ * the console and trained again.
+ */
+function readSupervised(
+  path: string,
+  key: string,
+  context: RunContext,
+): ClassificationRecord[] | undefined {
+  const read = readRecord(path, SUPERVISED_SCHEMA, key);
+  if (read === undefined) return undefined;
+  if ("value" in read) return read.value.records;
+  context.emit({
+    type: "warning",
+    message: `the supervised baseline: ${read.problem}; training it again`,
+  });
+  return undefined;
+}
+
+/**
  * Trains every model of one manifest into `dir` and writes its files
- * (everything but the report).
+ * (everything but the report). On resume, a model whose `result.json` its
+ * worker finds whole and of the same training is kept as it is.
  */
 async function runSingle(
   manifest: ResolvedManifest,
   dir: string,
   context: RunContext,
-  options: { parallel?: number; label?: (name: string) => string } = {},
+  options: {
+    key: string;
+    parallel?: number;
+    label?: (name: string) => string;
+  },
 ): Promise<RunResults> {
-  mkdirSync(join(dir, "models"), { recursive: true });
+  makeDir(join(dir, "models"));
   const label = options.label ?? ((name: string) => name);
   const results: ModelResult[] = new Array(manifest.models.length);
   const extractor = await oneAtATime(() =>
@@ -451,20 +753,26 @@ async function runSingle(
   );
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
+    if (extractor.cacheError !== undefined) {
+      context.emit({
+        type: "warning",
+        message:
+          `FID extractor: not cached (${extractor.cacheError}); every worker trains it again`,
+      });
+    }
   }
   // Jobs: one per model, then the supervised classification baseline.
   const supervisedJob = manifest.classification?.supervised ? 1 : 0;
   const jobs = manifest.models.length + supervisedJob;
   const supervisedDir = join(dir, "supervised");
+  const supervisedPath = join(supervisedDir, "classification.json");
   let supervised: ClassificationRecord[] | { error: string } | undefined =
-    context.resume
-      ? readJsonFile<ClassificationRecord[]>(
-        join(supervisedDir, "classification.json"),
-      )
+    context.resume && supervisedJob === 1
+      ? readSupervised(supervisedPath, options.key, context)
       : undefined;
   let next = 0;
   const lane = async () => {
-    while (next < jobs) {
+    while (next < jobs && context.abort.error === undefined) {
       const i = next++;
       if (i === manifest.models.length) {
         if (supervised !== undefined) continue;
@@ -481,10 +789,10 @@ async function runSingle(
         );
         if (outcome.type === "done" && "supervised" in outcome.out) {
           supervised = outcome.out.supervised;
-          mkdirSync(supervisedDir, { recursive: true });
+          makeDir(supervisedDir);
           writeFileAtomic(
-            join(supervisedDir, "classification.json"),
-            JSON.stringify(supervised, null, 1),
+            supervisedPath,
+            JSON.stringify({ key: options.key, records: supervised }, null, 1),
           );
         } else {
           supervised = {
@@ -497,18 +805,6 @@ async function runSingle(
       }
       const spec = manifest.models[i]!;
       const mdir = join(dir, "models", spec.name);
-      const finished = context.resume
-        ? readJsonFile<ModelResult>(join(mdir, "result.json"))
-        : undefined;
-      if (finished !== undefined) {
-        results[i] = finished;
-        context.emit({
-          type: "model",
-          name: label(spec.name),
-          result: finished,
-        });
-        continue;
-      }
       const outcome = await runInWorker(
         {
           manifest,
@@ -523,8 +819,11 @@ async function runSingle(
         context,
         label,
       );
-      if (outcome.type === "done" && "result" in outcome.out) {
+      if (outcome.type === "done" && "finished" in outcome.out) {
+        results[i] = outcome.out.finished;
+      } else if (outcome.type === "done" && "result" in outcome.out) {
         results[i] = outcome.out.result;
+        // result.json last: a model is finished only with all its files.
         await writeModelOutputs(
           manifest,
           mdir,
@@ -551,7 +850,10 @@ async function runSingle(
     1,
     Math.min(options.parallel ?? manifest.parallel, jobs),
   );
-  await Promise.all(Array.from({ length: parallel }, lane));
+  await Promise.all(
+    Array.from({ length: parallel }, () => lane().catch(stopRun(context))),
+  );
+  if (context.abort.error !== undefined) throw context.abort.error;
 
   const env = {
     seed: manifest.seed,
@@ -568,13 +870,48 @@ async function runSingle(
   if (manifest.classification !== null) {
     writeClassification(manifest, dir, results, supervised);
   }
-  await writeOutputs(manifest, dir, results);
-  return toRunResults(manifest, results);
+  // results.json last: the run (or cell) is finished only with every file.
+  await writeOutputs(manifest, dir, results, { key: options.key });
+  return toRunResults(manifest, results, { key: options.key });
 }
 
 /** A cell's folder name: its id with characters unsafe in paths replaced. */
 export function cellFolder(id: string): string {
   return id.replace(/[^A-Za-z0-9=,._+-]/g, "_");
+}
+
+/**
+ * A sweep cell finished by an earlier start of this run: its `results.json`
+ * whole, written for this cell (run key) and with every model ok. A damaged
+ * file or a failed model is said on the console and the cell runs again
+ * (its finished models are kept, see `runSingle`).
+ */
+function finishedCell(
+  cdir: string,
+  key: string,
+  cell: ResolvedCell,
+  context: RunContext,
+): RunResults | undefined {
+  const read = readRecord(join(cdir, "results.json"), RUN_RESULTS_SCHEMA, key);
+  if (read === undefined) return undefined;
+  if ("problem" in read) {
+    context.emit({
+      type: "warning",
+      message: `cell ${cell.id}: ${read.problem}; running the cell again`,
+    });
+    return undefined;
+  }
+  const failedModels = read.value.models.filter((m) => m.status !== "ok");
+  if (failedModels.length > 0) {
+    context.emit({
+      type: "warning",
+      message: `cell ${cell.id}: ${
+        failedModels.map((m) => m.name).join(", ")
+      } failed before; training again`,
+    });
+    return undefined;
+  }
+  return read.value;
 }
 
 /**
@@ -587,6 +924,7 @@ async function runCells(
   experiment: Experiment,
   dir: string,
   context: RunContext,
+  only?: readonly number[],
 ): Promise<Omit<RunOutcome, "dir">> {
   const { cells, manifest } = experiment;
   const name = manifest.name;
@@ -598,12 +936,14 @@ async function runCells(
   let reused = 0;
   let next = 0;
   const lane = async () => {
-    while (next < cells.length) {
+    while (next < cells.length && context.abort.error === undefined) {
       const i = next++;
+      if (only !== undefined && !only.includes(i)) continue;
       const cell = cells[i]!;
       const cdir = join(dir, "cells", cellFolder(cell.id));
+      const key = runKey(cell.manifest, [], experiment.pluginHashes);
       const done = context.resume
-        ? readJsonFile<RunResults>(join(cdir, "results.json"))
+        ? finishedCell(cdir, key, cell, context)
         : undefined;
       if (done !== undefined) {
         outcomes[i] = done;
@@ -611,21 +951,21 @@ async function runCells(
         context.emit({ type: "cell", cell, index: i, reused: true });
         continue;
       }
-      mkdirSync(cdir, { recursive: true });
+      makeDir(cdir);
       writeFileAtomic(
         join(cdir, "manifest.resolved.json"),
         JSON.stringify(cell.manifest, null, 2),
       );
       let loadedAll = true;
-      const results = await runSingle(cell.manifest, cdir, {
-        ...context,
-        emit: (e) => {
-          if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
-            loadedAll = false;
-          }
-          context.emit(e);
-        },
-      }, {
+      const cellContext: RunContext = Object.create(context);
+      cellContext.emit = (e) => {
+        if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
+          loadedAll = false;
+        }
+        context.emit(e);
+      };
+      const results = await runSingle(cell.manifest, cdir, cellContext, {
+        key,
         parallel: perCell,
         // Cells side by side train models of the same name: tell them apart.
         label: (model) => `${cell.id} ${model}`,
@@ -636,13 +976,51 @@ async function runCells(
       context.emit({ type: "cell", cell, index: i, reused: loadedAll });
     }
   };
-  await Promise.all(Array.from({ length: lanes }, lane));
+  await Promise.all(
+    Array.from({ length: lanes }, () => lane().catch(stopRun(context))),
+  );
+  if (context.abort.error !== undefined) throw context.abort.error;
+  const counts = { cellsTrained: trained, cellsReused: reused };
+  if (only !== undefined) {
+    const models = only.flatMap((i) =>
+      outcomes[i]!.models.map((m) => ({
+        ...m,
+        name: `${m.name}@${cells[i]!.id}`,
+      }))
+    );
+    return { results: { experiment: name, models }, rows: [], ...counts };
+  }
+  return { ...(await writeSweep(experiment, dir, outcomes)), ...counts };
+}
 
+/**
+ * Aggregates a sweep's cells over seeds into `sweep.md`, `sweep.csv`,
+ * `sweep.json`, the spectrum and a plot of rank against the first numeric
+ * grid axis, with `cells.json`, `env.json` and the merged `results.json`.
+ * Cells without results (not finished) are left out.
+ *
+ * @param experiment The sweep.
+ * @param dir Its run folder.
+ * @param outcomes Each cell's results, by cell index; `undefined` for a
+ * cell not finished.
+ * @returns The merged results and the aggregated rows.
+ */
+export async function writeSweep(
+  experiment: Experiment,
+  dir: string,
+  outcomes: readonly (RunResults | undefined)[],
+): Promise<{ results: RunResults; rows: SweepRow[] }> {
+  const { manifest } = experiment;
+  const name = manifest.name;
+  const kept = experiment.cells.flatMap((cell, i) =>
+    outcomes[i] === undefined ? [] : [{ cell, results: outcomes[i]! }]
+  );
+  const cells = kept.map((k) => k.cell);
   const cellResults: CellModelResult[][] = [];
   const all: RunResults["models"] = [];
   const spectra: { name: string; values: number[] }[] = [];
   for (const [i, cell] of cells.entries()) {
-    const results = outcomes[i]!;
+    const results = kept[i]!.results;
     cellResults.push(results.models.map((m) => ({ model: m.name, ...m })));
     for (const m of results.models) {
       all.push({ ...m, name: `${m.name}@${cell.id}` });
@@ -662,6 +1040,7 @@ async function runCells(
   const results: RunResults = {
     experiment: name,
     fidelity: manifest.fidelity,
+    key: experiment.key,
     models: all,
   };
   writeFileAtomic(
@@ -676,7 +1055,6 @@ async function runCells(
       2,
     ),
   );
-  writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2));
   writeFileAtomic(join(dir, "sweep.json"), JSON.stringify(rows, null, 2));
   writeFileAtomic(join(dir, "sweep.csv"), sweepCsv(rows));
   const table =
@@ -721,5 +1099,7 @@ async function runCells(
     writeFileAtomic(join(dir, "sweep.svg"), plot.svg);
     writeFileAtomic(join(dir, "sweep.png"), plot.png);
   }
-  return { results, rows, cellsTrained: trained, cellsReused: reused };
+  // results.json last: the sweep is finished only with every file.
+  writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2));
+  return { results, rows };
 }

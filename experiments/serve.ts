@@ -332,18 +332,6 @@ function checkHostNames(names: readonly string[]): string[] {
  * name.
  * @returns A handler for GET and HEAD requests.
  * @throws {TypeError} When an allowed host is not a host name.
- *
- * @example A page of another site is refused
- * ```ts ignore
- * import assert from "node:assert/strict";
- * import { createRunsHandler } from "./serve.ts";
- *
- * const handler = createRunsHandler("runs", { port: 8000 });
- * const res = await handler(new Request("http://evil.example:8000/", {
- *   headers: { host: "evil.example:8000" },
- * }));
- * assert.equal(res.status, 403);
- * ```
  */
 export function createRunsHandler(
   runsDir: string,
@@ -523,15 +511,6 @@ function checkRunsDir(runsDir: string): void {
  * @throws {Deno.errors.NotFound} When the runs folder does not exist.
  * @throws {Deno.errors.NotADirectory} When it is a file.
  * @throws {Deno.errors.AddrInUse} When the port is taken.
- *
- * @example Serve on a free port, then stop
- * ```ts ignore
- * import { serveRuns } from "./serve.ts";
- *
- * const server = serveRuns({ port: 0, runsDir: "runs" });
- * console.log(server.addr.port);
- * await server.shutdown();
- * ```
  */
 export function serveRuns(
   options: ServeRunsOptions = {},

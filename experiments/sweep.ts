@@ -40,18 +40,25 @@ export interface CellModelResult {
 
 /** Mean and sample standard deviation of a list (NaN-free). */
 export interface Stat {
+  /** The mean. */
   mean: number;
+  /** The sample standard deviation (n - 1); 0 for one value. */
   std: number;
+  /** How many finite values went in. */
   n: number;
 }
 
 /** One row of an aggregated sweep table. */
 export interface SweepRow {
+  /** The model's name. */
   model: string;
   /** Grid values other than `seed`. */
   values: Record<string, GridValue>;
+  /** Final validation MSE over the seeds. */
   valMse: Stat;
+  /** Final rank at each threshold over the seeds. */
   rank: Record<string, Stat>;
+  /** Final effective rank over the seeds. */
   effectiveRank: Stat;
   /** Seeds (cells) that failed for this row. */
   failed: number;
@@ -106,7 +113,7 @@ function applyGridValue(
     }
     parts[1] = String(index);
   }
-  setPath(raw, parts.join("."), value);
+  setPath(raw, parts.join("."), value, { file, label: `grid.${key}` });
 }
 
 function formatValue(v: GridValue): string {
@@ -121,16 +128,6 @@ function formatValue(v: GridValue): string {
  * @param file The manifest's name, for messages.
  * @returns The cells, each a raw manifest without `grid`.
  * @throws {ManifestError} When the grid is malformed.
- *
- * @example Two depths times two seeds
- * ```ts
- * import { expandGrid } from "./sweep.ts";
- * const cells = expandGrid({
- *   grid: { l: [2, 4], seed: [0, 1] },
- *   models: [{ name: "irmae", regularizer: { kind: "linear-chain" } }],
- * });
- * console.assert(cells.length === 4 && cells[1]!.id === "l=2,seed=1");
- * ```
  */
 export function expandGrid(
   raw: Record<string, unknown>,

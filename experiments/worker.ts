@@ -4,19 +4,21 @@
  * loads the manifest's plug-in modules itself: a plug-in works in every
  * worker.
  *
- * Messages in: {@link WorkerRequest}. Messages out: `backend`, `progress`,
- * then `done` or `error`.
+ * Messages in: {@link WorkerRequest}. Messages out: `backend`, `progress`
+ * and `warning` (a line for the console), then `done` or `error` (with a
+ * DiskError's path and code, so the runner stops the whole run).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../core/backend.ts";
+import { DiskError } from "../core/files.ts";
 import { buildDataset } from "./build.ts";
 import { trainSupervised } from "./classification.ts";
 import { createExtractor } from "./generate.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import { loadPlugins } from "./plugins.ts";
-import { trainModel } from "./train.ts";
+import { finishedModel, trainModel } from "./train.ts";
 
 /** What the runner asks a worker to do. */
 export interface WorkerRequest {
@@ -26,7 +28,10 @@ export interface WorkerRequest {
   modelIndex: number;
   /** The model's folder. */
   dir: string;
-  /** Continue from the checkpoint in `dir`. */
+  /**
+   * Continue from the checkpoint in `dir`; a model whose `result.json` is
+   * whole and of the same training is done (`{finished}`).
+   */
   resume: boolean;
   /** Stop after this many steps (tests). */
   stopAfter?: number;
@@ -67,6 +72,19 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       return;
     }
     const dataset = buildDataset(req.manifest, registries);
+    const onWarning = (message: string) =>
+      scope.postMessage({ type: "warning", message });
+    if (req.resume) {
+      // Finished by an earlier start of the run: nothing to do.
+      const finished = finishedModel(req.manifest, req.modelIndex, dataset, {
+        dir: req.dir,
+        onWarning,
+      });
+      if (finished !== undefined) {
+        scope.postMessage({ type: "done", out: { finished } });
+        return;
+      }
+    }
     const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
       req.manifest.eval.tsne !== null;
     const extractor = wantsExtractor
@@ -83,6 +101,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         resume: req.resume,
         stopAfter: req.stopAfter,
         modelCache: req.modelCache,
+        onWarning,
         onProgress: (p) => {
           const now = performance.now();
           if (now - last > 250 || p.step === p.steps) {
@@ -101,6 +120,9 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       name: (err as Error).name,
       message: (err as Error).message,
       stack: (err as Error).stack,
+      ...(err instanceof DiskError
+        ? { disk: { path: err.path, code: err.code, action: err.action } }
+        : {}),
     });
   }
 };

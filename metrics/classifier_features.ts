@@ -32,6 +32,7 @@ import {
   saveCheckpoint,
   writeFileAtomic,
 } from "../core/checkpoint.ts";
+import { asDiskError, DiskError } from "../core/files.ts";
 import { readFloat32, readInt32 } from "../core/read.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type {
@@ -99,6 +100,11 @@ export interface ClassifierFeatures extends FeatureExtractor {
   readonly fromCache: boolean;
   /** The cache file, when caching. */
   readonly cachePath?: string;
+  /**
+   * Why the trained weights could not be added to the cache (a full,
+   * read-only or forbidden disk), when they could not.
+   */
+  readonly cacheError?: string;
   /** Trainable variables, in a fixed order. */
   readonly variables: Variable[];
   /**
@@ -221,8 +227,39 @@ async function mapBatches(
  * @throws {TypeError} When the data set has no labels.
  * @throws {RangeError} On an option out of range.
  *
- * @example See `metrics/classifier_features_test.ts`, which trains one on
- * 8x8 images in a second.
+ * @example Left-bright against right-bright 8x8 images
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createTensorDataset } from "@irmae/irmae/data";
+ * import { trainClassifierFeatures } from "@irmae/irmae/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const n = 64;
+ * const images = new Float32Array(n * 64);
+ * const labels = new Int32Array(n);
+ * for (let i = 0; i < n; i++) {
+ *   labels[i] = i % 2;
+ *   for (let p = 0; p < 64; p++) {
+ *     const left = p % 8 < 4;
+ *     images[i * 64 + p] = left === (labels[i] === 0) ? 0.9 : 0.1;
+ *   }
+ * }
+ * const dataset = createTensorDataset(images, [n, 8, 8, 1], {
+ *   labels,
+ *   numClasses: 2,
+ * });
+ * const before = tf.memory().numTensors;
+ * const classifier = await trainClassifierFeatures(dataset, {
+ *   steps: 4,
+ *   batchSize: 16,
+ * });
+ * assert.ok(classifier.accuracy > 0.9);
+ * const features = await classifier.features(images.subarray(0, 2 * 64));
+ * assert.equal(features.rows, 2);
+ * assert.equal(features.cols, classifier.featureDim);
+ * classifier.dispose();
+ * assert.equal(tf.memory().numTensors, before);
+ * ```
  */
 export async function trainClassifierFeatures(
   dataset: Dataset,
@@ -281,25 +318,36 @@ export async function trainClassifierFeatures(
       ? undefined
       : loadCached(cachePath, key, variables);
     const fromCache = accuracy !== undefined;
+    let cacheError: string | undefined;
     if (accuracy === undefined) {
       train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
       accuracy = await evaluate(dataset, layers, evalCount);
       if (cachePath !== undefined) {
-        mkdirSync(options.cacheDir!, { recursive: true });
         const arrays: Record<string, Float32Array> = {};
         for (const [i, v] of variables.entries()) {
           arrays[`v${i}`] = await readFloat32(v);
         }
-        saveCheckpoint(cachePath, {
-          meta: {
-            key,
-            accuracy,
-            fingerprint: dataset.fingerprint,
-            steps,
-            seed,
-          },
-          arrays,
-        });
+        try {
+          mkdirSync(options.cacheDir!, { recursive: true });
+          saveCheckpoint(cachePath, {
+            meta: {
+              key,
+              accuracy,
+              fingerprint: dataset.fingerprint,
+              steps,
+              seed,
+            },
+            arrays,
+          });
+        } catch (e) {
+          // A full, read-only or forbidden cache: the classifier is trained
+          // all the same, only not kept.
+          const error = asDiskError(options.cacheDir!, e, {
+            action: "write to",
+          });
+          if (!(error instanceof DiskError)) throw error;
+          cacheError = error.message;
+        }
       }
     }
     return makeClassifier({
@@ -310,6 +358,7 @@ export async function trainClassifierFeatures(
       evalCount,
       fromCache,
       cachePath,
+      cacheError,
       id: `classifier:${dataset.fingerprint}:${key}`,
     });
   } catch (e) {
@@ -451,6 +500,7 @@ function makeClassifier(parts: {
   evalCount: number;
   fromCache: boolean;
   cachePath: string | undefined;
+  cacheError?: string;
   id: string;
 }): ClassifierFeatures {
   const { layers, imageShape } = parts;
@@ -465,6 +515,7 @@ function makeClassifier(parts: {
     evalCount: parts.evalCount,
     fromCache: parts.fromCache,
     cachePath: parts.cachePath,
+    ...(parts.cacheError === undefined ? {} : { cacheError: parts.cacheError }),
     variables: parts.variables,
     features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       // [n, 128], the ReLU output of the penultimate dense layer.
@@ -513,12 +564,22 @@ function makeClassifier(parts: {
  * @example Save and load a layers model
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { fileSystemIO } from "./classifier_features.ts";
+ * import { readMatrix } from "@irmae/irmae/core";
+ * import { fileSystemIO } from "@irmae/irmae/metrics";
+ * import assert from "node:assert/strict";
+ *
  * const dir = Deno.makeTempDirSync();
- * const model = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+ * const model = tf.sequential({
+ *   layers: [tf.layers.dense({ units: 1, inputShape: [2] })],
+ * });
  * await model.save(fileSystemIO(dir));
  * const loaded = await tf.loadLayersModel(fileSystemIO(dir));
- * console.assert(loaded.layers.length === 1);
+ * const x = tf.tensor2d([[1, 2], [3, 4]]);
+ * const [a, b] = [model.predict(x), loaded.predict(x)] as tf.Tensor2D[];
+ * assert.deepEqual(await readMatrix(a!), await readMatrix(b!));
+ * tf.dispose([x, a!, b!]);
+ * model.dispose();
+ * loaded.dispose();
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
@@ -636,8 +697,26 @@ export interface InceptionOptions {
  * @throws {TypeError} When the model cannot be read or its input shape is
  * unknown and no `imageShape` is given.
  *
- * @example See `metrics/classifier_features_test.ts`, which saves a small
- * layers model with {@link fileSystemIO} and loads it here.
+ * @example A small layers model saved on the spot, in place of InceptionV3
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { fileSystemIO, loadInceptionFeatures } from "@irmae/irmae/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * const model = tf.sequential({
+ *   layers: [tf.layers.conv2d({ inputShape: [6, 6, 3], filters: 5, kernelSize: 3 })],
+ * });
+ * await model.save(fileSystemIO(dir));
+ * model.dispose();
+ * const extractor = await loadInceptionFeatures(dir, { format: "layers" });
+ * // A 4x4x5 feature map, averaged over space.
+ * assert.equal(extractor.featureDim, 5);
+ * const features = await extractor.features(new Float32Array(2 * 6 * 6 * 3));
+ * assert.equal(features.rows, 2);
+ * extractor.dispose();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
  */
 export async function loadInceptionFeatures(
   path: string,

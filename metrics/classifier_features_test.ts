@@ -11,6 +11,25 @@ import {
   trainClassifierFeatures,
 } from "./classifier_features.ts";
 
+/** Runs a command; true when it exits 0. */
+function sh(command: string, args: string[]): boolean {
+  try {
+    return new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this machine lets the test mount a read-only tmpfs (root). */
+function canMountReadOnly(): boolean {
+  if (Deno.uid() !== 0) return false;
+  const dir = Deno.makeTempDirSync();
+  const ok = sh("mount", ["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", dir]);
+  if (ok) sh("umount", [dir]);
+  return ok;
+}
+
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
 
@@ -114,6 +133,31 @@ Deno.test("trainClassifierFeatures() learns a synthetic task and caches it", asy
       const loaded = await trainClassifierFeatures(dataset, options);
       assert.equal(loaded.fromCache, true);
       loaded.dispose();
+    });
+    await t.step({
+      name: "a read-only cache: trained all the same, not kept, said why",
+      ignore: !canMountReadOnly(),
+      fn: async () => {
+        const readOnly = Deno.makeTempDirSync();
+        sh("mount", ["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", readOnly]);
+        try {
+          const trained = await trainClassifierFeatures(dataset, {
+            ...options,
+            steps: 1,
+            cacheDir: readOnly,
+          });
+          assert.equal(trained.fromCache, false);
+          assert.ok(trained.accuracy >= 0 && trained.accuracy <= 1);
+          assert.match(
+            trained.cacheError ?? "",
+            /^Cannot write .*: the file system is read-only \(EROFS\)$/,
+          );
+          assert.deepEqual([...Deno.readDirSync(readOnly)], []);
+          trained.dispose();
+        } finally {
+          sh("umount", [readOnly]);
+        }
+      },
     });
     await t.step("features and predict leak no tensors", async () => {
       await first.features(images.images);

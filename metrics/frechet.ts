@@ -39,12 +39,21 @@ import type { CodeMatrix, FeatureExtractor } from "../core/types.ts";
  *
  * @example Two diagonal Gaussians
  * ```ts
- * import { frechetDistance } from "./frechet.ts";
+ * import { frechetDistance } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
+ *
  * // d² = |(3, 0)|² + (√4 - √1)² + (√9 - √9)² = 9 + 1 = 10
  * const d2 = frechetDistance(
- *   { dim: 2, mean: new Float64Array([0, 0]), covariance: new Float64Array([4, 0, 0, 9]) },
- *   { dim: 2, mean: new Float64Array([3, 0]), covariance: new Float64Array([1, 0, 0, 9]) },
+ *   {
+ *     dim: 2,
+ *     mean: new Float64Array([0, 0]),
+ *     covariance: new Float64Array([4, 0, 0, 9]),
+ *   },
+ *   {
+ *     dim: 2,
+ *     mean: new Float64Array([3, 0]),
+ *     covariance: new Float64Array([1, 0, 0, 9]),
+ *   },
  * );
  * assert.ok(Math.abs(d2 - 10) < 1e-9);
  * ```
@@ -118,10 +127,14 @@ function traceSqrtProduct(
  *
  * @example A set against itself
  * ```ts
- * import { frechetDistanceFromFeatures } from "./frechet.ts";
+ * import { frechetDistanceFromFeatures } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
+ *
  * const a = { data: new Float32Array([0, 1, 2, 3, 5, 4]), rows: 3, cols: 2 };
  * assert.ok(frechetDistanceFromFeatures(a, a) < 1e-9);
+ * // Shifting every feature by (1, 0) adds |(1, 0)|² = 1.
+ * const b = { ...a, data: a.data.map((v, i) => (i % 2 === 0 ? v + 1 : v)) };
+ * assert.ok(Math.abs(frechetDistanceFromFeatures(a, b) - 1) < 1e-6);
  * ```
  */
 export function frechetDistanceFromFeatures(
@@ -195,7 +208,42 @@ export interface FidOptions {
  * @returns The FID and how it was measured.
  * @throws {RangeError} When there are fewer than 2 samples or references.
  *
- * @example See `metrics/frechet_test.ts` for a run on a toy extractor.
+ * @example The validation images against themselves, in a toy feature space
+ * ```ts
+ * import { Rng } from "@irmae/irmae/core";
+ * import { createTensorDataset } from "@irmae/irmae/data";
+ * import { computeFid } from "@irmae/irmae/metrics";
+ * import type { CodeMatrix, FeatureExtractor } from "@irmae/irmae/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * // Features of a 2x2 grey image: its first two pixels.
+ * const extractor: FeatureExtractor = {
+ *   kind: "toy",
+ *   id: "toy:first-two-pixels",
+ *   featureDim: 2,
+ *   imageShape: [2, 2, 1],
+ *   features: (images): Promise<CodeMatrix> => {
+ *     const pixels = images as Float32Array;
+ *     const rows = pixels.length / 4;
+ *     const data = Float32Array.from({ length: rows * 2 }, (_, i) =>
+ *       pixels[Math.floor(i / 2) * 4 + (i % 2)]!
+ *     );
+ *     return Promise.resolve({ data, rows, cols: 2 });
+ *   },
+ *   dispose: () => {},
+ * };
+ * const val = new Rng(1).uniformArray(20 * 4, 0, 1);
+ * const dataset = createTensorDataset(new Float32Array(4), [1, 2, 2, 1], {
+ *   val,
+ * });
+ * // All 20 validation images as samples, all 20 as the reference.
+ * const record = await computeFid(extractor, val, { dataset, seed: 0 });
+ * assert.equal(record.referenceCount, 20);
+ * assert.ok(Math.abs(record.fid) < 1e-6);
+ * // Brighter samples are farther away.
+ * const brighter = val.map((v) => v + 0.5);
+ * assert.ok((await computeFid(extractor, brighter, { dataset, seed: 0 })).fid > 0.2);
+ * ```
  */
 export async function computeFid(
   extractor: FeatureExtractor,

@@ -51,8 +51,8 @@ export interface ImageGridOptions {
  *
  * @example Two 1 x 1 images side by side
  * ```ts
- * import { imageGrid } from "./image_grid.ts";
  * import { decode } from "fast-png";
+ * import { imageGrid } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * const png = imageGrid(new Float32Array([0, 1]), [2, 1, 1, 1], {

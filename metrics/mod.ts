@@ -9,7 +9,7 @@
  *
  * @example Rank of codes, then a plot of their spectrum
  * ```ts
- * import { latentSpectrum, spectrumPlot } from "./mod.ts";
+ * import { latentSpectrum, spectrumPlot } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * // Four 3-D codes in a plane: rank 2.

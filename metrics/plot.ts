@@ -164,7 +164,7 @@ interface Frame {
  *
  * @example Two spectra with the true dimension marked
  * ```ts
- * import { spectrumPlot } from "./plot.ts";
+ * import { spectrumPlot } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * const { svg, png } = await spectrumPlot([
@@ -262,7 +262,7 @@ function quantitative(field: string, title: string, log: boolean) {
  *
  * @example Latent rank during training
  * ```ts
- * import { linePlot } from "./plot.ts";
+ * import { linePlot } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * const { png } = await linePlot([
@@ -380,7 +380,7 @@ export interface ScatterPlotOptions {
  *
  * @example Two clouds
  * ```ts
- * import { scatterPlot } from "./plot.ts";
+ * import { scatterPlot } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
  *
  * const { svg } = await scatterPlot([

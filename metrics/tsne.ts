@@ -50,11 +50,15 @@ export interface TsneOptions {
  *
  * @example Two far-apart clusters stay apart
  * ```ts
- * import { tsneEmbedding } from "./tsne.ts";
+ * import { tsneEmbedding } from "@irmae/irmae/metrics";
  * import assert from "node:assert/strict";
+ *
  * const data = new Float32Array(40 * 3);
  * for (let i = 0; i < 40; i++) data[3 * i] = (i < 20 ? 0 : 100) + (i % 5);
- * const y = tsneEmbedding({ data, rows: 40, cols: 3 }, { iterations: 200, seed: 1 });
+ * const y = tsneEmbedding({ data, rows: 40, cols: 3 }, {
+ *   iterations: 200,
+ *   seed: 1,
+ * });
  * const meanX = (from: number) => {
  *   let s = 0;
  *   for (let i = from; i < from + 20; i++) s += y[2 * i]!;

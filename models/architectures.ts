@@ -204,12 +204,39 @@ export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = [
   "celeba",
 ];
 
-/** The default code width of an architecture (paper Table 4). */
+/**
+ * The default code width of an architecture (paper Table 4).
+ *
+ * @param name `shapes`, `mnist` or `celeba`.
+ * @returns Its code width d.
+ *
+ * @example The paper's widths
+ * ```ts
+ * import { defaultLatentDim } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultLatentDim("shapes"), 32);
+ * assert.equal(defaultLatentDim("celeba"), 512);
+ * ```
+ */
 export function defaultLatentDim(name: ArchitectureName): number {
   return ARCHITECTURES[name].latentDim;
 }
 
-/** The image shape [H, W, C] an architecture reads by default. */
+/**
+ * The image shape [H, W, C] an architecture reads by default.
+ *
+ * @param name `shapes`, `mnist` or `celeba`.
+ * @returns A fresh [H, W, C].
+ *
+ * @example MNIST is padded to 32x32
+ * ```ts
+ * import { defaultImageShape } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(defaultImageShape("mnist"), [32, 32, 1]);
+ * ```
+ */
 export function defaultImageShape(
   name: ArchitectureName,
 ): [number, number, number] {
@@ -226,6 +253,38 @@ export function defaultImageShape(
  * @param layers The layers, input [H, W, C] to a flat code.
  * @param imageShape The input image shape.
  * @returns An encoder owning the layers' variables.
+ *
+ * @example A user network, and a matrix folded into its last layer
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { buildLayers, readMatrix } from "@irmae/irmae/core";
+ * import { layerEncoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = layerEncoder(
+ *   "small",
+ *   buildLayers([
+ *     { type: "conv", filters: 4, kernel: 4, stride: 2, pad: 1, activation: "relu" },
+ *     { type: "reshape", shape: [14 * 14 * 4] },
+ *     { type: "dense", units: 3, activation: "linear" },
+ *   ], [28, 28, 1], 0),
+ *   [28, 28, 1],
+ * );
+ * assert.equal(encoder.outputDim, 3);
+ * const x = tf.randomUniform([2, 28, 28, 1], 0, 1, "float32", 1) as tf.Tensor4D;
+ * const m = tf.tensor2d([[2, 0, 0], [0, 1, 0], [1, 0, 1]]);
+ * const folded = encoder.absorb!(m);
+ * // absorb(M) encodes x as apply(x) M.
+ * const [a, b] = tf.tidy(() => [
+ *   folded.apply(x),
+ *   tf.matMul(encoder.apply(x), m),
+ * ]);
+ * const [ma, mb] = [await readMatrix(a!), await readMatrix(b!)];
+ * assert.ok(ma.data.every((v, i) => Math.abs(v - mb.data[i]!) < 1e-4));
+ * tf.dispose([x, m, a!, b!]);
+ * folded.dispose();
+ * encoder.dispose();
+ * ```
  */
 export function layerEncoder(
   kind: string,
@@ -285,6 +344,31 @@ export function layerEncoder(
  * @param layers The layers, a flat code to logits [H, W, C].
  * @param output The output non-linearity applied to the logits.
  * @returns A decoder owning the layers' variables.
+ * @throws {RangeError} When the layers do not map a flat code to an image.
+ *
+ * @example A dense decoder to 28x28 images
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { buildLayers } from "@irmae/irmae/core";
+ * import { layerDecoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const decoder = layerDecoder(
+ *   "small",
+ *   buildLayers([
+ *     { type: "dense", units: 28 * 28, activation: "linear" },
+ *     { type: "reshape", shape: [28, 28, 1] },
+ *   ], [8], 0),
+ *   "sigmoid",
+ * );
+ * assert.equal(decoder.latentDim, 8);
+ * assert.deepEqual(decoder.imageShape, [28, 28, 1]);
+ * const z = tf.zeros([2, 8]) as tf.Tensor2D;
+ * const logits = decoder.logits(z);
+ * assert.deepEqual(logits.shape, [2, 28, 28, 1]);
+ * tf.dispose([z, logits]);
+ * decoder.dispose();
+ * ```
  */
 export function layerDecoder(
   kind: string,
@@ -356,6 +440,20 @@ export function createEncoder(
  * @param name `shapes`, `mnist` or `celeba`.
  * @param options Code width, seed, output non-linearity.
  * @returns A decoder owning its variables.
+ *
+ * @example An MNIST decoder with an 8-wide code
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createDecoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const decoder = createDecoder("mnist", { latentDim: 8, seed: 1 });
+ * const z = tf.zeros([2, 8]) as tf.Tensor2D;
+ * const logits = decoder.logits(z);
+ * assert.deepEqual(logits.shape, [2, 32, 32, 1]);
+ * tf.dispose([z, logits]);
+ * decoder.dispose();
+ * ```
  */
 export function createDecoder(
   name: ArchitectureName,
@@ -506,6 +604,23 @@ export function halvings(
  * @param outputDim The code width.
  * @param options Channels of each convolution, at most as many as halve.
  * @returns The layer specs.
+ *
+ * @example 28x28 halves twice, to 7x7
+ * ```ts
+ * import { buildLayers, layerVariables } from "@irmae/irmae/core";
+ * import { convEncoderSpecs } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const specs = convEncoderSpecs([28, 28, 1], 16, { filters: [8, 16, 32] });
+ * const layers = buildLayers(specs, [28, 28, 1], 0);
+ * assert.deepEqual(layers.map((l) => l.outShape), [
+ *   [14, 14, 8],
+ *   [7, 7, 16],
+ *   [7 * 7 * 16],
+ *   [16],
+ * ]);
+ * layerVariables(layers).forEach((v) => v.dispose());
+ * ```
  */
 export function convEncoderSpecs(
   imageShape: readonly [number, number, number],
@@ -530,6 +645,18 @@ export function convEncoderSpecs(
  * @param imageShape The output [H, W, C].
  * @param options Channels of the encoder's convolutions.
  * @returns The layer specs, reading a flat code.
+ *
+ * @example Back from a 16-wide code to 64x64x3
+ * ```ts
+ * import { buildLayers, layerVariables } from "@irmae/irmae/core";
+ * import { convDecoderSpecs } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const specs = convDecoderSpecs([64, 64, 3], { filters: [8, 8, 8, 8] });
+ * const layers = buildLayers(specs, [16], 0);
+ * assert.deepEqual(layers.at(-1)!.outShape, [64, 64, 3]);
+ * layerVariables(layers).forEach((v) => v.dispose());
+ * ```
  */
 export function convDecoderSpecs(
   imageShape: readonly [number, number, number],

@@ -1,7 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
+import { createRegistries } from "../core/plugin.ts";
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
-import { createDecoder, createEncoder } from "./architectures.ts";
+import {
+  convDecoderPlugin,
+  convEncoderPlugin,
+  convEncoderSpecs,
+  createDecoder,
+  createEncoder,
+  mnistEncoderPlugin,
+} from "./architectures.ts";
 import { createLinearChain } from "./linear_chain.ts";
 
 await tf.setBackend("cpu");
@@ -101,4 +109,72 @@ Deno.test("fcActivation linear drops the ReLU after the decoder's FC layer", asy
       linear.dispose();
     });
   }
+});
+Deno.test("conv encoder and decoder take any image size", async (t) => {
+  const registries = createRegistries([convEncoderPlugin, convDecoderPlugin]);
+  for (
+    const [shape, halvings] of [
+      [[28, 28, 1], 2],
+      [[64, 64, 3], 4],
+      [[32, 32, 3], 3],
+      [[27, 27, 1], 0],
+      [[48, 40, 3], 3],
+    ] as const
+  ) {
+    await t.step(`${shape.join("x")}: ${halvings} halvings`, () => {
+      const before = tf.memory().numTensors;
+      const encoder = registries.encoder.create({ kind: "conv" }, {
+        imageShape: shape,
+        outputDim: 6,
+        seed: 1,
+      });
+      const decoder = registries.decoder.create({ kind: "conv" }, {
+        imageShape: shape,
+        latentDim: 6,
+        output: "tanh",
+        seed: 2,
+      });
+      const convs = convEncoderSpecs(shape, 6, { filters: [8, 16, 32, 64] })
+        .filter((s) => s.type === "conv").length;
+      assert.equal(convs, halvings);
+      tf.tidy(() => {
+        const x = tf.zeros([2, ...shape]) as tf.Tensor4D;
+        const z = encoder.apply(x);
+        assert.deepEqual(z.shape, [2, 6]);
+        assert.deepEqual(decoder.logits(z).shape, [2, ...shape]);
+      });
+      // Folding a matrix into the conv encoder's dense code layer.
+      const m = tf.eye(6) as tf.Tensor2D;
+      const folded = encoder.absorb!(m);
+      tf.tidy(() => {
+        const x = tf.randomUniform(
+          [2, ...shape],
+          0,
+          1,
+          "float32",
+          3,
+        ) as tf.Tensor4D;
+        const gap = tf.max(tf.abs(tf.sub(folded.apply(x), encoder.apply(x))));
+        assert.ok(gap.arraySync() as number < 1e-5);
+      });
+      [m].forEach((t) => t.dispose());
+      folded.dispose();
+      encoder.dispose();
+      decoder.dispose();
+      assert.equal(tf.memory().numTensors, before, "no tensors left");
+    });
+  }
+});
+
+Deno.test("the paper's networks refuse other image sizes in one line", () => {
+  const registries = createRegistries([mnistEncoderPlugin]);
+  assert.throws(
+    () =>
+      registries.encoder.create({ kind: "mnist" }, {
+        imageShape: [28, 28, 1],
+        outputDim: 8,
+        seed: 0,
+      }),
+    /the mnist encoder \(paper Table 3\) works on 32x32 images, the data set gives 28x28; .*conv encoder/,
+  );
 });

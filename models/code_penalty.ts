@@ -50,6 +50,7 @@ export interface CodePenaltyOptions {
  * const { penalty } = l2.forward(codes, true);
  * assert.ok(Math.abs(await readScalar(penalty!) - 1.5) < 1e-6);
  * tf.dispose([codes, penalty!]);
+ * l2.dispose();
  * ```
  */
 export function createCodePenalty(
@@ -63,13 +64,13 @@ export function createCodePenalty(
     variables: [],
     forward(h: Tensor2D): LatentOutput {
       if (config.norm === "none") return { code: h };
-      const perExample = config.norm === "l1"
-        ? tf.sum(tf.abs(h), 1)
-        : tf.sum(tf.square(h), 1);
-      return {
-        code: h,
-        penalty: tf.mul(tf.mean(perExample), config.weight) as Scalar,
-      };
+      const penalty = tf.tidy(() => {
+        const perExample = config.norm === "l1"
+          ? tf.sum(tf.abs(h), 1)
+          : tf.sum(tf.square(h), 1);
+        return tf.mul(tf.mean(perExample), config.weight) as Scalar;
+      });
+      return { code: h, penalty };
     },
     fold: () => undefined,
     getConfig: () => ({ ...config }),

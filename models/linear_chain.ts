@@ -85,10 +85,15 @@ export interface LinearChain extends LatentRegularizer {
   /**
    * The product W1 W2 ... Wl (the identity for l = 0), [d, d].
    *
+   * @returns The product; the caller disposes it.
    * @throws {TypeError} When the chain has activations between matrices.
    */
   fold(): Tensor2D;
-  /** The options after defaults. */
+  /**
+   * The options after defaults.
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Required<LinearChainOptions>;
 }
 
@@ -144,14 +149,15 @@ export function createLinearChain(options: LinearChainOptions): LinearChain {
         return tf.tanh(x);
     }
   };
-  const apply = (z: Tensor2D): Tensor2D => {
-    let h = z;
-    for (let i = 0; i < l; i++) {
-      if (i > 0) h = act(h);
-      h = tf.matMul(h, matrixAt(i));
-    }
-    return h;
-  };
+  const apply = (z: Tensor2D): Tensor2D =>
+    tf.tidy(() => {
+      let h = z; // [batch, d]
+      for (let i = 0; i < l; i++) {
+        if (i > 0) h = act(h);
+        h = tf.matMul(h, matrixAt(i));
+      }
+      return h;
+    });
   return {
     kind: "linear-chain",
     inputDim: d,

@@ -10,13 +10,20 @@
  * @example IRMAE between a shapes encoder and decoder
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { createDecoder, createEncoder, createLinearChain } from "./mod.ts";
- * const encoder = createEncoder("shapes");
- * const chain = createLinearChain({ latentDim: 32, numMatrices: 4 });
- * const decoder = createDecoder("shapes");
+ * import {
+ *   createDecoder,
+ *   createEncoder,
+ *   createLinearChain,
+ * } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = createEncoder("shapes", { seed: 1 });
+ * const chain = createLinearChain({ latentDim: 32, numMatrices: 4, seed: 2 });
+ * const decoder = createDecoder("shapes", { seed: 3 });
  * const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
- * const y = decoder.logits(chain.apply(encoder.apply(x)));
- * console.assert(y.shape[3] === 3);
+ * const y = tf.tidy(() => decoder.logits(chain.apply(encoder.apply(x))));
+ * assert.deepEqual(y.shape, [1, 32, 32, 3]);
+ * tf.dispose([x, y]);
  * [encoder, chain, decoder].forEach((m) => m.dispose());
  * ```
  *
@@ -36,6 +43,7 @@ export {
   createEncoder,
   defaultImageShape,
   defaultLatentDim,
+  type FcActivation,
   layerDecoder,
   layerEncoder,
   mnistDecoderPlugin,
@@ -44,6 +52,7 @@ export {
   shapesEncoderPlugin,
 } from "./architectures.ts";
 export { MODEL_PLUGINS } from "./plugins.ts";
+export { layersModelDecoder, layersModelEncoder } from "./layers_model.ts";
 export {
   type CodePenaltyOptions,
   createCodePenalty,

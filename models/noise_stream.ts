@@ -21,14 +21,6 @@ export interface NoiseStream {
  * @param seed The regularizer's seed.
  * @param name Names the stream, so streams of one seed never overlap.
  * @returns The stream at position 0.
- *
- * @example Equal seeds and names give equal streams
- * ```ts
- * import { createNoiseStream } from "./noise_stream.ts";
- * const a = createNoiseStream(1, "vae-noise");
- * const b = createNoiseStream(1, "vae-noise");
- * console.assert(a.nextSeed() === b.nextSeed() && a.draws === 1);
- * ```
  */
 export function createNoiseStream(seed: number, name: string): NoiseStream {
   let draws = 0;

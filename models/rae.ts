@@ -74,9 +74,17 @@ export interface Rae extends LatentRegularizer {
    * rank 2 or more.
    */
   decoderPenalty(decoder: Decoder): Scalar;
-  /** Always `undefined`: the code passes unchanged. */
+  /**
+   * Always `undefined`: the code passes unchanged.
+   *
+   * @returns `undefined`.
+   */
   fold(): undefined;
-  /** The options after defaults. */
+  /**
+   * The options after defaults.
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Required<RaeOptions>;
 }
 
@@ -101,6 +109,7 @@ export interface Rae extends LatentRegularizer {
  * // 0.5 * (4 + 4)
  * assert.ok(Math.abs(await readScalar(penalty) - 4) < 1e-6);
  * tf.dispose([codes, penalty]);
+ * rae.dispose();
  * ```
  */
 export function createRae(options: RaeOptions): Rae {

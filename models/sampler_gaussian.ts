@@ -53,8 +53,9 @@ interface GaussianFit {
  *
  * @example Samples of codes on a line stay on the line
  * ```ts
- * import { createGaussianSampler } from "./sampler_gaussian.ts";
+ * import { createGaussianSampler } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
+ *
  * const sampler = createGaussianSampler();
  * sampler.fit({ data: new Float32Array([0, 0, 1, 2, 2, 4]), rows: 3, cols: 2 });
  * assert.equal(sampler.rank, 1);

@@ -46,8 +46,9 @@ function resolveSteps(options: InterpolationOptions): number {
  *
  * @example Three steps between 0 and 2
  * ```ts
- * import { interpolateCodes } from "./sampler_interpolate.ts";
+ * import { interpolateCodes } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
+ *
  * const from = { data: new Float32Array([0]), rows: 1, cols: 1 };
  * const to = { data: new Float32Array([2]), rows: 1, cols: 1 };
  * const path = interpolateCodes(from, to, { steps: 3 });
@@ -102,11 +103,21 @@ export interface InterpolationSampler extends Sampler {
  *
  * @example Two paths of four codes
  * ```ts
- * import { createInterpolationSampler } from "./sampler_interpolate.ts";
+ * import { createInterpolationSampler } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
+ *
  * const sampler = createInterpolationSampler({ steps: 4 });
  * sampler.fit({ data: new Float32Array([0, 1, 2, 3]), rows: 4, cols: 1 });
- * assert.equal(sampler.sample(8, 0).rows, 8);
+ * const { data, rows } = sampler.sample(8, 0);
+ * assert.equal(rows, 8);
+ * for (const start of [0, 4]) {
+ *   // Each path walks from one code to another in equal steps.
+ *   const step = (data[start + 3]! - data[start]!) / 3;
+ *   assert.notEqual(step, 0);
+ *   for (let k = 1; k < 4; k++) {
+ *     assert.ok(Math.abs(data[start + k]! - data[start]! - k * step) < 1e-6);
+ *   }
+ * }
  * ```
  */
 export function createInterpolationSampler(

@@ -78,10 +78,12 @@ export interface PcaGridSampler extends Sampler {
  *
  * @example The centre of a 3 x 3 grid is the mean
  * ```ts
- * import { createPcaGridSampler } from "./sampler_pca_grid.ts";
+ * import { createPcaGridSampler } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
+ *
  * const pca = createPcaGridSampler({ gridSize: 3 });
- * pca.fit({ data: new Float32Array([1, 0, -1, 0, 0, 2, 0, -2]), rows: 4, cols: 2 });
+ * const data = new Float32Array([1, 0, -1, 0, 0, 2, 0, -2]);
+ * pca.fit({ data, rows: 4, cols: 2 });
  * const grid = pca.grid();
  * assert.equal(grid.rows, 9);
  * assert.deepEqual(Array.from(grid.data.subarray(8, 10)), [0, 0]);

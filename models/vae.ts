@@ -100,9 +100,15 @@ export interface VaeHead extends LatentRegularizer {
   /**
    * Always `undefined`: the inference map `h -> mu` keeps the first d of 2d
    * columns, which is not a square matrix an encoder could absorb.
+   *
+   * @returns `undefined`.
    */
   fold(): undefined;
-  /** The options after defaults. */
+  /**
+   * The options after defaults.
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Required<VaeHeadOptions>;
 }
 

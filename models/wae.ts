@@ -164,9 +164,17 @@ export interface Wae extends LatentRegularizer {
    * @throws {RangeError} In training with a batch of one.
    */
   forward(h: Tensor2D, training: boolean): LatentOutput;
-  /** Always `undefined`: the code passes unchanged. */
+  /**
+   * Always `undefined`: the code passes unchanged.
+   *
+   * @returns `undefined`.
+   */
   fold(): undefined;
-  /** The options after defaults. */
+  /**
+   * The options after defaults.
+   *
+   * @returns Options that make an equal instance again.
+   */
   getConfig(): Required<WaeOptions>;
 }
 

@@ -14,6 +14,8 @@ import {
   configureWasmKernels,
   type WasmConvPath,
 } from "../core/wasm/kernels.ts";
+import { gemmPoolFor } from "../core/wasm/gemm_pool.ts";
+import { setPartProfiling, takePartTimes } from "../core/wasm/profile.ts";
 import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
@@ -32,6 +34,11 @@ interface ConvCase {
   pad: Pad;
   /** Output shape of a transposed convolution; absent for conv2d. */
   transposedTo?: Shape4;
+  /**
+   * Every kernel of the case (y, dx, dW) fits the GEMM kernels of
+   * core/wasm/gemm.ts: the `fma` path must run no XNNPACK operator.
+   */
+  fma?: true;
 }
 
 const CASES: ConvCase[] = [
@@ -100,6 +107,7 @@ const CASES: ConvCase[] = [
     stride: 2,
     pad: 1,
     transposedTo: [2, 16, 16, 64],
+    fma: true,
   },
   {
     name: "convT 4x4 s2 p1 16x16x64 to 32x32x32",
@@ -108,6 +116,77 @@ const CASES: ConvCase[] = [
     stride: 2,
     pad: 1,
     transposedTo: [2, 32, 32, 32],
+    fma: true,
+  },
+  // The paper's layers with channel counts the GEMM kernels take whole
+  // (multiples of 8), and odd geometries with them.
+  {
+    name: "conv 4x4 s2 p1 8 to 16 channels",
+    x: [3, 16, 16, 8],
+    filter: [4, 4, 8, 16],
+    stride: 2,
+    pad: 1,
+    fma: true,
+  },
+  {
+    name: "conv 2x2 valid to 1x1, 16 to 8 channels",
+    x: [3, 2, 2, 16],
+    filter: [2, 2, 16, 8],
+    stride: 1,
+    pad: "valid",
+    fma: true,
+  },
+  {
+    name: "convT 4x4 s2 p1 from 2x2, 16 to 8 channels",
+    x: [2, 2, 2, 16],
+    filter: [4, 4, 8, 16],
+    stride: 2,
+    pad: 1,
+    transposedTo: [2, 4, 4, 8],
+    fma: true,
+  },
+  {
+    name: "convT 2x2 valid from 1x1, 8 to 16 channels",
+    x: [2, 1, 1, 8],
+    filter: [2, 2, 16, 8],
+    stride: 1,
+    pad: "valid",
+    transposedTo: [2, 2, 2, 16],
+    fma: true,
+  },
+  {
+    name: "conv 3x3 s2 same, 8 to 16 channels",
+    x: [2, 9, 9, 8],
+    filter: [3, 3, 8, 16],
+    stride: 2,
+    pad: "same",
+    fma: true,
+  },
+  {
+    name: "conv 5x3 s[2,1] same, 8 channels",
+    x: [2, 7, 6, 8],
+    filter: [5, 3, 8, 8],
+    stride: [2, 1],
+    pad: "same",
+    fma: true,
+  },
+  {
+    name: "convT 3x3 s2 same, 8 to 16 channels",
+    x: [2, 5, 5, 8],
+    filter: [3, 3, 16, 8],
+    stride: 2,
+    pad: "same",
+    transposedTo: [2, 10, 10, 16],
+    fma: true,
+  },
+  {
+    name: "convT 5x5 s3 p2, 16 to 8 channels",
+    x: [3, 4, 5, 16],
+    filter: [5, 5, 8, 16],
+    stride: 3,
+    pad: 2,
+    transposedTo: [3, 10, 13, 8],
+    fma: true,
   },
   {
     // Odd geometry: 5x5 stride 3, two channels (no SIMD-width multiples).
@@ -174,7 +253,7 @@ const CASES: ConvCase[] = [
   },
 ];
 
-const PATHS: WasmConvPath[] = ["direct", "gemm", "auto"];
+const PATHS: WasmConvPath[] = ["direct", "gemm", "fma", "auto"];
 
 // IRMAE_WASM_THREADS=2 runs this suite on multi-threaded XNNPACK.
 const THREADS = Number(Deno.env.get("IRMAE_WASM_THREADS") ?? "1");
@@ -235,6 +314,11 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
   for (const c of CASES) references.set(c.name, evaluate(c));
   await selectBackend("wasm");
   console.log(`  wasm backend with ${getThreadsCount()} XNNPACK thread(s)`);
+  // On the threaded build the GEMM kernels split their rows over a pool.
+  const memory = (tf.backend() as unknown as {
+    wasm: { wasmMemory?: WebAssembly.Memory };
+  }).wasm.wasmMemory;
+  const pool = memory ? gemmPoolFor(memory) : undefined;
   const previous = configureWasmKernels({});
   try {
     for (const c of CASES) {
@@ -243,8 +327,23 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
         await t.step(`${c.name} (${path})`, () => {
           configureWasmKernels({ convPath: path });
           const before = tf.memory().numTensors;
-          const got = evaluate(c);
+          setPartProfiling(true);
+          takePartTimes();
+          let got: Result;
+          try {
+            got = evaluate(c);
+          } finally {
+            setPartProfiling(false);
+          }
+          const parts = takePartTimes();
           assert.equal(tf.memory().numTensors, before, "leaked tensors");
+          if (path === "fma" && c.fma) {
+            assert.ok(parts.gemm, "the GEMM kernels ran");
+            assert.equal(parts.xnnpack, undefined, "no XNNPACK fallback");
+          }
+          if (path === "direct" || path === "gemm") {
+            assert.equal(parts.gemm, undefined, "no GEMM kernel ran");
+          }
           const diffs = {
             y: compare(got.y, ref.y),
             dx: compare(got.dx, ref.dx),
@@ -265,6 +364,11 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
           }
         });
       }
+    }
+    if (pool) {
+      console.log(
+        `  GEMM pool of ${pool.threads} threads: ${pool.jobs} parts on workers`,
+      );
     }
   } finally {
     configureWasmKernels(previous);

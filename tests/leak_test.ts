@@ -1,8 +1,10 @@
 /**
- * Tensor leaks of the evaluation paths: each call leaves
- * `tf.memory().numTensors` where it found it (the model, data and extractor
- * are built before the count and disposed after it). The training step has
- * its own leak test in `tests/training_test.ts`.
+ * Tensor leaks of the public functions and the evaluation paths: each call
+ * leaves `tf.memory().numTensors` where it found it, or one more per tensor
+ * it returns (the model, data and extractor are built before the count and
+ * disposed after it). The training step has its own leak test in
+ * `tests/training_test.ts`; every root export is checked once more, right
+ * after import, by `tests/public_api_test.ts`.
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
@@ -21,7 +23,9 @@ import { readMatrix } from "../core/read.ts";
 import { Rng } from "../core/random.ts";
 import { buildDataset, buildModel } from "../experiments/build.ts";
 import { encodeSplit } from "../experiments/evaluate.ts";
+import { fit } from "../experiments/fit.ts";
 import { trainModel } from "../experiments/train.ts";
+import { createLinearChain } from "../models/linear_chain.ts";
 import type { Dataset, FeatureExtractor, Tensor4D } from "../core/types.ts";
 import { trainClassifierFeatures } from "../metrics/classifier_features.ts";
 import {
@@ -141,7 +145,7 @@ async function withModel<T>(
     model: ReturnType<typeof buildModel>,
     ds: Dataset,
     manifest: ReturnType<typeof resolveManifest>,
-  ) => Promise<T>,
+  ) => T | Promise<T>,
 ): Promise<T> {
   const manifest = resolveManifest(manifestText(regularizer), registries);
   const ds = buildDataset(manifest, registries);
@@ -165,6 +169,154 @@ Deno.test("encodeSplit() does not leak tensors", async (t) => {
       });
     });
   }
+});
+
+/**
+ * Runs `fn`, which returns tensors the caller owns, and checks that exactly
+ * those are new; then disposes them and checks the count is back.
+ */
+function assertOnlyResults(
+  label: string,
+  fn: () => tf.Tensor | (tf.Tensor | undefined)[],
+  inputs: tf.Tensor[] = [],
+): void {
+  const before = tf.memory().numTensors;
+  const out = fn();
+  // A result may be an input passed through (a code penalty's code is h).
+  const results = new Set(
+    (Array.isArray(out) ? out : [out]).filter((r): r is tf.Tensor =>
+      r !== undefined && !inputs.includes(r)
+    ),
+  );
+  assert.equal(
+    tf.memory().numTensors,
+    before + results.size,
+    `${label}: ${results.size} results but ${
+      tf.memory().numTensors - before
+    } new tensors`,
+  );
+  tf.dispose([...results]);
+  assert.equal(tf.memory().numTensors, before, `${label}: results not freed`);
+}
+
+Deno.test("encode, decode, apply, logits and forward leave only their results", async (t) => {
+  for (const regularizer of REGULARIZERS) {
+    await t.step(regularizer, async () => {
+      await withModel(regularizer, (model, ds) => {
+        const x = tf.tensor4d(
+          ds.batch("val", [0, 1, 2]).images,
+          [3, ...ds.imageShape],
+        );
+        const h = model.encoder.apply(x);
+        const z = model.encode(x);
+        try {
+          assertOnlyResults("Autoencoder.encode", () => model.encode(x));
+          assertOnlyResults("Autoencoder.decode", () => model.decode(z));
+          assertOnlyResults("Encoder.apply", () => model.encoder.apply(x));
+          assertOnlyResults("Decoder.logits", () => model.decoder.logits(z));
+          for (const training of [false, true]) {
+            assertOnlyResults(
+              `LatentRegularizer.forward(training: ${training})`,
+              () => {
+                const { code, penalty } = model.regularizer.forward(
+                  h,
+                  training,
+                );
+                return [code, penalty];
+              },
+              [h],
+            );
+          }
+          assertOnlyResults("LatentRegularizer.fold", () => {
+            try {
+              return [model.regularizer.fold()];
+            } catch (e) {
+              // Only a chain with activations refuses to fold.
+              assert.ok(e instanceof TypeError);
+              return [];
+            }
+          });
+        } finally {
+          tf.dispose([x, h, z]);
+        }
+      });
+    });
+  }
+});
+
+Deno.test("LinearChain.apply() and fold() leave only their results", async (t) => {
+  for (const numMatrices of [0, 1, 4]) {
+    await t.step(`l = ${numMatrices}`, () => {
+      const chain = createLinearChain({ latentDim: 3, numMatrices, seed: 1 });
+      const z = tf.ones([5, 3]) as tf.Tensor2D;
+      try {
+        assertOnlyResults("apply", () => chain.apply(z), [z]);
+        assertOnlyResults("fold", () => chain.fold());
+      } finally {
+        z.dispose();
+        chain.dispose();
+      }
+    });
+  }
+});
+
+Deno.test("Encoder.absorb() adds only the new encoder's variables", async () => {
+  await withModel(REGULARIZERS[0]!, (model) => {
+    const before = tf.memory().numTensors;
+    const product = model.regularizer.fold()!;
+    const folded = model.encoder.absorb!(product);
+    product.dispose();
+    assert.equal(
+      tf.memory().numTensors,
+      before + folded.variables.length,
+    );
+    folded.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    return Promise.resolve();
+  });
+});
+
+Deno.test("fit() leaves no tensors beyond the model it trains", async (t) => {
+  for (const regularizer of REGULARIZERS) {
+    await t.step(`${regularizer} on a data set`, async () => {
+      await withModel(regularizer, async (model, ds) => {
+        const c = await counted(() =>
+          fit(model, ds, { steps: 2, batchSize: 4, evalEvery: 1, evalSize: 6 })
+        );
+        assertFlat(`fit ${regularizer}`, c);
+        assert.equal(c.value.history.length, 3);
+        assert.equal(c.value.model, model);
+      });
+    });
+  }
+
+  await t.step("on a tensor, with a checkpoint, then resumed", async () => {
+    await withModel(REGULARIZERS[0]!, async (model, ds) => {
+      const images = tf.tensor4d(
+        ds.batch("train", [0, 1, 2, 3, 4, 5]).images,
+        [6, ...ds.imageShape],
+      );
+      const path = join(mkdtempSync(join(tmpdir(), "irmae-leak-")), "c.bin");
+      try {
+        const options = {
+          steps: 3,
+          batchSize: 3,
+          evalEvery: 1,
+          checkpoint: { path, every: 1, resume: true },
+        };
+        const first = await counted(() =>
+          fit(model, images, { ...options, stopAfter: 2 })
+        );
+        assertFlat("fit with checkpoints", first);
+        assert.ok(first.value.stopped);
+        const resumed = await counted(() => fit(model, images, options));
+        assertFlat("fit resumed", resumed);
+        assert.equal(resumed.value.steps, 3);
+      } finally {
+        images.dispose();
+      }
+    });
+  });
 });
 
 Deno.test("latentSpectrum() of a tensor read by readMatrix() leaks nothing", async () => {

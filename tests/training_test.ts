@@ -78,6 +78,11 @@ Deno.test("trainModel() resumed after a stop ends with the same weights", async 
   for (const [name, values] of Object.entries(a.arrays)) {
     assert.deepEqual(b.arrays[name], values, `array ${name} differs`);
   }
+  // The history too, training losses included: the loss window since the
+  // last evaluation is in the checkpoint (timings aside).
+  const untimed = (meta: Record<string, unknown>) =>
+    (meta.history as { seconds: number }[]).map(({ seconds: _, ...r }) => r);
+  assert.deepEqual(untimed(b.meta), untimed(a.meta));
 });
 
 Deno.test("trainModel() is deterministic for a manifest and seed", async () => {

@@ -386,6 +386,9 @@ Deno.test("the gradient parity suite passes on 2 XNNPACK threads", async () => {
   const text = stdout + stderr;
   assert.equal(code, 0, text);
   assert.match(text, /with 2 XNNPACK thread\(s\)/);
+  // The GEMM kernels' rows went to the worker too, and agreed.
+  const parts = Number(/GEMM pool of 2 threads: (\d+) parts/.exec(text)?.[1]);
+  assert.ok(parts > 0, `no GEMM part ran on a worker:\n${text}`);
 });
 
 Deno.test("wasm sum over leading axes matches the cpu backend", async (t) => {

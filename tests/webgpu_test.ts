@@ -425,3 +425,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "--backend auto passes over a software adapter, and says why",
+  ignore,
+  fn: async () => {
+    const info = await (globalThis.navigator as {
+      gpu: { requestAdapter(): Promise<{ info: { description?: string } }> };
+    }).gpu.requestAdapter();
+    const software = /llvmpipe|swiftshader|lavapipe|software/i.test(
+      info.info.description ?? "",
+    );
+    const chosen = await selectBackend("auto");
+    if (software) {
+      assert.notEqual(chosen.name, "webgpu");
+      assert.ok(
+        chosen.notes.some((n) => /software fallback/.test(n)),
+        chosen.notes.join("; "),
+      );
+    } else {
+      assert.equal(chosen.name, "webgpu");
+    }
+  },
+});

@@ -7,21 +7,35 @@
  * forward pass of every transposed convolution) and its `BatchMatMul` with
  * `transposeA` or `transposeB` are naive loops, 10-30x slower than the
  * XNNPACK convolution and GEMM the backend also has. This module replaces
- * them, and `Conv2D` / `FusedConv2D`, with kernels built from those two
- * XNNPACK operators glued by plain JavaScript loops that rearrange memory on
- * the wasm heap (about 1 ns per element, against 7-20 ns for the backend's
- * own transpose, gather and depth-to-space kernels):
+ * them, and `Conv2D` / `FusedConv2D`:
  *
- * - `Conv2D`, `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when the
- *   output is small and the filter large (XNNPACK packs a fresh convolution
- *   filter at about 8 ns per weight, a GEMM operand at about 2 ns).
- * - `Conv2DBackpropInput`: sub-pixel convolution, one stride-1 XNNPACK
- *   convolution per stride phase (rh, rw) with the filter taps congruent to
- *   the phase, scattered into the output; or GEMM + col2im, multiplying in
- *   whichever order packs the smaller operand.
- * - `Conv2DBackpropFilter`: transposed im2col + one GEMM, dW = colsᵀ dy.
- * - `BatchMatMul`, `_FusedMatMul` with transposes: transpose in JS, then
- *   GEMM, in whichever order packs the smaller operand.
+ * - where the channels fit (output columns a multiple of 8), with the
+ *   project's own GEMM kernels (core/wasm/gemm.ts: relaxed-SIMD fused
+ *   multiply-adds where the runtime has them, 6 x 8 register tiles) over
+ *   tables of row addresses into zero-padded inputs (core/wasm/conv_gemm.ts):
+ *   no im2col for the forward pass and the input gradient (one stride phase
+ *   at a time, written straight into dx), a transposing gather for the
+ *   filter gradient, weights read in place or packed into panels when wide.
+ *   A training step of the paper's autoencoders runs about 1.6x faster
+ *   than on the XNNPACK paths below (experiments/LOG.md, 2026-11-30), which
+ *   XNNPACK's repacking of every weight at every step (Adam writes new
+ *   buffers) and its SIMD128 multiply-then-add hold back;
+ * - elsewhere, with XNNPACK's convolution and GEMM glued by loops that
+ *   rearrange memory on the wasm heap (about 1 ns per element, against 7-20
+ *   ns for the backend's own transpose, gather and depth-to-space kernels):
+ *   - `Conv2D`, `FusedConv2D`: XNNPACK convolution, or im2col + GEMM when
+ *     the output is small and the filter large (XNNPACK packs a fresh
+ *     convolution filter at about 8 ns per weight, a GEMM operand at 2 ns);
+ *   - `Conv2DBackpropInput`: sub-pixel convolution, one stride-1 XNNPACK
+ *     convolution per stride phase (rh, rw) with the filter taps congruent
+ *     to the phase, scattered into the output; or GEMM + col2im, multiplying
+ *     in whichever order packs the smaller operand;
+ *   - `Conv2DBackpropFilter`: transposed im2col + one GEMM, dW = colsᵀ dy;
+ *   - `BatchMatMul`, `_FusedMatMul` with transposes: transpose, then GEMM,
+ *     in whichever order packs the smaller operand.
+ *
+ * And, on every path:
+ *
  * - `Sum` over leading axes (bias gradients): one pass of row sums, where
  *   the backend first transposes with its naive kernel.
  * - `Identity` (the tape's saved tensors, `tf.clone`) and same-dtype `Cast`:
@@ -29,44 +43,80 @@
  * - {@link ADAM_UPDATE_KERNEL}: Adam's whole update of one variable in one
  *   pass (core/adam.ts uses it), bit-identical to the op-by-op update.
  *
- * The hottest loops (transposed im2col, phase scatter, transposes, row sums,
- * the Adam update) run in a small WebAssembly SIMD module on the same heap
- * (core/wasm/simd.ts), 2-7x faster than the JS loops they replace, which
- * remain as the fallback (multi-threaded builds, `simd: false`).
+ * The hottest rearrangements (transposed im2col, phase scatter, transposes,
+ * row sums, the Adam update) run in a small WebAssembly SIMD module on the
+ * same heap (core/wasm/simd.ts), 2-7x faster than the JS loops they
+ * replace, which remain as the fallback (`simd: false`). On the threaded
+ * build the GEMM kernels split their rows over the threads
+ * (core/wasm/gemm_pool.ts).
  *
- * A small cost model (measured constants, see `NS_*`) picks the cheaper path
- * per call; every path is exact up to float rounding and
+ * A small cost model (measured constants, see `NS_*`) picks the cheaper
+ * XNNPACK path per call; every path is exact up to float rounding and
  * {@link configureWasmKernels} can force one (tests run all of them).
  * Intermediates are raw backend buffers freed before the kernel returns.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  convFilterGradient,
+  convFits,
+  convForward,
+  convInputGradient,
+  filterGradientFits,
+  gemmFitsColumns,
+  type GemmHeap,
+  inputGradientFits,
+  matMul as gemmMatMul,
+} from "./conv_gemm.ts";
+import { type GemmKernels, gemmKernels } from "./gemm.ts";
+import { timePart } from "./profile.ts";
 import { type SimdKernels, simdKernels } from "./simd.ts";
+
+export type { SimdKernels } from "./simd.ts";
 
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelConfig["kernelFunc"];
 
 /** The part of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface HeapBackend {
-  /** The Emscripten module; `asm.memory` is the heap's memory. */
-  wasm?: { asm?: { memory?: unknown } };
+  /**
+   * The Emscripten module: the heap's memory is `asm.memory` in the
+   * single-threaded builds, `wasmMemory` (shared) in the threaded one.
+   */
+  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
   makeOutput(shape: number[], dtype: "float32"): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
-/** How the conv kernels choose between their two implementations. */
-export type WasmConvPath = "auto" | "direct" | "gemm";
+/**
+ * How the conv and matmul kernels choose their implementation: `fma`, the
+ * project's own GEMM kernels (core/wasm/gemm.ts, no im2col); `direct` and
+ * `gemm`, XNNPACK's convolution or im2col around XNNPACK's GEMM;
+ * `xnnpack`, the cheaper of those two by a cost model (the kernels before
+ * `fma`); `auto`, `fma` wherever its kernels fit the shape, else `xnnpack`.
+ */
+export type WasmConvPath = "auto" | "fma" | "xnnpack" | "direct" | "gemm";
 
 /** Options of {@link configureWasmKernels}. */
 export interface WasmKernelOptions {
   /**
-   * `direct`: XNNPACK convolutions (sub-pixel for transposed ones); `gemm`:
-   * im2col/col2im around XNNPACK GEMMs; `auto`: the cheaper by a cost model.
+   * `fma`: the GEMM kernels of core/wasm/gemm.ts where they fit (XNNPACK
+   * elsewhere); `direct`: XNNPACK convolutions (sub-pixel for transposed
+   * ones); `gemm`: im2col/col2im around XNNPACK GEMMs; `xnnpack`: the
+   * cheaper of those two by a cost model; `auto`: `fma` where it fits, else
+   * `xnnpack`.
    * @default "auto"
    */
   convPath?: WasmConvPath;
+  /**
+   * Let the GEMM kernels use relaxed-SIMD fused multiply-adds where the
+   * runtime has them; `false` uses a multiply and an add.
+   * @default true
+   */
+  relaxed?: boolean;
+
   /**
    * Threads XNNPACK runs on; scales the compute term of the cost model.
    * @default 1
@@ -85,6 +135,7 @@ const settings: Required<WasmKernelOptions> = {
   convPath: "auto",
   threads: 1,
   simd: true,
+  relaxed: true,
 };
 
 /**
@@ -93,14 +144,6 @@ const settings: Required<WasmKernelOptions> = {
  *
  * @param options The settings to change; others keep their values.
  * @returns The settings now in force.
- *
- * @example Force the GEMM path
- * ```ts
- * import { configureWasmKernels } from "./kernels.ts";
- * const previous = configureWasmKernels({});
- * configureWasmKernels({ convPath: "gemm" });
- * configureWasmKernels(previous);
- * ```
  */
 export function configureWasmKernels(
   options: WasmKernelOptions,
@@ -108,6 +151,7 @@ export function configureWasmKernels(
   const previous = { ...settings };
   if (options.convPath !== undefined) settings.convPath = options.convPath;
   if (options.simd !== undefined) settings.simd = options.simd;
+  if (options.relaxed !== undefined) settings.relaxed = options.relaxed;
   if (options.threads !== undefined) {
     if (!(options.threads >= 1)) {
       throw new RangeError(
@@ -118,6 +162,16 @@ export function configureWasmKernels(
   }
   return previous;
 }
+
+/** The `WebAssembly.Memory` of a wasm backend's heap, if it can be had. */
+function heapMemory(backend: HeapBackend): WebAssembly.Memory | undefined {
+  const memory = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
+  return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/** Whether the XNNPACK paths are chosen by the cost model. */
+const costModel = () =>
+  settings.convPath === "auto" || settings.convPath === "xnnpack";
 
 // ---------------------------------------------------------------------------
 // Cost model, in nanoseconds, measured on a 2-core AMD EPYC (wasm SIMD).
@@ -795,7 +849,35 @@ class Heap {
 
   /** The wasm module's functions on this heap, where they can run. */
   simd(): SimdKernels | null {
-    return settings.simd ? simdKernels(this.backend.wasm?.asm?.memory) : null;
+    return settings.simd ? simdKernels(heapMemory(this.backend)) : null;
+  }
+
+  /**
+   * The GEMM kernels of core/wasm/gemm.ts on this heap, where the settings
+   * allow them and wasm SIMD runs.
+   */
+  fma(): GemmKernels | null {
+    if (settings.convPath !== "auto" && settings.convPath !== "fma") {
+      return null;
+    }
+    if (!settings.simd) return null;
+    return gemmKernels(heapMemory(this.backend), {
+      relaxed: settings.relaxed,
+    });
+  }
+
+  /** This heap as the GEMM drivers see it: memory and scratch space. */
+  gemmHeap(): GemmHeap {
+    return {
+      memory: heapMemory(this.backend)!,
+      alloc: (bytes: number) =>
+        this.address(this.temp([Math.ceil(bytes / 4) || 1])),
+    };
+  }
+
+  /** The byte address of a buffer on the heap. */
+  address(info: TensorInfo): number {
+    return this.backend.typedArrayFromHeap(info).byteOffset;
   }
 
   /** A buffer the caller returns (or frees itself). */
@@ -836,26 +918,30 @@ class Heap {
     n: number,
     fused?: { bias?: TensorInfo; activation?: string; leakyreluAlpha?: number },
   ): TensorInfo {
-    return this.originals.fusedMatMul({
-      inputs: {
-        a: view(a, [1, m, k]),
-        b: view(b, [1, k, n]),
-        ...(fused?.bias ? { bias: fused.bias } : {}),
-      },
-      backend: this.backend as unknown as tf.KernelBackend,
-      attrs: {
-        transposeA: false,
-        transposeB: false,
-        activation: fused?.activation ?? "linear",
-        leakyreluAlpha: fused?.leakyreluAlpha ?? 0,
-      },
-    }) as TensorInfo;
+    return timePart("xnnpack", () =>
+      this.originals.fusedMatMul({
+        inputs: {
+          a: view(a, [1, m, k]),
+          b: view(b, [1, k, n]),
+          ...(fused?.bias ? { bias: fused.bias } : {}),
+        },
+        backend: this.backend as unknown as tf.KernelBackend,
+        attrs: {
+          transposeA: false,
+          transposeB: false,
+          activation: fused?.activation ?? "linear",
+          leakyreluAlpha: fused?.leakyreluAlpha ?? 0,
+        },
+      }) as TensorInfo);
   }
 
   /** A transposed copy of x [rows, cols], as a temporary. */
   transposed(x: TensorInfo, rows: number, cols: number): TensorInfo {
     const out = this.temp([cols, rows]);
-    transposeFast(this.simd(), this.f32(x), rows, cols, this.f32(out));
+    timePart(
+      "rearrange",
+      () => transposeFast(this.simd(), this.f32(x), rows, cols, this.f32(out)),
+    );
     return out;
   }
 }
@@ -889,11 +975,36 @@ function conv2dKernel(
     if (g === undefined || !fusable || x!.dtype !== "float32") {
       return original(args);
     }
+    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
+    const fma = heap.fma();
+    if (
+      fma !== null && convFits(g) &&
+      (activation === "linear" || activation === "relu")
+    ) {
+      try {
+        const y = heap.output([g.batch, g.outH, g.outW, g.outC]);
+        convForward(
+          fma,
+          heap.gemmHeap(),
+          heap.address(x!),
+          heap.address(filter!),
+          heap.address(y),
+          g,
+          {
+            bias: fused && bias ? heap.address(bias) : 0,
+            relu: fused && activation === "relu",
+          },
+        );
+        return y;
+      } finally {
+        heap.release();
+      }
+    }
     const k = g.fh * g.fw * g.inC;
     const rows = g.batch * g.outH * g.outW;
     const plain = isPlainReshape(g);
     let gemm = settings.convPath !== "direct";
-    if (settings.convPath === "auto" && !plain) {
+    if (costModel() && !plain) {
       const weights = k * g.outC;
       const filterId = filter!.dataId as object;
       if (seenConvFilters.has(filterId) || seenGemmWeights.has(filterId)) {
@@ -907,14 +1018,14 @@ function conv2dKernel(
     }
     if (!gemm) {
       seenConvFilters.add(filter!.dataId as object);
-      return original(args);
+      return timePart("xnnpack", () => original(args));
     }
-    const heap = new Heap(args.backend as unknown as HeapBackend, originals);
     try {
       let cols = x!;
       if (!plain) {
-        cols = heap.temp([rows, k]);
-        im2col(heap.f32(x!), g, heap.f32(cols));
+        const to = heap.temp([rows, k]);
+        cols = to;
+        timePart("rearrange", () => im2col(heap.f32(x!), g, heap.f32(to)));
       }
       seenGemmWeights.add(filter!.dataId as object);
       const out = heap.gemm(cols, rows, k, filter!, g.outC, {
@@ -955,6 +1066,19 @@ function backpropInput(
   g: ConvGeometry,
 ): TensorInfo {
   const inShape = [g.batch, g.inH, g.inW, g.inC];
+  const fma = heap.fma();
+  if (fma !== null && inputGradientFits(g)) {
+    const dx = heap.output(inShape);
+    convInputGradient(
+      fma,
+      heap.gemmHeap(),
+      heap.address(dy),
+      heap.address(filter),
+      heap.address(dx),
+      g,
+    );
+    return dx;
+  }
   const rows = g.batch * g.outH * g.outW; // dy pixels
   const k = g.fh * g.fw * g.inC;
   const weights = k * g.outC;
@@ -978,7 +1102,7 @@ function backpropInput(
   const packW = (NS_MOVE + NS_PACK_GEMM) * weights;
   const packDy = (NS_MOVE + NS_PACK_GEMM) * rows * g.outC;
   let useGemm = settings.convPath !== "direct";
-  if (settings.convPath === "auto" && !plain) {
+  if (costModel() && !plain) {
     useGemm = gemmCost + Math.min(packW, packDy) < subPixelCost;
   }
   if (useGemm) {
@@ -1009,19 +1133,20 @@ function backpropInput(
   for (const phase of all) {
     const kernel = heap.temp([mh, mw, g.outC, g.inC]);
     phaseFilter(heap.f32(filter), g, phase, heap.f32(kernel));
-    const y = heap.originals.conv2d({
-      inputs: { x: dy, filter: kernel },
-      backend: heap.backend as unknown as tf.KernelBackend,
-      attrs: {
-        strides: 1,
-        pad: [[0, 0], [phase.padTop, phase.padBottom], [
-          phase.padLeft,
-          phase.padRight,
-        ], [0, 0]],
-        dilations: 1,
-        dataFormat: "NHWC",
-      },
-    }) as TensorInfo; // [batch, convH, convW, inC]
+    const y = timePart("xnnpack", () =>
+      heap.originals.conv2d({
+        inputs: { x: dy, filter: kernel },
+        backend: heap.backend as unknown as tf.KernelBackend,
+        attrs: {
+          strides: 1,
+          pad: [[0, 0], [phase.padTop, phase.padBottom], [
+            phase.padLeft,
+            phase.padRight,
+          ], [0, 0]],
+          dilations: 1,
+          dataFormat: "NHWC",
+        },
+      }) as TensorInfo); // [batch, convH, convW, inC]
     heap.free(kernel);
     if (dx === undefined) return y;
     heap.adopt(y);
@@ -1106,6 +1231,19 @@ function backpropFilter(
   g: ConvGeometry,
   filterShape: number[],
 ): TensorInfo {
+  const fma = heap.fma();
+  if (fma !== null && filterGradientFits(g)) {
+    const dw = heap.output(filterShape);
+    convFilterGradient(
+      fma,
+      heap.gemmHeap(),
+      heap.address(x),
+      heap.address(dy),
+      heap.address(dw),
+      g,
+    );
+    return dw;
+  }
   const k = g.fh * g.fw * g.inC;
   const pixels = g.outH * g.outW;
   const perChunk = Math.max(
@@ -1216,6 +1354,33 @@ function matMulKernel(
     outShape[outShape.length - 1] = n;
     const heap = new Heap(args.backend as unknown as HeapBackend, originals);
     try {
+      const fma = heap.fma();
+      const fusedOp = bias != null || activation !== "linear";
+      if (
+        fma !== null && gemmFitsColumns(n) &&
+        (activation === "linear" || activation === "relu")
+      ) {
+        // A transposed by the SIMD transpose; B packed or transposed by
+        // the GEMM driver.
+        const left = tA ? heap.transposed(a!, k, m) : a!;
+        const out = heap.output(outShape);
+        gemmMatMul(
+          fma,
+          heap.gemmHeap(),
+          heap.address(left),
+          heap.address(b!),
+          heap.address(out),
+          {
+            m,
+            k,
+            n,
+            transposeB: tB,
+            bias: bias ? heap.address(bias) : 0,
+            relu: activation === "relu",
+          },
+        );
+        return out;
+      }
       // Order 1: C = A @ B, packs B [k, n]. Order 2: C^T = B^T @ A^T, packs
       // A^T [k, m], then transposes C^T back.
       const packB = seenGemmWeights.has(b!.dataId as object) && !tB
@@ -1225,7 +1390,6 @@ function matMulKernel(
         packB;
       const cost2 = (tA ? 0 : NS_MOVE * m * k) + (tB ? 0 : NS_MOVE * k * n) +
         NS_PACK_GEMM * k * m + NS_MOVE * m * n;
-      const fusedOp = bias != null || activation !== "linear";
       if (fusedOp || cost1 <= cost2) {
         const left = tA ? heap.transposed(a!, k, m) : a!;
         const right = tB ? heap.transposed(b!, n, k) : b!;
@@ -1338,7 +1502,7 @@ function sumKernel(original: KernelFunc): KernelFunc {
       backend.typedArrayFromHeap(x!),
       rows,
       backend.typedArrayFromHeap(out),
-      settings.simd ? simdKernels(backend.wasm?.asm?.memory) : null,
+      settings.simd ? simdKernels(heapMemory(backend)) : null,
     );
     if (!attrs.keepDims) return out;
     return view(out, [...axes.map(() => 1), ...kept]);
@@ -1414,9 +1578,7 @@ export function adamUpdate(
  */
 function adamUpdateKernel(args: Parameters<KernelFunc>[0]): TensorInfo[] {
   const { v, g, m, s } = args.inputs as Record<string, TensorInfo>;
-  const backend = args.backend as unknown as HeapBackend & {
-    wasm?: { asm?: { memory?: unknown } };
-  };
+  const backend = args.backend as unknown as HeapBackend;
   const attrs = args.attrs as unknown as AdamUpdateAttrs;
   const outV = backend.makeOutput(v!.shape, "float32");
   const outM = backend.makeOutput(v!.shape, "float32");
@@ -1434,7 +1596,7 @@ function adamUpdateKernel(args: Parameters<KernelFunc>[0]): TensorInfo[] {
   ];
   const n = arrays[0].length;
   let done = 0;
-  const simd = settings.simd ? simdKernels(backend.wasm?.asm?.memory) : null;
+  const simd = settings.simd ? simdKernels(heapMemory(backend)) : null;
   if (simd !== null) {
     done = n - n % 4;
     const f = Math.fround;
@@ -1514,13 +1676,6 @@ let installed = false;
  * the first kernel runs.
  *
  * @throws {Error} When tfjs-backend-wasm's kernels are not registered.
- *
- * @example Install before training on wasm
- * ```ts
- * import "@tensorflow/tfjs-backend-wasm";
- * import { installWasmKernels } from "./kernels.ts";
- * installWasmKernels();
- * ```
  */
 export function installWasmKernels(): void {
   if (installed) return;

@@ -511,7 +511,7 @@ function transposeBody(): number[] {
 }
 
 /** The module's bytes (see the comments of the builders for its text). */
-export function moduleBytes(): Uint8Array<ArrayBuffer> {
+export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
   // Parameters 0-7 (i32 pointers and the byte count), 8-13 (f32 constants);
   // locals: 14 offset, 15-20 splatted constants, 21 G, 22 M, 23 S.
   const [v, g, m, s, ov, om, os, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -623,7 +623,14 @@ export function moduleBytes(): Uint8Array<ArrayBuffer> {
       ...[0x60, 4, I32, I32, I32, I32, 0],
       ...[0x60, 6, I32, I32, I32, I32, I32, I32, 0],
     ]),
-    ...section(2, [1, ...name("env"), ...name("memory"), 0x02, 0x00, 0x00]),
+    // A shared memory (threaded builds) must declare a maximum: the largest.
+    ...section(2, [
+      1,
+      ...name("env"),
+      ...name("memory"),
+      0x02,
+      ...(shared ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00]),
+    ]),
     ...section(3, [5, 0, 1, 2, 2, 1]),
     ...section(7, [
       5,
@@ -652,8 +659,8 @@ export function moduleBytes(): Uint8Array<ArrayBuffer> {
 const bound = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
 
 /**
- * The SIMD kernels on `memory`, or `null` where they cannot run (no wasm
- * SIMD, or a shared memory, which the module's import does not declare).
+ * The SIMD kernels on `memory` (shared or not), or `null` where they cannot
+ * run (no wasm SIMD).
  *
  * @param memory The tfjs wasm backend's memory.
  * @returns The kernels, instantiated once per memory.
@@ -664,17 +671,17 @@ export function simdKernels(memory: unknown): SimdKernels | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
   try {
-    if (!(memory.buffer instanceof SharedArrayBuffer)) {
-      const module = new WebAssembly.Module(moduleBytes());
-      const instance = new WebAssembly.Instance(module, { env: { memory } });
-      kernels = {
-        adam: instance.exports.adam as SimdKernels["adam"],
-        im2colTap: instance.exports.im2colTap as SimdKernels["im2colTap"],
-        copyBlocks: instance.exports.copyBlocks as SimdKernels["copyBlocks"],
-        transpose: instance.exports.transpose as SimdKernels["transpose"],
-        colSums: instance.exports.colSums as SimdKernels["colSums"],
-      };
-    }
+    const shared = typeof SharedArrayBuffer === "function" &&
+      memory.buffer instanceof SharedArrayBuffer;
+    const module = new WebAssembly.Module(moduleBytes(shared));
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    kernels = {
+      adam: instance.exports.adam as SimdKernels["adam"],
+      im2colTap: instance.exports.im2colTap as SimdKernels["im2colTap"],
+      copyBlocks: instance.exports.copyBlocks as SimdKernels["copyBlocks"],
+      transpose: instance.exports.transpose as SimdKernels["transpose"],
+      colSums: instance.exports.colSums as SimdKernels["colSums"],
+    };
   } catch {
     kernels = null;
   }

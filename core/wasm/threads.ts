@@ -16,13 +16,14 @@
  * once to a folder under the system temporary directory. Workers are
  * unreferenced, so they never keep the process alive.
  *
- * Only XNNPACK operators (convolution, GEMM) run on several threads; the
- * other wasm kernels and the JS glue of {@link installWasmKernels} stay on
- * the calling thread. Measured on a 2-core machine (the paper's shapes and
- * MNIST autoencoders, batch 32): with 2 threads a training step takes 0.7x
- * the time when both cores are otherwise idle, but 1.4-1.5x the time when
- * other processes keep the cores busy, because XNNPACK's thread pool spins
- * and then waits for a descheduled worker at every operator. Opt in only
+ * XNNPACK operators (convolution, GEMM) and the project's GEMM kernels
+ * (core/wasm/gemm.ts; their rows split over `threads - 1` workers of
+ * core/wasm/gemm_pool.ts and the calling thread) run on several threads;
+ * the other wasm kernels and the JS glue of {@link installWasmKernels} stay
+ * on the calling thread. Every thread waits for the slowest at each
+ * operator, so on cores that other processes keep busy more threads can be
+ * slower than one (measured 1.4-1.5x the time of one thread with XNNPACK
+ * alone on a loaded 2-core machine; see experiments/LOG.md). Opt in only
  * where the cores are free.
  *
  * @module
@@ -44,6 +45,7 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { startGemmPool } from "./gemm_pool.ts";
 import { configureWasmKernels } from "./kernels.ts";
 
 /** Options of {@link useWasmThreads}. */
@@ -264,15 +266,6 @@ function unrefWorkers(module: EmscriptenModule): void {
  * where shared wasm memory, wasm SIMD or the temporary folder is unavailable.
  * @throws {RangeError} When `threads` is not a positive integer.
  * @throws {Error} When the wasm backend has already started.
- *
- * @example Two threads
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { useWasmThreads } from "./threads.ts";
- * const threads = useWasmThreads({ threads: 2 });
- * await tf.setBackend("wasm");
- * console.assert(threads === 2 || threads === 1);
- * ```
  */
 export function useWasmThreads(options: WasmThreadsOptions = {}): number {
   const requested = options.threads ?? navigator.hardwareConcurrency ?? 1;
@@ -304,6 +297,11 @@ export function useWasmThreads(options: WasmThreadsOptions = {}): number {
     const backend = new BackendWasm(module as never);
     unrefWorkers(module);
     configureWasmKernels({ threads: getThreadsCount() });
+    const memory = (module as { wasmMemory?: unknown }).wasmMemory;
+    if (memory instanceof WebAssembly.Memory) {
+      // The project's GEMM kernels split their rows over as many threads.
+      await startGemmPool(memory, getThreadsCount());
+    }
     return backend;
   }, WASM_PRIORITY);
   return threads;

@@ -1,0 +1,130 @@
+/**
+ * `fit()`: a model built in code trains on a data set or a tensor, comes back
+ * alive with its history, and nothing is written unless a checkpoint is
+ * asked for; with one, a stopped fit resumes to the same weights.
+ */
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createAutoencoder } from "../core/autoencoder.ts";
+import { selectBackend } from "../core/backend.ts";
+import { readFloat32 } from "../core/read.ts";
+import { createShapes } from "../data/shapes.ts";
+import { fit } from "../experiments/fit.ts";
+import { createDecoder, createEncoder } from "../models/architectures.ts";
+import { createLinearChain } from "../models/linear_chain.ts";
+
+tf.env().set("PROD", true);
+await selectBackend("wasm");
+
+function model(seed: number) {
+  return createAutoencoder(createEncoder("shapes", { latentDim: 8, seed }), {
+    regularizer: createLinearChain({ latentDim: 8, numMatrices: 2, seed }),
+    decoder: createDecoder("shapes", { latentDim: 8, seed: seed + 1 }),
+  });
+}
+
+const data = createShapes({ train: 64, val: 16, seed: 3 });
+const options = {
+  steps: 4,
+  batchSize: 8,
+  lr: 1e-3,
+  evalEvery: 2,
+  evalSize: 16,
+};
+
+Deno.test("fit() trains a model built in code and writes nothing", async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), "irmae-fit-"));
+  const here = Deno.cwd();
+  Deno.chdir(cwd);
+  const m = model(1);
+  try {
+    const before = await readFloat32(m.variables[0]!);
+    const result = await fit(m, data, options);
+    await t.step("returns the same model, alive and trained", async () => {
+      assert.equal(result.model, m);
+      const after = await readFloat32(m.variables[0]!);
+      assert.notDeepEqual(after, before);
+    });
+    await t.step(
+      "history: before training, every evalEvery steps, at the end",
+      () => {
+        assert.deepEqual(result.history.map((h) => h.step), [0, 2, 4]);
+        assert.equal(result.steps, 4);
+        assert.ok(result.history.every((h) => h.valMse > 0));
+        assert.equal(result.singularValues.length, 8);
+      },
+    );
+    await t.step("nothing was written", () => {
+      assert.deepEqual(readdirSync(cwd), []);
+    });
+  } finally {
+    Deno.chdir(here);
+    m.dispose();
+  }
+});
+
+Deno.test("fit() takes a tensor of images as its data", async () => {
+  const images = tf.randomUniform(
+    [16, 32, 32, 3],
+    0,
+    1,
+    "float32",
+    5,
+  ) as tf.Tensor4D;
+  const m = model(2);
+  try {
+    const before = tf.memory().numTensors;
+    const { history } = await fit(m, images, {
+      ...options,
+      steps: 2,
+      evalEvery: 1,
+    });
+    assert.equal(history.length, 3);
+    assert.equal(tf.memory().numTensors, before, "fit() left tensors behind");
+  } finally {
+    images.dispose();
+    m.dispose();
+  }
+});
+
+Deno.test("fit() with a checkpoint resumes to the same weights", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "irmae-fit-ckpt-"));
+  const straight = model(4);
+  const stopped = model(4);
+  const resumed = model(4);
+  try {
+    await fit(straight, data, options);
+    const path = join(dir, "c.bin");
+    const half = await fit(stopped, data, {
+      ...options,
+      stopAfter: 2,
+      checkpoint: { path, every: 2, key: "k" },
+    });
+    assert.ok(half.stopped);
+    assert.ok(existsSync(path));
+    await fit(resumed, data, {
+      ...options,
+      checkpoint: { path, every: 2, key: "k", resume: true },
+    });
+    for (const [i, v] of straight.variables.entries()) {
+      assert.deepEqual(
+        await readFloat32(resumed.variables[i]!),
+        await readFloat32(v),
+        `variable ${i}`,
+      );
+    }
+    await assert.rejects(
+      () =>
+        fit(model(4), data, {
+          ...options,
+          checkpoint: { path, key: "another", resume: true },
+        }),
+      /written for another key/,
+    );
+  } finally {
+    [straight, stopped, resumed].forEach((m) => m.dispose());
+  }
+});
