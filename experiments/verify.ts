@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -25,6 +25,7 @@ import {
   type Tier,
   TIERS,
 } from "./claims.ts";
+import { writeFileAtomic } from "../core/files.ts";
 import { loadExperiment } from "./experiment.ts";
 import { writeClaimsReport } from "./report_claims.ts";
 import { runExperiment } from "./runner.ts";
@@ -209,15 +210,15 @@ async function main(args: string[]): Promise<number> {
     ),
     claims: outcomes,
   };
-  writeFileSync(join(dir, "claims.json"), JSON.stringify(record, null, 2));
+  writeFileAtomic(join(dir, "claims.json"), JSON.stringify(record, null, 2));
   const title = `Claims of the paper, tier ${tiers.join(", ")}`;
   const markdown = claimsMarkdown(outcomes, title);
-  writeFileSync(join(dir, "claims.md"), markdown);
+  writeFileAtomic(join(dir, "claims.md"), markdown);
   // Each run's own report shows the claims it tested.
   for (const [key, view] of Object.entries(runs)) {
     if ("error" in view) continue;
     const mine = outcomes.filter((o) => o.runDir === view.dir);
-    writeFileSync(
+    writeFileAtomic(
       join(view.dir, "claims.json"),
       JSON.stringify({ claims: mine }, null, 2),
     );
