@@ -71,6 +71,13 @@ export interface DecoderContext {
 export interface DatasetContext {
   /** The run's seed (splits, synthetic data). */
   seed: number;
+  /**
+   * A folder for what is worth keeping between processes (the image
+   * folder's scan records), when there is one.
+   */
+  cacheDir?: string;
+  /** Where a data set says something worth a line on the console. */
+  onWarning?: (message: string) => void;
 }
 
 /** What a feature extractor's factory receives besides its options. */

@@ -22,6 +22,18 @@
  * hashes the images' bytes into the data set's `fingerprint`, and a file
  * read again later must still have those bytes.
  *
+ * With `scanCache` (a folder; the pipeline gives `runs/.cache/scans`) a
+ * scan's findings are kept on disk (see `scan_cache.ts`): the next creation
+ * for the same folder, file list, `channels` and `imageSize` reads and
+ * decodes only the images whose size or modification time differ from the
+ * record, trusts the record for the others (their digests and sizes, so the
+ * fingerprint is the same as a full scan's, and later reads still check
+ * their bytes), and rewrites the record when it learnt something. A record
+ * that is damaged or was written for something else is reported through
+ * `onWarning` and ignored (a full scan); it is replaced only once a scan
+ * succeeds. Images modified in the last two seconds before a scan are not
+ * recorded (read again next time).
+ *
  * @module
  */
 import { z } from "zod";
@@ -33,6 +45,14 @@ import { join, resolve } from "node:path";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 import { centerCrop, createResizer, type Resizer } from "./resize.ts";
+import {
+  fileStamp,
+  readScanRecord,
+  type ScanEntry,
+  type ScanKey,
+  scanRecordPath,
+  writeScanRecord,
+} from "./scan_cache.ts";
 
 /** Options of {@link createImageFolder}. */
 export interface ImageFolderOptions {
@@ -95,6 +115,19 @@ export interface ImageFolderOptions {
    * @default any size
    */
   imageSize?: readonly [number, number];
+  /**
+   * A folder for scan records: a scan then reads only the images whose size
+   * or modification time changed since a scan recorded them (see the module
+   * doc).
+   * @default none (every scan reads every image)
+   */
+  scanCache?: string;
+  /**
+   * Told, in one line, when a scan record is unusable (a full scan follows)
+   * or cannot be written.
+   * @default ignore (the lines are still in {@link ImageFolderScan.warnings})
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** What {@link ImageFolder.verify} found. */
@@ -107,6 +140,13 @@ export interface ImageFolderScan {
   sizes: Record<string, number>;
   /** Hex SHA-256 over the images' names and bytes, in listing order. */
   sha256: string;
+  /**
+   * Images whose scan record was trusted (size and modification time
+   * unchanged) instead of reading them; 0 without `scanCache`.
+   */
+  trusted: number;
+  /** What was said through `onWarning` about the scan record. */
+  warnings: string[];
 }
 
 /** A data set read from a folder of images. */
@@ -508,6 +548,16 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
   let cached = 0;
   /** First 8 bytes of each scanned file's SHA-256, by file index. */
   const digests = new Map<number, string>();
+  const checkImageSize = (path: string, height: number, width: number) => {
+    const wanted = options.imageSize;
+    if (wanted !== undefined && (height !== wanted[0] || width !== wanted[1])) {
+      throw new RangeError(
+        `Image ${path} is ${height}x${width}, expected ${wanted[0]}x${
+          wanted[1]
+        } (option imageSize)`,
+      );
+    }
+  };
   const readImage = (
     index: number,
   ): { image: DecodedImage; bytes: Uint8Array } => {
@@ -520,17 +570,7 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
       );
     }
     const image = decodeImage(bytes, { path, channels });
-    if (
-      options.imageSize !== undefined &&
-      (image.height !== options.imageSize[0] ||
-        image.width !== options.imageSize[1])
-    ) {
-      throw new RangeError(
-        `Image ${path} is ${image.height}x${image.width}, expected ${
-          options.imageSize[0]
-        }x${options.imageSize[1]} (option imageSize)`,
-      );
-    }
+    checkImageSize(path, image.height, image.width);
     return { image, bytes };
   };
   /** Prepared bytes [size, size, channels] of a decoded image. */
@@ -558,22 +598,75 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
 
   const used = [...splits.train, ...splits.val].sort((a, b) => a - b);
   let scanned: ImageFolderScan | undefined;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  const scanKey: ScanKey = {
+    dir: resolve(dir),
+    files,
+    channels,
+    ...(options.imageSize === undefined ? {} : { imageSize: options.imageSize }),
+  };
+  const recordPath = options.scanCache === undefined
+    ? undefined
+    : scanRecordPath(options.scanCache, scanKey);
+  /** The scan record's entries (none without `scanCache` or a usable one). */
+  const readRecord = (): Map<string, ScanEntry> | undefined => {
+    if (recordPath === undefined) return undefined;
+    const found = readScanRecord(recordPath, scanKey);
+    if (found.status === "ok") return found.entries;
+    if (found.status === "unusable") {
+      warn(
+        `Scan record ${recordPath} is unusable (${found.reason}); reading every image of ${dir}`,
+      );
+    }
+    return undefined;
+  };
   const verify = (): ImageFolderScan => {
     if (scanned !== undefined) return scanned;
     const problems: { index: number; error: Error }[] = [];
     const sizes: Record<string, number> = {};
     const hash = createHash("sha256");
     let bytesRead = 0;
+    const scannedAtMs = Date.now();
+    const record = readRecord();
+    /** The record to write: the old entries, updated. */
+    const learnt = new Map<string, ScanEntry>(record ?? []);
+    let trusted = 0;
     for (const index of used) {
+      const name = files[index]!;
+      const path = join(dir, name);
       try {
-        const { image, bytes } = readImage(index);
-        const sha = digest(bytes);
-        digests.set(index, sha.slice(0, 16));
-        hash.update(`${files[index]}\0${sha}\n`);
-        bytesRead += bytes.length;
-        const key = `${image.height}x${image.width}`;
+        // Taken before reading: a file changed meanwhile mismatches later.
+        const stamp = recordPath === undefined ? undefined : fileStamp(path);
+        const known = record?.get(name);
+        let entry: ScanEntry;
+        if (
+          stamp !== undefined && known !== undefined &&
+          known.size === stamp.size && known.mtimeNs === stamp.mtimeNs
+        ) {
+          checkImageSize(path, known.height, known.width);
+          entry = known;
+          trusted++;
+        } else {
+          const { image, bytes } = readImage(index);
+          entry = {
+            size: bytes.length,
+            mtimeNs: stamp?.mtimeNs ?? "0",
+            sha256: digest(bytes),
+            height: image.height,
+            width: image.width,
+          };
+          if (stamp !== undefined) learnt.set(name, entry);
+          if (!cache.has(index)) prepareImage(index, image);
+        }
+        digests.set(index, entry.sha256.slice(0, 16));
+        hash.update(`${name}\0${entry.sha256}\n`);
+        bytesRead += entry.size;
+        const key = `${entry.height}x${entry.width}`;
         sizes[key] = (sizes[key] ?? 0) + 1;
-        if (!cache.has(index)) prepareImage(index, image);
       } catch (error) {
         problems.push({ index, error: error as Error });
       }
@@ -595,11 +688,24 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
         ? new SyntaxError(message, { cause: first })
         : new Error(message, { cause: first });
     }
+    if (recordPath !== undefined && trusted < used.length) {
+      try {
+        writeScanRecord(recordPath, scanKey, { entries: learnt, scannedAtMs });
+      } catch (error) {
+        warn(
+          `Scan record ${recordPath} not written (${
+            (error as Error).message.replace(/\s*\n\s*/g, " ")
+          }); the next start reads the images again`,
+        );
+      }
+    }
     scanned = {
       images: used.length,
       bytes: bytesRead,
       sizes,
       sha256: hash.digest("hex"),
+      trusted,
+      warnings,
     };
     return scanned;
   };
@@ -648,7 +754,9 @@ const count = (max: number) => z.number().int().min(1).max(max);
 
 /**
  * A folder of images (CelebA, paper §4.2) as a plug-in: centre crop 148,
- * resize to 64 by default; every image is decoded and checked at creation.
+ * resize to 64 by default; every image is decoded and checked at creation,
+ * or only those changed since a scan recorded them in the context's
+ * `cacheDir` (under `scans/`).
  */
 export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
   role: "dataset",
@@ -683,6 +791,12 @@ export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
         ...options,
         dir,
         seed: options.seed ?? context.seed,
+        ...(context.cacheDir === undefined
+          ? {}
+          : { scanCache: join(context.cacheDir, "scans") }),
+        ...(context.onWarning === undefined
+          ? {}
+          : { onWarning: context.onWarning }),
       });
     } catch (e) {
       const missing = e instanceof Deno.errors.NotFound ||

@@ -641,3 +641,271 @@ Deno.test("image-folder plug-in says how to obtain the images when its folder is
     );
   });
 });
+
+Deno.test("createImageFolder() keeps a scan record in scanCache", async (t) => {
+  /** Ten good images, 12x10, last modified an hour ago. */
+  const fill = (dir: string) => {
+    for (let i = 0; i < 10; i++) {
+      const name = String(i).padStart(2, "0");
+      const bytes = i % 3 === 2
+        ? jpg(12, 10)
+        : png(12, 10, (r, c) => [r * 20, c * 20, i * 25]);
+      Deno.writeFileSync(`${dir}/${name}.${i % 3 === 2 ? "jpg" : "png"}`, bytes);
+    }
+    for (const e of Deno.readDirSync(dir)) age(`${dir}/${e.name}`, 3600);
+  };
+  /** Sets a file's times `seconds` into the past. */
+  const age = (path: string, seconds: number) => {
+    const then = new Date(Date.now() - seconds * 1000);
+    Deno.utimeSync(path, then, then);
+  };
+  /** The record files of a cache folder. */
+  const records = (cache: string) =>
+    [...Deno.readDirSync(cache)].map((e) => `${cache}/${e.name}`).sort();
+  /** A folder, its images and a cache folder beside them. */
+  const withImages = (
+    fn: (dir: string, cache: string) => Promise<void> | void,
+  ) =>
+    withDir(async (root) => {
+      Deno.mkdirSync(`${root}/images`);
+      fill(`${root}/images`);
+      await fn(`${root}/images`, `${root}/cache/scans`);
+    });
+  const options = (dir: string, cache?: string) => ({
+    dir,
+    size: 4,
+    crop: 10,
+    val: 2,
+    ...(cache === undefined ? {} : { scanCache: cache }),
+  });
+  /** Every example of both splits, as served. */
+  const everything = (folder: ReturnType<typeof createImageFolder>) =>
+    (["train", "val"] as const).map((split) =>
+      folder.batch(split, [...Array(folder.size(split)).keys()]).images
+    );
+
+  await t.step(
+    "a second creation trusts the record: same fingerprint, scan and images",
+    async () => {
+      await withImages((dir, cache) => {
+        const plain = createImageFolder(options(dir));
+        const first = createImageFolder(options(dir, cache));
+        assert.equal(first.verify().trusted, 0);
+        assert.equal(records(cache).length, 1);
+        const record = Deno.readTextFileSync(records(cache)[0]!);
+        const second = createImageFolder(options(dir, cache));
+        const scan = second.verify();
+        assert.equal(scan.trusted, 10);
+        assert.deepEqual(scan.warnings, []);
+        assert.equal(second.fingerprint, plain.fingerprint);
+        assert.equal(first.fingerprint, plain.fingerprint);
+        const { trusted: _a, ...cachedScan } = scan;
+        const { trusted: _b, ...plainScan } = plain.verify();
+        assert.deepEqual(cachedScan, plainScan);
+        assert.deepEqual(everything(second), everything(plain));
+        // Nothing new learnt: the record is not rewritten.
+        assert.equal(Deno.readTextFileSync(records(cache)[0]!), record);
+      });
+    },
+  );
+
+  await t.step(
+    "trusted files are not read at creation, but their bytes are checked when read",
+    async () => {
+      await withImages((dir, cache) => {
+        createImageFolder(options(dir, cache));
+        // Garbage of the same size under the same time: trusted unread.
+        const path = `${dir}/04.png`;
+        const { size, mtime } = Deno.statSync(path);
+        Deno.writeFileSync(path, new Uint8Array(size).fill(7));
+        Deno.utimeSync(path, mtime!, mtime!);
+        const folder = createImageFolder({
+          ...options(dir, cache),
+          cacheMegabytes: 0,
+        });
+        assert.equal(folder.verify().trusted, 10);
+        const split = (["train", "val"] as const).find((s) =>
+          [...Array(folder.size(s)).keys()].some((i) =>
+            folder.file(s, i) === "04.png"
+          )
+        )!;
+        const index = [...Array(folder.size(split)).keys()]
+          .find((i) => folder.file(split, i) === "04.png")!;
+        assert.throws(
+          () => folder.batch(split, [index]),
+          oneLine(Error, /04\.png changed after the folder was scanned/),
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "a changed file is read again: a damaged one is reported by name",
+    async () => {
+      await withImages((dir, cache) => {
+        createImageFolder(options(dir, cache));
+        const [path] = records(cache);
+        const record = Deno.readTextFileSync(path!);
+        const flip = Deno.readFileSync(`${dir}/04.png`);
+        flip[flip.length - 20]! ^= 0x01;
+        Deno.writeFileSync(`${dir}/04.png`, flip);
+        age(`${dir}/04.png`, 60);
+        assert.throws(
+          () => createImageFolder(options(dir, cache)),
+          oneLine(SyntaxError, new RegExp(`^Cannot decode ${dir}/04\\.png: `)),
+        );
+        // A failed scan leaves the record as it was.
+        assert.equal(Deno.readTextFileSync(path!), record);
+        // Replaced by a good image: only it is read, and recorded.
+        Deno.writeFileSync(
+          `${dir}/04.png`,
+          png(12, 10, (r, c) => [c * 9, r * 9, 1]),
+        );
+        age(`${dir}/04.png`, 60);
+        const folder = createImageFolder(options(dir, cache));
+        assert.equal(folder.verify().trusted, 9);
+        assert.equal(
+          folder.fingerprint,
+          createImageFolder(options(dir)).fingerprint,
+        );
+        assert.notEqual(Deno.readTextFileSync(path!), record);
+        assert.equal(
+          createImageFolder(options(dir, cache)).verify().trusted,
+          10,
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "a file modified just before its scan is not recorded",
+    async () => {
+      await withImages((dir, cache) => {
+        Deno.writeFileSync(`${dir}/00.png`, Deno.readFileSync(`${dir}/01.png`));
+        createImageFolder(options(dir, cache));
+        assert.equal(
+          createImageFolder(options(dir, cache)).verify().trusted,
+          9,
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "an unusable record is said, not used, and replaced by the scan",
+    async () => {
+      const damages: [string, (text: string) => string, RegExp][] = [
+        ["cut short", (s) => s.slice(0, s.length >> 1), /not JSON/],
+        ["not an object", () => "[1, 2]", /record: /],
+        [
+          "a digest changed",
+          (s) =>
+            s.replace(
+              /"([0-9a-f]{63})([0-9a-f])",12,10\]/,
+              (_, head, last) => `"${head}${last === "0" ? "1" : "0"}",12,10]`,
+            ),
+          /checksum/,
+        ],
+        [
+          "another folder",
+          (s) => s.replace(/"dir":"[^"]*"/, '"dir":"/elsewhere"'),
+          /another folder/,
+        ],
+        ["another layout", (s) => s.replace("irmae-image-scan-1", "x"), /format/],
+      ];
+      for (const [what, damage, reason] of damages) {
+        await withImages((dir, cache) => {
+          createImageFolder(options(dir, cache));
+          const [path] = records(cache);
+          const good = Deno.readTextFileSync(path!);
+          const bad = damage(good);
+          assert.notEqual(bad, good, what);
+          Deno.writeTextFileSync(path!, bad);
+          const said: string[] = [];
+          const folder = createImageFolder({
+            ...options(dir, cache),
+            onWarning: (m) => said.push(m),
+          });
+          const scan = folder.verify();
+          assert.equal(scan.trusted, 0, what);
+          assert.equal(said.length, 1, what);
+          assert.deepEqual(scan.warnings, said);
+          assert.ok(!said[0]!.includes("\n"));
+          assert.ok(said[0]!.startsWith(`Scan record ${path} is unusable (`));
+          assert.match(said[0]!, reason, what);
+          assert.equal(
+            folder.fingerprint,
+            createImageFolder(options(dir)).fingerprint,
+          );
+          // Rewritten whole by the successful scan.
+          assert.equal(Deno.readTextFileSync(path!), good, what);
+        });
+      }
+    },
+  );
+
+  await t.step("a damaged record survives a failed scan", async () => {
+    await withImages((dir, cache) => {
+      createImageFolder(options(dir, cache));
+      const [path] = records(cache);
+      Deno.writeTextFileSync(path!, "{");
+      Deno.writeFileSync(`${dir}/06.png`, new Uint8Array(3));
+      assert.throws(
+        () => createImageFolder(options(dir, cache)),
+        oneLine(SyntaxError, /06\.png/),
+      );
+      assert.equal(Deno.readTextFileSync(path!), "{");
+    });
+  });
+
+  await t.step(
+    "a cache that cannot be written is a warning, not an error",
+    async () => {
+      await withImages((dir, cache) => {
+        Deno.mkdirSync(cache.replace(/\/scans$/, ""));
+        Deno.writeTextFileSync(cache, "a file where the folder should be");
+        const folder = createImageFolder(options(dir, `${cache}/scans`));
+        const [warning, ...rest] = folder.verify().warnings;
+        assert.deepEqual(rest, []);
+        assert.match(warning!, /^Scan record .* not written \(.*\); the next/);
+        assert.equal(
+          folder.fingerprint,
+          createImageFolder(options(dir)).fingerprint,
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "records are kept per file list, channels and imageSize",
+    async () => {
+      await withImages((dir, cache) => {
+        const some = createImageFolder({ ...options(dir, cache), train: 3 });
+        assert.equal(some.verify().images, 5);
+        // The five read before are trusted; the other five are read now.
+        assert.equal(
+          createImageFolder(options(dir, cache)).verify().trusted,
+          5,
+        );
+        assert.equal(records(cache).length, 1);
+        assert.equal(
+          createImageFolder({ ...options(dir, cache), channels: 1 }).verify()
+            .trusted,
+          0,
+        );
+        assert.equal(
+          createImageFolder({ ...options(dir, cache), imageSize: [12, 10] })
+            .verify().trusted,
+          0,
+        );
+        assert.equal(records(cache).length, 3);
+        Deno.writeFileSync(`${dir}/10.jpg`, jpg(12, 10));
+        assert.equal(
+          createImageFolder(options(dir, cache)).verify().trusted,
+          0,
+        );
+        assert.equal(records(cache).length, 4);
+      });
+    },
+  );
+});

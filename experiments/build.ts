@@ -85,11 +85,27 @@ export function buildModel(
   }
 }
 
+/** Options of {@link buildDataset}. */
+export interface BuildDatasetOptions {
+  /**
+   * A folder the data set may keep things in between processes (the run's
+   * `.cache`; image folders keep their scan records under `scans/`).
+   * @default none
+   */
+  cacheDir?: string;
+  /**
+   * Where the data set's warnings go (an unusable scan record).
+   * @default ignored
+   */
+  onWarning?: (message: string) => void;
+}
+
 /**
  * Creates the manifest's data set.
  *
  * @param manifest The resolved manifest.
  * @param registries Where the data-set plug-ins are.
+ * @param options A cache folder and a warning channel for the plug-in.
  * @returns The data set.
  * @throws {RangeError} When the data-set plug-in refuses its options.
  *
@@ -121,6 +137,13 @@ export function buildModel(
 export function buildDataset(
   manifest: ResolvedManifest,
   registries: Registries,
+  options: BuildDatasetOptions = {},
 ): Dataset {
-  return registries.dataset.create(manifest.data, { seed: manifest.seed });
+  return registries.dataset.create(manifest.data, {
+    seed: manifest.seed,
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+    ...(options.onWarning === undefined
+      ? {}
+      : { onWarning: options.onWarning }),
+  });
 }

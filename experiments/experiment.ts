@@ -14,7 +14,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registries } from "../core/plugin.ts";
 import type { Dataset } from "../core/types.ts";
-import { buildDataset, buildModel } from "./build.ts";
+import {
+  buildDataset,
+  type BuildDatasetOptions,
+  buildModel,
+} from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { hashOf, runKey } from "./identity.ts";
 import {
@@ -101,6 +105,19 @@ export interface LoadOptions {
    * @default false
    */
   skipPreflight?: boolean;
+  /**
+   * The cache the preflight's data sets may keep things in (image folders:
+   * scan records, so the run's workers need not read every image again);
+   * the CLI gives `runs/.cache`.
+   * @default none
+   */
+  cacheDir?: string;
+  /**
+   * Where the preflight's data sets say what is worth a line (an unusable
+   * scan record).
+   * @default ignored
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** Most bytes a manifest file may have. */
@@ -304,6 +321,7 @@ export async function loadExperiment(
     preflight(cells.length ? cells.map((c) => c.manifest) : [manifest], {
       registries,
       file,
+      data: { cacheDir: options.cacheDir, onWarning: options.onWarning },
     }),
   );
   const hashes = pluginHashes(manifest.plugins);
@@ -325,7 +343,7 @@ export async function loadExperiment(
  */
 function preflight(
   manifests: ResolvedManifest[],
-  context: { registries: Registries; file: string },
+  context: { registries: Registries; file: string; data: BuildDatasetOptions },
 ): string[] {
   const seen = new Set<string>();
   const fingerprints = new Set<string>();
@@ -348,7 +366,7 @@ function preflight(
     let ds;
     let labelled: boolean;
     try {
-      ds = buildDataset(m, context.registries);
+      ds = buildDataset(m, context.registries, context.data);
       checkSizes(m, ds, context.file);
       labelled = ds.batch("train", [0]).labels !== undefined;
       ds.batch("val", [0]);

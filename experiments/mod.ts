@@ -28,7 +28,11 @@
  *
  * @module
  */
-export { buildDataset, buildModel } from "./build.ts";
+export {
+  buildDataset,
+  type BuildDatasetOptions,
+  buildModel,
+} from "./build.ts";
 export {
   type ClassificationCell,
   type ClassificationRow,

@@ -646,8 +646,9 @@ function runInWorker(
  */
 async function prepareExtractor(
   manifest: ResolvedManifest,
-  cacheDir: string,
+  context: RunContext,
 ): Promise<ExtractorInfo | undefined> {
+  const cacheDir = context.cacheDir;
   const wanted = manifest.eval.samplers.length > 0 ||
     manifest.eval.tsne !== null;
   if (!wanted || manifest.eval.fid.extractor === null) return undefined;
@@ -656,7 +657,10 @@ async function prepareExtractor(
     manifest.backend === "auto" ? "wasm" : manifest.backend,
   );
   const registries = await loadPlugins(manifest.plugins);
-  const dataset = buildDataset(manifest, registries);
+  const dataset = buildDataset(manifest, registries, {
+    cacheDir,
+    onWarning: (message) => context.emit({ type: "warning", message }),
+  });
   const extractor = await createExtractor(manifest, dataset, registries, {
     cacheDir,
   });
@@ -749,7 +753,7 @@ async function runSingle(
   const label = options.label ?? ((name: string) => name);
   const results: ModelResult[] = new Array(manifest.models.length);
   const extractor = await oneAtATime(() =>
-    prepareExtractor(manifest, context.cacheDir)
+    prepareExtractor(manifest, context)
   );
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
@@ -783,6 +787,7 @@ async function runSingle(
             dir: supervisedDir,
             resume: false,
             task: "supervised",
+            cacheDir: context.cacheDir,
           },
           context,
           label,

@@ -167,6 +167,9 @@ async function main(args: string[]): Promise<number> {
       const experiment = await loadExperiment(spec.manifest, {
         overrides,
         paper: spec.paper,
+        // runExperiment's cache: the CelebA scan is read once, then trusted.
+        cacheDir: resolve("runs", ".cache"),
+        onWarning: (message) => console.error(`warning: ${message}`),
       });
       const outcome = await runExperiment(experiment, {
         outDir: join(dir, key),

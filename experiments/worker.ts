@@ -41,7 +41,10 @@ export interface WorkerRequest {
    * @default "train"
    */
   task?: "train" | "supervised";
-  /** The extractor's weight cache (the runner fills it first). */
+  /**
+   * The run's cache: the extractor's weights (the runner fills it first) and
+   * the data set's scan records.
+   */
   cacheDir?: string;
   /** Finished models to reuse and extend (`TrainOptions.modelCache`). */
   modelCache?: string;
@@ -62,18 +65,17 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     const backend = await selectBackend(req.manifest.backend);
     scope.postMessage({ type: "backend", backend });
     const registries = await loadPlugins(req.manifest.plugins);
+    const onWarning = (message: string) =>
+      scope.postMessage({ type: "warning", message });
+    const dataset = buildDataset(req.manifest, registries, {
+      cacheDir: req.cacheDir,
+      onWarning,
+    });
     if (req.task === "supervised") {
-      const records = await trainSupervised(
-        req.manifest,
-        buildDataset(req.manifest, registries),
-        registries,
-      );
+      const records = await trainSupervised(req.manifest, dataset, registries);
       scope.postMessage({ type: "done", out: { supervised: records } });
       return;
     }
-    const dataset = buildDataset(req.manifest, registries);
-    const onWarning = (message: string) =>
-      scope.postMessage({ type: "warning", message });
     if (req.resume) {
       // Finished by an earlier start of the run: nothing to do.
       const finished = finishedModel(req.manifest, req.modelIndex, dataset, {
