@@ -102,8 +102,9 @@ export interface ImageFolderOptions {
   cacheMegabytes?: number;
   /**
    * Read and decode every image of both splits now (see
-   * {@link ImageFolder.verify}), so a damaged or wrongly sized image is
-   * reported at creation; the fingerprint then hashes the images' bytes.
+   * {@link ImageFolder.verify}; with `scanCache`, only those changed since
+   * a scan recorded them), so a damaged or wrongly sized image is reported
+   * at creation; the fingerprint then hashes the images' bytes.
    * Without it the fingerprint uses file names, sizes and modification
    * times.
    * @default true
@@ -607,7 +608,9 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
     dir: resolve(dir),
     files,
     channels,
-    ...(options.imageSize === undefined ? {} : { imageSize: options.imageSize }),
+    ...(options.imageSize === undefined
+      ? {}
+      : { imageSize: options.imageSize }),
   };
   const recordPath = options.scanCache === undefined
     ? undefined

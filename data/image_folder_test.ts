@@ -650,7 +650,10 @@ Deno.test("createImageFolder() keeps a scan record in scanCache", async (t) => {
       const bytes = i % 3 === 2
         ? jpg(12, 10)
         : png(12, 10, (r, c) => [r * 20, c * 20, i * 25]);
-      Deno.writeFileSync(`${dir}/${name}.${i % 3 === 2 ? "jpg" : "png"}`, bytes);
+      Deno.writeFileSync(
+        `${dir}/${name}.${i % 3 === 2 ? "jpg" : "png"}`,
+        bytes,
+      );
     }
     for (const e of Deno.readDirSync(dir)) age(`${dir}/${e.name}`, 3600);
   };
@@ -811,7 +814,11 @@ Deno.test("createImageFolder() keeps a scan record in scanCache", async (t) => {
           (s) => s.replace(/"dir":"[^"]*"/, '"dir":"/elsewhere"'),
           /another folder/,
         ],
-        ["another layout", (s) => s.replace("irmae-image-scan-1", "x"), /format/],
+        [
+          "another layout",
+          (s) => s.replace("irmae-image-scan-1", "x"),
+          /format/,
+        ],
       ];
       for (const [what, damage, reason] of damages) {
         await withImages((dir, cache) => {

@@ -14,11 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Registries } from "../core/plugin.ts";
 import type { Dataset } from "../core/types.ts";
-import {
-  buildDataset,
-  type BuildDatasetOptions,
-  buildModel,
-} from "./build.ts";
+import { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { hashOf, runKey } from "./identity.ts";
 import {

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { encode as encodePng } from "fast-png";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ImageFolder } from "../data/image_folder.ts";
+import { buildDataset } from "./build.ts";
 import {
   ExperimentError,
   loadExperiment,
@@ -129,4 +138,46 @@ Deno.test("loadExperiment() checks data sizes against what the metrics need", as
       );
     },
   );
+});
+
+Deno.test("loadExperiment() keeps image-folder scans in cacheDir for buildDataset", async (t) => {
+  const images = join(work, "scan-images");
+  mkdirSync(images);
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  for (let i = 0; i < 10; i++) {
+    const data = new Uint8Array(8 * 8 * 3).fill(20 * i);
+    const path = join(images, `${i}.png`);
+    writeFileSync(path, encodePng({ width: 8, height: 8, data, channels: 3 }));
+    utimesSync(path, hourAgo, hourAgo);
+  }
+  const text = MANIFEST.replace(
+    "{ kind: shapes, train: 32, val: 16 }",
+    `{ kind: image-folder, dir: ${images}, size: 8, crop: 8, val: 4 }`,
+  );
+  const cacheDir = join(work, "scan-cache");
+  const scans = () => readdirSync(join(cacheDir, "scans"));
+  const said: string[] = [];
+  const onWarning = (m: string) => said.push(m);
+  const experiment = await loadExperiment({ text }, { cacheDir, onWarning });
+
+  await t.step("the preflight's scan writes one record", () => {
+    assert.equal(scans().length, 1);
+    assert.deepEqual(said, []);
+  });
+  await t.step("a later build trusts it, with the same fingerprint", () => {
+    const { manifest, registries } = experiment;
+    const cached = buildDataset(manifest, registries, { cacheDir });
+    assert.equal((cached as ImageFolder).verify().trusted, 10);
+    assert.equal(
+      cached.fingerprint,
+      buildDataset(manifest, registries).fingerprint,
+    );
+    assert.equal(scans().length, 1);
+  });
+  await t.step("a damaged record reaches onWarning", async () => {
+    writeFileSync(join(cacheDir, "scans", scans()[0]!), "{}");
+    await loadExperiment({ text }, { cacheDir, onWarning });
+    assert.equal(said.length, 1);
+    assert.match(said[0]!, /^Scan record .* is unusable \(format: /);
+  });
 });

@@ -28,11 +28,7 @@
  *
  * @module
  */
-export {
-  buildDataset,
-  type BuildDatasetOptions,
-  buildModel,
-} from "./build.ts";
+export { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
 export {
   type ClassificationCell,
   type ClassificationRow,

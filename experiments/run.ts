@@ -309,8 +309,9 @@ async function main(args: string[]): Promise<number> {
     smoke: values.smoke,
     paper: values.paper || found.paper,
     skipPreflight: values.list || values.cells || values.collect,
-    // The run's cache (runExperiment's): image-folder scans are kept there.
-    cacheDir: resolve("runs", ".cache"),
+    // The run's cache (runExperiment's): image-folder scans are kept there;
+    // a dry run writes nothing.
+    ...(values["dry-run"] ? {} : { cacheDir: resolve("runs", ".cache") }),
     onWarning: (message) => console.error(`warning: ${message}`),
   });
   if (values.list) {

@@ -752,9 +752,7 @@ async function runSingle(
   makeDir(join(dir, "models"));
   const label = options.label ?? ((name: string) => name);
   const results: ModelResult[] = new Array(manifest.models.length);
-  const extractor = await oneAtATime(() =>
-    prepareExtractor(manifest, context)
-  );
+  const extractor = await oneAtATime(() => prepareExtractor(manifest, context));
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
     if (extractor.cacheError !== undefined) {
