@@ -37,8 +37,9 @@ Checks the paper's claims (experiments/claims.ts) on runs of the built-in
 manifests and writes claims.json, claims.md and report.html.
 
 Options:
-  --tier T          ci (default; a few minutes), cpu (the MNIST claims, under
-                    3 hours on 2 cores), gpu (the paper's budgets) or all;
+  --tier T          ci (default; a few minutes), cpu (the MNIST claims, 105
+                    CPU-minutes, about 1 hour on 2 cores), gpu (the paper's
+                    budgets) or all;
                     a comma list is allowed
   --only IDS        check only these claims (comma list of ids)
   --set key=value   override a field of every run (repeatable), e.g. backend=wasm
