@@ -35,12 +35,16 @@ export interface DenoResult {
   stderr: string;
 }
 
-/** Runs `deno <args>` to the end with piped output, decoded as text. */
-export async function runDeno(
+/**
+ * Runs `cmd <args>` to the end with piped output, decoded as text; `env`
+ * adds to the inherited environment.
+ */
+export async function runCommand(
+  cmd: string,
   args: string[],
   options: DenoOptions = {},
 ): Promise<DenoResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(cmd, {
     args,
     cwd: options.cwd,
     env: options.env,
@@ -53,6 +57,14 @@ export async function runDeno(
     stdout: dec.decode(out.stdout),
     stderr: dec.decode(out.stderr),
   };
+}
+
+/** Runs `deno <args>` to the end with piped output, decoded as text. */
+export function runDeno(
+  args: string[],
+  options: DenoOptions = {},
+): Promise<DenoResult> {
+  return runCommand(Deno.execPath(), args, options);
 }
 
 /**

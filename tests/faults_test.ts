@@ -30,8 +30,9 @@ import { join, relative } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
 
-const SINGLE = `
-name: faults
+/** The tiny manifest both runs share: a 4-filter conv network, 4 steps. */
+const tiny = (name: string, rest: string) => `
+name: ${name}
 backend: wasm
 parallel: 1
 data: { kind: shapes, train: 48, val: 16 }
@@ -40,28 +41,21 @@ decoder: { kind: conv, filters: [4] }
 latentDim: 4
 train: { steps: 4, batchSize: 8, evalEvery: 2, checkpointEvery: 2 }
 eval: { size: 16, reconstructions: 2, interpolationPairs: 1, interpolationSteps: 3 }
-models:
-  - name: ae
-    regularizer: { kind: none }
-  - name: irmae
+${rest}`;
+
+const CHAIN = `  - name: irmae
     regularizer: { kind: linear-chain, numMatrices: 2 }
 `;
 
-const SWEEP = `
-name: faults-sweep
-backend: wasm
-parallel: 1
-data: { kind: shapes, train: 48, val: 16 }
-encoder: { kind: conv, filters: [4] }
-decoder: { kind: conv, filters: [4] }
-latentDim: 4
-train: { steps: 4, batchSize: 8, evalEvery: 2, checkpointEvery: 2 }
-eval: { size: 16, reconstructions: 2, interpolationPairs: 1, interpolationSteps: 3 }
-grid: { seed: [0, 1] }
-models:
-  - name: irmae
-    regularizer: { kind: linear-chain, numMatrices: 2 }
-`;
+const SINGLE = tiny(
+  "faults",
+  `models:
+  - name: ae
+    regularizer: { kind: none }
+${CHAIN}`,
+);
+
+const SWEEP = tiny("faults-sweep", `grid: { seed: [0, 1] }\nmodels:\n${CHAIN}`);
 
 const work = mkdtempSync(join(tmpdir(), "irmae-faults-"));
 writeFileSync(join(work, "single.yaml"), SINGLE);

@@ -25,7 +25,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DenoResult, ROOT, RUN, runDeno } from "./_helpers.ts";
+import { type DenoResult, ROOT, RUN, runCommand, runDeno } from "./_helpers.ts";
 
 const CLUSTER = join(ROOT, "tests", "slurm_cluster.sh");
 
@@ -48,26 +48,6 @@ models:
   - name: irmae
     regularizer: { kind: linear-chain, numMatrices: 2 }
 `;
-
-/** Runs a command to the end, output decoded. */
-async function command(
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<DenoResult> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
 
 /** Waits until `ready()` holds, checking every 100 ms, or fails. */
 async function until(
@@ -105,7 +85,7 @@ Deno.test("a sweep runs as a Slurm job array, survives a killed task and equals 
     timings.push(
       `${what}: ${((performance.now() - clock) / 1000).toFixed(1)} s`,
     );
-  const start = await command("bash", [CLUSTER, "start", state]);
+  const start = await runCommand("bash", [CLUSTER, "start", state]);
   if (start.code !== 0) {
     const logs = existsSync(join(state, "log"))
       ? readdirSync(join(state, "log")).map((f) =>
@@ -120,7 +100,7 @@ Deno.test("a sweep runs as a Slurm job array, survives a killed task and equals 
         logs ? ` (${logs})` : ""
       }`,
     );
-    await command("bash", [CLUSTER, "stop", state]);
+    await runCommand("bash", [CLUSTER, "stop", state]);
     return;
   }
   lap("cluster up");
@@ -137,7 +117,8 @@ Deno.test("a sweep runs as a Slurm job array, survives a killed task and equals 
   const exp = (args: string[]) =>
     runDeno(["run", "-A", RUN, manifest, ...args], { cwd: clusterCwd, env });
   const queueEmpty = async () =>
-    (await command("squeue", ["-h", "-o", "%A"], env)).stdout.trim() === "";
+    (await runCommand("squeue", ["-h", "-o", "%A"], { env })).stdout.trim() ===
+      "";
   // The same sweep on one machine, meanwhile (the tasks leave CPU idle).
   const local = runDeno(["run", "-A", RUN, manifest, "--out", localDir], {
     cwd: localCwd,
@@ -286,7 +267,7 @@ Deno.test("a sweep runs as a Slurm job array, survives a killed task and equals 
     );
   } finally {
     await local.catch(() => undefined);
-    const stop = await command("bash", [CLUSTER, "stop", state]);
+    const stop = await runCommand("bash", [CLUSTER, "stop", state]);
     lap("cluster stopped");
     console.log(`slurm_test timings: ${timings.join(", ")}`);
     assert.equal(stop.code, 0, stop.stderr);

@@ -74,22 +74,7 @@ export interface GemmKernels {
     flags: number,
   ): void;
   /** The same for fewer rows than a tile, `tail[r - 1]` for r rows. */
-  tail: ((
-    aTab: number,
-    tabStride: number,
-    taps: number,
-    aOffset: number,
-    kBytes: number,
-    b: number,
-    ldb: number,
-    panelStride: number,
-    nBlocks: number,
-    cTab: number,
-    col: number,
-    blocks: number,
-    bias: number,
-    flags: number,
-  ) => void)[];
+  tail: GemmKernels["gemm"][];
   /** `gemm` for packed B (ldb must be 32), with constant load offsets. */
   gemmPacked: GemmKernels["gemm"];
   /** `tail` for packed B. */
