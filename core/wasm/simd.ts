@@ -44,6 +44,7 @@
  *
  * @module
  */
+import { sleb, uleb } from "./asm.ts";
 
 /** The functions bound to one heap; pointers are byte offsets into it. */
 export interface SimdKernels {
@@ -111,38 +112,12 @@ const I32 = 0x7f;
 const F32 = 0x7d;
 const V128 = 0x7b;
 
-/** Unsigned LEB128. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (for i32.const). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const name = (s: string) => [...leb(s.length), ...new TextEncoder().encode(s)];
+const name = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
 const section = (
   id: number,
   body: number[],
-) => [id, ...leb(body.length), ...body];
-const simd = (op: number) => [0xfd, ...leb(op)];
+) => [id, ...uleb(body.length), ...body];
+const simd = (op: number) => [0xfd, ...uleb(op)];
 
 // Instructions.
 const get = (i: number) => [0x20, i];
@@ -310,7 +285,7 @@ function copyBlocksBody(): number[] {
       ...get(src),
       ...get(bytes),
       0xfc,
-      ...leb(10),
+      ...uleb(10),
       0,
       0,
       ...get(src),
@@ -619,7 +594,7 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [
       3,
-      ...[0x60, ...leb(params.length), ...params, 0],
+      ...[0x60, ...uleb(params.length), ...params, 0],
       ...[0x60, 4, I32, I32, I32, I32, 0],
       ...[0x60, 6, I32, I32, I32, I32, I32, I32, 0],
     ]),
@@ -629,7 +604,7 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
       ...name("env"),
       ...name("memory"),
       0x02,
-      ...(shared ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00]),
+      ...(shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00]),
     ]),
     ...section(3, [5, 0, 1, 2, 2, 1]),
     ...section(7, [
@@ -642,15 +617,15 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
     ]),
     ...section(10, [
       5,
-      ...leb(body.length),
+      ...uleb(body.length),
       ...body,
-      ...leb(im2col.length),
+      ...uleb(im2col.length),
       ...im2col,
-      ...leb(copy.length),
+      ...uleb(copy.length),
       ...copy,
-      ...leb(transpose.length),
+      ...uleb(transpose.length),
       ...transpose,
-      ...leb(sums.length),
+      ...uleb(sums.length),
       ...sums,
     ]),
   ]);
