@@ -3,13 +3,11 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -20,6 +18,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 const data = {
   meta: {
@@ -339,7 +338,7 @@ Deno.test("metadata reads back as written, NaN and infinities included", () => {
 });
 
 Deno.test("loadCheckpoint() refuses missing, odd and damaged files by name", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "irmae-ckpt-"));
+  const dir = tempDir("irmae-ckpt-");
   const path = join(dir, "checkpoint.bin");
   const name = (p: string) => (e: unknown) =>
     e instanceof CheckpointError && e.path === p &&

@@ -3,7 +3,6 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -11,7 +10,6 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   asDiskError,
@@ -21,12 +19,9 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from "./files.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 const FILES_TS = new URL("./files.ts", import.meta.url).href;
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "irmae-files-"));
-}
 
 /** Runs a command; true when it exits 0. */
 function sh(cmd: string, args: string[]): boolean {

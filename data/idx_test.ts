@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { parseIdx, readIdx } from "./idx.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 /** IDX bytes: header for `dtype` and `shape`, then `body`. */
 function idx(dtype: number, shape: number[], body: number[]): Uint8Array {
@@ -154,7 +155,7 @@ Deno.test("parseIdx() checks an expected SHA-256", () => {
 });
 
 Deno.test("readIdx() reads files and names missing ones", async (t) => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   try {
     await t.step("plain and .gz files", () => {
       const bytes = idx(0x08, [3], [7, 8, 9]);

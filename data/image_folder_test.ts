@@ -8,6 +8,7 @@ import {
   listImageFiles,
 } from "./image_folder.ts";
 import { centerCrop, resizeBilinear } from "./resize.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 /** An RGB PNG whose pixel (r, c) is `f(r, c)`, bytes. */
 function png(
@@ -27,7 +28,7 @@ const f32 = (values: number[]) => values.map(Math.fround);
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards. */
 async function withDir(fn: (dir: string) => Promise<void> | void) {
-  const dir = Deno.makeTempDirSync({ prefix: "image_folder_test_" });
+  const dir = tempDir("image_folder_test_");
   try {
     await fn(dir);
   } finally {

@@ -9,6 +9,7 @@ import {
   MNIST_SHA256,
   mnistDataDir,
 } from "./mnist.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 /** Mean pixel value and label histogram of a whole split, read in chunks. */
 function summarise(data: Dataset, split: Split) {
@@ -153,7 +154,7 @@ function writeTinyMnist(dir: string, n: number, gzip: boolean): void {
 }
 
 Deno.test("createMnist() reads a folder and names bad files", async (t) => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   try {
     await t.step("gzipped files in a folder", () => {
       writeTinyMnist(dir, 5, true);
@@ -260,7 +261,7 @@ Deno.test({
 });
 
 Deno.test("createMnist() checks every file at creation, in one line naming it", async (t) => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const file = (split: "train" | "val", what: "images" | "labels") =>
     `${dir}/${MNIST_FILES[split][what]}`;
   /** Asserts creation fails with one line naming `path`. */

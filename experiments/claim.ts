@@ -295,6 +295,7 @@ function breakStale(path: string, stale: ClaimOwner): void {
  * const third = claimFolder(dir);
  * assert.ok("release" in third);
  * third.release();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function claimFolder(

@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import {
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import {
   type CellClaim,
@@ -17,8 +16,9 @@ import {
   type ClaimOwner,
   type Held,
 } from "./claim.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
-const folder = () => mkdtempSync(join(tmpdir(), "irmae-claim-"));
+const folder = () => tempDir("irmae-claim-");
 
 /** A claim file as another process would have left it. */
 function plant(dir: string, owner: Partial<ClaimOwner>, ageMs = 0): void {

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ImageFolder } from "../data/image_folder.ts";
 import { buildDataset } from "./build.ts";
@@ -18,8 +11,9 @@ import {
   readManifestFile,
 } from "./experiment.ts";
 import { ManifestError } from "./manifest.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
-const work = mkdtempSync(join(tmpdir(), "irmae-experiment-"));
+const work = tempDir("irmae-experiment-");
 
 const MANIFEST = `
 name: inputs

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { readRecord, RUN_RESULTS_SCHEMA } from "./records.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 Deno.test("readRecord() returns a value only when whole and written for the key", () => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const path = `${dir}/results.json`;
   const text = JSON.stringify({ experiment: "x", key: "k1", models: [] });
   Deno.writeTextFileSync(path, text);

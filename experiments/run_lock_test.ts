@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   describeOwner,
@@ -8,10 +7,9 @@ import {
   readLockOwner,
   tryLockFolder,
 } from "./run_lock.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 const RUN_LOCK_TS = new URL("./run_lock.ts", import.meta.url).href;
-
-const tempDir = () => mkdtempSync(join(tmpdir(), "irmae-lock-"));
 
 Deno.test("tryLockFolder() lets one holder in at a time", async (t) => {
   await t.step("a second taker is told who holds the folder", () => {

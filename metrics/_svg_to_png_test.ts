@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decode } from "fast-png";
 import { defaultFont, readFirstFont, svgToPng } from "./_svg_to_png.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="60" height="20">' +
   '<rect x="0" y="0" width="10" height="20" fill="#ff0000"/>' +
@@ -58,7 +59,7 @@ Deno.test("readFirstFont() skips missing files", async (t) => {
     assert.equal(font, null);
   });
   await t.step("the first readable one wins", async () => {
-    const dir = await Deno.makeTempDir();
+    const dir = tempDir();
     try {
       await Deno.writeFile(`${dir}/b.ttf`, new Uint8Array([1, 2, 3]));
       const font = await readFirstFont([

@@ -10,6 +10,7 @@ import {
   loadInceptionFeatures,
   trainClassifierFeatures,
 } from "./classifier_features.ts";
+import { tempDir } from "../tests/_tmp.ts";
 
 /** Runs a command; true when it exits 0. */
 function sh(command: string, args: string[]): boolean {
@@ -24,7 +25,7 @@ function sh(command: string, args: string[]): boolean {
 /** Whether this machine lets the test mount a read-only tmpfs (root). */
 function canMountReadOnly(): boolean {
   if (Deno.uid() !== 0) return false;
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const ok = sh("mount", ["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", dir]);
   if (ok) sh("umount", [dir]);
   return ok;
@@ -67,7 +68,7 @@ function quadrants(train = 400, val = 200, seed = 0): Dataset {
 
 Deno.test("trainClassifierFeatures() learns a synthetic task and caches it", async (t) => {
   const dataset = quadrants();
-  const cacheDir = Deno.makeTempDirSync();
+  const cacheDir = tempDir();
   const options = { steps: 12, batchSize: 16, seed: 1, cacheDir };
   const before = tf.memory().numTensors;
   const first = await trainClassifierFeatures(dataset, options);
@@ -138,7 +139,7 @@ Deno.test("trainClassifierFeatures() learns a synthetic task and caches it", asy
       name: "a read-only cache: trained all the same, not kept, said why",
       ignore: !canMountReadOnly(),
       fn: async () => {
-        const readOnly = Deno.makeTempDirSync();
+        const readOnly = tempDir();
         sh("mount", ["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", readOnly]);
         try {
           const trained = await trainClassifierFeatures(dataset, {
@@ -184,7 +185,7 @@ Deno.test("trainClassifierFeatures() rejects unlabelled data", async () => {
 });
 
 Deno.test("fileSystemIO() round-trips a layers model for loadInceptionFeatures()", async (t) => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   const model = tf.sequential({
     layers: [
       tf.layers.conv2d({
@@ -353,7 +354,7 @@ function writeGraphModel(dir: string): void {
 }
 
 Deno.test("loadInceptionFeatures() runs a graph model and an inner node", async (t) => {
-  const dir = Deno.makeTempDirSync();
+  const dir = tempDir();
   writeGraphModel(dir);
   // Two 2x2 images with mean pixel 0.5 and 1.
   const images = new Float32Array([0, 0.5, 0.5, 1, 1, 1, 1, 1]);

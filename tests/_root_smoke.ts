@@ -15,6 +15,7 @@ import { z } from "zod";
 import * as irmae from "@irmae/irmae";
 import { buildLayers } from "@irmae/irmae/core";
 import type { CodeMatrix, FeatureExtractor } from "@irmae/irmae/core";
+import { tempDir } from "./_tmp.ts";
 
 /** What this script prints. */
 export interface SmokeReport {
@@ -185,7 +186,7 @@ const CHECKS: Record<string, () => void | Promise<void>> = {
   createGmmSampler: () =>
     samplerCheck(irmae.createGmmSampler({ components: 2 }), 5),
   createImageFolder: () => {
-    const dir = Deno.makeTempDirSync();
+    const dir = tempDir();
     try {
       for (const name of ["a", "b", "c"]) {
         const data = new Uint8Array(6 * 6 * 3).fill(100);
@@ -400,7 +401,7 @@ eval: { size: 4, reconstructions: 0, interpolationPairs: 0, samplers: [] }
 models: [{ name: ae, regularizer: { kind: none } }]
 `,
     });
-    const runsRoot = Deno.makeTempDirSync();
+    const runsRoot = tempDir();
     try {
       const { results } = await irmae.runExperiment(experiment, {
         runsRoot,

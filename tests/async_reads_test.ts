@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { ROOT } from "./_helpers.ts";
+import { tempFile } from "./_tmp.ts";
 
 /** The folders of library code, and the root module. */
 const LIBRARY = ["core", "models", "data", "metrics", "experiments"];
@@ -43,7 +44,7 @@ Deno.test("library code reads tensors only asynchronously", async (t) => {
     assert.ok(files.length > 40, `only ${files.length} files found`);
   });
   await t.step("the scan catches a synchronous read", () => {
-    const probe = Deno.makeTempFileSync({ suffix: ".ts" });
+    const probe = tempFile(".ts");
     try {
       Deno.writeTextFileSync(probe, "const v = loss.dataSync()[0];\n");
       assert.equal(syncReads([probe]).length, 1);

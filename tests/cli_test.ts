@@ -4,18 +4,12 @@
  * stop with a one-line reason, exit code 2, no stack trace and no run folder.
  */
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
 import { parse as parseYaml } from "yaml";
 import { assertSucceeded, ROOT, runCli } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 /** The command line with `args`, in `cwd` (the repository root by default). */
 const exp = (args: string[], cwd = ROOT) => runCli(args, { cwd });
@@ -44,7 +38,7 @@ Deno.test("every built-in manifest runs under --smoke", async (t) => {
     await t.step(name, async () => {
       // Each manifest in its own working folder: sweep cells and caches
       // land under <cwd>/runs, so nothing is reused from earlier test runs.
-      const cwd = mkdtempSync(join(tmpdir(), "irmae-smoke-"));
+      const cwd = tempDir("irmae-smoke-");
       const dir = join(cwd, "run");
       const r = await exp([name, "--smoke", "--out", dir], cwd);
       assertSucceeded(r);
@@ -75,7 +69,7 @@ Deno.test("every built-in manifest runs under --smoke", async (t) => {
 
 Deno.test("CelebA manifests say in one line how to get CelebA, and resolve on images", async (t) => {
   assert.deepEqual(needData.sort(), ["baselines", "celeba", "latent-dim"]);
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-celeba-"));
+  const cwd = tempDir("irmae-celeba-");
   for (const name of needData) {
     await t.step(`${name} without data`, async () => {
       const r = await exp([name, "--smoke"], cwd);
@@ -112,7 +106,7 @@ Deno.test("CelebA manifests say in one line how to get CelebA, and resolve on im
 });
 
 Deno.test("re-running a finished sweep trains nothing", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-sweep-"));
+  const cwd = tempDir("irmae-sweep-");
   const first = await exp(
     ["init-variance-shapes", "--smoke", "--out", join(cwd, "a")],
     cwd,
@@ -132,7 +126,7 @@ Deno.test("re-running a finished sweep trains nothing", async () => {
 });
 
 Deno.test("<name>-paper is <name> with its paper block; --dry-run writes nothing", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-dry-"));
+  const cwd = tempDir("irmae-dry-");
   const resolved = async (args: string[]) => {
     const r = await exp([...args, "--dry-run"], cwd);
     assert.equal(r.code, 0, r.stderr);
@@ -151,7 +145,7 @@ Deno.test("<name>-paper is <name> with its paper block; --dry-run writes nothing
 });
 
 Deno.test("a model finished by one run is reused by the next with the same training", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-reuse-"));
+  const cwd = tempDir("irmae-reuse-");
   const first = await exp(["shapes", "--smoke", "--out", join(cwd, "a")], cwd);
   assert.equal(first.code, 0, first.stderr);
   assert.doesNotMatch(first.stdout, /trained by an earlier run/);
@@ -185,7 +179,7 @@ Deno.test("a model finished by one run is reused by the next with the same train
 });
 
 Deno.test("bad invocations exit 2 with a clear message and write nothing", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-cli-"));
+  const work = tempDir("irmae-cli-");
   const bad = join(work, "bad.yaml");
   writeFileSync(
     bad,

@@ -12,14 +12,13 @@ import assert from "node:assert/strict";
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const MANIFEST = `name: tasks-smoke
 description: Four tiny cells run as tasks.
@@ -40,7 +39,7 @@ models:
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 
 Deno.test("cells run as tasks into one folder; --collect lists what is missing, then merges all", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-tasks-"));
+  const work = tempDir("irmae-tasks-");
   const manifest = join(work, "sweep.yaml");
   writeFileSync(manifest, MANIFEST);
   const tasksCwd = join(work, "tasks");
@@ -153,7 +152,7 @@ Deno.test("cells run as tasks into one folder; --collect lists what is missing, 
 });
 
 Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-sbatch-"));
+  const work = tempDir("irmae-sbatch-");
   const manifest = join(work, "sweep.yaml");
   writeFileSync(manifest, MANIFEST);
   const exp = (args: string[], env: Record<string, string> = {}) =>
@@ -290,7 +289,7 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
 });
 
 Deno.test("a task stopped by SIGTERM (scancel, time limit) releases its cell; the next resumes it", async () => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-term-"));
+  const work = tempDir("irmae-term-");
   const manifest = join(work, "sweep.yaml");
   // Cell 0 long enough to be stopped after its first checkpoint.
   writeFileSync(

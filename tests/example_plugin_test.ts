@@ -7,10 +7,10 @@
  * broken; and `fit()` from its own script.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, runCli, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const EXAMPLE = join(ROOT, "examples", "plugin");
 const MANIFEST = join(EXAMPLE, "manifest.yaml");
@@ -20,7 +20,7 @@ function readJson(path: string) {
 }
 
 Deno.test("examples/plugin runs its own plug-ins through the command line", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-example-"));
+  const work = tempDir("irmae-example-");
   const run = join(work, "run");
   await t.step(
     "--smoke: two seeds x three models, two workers, a report",
@@ -136,7 +136,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
 });
 
 Deno.test("a plug-in module that cannot be used stops the run in one line", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-bad-plugin-"));
+  const work = tempDir("irmae-bad-plugin-");
   const modules: [string, string, RegExp][] = [
     [
       "clash.ts",

@@ -4,17 +4,11 @@
  * checkpoints to the same weights and results as an uninterrupted run.
  */
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
 import { runCli, spawnCli } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const MANIFEST = `
 name: fault
@@ -32,7 +26,7 @@ models:
     regularizer: { kind: linear-chain, numMatrices: 4 }
 `;
 
-const work = mkdtempSync(join(tmpdir(), "irmae-fault-"));
+const work = tempDir("irmae-fault-");
 const manifest = join(work, "fault.yaml");
 writeFileSync(manifest, MANIFEST);
 

@@ -19,16 +19,15 @@ import assert from "node:assert/strict";
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 /** The tiny manifest both runs share: a 4-filter conv network, 4 steps. */
 const tiny = (name: string, rest: string) => `
@@ -57,7 +56,7 @@ ${CHAIN}`,
 
 const SWEEP = tiny("faults-sweep", `grid: { seed: [0, 1] }\nmodels:\n${CHAIN}`);
 
-const work = mkdtempSync(join(tmpdir(), "irmae-faults-"));
+const work = tempDir("irmae-faults-");
 writeFileSync(join(work, "single.yaml"), SINGLE);
 writeFileSync(join(work, "sweep.yaml"), SWEEP);
 
@@ -327,7 +326,7 @@ function sh(cmd: string, args: string[]): boolean {
 /** Whether the tests may mount file systems (root, where allowed). */
 const CAN_MOUNT = (() => {
   if (Deno.uid() !== 0) return false;
-  const dir = mkdtempSync(join(tmpdir(), "irmae-mount-"));
+  const dir = tempDir("irmae-mount-");
   const ok = sh("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir]);
   if (ok) sh("umount", [dir]);
   rmSync(dir, { recursive: true, force: true });

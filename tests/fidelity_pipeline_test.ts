@@ -5,8 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { Rng } from "../core/random.ts";
@@ -23,6 +22,7 @@ import {
 import { createLinearChain } from "../models/linear_chain.ts";
 import { createVaeHead } from "../models/vae.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);
@@ -189,7 +189,7 @@ Deno.test("classifyFrozenCodes() selection test reports the best test accuracy, 
 });
 
 Deno.test("--fidelity official runs end to end and results.json records it", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-official-"));
+  const cwd = tempDir("irmae-official-");
   const dir = join(cwd, "run");
   const r = await runCli(
     ["baselines-shapes", "--smoke", "--fidelity", "official", "--out", dir],

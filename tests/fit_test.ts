@@ -5,8 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { selectBackend } from "../core/backend.ts";
@@ -15,6 +14,7 @@ import { createShapes } from "../data/shapes.ts";
 import { fit } from "../experiments/fit.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
+import { tempDir } from "./_tmp.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -36,7 +36,7 @@ const options = {
 };
 
 Deno.test("fit() trains a model built in code and writes nothing", async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), "irmae-fit-"));
+  const cwd = tempDir("irmae-fit-");
   const here = Deno.cwd();
   Deno.chdir(cwd);
   const m = model(1);
@@ -91,7 +91,7 @@ Deno.test("fit() takes a tensor of images as its data", async () => {
 });
 
 Deno.test("fit() with a checkpoint resumes to the same weights", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "irmae-fit-ckpt-"));
+  const dir = tempDir("irmae-fit-ckpt-");
   const straight = model(4);
   const stopped = model(4);
   const resumed = model(4);

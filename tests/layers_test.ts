@@ -11,6 +11,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT, runDeno } from "./_helpers.ts";
+import { tempFile } from "./_tmp.ts";
 
 /** Which folders each floor may import from. */
 const ALLOWED: Record<string, string[]> = {
@@ -46,7 +47,7 @@ interface InfoModule {
 
 /** `from -> to` for every import of a library file that breaks the floors. */
 async function violations(files: string[]): Promise<string[]> {
-  const entry = Deno.makeTempFileSync({ suffix: ".ts" });
+  const entry = tempFile(".ts");
   try {
     Deno.writeTextFileSync(
       entry,

@@ -8,8 +8,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectBackend } from "../core/backend.ts";
 import { createBuiltinRegistries } from "../experiments/builtins.ts";
@@ -33,6 +31,7 @@ import {
   type LabelledCodes,
 } from "../metrics/downstream.ts";
 import { type CodeMatrix, latentSpectrum } from "../metrics/spectrum.ts";
+import { tempDir } from "./_tmp.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -296,7 +295,7 @@ Deno.test("fit() leaves no tensors beyond the model it trains", async (t) => {
         ds.batch("train", [0, 1, 2, 3, 4, 5]).images,
         [6, ...ds.imageShape],
       );
-      const path = join(mkdtempSync(join(tmpdir(), "irmae-leak-")), "c.bin");
+      const path = join(tempDir("irmae-leak-"), "c.bin");
       try {
         const options = {
           steps: 3,
@@ -438,7 +437,7 @@ Deno.test("trainModel() evaluation and images leave no tensors", async () => {
   );
   const c = await counted(() =>
     trainModel(manifest, 0, registries, {
-      dir: mkdtempSync(join(tmpdir(), "irmae-leak-")),
+      dir: tempDir("irmae-leak-"),
       extractor: fakeExtractor([32, 32, 3]),
     })
   );

@@ -6,13 +6,13 @@
  * JSON and CSV.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { assertSucceeded, runCli } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 async function smoke(name: string): Promise<string> {
-  const dir = join(mkdtempSync(join(tmpdir(), `irmae-${name}-`)), "run");
+  const dir = join(tempDir(`irmae-${name}-`), "run");
   assertSucceeded(
     await runCli([name, "--smoke", "--fresh", "--out", dir]),
   );

@@ -6,10 +6,10 @@
  * of the six entry points passes `deno doc --lint`.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 import type { SmokeReport } from "./_root_smoke.ts";
 
 /** The package's entry points, as deno.json's `exports` lists them. */
@@ -166,7 +166,7 @@ console.log(JSON.stringify({ gap, rank: s.rank(1e-3), first: s.singularValues[0]
 `;
 
 Deno.test("mod.ts serves createLinearChain and latentSpectrum to a separate script", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "irmae-api-"));
+  const dir = tempDir("irmae-api-");
   const file = join(dir, "user.ts");
   writeFileSync(file, SCRIPT);
   const config = new URL("../deno.json", import.meta.url).pathname;

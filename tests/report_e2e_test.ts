@@ -8,13 +8,13 @@
  * Skipped, with a message, where /usr/bin/chromium is missing.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { serveRuns } from "../experiments/serve.ts";
 import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -125,7 +125,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const runDir = join(mkdtempSync(join(tmpdir(), "irmae-e2e-")), "run");
+    const runDir = join(tempDir("irmae-e2e-"), "run");
     assertSucceeded(await runCli(["shapes", "--smoke", "--out", runDir]));
     assertSucceeded(
       await runDeno([
@@ -140,7 +140,7 @@ Deno.test({
     const reportPath = join(runDir, "report.html");
     assert.ok(existsSync(reportPath));
 
-    const profile = mkdtempSync(join(tmpdir(), "irmae-chromium-profile-"));
+    const profile = tempDir("irmae-chromium-profile-");
     let context: BrowserContext | undefined;
     try {
       context = await chromium.launchPersistentContext(profile, {

@@ -10,14 +10,12 @@ import assert from "node:assert/strict";
 import {
   cpSync,
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { ResolvedManifest } from "../experiments/manifest.ts";
 import {
@@ -30,13 +28,14 @@ import { findCounterparts, paperSection } from "../experiments/report_paper.ts";
 import { listRuns, serveRuns } from "../experiments/serve.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
 import { atMatchedError } from "../experiments/matched.ts";
+import { tempDir } from "./_tmp.ts";
 
 let smoke: Promise<string> | undefined;
 
 /** A smoke run of the shapes manifest in a fresh folder, made once. */
 function smokeRun(): Promise<string> {
   smoke ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "irmae-report-")), "run");
+    const dir = join(tempDir("irmae-report-"), "run");
     assertSucceeded(
       await runCli(["shapes", "--smoke", "--fresh", "--out", dir]),
     );
@@ -47,7 +46,7 @@ function smokeRun(): Promise<string> {
 
 /** A copy of the smoke run that a test may change. */
 async function copyOfRun(): Promise<string> {
-  const dir = join(mkdtempSync(join(tmpdir(), "irmae-report-copy-")), "run");
+  const dir = join(tempDir("irmae-report-copy-"), "run");
   cpSync(await smokeRun(), dir, { recursive: true });
   rmSync(join(dir, REPORT_FILE), { force: true });
   return dir;
@@ -234,7 +233,7 @@ Deno.test("buildReport() notes missing and failed pieces and escapes text", asyn
   );
   await t.step("a folder that is no run is refused", async () => {
     await assert.rejects(
-      () => buildReport(mkdtempSync(join(tmpdir(), "irmae-empty-"))),
+      () => buildReport(tempDir("irmae-empty-")),
       RangeError,
     );
   });
@@ -269,7 +268,7 @@ Deno.test("buildReport() includes sweeps, sample grids and other figures", async
 
 Deno.test("buildReport() reads a sweep's cells from their own folders", async () => {
   const cell = await smokeRun();
-  const dir = mkdtempSync(join(tmpdir(), "irmae-report-sweep-"));
+  const dir = tempDir("irmae-report-sweep-");
   const manifest = JSON.parse(
     readFileSync(join(cell, "manifest.resolved.json"), "utf8"),
   );
@@ -441,7 +440,7 @@ async function rawGet(
 }
 
 Deno.test("serveRuns() serves runs on 127.0.0.1 and refuses traversal", async (t) => {
-  const runs = mkdtempSync(join(tmpdir(), "irmae-runs-"));
+  const runs = tempDir("irmae-runs-");
   const name = "shapes-smoke";
   cpSync(await smokeRun(), join(runs, name), { recursive: true });
   rmSync(join(runs, name, REPORT_FILE), { force: true });
@@ -537,7 +536,7 @@ function sh(cmd: string, args: string[]): boolean {
 
 Deno.test("serveRuns() builds the report of a run on a read-only disk without writing it", async (t) => {
   const source = dirname(await copyOfRun());
-  const view = mkdtempSync(join(tmpdir(), "irmae-runs-ro-"));
+  const view = tempDir("irmae-runs-ro-");
   if (
     Deno.uid() !== 0 || !sh("mount", ["--bind", "-o", "ro", source, view])
   ) {

@@ -10,17 +10,16 @@ import assert from "node:assert/strict";
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
 import { tryLockFolder } from "../experiments/run_lock.ts";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const MANIFEST = `
 name: folders
@@ -37,7 +36,7 @@ models:
     regularizer: { kind: none }
 `;
 
-const work = mkdtempSync(join(tmpdir(), "irmae-folders-"));
+const work = tempDir("irmae-folders-");
 const manifest = join(work, "folders.yaml");
 writeFileSync(manifest, MANIFEST);
 

@@ -10,22 +10,21 @@
 import assert from "node:assert/strict";
 import {
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRunsHandler, listRuns } from "../experiments/serve.ts";
 import { ROOT } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const SERVE = join(ROOT, "experiments", "serve.ts");
 
 /** A runs folder with one small run, a dangling link and a stray file. */
 function makeRuns(): string {
-  const runs = mkdtempSync(join(tmpdir(), "irmae-serve-"));
+  const runs = tempDir("irmae-serve-");
   const run = join(runs, "shapes-1");
   mkdirSync(join(run, "models", "ae"), { recursive: true });
   writeFileSync(

@@ -17,15 +17,14 @@ import assert from "node:assert/strict";
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DenoResult, ROOT, RUN, runCommand, runDeno } from "./_helpers.ts";
+import { ROOT, RUN, runCommand, runDeno } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const CLUSTER = join(ROOT, "tests", "slurm_cluster.sh");
 
@@ -77,7 +76,7 @@ function withoutTimes(value: unknown): unknown {
 const json = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 
 Deno.test("a sweep runs as a Slurm job array, survives a killed task and equals a local run", async (t) => {
-  const work = mkdtempSync(join(tmpdir(), "irmae-slurm-"));
+  const work = tempDir("irmae-slurm-");
   const state = join(work, "slurm-state");
   const clock = performance.now();
   const timings: string[] = [];

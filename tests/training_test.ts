@@ -4,14 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -23,6 +16,7 @@ import { NonFiniteLossError } from "../experiments/fit.ts";
 import { trainingKey } from "../experiments/identity.ts";
 import { trainModel } from "../experiments/train.ts";
 import { definePlugin } from "../core/plugin.ts";
+import { tempDir } from "./_tmp.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -41,7 +35,6 @@ models:
 
 const registries = createBuiltinRegistries();
 const manifest = resolveManifest(MANIFEST, registries);
-const tempDir = () => mkdtempSync(join(tmpdir(), "irmae-train-"));
 
 Deno.test("trainModel() does not leak tensors across steps", async () => {
   const before = tf.memory().numTensors;

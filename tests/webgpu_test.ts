@@ -17,8 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
@@ -34,6 +33,7 @@ import {
   runLayers,
 } from "../core/layers.ts";
 import { runCli } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 const adapter = await (globalThis.navigator as {
   gpu?: { requestAdapter(): Promise<unknown> };
@@ -381,7 +381,7 @@ Deno.test({
   name: "deno task exp shapes --smoke --backend webgpu runs end to end",
   ignore,
   fn: async () => {
-    const root = mkdtempSync(join(tmpdir(), "irmae-webgpu-"));
+    const root = tempDir("irmae-webgpu-");
     // One IRMAE model keeps the run to one worker's shader compilation.
     const args = (backend: string, out: string) => [
       "shapes",
