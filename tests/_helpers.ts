@@ -13,6 +13,7 @@ import { createAutoencoder } from "../core/autoencoder.ts";
 import { Rng } from "../core/random.ts";
 import type { LatentRegularizer } from "../core/types.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
+import { tempDir } from "./_tmp.ts";
 
 /** The repository root, as a path. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
@@ -67,15 +68,29 @@ export function runDeno(
   return runCommand(Deno.execPath(), args, options);
 }
 
+let scratchCwd: string | undefined;
+
+/**
+ * The folder the command line runs in when a test names none: a temporary
+ * one of this test process, so that the runs and model cache (`runs/`) of
+ * tests stay out of the repository and go when the tests end.
+ */
+function defaultCwd(): string {
+  return scratchCwd ??= tempDir("irmae-cli-cwd-");
+}
+
 /**
  * Runs the command line, `deno run -A experiments/run.ts <args>`, to the
- * end; in the repository root unless `cwd` says otherwise.
+ * end; in a temporary folder of the test process unless `cwd` says
+ * otherwise.
  */
 export function runCli(
   args: string[],
   options: { cwd?: string } = {},
 ): Promise<DenoResult> {
-  return runDeno(["run", "-A", RUN, ...args], { cwd: options.cwd ?? ROOT });
+  return runDeno(["run", "-A", RUN, ...args], {
+    cwd: options.cwd ?? defaultCwd(),
+  });
 }
 
 /**
@@ -89,7 +104,7 @@ export function spawnCli(
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", RUN, ...args],
-    cwd: options.cwd ?? ROOT,
+    cwd: options.cwd ?? defaultCwd(),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
