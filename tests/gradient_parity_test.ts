@@ -12,7 +12,7 @@ import { selectBackend } from "../core/backend.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import {
   configureWasmKernels,
-  type WasmConvPath,
+  type WasmKernelOptions,
 } from "../core/wasm/kernels.ts";
 import { gemmPoolFor } from "../core/wasm/gemm_pool.ts";
 import { setPartProfiling, takePartTimes } from "../core/wasm/profile.ts";
@@ -188,6 +188,51 @@ const CASES: ConvCase[] = [
     transposedTo: [3, 10, 13, 8],
     fma: true,
   },
+  // 4x4 stride-2 geometries other than the paper's, for the Winograd path:
+  // odd sizes, uneven and no padding, more than one tile of padding.
+  {
+    name: "conv 4x4 s2 same, 13x11, 8 to 16 channels",
+    x: [2, 13, 11, 8],
+    filter: [4, 4, 8, 16],
+    stride: 2,
+    pad: "same",
+    fma: true,
+  },
+  {
+    name: "conv 4x4 s2 valid, 10x9, 8 channels",
+    x: [2, 10, 9, 8],
+    filter: [4, 4, 8, 8],
+    stride: 2,
+    pad: "valid",
+    fma: true,
+  },
+  {
+    name: "convT 4x4 s2 same, 5x6, 8 to 16 channels",
+    x: [2, 5, 6, 8],
+    filter: [4, 4, 16, 8],
+    stride: 2,
+    pad: "same",
+    transposedTo: [2, 10, 12, 16],
+    fma: true,
+  },
+  {
+    name: "convT 4x4 s2 valid, 3x4, 16 to 8 channels",
+    x: [2, 3, 4, 16],
+    filter: [4, 4, 8, 16],
+    stride: 2,
+    pad: "valid",
+    transposedTo: [2, 8, 10, 8],
+    fma: true,
+  },
+  {
+    name: "convT 4x4 s2 p2, 8 channels",
+    x: [2, 4, 4, 8],
+    filter: [4, 4, 8, 8],
+    stride: 2,
+    pad: 2,
+    transposedTo: [2, 6, 6, 8],
+    fma: true,
+  },
   {
     // Odd geometry: 5x5 stride 3, two channels (no SIMD-width multiples).
     name: "convT 5x5 s3 p2 odd",
@@ -253,7 +298,26 @@ const CASES: ConvCase[] = [
   },
 ];
 
-const PATHS: WasmConvPath[] = ["direct", "gemm", "fma", "auto"];
+/** The kernel settings each case runs under, by name. */
+const PATHS: [string, WasmKernelOptions][] = [
+  ["direct", { convPath: "direct" }],
+  ["gemm", { convPath: "gemm" }],
+  ["fma", { convPath: "fma", winograd: false }],
+  ["winograd", { convPath: "fma", winograd: true }],
+  ["auto", { convPath: "auto" }],
+];
+
+/**
+ * Whether a 4x4 stride-2 case has a forward pass or input gradient (of the
+ * convolution, or of the transposed one) that core/wasm/winograd.ts takes:
+ * channels in fours on one side and in eights on the other.
+ */
+function winogradCase(c: ConvCase): boolean {
+  const [fh, fw, a, b] = c.filter;
+  const stride = typeof c.stride === "number" ? [c.stride, c.stride] : c.stride;
+  return fh === 4 && fw === 4 && stride[0] === 2 && stride[1] === 2 &&
+    ((a % 4 === 0 && b % 8 === 0) || (b % 4 === 0 && a % 8 === 0));
+}
 
 // IRMAE_WASM_THREADS=2 runs this suite on multi-threaded XNNPACK.
 const THREADS = Number(Deno.env.get("IRMAE_WASM_THREADS") ?? "1");
@@ -323,9 +387,9 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
   try {
     for (const c of CASES) {
       const ref = references.get(c.name)!;
-      for (const path of PATHS) {
+      for (const [path, options] of PATHS) {
         await t.step(`${c.name} (${path})`, () => {
-          configureWasmKernels({ convPath: path });
+          configureWasmKernels({ ...previous, ...options });
           const before = tf.memory().numTensors;
           setPartProfiling(true);
           takePartTimes();
@@ -337,9 +401,22 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
           }
           const parts = takePartTimes();
           assert.equal(tf.memory().numTensors, before, "leaked tensors");
-          if (path === "fma" && c.fma) {
+          if ((path === "fma" || path === "winograd") && c.fma) {
             assert.ok(parts.gemm, "the GEMM kernels ran");
             assert.equal(parts.xnnpack, undefined, "no XNNPACK fallback");
+          }
+          const winogradRan = Object.keys(parts).some((p) =>
+            p.startsWith("winograd")
+          );
+          if (path === "winograd" || path === "auto") {
+            assert.equal(
+              winogradRan,
+              winogradCase(c),
+              "Winograd ran where it fits, only there",
+            );
+          }
+          if (path !== "winograd" && path !== "auto") {
+            assert.equal(winogradRan, false, "no Winograd");
           }
           if (path === "direct" || path === "gemm") {
             assert.equal(parts.gemm, undefined, "no GEMM kernel ran");
@@ -388,9 +465,9 @@ Deno.test("wasm training steps leak no tensors or buffers", async (t) => {
     optimizer.minimize(() => ae.loss(x, true).total, true, ae.variables)
       ?.dispose();
   try {
-    for (const path of PATHS) {
+    for (const [path, options] of PATHS) {
       await t.step(`numTensors flat across steps (${path})`, () => {
-        const previous = configureWasmKernels({ convPath: path });
+        const previous = configureWasmKernels(options);
         try {
           step(); // warm up: optimizer slots are created on the first step
           const tensors = tf.memory().numTensors;

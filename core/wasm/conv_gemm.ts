@@ -94,7 +94,7 @@ const wantsPacking = (ldb: number, rows: number) =>
  * it for `rows` rows of A: packed into panels (a copy) when its rows are so
  * far apart that they share cache sets, else in place.
  */
-function operandB(
+export function operandB(
   k: GemmKernels,
   heap: GemmHeap,
   at: number,
@@ -150,7 +150,7 @@ function operandBT(
  * it) whose A rows stay in L1, and slices of columns whose B block stays
  * in L2. Bias goes in with the first block, ReLU with the last.
  */
-function runGemm(
+export function runGemm(
   k: GemmKernels,
   rows: number,
   aTab: number,
@@ -317,7 +317,7 @@ export function runGemmRows(
  * bytes apart: 4 x 4 SIMD blocks (the module of core/wasm/simd.ts), the
  * fringe in JS.
  */
-function transposeBlock(
+export function transposeBlock(
   heap: GemmHeap,
   src: number,
   rows: number,
@@ -436,7 +436,7 @@ function patchTable(
 }
 
 /** A table of `rows` addresses `base + i * stride`. */
-function rowTable(
+export function rowTable(
   heap: GemmHeap,
   rows: number,
   base: number,

@@ -1,0 +1,801 @@
+/**
+ * Winograd F(2x2, 2x2) for the stride-2 4x4 convolutions of the paper's
+ * networks, on the GEMM kernels of core/wasm/gemm.ts: a 2x2 block of
+ * outputs of a 2x2 stride-1 convolution takes 9 products per channel pair
+ * instead of 16.
+ *
+ * A stride-2 4x4 convolution is four such 2x2 convolutions: in the forward
+ * pass, one per input phase (rows and columns of one parity of the padded
+ * input, taps W[2a + p, 2b + q]), summed, so their transformed inputs are
+ * concatenated along the reduction; in the input gradient (the forward pass
+ * of a transposed convolution), one per output phase, each a 2x2 convolution
+ * of the padded dy over its own grid (see convInputGradient in
+ * core/wasm/conv_gemm.ts).
+ *
+ * With the 1-D transforms (rows of Bᵀ, G, Aᵀ; entries 0 and ±1 only)
+ *
+ *     Bᵀ = [1 -1 0; 0 1 0; 0 -1 1]   G = [1 0; 1 1; 0 1]   Aᵀ = [1 1 0; 0 1 1]
+ *
+ * an input window d (3x3), taps g (2x2) and output block y (2x2) are
+ * V = Bᵀ d B, U = G g Gᵀ, y = Aᵀ (Σ_c V ⊙ U) A. The 9 entries ξ of V and U
+ * each give one GEMM, M_ξ [tiles, N] = V_ξ [tiles, K] U_ξ [K, N], run by
+ * the same kernels as the direct path; the transforms are SIMD loops of the
+ * module below, over 4 channels at a time.
+ *
+ * The module's three functions (byte addresses into the imported memory):
+ *
+ * - `input(tab, offset, tiles, di, dj, bytes, dst, ld, plane)`: for tile t
+ *   and window entry (i, j) at `tab[t] + offset + i di + j dj`, `bytes`
+ *   bytes of channels; V_ξ row t at `dst + ξ plane + t ld`.
+ * - `output*(src, ld, plane, tiles, bytes, tab, bias)`: M_ξ row t at
+ *   `src + ξ plane + t ld`; output (i, j) of tile t to the address
+ *   `tab[4 t + 2 i + j]`, plus `bias`, then max(0, ·) in the `Relu`
+ *   variants.
+ * - `filter(g00, g01, g10, g11, rows, bytes, ld, dst, dstLd, plane)`: U_ξ
+ *   rows r (of `bytes` bytes) at `dst + ξ plane + r dstLd` from the four
+ *   taps' rows at `gab + r ld`.
+ *
+ * @module
+ */
+import {
+  assembleModule,
+  type Code,
+  FunctionBuilder,
+  op,
+  whileNot,
+} from "./asm.ts";
+import type { ConvGeometry } from "./kernels.ts";
+import {
+  gemmFitsColumns,
+  type GemmHeap,
+  operandB,
+  rowTable,
+  runGemm,
+  transposeBlock,
+} from "./conv_gemm.ts";
+import type { GemmKernels } from "./gemm.ts";
+import { timePart } from "./profile.ts";
+
+/** The transforms, bound to one memory. */
+export interface WinogradKernels {
+  input(
+    tab: number,
+    offset: number,
+    tiles: number,
+    di: number,
+    dj: number,
+    bytes: number,
+    dst: number,
+    ld: number,
+    plane: number,
+  ): void;
+  /** Output transforms: plain, + bias, + bias then ReLU. */
+  output: Record<
+    "plain" | "bias" | "relu" | "biasRelu",
+    (
+      src: number,
+      ld: number,
+      plane: number,
+      tiles: number,
+      bytes: number,
+      tab: number,
+      bias: number,
+    ) => void
+  >;
+  filter(
+    g00: number,
+    g01: number,
+    g10: number,
+    g11: number,
+    rows: number,
+    bytes: number,
+    ld: number,
+    dst: number,
+    dstLd: number,
+    plane: number,
+  ): void;
+}
+
+const { i32, v128, f32x4 } = op;
+
+/** Loops `name` from 0 while below `limit`, stepping by `step`. */
+function loop(
+  f: FunctionBuilder,
+  name: string,
+  limit: string,
+  step: number,
+  body: Code,
+): Code {
+  return [
+    ...i32.const(0),
+    ...f.set(name),
+    ...whileNot([...f.get(name), ...f.get(limit), ...i32.geU], [
+      ...body,
+      ...f.inc(name, step),
+    ]),
+  ];
+}
+
+function inputFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(
+    ["tab", "offset", "tiles", "di", "dj", "bytes", "dst", "ld", "plane"].map(
+      (n) => [n, "i32"],
+    ),
+  );
+  for (const n of ["t", "c", "s", "row", "d", "a"]) f.local(n, "i32");
+  const x = (i: number, j: number) => f.local(`x${i}${j}`, "v128");
+  const [get, set] = [f.get.bind(f), f.set.bind(f)];
+  // x[i][j] = load(row_i + j dj), row_i = s + c + i di.
+  const loads: Code = [];
+  for (let i = 0; i < 3; i++) {
+    loads.push(
+      ...get("s"),
+      ...get("c"),
+      ...i32.add,
+      ...(i > 0 ? [...get("di"), ...i32.const(i), ...i32.mul, ...i32.add] : []),
+      ...set("row"),
+    );
+    for (let j = 0; j < 3; j++) {
+      loads.push(
+        ...get("row"),
+        ...(j > 0
+          ? [...get("dj"), ...i32.const(j), ...i32.mul, ...i32.add]
+          : []),
+        ...v128.load(0),
+        ...set(x(i, j)),
+      );
+    }
+  }
+  // Rows of Bᵀ d: r0 = x0 - x1, r1 = x1, r2 = x2 - x1 (in place).
+  const rows: Code = [];
+  for (let j = 0; j < 3; j++) {
+    for (const i of [0, 2]) {
+      rows.push(
+        ...get(x(i, j)),
+        ...get(x(1, j)),
+        ...f32x4.sub,
+        ...set(x(i, j)),
+      );
+    }
+  }
+  // Columns, stored: v[i] = (r_i0 - r_i1, r_i1, r_i2 - r_i1), ξ = 3 i + j.
+  const stores: Code = [...get("d"), ...get("c"), ...i32.add, ...set("a")];
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      stores.push(
+        ...get("a"),
+        ...(j === 1
+          ? get(x(i, 1))
+          : [...get(x(i, j)), ...get(x(i, 1)), ...f32x4.sub]),
+        ...v128.store(0),
+        ...f.inc("a", get("plane")),
+      );
+    }
+  }
+  f.body(loop(f, "t", "tiles", 1, [
+    ...get("tab"),
+    ...get("t"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...i32.load(0),
+    ...get("offset"),
+    ...i32.add,
+    ...set("s"),
+    ...get("dst"),
+    ...get("t"),
+    ...get("ld"),
+    ...i32.mul,
+    ...i32.add,
+    ...set("d"),
+    ...loop(f, "c", "bytes", 16, [...loads, ...rows, ...stores]),
+  ]));
+  return f;
+}
+
+function outputFunction(bias: boolean, relu: boolean): FunctionBuilder {
+  const f = new FunctionBuilder(
+    ["src", "ld", "plane", "tiles", "bytes", "tab", "bias"].map(
+      (n) => [n, "i32"],
+    ),
+  );
+  for (const n of ["t", "c", "m", "o", "a"]) f.local(n, "i32");
+  const x = (i: number, j: number) => f.local(`m${i}${j}`, "v128");
+  const zero = f.local("zero", "v128");
+  const b = f.local("b", "v128");
+  const [get, set] = [f.get.bind(f), f.set.bind(f)];
+  const loads: Code = [...get("m"), ...get("c"), ...i32.add, ...set("a")];
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      loads.push(
+        ...get("a"),
+        ...v128.load(0),
+        ...set(x(i, j)),
+        ...f.inc("a", get("plane")),
+      );
+    }
+  }
+  // Rows of Aᵀ M: r0 = m0 + m1, r1 = m1 + m2 (into m0, m2).
+  const rows: Code = [];
+  for (let j = 0; j < 3; j++) {
+    rows.push(...get(x(0, j)), ...get(x(1, j)), ...f32x4.add, ...set(x(0, j)));
+    rows.push(...get(x(1, j)), ...get(x(2, j)), ...f32x4.add, ...set(x(2, j)));
+  }
+  const stores: Code = bias
+    ? [...get("bias"), ...get("c"), ...i32.add, ...v128.load(0), ...set(b)]
+    : [];
+  for (const [k, r] of [[0, 0], [1, 2]] as const) {
+    for (let j = 0; j < 2; j++) {
+      // y[k][j] = r_k,j + r_k,j+1 (+ bias) (ReLU) to tab[4 t + 2 k + j] + c.
+      stores.push(
+        ...get("o"),
+        ...i32.load(4 * (2 * k + j)),
+        ...get("c"),
+        ...i32.add,
+        ...get(x(r, j)),
+        ...get(x(r, j + 1)),
+        ...f32x4.add,
+        ...(bias ? [...get(b), ...f32x4.add] : []),
+        ...(relu ? [...get(zero), ...f32x4.max] : []),
+        ...v128.store(0),
+      );
+    }
+  }
+  f.body([
+    ...v128.zero,
+    ...set(zero),
+    ...loop(f, "t", "tiles", 1, [
+      ...get("src"),
+      ...get("t"),
+      ...get("ld"),
+      ...i32.mul,
+      ...i32.add,
+      ...set("m"),
+      ...get("tab"),
+      ...get("t"),
+      ...i32.const(4),
+      ...i32.shl,
+      ...i32.add,
+      ...set("o"),
+      ...loop(f, "c", "bytes", 16, [...loads, ...rows, ...stores]),
+    ]),
+  ]);
+  return f;
+}
+
+function filterFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(
+    [
+      "g00",
+      "g01",
+      "g10",
+      "g11",
+      "rows",
+      "bytes",
+      "ld",
+      "dst",
+      "dstLd",
+      "plane",
+    ].map((n) => [n, "i32"]),
+  );
+  for (const n of ["r", "c", "s", "a"]) f.local(n, "i32");
+  const g = ["g00", "g01", "g10", "g11"].map((n) => f.local(`v${n}`, "v128"));
+  const [get, set] = [f.get.bind(f), f.set.bind(f)];
+  const loads: Code = [
+    ...get("r"),
+    ...get("ld"),
+    ...i32.mul,
+    ...get("c"),
+    ...i32.add,
+    ...set("s"),
+  ];
+  ["g00", "g01", "g10", "g11"].forEach((tap, i) => {
+    loads.push(
+      ...get(tap),
+      ...get("s"),
+      ...i32.add,
+      ...v128.load(0),
+      ...set(g[i]!),
+    );
+  });
+  // U = G g Gᵀ, ξ = 3 i + j: sums of the taps each row of G picks.
+  const rowsOfG = [[0], [0, 1], [1]];
+  const stores: Code = [
+    ...get("dst"),
+    ...get("r"),
+    ...get("dstLd"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("c"),
+    ...i32.add,
+    ...set("a"),
+  ];
+  for (const gi of rowsOfG) {
+    for (const gj of rowsOfG) {
+      const terms = gi.flatMap((a) => gj.map((b) => g[2 * a + b]!));
+      stores.push(...get("a"), ...get(terms[0]!));
+      for (const t of terms.slice(1)) stores.push(...get(t), ...f32x4.add);
+      stores.push(...v128.store(0), ...f.inc("a", get("plane")));
+    }
+  }
+  f.body(
+    loop(f, "r", "rows", 1, loop(f, "c", "bytes", 16, [...loads, ...stores])),
+  );
+  return f;
+}
+
+/**
+ * The module's bytes.
+ *
+ * @param shared Import a shared memory (the threaded build's).
+ * @returns The module.
+ */
+export function winogradModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    sharedMemory: shared,
+    functions: [
+      { name: "input", fn: inputFunction() },
+      { name: "outputPlain", fn: outputFunction(false, false) },
+      { name: "outputBias", fn: outputFunction(true, false) },
+      { name: "outputRelu", fn: outputFunction(false, true) },
+      { name: "outputBiasRelu", fn: outputFunction(true, true) },
+      { name: "filter", fn: filterFunction() },
+    ],
+  });
+}
+
+const cache = new WeakMap<WebAssembly.Memory, WinogradKernels | null>();
+
+/**
+ * The transforms on `memory`, or null where the runtime has no wasm SIMD
+ * or `memory` is not a `WebAssembly.Memory`.
+ *
+ * @param memory The heap the kernels work on.
+ * @returns The kernels, cached per memory.
+ */
+export function winogradKernels(memory: unknown): WinogradKernels | null {
+  if (!(memory instanceof WebAssembly.Memory)) return null;
+  const hit = cache.get(memory);
+  if (hit !== undefined) return hit;
+  let kernels: WinogradKernels | null = null;
+  try {
+    const shared = typeof SharedArrayBuffer === "function" &&
+      memory.buffer instanceof SharedArrayBuffer;
+    const instance = new WebAssembly.Instance(
+      new WebAssembly.Module(winogradModuleBytes(shared)),
+      { env: { memory } },
+    );
+    const e = instance.exports as Record<string, unknown>;
+    type Out = WinogradKernels["output"]["plain"];
+    kernels = {
+      input: e.input as WinogradKernels["input"],
+      output: {
+        plain: e.outputPlain as Out,
+        bias: e.outputBias as Out,
+        relu: e.outputRelu as Out,
+        biasRelu: e.outputBiasRelu as Out,
+      },
+      filter: e.filter as WinogradKernels["filter"],
+    };
+  } catch {
+    kernels = null;
+  }
+  cache.set(memory, kernels);
+  return kernels;
+}
+
+/** The geometries Winograd F(2x2, 2x2) serves: 4x4 filters, stride 2. */
+function strideTwoFourByFour(g: ConvGeometry): boolean {
+  return g.fh === 4 && g.fw === 4 && g.sh === 2 && g.sw === 2;
+}
+
+/**
+ * Whether {@link winogradConvForward} fits `g`: a 4x4 stride-2 convolution
+ * with input channels in fours and output channels in eights.
+ */
+export function winogradForwardFits(g: ConvGeometry): boolean {
+  return strideTwoFourByFour(g) && g.inC % 4 === 0 &&
+    gemmFitsColumns(g.outC);
+}
+
+/**
+ * Whether {@link winogradInputGradient} fits `g`: a 4x4 stride-2
+ * convolution with output channels in fours and input channels in eights.
+ */
+export function winogradInputGradientFits(g: ConvGeometry): boolean {
+  return strideTwoFourByFour(g) && g.outC % 4 === 0 &&
+    gemmFitsColumns(g.inC);
+}
+
+const i32View = (heap: GemmHeap, at: number, n: number) =>
+  new Int32Array(heap.memory.buffer, at, n);
+
+/**
+ * `bytes` rounded up to an odd number of 64-byte cache lines: the 9 planes
+ * the transforms read and write at once then fall into 9 different cache
+ * sets (planes a power of two apart share one set, and thrash it).
+ */
+function oddLines(bytes: number): number {
+  const lines = Math.ceil(bytes / 64);
+  return 64 * (lines % 2 === 0 ? lines + 1 : lines);
+}
+
+/** Bytes of V and M per chunk of tiles: both stay in L2 between passes. */
+const CHUNK_BYTES = 512 * 1024;
+
+/**
+ * The Winograd products over `tiles` tiles, in chunks whose transformed
+ * inputs V and products M stay in cache from one pass to the next: per
+ * chunk, `input` writes V_ξ [count, kTotal] (rows `4 kTotal` bytes apart,
+ * planes `vPlane` apart) for tiles t0.., then M_ξ = V_ξ U_ξ for the 9
+ * entries ξ, then
+ * `output` reads M_ξ [count, n] (planes `mPlane` apart). U_ξ [kTotal, n]
+ * is row-major, planes `uPlane` bytes apart.
+ */
+function chunkedProducts(
+  k: GemmKernels,
+  heap: GemmHeap,
+  u: number,
+  uPlane: number,
+  kTotal: number,
+  n: number,
+  tiles: number,
+  input: (t0: number, count: number, v: number, vPlane: number) => void,
+  output: (t0: number, count: number, m: number, mPlane: number) => void,
+): void {
+  const perTile = 9 * 4 * (kTotal + n);
+  const chunk = Math.min(
+    tiles,
+    Math.max(8 * k.rows, Math.floor(CHUNK_BYTES / perTile / k.rows) * k.rows),
+  );
+  const vPlane = oddLines(4 * chunk * kTotal);
+  const mPlane = oddLines(4 * chunk * n);
+  const v = heap.alloc(9 * vPlane);
+  const m = heap.alloc(9 * mPlane);
+  const planes = Array.from({ length: 9 }, (_, xi) => ({
+    b: operandB(k, heap, u + xi * uPlane, 4 * n, kTotal, n, tiles),
+    aTab: rowTable(heap, chunk, v + xi * vPlane, 4 * kTotal),
+    cTab: rowTable(heap, chunk, m + xi * mPlane, 4 * n),
+  }));
+  for (let t0 = 0; t0 < tiles; t0 += chunk) {
+    const count = Math.min(chunk, tiles - t0);
+    timePart("winograd input", () => input(t0, count, v, vPlane));
+    for (const { b, aTab, cTab } of planes) {
+      runGemm(k, count, aTab, 1, kTotal, b, n, cTab, 0, 0);
+    }
+    timePart("winograd output", () => output(t0, count, m, mPlane));
+  }
+}
+
+/**
+ * Zero padding of `x [batch, h, w, c]` into a new buffer `top`/`left` above
+ * and left, enough below and right for `rows` x `cols`.
+ */
+function paddedTo(
+  heap: GemmHeap,
+  x: number,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  top: number,
+  left: number,
+  rows: number,
+  cols: number,
+): { at: number; h: number; w: number } {
+  const ph = Math.max(rows, top + h);
+  const pw = Math.max(cols, left + w);
+  const at = heap.alloc(4 * batch * ph * pw * c);
+  timePart("pad", () => {
+    const dst = new Float32Array(heap.memory.buffer, at, batch * ph * pw * c);
+    const src = new Float32Array(heap.memory.buffer, x, batch * h * w * c);
+    dst.fill(0);
+    for (let b = 0; b < batch; b++) {
+      for (let i = 0; i < h; i++) {
+        const s = ((b * h + i) * w) * c;
+        dst.set(
+          src.subarray(s, s + w * c),
+          ((b * ph + top + i) * pw + left) * c,
+        );
+      }
+    }
+  });
+  return { at, h: ph, w: pw };
+}
+
+/**
+ * y = conv(x, W) (+ bias) (ReLU) for a 4x4 stride-2 convolution
+ * ({@link winogradForwardFits}), by Winograd F(2x2, 2x2) over the four
+ * input phases.
+ *
+ * @param k The GEMM kernels on `heap.memory`.
+ * @param w The transforms on `heap.memory`.
+ * @param heap The memory and a scratch allocator.
+ * @param x Address of x [batch, inH, inW, inC].
+ * @param filter Address of W [4, 4, inC, outC].
+ * @param y Address of the output [batch, outH, outW, outC].
+ * @param g The convolution.
+ * @param options `bias`: address of [outC] or 0; `relu`.
+ */
+export function winogradConvForward(
+  k: GemmKernels,
+  w: WinogradKernels,
+  heap: GemmHeap,
+  x: number,
+  filter: number,
+  y: number,
+  g: ConvGeometry,
+  options: { bias?: number; relu?: boolean } = {},
+): void {
+  const { batch, inC, outC, outH, outW } = g;
+  const th = Math.ceil(outH / 2);
+  const tw = Math.ceil(outW / 2);
+  const tiles = batch * th * tw;
+  // Tile (T, S) reads padded rows 4T + p + 2i, columns 4S + q + 2j.
+  const xp = paddedTo(
+    heap,
+    x,
+    batch,
+    g.inH,
+    g.inW,
+    inC,
+    g.top,
+    g.left,
+    4 * th + 2,
+    4 * tw + 2,
+  );
+  const pixel = 4 * inC;
+  const rowBytes = xp.w * pixel;
+  const kTotal = 4 * inC;
+  const tab = heap.alloc(4 * tiles);
+  const outTab = heap.alloc(16 * tiles);
+  const sink = heap.alloc(4 * outC);
+  timePart("tables", () => {
+    const t = i32View(heap, tab, tiles);
+    const o = i32View(heap, outTab, 4 * tiles);
+    let n = 0;
+    for (let b = 0; b < batch; b++) {
+      for (let T = 0; T < th; T++) {
+        for (let S = 0; S < tw; S++, n++) {
+          t[n] = xp.at + ((b * xp.h + 4 * T) * xp.w + 4 * S) * pixel;
+          for (let i = 0; i < 2; i++) {
+            for (let j = 0; j < 2; j++) {
+              const [oh, ow] = [2 * T + i, 2 * S + j];
+              o[4 * n + 2 * i + j] = oh < outH && ow < outW
+                ? y + 4 * ((b * outH + oh) * outW + ow) * outC
+                : sink;
+            }
+          }
+        }
+      }
+    }
+  });
+  const uPlane = oddLines(4 * kTotal * outC);
+  const u = heap.alloc(9 * uPlane);
+  timePart("winograd filter", () => {
+    for (let p = 0; p < 2; p++) {
+      for (let q = 0; q < 2; q++) {
+        // Taps g[a][b] = W[2a + p, 2b + q], each [inC, outC].
+        const tap = (a: number, b: number) =>
+          filter + 4 * ((2 * a + p) * 4 + 2 * b + q) * inC * outC;
+        w.filter(
+          tap(0, 0),
+          tap(0, 1),
+          tap(1, 0),
+          tap(1, 1),
+          inC,
+          4 * outC,
+          4 * outC,
+          u + (2 * p + q) * 4 * inC * outC,
+          4 * outC,
+          uPlane,
+        );
+      }
+    }
+  });
+  const bias = options.bias ?? 0;
+  const variant = bias
+    ? (options.relu ? "biasRelu" : "bias")
+    : (options.relu ? "relu" : "plain");
+  chunkedProducts(
+    k,
+    heap,
+    u,
+    uPlane,
+    kTotal,
+    outC,
+    tiles,
+    (t0, count, v, vPlane) => {
+      for (let p = 0; p < 2; p++) {
+        for (let q = 0; q < 2; q++) {
+          w.input(
+            tab + 4 * t0,
+            p * rowBytes + q * pixel,
+            count,
+            2 * rowBytes,
+            2 * pixel,
+            pixel,
+            v + (2 * p + q) * pixel,
+            4 * kTotal,
+            vPlane,
+          );
+        }
+      }
+    },
+    (t0, count, m, mPlane) =>
+      w.output[variant](
+        m,
+        4 * outC,
+        mPlane,
+        count,
+        4 * outC,
+        outTab + 16 * t0,
+        bias,
+      ),
+  );
+}
+
+/**
+ * dx = the input gradient of a 4x4 stride-2 convolution
+ * ({@link winogradInputGradientFits}) for dy, by Winograd F(2x2, 2x2) on
+ * each stride phase's 2x2 convolution of the padded dy.
+ *
+ * @param k The GEMM kernels on `heap.memory`.
+ * @param w The transforms on `heap.memory`.
+ * @param heap The memory and a scratch allocator.
+ * @param dy Address of dy [batch, outH, outW, outC].
+ * @param filter Address of W [4, 4, inC, outC].
+ * @param dx Address of the output [batch, inH, inW, inC].
+ * @param g The convolution.
+ */
+export function winogradInputGradient(
+  k: GemmKernels,
+  w: WinogradKernels,
+  heap: GemmHeap,
+  dy: number,
+  filter: number,
+  dx: number,
+  g: ConvGeometry,
+): void {
+  const { batch, inH, inW, inC, outH, outW, outC } = g;
+  // Phase (rh, rw) writes dx[2q + rh - top, 2p + rw - left] for grid rows
+  // q0..q1-1 and columns p0..p1-1, from padded dy rows q + jh - 1 + e and
+  // columns p + jw - 1 + e (jh, jw < 2), e = the padding above and left.
+  const grid = (r: number, top: number, size: number) => {
+    const lo = Math.ceil((top - r) / 2);
+    return { lo, n: Math.floor((size - 1 + top - r) / 2) + 1 - lo };
+  };
+  const rowsOf = [0, 1].map((r) => grid(r, g.top, inH));
+  const colsOf = [0, 1].map((r) => grid(r, g.left, inW));
+  const lowest = Math.min(
+    ...rowsOf.map((r) => r.lo),
+    ...colsOf.map((c) => c.lo),
+  );
+  const e = Math.max(1, 1 - lowest);
+  let needRows = 0;
+  let needCols = 0;
+  for (const r of rowsOf) {
+    needRows = Math.max(needRows, r.lo - 1 + e + 2 * Math.ceil(r.n / 2) + 1);
+  }
+  for (const c of colsOf) {
+    needCols = Math.max(needCols, c.lo - 1 + e + 2 * Math.ceil(c.n / 2) + 1);
+  }
+  const dyp = paddedTo(
+    heap,
+    dy,
+    batch,
+    outH,
+    outW,
+    outC,
+    e,
+    e,
+    needRows,
+    needCols,
+  );
+  const pixel = 4 * outC;
+  const rowBytes = dyp.w * pixel;
+  // Wᵀ per tap: [16][outC, inC].
+  const wt = heap.alloc(4 * 16 * outC * inC);
+  timePart("pack", () => {
+    for (let t = 0; t < 16; t++) {
+      transposeBlock(
+        heap,
+        filter + 4 * t * inC * outC,
+        inC,
+        outC,
+        wt + 4 * t * outC * inC,
+      );
+    }
+  });
+  const sink = heap.alloc(4 * inC);
+  const maxTiles = batch * Math.max(...rowsOf.map((r) => Math.ceil(r.n / 2))) *
+    Math.max(...colsOf.map((c) => Math.ceil(c.n / 2)));
+  const tab = heap.alloc(4 * maxTiles);
+  const outTab = heap.alloc(16 * maxTiles);
+  const uPlane = oddLines(4 * outC * inC);
+  const u = heap.alloc(9 * uPlane);
+  for (let rh = 0; rh < 2; rh++) {
+    const rows = rowsOf[rh]!;
+    if (rows.n <= 0) continue;
+    for (let rw = 0; rw < 2; rw++) {
+      const cols = colsOf[rw]!;
+      if (cols.n <= 0) continue;
+      const th = Math.ceil(rows.n / 2);
+      const tw = Math.ceil(cols.n / 2);
+      const tiles = batch * th * tw;
+      timePart("tables", () => {
+        const t = i32View(heap, tab, tiles);
+        const o = i32View(heap, outTab, 4 * tiles);
+        let n = 0;
+        for (let b = 0; b < batch; b++) {
+          for (let T = 0; T < th; T++) {
+            for (let S = 0; S < tw; S++, n++) {
+              const q = rows.lo + 2 * T;
+              const p = cols.lo + 2 * S;
+              t[n] = dyp.at + ((b * dyp.h + q - 1 + e) * dyp.w + p - 1 + e) *
+                  pixel;
+              for (let i = 0; i < 2; i++) {
+                for (let j = 0; j < 2; j++) {
+                  const h = 2 * (q + i) + rh - g.top;
+                  const x = 2 * (p + j) + rw - g.left;
+                  o[4 * n + 2 * i + j] = i < rows.n - 2 * T &&
+                      j < cols.n - 2 * S
+                    ? dx + 4 * ((b * inH + h) * inW + x) * inC
+                    : sink;
+                }
+              }
+            }
+          }
+        }
+      });
+      timePart("winograd filter", () => {
+        // Tap (jh, jw) of the phase is W[rh + 2 (1 - jh), rw + 2 (1 - jw)]ᵀ.
+        const tap = (jh: number, jw: number) =>
+          wt + 4 * ((rh + 2 * (1 - jh)) * 4 + rw + 2 * (1 - jw)) * outC * inC;
+        w.filter(
+          tap(0, 0),
+          tap(0, 1),
+          tap(1, 0),
+          tap(1, 1),
+          outC,
+          4 * inC,
+          4 * inC,
+          u,
+          4 * inC,
+          uPlane,
+        );
+      });
+      chunkedProducts(
+        k,
+        heap,
+        u,
+        uPlane,
+        outC,
+        inC,
+        tiles,
+        (t0, count, v, vPlane) =>
+          w.input(
+            tab + 4 * t0,
+            0,
+            count,
+            rowBytes,
+            pixel,
+            pixel,
+            v,
+            pixel,
+            vPlane,
+          ),
+        (t0, count, m, mPlane) =>
+          w.output.plain(
+            m,
+            4 * inC,
+            mPlane,
+            count,
+            4 * inC,
+            outTab + 16 * t0,
+            0,
+          ),
+      );
+    }
+  }
+}
