@@ -35,6 +35,11 @@ interface ConvCase {
   /** Output shape of a transposed convolution; absent for conv2d. */
   transposedTo?: Shape4;
   /**
+   * Tolerance relative to max(1, max |reference|), where
+   * {@link TOLERANCE} is too tight for the case's long sums.
+   */
+  tolerance?: number;
+  /**
    * Every kernel of the case (y, dx, dW) fits the GEMM kernels of
    * core/wasm/gemm.ts: the `fma` path must run no XNNPACK operator.
    */
@@ -225,6 +230,20 @@ const CASES: ConvCase[] = [
     fma: true,
   },
   {
+    // More tiles than one Winograd chunk holds (48 here), forward and input
+    // gradient: two chunks, the second part-full (the same figures as in one
+    // chunk, checked). Sums of 2048-4096 products: the direct paths differ
+    // from the cpu backend by up to 4e-6 of max |dx|, Winograd by 2e-5 (its
+    // products are of transformed values that cancel in the output).
+    name: "conv 4x4 s2 p1 16x16x128 to 256, batch 4",
+    x: [4, 16, 16, 128],
+    filter: [4, 4, 128, 256],
+    stride: 2,
+    pad: 1,
+    fma: true,
+    tolerance: 5e-5,
+  },
+  {
     name: "convT 4x4 s2 p2, 8 channels",
     x: [2, 4, 4, 8],
     filter: [4, 4, 8, 8],
@@ -358,7 +377,11 @@ function evaluate(c: ConvCase): Result {
 }
 
 /** Max |a - b|, and the tolerance it must stay under for reference `b`. */
-function compare(a: Float32Array, b: Float32Array): {
+function compare(
+  a: Float32Array,
+  b: Float32Array,
+  relative = TOLERANCE,
+): {
   diff: number;
   tolerance: number;
 } {
@@ -369,7 +392,7 @@ function compare(a: Float32Array, b: Float32Array): {
     diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
     scale = Math.max(scale, Math.abs(b[i]!));
   }
-  return { diff, tolerance: TOLERANCE * scale };
+  return { diff, tolerance: relative * scale };
 }
 
 Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) => {
@@ -422,9 +445,9 @@ Deno.test("conv2d and conv2dTranspose on wasm match the cpu backend", async (t) 
             assert.equal(parts.gemm, undefined, "no GEMM kernel ran");
           }
           const diffs = {
-            y: compare(got.y, ref.y),
-            dx: compare(got.dx, ref.dx),
-            dw: compare(got.dw, ref.dw),
+            y: compare(got.y, ref.y, c.tolerance),
+            dx: compare(got.dx, ref.dx, c.tolerance),
+            dw: compare(got.dw, ref.dw, c.tolerance),
           };
           console.log(
             `  ${c.name} (${path}): max abs diff y ${

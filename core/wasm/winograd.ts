@@ -54,6 +54,7 @@ import {
   transposeBlock,
 } from "./conv_gemm.ts";
 import type { GemmKernels } from "./gemm.ts";
+import { gemmPoolFor } from "./gemm_pool.ts";
 import { timePart } from "./profile.ts";
 
 /** The transforms, bound to one memory. */
@@ -443,10 +444,16 @@ function chunkedProducts(
   input: (t0: number, count: number, v: number, vPlane: number) => void,
   output: (t0: number, count: number, m: number, mPlane: number) => void,
 ): void {
+  // On the threaded build each GEMM's rows are split over the pool's
+  // workers: chunks as many times larger.
+  const threads = gemmPoolFor(k.memory)?.threads ?? 1;
   const perTile = 9 * 4 * (kTotal + n);
   const chunk = Math.min(
     tiles,
-    Math.max(8 * k.rows, Math.floor(CHUNK_BYTES / perTile / k.rows) * k.rows),
+    Math.max(
+      8 * k.rows * threads,
+      Math.floor(threads * CHUNK_BYTES / perTile / k.rows) * k.rows,
+    ),
   );
   const vPlane = oddLines(4 * chunk * kTotal);
   const mPlane = oddLines(4 * chunk * n);
