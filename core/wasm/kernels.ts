@@ -71,6 +71,8 @@ import {
 } from "./conv_gemm.ts";
 import {
   winogradConvForward,
+  winogradFilterGradient,
+  winogradFilterGradientFits,
   winogradForwardFits,
   winogradInputGradient,
   winogradInputGradientFits,
@@ -1291,6 +1293,20 @@ function backpropFilter(
   filterShape: number[],
 ): TensorInfo {
   const fma = heap.fma();
+  const wino = heap.winograd();
+  if (fma !== null && wino !== null && winogradFilterGradientFits(g)) {
+    const dw = heap.output(filterShape);
+    winogradFilterGradient(
+      fma,
+      wino,
+      heap.gemmHeap(),
+      heap.address(x),
+      heap.address(dy),
+      heap.address(dw),
+      g,
+    );
+    return dw;
+  }
   if (fma !== null && filterGradientFits(g)) {
     const dw = heap.output(filterShape);
     convFilterGradient(

@@ -53,7 +53,7 @@ import {
   runGemm,
   transposeBlock,
 } from "./conv_gemm.ts";
-import type { GemmKernels } from "./gemm.ts";
+import { GEMM_ACCUMULATE, type GemmKernels } from "./gemm.ts";
 import { gemmPoolFor } from "./gemm_pool.ts";
 import { timePart } from "./profile.ts";
 
@@ -805,4 +805,186 @@ export function winogradInputGradient(
       );
     }
   }
+}
+
+/**
+ * Whether {@link winogradFilterGradient} fits `g`: a 4x4 stride-2
+ * convolution with input channels in fours and output channels in eights.
+ */
+export function winogradFilterGradientFits(g: ConvGeometry): boolean {
+  return winogradForwardFits(g);
+}
+
+/**
+ * dW = the filter gradient of a 4x4 stride-2 convolution
+ * ({@link winogradFilterGradientFits}) for x and dy, by Winograd F(2x2,
+ * 2x2) with the dy tiles as the filters: for input phase (p, q) and taps
+ * (a, b) of W[2a + p, 2b + q], dW = Aᵀ [Σ_tiles (Bᵀ x B) ⊗ (G dy Gᵀ)] A,
+ * the sum over tiles a GEMM per entry ξ, M_ξ [4 inC, outC] = V_ξᵀ U_ξ,
+ * accumulated chunk after chunk of tiles.
+ *
+ * @param k The GEMM kernels on `heap.memory`.
+ * @param w The transforms on `heap.memory`.
+ * @param heap The memory and a scratch allocator.
+ * @param x Address of x [batch, inH, inW, inC].
+ * @param dy Address of dy [batch, outH, outW, outC].
+ * @param dw Address of the output [4, 4, inC, outC].
+ * @param g The convolution.
+ */
+export function winogradFilterGradient(
+  k: GemmKernels,
+  w: WinogradKernels,
+  heap: GemmHeap,
+  x: number,
+  dy: number,
+  dw: number,
+  g: ConvGeometry,
+): void {
+  const { batch, inC, outC, outH, outW } = g;
+  const th = Math.ceil(outH / 2);
+  const tw = Math.ceil(outW / 2);
+  const tiles = batch * th * tw;
+  const xp = paddedTo(
+    heap,
+    x,
+    batch,
+    g.inH,
+    g.inW,
+    inC,
+    g.top,
+    g.left,
+    4 * th + 2,
+    4 * tw + 2,
+  );
+  // dy with zeros to whole 2x2 tiles: the missing outputs add nothing.
+  const dyp = outH % 2 === 0 && outW % 2 === 0
+    ? { at: dy, h: outH, w: outW }
+    : paddedTo(heap, dy, batch, outH, outW, outC, 0, 0, 2 * th, 2 * tw);
+  const pixel = 4 * inC;
+  const rowBytes = xp.w * pixel;
+  const dPixel = 4 * outC;
+  const dRow = dyp.w * dPixel;
+  const kTotal = 4 * inC;
+  const tab = heap.alloc(4 * tiles);
+  timePart("tables", () => {
+    const t = i32View(heap, tab, tiles);
+    let n = 0;
+    for (let b = 0; b < batch; b++) {
+      for (let T = 0; T < th; T++) {
+        for (let S = 0; S < tw; S++, n++) {
+          t[n] = xp.at + ((b * xp.h + 4 * T) * xp.w + 4 * S) * pixel;
+        }
+      }
+    }
+  });
+  // Tiles per chunk, a multiple of 4 (the transposes' blocks): V, Vᵀ and U
+  // of a chunk stay in L2.
+  const perTile = 9 * 4 * (2 * kTotal + outC);
+  const chunk = Math.min(
+    tiles,
+    Math.max(64, Math.floor(CHUNK_BYTES / perTile / 4) * 4),
+  );
+  const vPlane = oddLines(4 * chunk * kTotal);
+  const vtPlane = oddLines(4 * kTotal * chunk);
+  const uPlane = oddLines(4 * chunk * outC);
+  const mPlane = oddLines(4 * kTotal * outC);
+  const v = heap.alloc(9 * vPlane);
+  const vt = heap.alloc(9 * vtPlane);
+  const u = heap.alloc(9 * uPlane);
+  const m = heap.alloc(9 * mPlane);
+  const planes = Array.from({ length: 9 }, (_, xi) => ({
+    aTab: rowTable(heap, kTotal, vt + xi * vtPlane, 4 * chunk),
+    cTab: rowTable(heap, kTotal, m + xi * mPlane, 4 * outC),
+  }));
+  for (let t0 = 0; t0 < tiles; t0 += chunk) {
+    const count = Math.min(chunk, tiles - t0);
+    timePart("winograd input", () => {
+      for (let p = 0; p < 2; p++) {
+        for (let q = 0; q < 2; q++) {
+          w.input(
+            tab + 4 * t0,
+            p * rowBytes + q * pixel,
+            count,
+            2 * rowBytes,
+            2 * pixel,
+            pixel,
+            v + (2 * p + q) * pixel,
+            4 * kTotal,
+            vPlane,
+          );
+        }
+      }
+    });
+    timePart("pack", () => {
+      for (let xi = 0; xi < 9; xi++) {
+        transposeBlock(
+          heap,
+          v + xi * vPlane,
+          count,
+          kTotal,
+          vt + xi * vtPlane,
+          4 * chunk,
+        );
+      }
+    });
+    timePart("winograd filter", () => {
+      // G dy Gᵀ of each tile, one run of tiles along a tile row at a time.
+      for (let t = t0; t < t0 + count;) {
+        const b = Math.floor(t / (th * tw));
+        const T = Math.floor(t / tw) % th;
+        const S = t % tw;
+        const run = Math.min(tw - S, t0 + count - t);
+        const g00 = dyp.at + (b * dyp.h + 2 * T) * dRow + 2 * S * dPixel;
+        w.filter(
+          g00,
+          g00 + dPixel,
+          g00 + dRow,
+          g00 + dRow + dPixel,
+          run,
+          4 * outC,
+          2 * dPixel,
+          u + 4 * (t - t0) * outC,
+          4 * outC,
+          uPlane,
+        );
+        t += run;
+      }
+    });
+    planes.forEach(({ aTab, cTab }, xi) => {
+      runGemm(
+        k,
+        kTotal,
+        aTab,
+        1,
+        count,
+        operandB(k, heap, u + xi * uPlane, 4 * outC, count, outC, kTotal),
+        outC,
+        cTab,
+        0,
+        t0 === 0 ? 0 : GEMM_ACCUMULATE,
+      );
+    });
+  }
+  // dW[2a + p, 2b + q, c] from M_ξ row (2p + q) inC + c.
+  const outTab = heap.alloc(16 * kTotal);
+  timePart("tables", () => {
+    const o = i32View(heap, outTab, 4 * kTotal);
+    for (let p = 0; p < 2; p++) {
+      for (let q = 0; q < 2; q++) {
+        for (let c = 0; c < inC; c++) {
+          const row = (2 * p + q) * inC + c;
+          for (let a = 0; a < 2; a++) {
+            for (let bb = 0; bb < 2; bb++) {
+              o[4 * row + 2 * a + bb] = dw +
+                4 * (((2 * a + p) * 4 + 2 * bb + q) * inC + c) * outC;
+            }
+          }
+        }
+      }
+    }
+  });
+  timePart(
+    "winograd output",
+    () => w.output.plain(m, 4 * outC, mPlane, kTotal, 4 * outC, outTab, 0),
+  );
 }
