@@ -64,7 +64,7 @@ Options:
   --variants LIST     wasm kernel variants, measured in turn (default auto):
                       auto     the project's FMA GEMM kernels where they fit,
                                Winograd F(2x2, 2x2) for 4x4 stride-2
-                               convolutions
+                               convolutions and their gradients
                       direct   auto without Winograd (every convolution
                                as a direct GEMM)
                       plain    auto with a multiply and an add (no
@@ -832,7 +832,7 @@ function printRoofline(
       peaks.relaxed?.toFixed(1) ?? "-"
     } GMAC/s relaxed (f32x4.relaxed_madd), per thread. GMAC counts the\n` +
       `direct algorithm's multiply-adds; Winograd F(2x2, 2x2) does 9/16 of\n` +
-      `them in the 4x4 stride-2 Conv2D and Conv2DBackpropInput kernels, whose\n` +
+      `them in the 4x4 stride-2 convolutions and both their gradients, whose\n` +
       `rate can then pass the peak (part "gemm" is the products it runs).`,
   );
   for (const r of results) {

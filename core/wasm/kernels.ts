@@ -127,9 +127,9 @@ export interface WasmKernelOptions {
    */
   relaxed?: boolean;
   /**
-   * Run the forward pass and the input gradient of 4x4 stride-2
-   * convolutions (all of the paper's, and so the forward pass of its
-   * transposed convolutions) by Winograd F(2x2, 2x2) on the GEMM kernels
+   * Run the forward pass, the input gradient and the filter gradient of 4x4
+   * stride-2 convolutions (all of the paper's, and so also its transposed
+   * convolutions) by Winograd F(2x2, 2x2) on the GEMM kernels
    * (core/wasm/winograd.ts): 9 products where the direct path has 16.
    * Only with `fma` kernels.
    * @default true

@@ -1,8 +1,8 @@
 /**
  * Winograd F(2x2, 2x2) for the stride-2 4x4 convolutions of the paper's
- * networks, on the GEMM kernels of core/wasm/gemm.ts: a 2x2 block of
- * outputs of a 2x2 stride-1 convolution takes 9 products per channel pair
- * instead of 16.
+ * networks (forward pass, input gradient, filter gradient), on the GEMM
+ * kernels of core/wasm/gemm.ts: a 2x2 block of outputs of a 2x2 stride-1
+ * convolution takes 9 products per channel pair instead of 16.
  *
  * A stride-2 4x4 convolution is four such 2x2 convolutions: in the forward
  * pass, one per input phase (rows and columns of one parity of the padded
@@ -10,7 +10,8 @@
  * concatenated along the reduction; in the input gradient (the forward pass
  * of a transposed convolution), one per output phase, each a 2x2 convolution
  * of the padded dy over its own grid (see convInputGradient in
- * core/wasm/conv_gemm.ts).
+ * core/wasm/conv_gemm.ts); in the filter gradient, the forward pass's
+ * input phases with the dy tiles as the filters, summed over tiles.
  *
  * With the 1-D transforms (rows of Bᵀ, G, Aᵀ; entries 0 and ±1 only)
  *
