@@ -344,7 +344,7 @@ export function transposeBlock(
 }
 
 /** Zero padding of a convolution's input on each side. */
-interface Padding {
+export interface Padding {
   top: number;
   bottom: number;
   left: number;
@@ -357,7 +357,7 @@ interface Padding {
  *
  * @returns The copy's address and its padded height and width.
  */
-function padded(
+export function padded(
   heap: GemmHeap,
   x: number,
   batch: number,

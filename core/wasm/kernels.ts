@@ -1014,24 +1014,7 @@ function conv2dKernel(
       try {
         const y = heap.output([g.batch, g.outH, g.outW, g.outC]);
         const wino = heap.winograd();
-        if (wino !== null && winogradForwardFits(g)) {
-          winogradConvForward(
-            fma,
-            wino,
-            heap.gemmHeap(),
-            heap.address(x!),
-            heap.address(filter!),
-            heap.address(y),
-            g,
-            {
-              bias: fused && bias ? heap.address(bias) : 0,
-              relu: fused && activation === "relu",
-            },
-          );
-          return y;
-        }
-        convForward(
-          fma,
+        const args = [
           heap.gemmHeap(),
           heap.address(x!),
           heap.address(filter!),
@@ -1041,7 +1024,12 @@ function conv2dKernel(
             bias: fused && bias ? heap.address(bias) : 0,
             relu: fused && activation === "relu",
           },
-        );
+        ] as const;
+        if (wino !== null && winogradForwardFits(g)) {
+          winogradConvForward(fma, wino, ...args);
+        } else {
+          convForward(fma, ...args);
+        }
         return y;
       } finally {
         heap.release();

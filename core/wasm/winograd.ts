@@ -50,6 +50,7 @@ import {
   gemmFitsColumns,
   type GemmHeap,
   operandB,
+  padded,
   rowTable,
   runGemm,
   transposeBlock,
@@ -476,8 +477,8 @@ function chunkedProducts(
 }
 
 /**
- * Zero padding of `x [batch, h, w, c]` into a new buffer `top`/`left` above
- * and left, enough below and right for `rows` x `cols`.
+ * x [batch, h, w, c] with `top` zero rows above and `left` columns left, and
+ * enough below and right for `rows` x `cols` (x itself when that is none).
  */
 function paddedTo(
   heap: GemmHeap,
@@ -491,24 +492,87 @@ function paddedTo(
   rows: number,
   cols: number,
 ): { at: number; h: number; w: number } {
-  const ph = Math.max(rows, top + h);
-  const pw = Math.max(cols, left + w);
-  const at = heap.alloc(4 * batch * ph * pw * c);
-  timePart("pad", () => {
-    const dst = new Float32Array(heap.memory.buffer, at, batch * ph * pw * c);
-    const src = new Float32Array(heap.memory.buffer, x, batch * h * w * c);
-    dst.fill(0);
-    for (let b = 0; b < batch; b++) {
-      for (let i = 0; i < h; i++) {
-        const s = ((b * h + i) * w) * c;
-        dst.set(
-          src.subarray(s, s + w * c),
-          ((b * ph + top + i) * pw + left) * c,
-        );
+  return padded(heap, x, batch, h, w, c, {
+    top,
+    left,
+    bottom: Math.max(0, rows - top - h),
+    right: Math.max(0, cols - left - w),
+  });
+}
+
+/** The 2x2 output tiles of a 4x4 stride-2 convolution and its input phases. */
+interface PhaseTiles {
+  /** Tile rows and columns per image, and tiles in all. */
+  th: number;
+  tw: number;
+  tiles: number;
+  /** Bytes per pixel and per row of the padded input. */
+  pixel: number;
+  rowBytes: number;
+  /**
+   * Per tile (b, T, S), the padded input's address at row 4T, column 4S:
+   * phase (p, q)'s 3x3 window is rows 4T + p + 2i, columns 4S + q + 2j.
+   */
+  tab: number;
+}
+
+/** Pads x for every tile's windows and lists the tiles. */
+function phaseTiles(heap: GemmHeap, x: number, g: ConvGeometry): PhaseTiles {
+  const th = Math.ceil(g.outH / 2);
+  const tw = Math.ceil(g.outW / 2);
+  const tiles = g.batch * th * tw;
+  const xp = paddedTo(
+    heap,
+    x,
+    g.batch,
+    g.inH,
+    g.inW,
+    g.inC,
+    g.top,
+    g.left,
+    4 * th + 2,
+    4 * tw + 2,
+  );
+  const pixel = 4 * g.inC;
+  const tab = heap.alloc(4 * tiles);
+  timePart("tables", () => {
+    const t = i32View(heap, tab, tiles);
+    let n = 0;
+    for (let b = 0; b < g.batch; b++) {
+      for (let T = 0; T < th; T++) {
+        for (let S = 0; S < tw; S++, n++) {
+          t[n] = xp.at + ((b * xp.h + 4 * T) * xp.w + 4 * S) * pixel;
+        }
       }
     }
   });
-  return { at, h: ph, w: pw };
+  return { th, tw, tiles, pixel, rowBytes: xp.w * pixel, tab };
+}
+
+/** V_ξ of the four input phases of tiles t0.. (see `input`). */
+function phaseInputs(
+  w: WinogradKernels,
+  pt: PhaseTiles,
+  t0: number,
+  count: number,
+  v: number,
+  vPlane: number,
+): void {
+  for (let p = 0; p < 2; p++) {
+    for (let q = 0; q < 2; q++) {
+      w.input(
+        pt.tab + 4 * t0,
+        p * pt.rowBytes + q * pt.pixel,
+        count,
+        2 * pt.rowBytes,
+        2 * pt.pixel,
+        pt.pixel,
+        v + (2 * p + q) * pt.pixel,
+        4 * pt.pixel,
+        vPlane,
+      );
+    }
+  }
 }
 
 /**
@@ -536,36 +600,17 @@ export function winogradConvForward(
   options: { bias?: number; relu?: boolean } = {},
 ): void {
   const { batch, inC, outC, outH, outW } = g;
-  const th = Math.ceil(outH / 2);
-  const tw = Math.ceil(outW / 2);
-  const tiles = batch * th * tw;
-  // Tile (T, S) reads padded rows 4T + p + 2i, columns 4S + q + 2j.
-  const xp = paddedTo(
-    heap,
-    x,
-    batch,
-    g.inH,
-    g.inW,
-    inC,
-    g.top,
-    g.left,
-    4 * th + 2,
-    4 * tw + 2,
-  );
-  const pixel = 4 * inC;
-  const rowBytes = xp.w * pixel;
+  const pt = phaseTiles(heap, x, g);
+  const { th, tw, tiles } = pt;
   const kTotal = 4 * inC;
-  const tab = heap.alloc(4 * tiles);
   const outTab = heap.alloc(16 * tiles);
   const sink = heap.alloc(4 * outC);
   timePart("tables", () => {
-    const t = i32View(heap, tab, tiles);
     const o = i32View(heap, outTab, 4 * tiles);
     let n = 0;
     for (let b = 0; b < batch; b++) {
       for (let T = 0; T < th; T++) {
         for (let S = 0; S < tw; S++, n++) {
-          t[n] = xp.at + ((b * xp.h + 4 * T) * xp.w + 4 * S) * pixel;
           for (let i = 0; i < 2; i++) {
             for (let j = 0; j < 2; j++) {
               const [oh, ow] = [2 * T + i, 2 * S + j];
@@ -613,23 +658,7 @@ export function winogradConvForward(
     kTotal,
     outC,
     tiles,
-    (t0, count, v, vPlane) => {
-      for (let p = 0; p < 2; p++) {
-        for (let q = 0; q < 2; q++) {
-          w.input(
-            tab + 4 * t0,
-            p * rowBytes + q * pixel,
-            count,
-            2 * rowBytes,
-            2 * pixel,
-            pixel,
-            v + (2 * p + q) * pixel,
-            4 * kTotal,
-            vPlane,
-          );
-        }
-      }
-    },
+    (t0, count, v, vPlane) => phaseInputs(w, pt, t0, count, v, vPlane),
     (t0, count, m, mPlane) =>
       w.output[variant](
         m,
@@ -842,42 +871,15 @@ export function winogradFilterGradient(
   g: ConvGeometry,
 ): void {
   const { batch, inC, outC, outH, outW } = g;
-  const th = Math.ceil(outH / 2);
-  const tw = Math.ceil(outW / 2);
-  const tiles = batch * th * tw;
-  const xp = paddedTo(
-    heap,
-    x,
-    batch,
-    g.inH,
-    g.inW,
-    inC,
-    g.top,
-    g.left,
-    4 * th + 2,
-    4 * tw + 2,
-  );
+  const pt = phaseTiles(heap, x, g);
+  const { th, tw, tiles } = pt;
   // dy with zeros to whole 2x2 tiles: the missing outputs add nothing.
   const dyp = outH % 2 === 0 && outW % 2 === 0
     ? { at: dy, h: outH, w: outW }
     : paddedTo(heap, dy, batch, outH, outW, outC, 0, 0, 2 * th, 2 * tw);
-  const pixel = 4 * inC;
-  const rowBytes = xp.w * pixel;
   const dPixel = 4 * outC;
   const dRow = dyp.w * dPixel;
   const kTotal = 4 * inC;
-  const tab = heap.alloc(4 * tiles);
-  timePart("tables", () => {
-    const t = i32View(heap, tab, tiles);
-    let n = 0;
-    for (let b = 0; b < batch; b++) {
-      for (let T = 0; T < th; T++) {
-        for (let S = 0; S < tw; S++, n++) {
-          t[n] = xp.at + ((b * xp.h + 4 * T) * xp.w + 4 * S) * pixel;
-        }
-      }
-    }
-  });
   // Tiles per chunk, a multiple of 4 (the transposes' blocks): V, Vᵀ and U
   // of a chunk stay in L2.
   const perTile = 9 * 4 * (2 * kTotal + outC);
@@ -899,23 +901,10 @@ export function winogradFilterGradient(
   }));
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const count = Math.min(chunk, tiles - t0);
-    timePart("winograd input", () => {
-      for (let p = 0; p < 2; p++) {
-        for (let q = 0; q < 2; q++) {
-          w.input(
-            tab + 4 * t0,
-            p * rowBytes + q * pixel,
-            count,
-            2 * rowBytes,
-            2 * pixel,
-            pixel,
-            v + (2 * p + q) * pixel,
-            4 * kTotal,
-            vPlane,
-          );
-        }
-      }
-    });
+    timePart(
+      "winograd input",
+      () => phaseInputs(w, pt, t0, count, v, vPlane),
+    );
     timePart("pack", () => {
       for (let xi = 0; xi < 9; xi++) {
         transposeBlock(
