@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createAdam } from "../core/adam.ts";
@@ -17,6 +18,20 @@ import { tempDir } from "./_tmp.ts";
 
 /** The repository root, as a path. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * The TypeScript files at `path`: the file itself, or every `.ts` file below
+ * the folder (node_modules left out), sorted.
+ */
+export function typescriptFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return path.endsWith(".ts") ? [path] : [];
+  return readdirSync(path).sort().flatMap((name) =>
+    name === "node_modules" ? [] : typescriptFiles(join(path, name))
+  );
+}
+
+/** Whether a path names a test file (`*_test.ts`). */
+export const isTestFile = (path: string): boolean => path.endsWith("_test.ts");
 
 /** The command line's entry point, experiments/run.ts. */
 export const RUN: string = join(ROOT, "experiments", "run.ts");

@@ -5,12 +5,13 @@
  * root module imports the library as `@irmae/irmae` or one of its subpaths
  * (never by a relative path), asserts with `node:assert/strict` (which
  * throws, unlike `console.assert`), reads tensors only through awaited reads
- * (never `dataSync`/`arraySync`), and disposes what it makes when it uses
- * tfjs. A block marked `ignore` says why in the line above its fence.
+ * (never `dataSync`/`arraySync`), disposes what it makes when it uses
+ * tfjs, and removes the temporary files it makes. A block marked `ignore`
+ * says why in the line above its fence.
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { ROOT } from "./_helpers.ts";
+import { isTestFile, ROOT, typescriptFiles } from "./_helpers.ts";
 
 /** Where the published documentation lives. */
 const SOURCES = ["mod.ts", "core", "models", "data", "metrics", "experiments"];
@@ -25,20 +26,6 @@ interface Block {
   above: string;
   /** The code, JSDoc stars removed. */
   code: string;
-}
-
-function sourceFiles(): string[] {
-  const out: string[] = [];
-  const walk = (path: string) => {
-    const info = Deno.statSync(path);
-    if (info.isFile) {
-      if (path.endsWith(".ts") && !path.endsWith("_test.ts")) out.push(path);
-      return;
-    }
-    for (const entry of Deno.readDirSync(path)) walk(join(path, entry.name));
-  };
-  for (const source of SOURCES) walk(join(ROOT, source));
-  return out.sort();
 }
 
 /** The fenced blocks inside `/** ... *\/` comments of a file. */
@@ -73,9 +60,10 @@ function jsdocBlocks(path: string): Block[] {
 }
 
 const RUNNABLE = /^(ts|typescript|js|javascript|tsx|jsx)\b/;
-const blocks = sourceFiles().flatMap(jsdocBlocks).filter((b) =>
-  RUNNABLE.test(b.info)
-);
+const blocks = SOURCES.flatMap((s) => typescriptFiles(join(ROOT, s)))
+  .filter((f) => !isTestFile(f)).flatMap(jsdocBlocks).filter((b) =>
+    RUNNABLE.test(b.info)
+  );
 
 /** The module specifiers a block imports. */
 function imports(code: string): string[] {
@@ -123,6 +111,16 @@ Deno.test("doc examples are written as a user's code", async (t) => {
       /\btf\.(tensor\w*|zeros|ones|fill|random\w+|variable|scalar|eye|tidy)\(/;
     const bad = blocks.filter((b) =>
       makesTensors.test(b.code) && !/\.dispose\(|tf\.dispose\(/.test(b.code)
+    ).map((b) => b.where);
+    assert.deepEqual(bad, []);
+  });
+
+  await t.step("those that make temporary files remove them", () => {
+    // Leftover scratch folders of the test runs once filled a disk
+    // (tests/hygiene_test.ts has the tests' side of it).
+    const makesTemp = /\bDeno\.makeTemp(Dir|File)(Sync)?\(/;
+    const bad = blocks.filter((b) =>
+      makesTemp.test(b.code) && !/\bDeno\.remove(Sync)?\(/.test(b.code)
     ).map((b) => b.where);
     assert.deepEqual(bad, []);
   });

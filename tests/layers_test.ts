@@ -7,10 +7,9 @@
  * helpers of `tests/`.
  */
 import assert from "node:assert/strict";
-import { readdirSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, runDeno } from "./_helpers.ts";
+import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
 import { tempFile } from "./_tmp.ts";
 
 /** Which folders each floor may import from. */
@@ -21,14 +20,6 @@ const ALLOWED: Record<string, string[]> = {
   metrics: ["core", "metrics"],
   experiments: ["core", "models", "data", "metrics", "experiments"],
 };
-
-function libraryFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return libraryFiles(path);
-    return name.endsWith(".ts") && !name.endsWith("_test.ts") ? [path] : [];
-  });
-}
 
 /** The top folder of a repository file, or undefined outside the floors. */
 function floorOf(path: string): string | undefined {
@@ -83,7 +74,7 @@ async function violations(files: string[]): Promise<string[]> {
 
 Deno.test("imports point down: core, then models/data/metrics, then experiments", async (t) => {
   const files = Object.keys(ALLOWED).flatMap((d) =>
-    libraryFiles(join(ROOT, d))
+    typescriptFiles(join(ROOT, d)).filter((f) => !isTestFile(f))
   );
   await t.step("every floor has library files", () => {
     for (const floor of Object.keys(ALLOWED)) {

@@ -249,6 +249,35 @@ export function ifElse(then: Code, otherwise: Code = []): Code {
     : [0x04, 0x40, ...then, 0x05, ...otherwise, 0x0b];
 }
 
+/**
+ * Whether `memory` is shared (the heap of a threaded build).
+ *
+ * @param memory A WebAssembly memory.
+ * @returns True when its buffer is a `SharedArrayBuffer`.
+ */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer === "function" &&
+    memory.buffer instanceof SharedArrayBuffer;
+}
+
+/**
+ * Instantiates a module of the kernels on `memory`: `build` gets whether the
+ * memory is shared (a module must import it as such) and returns the bytes.
+ *
+ * @param memory The heap the module imports as `env.memory`.
+ * @param build The module's bytes for a shared or unshared memory.
+ * @returns The instance's exports.
+ * @throws {WebAssembly.CompileError} Where the runtime rejects the module
+ * (no wasm SIMD, say).
+ */
+export function instantiateOn(
+  memory: WebAssembly.Memory,
+  build: (shared: boolean) => Uint8Array<ArrayBuffer>,
+): WebAssembly.Exports {
+  const module = new WebAssembly.Module(build(isSharedMemory(memory)));
+  return new WebAssembly.Instance(module, { env: { memory } }).exports;
+}
+
 /** Options of {@link assembleModule}. */
 export interface ModuleSpec {
   /**

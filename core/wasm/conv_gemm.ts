@@ -63,7 +63,8 @@ const PACK_MIN_ROWS = 16;
 /** Bytes of dy per chunk of output pixels of a filter gradient. */
 const TN_CHUNK_BYTES = 64 * 1024;
 
-const i32View = (heap: GemmHeap, at: number, n: number) =>
+/** `n` int32 words of the heap from byte address `at`. */
+export const i32View = (heap: GemmHeap, at: number, n: number): Int32Array =>
   new Int32Array(heap.memory.buffer, at, n);
 const f32View = (heap: GemmHeap, at: number, n: number) =>
   new Float32Array(heap.memory.buffer, at, n);

@@ -33,6 +33,7 @@ import {
   type Code,
   FunctionBuilder,
   ifElse,
+  instantiateOn,
   op,
   whileNot,
 } from "./asm.ts";
@@ -648,13 +649,10 @@ export function gemmKernels(
   if (hit !== undefined) return hit;
   let kernels: GemmKernels | null = null;
   try {
-    const shared = typeof SharedArrayBuffer === "function" &&
-      memory.buffer instanceof SharedArrayBuffer;
-    const bytes = gemmModuleBytes({ fused: relaxed, shared, rows });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-      env: { memory },
-    });
-    const e = instance.exports as Record<string, unknown>;
+    const e = instantiateOn(
+      memory,
+      (shared) => gemmModuleBytes({ fused: relaxed, shared, rows }),
+    );
     kernels = {
       memory,
       fused: relaxed,

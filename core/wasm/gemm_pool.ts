@@ -16,6 +16,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { isSharedMemory } from "./asm.ts";
 
 /** What a worker runs: `runGemm` over some rows (see core/wasm/conv_gemm.ts). */
 export interface GemmJob {
@@ -174,8 +175,7 @@ export async function startGemmPool(
   const existing = pools.get(memory);
   if (existing) return existing;
   if (
-    threads < 2 || typeof SharedArrayBuffer !== "function" ||
-    !(memory.buffer instanceof SharedArrayBuffer)
+    threads < 2 || !isSharedMemory(memory)
   ) {
     return null;
   }

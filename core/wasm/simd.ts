@@ -44,7 +44,7 @@
  *
  * @module
  */
-import { sleb, uleb } from "./asm.ts";
+import { instantiateOn, sleb, uleb } from "./asm.ts";
 
 /** The functions bound to one heap; pointers are byte offsets into it. */
 export interface SimdKernels {
@@ -646,16 +646,13 @@ export function simdKernels(memory: unknown): SimdKernels | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
   try {
-    const shared = typeof SharedArrayBuffer === "function" &&
-      memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(moduleBytes(shared));
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const e = instantiateOn(memory, moduleBytes);
     kernels = {
-      adam: instance.exports.adam as SimdKernels["adam"],
-      im2colTap: instance.exports.im2colTap as SimdKernels["im2colTap"],
-      copyBlocks: instance.exports.copyBlocks as SimdKernels["copyBlocks"],
-      transpose: instance.exports.transpose as SimdKernels["transpose"],
-      colSums: instance.exports.colSums as SimdKernels["colSums"],
+      adam: e.adam as SimdKernels["adam"],
+      im2colTap: e.im2colTap as SimdKernels["im2colTap"],
+      copyBlocks: e.copyBlocks as SimdKernels["copyBlocks"],
+      transpose: e.transpose as SimdKernels["transpose"],
+      colSums: e.colSums as SimdKernels["colSums"],
     };
   } catch {
     kernels = null;

@@ -42,6 +42,7 @@ import {
   assembleModule,
   type Code,
   FunctionBuilder,
+  instantiateOn,
   op,
   whileNot,
 } from "./asm.ts";
@@ -49,6 +50,7 @@ import type { ConvGeometry } from "./kernels.ts";
 import {
   gemmFitsColumns,
   type GemmHeap,
+  i32View,
   operandB,
   padded,
   rowTable,
@@ -362,13 +364,7 @@ export function winogradKernels(memory: unknown): WinogradKernels | null {
   if (hit !== undefined) return hit;
   let kernels: WinogradKernels | null = null;
   try {
-    const shared = typeof SharedArrayBuffer === "function" &&
-      memory.buffer instanceof SharedArrayBuffer;
-    const instance = new WebAssembly.Instance(
-      new WebAssembly.Module(winogradModuleBytes(shared)),
-      { env: { memory } },
-    );
-    const e = instance.exports as Record<string, unknown>;
+    const e = instantiateOn(memory, winogradModuleBytes);
     type Out = WinogradKernels["output"]["plain"];
     kernels = {
       input: e.input as WinogradKernels["input"],
@@ -409,9 +405,6 @@ export function winogradInputGradientFits(g: ConvGeometry): boolean {
   return strideTwoFourByFour(g) && g.outC % 4 === 0 &&
     gemmFitsColumns(g.inC);
 }
-
-const i32View = (heap: GemmHeap, at: number, n: number) =>
-  new Int32Array(heap.memory.buffer, at, n);
 
 /**
  * `bytes` rounded up to an odd number of 64-byte cache lines: the 9 planes
@@ -874,9 +867,7 @@ export function winogradFilterGradient(
   const pt = phaseTiles(heap, x, g);
   const { th, tw, tiles } = pt;
   // dy with zeros to whole 2x2 tiles: the missing outputs add nothing.
-  const dyp = outH % 2 === 0 && outW % 2 === 0
-    ? { at: dy, h: outH, w: outW }
-    : paddedTo(heap, dy, batch, outH, outW, outC, 0, 0, 2 * th, 2 * tw);
+  const dyp = paddedTo(heap, dy, batch, outH, outW, outC, 0, 0, 2 * th, 2 * tw);
   const dPixel = 4 * outC;
   const dRow = dyp.w * dPixel;
   const kTotal = 4 * inC;
