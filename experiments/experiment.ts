@@ -23,7 +23,8 @@ import {
   type ResolvedManifest,
   resolveRawManifest,
 } from "./manifest.ts";
-import { loadPlugins, pluginHashes, resolvePluginModule } from "./plugins.ts";
+import { pluginHashes } from "./module_graph.ts";
+import { loadPlugins, resolvePluginModule } from "./plugins.ts";
 import { createRegistries } from "../core/plugin.ts";
 import { parse as parseYaml } from "yaml";
 import { expandGrid, type GridValue } from "./sweep.ts";

@@ -8,10 +8,9 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { createHash } from "node:crypto";
 import {
   addPlugins,
   isPlugin,
@@ -177,29 +176,4 @@ export async function loadPlugins(
     }
   }
   return registries;
-}
-
-/**
- * A content hash of each plug-in module that is a local file, so that a
- * model trained with a plug-in is reused only while its code is unchanged.
- * Other modules (registry packages with pinned versions) hash their name.
- *
- * @param specifiers The modules.
- * @returns `specifier -> sha256` of the file (or of the specifier).
- */
-export function pluginHashes(
-  specifiers: readonly string[],
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const specifier of specifiers) {
-    const hash = createHash("sha256");
-    if (specifier.startsWith("file:")) {
-      const path = fileURLToPath(specifier);
-      hash.update(existsSync(path) ? readFileSync(path) : specifier);
-    } else {
-      hash.update(specifier);
-    }
-    out[specifier] = hash.digest("hex");
-  }
-  return out;
 }

@@ -38,7 +38,7 @@ import {
 } from "./generate.ts";
 import { trainingKey } from "./identity.ts";
 import type { ResolvedManifest } from "./manifest.ts";
-import { pluginHashes } from "./plugins.ts";
+import { pluginHashes } from "./module_graph.ts";
 import { MODEL_RESULT_SCHEMA, readRecord } from "./records.ts";
 
 /** Everything a finished model reports. */
