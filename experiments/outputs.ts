@@ -55,7 +55,75 @@ export interface RunResults {
     fid?: Record<string, SamplerFid>;
     /** The cached checkpoint loaded instead of training, when one was. */
     reusedCheckpoint?: string;
+    /** Samplers that failed on this model (kind -> error, one line). */
+    samplerErrors?: Record<string, string>;
   }[];
+  /**
+   * Every part of the run that failed: a model's training, or a sampler
+   * (or the FID of its draws) on a model. Empty when all went well; absent
+   * in runs made before it existed. The command line exits 1 when it is not
+   * empty.
+   */
+  failures?: PartFailure[];
+}
+
+/** A part of a run that failed while the rest went on. */
+export interface PartFailure {
+  /** The model, as `results.json` names it (`ae`, or `ae@seed=1` in a sweep). */
+  model: string;
+  /** What failed: `training`, or a plug-in's role and kind (`sampler gmm`). */
+  part: string;
+  /** The error, one line. */
+  error: string;
+}
+
+/** The first line of a message. */
+function firstLine(message: string): string {
+  return message.split("\n")[0]!;
+}
+
+/**
+ * Every failed part of a run's models, in model order: a failed training,
+ * then each failed sampler.
+ *
+ * @param models The models as `results.json` lists them.
+ * @returns One entry per failed part.
+ */
+export function runFailures(
+  models: readonly Pick<
+    RunResults["models"][number],
+    "name" | "status" | "error" | "samplerErrors"
+  >[],
+): PartFailure[] {
+  return models.flatMap((m) => [
+    ...(m.status === "failed"
+      ? [{
+        model: m.name,
+        part: "training",
+        error: firstLine(m.error ?? "unknown error"),
+      }]
+      : []),
+    ...Object.entries(m.samplerErrors ?? {}).map(([kind, error]) => ({
+      model: m.name,
+      part: `sampler ${kind}`,
+      error: firstLine(error),
+    })),
+  ]);
+}
+
+/** The markdown section listing a run's failed parts; none when all went well. */
+export function failuresMarkdown(failures: readonly PartFailure[]): string[] {
+  if (failures.length === 0) return [];
+  return [
+    "",
+    `## Failed parts (${failures.length})`,
+    "",
+    "| model | part | error |",
+    "|---|---|---|",
+    ...failures.map((f) =>
+      `| ${f.model} | ${f.part} | ${f.error.replaceAll("|", "\\|")} |`
+    ),
+  ];
 }
 
 /** The FID feature extractor of a run, as `env.json` records it. */
@@ -64,21 +132,24 @@ export function toRunResults(
   results: ModelResult[],
   options: { key?: string } = {},
 ): RunResults {
+  const models: RunResults["models"] = results.map((r) => ({
+    name: r.name,
+    valMse: r.valMse,
+    rank: r.rank,
+    effectiveRank: r.effectiveRank,
+    singularValues: r.singularValues,
+    status: r.status,
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.fid ? { fid: r.fid } : {}),
+    ...(r.reusedCheckpoint ? { reusedCheckpoint: r.reusedCheckpoint } : {}),
+    ...(r.samplerErrors ? { samplerErrors: r.samplerErrors } : {}),
+  }));
   return {
     experiment: manifest.name,
     fidelity: manifest.fidelity,
     ...(options.key === undefined ? {} : { key: options.key }),
-    models: results.map((r) => ({
-      name: r.name,
-      valMse: r.valMse,
-      rank: r.rank,
-      effectiveRank: r.effectiveRank,
-      singularValues: r.singularValues,
-      status: r.status,
-      ...(r.error ? { error: r.error } : {}),
-      ...(r.fid ? { fid: r.fid } : {}),
-      ...(r.reusedCheckpoint ? { reusedCheckpoint: r.reusedCheckpoint } : {}),
-    })),
+    models,
+    failures: runFailures(models),
   };
 }
 
@@ -127,6 +198,7 @@ export function resultsMarkdown(
       `Reference (intrinsic) rank: ${manifest.eval.referenceRank}.`,
     );
   }
+  lines.push(...failuresMarkdown(runFailures(results)));
   lines.push(...matchedMarkdown(manifest, results, keys));
   lines.push(...fidMarkdown(manifest, results));
   return lines.join("\n") + "\n";

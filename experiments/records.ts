@@ -85,7 +85,13 @@ export const RUN_RESULTS_SCHEMA: z.ZodType<RunResults> = z.looseObject({
     error: z.string().optional(),
     fid: fid.optional(),
     reusedCheckpoint: z.string().optional(),
+    samplerErrors: z.record(z.string(), z.string()).optional(),
   })),
+  failures: z.array(z.object({
+    model: z.string(),
+    part: z.string(),
+    error: z.string(),
+  })).optional(),
 }) as unknown as z.ZodType<RunResults>;
 
 /** The supervised baseline's `classification.json`: records and run key. */

@@ -21,6 +21,7 @@ import type { EvalRecord } from "./fit.ts";
 import type { ModelResult } from "./train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
 import type { RunResults } from "./runner.ts";
+import { type PartFailure, runFailures } from "./outputs.ts";
 import {
   formatNumber,
   Html,
@@ -313,6 +314,54 @@ async function curvesSection(models: ModelView[]): Promise<Html> {
     },
   );
   return html`<div class="plots">${plots}</div>`;
+}
+
+/**
+ * The parts of the run that failed while the rest went on (a model's
+ * training, a sampler plug-in on a model), as `results.json` lists them;
+ * read from the models' own files when the run has no such list.
+ */
+function failedParts(
+  models: ModelView[],
+  results: RunResults | undefined,
+): PartFailure[] {
+  return results?.failures ??
+    runFailures(models.flatMap((m) =>
+      m.outcome === undefined ? [] : [{
+        name: m.name,
+        status: m.outcome.status === "ok" ? "ok" as const : "failed" as const,
+        error: m.outcome.error,
+        samplerErrors: m.result?.samplerErrors ??
+          results?.models.find((r) => r.name === m.name)?.samplerErrors,
+      }]
+    ));
+}
+
+function failuresSection(failures: PartFailure[]): Html {
+  return html`
+    <p
+      class="missing fail">${failures.length} ${failures.length === 1
+        ? "part"
+        : "parts"} of this run failed; the command line exited 1.</p>
+    <table class="results">
+      <thead>
+        <tr>
+          <th>model</th>
+          <th>part</th>
+          <th>error</th>
+        </tr>
+      </thead>
+      <tbody>${failures.map((f) =>
+        html`
+          <tr class="bad">
+            <td>${f.model}</td>
+            <td>${f.part}</td>
+            <td>${f.error}</td>
+          </tr>
+        `
+      )}</tbody>
+    </table>
+  `;
 }
 
 function resultsSection(
@@ -807,6 +856,7 @@ export async function buildReport(runDir: string): Promise<string> {
     ? missing(resultsLoaded.error)
     : undefined;
   const failed = models.filter((m) => m.outcome?.status !== "ok");
+  const failures = failedParts(models, results);
   const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
 
   const sweep = sweepSection(dir);
@@ -818,6 +868,13 @@ export async function buildReport(runDir: string): Promise<string> {
   const sections: [string, string, Html][] = [
     ...(claims
       ? [["claims", "Claims of the paper", claims] as [string, string, Html]]
+      : []),
+    ...(failures.length > 0
+      ? [[
+        "failures",
+        "Failed parts",
+        failuresSection(failures),
+      ] as [string, string, Html]]
       : []),
     ["results", "Results", resultsSection(models, manifest, resultsNote)],
     ...(matched
@@ -886,6 +943,8 @@ export async function buildReport(runDir: string): Promise<string> {
     <p class="meta">Run folder ${basename(dir)} · ${date} · ${models
       .length} models${failed.length
       ? `, ${failed.length} without a result`
+      : ""}${failures.length
+      ? `, ${failures.length} failed parts`
       : ""}${manifest ? ` · seed ${manifest.seed}` : ""}</p>
         </header>
         <nav>${sections.map(([id, title]) =>

@@ -33,6 +33,7 @@ import {
   resolvePluginModule,
 } from "./plugins.ts";
 import { type RunEvent, runExperiment, RunFolderError } from "./runner.ts";
+import { runFailures } from "./outputs.ts";
 import { describeClaim } from "./claim.ts";
 import {
   arraySpec,
@@ -230,7 +231,12 @@ function consoleReporter(experiment: Experiment) {
           );
         }
         for (const [kind, why] of Object.entries(r.samplerErrors ?? {})) {
-          bars.log(`model ${e.name}: sampler ${kind} failed: ${why}\n`);
+          // One line, said at once (bars.log waits for the next redraw).
+          console.error(
+            `model ${e.name}: sampler plug-in ${kind} failed: ${
+              why.split("\n")[0]
+            }`,
+          );
         }
         break;
       }
@@ -377,12 +383,13 @@ async function main(args: string[]): Promise<number> {
       `warning: the report could not be built: ${(e as Error).message}`,
     );
   }
-  const failed = results.models.filter((m) => m.status === "failed");
-  if (failed.length > 0) {
+  // Exit 1 when any part failed: a model's training, or a sampler on one.
+  const failures = results.failures ?? runFailures(results.models);
+  if (failures.length > 0) {
     console.error(
-      `${failed.length} of ${results.models.length} models failed: ${
-        failed.map((m) => m.name).join(", ")
-      }`,
+      `finished with ${failures.length} failed ${
+        failures.length === 1 ? "part" : "parts"
+      }: ${failures.map((f) => `${f.model} (${f.part})`).join(", ")}`,
     );
     return 1;
   }

@@ -42,6 +42,8 @@ import type { Progress } from "./fit.ts";
 import { createExtractor, type Generation } from "./generate.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import {
+  failuresMarkdown,
+  runFailures,
   type RunResults,
   toRunResults,
   writeClassification,
@@ -1045,6 +1047,7 @@ export async function writeSweep(
     fidelity: manifest.fidelity,
     key: experiment.key,
     models: all,
+    failures: runFailures(all),
   };
   writeFileAtomic(
     join(dir, "cells.json"),
@@ -1065,7 +1068,10 @@ export async function writeSweep(
       sweepMarkdown(rows)
     }`;
   writeFileAtomic(join(dir, "sweep.md"), table);
-  writeFileAtomic(join(dir, "results.md"), table);
+  writeFileAtomic(
+    join(dir, "results.md"),
+    [table.trimEnd(), ...failuresMarkdown(results.failures!)].join("\n") + "\n",
+  );
   const uniqueNames = new Set(spectra.map((s) => s.name));
   if (spectra.length > 0 && uniqueNames.size === spectra.length) {
     const plot = await spectrumPlot(spectra, {
