@@ -371,10 +371,12 @@ export class Registry<R extends Role> {
    * Adds a plug-in.
    *
    * @param plugin A plug-in of this registry's role.
-   * @param source Where it came from, for listings and messages.
-   * @throws {RangeError} When the role differs or the kind is taken.
+   * @param source Where it came from, for listings and messages (a
+   * module's name; `code` for a plug-in handed over in code).
+   * @throws {RangeError} When the role differs or the kind is taken; the
+   * message names where each of the two came from.
    */
-  add(plugin: Plugin<R>, source = "built-in"): void {
+  add(plugin: Plugin<R>, source = "code"): void {
     if (plugin.role !== this.role) {
       throw new RangeError(
         `Plug-in ${plugin.kind} is a ${
@@ -384,8 +386,14 @@ export class Registry<R extends Role> {
     }
     const taken = this.#entries.get(plugin.kind);
     if (taken !== undefined) {
+      // One source twice: the summaries tell the two apart.
+      const same = taken.source === source;
+      const describe = (entry: RegistryEntry<R>) =>
+        same ? `${entry.source}, "${entry.plugin.summary}"` : entry.source;
       throw new RangeError(
-        `A ${this.roleName} of kind "${plugin.kind}" is already registered (from ${taken.source})`,
+        `A ${this.roleName} of kind "${plugin.kind}" is already registered (from ${
+          describe(taken)
+        }); the one from ${describe({ plugin, source })} cannot be added`,
       );
     }
     this.#entries.set(plugin.kind, { plugin, source });
@@ -476,9 +484,11 @@ export type Registries = { [R in Role]: Registry<R> };
  * Makes registries holding the given plug-ins.
  *
  * @param plugins Plug-ins of any roles, added in order.
- * @param source Where they came from.
+ * @param source Where they came from (`built-in`, a module's name); `code`
+ * by default.
  * @returns Fresh registries.
- * @throws {RangeError} When two plug-ins of one role share a kind.
+ * @throws {RangeError} When two plug-ins of one role share a kind; the
+ * message names both.
  *
  * @example Build a regularizer by its manifest kind
  * ```ts
@@ -499,11 +509,16 @@ export type Registries = { [R in Role]: Registry<R> };
  *   () => registries.regularizer.get("nuclear"),
  *   /unknown regularizer kind "nuclear"; registered: linear-chain/,
  * );
+ * // Two plug-ins of one kind: the message names both.
+ * assert.throws(
+ *   () => createRegistries([linearChainPlugin, { ...linearChainPlugin, summary: "mine" }]),
+ *   /already registered \(from code, "[^"]+"\); the one from code, "mine", cannot be added/,
+ * );
  * ```
  */
 export function createRegistries(
   plugins: Iterable<Plugin> = [],
-  source = "built-in",
+  source = "code",
 ): Registries {
   const registries = {
     regularizer: new Registry("regularizer"),

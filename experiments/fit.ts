@@ -232,6 +232,34 @@ export const FIT_CHECKPOINT_META = z.looseObject({
   lossCount: z.number().int().min(0).optional(),
 });
 
+/** `HxWxC`, for messages. */
+function shapeText(shape: readonly number[]): string {
+  return shape.join("x");
+}
+
+/**
+ * The data's images must be what the encoder reads and the decoder makes;
+ * otherwise one line naming the three shapes, before any tfjs op.
+ */
+function checkImageShape(
+  model: Autoencoder,
+  imageShape: readonly [number, number, number],
+): void {
+  const same = (a: readonly number[]) =>
+    a.length === 3 && a.every((n, i) => n === imageShape[i]);
+  const { encoder, decoder } = model;
+  if (same(encoder.imageShape) && same(decoder.imageShape)) return;
+  throw new RangeError(
+    `fit: the data's images are ${
+      shapeText(imageShape)
+    } but the encoder (${encoder.kind}) reads ${
+      shapeText(encoder.imageShape)
+    } and the decoder (${decoder.kind}) makes ${
+      shapeText(decoder.imageShape)
+    } (H x W x channels); build the networks for the data's shape`,
+  );
+}
+
 function imagesTensor(ds: Dataset, images: Float32Array): Tensor4D {
   const [h, w, c] = ds.imageShape;
   return tf.tensor4d(images, [images.length / (h * w * c), h, w, c]);
@@ -353,6 +381,7 @@ export async function fit(
   const ds = data instanceof tf.Tensor
     ? createTensorDataset(await readFloat32(data), data.shape)
     : data;
+  checkImageShape(model, ds.imageShape);
   const name = options.name ?? "model";
   const steps = options.steps;
   if (!Number.isInteger(steps) || steps < 0) {

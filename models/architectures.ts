@@ -22,7 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import type { Decoder, Encoder, Tensor2D, Tensor4D } from "../core/types.ts";
 import {
   buildLayers,
@@ -67,6 +67,18 @@ export interface ArchitectureOptions {
    * @default "relu"
    */
   fcActivation?: FcActivation;
+  /**
+   * `conv`: the image shape [H, W, C] it reads (encoder) or makes (decoder);
+   * the paper's networks read their own size and ignore it.
+   * @default [32, 32, channels]
+   */
+  imageShape?: readonly [number, number, number];
+  /**
+   * `conv`: channels of each stride-2 convolution, at most as many as the
+   * image halves evenly.
+   * @default [32, 64, 128, 256]
+   */
+  filters?: number[];
 }
 
 /** The non-linearity after a decoder's FC layer. */
@@ -74,6 +86,12 @@ export type FcActivation = "relu" | "linear";
 
 /** The names of the built-in architectures. */
 export type ArchitectureName = "shapes" | "mnist" | "celeba";
+
+/**
+ * Every built-in encoder and decoder kind: the paper's three architectures
+ * and `conv`, which takes any image size.
+ */
+export type NetworkKind = ArchitectureName | "conv";
 
 interface Architecture {
   imageSize: number;
@@ -394,10 +412,11 @@ export function layerDecoder(
 }
 
 /**
- * Creates one of the paper's encoders.
+ * Creates one of the paper's encoders, or `conv` for any image size.
  *
- * @param name `shapes`, `mnist` or `celeba`.
- * @param options Code width, seed, VAE output multiplier.
+ * @param name `shapes`, `mnist`, `celeba` or `conv`.
+ * @param options Code width, seed, VAE output multiplier; `conv`: image
+ * shape and filters.
  * @returns An encoder owning its variables.
  *
  * @example A shapes encoder
@@ -412,12 +431,42 @@ export function layerDecoder(
  * assert.deepEqual(z.shape, [2, 32]);
  * tf.dispose([images, z]);
  * encoder.dispose();
+ * ``` *
+ * @example A conv encoder for any image size
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createEncoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const encoder = createEncoder("conv", {
+ *   imageShape: [28, 28, 1],
+ *   latentDim: 8,
+ *   filters: [8, 16],
+ * });
+ * assert.deepEqual(encoder.imageShape, [28, 28, 1]);
+ * const images = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+ * const z = encoder.apply(images);
+ * assert.deepEqual(z.shape, [2, 8]);
+ * tf.dispose([images, z]);
+ * encoder.dispose();
  * ```
  */
 export function createEncoder(
-  name: ArchitectureName,
+  name: NetworkKind,
   options: ArchitectureOptions = {},
 ): Encoder {
+  if (name === "conv") {
+    const imageShape = convImageShape(options);
+    const d = options.latentDim ?? DEFAULT_CONV_LATENT_DIM;
+    return convEncoderPlugin.create(
+      parseOptions(CONV_OPTIONS, convOptions(options), "conv encoder"),
+      {
+        imageShape,
+        outputDim: d * (options.outputMultiplier ?? 1),
+        seed: options.seed ?? 0,
+      },
+    );
+  }
   const arch = ARCHITECTURES[name];
   const d = options.latentDim ?? arch.latentDim;
   const channels = options.channels ?? arch.channels;
@@ -435,10 +484,11 @@ export function createEncoder(
 }
 
 /**
- * Creates one of the paper's decoders.
+ * Creates one of the paper's decoders, or `conv` for any image size.
  *
- * @param name `shapes`, `mnist` or `celeba`.
- * @param options Code width, seed, output non-linearity.
+ * @param name `shapes`, `mnist`, `celeba` or `conv`.
+ * @param options Code width, seed, output non-linearity; `conv`: image
+ * shape and filters.
  * @returns A decoder owning its variables.
  *
  * @example An MNIST decoder with an 8-wide code
@@ -453,12 +503,40 @@ export function createEncoder(
  * assert.deepEqual(logits.shape, [2, 32, 32, 1]);
  * tf.dispose([z, logits]);
  * decoder.dispose();
+ * ``` *
+ * @example A conv decoder for 28x28 MNIST
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { createDecoder } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const decoder = createDecoder("conv", {
+ *   imageShape: [28, 28, 1],
+ *   latentDim: 8,
+ *   filters: [8, 16],
+ * });
+ * const z = tf.zeros([2, 8]) as tf.Tensor2D;
+ * const logits = decoder.logits(z);
+ * assert.deepEqual(logits.shape, [2, 28, 28, 1]);
+ * tf.dispose([z, logits]);
+ * decoder.dispose();
  * ```
  */
 export function createDecoder(
-  name: ArchitectureName,
+  name: NetworkKind,
   options: ArchitectureOptions = {},
 ): Decoder {
+  if (name === "conv") {
+    return convDecoderPlugin.create(
+      parseOptions(CONV_OPTIONS, convOptions(options), "conv decoder"),
+      {
+        imageShape: convImageShape(options),
+        latentDim: options.latentDim ?? DEFAULT_CONV_LATENT_DIM,
+        output: options.output ?? "tanh",
+        seed: options.seed ?? 0,
+      },
+    );
+  }
   const arch = ARCHITECTURES[name];
   const d = options.latentDim ?? arch.latentDim;
   const channels = options.channels ?? arch.channels;
@@ -468,6 +546,21 @@ export function createDecoder(
     options.seed ?? 0,
   );
   return layerDecoder(name, layers, options.output ?? "tanh");
+}
+
+/** `conv`'s code width when none is given. */
+const DEFAULT_CONV_LATENT_DIM = 32;
+
+/** `conv`'s image shape from the options: `imageShape`, or 32x32. */
+function convImageShape(
+  options: ArchitectureOptions,
+): readonly [number, number, number] {
+  return options.imageShape ?? [32, 32, options.channels ?? 3];
+}
+
+/** `conv`'s plug-in options from the options object. */
+function convOptions(options: ArchitectureOptions): Record<string, unknown> {
+  return options.filters === undefined ? {} : { filters: options.filters };
 }
 
 /** The image size a paper network reads, or a one-line error. */

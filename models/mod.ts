@@ -48,6 +48,7 @@ export {
   layerEncoder,
   mnistDecoderPlugin,
   mnistEncoderPlugin,
+  type NetworkKind,
   shapesDecoderPlugin,
   shapesEncoderPlugin,
 } from "./architectures.ts";

@@ -128,3 +128,46 @@ Deno.test("fit() with a checkpoint resumes to the same weights", async () => {
     [straight, stopped, resumed].forEach((m) => m.dispose());
   }
 });
+
+Deno.test("fit() refuses images of another shape than the networks' in one line", async () => {
+  const before = tf.memory().numTensors;
+  // A 3-channel network, 1-channel data.
+  const net = model(5);
+  const gray = tf.zeros([8, 32, 32, 1]) as tf.Tensor4D;
+  try {
+    await assert.rejects(
+      () => fit(net, gray, options),
+      (e: Error) => {
+        assert.ok(e instanceof RangeError);
+        assert.equal(
+          e.message,
+          "fit: the data's images are 32x32x1 but the encoder (shapes) reads 32x32x3 and the decoder (shapes) makes 32x32x3 (H x W x channels); build the networks for the data's shape",
+        );
+        return true;
+      },
+    );
+    // The conv networks built for the data's shape train on it.
+    const conv = createAutoencoder(
+      createEncoder("conv", {
+        imageShape: [32, 32, 1],
+        latentDim: 4,
+        filters: [4],
+      }),
+      {
+        regularizer: createLinearChain({ latentDim: 4, numMatrices: 0 }),
+        decoder: createDecoder("conv", {
+          imageShape: [32, 32, 1],
+          latentDim: 4,
+          filters: [4],
+        }),
+      },
+    );
+    const { history } = await fit(conv, gray, { ...options, steps: 2 });
+    assert.equal(history.at(-1)!.step, 2);
+    conv.dispose();
+  } finally {
+    net.dispose();
+    gray.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
