@@ -393,7 +393,9 @@ export class Registry<R extends Role> {
       throw new RangeError(
         `A ${this.roleName} of kind "${plugin.kind}" is already registered (from ${
           describe(taken)
-        }); the one from ${describe({ plugin, source })} cannot be added`,
+        }); the one from ${describe({ plugin, source })}${
+          same ? "," : ""
+        } cannot be added`,
       );
     }
     this.#entries.set(plugin.kind, { plugin, source });
