@@ -176,20 +176,6 @@ function restoreNonFinite(_key: string, value: unknown): unknown {
  * @param data Metadata (JSON values; NaN and the infinities are kept) and
  * arrays.
  * @returns The file's bytes.
- *
- * @example Round trip
- * ```ts
- * import { decodeCheckpoint, encodeCheckpoint } from "@irmae/irmae/core";
- * import assert from "node:assert/strict";
- *
- * const bytes = encodeCheckpoint({
- *   meta: { step: 3 },
- *   arrays: { w0: new Float32Array([1, 2]) },
- * });
- * const back = decodeCheckpoint(bytes, "memory");
- * assert.equal(back.meta.step, 3);
- * assert.deepEqual([...back.arrays.w0!], [1, 2]);
- * ```
  */
 export function encodeCheckpoint(data: CheckpointData): Uint8Array {
   const names = Object.keys(data.arrays);
@@ -299,24 +285,6 @@ function magicProblem(bytes: Uint8Array): string | undefined {
  * truncation, any changed byte, a header of the wrong shape, metadata that
  * fails `meta`, or a value that differs from `expect`; one line naming
  * `path`.
- *
- * @example A checkpoint for another configuration is refused
- * ```ts
- * import {
- *   CheckpointError,
- *   decodeCheckpoint,
- *   encodeCheckpoint,
- * } from "@irmae/irmae/core";
- * import assert from "node:assert/strict";
- *
- * const bytes = encodeCheckpoint({ meta: { config: "a" }, arrays: {} });
- * const same = decodeCheckpoint(bytes, "c.bin", { expect: { config: "a" } });
- * assert.equal(same.meta.config, "a");
- * assert.throws(
- *   () => decodeCheckpoint(bytes, "c.bin", { expect: { config: "b" } }),
- *   CheckpointError,
- * );
- * ```
  */
 export function decodeCheckpoint<
   M extends Record<string, unknown> = Record<string, unknown>,

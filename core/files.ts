@@ -138,18 +138,6 @@ export function tempOwner(name: string): number | undefined {
  * @param bytes Content; a string is written as UTF-8.
  * @throws {DiskError} When the disk is full or over quota, read-only, or the
  * folder is not writable.
- *
- * @example Writing a file
- * ```ts
- * import { writeFileAtomic } from "@irmae/irmae/core";
- * import assert from "node:assert/strict";
- *
- * const dir = Deno.makeTempDirSync();
- * writeFileAtomic(`${dir}/a.json`, '{"ok":true}');
- * assert.equal(Deno.readTextFileSync(`${dir}/a.json`), '{"ok":true}');
- * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
- * Deno.removeSync(dir, { recursive: true });
- * ```
  */
 export function writeFileAtomic(
   path: string,
@@ -295,22 +283,6 @@ export interface RemoveStaleTempsOptions {
  * @param dir The folder to clean.
  * @param options Whether to look in subfolders.
  * @returns The paths removed.
- *
- * @example A dead process's temporary goes, a live one's stays
- * ```ts
- * import { removeStaleTemps } from "@irmae/irmae/core";
- * import assert from "node:assert/strict";
- *
- * const dir = Deno.makeTempDirSync();
- * const child = new Deno.Command("true").spawn();
- * const { success } = await child.status; // the child is dead now
- * assert.ok(success);
- * Deno.writeTextFileSync(`${dir}/a.json.tmp-${child.pid}-00000000`, "{");
- * Deno.writeTextFileSync(`${dir}/b.json.tmp-${Deno.pid}-00000000`, "{");
- * assert.equal(removeStaleTemps(dir).length, 1);
- * assert.equal([...Deno.readDirSync(dir)].length, 1);
- * Deno.removeSync(dir, { recursive: true });
- * ```
  */
 export function removeStaleTemps(
   dir: string,

@@ -190,15 +190,6 @@ export function symmetricEigen(
  *
  * @param values Eigenvalues, descending.
  * @returns A clamped copy.
- *
- * @example A slightly negative eigenvalue becomes zero
- * ```ts
- * import { clampEigenvalues } from "@irmae/irmae/core";
- * import assert from "node:assert/strict";
- *
- * const clamped = clampEigenvalues(new Float64Array([2, 1e-20, -1e-17]));
- * assert.deepEqual(Array.from(clamped), [2, 0, 0]);
- * ```
  */
 export function clampEigenvalues(values: Float64Array): Float64Array {
   let largest = 0;

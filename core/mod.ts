@@ -36,23 +36,15 @@ export {
   selectBackend,
 } from "./backend.ts";
 export {
-  CHECKPOINT_FORMAT,
   type CheckpointData,
   CheckpointError,
-  decodeCheckpoint,
   type DecodeCheckpointOptions,
-  encodeCheckpoint,
   loadCheckpoint,
   type MetaSchema,
   saveCheckpoint,
   type SchemaIssue,
 } from "./checkpoint.ts";
-export {
-  DiskError,
-  removeStaleTemps,
-  type RemoveStaleTempsOptions,
-  writeFileAtomic,
-} from "./files.ts";
+export { DiskError } from "./files.ts";
 export {
   type Activation,
   buildLayers,
@@ -66,8 +58,6 @@ export {
   runLayers,
 } from "./layers.ts";
 export {
-  checkCodes,
-  clampEigenvalues,
   type CovarianceFactor,
   covarianceFactor,
   type GaussianMoments,
@@ -93,7 +83,6 @@ export {
   type Registries,
   Registry,
   type RegistryEntry,
-  REGULARIZER_CONTEXT_FIELDS,
   type RegularizerContext,
   type Role,
   ROLES,
@@ -107,7 +96,6 @@ export type {
   Decoder,
   Encoder,
   FeatureExtractor,
-  IOHandler,
   LatentOutput,
   LatentRegularizer,
   LayersModel,

@@ -10,18 +10,24 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 
+/** An IDX element type. */
+export type IdxDtype =
+  | "uint8"
+  | "int8"
+  | "int16"
+  | "int32"
+  | "float32"
+  | "float64";
+
 /** The element types of IDX, by their type byte. */
-export const IDX_DTYPES = {
+export const IDX_DTYPES: Readonly<Record<number, IdxDtype>> = {
   0x08: "uint8",
   0x09: "int8",
   0x0b: "int16",
   0x0c: "int32",
   0x0d: "float32",
   0x0e: "float64",
-} as const;
-
-/** An IDX element type. */
-export type IdxDtype = (typeof IDX_DTYPES)[keyof typeof IDX_DTYPES];
+};
 
 /** A parsed IDX array. */
 export interface IdxArray {

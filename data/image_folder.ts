@@ -183,19 +183,6 @@ export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
  * @returns Paths relative to `dir`, with `/` separators.
  * @throws {Deno.errors.NotFound} When the folder does not exist.
  * @throws {Deno.errors.NotADirectory} When `dir` is not a folder.
- *
- * @example Listing a folder
- * ```ts
- * import { listImageFiles } from "@irmae/irmae/data";
- * import assert from "node:assert/strict";
- *
- * const dir = Deno.makeTempDirSync();
- * Deno.writeFileSync(`${dir}/b.PNG`, new Uint8Array(1));
- * Deno.writeFileSync(`${dir}/a.jpg`, new Uint8Array(1));
- * Deno.writeFileSync(`${dir}/notes.txt`, new Uint8Array(1));
- * assert.deepEqual(listImageFiles(dir), ["a.jpg", "b.PNG"]);
- * Deno.removeSync(dir, { recursive: true });
- * ```
  */
 export function listImageFiles(dir: string): string[] {
   let info: Deno.FileInfo;

@@ -31,10 +31,7 @@ export {
 } from "./shapes.ts";
 export {
   createMnist,
-  FASHION_MNIST_DIR,
   fashionMnistPlugin,
-  MNIST_FILES,
-  MNIST_SHA256,
   mnistDataDir,
   type MnistOptions,
   mnistPlugin,
@@ -44,15 +41,12 @@ export {
   createImageFolder,
   type DecodedImage,
   decodeImage,
-  IMAGE_EXTENSIONS,
   type ImageFolder,
   type ImageFolderOptions,
   imageFolderPlugin,
   type ImageFolderScan,
-  listImageFiles,
 } from "./image_folder.ts";
 export {
-  IDX_DTYPES,
   type IdxArray,
   type IdxDtype,
   type IdxOptions,

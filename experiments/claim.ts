@@ -281,22 +281,6 @@ function breakStale(path: string, stale: ClaimOwner): void {
  * @param options Staleness, heartbeat, Slurm job.
  * @returns The held claim, or who holds the folder.
  * @throws {DiskError} When the claim file cannot be created.
- *
- * @example Two claimants, one winner
- * ```ts
- * import assert from "node:assert/strict";
- * import { claimFolder } from "@irmae/irmae/pipeline";
- * const dir = Deno.makeTempDirSync();
- * const first = claimFolder(dir);
- * assert.ok("release" in first);
- * const second = claimFolder(dir);
- * assert.ok("heldBy" in second && second.heldBy?.pid === Deno.pid);
- * first.release();
- * const third = claimFolder(dir);
- * assert.ok("release" in third);
- * third.release();
- * Deno.removeSync(dir, { recursive: true });
- * ```
  */
 export function claimFolder(
   dir: string,

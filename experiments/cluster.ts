@@ -111,15 +111,6 @@ export function parseShard(text: string): { index: number; count: number } {
  * @param selection `cell`, `shard`, or the environment's Slurm array index.
  * @returns Cell indices, ascending; empty for a shard with no cells.
  * @throws {RangeError} When no index is given or it is out of range.
- *
- * @example A share of the cells
- * ```ts
- * import assert from "node:assert/strict";
- * import { selectCells } from "@irmae/irmae/pipeline";
- * assert.deepEqual(selectCells(10, { shard: { index: 1, count: 4 } }), [1, 5, 9]);
- * assert.deepEqual(selectCells(10, { env: { SLURM_ARRAY_TASK_ID: "7" } }), [7]);
- * assert.throws(() => selectCells(10, { cell: 10 }), RangeError);
- * ```
  */
 export function selectCells(
   count: number,
@@ -617,13 +608,6 @@ export async function collectRun(
  *
  * @param indices Cell indices.
  * @returns Ranges joined by commas.
- *
- * @example Compact array indices
- * ```ts
- * import assert from "node:assert/strict";
- * import { arraySpec } from "@irmae/irmae/pipeline";
- * assert.equal(arraySpec([0, 1, 2, 3, 5, 7, 8]), "0-3,5,7-8");
- * ```
  */
 export function arraySpec(indices: readonly number[]): string {
   const sorted = [...new Set(indices)].sort((a, b) => a - b);

@@ -33,44 +33,6 @@ function imagesTensor(ds: Dataset, images: Float32Array): Tensor4D {
  * @param n How many validation examples, from the first.
  * @param batchSize Examples per forward pass.
  * @returns Codes [n, d] row-major and the MSE per pixel.
- *
- * @example Codes of an untrained model, and its spectrum
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { createTensorDataset } from "@irmae/irmae/data";
- * import { latentSpectrum } from "@irmae/irmae/metrics";
- * import {
- *   createBuiltinRegistries,
- *   encodeSplit,
- *   resolveManifest,
- *   buildModel,
- * } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const registries = createBuiltinRegistries();
- * const manifest = resolveManifest(`
- * name: tiny
- * data: { kind: shapes, train: 8, val: 8 }
- * encoder: { kind: conv, filters: [4] }
- * decoder: { kind: conv, filters: [4] }
- * latentDim: 4
- * train: { steps: 1 }
- * models: [{ name: ae, regularizer: { kind: none } }]
- * `, registries);
- * const images = new Float32Array(6 * 8 * 8).fill(0.5);
- * const dataset = createTensorDataset(images, [6, 8, 8, 1]);
- * const model = buildModel(manifest.models[0]!, registries, dataset.imageShape);
- * const before = tf.memory().numTensors;
- * // 6 validation images in batches of 4 and 2.
- * const { codes, mse } = await encodeSplit(model, dataset, 6, 4);
- * assert.equal(tf.memory().numTensors, before);
- * assert.equal(codes.length, 6 * 4);
- * assert.ok(mse > 0);
- * // Equal images, equal codes: the spectrum is all zeros.
- * const spectrum = latentSpectrum({ data: codes, rows: 6, cols: 4 });
- * assert.equal(spectrum.rank(1e-3), 0);
- * model.dispose();
- * ```
  */
 export async function encodeSplit(
   model: Autoencoder,
@@ -120,43 +82,6 @@ export interface ModelImagesOptions {
  * @param ds The data set; its first validation images are used.
  * @param options Grid sizes.
  * @returns The grids' pixels and shapes.
- *
- * @example Two reconstructions and one interpolation of three steps
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import {
- *   buildDataset,
- *   buildModel,
- *   createBuiltinRegistries,
- *   makeImages,
- *   resolveManifest,
- * } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const registries = createBuiltinRegistries();
- * const manifest = resolveManifest(`
- * name: tiny
- * data: { kind: shapes, train: 8, val: 8 }
- * architecture: shapes
- * latentDim: 8
- * train: { steps: 1 }
- * models:
- *   - name: irmae
- *     regularizer: { kind: linear-chain, numMatrices: 2 }
- * `, registries);
- * const dataset = buildDataset(manifest, registries);
- * const model = buildModel(manifest.models[0]!, registries, dataset.imageShape);
- * const before = tf.memory().numTensors;
- * const { reconstructions, interpolations } = await makeImages(model, dataset, {
- *   reconstructions: 2,
- *   interpolationPairs: 1,
- *   interpolationSteps: 3,
- * });
- * assert.equal(tf.memory().numTensors, before);
- * assert.deepEqual(reconstructions.shape, [4, 32, 32, 3]); // originals, then theirs
- * assert.deepEqual(interpolations.shape, [3, 32, 32, 3]);
- * model.dispose();
- * ```
  */
 export async function makeImages(
   model: Autoencoder,

@@ -127,17 +127,6 @@ export const MAX_MANIFEST_BYTES = 1_048_576;
  * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`.
  * @returns The file and whether the name asked for the paper's budget.
  * @throws {ExperimentError} When no such manifest exists.
- *
- * @example The paper's budget of a built-in manifest
- * ```ts
- * import { findManifest } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const { path, paper } = findManifest("mnist-paper");
- * assert.ok(path.endsWith("mnist.yaml"));
- * assert.equal(paper, true);
- * assert.throws(() => findManifest("no-such-experiment"), /built-in manifests:/);
- * ```
  */
 export function findManifest(
   nameOrPath: string,

@@ -23,11 +23,15 @@
  */
 import type { ResolvedManifest } from "./manifest.ts";
 
-/** The fidelity modes, in order. */
-export const FIDELITY_MODES = ["clean", "paper", "official"] as const;
+/** A fidelity mode: whose protocol a run follows. */
+export type FidelityMode = "clean" | "paper" | "official";
 
-/** A fidelity mode. */
-export type FidelityMode = (typeof FIDELITY_MODES)[number];
+/** The fidelity modes, in order. */
+export const FIDELITY_MODES = [
+  "clean",
+  "paper",
+  "official",
+] as const satisfies readonly FidelityMode[];
 
 /** What a resolved manifest records of its mode. */
 export interface FidelityRecord {
@@ -336,21 +340,6 @@ export function fidelityPatches(
  * @param protect Dotted paths the mode leaves alone (`--set` keys, a
  * sweep's grid keys).
  * @returns A patched copy of `raw` and the fields set, by path.
- *
- * @example The released code's VAE loss for a VAE model
- * ```ts
- * import { applyFidelity, loadExperiment } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const { manifest } = await loadExperiment("mnist", {
- *   overrides: ["fidelity=official"],
- *   skipPreflight: true,
- * });
- * assert.equal(manifest.fidelity.mode, "official");
- * assert.equal(manifest.models[1]!.regularizer.reduction, "mean");
- * assert.equal(manifest.fidelity.applied["models.1.regularizer.beta"], 0.1);
- * assert.equal(typeof applyFidelity, "function");
- * ```
  */
 export function applyFidelity(
   raw: Record<string, unknown>,

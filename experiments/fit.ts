@@ -68,15 +68,6 @@ export interface Progress {
  *
  * @param t A threshold, e.g. 0.001.
  * @returns `1e-k` for a power of ten, else the number as written.
- *
- * @example Powers of ten in short form
- * ```ts
- * import { thresholdKey } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * assert.equal(thresholdKey(0.001), "1e-3");
- * assert.equal(thresholdKey(0.05), "0.05");
- * ```
  */
 export function thresholdKey(t: number): string {
   const e = Math.round(Math.log10(t));

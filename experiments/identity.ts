@@ -56,24 +56,6 @@ export interface TrainingContext {
  * @param model One of its models.
  * @param context Data content, backend, plug-in code.
  * @returns A hex SHA-256.
- *
- * @example Another backend, another training
- * ```ts
- * import { loadExperiment, trainingKey } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const { manifest } = await loadExperiment("shapes", {
- *   smoke: true,
- *   skipPreflight: true,
- * });
- * const [ae, l2] = manifest.models;
- * const context = { dataFingerprint: "shapes", backend: "wasm", plugins: {} };
- * const key = trainingKey(manifest, ae!, context);
- * assert.match(key, /^[0-9a-f]{64}$/);
- * assert.equal(trainingKey(manifest, ae!, { ...context }), key);
- * assert.notEqual(trainingKey(manifest, l2!, context), key);
- * assert.notEqual(trainingKey(manifest, ae!, { ...context, backend: "webgpu" }), key);
- * ```
  */
 export function trainingKey(
   manifest: ResolvedManifest,
@@ -118,22 +100,6 @@ export function runIdentity(manifest: ResolvedManifest): unknown {
  * @param cells A sweep's cells (id and resolved manifest), or none.
  * @param plugins Content hashes of the plug-in modules.
  * @returns A hex SHA-256.
- *
- * @example More workers is the same run; another seed is not
- * ```ts
- * import { loadExperiment, runKey } from "@irmae/irmae/pipeline";
- * import assert from "node:assert/strict";
- *
- * const load = (overrides: string[]) =>
- *   loadExperiment("shapes", { smoke: true, skipPreflight: true, overrides });
- * const base = await load([]);
- * const key = runKey(base.manifest, [], {});
- * assert.equal(key, base.key);
- * const wider = await load(["parallel=4"]);
- * assert.equal(runKey(wider.manifest, [], {}), key);
- * const reseeded = await load(["seed=7"]);
- * assert.notEqual(runKey(reseeded.manifest, [], {}), key);
- * ```
  */
 export function runKey(
   manifest: ResolvedManifest,

@@ -6,11 +6,18 @@
  *   YAML text), loads its plug-in modules, validates and resolves it and
  *   expands a sweep's grid;
  * - {@link runExperiment} trains every model in workers, reuses finished
- *   models, resumes, writes the run folder and its report;
- * - {@link runCellTasks}, {@link collectRun} and {@link slurmScripts} run a
- *   sweep's cells as tasks on a cluster (Slurm job arrays) and merge them;
+ *   models, resumes, writes the run folder (its `results.json` is
+ *   {@link RunResults}, failed parts included);
+ * - {@link writeReport} (or {@link buildReport}) makes a run folder's
+ *   self-contained `report.html`;
  * - {@link fit} trains one autoencoder on a data set or tensor and returns it
- *   alive with its history, writing nothing unless asked.
+ *   alive with its history, writing nothing unless asked;
+ *   {@link buildModel} and {@link buildDataset} make a manifest's models and
+ *   data in code.
+ *
+ * A sweep's cells on a cluster (Slurm job arrays), the paper's claims and
+ * the model keys are the command line's business (`irmae exp --slurm`,
+ * `irmae verify`), not exported here.
  *
  * @example Load a built-in manifest with an override
  * ```ts
@@ -29,81 +36,16 @@
  * @module
  */
 export { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
-export {
-  type ClassificationCell,
-  type ClassificationRow,
-} from "./classification.ts";
-export {
-  type CellView,
-  type Claim,
-  CLAIM_RUNS,
-  type ClaimOutcome,
-  type ClaimRun,
-  CLAIMS,
-  claimsMarkdown,
-  judgeClaims,
-  type ModelView,
-  readRunView,
-  runCommand,
-  type RunView,
-  type Tier,
-  TIERS,
-  type Verdict,
-} from "./claims.ts";
-export {
-  type CellClaim,
-  claimFolder,
-  type ClaimOptions,
-  type ClaimOwner,
-  type Held,
-} from "./claim.ts";
-export {
-  arraySpec,
-  type CellSelection,
-  type CellState,
-  cellStates,
-  type CellStatus,
-  type CellTask,
-  ClusterError,
-  type CollectOutcome,
-  collectRun,
-  joinRun,
-  runCellTasks,
-  selectCells,
-  sharedRunDir,
-  type SlurmOptions,
-  type SlurmScripts,
-  slurmScripts,
-  type Submission,
-  submitSlurm,
-  type TaskCommand,
-  type TaskOptions,
-} from "./cluster.ts";
 export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
+export type { ClassificationRecord } from "./classification.ts";
 export {
   builtinManifests,
   type Experiment,
-  findManifest,
   loadExperiment,
   type LoadOptions,
   type ResolvedCell,
 } from "./experiment.ts";
-export {
-  encodeSplit,
-  makeImages,
-  type ModelImages,
-  type ModelImagesOptions,
-} from "./evaluate.ts";
-export {
-  applyFidelity,
-  FIDELITY_MODES,
-  FIDELITY_POINTS,
-  type FidelityMode,
-  type FidelityPatch,
-  fidelityPatches,
-  type FidelityPoint,
-  type FidelityRecord,
-} from "./fidelity.ts";
+export type { FidelityMode, FidelityRecord } from "./fidelity.ts";
 export {
   type EvalRecord,
   fit,
@@ -112,14 +54,13 @@ export {
   type FitResult,
   NonFiniteLossError,
   type Progress,
-  thresholdKey,
 } from "./fit.ts";
-export {
-  CODE_VERSION,
-  runKey,
-  type TrainingContext,
-  trainingKey,
-} from "./identity.ts";
+export type {
+  GeneratedGrid,
+  Generation,
+  SamplerFid,
+  TsnePoint,
+} from "./generate.ts";
 export {
   ManifestError,
   type ManifestIssue,
@@ -133,12 +74,13 @@ export {
   resolveManifest,
   type ResolveOptions,
 } from "./manifest.ts";
-export { type RunResults } from "./outputs.ts";
+export type { PartFailure, RunResults } from "./outputs.ts";
 export {
   loadPlugins,
   PluginLoadError,
   resolvePluginModule,
 } from "./plugins.ts";
+export { buildReport, writeReport } from "./report.ts";
 export {
   type ExtractorInfo,
   type RunEvent,
@@ -147,17 +89,5 @@ export {
   type RunOptions,
   type RunOutcome,
 } from "./runner.ts";
-export {
-  type ModelResult,
-  trainModel,
-  type TrainOptions,
-  type TrainOutcome,
-} from "./train.ts";
-export type { ClassificationRecord } from "./classification.ts";
-export type {
-  GeneratedGrid,
-  Generation,
-  SamplerFid,
-  TsnePoint,
-} from "./generate.ts";
 export type { GridValue, Stat, SweepRow } from "./sweep.ts";
+export type { ModelResult } from "./train.ts";

@@ -49,7 +49,6 @@ export {
   frechetDistanceFromFeatures,
 } from "./frechet.ts";
 export {
-  CLASSIFIER_FEATURE_DIM,
   classifierExtractorPlugin,
   type ClassifierFeatures,
   type ClassifierOptions,

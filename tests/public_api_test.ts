@@ -6,21 +6,18 @@
  * of the six entry points passes `deno doc --lint`.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 import type { SmokeReport } from "./_root_smoke.ts";
 
 /** The package's entry points, as deno.json's `exports` lists them. */
-const ENTRY_POINTS = [
-  "mod.ts",
-  "core/mod.ts",
-  "models/mod.ts",
-  "data/mod.ts",
-  "metrics/mod.ts",
-  "experiments/mod.ts",
-];
+const ENTRY_POINTS: string[] = Object.values(
+  (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
+    exports: Record<string, string>;
+  }).exports,
+).map((path) => path.replace(/^\.\//, ""));
 
 /**
  * The root's budget: past it, decide what belongs on a subpath instead.
@@ -116,6 +113,121 @@ Deno.test("the root export is the research surface, within its budget", async (t
   await t.step("no internals", () => {
     const leaked = names.filter((n) => FORBIDDEN_IN_ROOT.includes(n.name));
     assert.deepEqual(leaked.map((n) => n.name), []);
+  });
+});
+
+/**
+ * Internals no entry point exports: file plumbing, formats and checksums,
+ * test hooks, the command line's cluster, claims and key machinery, the
+ * pipeline's inner steps. Tests and the library's own modules import them
+ * by relative path.
+ */
+const INTERNALS = [
+  "writeFileAtomic",
+  "removeStaleTemps",
+  "CHECKPOINT_FORMAT",
+  "encodeCheckpoint",
+  "decodeCheckpoint",
+  "checkCodes",
+  "clampEigenvalues",
+  "REGULARIZER_CONTEXT_FIELDS",
+  "MNIST_SHA256",
+  "MNIST_FILES",
+  "IDX_DTYPES",
+  "FASHION_MNIST_DIR",
+  "IMAGE_EXTENSIONS",
+  "listImageFiles",
+  "CLASSIFIER_FEATURE_DIM",
+  "CLAIMS",
+  "CLAIM_RUNS",
+  "TIERS",
+  "judgeClaims",
+  "claimsMarkdown",
+  "readRunView",
+  "runCommand",
+  "claimFolder",
+  "submitSlurm",
+  "slurmScripts",
+  "runCellTasks",
+  "collectRun",
+  "joinRun",
+  "selectCells",
+  "sharedRunDir",
+  "arraySpec",
+  "cellStates",
+  "CODE_VERSION",
+  "runKey",
+  "trainingKey",
+  "thresholdKey",
+  "hashOf",
+  "canonicalJson",
+  "runIdentity",
+  "pluginHashes",
+  "moduleGraphHash",
+  "applyFidelity",
+  "fidelityPatches",
+  "FIDELITY_POINTS",
+  "FIDELITY_MODES",
+  "encodeSplit",
+  "makeImages",
+  "trainModel",
+  "findManifest",
+  "escapeHtml",
+  "serveRuns",
+  "setPath",
+  "mix32",
+  "installWasmKernels",
+  "configureWasmKernels",
+  "useWasmThreads",
+];
+
+/**
+ * What `/pipeline` offers as values: loading and running manifests, the
+ * report, `fit` and the builders for models built in code, plug-in
+ * loading, and the errors a caller may catch. A new value here is a
+ * decision, made by editing this list.
+ */
+const PIPELINE_VALUES = [
+  "BUILTIN_PLUGINS",
+  "ManifestError",
+  "NonFiniteLossError",
+  "PluginLoadError",
+  "RunFolderError",
+  "buildDataset",
+  "buildModel",
+  "buildReport",
+  "builtinManifests",
+  "createBuiltinRegistries",
+  "fit",
+  "loadExperiment",
+  "loadPlugins",
+  "resolveManifest",
+  "resolvePluginModule",
+  "runExperiment",
+  "writeReport",
+];
+
+const VALUE_KINDS = ["function", "class", "variable", "enum"];
+
+Deno.test("every entry point is slim and documented", async (t) => {
+  for (const entry of ENTRY_POINTS) {
+    await t.step(`${entry}: no internals`, async () => {
+      const names = await exportedNames(entry);
+      const leaked = names.filter((n) => INTERNALS.includes(n.name));
+      assert.deepEqual(leaked.map((n) => n.name), []);
+    });
+    await t.step(`${entry}: a @module doc with a titled example`, () => {
+      const text = readFileSync(join(ROOT, entry), "utf8");
+      const doc = /^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? "";
+      assert.match(doc, /@module/, `${entry} has no @module doc first`);
+      assert.match(doc, /@example \S[^\n]*\n\s*\* ```ts/, entry);
+      assert.match(doc, /from "@irmae\/irmae(\/[a-z]+)?"/, entry);
+    });
+  }
+  await t.step("/pipeline's values are the chosen ones", async () => {
+    const values = (await exportedNames("experiments/mod.ts"))
+      .filter((n) => VALUE_KINDS.includes(n.kind)).map((n) => n.name).sort();
+    assert.deepEqual(values, [...PIPELINE_VALUES].sort());
   });
 });
 
