@@ -11,9 +11,14 @@
  * Temporary names are `<file>.tmp-<pid>-<8 hex digits>`: the pid says whose
  * it is, the random part keeps two threads of one process (workers) apart.
  *
- * Test hook: with `IRMAE_FAULT_AFTER=<pattern>:<n>` in the environment, the
- * process kills itself (SIGKILL) right after its n-th write of a matching
- * file; see `tests/faults_test.ts`.
+ * Fault injection, a supported feature for testing crash recovery (irmae's
+ * own tests, and a researcher's checks that their pipeline resumes): with
+ * `IRMAE_FAULT_AFTER=<pattern>:<n>` in the environment, the process kills
+ * itself (SIGKILL) right after its n-th write of a file whose path ends with
+ * `/<pattern>` (`*` matches within one path segment), e.g.
+ * `IRMAE_FAULT_AFTER=result.json:1 irmae exp shapes --smoke` stops after the
+ * first model finishes; `--resume` then continues. Unset (the default),
+ * nothing happens. The README's "Faults and bad input" documents it.
  *
  * @module
  */
