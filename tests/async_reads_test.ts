@@ -13,7 +13,14 @@ import { ROOT } from "./_helpers.ts";
 import { tempFile } from "./_tmp.ts";
 
 /** The folders of library code, and the root module. */
-const LIBRARY = ["core", "models", "data", "metrics", "experiments"];
+const LIBRARY = [
+  "core",
+  "models",
+  "data",
+  "metrics",
+  "experiments",
+  "testing",
+];
 const SYNC_READ = /\b(dataSync|arraySync|bufferSync)\s*\(/;
 
 function libraryFiles(dir: string): string[] {

@@ -14,7 +14,15 @@ import { join, relative } from "node:path";
 import { isTestFile, ROOT, typescriptFiles } from "./_helpers.ts";
 
 /** Where the published documentation lives. */
-const SOURCES = ["mod.ts", "core", "models", "data", "metrics", "experiments"];
+const SOURCES = [
+  "mod.ts",
+  "core",
+  "models",
+  "data",
+  "metrics",
+  "experiments",
+  "testing",
+];
 
 /** One fenced block of a JSDoc comment. */
 interface Block {

@@ -12,7 +12,15 @@ import { join, relative } from "node:path";
 import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
-const FLOORS = ["core", "models", "data", "metrics", "experiments", "tests"];
+const FLOORS = [
+  "core",
+  "models",
+  "data",
+  "metrics",
+  "experiments",
+  "testing",
+  "tests",
+];
 const MAKES_TEMP = /\bmkdtemp(Sync)?\(|\bDeno\.makeTemp(Dir|File)(Sync)?\(/;
 
 /** Whether a file is test code: a `*_test.ts` file or a helper of tests/. */

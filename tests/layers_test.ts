@@ -1,7 +1,8 @@
 /**
  * Imports point down: `core/` imports only `core/`; `models/`, `data/` and
  * `metrics/` import `core/` and themselves; `experiments/` (the pipeline)
- * may import everything. The module graph comes from `deno info --json`
+ * may import everything below it, and `testing/` (the researcher's test
+ * helpers) everything. The module graph comes from `deno info --json`
  * (static and dynamic imports, resolved as Deno resolves them), over every
  * library file; test files (`*_test.ts`) are exempt, they may use the shared
  * helpers of `tests/`.
@@ -19,6 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   data: ["core", "data"],
   metrics: ["core", "metrics"],
   experiments: ["core", "models", "data", "metrics", "experiments"],
+  testing: ["core", "models", "data", "metrics", "experiments", "testing"],
 };
 
 /** The top folder of a repository file, or undefined outside the floors. */
