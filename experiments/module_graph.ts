@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, relative } from "node:path";
+import { basename, dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
@@ -63,6 +63,33 @@ function moduleEntry(
 }
 
 /**
+ * `deno info --json` of a module, or `undefined` when it cannot be had: no
+ * permission to run subprocesses, a compiled program (whose executable is
+ * not `deno`), a module Deno cannot resolve.
+ */
+function denoInfo(
+  specifier: string,
+  cwd: string,
+): ReturnType<typeof INFO_SCHEMA.safeParse> | undefined {
+  if (!/^deno(\.exe)?$/i.test(basename(Deno.execPath()))) return undefined;
+  try {
+    const out = new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", specifier],
+      cwd,
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    if (!out.success) return undefined;
+    return INFO_SCHEMA.safeParse(
+      JSON.parse(new TextDecoder().decode(out.stdout)),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A hash of a module's code with everything it imports, uncached.
  *
  * @param specifier The module as `import()` took it (a `file:` URL, `npm:`,
@@ -79,25 +106,17 @@ export function moduleGraphHash(specifier: string): string {
   const cwd = rootDir !== undefined && existsSync(rootDir)
     ? rootDir
     : Deno.cwd();
-  const out = new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", specifier],
-    cwd,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
   let entries: string[];
-  const parsed = out.success
-    ? INFO_SCHEMA.safeParse(JSON.parse(new TextDecoder().decode(out.stdout)))
-    : undefined;
+  const parsed = denoInfo(specifier, cwd);
   if (parsed?.success) {
     entries = parsed.data.modules.flatMap((m) => {
       const line = moduleEntry(m, rootDir);
       return line === undefined ? [] : [line];
     });
   } else {
-    // No graph (a module Deno cannot resolve): the module alone, as
-    // before; importing it fails later with its own message.
+    // No graph: the module alone, marked so that a key made this way never
+    // equals one made from the whole graph. (A module Deno cannot resolve
+    // fails later, when imported, with its own message.)
     const content = local !== undefined && existsSync(local)
       ? sha256(readFileSync(local))
       : "";

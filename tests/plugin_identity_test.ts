@@ -100,6 +100,16 @@ Deno.test("a plug-in's hash covers the modules it imports", async (t) => {
     cpSync(dir, moved, { recursive: true });
     assert.equal(moduleGraphHash(pluginUrl(moved)), first);
   });
+  await t.step("without a module graph, the module's own content", () => {
+    // An import Deno cannot resolve: `deno info` fails, the file still counts.
+    const broken = join(dir, "broken.ts");
+    writeFileSync(broken, 'import "./missing.ts";\nexport const a = 1;\n');
+    const one = moduleGraphHash(pathToFileURL(broken).href);
+    writeFileSync(broken, 'import "./missing.ts";\nexport const a = 2;\n');
+    const two = moduleGraphHash(pathToFileURL(broken).href);
+    assert.match(one, /^[0-9a-f]{64}$/);
+    assert.notEqual(one, two);
+  });
   await t.step("a file two imports down changes it", () => {
     writeConstants(dir, 0.25);
     assert.notEqual(moduleGraphHash(pluginUrl(dir)), first);
