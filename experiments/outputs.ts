@@ -130,7 +130,7 @@ export function failuresMarkdown(failures: readonly PartFailure[]): string[] {
 export function toRunResults(
   manifest: ResolvedManifest,
   results: ModelResult[],
-  options: { key?: string } = {},
+  options: OutputOptions = {},
 ): RunResults {
   const models: RunResults["models"] = results.map((r) => ({
     name: r.name,
@@ -149,7 +149,7 @@ export function toRunResults(
     fidelity: manifest.fidelity,
     ...(options.key === undefined ? {} : { key: options.key }),
     models,
-    failures: runFailures(models),
+    failures: [...runFailures(models), ...(options.failures ?? [])],
   };
 }
 
@@ -160,10 +160,19 @@ function fmt(x: number, digits = 4): string {
     : x.toExponential(2);
 }
 
+/** What a run's outputs record besides its models' results. */
+export interface OutputOptions {
+  /** The run key (see `identity.ts`). */
+  key?: string;
+  /** Failed parts that belong to no model (the supervised baseline). */
+  failures?: PartFailure[];
+}
+
 /** The markdown table of a run's results. */
 export function resultsMarkdown(
   manifest: ResolvedManifest,
   results: ModelResult[],
+  failures: readonly PartFailure[] = [],
 ): string {
   const keys = manifest.eval.thresholds.map((t) =>
     Object.keys(results.find((r) => r.status === "ok")?.rank ?? {})
@@ -198,7 +207,7 @@ export function resultsMarkdown(
       `Reference (intrinsic) rank: ${manifest.eval.referenceRank}.`,
     );
   }
-  lines.push(...failuresMarkdown(runFailures(results)));
+  lines.push(...failuresMarkdown([...runFailures(results), ...failures]));
   lines.push(...matchedMarkdown(manifest, results, keys));
   lines.push(...fidMarkdown(manifest, results));
   return lines.join("\n") + "\n";
@@ -384,9 +393,12 @@ export async function writeOutputs(
   manifest: ResolvedManifest,
   dir: string,
   results: ModelResult[],
-  options: { key?: string } = {},
+  options: OutputOptions = {},
 ): Promise<void> {
-  writeFileAtomic(join(dir, "results.md"), resultsMarkdown(manifest, results));
+  writeFileAtomic(
+    join(dir, "results.md"),
+    resultsMarkdown(manifest, results, options.failures),
+  );
   const ok = results.filter((r) => r.status === "ok");
   if (ok.length > 0) {
     const spectrum = await spectrumPlot(

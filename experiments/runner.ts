@@ -805,6 +805,12 @@ async function runSingle(
               ? `${outcome.name}: ${outcome.message}`
               : "no records",
           };
+          context.emit({
+            type: "warning",
+            message: `the supervised classification baseline failed: ${
+              supervised.error.split("\n")[0]
+            }`,
+          });
         }
         continue;
       }
@@ -876,8 +882,22 @@ async function runSingle(
     writeClassification(manifest, dir, results, supervised);
   }
   // results.json last: the run (or cell) is finished only with every file.
-  await writeOutputs(manifest, dir, results, { key: options.key });
-  return toRunResults(manifest, results, { key: options.key });
+  // A failed supervised baseline is a failed part of no model. (Assigned
+  // in the lanes, which the compiler's narrowing does not see.)
+  const baseline = supervised as
+    | ClassificationRecord[]
+    | { error: string }
+    | undefined;
+  const failures = baseline !== undefined && !Array.isArray(baseline)
+    ? [{
+      model: "supervised",
+      part: "classification baseline",
+      error: baseline.error.split("\n")[0]!,
+    }]
+    : [];
+  const outputOptions = { key: options.key, failures };
+  await writeOutputs(manifest, dir, results, outputOptions);
+  return toRunResults(manifest, results, outputOptions);
 }
 
 /** A cell's folder name: its id with characters unsafe in paths replaced. */
