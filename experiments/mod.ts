@@ -16,8 +16,8 @@
  *   data in code.
  *
  * A sweep's cells on a cluster (Slurm job arrays), the paper's claims and
- * the model keys are the command line's business (`irmae exp --slurm`,
- * `irmae verify`), not exported here.
+ * the model keys are the command line's business (`exp --slurm`, `verify`),
+ * not exported here.
  *
  * @example Load a built-in manifest with an override
  * ```ts

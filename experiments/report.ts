@@ -342,7 +342,7 @@ function failuresSection(failures: PartFailure[]): Html {
     <p
       class="missing fail">${failures.length} ${failures.length === 1
         ? "part"
-        : "parts"} of this run failed; the command line exited 1.</p>
+        : "parts"} of this run failed (the command line exits 1 for such a run).</p>
     <table class="results">
       <thead>
         <tr>
