@@ -3,7 +3,8 @@
  * run, reusing a finished model and finding a sweep cell. Everything that
  * can change a number irmae reports goes into them: the code version, the
  * resolved manifest (every default filled), the data's content (the data
- * set's fingerprint), the plug-in modules' code and the backend.
+ * set's fingerprint), the plug-in modules' code with every module they
+ * import (`module_graph.ts`) and the backend.
  *
  * - {@link trainingKey}: one model's trained weights and training history.
  *   Names its file in the model cache; a checkpoint records it, and resuming
@@ -45,7 +46,10 @@ export interface TrainingContext {
   dataFingerprint: string;
   /** The tfjs backend that trains it (`wasm`, `webgpu`, `cpu`). */
   backend: string;
-  /** Content hashes of the plug-in modules (`pluginHashes`). */
+  /**
+   * Hashes of the plug-in modules with every module they import
+   * (`pluginHashes` of `module_graph.ts`).
+   */
   plugins: Record<string, string>;
 }
 
