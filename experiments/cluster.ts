@@ -807,15 +807,6 @@ export function checkSbatchPath(path: string, flag: string): void {
  * @param word The word.
  * @returns The word, quoted when it needs to be.
  * @throws {RangeError} When it holds a NUL, which no argument can carry.
- *
- * @example Quoting
- * ```ts
- * import assert from "node:assert/strict";
- * import { shellQuote } from "@irmae/irmae/pipeline";
- * assert.equal(shellQuote("a/b.yaml"), "a/b.yaml");
- * assert.equal(shellQuote("it's"), "'it'\\''s'");
- * assert.equal(shellQuote("a\nb"), "$'a\\nb'");
- * ```
  */
 export function shellQuote(word: string): string {
   if (word.includes("\0")) {

@@ -64,6 +64,7 @@ export {
   cellStates,
   type CellStatus,
   type CellTask,
+  checkSlurmOptions,
   ClusterError,
   type CollectOutcome,
   collectRun,
