@@ -569,18 +569,35 @@ type WorkerOutcome =
   };
 
 /**
- * What a lane does with an error: a disk error stops every worker of the
- * run (nothing more is written); the error goes on.
+ * Runs lanes side by side to their end. A lane's error stops every worker
+ * of the run (a disk error: nothing more is written), and the other lanes
+ * still run to their end, each waiting for its worker to stop, so that the
+ * error reaches the caller (and the process exits) only once no worker is
+ * working any more; then the first error is thrown.
  */
-function stopRun(context: RunContext): (error: unknown) => never {
-  return (error) => {
-    if (error instanceof DiskError) {
-      context.abort.error ??= error;
-      for (const stop of [...context.abort.workers]) stop();
-    }
-    throw error;
-  };
+async function runLanes(
+  context: RunContext,
+  count: number,
+  lane: () => Promise<void>,
+): Promise<void> {
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: count }, () =>
+      lane().catch((error) => {
+        errors.push(error);
+        if (error instanceof DiskError) context.abort.error ??= error;
+        for (const stop of [...context.abort.workers]) stop();
+      })),
+  );
+  if (context.abort.error !== undefined) throw context.abort.error;
+  if (errors.length > 0) throw errors[0];
 }
+
+/**
+ * How long a worker asked to stop may take to finish its step before it is
+ * terminated.
+ */
+const STOP_GRACE_MS = 60_000;
 
 function runInWorker(
   req: WorkerRequest,
@@ -594,22 +611,39 @@ function runInWorker(
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
       type: "module",
     });
+    const stopped: WorkerOutcome = {
+      type: "error",
+      name: "Stopped",
+      message: "stopped by a disk error elsewhere in the run",
+    };
+    // Stopping is asked, not forced: a worker ended in the middle of its
+    // work (wasm running, a file half-written) while the process exits can
+    // crash the process natively; it stops at its next step instead.
+    const flag = new SharedArrayBuffer(4);
+    let ended = false;
+    let forced: ReturnType<typeof setTimeout> | undefined;
     const finish = (outcome: WorkerOutcome) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(forced);
       context.abort.workers.delete(stop);
+      // It has posted its last message (or overran its grace): nothing of
+      // ours runs there any more.
       worker.terminate();
       if (outcome.type === "error" && outcome.disk !== undefined) {
         const { path, code, action } = outcome.disk;
         context.abort.error ??= new DiskError(path, code, { action });
         for (const other of [...context.abort.workers]) other();
       }
-      done(outcome);
+      // After a disk error, what a worker finished is not written.
+      const aborted = context.abort.error !== undefined &&
+        outcome.type === "done";
+      done(aborted ? stopped : outcome);
     };
-    const stop = () =>
-      finish({
-        type: "error",
-        name: "Stopped",
-        message: "stopped by a disk error elsewhere in the run",
-      });
+    const stop = () => {
+      Atomics.store(new Int32Array(flag), 0, 1);
+      forced ??= setTimeout(() => finish(stopped), STOP_GRACE_MS);
+    };
     context.abort.workers.add(stop);
     worker.onmessage = (e: MessageEvent) => {
       const msg = e.data;
@@ -634,7 +668,7 @@ function runInWorker(
       e.preventDefault();
       finish({ type: "error", name: "WorkerError", message: e.message });
     };
-    worker.postMessage(req);
+    worker.postMessage({ ...req, stopFlag: flag });
   });
 }
 
@@ -853,10 +887,7 @@ async function runSingle(
     1,
     Math.min(options.parallel ?? manifest.parallel, jobs),
   );
-  await Promise.all(
-    Array.from({ length: parallel }, () => lane().catch(stopRun(context))),
-  );
-  if (context.abort.error !== undefined) throw context.abort.error;
+  await runLanes(context, parallel, lane);
 
   const env = {
     seed: manifest.seed,
@@ -979,10 +1010,7 @@ async function runCells(
       context.emit({ type: "cell", cell, index: i, reused: loadedAll });
     }
   };
-  await Promise.all(
-    Array.from({ length: lanes }, () => lane().catch(stopRun(context))),
-  );
-  if (context.abort.error !== undefined) throw context.abort.error;
+  await runLanes(context, lanes, lane);
   const counts = { cellsTrained: trained, cellsReused: reused };
   if (only !== undefined) {
     const models = only.flatMap((i) =>
