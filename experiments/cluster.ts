@@ -324,17 +324,23 @@ export interface CellStatus {
   results?: RunResults;
   /** Who works on it, when running. */
   heldBy?: ClaimOwner;
+  /**
+   * Its `results.json` is damaged or of another training (one line): the
+   * cell counts as without results and runs again.
+   */
+  problem?: string;
 }
 
 /**
  * A unit's `results.json`, verified whole and against the unit's run key (a
  * sweep cell's own, or the whole run's); a damaged or foreign file counts as
- * no results, so the unit runs again.
+ * no results, so the unit runs again, and `onProblem` hears why.
  */
 function readResults(
   experiment: Experiment,
   index: number,
   cdir: string,
+  onProblem?: (problem: string) => void,
 ): RunResults | undefined {
   const key = experiment.cells.length === 0
     ? experiment.key
@@ -344,6 +350,7 @@ function readResults(
     RUN_RESULTS_SCHEMA,
     key,
   );
+  if (read !== undefined && "problem" in read) onProblem?.(read.problem);
   return read !== undefined && "value" in read ? read.value : undefined;
 }
 
@@ -361,8 +368,9 @@ export function cellStates(
   options: ClaimOptions = {},
 ): CellStatus[] {
   return taskUnits(experiment, dir).map(({ index, id, dir: cdir }) => {
-    const base = { index, id };
-    const results = readResults(experiment, index, cdir);
+    let problem: string | undefined;
+    const results = readResults(experiment, index, cdir, (p) => problem = p);
+    const base = { index, id, ...(problem === undefined ? {} : { problem }) };
     if (results !== undefined) {
       const ok = results.models.every((m) => m.status === "ok");
       return { ...base, state: ok ? "finished" : "failed", results };
@@ -477,7 +485,16 @@ export async function runCellTasks(
       }
       held = claim;
       try {
-        const earlier = readResults(experiment, index, cdir);
+        const earlier = readResults(
+          experiment,
+          index,
+          cdir,
+          (problem) =>
+            options.onEvent?.({
+              type: "warning",
+              message: `cell ${index} ${cell.id}: ${problem}; it runs again`,
+            }),
+        );
         if (earlier?.models.every((m) => m.status === "ok")) {
           const task: CellTask = { index, id: cell.id, status: "reused" };
           options.onCell?.(task);

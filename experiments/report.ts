@@ -15,6 +15,8 @@ import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
 import { decodeCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
+import { RUN_RESULTS_SCHEMA } from "./records.ts";
+import { DiskError } from "../core/files.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import type { EvalRecord } from "./fit.ts";
@@ -64,6 +66,70 @@ function readJson<T>(files: RunFiles, path: string): Loaded<T> {
     return {
       error: `${basename(path)} is unreadable: ${(e as Error).message}`,
     };
+  }
+}
+
+/** `results.json`, read whole and checked against the run results schema. */
+function readResults(files: RunFiles, path: string): Loaded<RunResults> {
+  const loaded = readJson<unknown>(files, path);
+  if (loaded === undefined || "error" in loaded) return loaded;
+  const parsed = RUN_RESULTS_SCHEMA.safeParse(loaded.value);
+  if (parsed.success) return { value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return {
+    error: `${basename(path)} is not an irmae run's results (${
+      issue.path.join(".") || "top level"
+    }: ${issue.message})`,
+  };
+}
+
+/** `manifest.resolved.json`: a manifest object, or a sweep's cell list. */
+function readManifest(files: RunFiles, path: string): Loaded<unknown> {
+  const loaded = readJson<unknown>(files, path);
+  if (loaded === undefined || "error" in loaded) return loaded;
+  const v = loaded.value;
+  const isObject = (x: unknown) =>
+    x !== null && typeof x === "object" && !Array.isArray(x);
+  const ok = Array.isArray(v)
+    ? v.every((c) =>
+      isObject(c) && isObject((c as { manifest?: unknown }).manifest)
+    )
+    : isObject(v) && Array.isArray((v as { models?: unknown }).models);
+  return ok ? loaded : {
+    error: `${
+      basename(path)
+    } is not an irmae run's manifest (expected a manifest with models, or a list of cells)`,
+  };
+}
+
+/**
+ * Checks that a folder is an irmae run whose files the report can read:
+ * it exists, holds `manifest.resolved.json` or `results.json`, and what it
+ * holds of them is whole and of an irmae run (not damaged, not another
+ * program's file of the same name).
+ *
+ * @param runDir The run folder.
+ * @throws {RangeError} One line naming the folder or file and the problem.
+ */
+export function checkRunFolder(runDir: string): void {
+  let files: RunFiles;
+  try {
+    files = runFiles(runDir);
+  } catch {
+    throw new RangeError(`Run folder not found: ${runDir}`);
+  }
+  const dir = resolve(runDir);
+  const results = readResults(files, join(dir, "results.json"));
+  const manifest = readManifest(files, join(dir, "manifest.resolved.json"));
+  if (results === undefined && manifest === undefined) {
+    throw new RangeError(
+      `Not a run folder (no manifest.resolved.json or results.json): ${runDir}`,
+    );
+  }
+  for (const loaded of [results, manifest]) {
+    if (loaded !== undefined && "error" in loaded) {
+      throw new RangeError(`${dir}: ${loaded.error}`);
+    }
   }
 }
 
@@ -559,9 +625,7 @@ function sweepSection(files: RunFiles, runDir: string): Html | undefined {
 
 /** FID per model and sampler from results.json, when the run scored any. */
 function fidSection(files: RunFiles, runDir: string): Html | undefined {
-  const results = valueOf(
-    readJson<RunResults>(files, join(runDir, "results.json")),
-  );
+  const results = valueOf(readResults(files, join(runDir, "results.json")));
   const models = results?.models.filter((m) => m.fid !== undefined) ?? [];
   if (models.length === 0) return undefined;
   const kinds = [...new Set(models.flatMap((m) => Object.keys(m.fid!)))];
@@ -812,14 +876,11 @@ export async function buildReport(runDir: string): Promise<string> {
   } catch {
     throw new RangeError(`Not a run folder (it does not exist): ${runDir}`);
   }
-  const manifestLoaded = readJson<unknown>(
+  const manifestLoaded = readManifest(
     files,
     join(dir, "manifest.resolved.json"),
   );
-  const resultsLoaded = readJson<RunResults>(
-    files,
-    join(dir, "results.json"),
-  );
+  const resultsLoaded = readResults(files, join(dir, "results.json"));
   if (manifestLoaded === undefined && resultsLoaded === undefined) {
     throw new RangeError(
       `Not a run folder (no manifest.resolved.json or results.json): ${runDir}`,
@@ -965,9 +1026,14 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
+    // Someone else's or a damaged results.json: one line, before writing.
+    checkRunFolder(runDir);
     console.log(`Report: ${await writeReport(runDir)}`);
   } catch (e) {
-    if (e instanceof RangeError || e instanceof TypeError) {
+    if (
+      e instanceof RangeError || e instanceof TypeError ||
+      e instanceof DiskError
+    ) {
       console.error(`error: ${e.message}`);
       Deno.exit(2);
     }

@@ -63,6 +63,8 @@ Options:
   --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
   --plugin MODULE      load plug-ins from a module (repeatable): a path or an
                        import specifier, besides the manifest's plugins list
+                       (each imported within 60 s; IRMAE_PLUGIN_TIMEOUT=<seconds>
+                       in the environment changes the limit)
   --resume             continue the latest run of this experiment (or --out DIR)
   --out DIR            run folder (default runs/<name>-<timestamp>)
   --backend NAME       auto | webgpu | wasm | cpu
@@ -551,6 +553,13 @@ async function cluster(
     [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
     const outcome = await collectRun(experiment, dir);
+    for (const c of outcome.cells) {
+      if (c.problem !== undefined) {
+        console.error(
+          `warning: cell ${c.index} ${c.id}: ${c.problem}; it counts as not run`,
+        );
+      }
+    }
     const counts = new Map<string, number>(
       ["finished", "failed", "running", "started", "missing"].map((s) => [
         s,
