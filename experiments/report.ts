@@ -16,7 +16,8 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { decodeCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
 import { RUN_RESULTS_SCHEMA } from "./records.ts";
-import { DiskError } from "../core/files.ts";
+import { z } from "zod";
+import { DiskError, removeStaleTemps } from "../core/files.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import type { EvalRecord } from "./fit.ts";
@@ -83,22 +84,33 @@ function readResults(files: RunFiles, path: string): Loaded<RunResults> {
   };
 }
 
+/** What the report reads of a resolved manifest. */
+const SHOWN_MANIFEST = z.looseObject({
+  name: z.string(),
+  data: z.looseObject({ kind: z.string() }),
+  models: z.array(z.looseObject({
+    name: z.string(),
+    regularizer: z.looseObject({ kind: z.string() }),
+  })),
+});
+
+/** `manifest.resolved.json`: a manifest, or a sweep's list of cells. */
+const MANIFEST_FILE = z.union([
+  SHOWN_MANIFEST,
+  z.array(z.looseObject({ manifest: SHOWN_MANIFEST })),
+]);
+
 /** `manifest.resolved.json`: a manifest object, or a sweep's cell list. */
 function readManifest(files: RunFiles, path: string): Loaded<unknown> {
   const loaded = readJson<unknown>(files, path);
   if (loaded === undefined || "error" in loaded) return loaded;
-  const v = loaded.value;
-  const isObject = (x: unknown) =>
-    x !== null && typeof x === "object" && !Array.isArray(x);
-  const ok = Array.isArray(v)
-    ? v.every((c) =>
-      isObject(c) && isObject((c as { manifest?: unknown }).manifest)
-    )
-    : isObject(v) && Array.isArray((v as { models?: unknown }).models);
-  return ok ? loaded : {
-    error: `${
-      basename(path)
-    } is not an irmae run's manifest (expected a manifest with models, or a list of cells)`,
+  const parsed = MANIFEST_FILE.safeParse(loaded.value);
+  if (parsed.success) return loaded;
+  const issue = parsed.error.issues[0]!;
+  return {
+    error: `${basename(path)} is not an irmae run's manifest (${
+      issue.path.join(".") || "top level"
+    }: ${issue.message})`,
   };
 }
 
@@ -1007,7 +1019,8 @@ export async function buildReport(runDir: string): Promise<string> {
 
 /**
  * Builds the report of a run folder and writes it to `report.html` there,
- * atomically.
+ * atomically; temporaries left in the folder by writers that died are
+ * removed.
  *
  * @param runDir The run folder.
  * @returns The path written.
@@ -1015,6 +1028,8 @@ export async function buildReport(runDir: string): Promise<string> {
 export async function writeReport(runDir: string): Promise<string> {
   const page = await buildReport(runDir);
   const path = join(runDir, REPORT_FILE);
+  // A report half-written by a process that died (a killed server) goes.
+  removeStaleTemps(runDir);
   writeFileAtomic(path, page);
   return path;
 }
