@@ -687,8 +687,15 @@ function classificationSection(
 }
 
 /** The fidelity mode of a run and the fields it set. */
-function fidelitySection(manifest: ResolvedManifest | undefined): Html {
-  const f = (manifest as Partial<ResolvedManifest> | undefined)?.fidelity;
+function fidelitySection(
+  manifest: ResolvedManifest | undefined,
+  sweep: { results: RunResults | undefined; cells: number },
+): Html {
+  // A sweep: the fields the mode set alike in every cell (results.json);
+  // a field a grid key sets is the grid's in each cell.
+  const f = sweep.cells > 0 && sweep.results?.fidelity !== undefined
+    ? sweep.results.fidelity
+    : (manifest as Partial<ResolvedManifest> | undefined)?.fidelity;
   if (f === undefined) {
     return html`<p>clean (the run predates fidelity modes).</p>`;
   }
@@ -696,7 +703,9 @@ function fidelitySection(manifest: ResolvedManifest | undefined): Html {
   return html`<p>Mode <b>${f.mode}</b>${
     f.mode === "clean"
       ? ": the manifest as written."
-      : `: ${applied.length} fields set (README, Fidelity).`
+      : `: ${applied.length} fields set${
+        sweep.cells > 0 ? " in every cell" : ""
+      } (README, Fidelity).`
   }</p>${
     applied.length
       ? table(
@@ -943,7 +952,11 @@ export async function buildReport(runDir: string): Promise<string> {
       : []),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
     ["curves", "Training curves", await curvesSection(models)],
-    ["fidelity", "Fidelity", fidelitySection(manifest)],
+    [
+      "fidelity",
+      "Fidelity",
+      fidelitySection(manifest, { results, cells: run?.cells.length ?? 0 }),
+    ],
     [
       "paper",
       "Paper vs this run",

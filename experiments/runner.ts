@@ -71,6 +71,7 @@ import {
 } from "./sweep.ts";
 import type { ModelResult } from "./train.ts";
 import type { WorkerRequest } from "./worker.ts";
+import type { FidelityRecord } from "./fidelity.ts";
 import { linePlot, spectrumPlot } from "../metrics/plot.ts";
 import type { ClassifierFeatures } from "../metrics/classifier_features.ts";
 
@@ -544,6 +545,28 @@ interface RunContext {
     /** The disk error that stops the run, once one happened. */
     error?: DiskError;
   };
+}
+
+/**
+ * A sweep's fidelity record: the mode, and the fields it set to the same
+ * value in every cell. A field a grid key sets is the grid's in each cell
+ * (each cell's own `results.json` and manifest say what it trained with),
+ * so it is not listed as the mode's.
+ */
+function sweepFidelity(experiment: Experiment): FidelityRecord {
+  const { mode } = experiment.manifest.fidelity;
+  const [first, ...rest] = experiment.cells.map((c) =>
+    c.manifest.fidelity.applied
+  );
+  if (first === undefined) return experiment.manifest.fidelity;
+  const same = (a: unknown, b: unknown) =>
+    JSON.stringify(a) === JSON.stringify(b);
+  const applied = Object.fromEntries(
+    Object.entries(first).filter(([path, value]) =>
+      rest.every((other) => path in other && same(other[path], value))
+    ),
+  );
+  return { mode, applied };
 }
 
 type WorkerOutcome =
@@ -1070,7 +1093,7 @@ export async function writeSweep(
   const rows = aggregateSweep(cells, cellResults);
   const results: RunResults = {
     experiment: name,
-    fidelity: manifest.fidelity,
+    fidelity: sweepFidelity(experiment),
     key: experiment.key,
     models: all,
   };
