@@ -7,8 +7,9 @@
  *   cell `results.json` is warned of by collect and by the task that runs
  *   the cell again, a task killed after a checkpoint resumes;
  * - `verify`: an unknown `--set` field and `--only` claims of a tier not
- *   selected end in one line with exit 2 before anything is written;
- *   a damaged model-cache entry is warned of as `exp` does;
+ *   selected end in one line with exit 2 before anything is written; a
+ *   verify killed after its model reached the model cache reuses it on the
+ *   next start; a damaged model-cache entry is warned of as `exp` does;
  * - `report`: someone else's or a damaged `results.json` or manifest ends
  *   in one line with exit 2, writing nothing;
  * - `serve`: a run with foreign or damaged files still gets a page (a
@@ -177,7 +178,7 @@ Deno.test("verify validates every run before writing anything", async (t) => {
   }
 });
 
-Deno.test("verify warns of a damaged model-cache entry as exp does", async () => {
+Deno.test("verify killed after its model reached the cache reuses it, and warns of a damaged entry as exp does", async () => {
   const work = tempDir("irmae-entries-verify-cache-");
   const claim = CLAIMS.find((c) => c.tier === "ci")!.id;
   const args = (out: string) => [
@@ -199,9 +200,25 @@ Deno.test("verify warns of a damaged model-cache entry as exp does", async () =>
       "models=[{name: ae, regularizer: {kind: none}}]",
     ].flatMap((s) => ["--set", s]),
   ];
+  // Killed right after the model reached the model cache.
+  const killed = await runDeno(args("v0"), {
+    cwd: work,
+    env: { IRMAE_FAULT_AFTER: ".cache/models/*.bin:1" },
+  });
+  assert.notEqual(killed.code, 0);
+  assert.ok(!existsSync(join(work, "v0", "claims.json")));
   const first = await runDeno(args("v1"), { cwd: work });
   assert.ok(first.code === 0 || first.code === 1, first.stderr);
+  assert.match(
+    first.stdout,
+    /^ {2}ae: rank@1e-3 \d+, val MSE \S+ \(reused\)$/m,
+  );
+  assert.ok(existsSync(join(work, "v1", "claims.json")));
   const cache = join(work, "runs", ".cache", "models");
+  assert.deepEqual(
+    filesUnder(join(work, "runs")).filter((f) => /\.tmp-\d+/.test(f)),
+    [],
+  );
   const entries = readdirSync(cache).filter((f) => f.endsWith(".bin"));
   assert.ok(entries.length > 0);
   for (const entry of entries) {
