@@ -33,6 +33,7 @@ import {
   statSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
 import { asDiskError, tempPathFor, writeFileAtomic } from "../core/files.ts";
 import {
   type CellClaim,
@@ -314,17 +315,23 @@ export interface CellStatus {
   results?: RunResults;
   /** Who works on it, when running. */
   heldBy?: ClaimOwner;
+  /**
+   * Its `results.json` is damaged or of another training (one line): the
+   * cell counts as without results and runs again.
+   */
+  problem?: string;
 }
 
 /**
  * A unit's `results.json`, verified whole and against the unit's run key (a
  * sweep cell's own, or the whole run's); a damaged or foreign file counts as
- * no results, so the unit runs again.
+ * no results, so the unit runs again, and `onProblem` hears why.
  */
 function readResults(
   experiment: Experiment,
   index: number,
   cdir: string,
+  onProblem?: (problem: string) => void,
 ): RunResults | undefined {
   const key = experiment.cells.length === 0
     ? experiment.key
@@ -334,6 +341,7 @@ function readResults(
     RUN_RESULTS_SCHEMA,
     key,
   );
+  if (read !== undefined && "problem" in read) onProblem?.(read.problem);
   return read !== undefined && "value" in read ? read.value : undefined;
 }
 
@@ -351,8 +359,9 @@ export function cellStates(
   options: ClaimOptions = {},
 ): CellStatus[] {
   return taskUnits(experiment, dir).map(({ index, id, dir: cdir }) => {
-    const base = { index, id };
-    const results = readResults(experiment, index, cdir);
+    let problem: string | undefined;
+    const results = readResults(experiment, index, cdir, (p) => problem = p);
+    const base = { index, id, ...(problem === undefined ? {} : { problem }) };
     if (results !== undefined) {
       const ok = results.models.every((m) => m.status === "ok");
       return { ...base, state: ok ? "finished" : "failed", results };
@@ -467,7 +476,16 @@ export async function runCellTasks(
       }
       held = claim;
       try {
-        const earlier = readResults(experiment, index, cdir);
+        const earlier = readResults(
+          experiment,
+          index,
+          cdir,
+          (problem) =>
+            options.onEvent?.({
+              type: "warning",
+              message: `cell ${index} ${cell.id}: ${problem}; it runs again`,
+            }),
+        );
         if (earlier?.models.every((m) => m.status === "ok")) {
           const task: CellTask = { index, id: cell.id, status: "reused" };
           options.onCell?.(task);
@@ -623,9 +641,9 @@ export function arraySpec(indices: readonly number[]): string {
 
 /** Resources and settings of the Slurm jobs; every field is optional. */
 export interface SlurmOptions {
-  /** `--partition`. */
+  /** `--partition`: one name or several, comma-separated. */
   partition?: string;
-  /** `--time` of each array task, e.g. `04:00:00`. */
+  /** `--time` of each array task, e.g. `04:00:00`, `90`, `2-12`. */
   time?: string;
   /** `--gpus` per array task. */
   gpus?: number;
@@ -644,11 +662,162 @@ export interface SlurmOptions {
   extra?: string[];
 }
 
-/** A word for a shell: single-quoted when it needs to be. */
+/** Names as Slurm writes partitions and accounts. */
+const SLURM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Slurm's time formats: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`,
+ * or no limit.
+ */
+const SLURM_TIME =
+  /^(?:\d{1,7}(?::\d{1,2}){0,2}|\d{1,4}-\d{1,2}(?::\d{1,2}){0,2}|INFINITE|UNLIMITED|infinite|unlimited)$/;
+
+/** A memory size: a whole number with an optional K, M, G or T. */
+const SLURM_MEMORY = /^\d{1,12}[KMGTkmgt]?$/;
+
+/**
+ * One more `#SBATCH` option: `--name` or `--name=value`, the value made of
+ * the characters Slurm's options use (names, numbers, lists, `gpu:a100:1`,
+ * constraint expressions such as `[a|b]&c`, paths); no blanks, quotes,
+ * `$`, backticks, `;`, `#`, backslashes or control characters.
+ */
+const SBATCH_OPTION =
+  /^--[a-z][a-z0-9-]{0,40}(?:=[A-Za-z0-9_.,:=+@%/&|!*\[\]-]{1,256})?$/;
+
+/** Options the scripts write themselves: another value would break them. */
+const SBATCH_RESERVED = [
+  "array",
+  "output",
+  "job-name",
+  "dependency",
+  "parsable",
+  "wrap",
+  "cpus-per-task",
+];
+
+/**
+ * What Slurm accepts for each option of {@link SlurmOptions}: every value
+ * lands in an `#SBATCH` line, so none may hold a newline or anything a
+ * shell or `sbatch` would read as more than the option's value.
+ */
+export const SLURM_OPTIONS_SCHEMA = z.strictObject({
+  partition: z.string().refine(
+    (s) => s.split(",").every((p) => SLURM_NAME.test(p)),
+    "expected partition names (letters, digits, _ . -), comma-separated",
+  ).optional(),
+  time: z.string().regex(
+    SLURM_TIME,
+    "expected a Slurm time (M, M:S, H:M:S, D-H, D-H:M or D-H:M:S)",
+  ).optional(),
+  gpus: z.number().int().min(1).max(1024).optional(),
+  cpusPerTask: z.number().int().min(1).max(4096).optional(),
+  mem: z.string().regex(
+    SLURM_MEMORY,
+    "expected a memory size such as 16G, 4000M or 0 (a whole number, then K, M, G or T)",
+  ).optional(),
+  account: z.string().regex(
+    SLURM_NAME,
+    "expected an account name (letters, digits, _ . -)",
+  ).optional(),
+  throttle: z.number().int().min(1).max(1_000_000).optional(),
+  extra: z.array(
+    z.string().regex(
+      SBATCH_OPTION,
+      "expected one option, --name or --name=value, without blanks, quotes, $, backticks, ;, # or control characters",
+    ).refine(
+      (s) => !SBATCH_RESERVED.includes(s.slice(2).split("=")[0]!),
+      `expected an option the scripts do not set themselves (${
+        SBATCH_RESERVED.join(", ")
+      })`,
+    ),
+  ).optional(),
+});
+
+/** The command-line flag of each field of {@link SlurmOptions}. */
+export const SLURM_FLAGS: Record<keyof SlurmOptions, string> = {
+  partition: "--partition",
+  time: "--time",
+  gpus: "--gpus",
+  cpusPerTask: "--cpus-per-task",
+  mem: "--mem",
+  account: "--account",
+  throttle: "--throttle",
+  extra: "--sbatch-arg",
+};
+
+/**
+ * Checks Slurm options against what Slurm accepts for each.
+ *
+ * @param options The options.
+ * @returns The options, unchanged.
+ * @throws {ClusterError} One line naming the flag, what it expects and what
+ * it got.
+ */
+export function checkSlurmOptions(options: SlurmOptions): SlurmOptions {
+  const parsed = SLURM_OPTIONS_SCHEMA.safeParse(options);
+  if (parsed.success) return options;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path[0] as keyof SlurmOptions;
+  let found: unknown = options[field];
+  if (field === "extra" && typeof issue.path[1] === "number") {
+    found = options.extra?.[issue.path[1]];
+  }
+  throw new ClusterError(
+    `${SLURM_FLAGS[field] ?? String(field)}: ${issue.message}, got ${
+      JSON.stringify(found)
+    }`,
+  );
+}
+
+/**
+ * Checks that a path can stand in an `#SBATCH` line, where `sbatch` splits
+ * at blanks and reads no quotes the way a shell does.
+ *
+ * @param path The path.
+ * @param flag The flag or field it comes from, for the message.
+ * @throws {ClusterError} When it holds a blank, a quote, a control
+ * character or another character a script line must not carry.
+ */
+export function checkSbatchPath(path: string, flag: string): void {
+  if (!/^[A-Za-z0-9_.,:=+@%\/~-]+$/.test(path)) {
+    throw new ClusterError(
+      `${flag}: the run folder goes into #SBATCH lines, which take no blanks, quotes, $, backticks or control characters; got ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+}
+
+/**
+ * A word for a shell: as is when it is plain, single-quoted when it holds
+ * blanks or shell characters, and ANSI-C quoted (`$'...'`, control
+ * characters escaped) when it holds a control character, so that a quoted
+ * word never spans two lines of a script.
+ *
+ * @param word The word.
+ * @returns The word, quoted when it needs to be.
+ * @throws {RangeError} When it holds a NUL, which no argument can carry.
+ */
 export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_\/.,:=+@%-]+$/.test(word)
-    ? word
-    : `'${word.replaceAll("'", `'\\''`)}'`;
+  if (word.includes("\0")) {
+    throw new RangeError(
+      `An argument cannot hold a NUL character: ${JSON.stringify(word)}`,
+    );
+  }
+  if (/^[A-Za-z0-9_\/.,:=+@%-]+$/.test(word)) return word;
+  // deno-lint-ignore no-control-regex
+  if (!/[\x00-\x1f\x7f]/.test(word)) {
+    return `'${word.replaceAll("'", `'\\''`)}'`;
+  }
+  const escaped = [...word].map((c) => {
+    const code = c.charCodeAt(0);
+    if (c === "\\" || c === "'") return `\\${c}`;
+    if (code < 0x20 || code === 0x7f) {
+      return `\\x${code.toString(16).padStart(2, "0")}`;
+    }
+    return c;
+  }).join("");
+  return `$'${escaped}'`;
 }
 
 /** How the scripts start irmae. */
@@ -682,6 +851,9 @@ export interface SlurmScripts {
  * @param command How to start irmae.
  * @param options Resources.
  * @returns The scripts' text.
+ * @throws {ClusterError} When an option is not what Slurm accepts for it
+ * (see {@link SLURM_OPTIONS_SCHEMA}), or the run folder cannot stand in an
+ * `#SBATCH` line.
  */
 export function slurmScripts(
   experiment: Experiment,
@@ -689,6 +861,8 @@ export function slurmScripts(
   command: TaskCommand,
   options: SlurmOptions = {},
 ): SlurmScripts {
+  checkSlurmOptions(options);
+  checkSbatchPath(join(dir, SLURM_DIR), "--out");
   const name = experiment.manifest.name;
   const logs = join(dir, SLURM_DIR);
   const count = Math.max(1, experiment.cells.length);

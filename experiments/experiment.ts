@@ -225,6 +225,33 @@ export function readManifestFile(path: string): string {
 }
 
 /**
+ * Refuses a `--set` of a field a sweep's grid sets: every cell would train
+ * with the grid's value and the `--set` would be silently ignored.
+ */
+function checkOverridesAgainstGrid(
+  grid: unknown,
+  overrides: readonly string[],
+  file: string,
+): void {
+  if (grid === null || typeof grid !== "object" || Array.isArray(grid)) return;
+  const keys = Object.keys(grid);
+  const issues = overrides.flatMap((o) => {
+    const key = o.slice(0, o.indexOf("="));
+    const hit = keys.find((k) =>
+      k === key || k.startsWith(`${key}.`) || key.startsWith(`${k}.`)
+    );
+    return hit === undefined || key === "grid" || key.startsWith("grid.")
+      ? []
+      : [{
+        path: `--set ${key}`,
+        message:
+          `the grid sets ${hit} in every cell, so this value would never be used; change the grid instead (in the manifest, or --set 'grid={...}')`,
+      }];
+  });
+  if (issues.length > 0) throw new ManifestError(file, issues);
+}
+
+/**
  * Loads a manifest into an {@link Experiment}.
  *
  * @param source A manifest name or file path, or `{ text, file? }` YAML.
@@ -293,6 +320,7 @@ export async function loadExperiment(
     createRegistries(BUILTIN_PLUGINS, "built-in"),
   );
   const manifest = resolveRawManifest(raw, registries, resolveOptions);
+  checkOverridesAgainstGrid(raw.grid, resolveOptions.overrides, file);
   const cells: ResolvedCell[] = raw.grid === undefined
     ? []
     : expandGrid(raw, file).map((c) => ({

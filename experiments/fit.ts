@@ -170,6 +170,11 @@ export interface FitOptions {
   checkpoint?: FitCheckpoint;
   /** Stop after this many steps of this call (kill/resume tests). */
   stopAfter?: number;
+  /**
+   * Asked before every step: `true` stops the call there, as `stopAfter`
+   * does (the run stops its workers this way on a disk error elsewhere).
+   */
+  shouldStop?: () => boolean;
 }
 
 /** What {@link fit} returns. */
@@ -465,7 +470,10 @@ export async function fit(
     const windowStart = performance.now();
     let windowImages = 0;
     while (step < steps) {
-      if (options.stopAfter !== undefined && ran >= options.stopAfter) {
+      if (
+        (options.stopAfter !== undefined && ran >= options.stopAfter) ||
+        options.shouldStop?.() === true
+      ) {
         return {
           model,
           history,

@@ -6,6 +6,11 @@
  * registered under that module's name. Every worker and sweep cell loads
  * the same modules, so a plug-in works wherever the manifest runs.
  *
+ * Importing a module (fetching a remote one and its imports, running its
+ * top level) may take {@link PLUGIN_TIMEOUT_SECONDS} seconds; the
+ * environment variable `IRMAE_PLUGIN_TIMEOUT` (seconds) changes the limit.
+ * A module that overruns it is named in a one-line {@link PluginLoadError}.
+ *
  * @module
  */
 import { existsSync } from "node:fs";
@@ -18,6 +23,72 @@ import {
   type Registries,
 } from "../core/plugin.ts";
 import { createBuiltinRegistries } from "./builtins.ts";
+import { z } from "zod";
+
+/**
+ * How long importing one plug-in module may take, in seconds, unless
+ * `IRMAE_PLUGIN_TIMEOUT` (seconds) says otherwise: fetching a remote module
+ * and its imports, and running its top level.
+ */
+export const PLUGIN_TIMEOUT_SECONDS = 60;
+
+const TIMEOUT_SCHEMA = z.coerce.number().positive().max(86_400);
+
+/**
+ * The plug-in import limit in milliseconds: `IRMAE_PLUGIN_TIMEOUT` (seconds)
+ * when set, else {@link PLUGIN_TIMEOUT_SECONDS}.
+ *
+ * @param env The environment.
+ * @returns Milliseconds.
+ * @throws {RangeError} When `IRMAE_PLUGIN_TIMEOUT` is not a number of
+ * seconds from 0 (exclusive) to 86400.
+ */
+export function pluginTimeoutMs(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): number {
+  const text = env.IRMAE_PLUGIN_TIMEOUT;
+  if (text === undefined || text === "") return PLUGIN_TIMEOUT_SECONDS * 1000;
+  const parsed = TIMEOUT_SCHEMA.safeParse(text);
+  if (!parsed.success) {
+    throw new RangeError(
+      `IRMAE_PLUGIN_TIMEOUT: expected a number of seconds above 0 and up to 86400, got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return parsed.data * 1000;
+}
+
+/**
+ * Imports a module within `ms` milliseconds. An import cannot be cancelled:
+ * one that overruns is left behind (the command line exits).
+ */
+async function importWithin(
+  specifier: string,
+  name: string,
+  ms: number,
+): Promise<Record<string, unknown>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new PluginLoadError(
+            name,
+            `not loaded within ${
+              ms / 1000
+            } s (a server that does not answer, or a top-level await that never settles); IRMAE_PLUGIN_TIMEOUT=<seconds> changes the limit`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([import(specifier), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A plug-in module that cannot be used; the message is one line. */
 export class PluginLoadError extends Error {
@@ -105,8 +176,10 @@ function exportedPlugins(module: Record<string, unknown>): Plugin[] {
  * {@link resolvePluginModule}); one named twice is loaded once.
  * @param registries Where to add; the built-ins by default.
  * @returns The registries.
- * @throws {PluginLoadError} When a module cannot be imported, exports no
- * plug-in, or registers a kind its role already has.
+ * @throws {PluginLoadError} When a module cannot be imported, is not
+ * imported within the limit ({@link PLUGIN_TIMEOUT_SECONDS} seconds, or
+ * `IRMAE_PLUGIN_TIMEOUT`), exports no plug-in, or registers a kind its role
+ * already has.
  *
  * @example A sampler from a module of one's own, beside the built-ins
  * ```ts
@@ -148,6 +221,7 @@ export async function loadPlugins(
   specifiers: readonly string[],
   registries: Registries = createBuiltinRegistries(),
 ): Promise<Registries> {
+  const limit = specifiers.length > 0 ? pluginTimeoutMs() : 0;
   for (const specifier of [...new Set(specifiers)]) {
     const name = displayModule(specifier);
     if (
@@ -157,8 +231,9 @@ export async function loadPlugins(
     }
     let module: Record<string, unknown>;
     try {
-      module = await import(specifier);
+      module = await importWithin(specifier, name, limit);
     } catch (e) {
+      if (e instanceof PluginLoadError) throw e;
       const first = String((e as Error).message ?? e).split("\n")[0];
       throw new PluginLoadError(name, `cannot be loaded: ${first}`);
     }

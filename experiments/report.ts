@@ -10,11 +10,14 @@
  *
  * @module
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
-import { loadCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
+import { decodeCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
+import { type RunFiles, runFiles } from "./run_files.ts";
+import { RUN_RESULTS_SCHEMA } from "./records.ts";
+import { z } from "zod";
+import { DiskError, removeStaleTemps } from "../core/files.ts";
 import { equalErrorComparison } from "./matched.ts";
 import type { ResolvedManifest } from "./manifest.ts";
 import type { EvalRecord } from "./fit.ts";
@@ -57,14 +60,89 @@ const GRID_CAPTIONS: Record<string, string> = {
 
 type Loaded<T> = { value: T } | { error: string } | undefined;
 
-function readJson<T>(path: string): Loaded<T> {
-  if (!existsSync(path)) return undefined;
+function readJson<T>(files: RunFiles, path: string): Loaded<T> {
+  if (!files.isFile(path)) return undefined;
   try {
-    return { value: JSON.parse(readFileSync(path, "utf8")) as T };
+    return { value: JSON.parse(files.readText(path)) as T };
   } catch (e) {
     return {
       error: `${basename(path)} is unreadable: ${(e as Error).message}`,
     };
+  }
+}
+
+/** `results.json`, read whole and checked against the run results schema. */
+function readResults(files: RunFiles, path: string): Loaded<RunResults> {
+  const loaded = readJson<unknown>(files, path);
+  if (loaded === undefined || "error" in loaded) return loaded;
+  const parsed = RUN_RESULTS_SCHEMA.safeParse(loaded.value);
+  if (parsed.success) return { value: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return {
+    error: `${basename(path)} is not an irmae run's results (${
+      issue.path.join(".") || "top level"
+    }: ${issue.message})`,
+  };
+}
+
+/** What the report reads of a resolved manifest. */
+const SHOWN_MANIFEST = z.looseObject({
+  name: z.string(),
+  data: z.looseObject({ kind: z.string() }),
+  models: z.array(z.looseObject({
+    name: z.string(),
+    regularizer: z.looseObject({ kind: z.string() }),
+  })),
+});
+
+/** `manifest.resolved.json`: a manifest, or a sweep's list of cells. */
+const MANIFEST_FILE = z.union([
+  SHOWN_MANIFEST,
+  z.array(z.looseObject({ manifest: SHOWN_MANIFEST })),
+]);
+
+/** `manifest.resolved.json`: a manifest object, or a sweep's cell list. */
+function readManifest(files: RunFiles, path: string): Loaded<unknown> {
+  const loaded = readJson<unknown>(files, path);
+  if (loaded === undefined || "error" in loaded) return loaded;
+  const parsed = MANIFEST_FILE.safeParse(loaded.value);
+  if (parsed.success) return loaded;
+  const issue = parsed.error.issues[0]!;
+  return {
+    error: `${basename(path)} is not an irmae run's manifest (${
+      issue.path.join(".") || "top level"
+    }: ${issue.message})`,
+  };
+}
+
+/**
+ * Checks that a folder is an irmae run whose files the report can read:
+ * it exists, holds `manifest.resolved.json` or `results.json`, and what it
+ * holds of them is whole and of an irmae run (not damaged, not another
+ * program's file of the same name).
+ *
+ * @param runDir The run folder.
+ * @throws {RangeError} One line naming the folder or file and the problem.
+ */
+export function checkRunFolder(runDir: string): void {
+  let files: RunFiles;
+  try {
+    files = runFiles(runDir);
+  } catch {
+    throw new RangeError(`Run folder not found: ${runDir}`);
+  }
+  const dir = resolve(runDir);
+  const results = readResults(files, join(dir, "results.json"));
+  const manifest = readManifest(files, join(dir, "manifest.resolved.json"));
+  if (results === undefined && manifest === undefined) {
+    throw new RangeError(
+      `Not a run folder (no manifest.resolved.json or results.json): ${runDir}`,
+    );
+  }
+  for (const loaded of [results, manifest]) {
+    if (loaded !== undefined && "error" in loaded) {
+      throw new RangeError(`${dir}: ${loaded.error}`);
+    }
   }
 }
 
@@ -114,12 +192,13 @@ interface ModelView {
 
 /** History of a model without result.json, from its last checkpoint. */
 function checkpointProgress(
+  files: RunFiles,
   dir: string,
 ): { result: Partial<ModelResult>; step: number } | undefined {
   const path = join(dir, "checkpoint.bin");
-  if (!existsSync(path)) return undefined;
+  if (!files.isFile(path)) return undefined;
   try {
-    const { meta } = loadCheckpoint(path);
+    const { meta } = decodeCheckpoint(files.readBytes(path), path);
     return {
       step: Number(meta.step),
       result: {
@@ -143,6 +222,7 @@ function regularizerText(reg: Record<string, unknown> | undefined): string {
 }
 
 function modelViews(
+  files: RunFiles,
   runDir: string,
   run: RunManifest | undefined,
   results: RunResults | undefined,
@@ -154,18 +234,20 @@ function modelViews(
     if (!names.includes(m.name)) names.push(m.name);
   }
   const modelsDir = join(runDir, "models");
-  if (existsSync(modelsDir)) {
-    for (const d of readdirSync(modelsDir).sort()) {
-      if (!names.includes(d) && statSync(join(modelsDir, d)).isDirectory()) {
-        names.push(d);
-      }
-    }
+  const folders = files.list(modelsDir).filter((e) => e.isDirectory);
+  for (const d of folders.map((e) => e.name).sort()) {
+    if (!names.includes(d)) names.push(d);
   }
   return names.map((name) => {
     const spec = manifest?.models?.find((m) => m.name === name);
     const dir = run?.modelDir(name) ?? join(modelsDir, name);
-    const loaded = readJson<Partial<ModelResult>>(join(dir, "result.json"));
-    const progress = loaded === undefined ? checkpointProgress(dir) : undefined;
+    const loaded = readJson<Partial<ModelResult>>(
+      files,
+      join(dir, "result.json"),
+    );
+    const progress = loaded === undefined
+      ? checkpointProgress(files, dir)
+      : undefined;
     const result = valueOf(loaded) ?? progress?.result;
     const fromResults = results?.models.find((m) => m.name === name);
     const source = fromResults ?? (result?.status ? result : undefined);
@@ -422,13 +504,13 @@ function resultsSection(
   `;
 }
 
-function pngFiles(dir: string, depth = 0): string[] {
-  if (!existsSync(dir) || depth > 3) return [];
+function pngFiles(files: RunFiles, dir: string, depth = 0): string[] {
+  if (depth > 3) return [];
   const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  for (const entry of files.list(dir)) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...pngFiles(path, depth + 1));
-    else if (entry.isFile() && entry.name.toLowerCase().endsWith(".png")) {
+    if (entry.isDirectory) out.push(...pngFiles(files, path, depth + 1));
+    else if (entry.isFile && entry.name.toLowerCase().endsWith(".png")) {
       out.push(path);
     }
   }
@@ -452,7 +534,7 @@ function gridCaption(file: string): string {
   return stem.replace(/_/g, " ");
 }
 
-function modelSection(m: ModelView, runDir: string): Html {
+function modelSection(files: RunFiles, m: ModelView, runDir: string): Html {
   const o = m.outcome;
   const notes: Html[] = [];
   if (o === undefined) {
@@ -469,12 +551,12 @@ function modelSection(m: ModelView, runDir: string): Html {
     );
   }
   if (m.resultError) notes.push(missing(m.resultError));
-  const files = pngFiles(m.dir).sort((a, b) =>
+  const pngs = pngFiles(files, m.dir).sort((a, b) =>
     gridOrder(a) - gridOrder(b) || a.localeCompare(b)
   );
-  const grids = files.map((file) => {
+  const grids = pngs.map((file) => {
     const caption = gridCaption(file);
-    const img = pngImage(readFileSync(file), `${m.name}: ${caption}`, 480);
+    const img = pngImage(files.readBytes(file), `${m.name}: ${caption}`, 480);
     const style = img.width
       ? html`
         style="width: ${img.width}px"
@@ -552,23 +634,24 @@ function jsonTable(value: unknown): Html | undefined {
   );
 }
 
-function sweepSection(runDir: string): Html | undefined {
+function sweepSection(files: RunFiles, runDir: string): Html | undefined {
   const file = (name: string) => join(runDir, name);
-  const present = [
+  const present = (path: string) => files.isFile(path);
+  const found = [
     "sweep.csv",
     "sweep.json",
     "sweep.md",
     "sweep.svg",
     "sweep.png",
   ]
-    .filter((f) => existsSync(file(f)));
-  if (present.length === 0) return undefined;
+    .filter((f) => present(file(f)));
+  if (found.length === 0) return undefined;
   const parts: Html[] = [];
   try {
-    if (existsSync(file("sweep.csv"))) {
-      parts.push(csvTable(readFileSync(file("sweep.csv"), "utf8")));
-    } else if (existsSync(file("sweep.json"))) {
-      const value = JSON.parse(readFileSync(file("sweep.json"), "utf8"));
+    if (present(file("sweep.csv"))) {
+      parts.push(csvTable(files.readText(file("sweep.csv"))));
+    } else if (present(file("sweep.json"))) {
+      const value = JSON.parse(files.readText(file("sweep.json")));
       parts.push(
         jsonTable(value) ??
           html`<pre>${JSON.stringify(value, null, 2)}</pre>`,
@@ -580,21 +663,21 @@ function sweepSection(runDir: string): Html | undefined {
     );
   }
   if (
-    existsSync(file("sweep.md")) &&
-    !existsSync(file("sweep.csv")) && !existsSync(file("sweep.json"))
+    present(file("sweep.md")) &&
+    !present(file("sweep.csv")) && !present(file("sweep.json"))
   ) {
-    parts.push(html`<pre>${readFileSync(file("sweep.md"), "utf8")}</pre>`);
+    parts.push(html`<pre>${files.readText(file("sweep.md"))}</pre>`);
   }
-  if (existsSync(file("sweep.svg"))) {
+  if (present(file("sweep.svg"))) {
     parts.push(
       html`<figure class="plot">${
-        inlineSvg(readFileSync(file("sweep.svg"), "utf8"), "sweep")
+        inlineSvg(files.readText(file("sweep.svg")), "sweep")
       }<figcaption>Sweep</figcaption></figure>`,
     );
-  } else if (existsSync(file("sweep.png"))) {
+  } else if (present(file("sweep.png"))) {
     parts.push(
       html`<figure class="plot">${
-        pngImage(readFileSync(file("sweep.png")), "sweep")
+        pngImage(files.readBytes(file("sweep.png")), "sweep")
       }<figcaption>Sweep</figcaption></figure>`,
     );
   }
@@ -602,8 +685,8 @@ function sweepSection(runDir: string): Html | undefined {
 }
 
 /** FID per model and sampler from results.json, when the run scored any. */
-function fidSection(runDir: string): Html | undefined {
-  const results = valueOf(readJson<RunResults>(join(runDir, "results.json")));
+function fidSection(files: RunFiles, runDir: string): Html | undefined {
+  const results = valueOf(readResults(files, join(runDir, "results.json")));
   const models = results?.models.filter((m) => m.fid !== undefined) ?? [];
   if (models.length === 0) return undefined;
   const kinds = [...new Set(models.flatMap((m) => Object.keys(m.fid!)))];
@@ -626,11 +709,15 @@ function fidSection(runDir: string): Html | undefined {
 }
 
 /** The downstream classification table, when the run made one. */
-function classificationSection(runDir: string): Html | undefined {
+function classificationSection(
+  files: RunFiles,
+  runDir: string,
+): Html | undefined {
   const path = join(runDir, "classification.csv");
-  if (!existsSync(path)) return undefined;
+  if (!files.isFile(path)) return undefined;
   const records = valueOf(
     readJson<{ records?: { selection?: string; codes?: string }[] }>(
+      files,
       join(runDir, "classification.json"),
     ),
   )?.records ?? [];
@@ -641,7 +728,7 @@ function classificationSection(runDir: string): Html | undefined {
       ? missing(
         "Model selection on the test set (the released code's protocol): each error is that of the round with the best test accuracy, so it is optimistic.",
       )
-      : ""}${csvTable(readFileSync(path, "utf8"))}<p
+      : ""}${csvTable(files.readText(path))}<p
       class="note">Test error (%) of an MLP head on frozen codes${codes.length
         ? ` (${codes.join(", ")} codes)`
         : ""}, mean and std over seeds (classification.md has the paper's Table 2 layout).</p>
@@ -649,8 +736,15 @@ function classificationSection(runDir: string): Html | undefined {
 }
 
 /** The fidelity mode of a run and the fields it set. */
-function fidelitySection(manifest: ResolvedManifest | undefined): Html {
-  const f = (manifest as Partial<ResolvedManifest> | undefined)?.fidelity;
+function fidelitySection(
+  manifest: ResolvedManifest | undefined,
+  sweep: { results: RunResults | undefined; cells: number },
+): Html {
+  // A sweep: the fields the mode set alike in every cell (results.json);
+  // a field a grid key sets is the grid's in each cell.
+  const f = sweep.cells > 0 && sweep.results?.fidelity !== undefined
+    ? sweep.results.fidelity
+    : (manifest as Partial<ResolvedManifest> | undefined)?.fidelity;
   if (f === undefined) {
     return html`<p>clean (the run predates fidelity modes).</p>`;
   }
@@ -658,7 +752,9 @@ function fidelitySection(manifest: ResolvedManifest | undefined): Html {
   return html`<p>Mode <b>${f.mode}</b>${
     f.mode === "clean"
       ? ": the manifest as written."
-      : `: ${applied.length} fields set (README, Fidelity).`
+      : `: ${applied.length} fields set${
+        sweep.cells > 0 ? " in every cell" : ""
+      } (README, Fidelity).`
   }</p>${
     applied.length
       ? table(
@@ -669,17 +765,18 @@ function fidelitySection(manifest: ResolvedManifest | undefined): Html {
   }`;
 }
 
-function otherFigures(runDir: string): Html | undefined {
-  const files = readdirSync(runDir).filter((f) =>
-    /\.(png|svg)$/i.test(f) && !RERENDERED.has(f) && !f.startsWith("sweep.")
-  ).sort();
-  if (files.length === 0) return undefined;
+function otherFigures(files: RunFiles, runDir: string): Html | undefined {
+  const figures = files.list(runDir).filter((e) => e.isFile).map((e) => e.name)
+    .filter((f) =>
+      /\.(png|svg)$/i.test(f) && !RERENDERED.has(f) && !f.startsWith("sweep.")
+    ).sort();
+  if (figures.length === 0) return undefined;
   return html`${
-    files.map((f) => {
+    figures.map((f) => {
       const path = join(runDir, f);
       const body = f.toLowerCase().endsWith(".svg")
-        ? inlineSvg(readFileSync(path, "utf8"), f)
-        : pngImage(readFileSync(path), f);
+        ? inlineSvg(files.readText(path), f)
+        : pngImage(files.readBytes(path), f);
       return html`<figure class="plot">${body}<figcaption>${f}</figcaption></figure>`;
     })
   }`;
@@ -818,8 +915,23 @@ function matchedSection(
   `;
 }
 
+/** What the report left out because links led out of the run folder. */
+function refusedNote(files: RunFiles): Html | string {
+  const refused = files.refused;
+  if (refused.length === 0) return "";
+  return missing(
+    `Left out: ${refused.length} ${
+      refused.length === 1 ? "path leads" : "paths lead"
+    } out of the run folder (${refused.slice(0, 5).join(", ")}${
+      refused.length > 5 ? ", ..." : ""
+    }); a report shows the run folder's own files only.`,
+  );
+}
+
 /**
- * Builds the report of a run folder.
+ * Builds the report of a run folder. Every file is read through
+ * {@link runFiles}: links that lead out of the run folder are left out (and
+ * named on the page), so a page never embeds a file from elsewhere.
  *
  * @param runDir The run folder (as written by `deno task exp`).
  * @returns The report as one self-contained HTML document.
@@ -828,25 +940,35 @@ function matchedSection(
  */
 export async function buildReport(runDir: string): Promise<string> {
   const dir = resolve(runDir);
-  const manifestLoaded = readJson<unknown>(
+  let files: RunFiles;
+  try {
+    files = runFiles(dir);
+  } catch {
+    throw new RangeError(`Not a run folder (it does not exist): ${runDir}`);
+  }
+  const manifestLoaded = readManifest(
+    files,
     join(dir, "manifest.resolved.json"),
   );
-  const resultsLoaded = readJson<RunResults>(join(dir, "results.json"));
+  const resultsLoaded = readResults(files, join(dir, "results.json"));
   if (manifestLoaded === undefined && resultsLoaded === undefined) {
     throw new RangeError(
       `Not a run folder (no manifest.resolved.json or results.json): ${runDir}`,
     );
   }
   const raw = valueOf(manifestLoaded);
-  const run = raw === undefined ? undefined : runManifest(dir, raw);
+  const run = raw === undefined ? undefined : runManifest(dir, raw, files);
   const manifest = run?.manifest;
   const results = valueOf(resultsLoaded);
-  const env = readJson<EnvInfo>(join(dir, "env.json"));
-  const models = modelViews(dir, run, results);
+  const env = readJson<EnvInfo>(files, join(dir, "env.json"));
+  const models = modelViews(files, dir, run, results);
   const name = manifest?.name ?? results?.experiment ?? basename(dir);
   const date = valueOf(env)?.date ??
-    statSync(join(dir, results ? "results.json" : "manifest.resolved.json"))
-      .mtime.toISOString();
+    new Date(
+      files.mtimeMs(
+        join(dir, results ? "results.json" : "manifest.resolved.json"),
+      ) ?? 0,
+    ).toISOString();
 
   const resultsNote = resultsLoaded === undefined
     ? missing(
@@ -859,12 +981,13 @@ export async function buildReport(runDir: string): Promise<string> {
   const failures = failedParts(models, results);
   const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
 
-  const sweep = sweepSection(dir);
+  const sweep = sweepSection(files, dir);
   const matched = matchedSection(models, manifest);
-  const fid = fidSection(dir);
-  const classification = classificationSection(dir);
-  const claims = claimsSection(dir);
-  const others = otherFigures(dir);
+  const fid = fidSection(files, dir);
+  const classification = classificationSection(files, dir);
+  const claims = claimsSection(dir, files);
+  const others = otherFigures(files, dir);
+  const modelSections = models.map((m) => modelSection(files, m, dir));
   const sections: [string, string, Html][] = [
     ...(claims
       ? [["claims", "Claims of the paper", claims] as [string, string, Html]]
@@ -886,7 +1009,11 @@ export async function buildReport(runDir: string): Promise<string> {
       : []),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
     ["curves", "Training curves", await curvesSection(models)],
-    ["fidelity", "Fidelity", fidelitySection(manifest)],
+    [
+      "fidelity",
+      "Fidelity",
+      fidelitySection(manifest, { results, cells: run?.cells.length ?? 0 }),
+    ],
     [
       "paper",
       "Paper vs this run",
@@ -908,7 +1035,7 @@ export async function buildReport(runDir: string): Promise<string> {
       "Models",
       models.length === 0
         ? missing("The run has no models.")
-        : html`${models.map((m) => modelSection(m, dir))}`,
+        : html`${modelSections}`,
     ],
     ...(others
       ? [["figures", "Other figures", others] as [string, string, Html]]
@@ -940,6 +1067,7 @@ export async function buildReport(runDir: string): Promise<string> {
         <header>
     <h1>${name}</h1>
     ${manifest?.description ? html`<p>${manifest.description}</p>` : ""}
+    ${refusedNote(files)}
     <p class="meta">Run folder ${basename(dir)} · ${date} · ${models
       .length} models${failed.length
       ? `, ${failed.length} without a result`
@@ -963,7 +1091,8 @@ export async function buildReport(runDir: string): Promise<string> {
 
 /**
  * Builds the report of a run folder and writes it to `report.html` there,
- * atomically.
+ * atomically; temporaries left in the folder by writers that died are
+ * removed.
  *
  * @param runDir The run folder.
  * @returns The path written.
@@ -971,6 +1100,8 @@ export async function buildReport(runDir: string): Promise<string> {
 export async function writeReport(runDir: string): Promise<string> {
   const page = await buildReport(runDir);
   const path = join(runDir, REPORT_FILE);
+  // A report half-written by a process that died (a killed server) goes.
+  removeStaleTemps(runDir);
   writeFileAtomic(path, page);
   return path;
 }
@@ -982,9 +1113,14 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
+    // Someone else's or a damaged results.json: one line, before writing.
+    checkRunFolder(runDir);
     console.log(`Report: ${await writeReport(runDir)}`);
   } catch (e) {
-    if (e instanceof RangeError || e instanceof TypeError) {
+    if (
+      e instanceof RangeError || e instanceof TypeError ||
+      e instanceof DiskError
+    ) {
       console.error(`error: ${e.message}`);
       Deno.exit(2);
     }

@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import { type RunFiles, runFiles } from "./run_files.ts";
 
 /** One cell of a sweep. */
 export interface SweepCell {
@@ -34,8 +34,8 @@ export interface RunManifest {
   modelDir: (name: string) => string;
 }
 
-function readJson(path: string): unknown {
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
+function readJson(files: RunFiles, path: string): unknown {
+  return files.isFile(path) ? JSON.parse(files.readText(path)) : undefined;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -47,10 +47,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  *
  * @param runDir The run folder.
  * @param raw The parsed manifest file.
+ * @param files How files are read: inside the run folder only by default.
  * @returns The manifest, the cells of a sweep and model folders.
  * @throws {SyntaxError} When `cells.json` is not valid JSON.
  */
-export function runManifest(runDir: string, raw: unknown): RunManifest {
+export function runManifest(
+  runDir: string,
+  raw: unknown,
+  files: RunFiles = runFiles(runDir),
+): RunManifest {
   const single = (name: string) => join(runDir, "models", name);
   if (!Array.isArray(raw)) {
     return {
@@ -64,7 +69,7 @@ export function runManifest(runDir: string, raw: unknown): RunManifest {
     id?: unknown;
     manifest: ResolvedManifest;
   }[];
-  const listed = readJson(join(runDir, "cells.json"));
+  const listed = readJson(files, join(runDir, "cells.json"));
   const cells: SweepCell[] = entries.map((e, i) => {
     const id = String(e.id ?? i);
     const info = Array.isArray(listed)
@@ -106,7 +111,9 @@ export function runManifest(runDir: string, raw: unknown): RunManifest {
       const inCell = cell?.dir === undefined
         ? undefined
         : join(cell.dir, "models", name.slice(0, at));
-      return inCell !== undefined && existsSync(inCell) ? inCell : single(name);
+      return inCell !== undefined && files.isDirectory(inCell)
+        ? inCell
+        : single(name);
     },
   };
 }

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeFileAtomic } from "../core/files.ts";
 import type { ClaimOutcome } from "./claims.ts";
 import { Html, html, table } from "./report_html.ts";
+import { type RunFiles, runFiles } from "./run_files.ts";
 
 const VERDICT_CLASS: Record<ClaimOutcome["status"], string> = {
   "holds": "holds",
@@ -45,13 +45,17 @@ export function claimsTable(outcomes: readonly ClaimOutcome[]): Html {
  * `claims.json`.
  *
  * @param runDir The run folder.
+ * @param files How files are read: inside the run folder only by default.
  * @returns The section body, or `undefined`.
  */
-export function claimsSection(runDir: string): Html | undefined {
+export function claimsSection(
+  runDir: string,
+  files: RunFiles = runFiles(runDir),
+): Html | undefined {
   const path = join(runDir, "claims.json");
-  if (!existsSync(path)) return undefined;
+  if (!files.isFile(path)) return undefined;
   try {
-    const { claims } = JSON.parse(readFileSync(path, "utf8")) as {
+    const { claims } = JSON.parse(files.readText(path)) as {
       claims: ClaimOutcome[];
     };
     return html`

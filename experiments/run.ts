@@ -38,6 +38,8 @@ import { describeClaim } from "./claim.ts";
 import {
   arraySpec,
   cellStates,
+  checkSbatchPath,
+  checkSlurmOptions,
   ClusterError,
   collectRun,
   joinRun,
@@ -47,6 +49,7 @@ import {
   sharedRunDir,
   shellQuote,
   SLURM_DIR,
+  type SlurmOptions,
   slurmScripts,
   submitSlurm,
   taskUnits,
@@ -61,6 +64,8 @@ Options:
   --set key=value      override a manifest field (repeatable), e.g. --set train.steps=100
   --plugin MODULE      load plug-ins from a module (repeatable): a path or an
                        import specifier, besides the manifest's plugins list
+                       (each imported within 60 s; IRMAE_PLUGIN_TIMEOUT=<seconds>
+                       in the environment changes the limit)
   --resume             continue the latest run of this experiment (or --out DIR)
   --out DIR            run folder (default runs/<name>-<timestamp>)
   --backend NAME       auto | webgpu | wasm | cpu
@@ -89,7 +94,10 @@ defaults to runs/<name>-<run key> and must be on a shared file system):
                        the array tasks' resources (C defaults to parallel)
   --throttle N         at most N array tasks at once
   --sbatch-arg X       another #SBATCH option (repeatable), e.g. qos=long
-                       or --sbatch-arg=--gres=gpu:a100:1`;
+                       or --sbatch-arg=--gres=gpu:a100:1
+  Each value is checked against what Slurm accepts for it (names of letters,
+  digits, _ . -; Slurm times; memory sizes; --sbatch-arg: one --name[=value]
+  without blanks, quotes, $, backticks, ; or #); anything else exits 2.`;
 
 /** A problem with the command line: printed without a stack, exit 2. */
 class UsageError extends Error {}
@@ -281,6 +289,9 @@ async function main(args: string[]): Promise<number> {
       `Expected one experiment name, got ${positionals.length}\n\n${USAGE}`,
     );
   }
+  // Values bound for the cluster's scripts are checked before anything
+  // else is read or written.
+  const slurmOptions = slurmFlags(values);
   const overrides = [...values.set];
   if (values.backend !== undefined) {
     if (!BACKEND_NAMES.includes(values.backend as BackendRequest)) {
@@ -332,6 +343,7 @@ async function main(args: string[]): Promise<number> {
       values,
       found,
       positionals[0]!,
+      slurmOptions,
     );
   }
   if (values["dry-run"]) {
@@ -445,10 +457,62 @@ function positiveFlag(
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) {
     throw new UsageError(
-      `--${name}: expected a positive integer, got "${text}"`,
+      `--${name}: expected a positive integer, got ${JSON.stringify(text)}`,
     );
   }
   return n;
+}
+
+/** The flags that only --slurm uses. */
+const SLURM_ONLY = [
+  "partition",
+  "time",
+  "gpus",
+  "cpus-per-task",
+  "mem",
+  "account",
+  "throttle",
+] as const;
+
+/**
+ * The Slurm options of the command line, checked against what Slurm
+ * accepts (see SLURM_OPTIONS_SCHEMA in cluster.ts); `undefined` without
+ * --slurm, where a Slurm-only flag is refused.
+ */
+function slurmFlags(values: Values): SlurmOptions | undefined {
+  const given = [
+    ...SLURM_ONLY.filter((f) => values[f] !== undefined),
+    ...(values["sbatch-arg"].length ? ["sbatch-arg"] : []),
+  ];
+  if (!values.slurm) {
+    if (given.length > 0) {
+      throw new UsageError(`--${given[0]} is used with --slurm only`);
+    }
+    return undefined;
+  }
+  const options = checkSlurmOptions({
+    ...(values.partition === undefined ? {} : { partition: values.partition }),
+    ...(values.time === undefined ? {} : { time: values.time }),
+    ...(values.mem === undefined ? {} : { mem: values.mem }),
+    ...(values.account === undefined ? {} : { account: values.account }),
+    ...optionalNumber("gpus", positiveFlag(values, "gpus")),
+    ...optionalNumber("cpusPerTask", positiveFlag(values, "cpus-per-task")),
+    ...optionalNumber("throttle", positiveFlag(values, "throttle")),
+    // `--sbatch-arg qos=long` and `--sbatch-arg=--qos=long` alike.
+    extra: values["sbatch-arg"].map((a) => a.startsWith("-") ? a : `--${a}`),
+  });
+  checkSbatchPath(
+    join(resolve(values.out ?? "runs"), SLURM_DIR),
+    values.out === undefined ? "the runs folder" : "--out",
+  );
+  return options;
+}
+
+function optionalNumber<K extends string>(
+  key: K,
+  value: number | undefined,
+): { [k in K]?: number } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: number };
 }
 
 /** --cells, --cell/--shard (or an array task), --collect and --slurm. */
@@ -458,6 +522,7 @@ async function cluster(
   values: Values,
   found: { path: string; paper: boolean },
   name: string,
+  slurmOptions: SlurmOptions | undefined,
 ): Promise<number> {
   const { cells } = experiment;
   // A sweep's cells, or a manifest without a grid as one task.
@@ -495,6 +560,13 @@ async function cluster(
     [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
     const outcome = await collectRun(experiment, dir);
+    for (const c of outcome.cells) {
+      if (c.problem !== undefined) {
+        console.error(
+          `warning: cell ${c.index} ${c.id}: ${c.problem}; it counts as not run`,
+        );
+      }
+    }
     const counts = new Map<string, number>(
       ["finished", "failed", "running", "started", "missing"].map((s) => [
         s,
@@ -551,19 +623,7 @@ async function cluster(
         resolve(found.path),
         ...flags,
       ],
-    }, {
-      ...(values.partition === undefined
-        ? {}
-        : { partition: values.partition }),
-      ...(values.time === undefined ? {} : { time: values.time }),
-      ...(values.mem === undefined ? {} : { mem: values.mem }),
-      ...(values.account === undefined ? {} : { account: values.account }),
-      gpus: positiveFlag(values, "gpus"),
-      cpusPerTask: positiveFlag(values, "cpus-per-task"),
-      throttle: positiveFlag(values, "throttle"),
-      // `--sbatch-arg qos=long` and `--sbatch-arg=--qos=long` alike.
-      extra: values["sbatch-arg"].map((a) => a.startsWith("-") ? a : `--${a}`),
-    });
+    }, slurmOptions ?? {});
     if (values["dry-run"]) {
       console.log(
         `# ${join(dir, SLURM_DIR, "array.sbatch")}\n${scripts.array}`,

@@ -73,6 +73,7 @@ import {
 } from "./sweep.ts";
 import type { ModelResult } from "./train.ts";
 import type { WorkerRequest } from "./worker.ts";
+import type { FidelityRecord } from "./fidelity.ts";
 import { linePlot, spectrumPlot } from "../metrics/plot.ts";
 import type { ClassifierFeatures } from "../metrics/classifier_features.ts";
 
@@ -548,6 +549,28 @@ interface RunContext {
   };
 }
 
+/**
+ * A sweep's fidelity record: the mode, and the fields it set to the same
+ * value in every cell. A field a grid key sets is the grid's in each cell
+ * (each cell's own `results.json` and manifest say what it trained with),
+ * so it is not listed as the mode's.
+ */
+function sweepFidelity(experiment: Experiment): FidelityRecord {
+  const { mode } = experiment.manifest.fidelity;
+  const [first, ...rest] = experiment.cells.map((c) =>
+    c.manifest.fidelity.applied
+  );
+  if (first === undefined) return experiment.manifest.fidelity;
+  const same = (a: unknown, b: unknown) =>
+    JSON.stringify(a) === JSON.stringify(b);
+  const applied = Object.fromEntries(
+    Object.entries(first).filter(([path, value]) =>
+      rest.every((other) => path in other && same(other[path], value))
+    ),
+  );
+  return { mode, applied };
+}
+
 type WorkerOutcome =
   | {
     type: "done";
@@ -571,18 +594,35 @@ type WorkerOutcome =
   };
 
 /**
- * What a lane does with an error: a disk error stops every worker of the
- * run (nothing more is written); the error goes on.
+ * Runs lanes side by side to their end. A lane's error stops every worker
+ * of the run (a disk error: nothing more is written), and the other lanes
+ * still run to their end, each waiting for its worker to stop, so that the
+ * error reaches the caller (and the process exits) only once no worker is
+ * working any more; then the first error is thrown.
  */
-function stopRun(context: RunContext): (error: unknown) => never {
-  return (error) => {
-    if (error instanceof DiskError) {
-      context.abort.error ??= error;
-      for (const stop of [...context.abort.workers]) stop();
-    }
-    throw error;
-  };
+async function runLanes(
+  context: RunContext,
+  count: number,
+  lane: () => Promise<void>,
+): Promise<void> {
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: count }, () =>
+      lane().catch((error) => {
+        errors.push(error);
+        if (error instanceof DiskError) context.abort.error ??= error;
+        for (const stop of [...context.abort.workers]) stop();
+      })),
+  );
+  if (context.abort.error !== undefined) throw context.abort.error;
+  if (errors.length > 0) throw errors[0];
 }
+
+/**
+ * How long a worker asked to stop may take to finish its step before it is
+ * terminated.
+ */
+const STOP_GRACE_MS = 60_000;
 
 function runInWorker(
   req: WorkerRequest,
@@ -596,22 +636,39 @@ function runInWorker(
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
       type: "module",
     });
+    const stopped: WorkerOutcome = {
+      type: "error",
+      name: "Stopped",
+      message: "stopped by a disk error elsewhere in the run",
+    };
+    // Stopping is asked, not forced: a worker ended in the middle of its
+    // work (wasm running, a file half-written) while the process exits can
+    // crash the process natively; it stops at its next step instead.
+    const flag = new SharedArrayBuffer(4);
+    let ended = false;
+    let forced: ReturnType<typeof setTimeout> | undefined;
     const finish = (outcome: WorkerOutcome) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(forced);
       context.abort.workers.delete(stop);
+      // It has posted its last message (or overran its grace): nothing of
+      // ours runs there any more.
       worker.terminate();
       if (outcome.type === "error" && outcome.disk !== undefined) {
         const { path, code, action } = outcome.disk;
         context.abort.error ??= new DiskError(path, code, { action });
         for (const other of [...context.abort.workers]) other();
       }
-      done(outcome);
+      // After a disk error, what a worker finished is not written.
+      const aborted = context.abort.error !== undefined &&
+        outcome.type === "done";
+      done(aborted ? stopped : outcome);
     };
-    const stop = () =>
-      finish({
-        type: "error",
-        name: "Stopped",
-        message: "stopped by a disk error elsewhere in the run",
-      });
+    const stop = () => {
+      Atomics.store(new Int32Array(flag), 0, 1);
+      forced ??= setTimeout(() => finish(stopped), STOP_GRACE_MS);
+    };
     context.abort.workers.add(stop);
     worker.onmessage = (e: MessageEvent) => {
       const msg = e.data;
@@ -636,7 +693,7 @@ function runInWorker(
       e.preventDefault();
       finish({ type: "error", name: "WorkerError", message: e.message });
     };
-    worker.postMessage(req);
+    worker.postMessage({ ...req, stopFlag: flag });
   });
 }
 
@@ -861,10 +918,7 @@ async function runSingle(
     1,
     Math.min(options.parallel ?? manifest.parallel, jobs),
   );
-  await Promise.all(
-    Array.from({ length: parallel }, () => lane().catch(stopRun(context))),
-  );
-  if (context.abort.error !== undefined) throw context.abort.error;
+  await runLanes(context, parallel, lane);
 
   const env = {
     seed: manifest.seed,
@@ -1001,10 +1055,7 @@ async function runCells(
       context.emit({ type: "cell", cell, index: i, reused: loadedAll });
     }
   };
-  await Promise.all(
-    Array.from({ length: lanes }, () => lane().catch(stopRun(context))),
-  );
-  if (context.abort.error !== undefined) throw context.abort.error;
+  await runLanes(context, lanes, lane);
   const counts = { cellsTrained: trained, cellsReused: reused };
   if (only !== undefined) {
     const models = only.flatMap((i) =>
@@ -1064,7 +1115,7 @@ export async function writeSweep(
   const rows = aggregateSweep(cells, cellResults);
   const results: RunResults = {
     experiment: name,
-    fidelity: manifest.fidelity,
+    fidelity: sweepFidelity(experiment),
     key: experiment.key,
     models: all,
     failures: runFailures(all),

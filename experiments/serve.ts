@@ -16,13 +16,14 @@
  *
  * @module
  */
-import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
-import { extname, join, resolve, sep } from "node:path";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { DiskError } from "../core/files.ts";
 import { buildReport, REPORT_FILE, writeReport } from "./report.ts";
 import { type Html, html } from "./report_html.ts";
+import { type RunFiles, runFiles } from "./run_files.ts";
 
 /** Options of {@link serveRuns}. */
 export interface ServeRunsOptions {
@@ -106,20 +107,21 @@ const CONTENT_TYPES: Record<string, string> = {
 /** Larger JSON files are not read for the index. */
 const MAX_JSON_BYTES = 64 * 2 ** 20;
 
-function readJsonOr<T>(path: string): T | undefined {
+function readJsonOr<T>(files: RunFiles, path: string): T | undefined {
   try {
-    // A FIFO would block the server, a device never end: regular files only.
-    const info = statSync(path);
-    if (!info.isFile() || info.size > MAX_JSON_BYTES) return undefined;
-    return JSON.parse(Deno.readTextFileSync(path)) as T;
+    // A FIFO would block the server, a device never end: regular files
+    // inside the runs folder only.
+    if (!files.isFile(path)) return undefined;
+    if (statSync(files.real(path)!).size > MAX_JSON_BYTES) return undefined;
+    return JSON.parse(files.readText(path)) as T;
   } catch {
     return undefined;
   }
 }
 
-function isRun(dir: string): boolean {
-  return existsSync(join(dir, "manifest.resolved.json")) ||
-    existsSync(join(dir, "results.json"));
+function isRun(files: RunFiles, dir: string): boolean {
+  return files.isFile(join(dir, "manifest.resolved.json")) ||
+    files.isFile(join(dir, "results.json"));
 }
 
 /**
@@ -136,12 +138,18 @@ export function listRuns(runsDir: string): RunSummary[] {
     return [];
   }
   const runs: RunSummary[] = [];
+  let files: RunFiles;
+  try {
+    files = runFiles(runsDir);
+  } catch {
+    return [];
+  }
   for (const entry of entries) {
     // Symbolic links (dangling or not) are not listed: the server refuses
     // what they point to outside the folder anyway.
     if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
     try {
-      const summary = summarise(runsDir, entry.name);
+      const summary = summarise(files, runsDir, entry.name);
       if (summary !== undefined) runs.push(summary);
     } catch {
       // Removed while listed, or unreadable: not a run to show.
@@ -152,10 +160,14 @@ export function listRuns(runsDir: string): RunSummary[] {
   );
 }
 
-function summarise(runsDir: string, name: string): RunSummary | undefined {
+function summarise(
+  files: RunFiles,
+  runsDir: string,
+  name: string,
+): RunSummary | undefined {
   const dir = join(runsDir, name);
-  if (!isRun(dir)) return undefined;
-  const raw = readJsonOr<unknown>(join(dir, "manifest.resolved.json"));
+  if (!isRun(files, dir)) return undefined;
+  const raw = readJsonOr<unknown>(files, join(dir, "manifest.resolved.json"));
   // A sweep's file lists its cells' manifests; the first names the run.
   const manifest = (Array.isArray(raw) ? undefined : raw) as
     | { name?: string; models?: { name: string }[] }
@@ -165,8 +177,8 @@ function summarise(runsDir: string, name: string): RunSummary | undefined {
     : undefined;
   const results = readJsonOr<
     { experiment?: string; models?: { name: string; status: string }[] }
-  >(join(dir, "results.json"));
-  const env = readJsonOr<{ date?: string }>(join(dir, "env.json"));
+  >(files, join(dir, "results.json"));
+  const env = readJsonOr<{ date?: string }>(files, join(dir, "env.json"));
   const models = results?.models ?? manifest?.models;
   return {
     name,
@@ -181,7 +193,7 @@ function summarise(runsDir: string, name: string): RunSummary | undefined {
       ? results.models.filter((m) => m?.status !== "ok")
         .map((m) => String(m?.name))
       : [],
-    finished: existsSync(join(dir, "results.json")),
+    finished: files.isFile(join(dir, "results.json")),
   };
 }
 
@@ -354,7 +366,7 @@ function runsHandler(
     if (job === undefined) {
       // A finished run keeps its report; one still going is rebuilt each
       // time, and so is one in a folder the server cannot write.
-      job = (existsSync(join(runDir, "results.json"))
+      job = (runFiles(runDir).isFile(join(runDir, "results.json"))
         ? writeReport(runDir).then(
           (p) =>
             Deno.readTextFile(p),
@@ -396,29 +408,29 @@ function runsHandler(
     }
     if (segments.length === 0) return indexPage(root);
     if (urlPath === "/favicon.ico") return new Response(null, { status: 204 });
-    const runDir = join(root, segments[0]!);
-    if (!existsSync(runDir) || !isRun(runDir)) {
-      return status(404, "Not Found");
-    }
-    let realRoot: string;
+    // Every file is reached through its real path inside the real runs
+    // folder: a link out of it reads as absent or forbidden.
+    let files: RunFiles;
     try {
-      realRoot = realpathSync(root);
+      files = runFiles(root);
     } catch {
       return status(404, "Not Found");
     }
-    const inside = (p: string) => {
-      const real = realpathSync(p);
-      return real === realRoot || real.startsWith(realRoot + sep);
-    };
+    const runDir = join(root, segments[0]!);
+    if (files.real(runDir) === undefined) {
+      return existsSync(runDir)
+        ? status(403, "Forbidden")
+        : status(404, "Not Found");
+    }
+    if (!isRun(files, runDir)) return status(404, "Not Found");
     const path = join(root, ...segments);
     try {
       if (segments.length === 2 && segments[1] === REPORT_FILE) {
-        if (!inside(runDir)) return status(403, "Forbidden");
         const reportPath = join(runDir, REPORT_FILE);
         const results = join(runDir, "results.json");
-        const stale = !existsSync(reportPath) ||
-          (existsSync(results) &&
-            statSync(results).mtimeMs > statSync(reportPath).mtimeMs);
+        const reportTime = files.mtimeMs(reportPath);
+        const stale = reportTime === undefined ||
+          (files.mtimeMs(results) ?? 0) > reportTime;
         if (stale) {
           return new Response(await report(runDir), {
             headers: {
@@ -428,9 +440,13 @@ function runsHandler(
           });
         }
       }
-      if (!existsSync(path)) return status(404, "Not Found");
-      if (!inside(path)) return status(403, "Forbidden");
-      const info = statSync(path);
+      const real = files.real(path);
+      if (real === undefined) {
+        return existsSync(path)
+          ? status(403, "Forbidden")
+          : status(404, "Not Found");
+      }
+      const info = statSync(real);
       if (info.isDirectory()) {
         if (!urlPath.endsWith("/")) {
           return new Response(null, {
@@ -438,7 +454,7 @@ function runsHandler(
             headers: { location: `${urlPath}/` },
           });
         }
-        return listingPage(path, urlPath);
+        return listingPage(real, urlPath);
       }
       if (!info.isFile()) return status(403, "Forbidden");
       const headers = {
@@ -453,7 +469,9 @@ function runsHandler(
       if (request.method === "HEAD") {
         return new Response(null, { headers });
       }
-      const file = await Deno.open(path, { read: true });
+      // The real path is opened: a link swapped since the check cannot
+      // lead out.
+      const file = await Deno.open(real, { read: true });
       return new Response(file.readable, { headers });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return status(404, "Not Found");

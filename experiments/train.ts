@@ -95,6 +95,8 @@ export interface TrainOptions {
   onProgress?: (p: Progress) => void;
   /** Stop after this many steps of this call (tests of kill/resume). */
   stopAfter?: number;
+  /** Asked before every step: `true` stops training there. */
+  shouldStop?: () => boolean;
   /**
    * Feature space of the FID and t-SNE of `eval.samplers` draws; without it
    * there is no FID and t-SNE embeds pixels.
@@ -315,6 +317,9 @@ export async function trainModel(
       thresholds: manifest.eval.thresholds,
       onProgress: options.onProgress,
       stopAfter: options.stopAfter,
+      ...(options.shouldStop === undefined
+        ? {}
+        : { shouldStop: options.shouldStop }),
       checkpoint: {
         path: ckptPath,
         every: manifest.train.checkpointEvery,

@@ -26,7 +26,10 @@ import {
   TIERS,
 } from "./claims.ts";
 import { writeFileAtomic } from "../core/files.ts";
-import { loadExperiment } from "./experiment.ts";
+import { ExperimentError, loadExperiment } from "./experiment.ts";
+import { ManifestError } from "./manifest.ts";
+import { PluginLoadError } from "./plugins.ts";
+import { DiskError } from "../core/files.ts";
 import { writeClaimsReport } from "./report_claims.ts";
 import { runExperiment } from "./runner.ts";
 import { writeReport } from "./report.ts";
@@ -141,6 +144,21 @@ async function main(args: string[]): Promise<number> {
     console.log(claimsMarkdown(outcomes, "Claims (nothing run)"));
     return 0;
   }
+  checkOnlyInTiers(only, tiers, values.tier);
+  // Every run's manifest with the caller's --set, checked before anything
+  // is written: a field that does not exist is the caller's mistake, not a
+  // claim "not run".
+  for (const key of keys) {
+    const spec = CLAIM_RUNS[key]!;
+    await loadExperiment(spec.manifest, {
+      overrides: overridesOf(key, values.set, {
+        dir: values.celeba,
+        inception: values.inception,
+      }),
+      paper: spec.paper,
+      skipPreflight: true,
+    });
+  }
   const dir = resolve(
     values.out ?? join("runs", `verify-${tiers.join("-")}-${timestamp()}`),
   );
@@ -177,6 +195,8 @@ async function main(args: string[]): Promise<number> {
         fresh: values.fresh,
         report: false,
         onEvent: (e) => {
+          // Damaged model-cache entries and the like, as exp says them.
+          if (e.type === "warning") console.error(`warning: ${e.message}`);
           if (e.type !== "model") return;
           const r = e.result;
           console.log(
@@ -242,6 +262,29 @@ async function main(args: string[]): Promise<number> {
   return failing(outcomes, selected) > 0 ? 1 : 0;
 }
 
+/**
+ * Refuses `--only` claims outside the selected tiers: they would be
+ * silently left unchecked.
+ */
+function checkOnlyInTiers(
+  only: readonly string[] | undefined,
+  tiers: readonly Tier[],
+  tierFlag: string,
+): void {
+  const outside = CLAIMS.filter((c) =>
+    only?.includes(c.id) === true && !tiers.includes(c.tier)
+  );
+  if (outside.length === 0) return;
+  const needed = [...new Set(outside.map((c) => c.tier))];
+  throw new UsageError(
+    `--only: ${
+      outside.map((c) => `${c.id} (tier ${c.tier})`).join(", ")
+    } not in --tier ${tierFlag}; add --tier ${
+      [...new Set([...tiers, ...needed])].join(",")
+    }`,
+  );
+}
+
 /** Checked claims that do not hold. */
 function failing(
   outcomes: readonly ClaimOutcome[],
@@ -257,8 +300,14 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n\n${USAGE}`);
+    if (
+      e instanceof UsageError || e instanceof ManifestError ||
+      e instanceof ExperimentError || e instanceof PluginLoadError ||
+      e instanceof DiskError || e instanceof RangeError ||
+      e instanceof TypeError
+    ) {
+      // One line; --help has the usage.
+      console.error(`error: ${oneLine(e).replace(/^\w*Error: /, "")}`);
       Deno.exit(2);
     }
     throw e;

@@ -36,6 +36,12 @@ export interface WorkerRequest {
   /** Stop after this many steps (tests). */
   stopAfter?: number;
   /**
+   * One shared 32-bit word: the runner sets it to 1 to stop training at the
+   * next step (a disk error elsewhere), so a worker is never ended in the
+   * middle of its work.
+   */
+  stopFlag?: SharedArrayBuffer;
+  /**
    * `train` (one model, then its generation and classification) or
    * `supervised` (the supervised classification baseline).
    * @default "train"
@@ -102,6 +108,10 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         dir: req.dir,
         resume: req.resume,
         stopAfter: req.stopAfter,
+        ...(req.stopFlag === undefined ? {} : {
+          shouldStop: () =>
+            Atomics.load(new Int32Array(req.stopFlag!), 0) === 1,
+        }),
         modelCache: req.modelCache,
         onWarning,
         onProgress: (p) => {

@@ -267,8 +267,10 @@ Deno.test("buildReport() includes sweeps, sample grids and other figures", async
 });
 
 Deno.test("buildReport() reads a sweep's cells from their own folders", async () => {
-  const cell = await smokeRun();
   const dir = tempDir("irmae-report-sweep-");
+  // Cells live inside the run folder, as the runner writes them.
+  const cell = join(dir, "cells", "l=0,seed=0");
+  cpSync(await smokeRun(), cell, { recursive: true });
   const manifest = JSON.parse(
     readFileSync(join(cell, "manifest.resolved.json"), "utf8"),
   );
@@ -286,7 +288,7 @@ Deno.test("buildReport() reads a sweep's cells from their own folders", async ()
     JSON.stringify([{
       id: "l=0,seed=0",
       values: { l: 0, seed: 0 },
-      dir: cell,
+      dir: join("cells", "l=0,seed=0"),
     }]),
   );
   writeFileSync(
