@@ -8,8 +8,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
 import { installWasmKernels } from "./wasm/kernels.ts";
 
 /** A backend a run may ask for. */
@@ -48,6 +46,48 @@ interface GpuAdapterLike {
   isFallbackAdapter?: boolean;
 }
 
+/**
+ * Runs `probe` (the first WebGPU call of a process, which enumerates the
+ * Vulkan drivers) without libwayland's `error: XDG_RUNTIME_DIR is invalid or
+ * not set in the environment.` lines: Mesa's drivers (llvmpipe included)
+ * try the default Wayland display while they load, and where
+ * `XDG_RUNTIME_DIR` is unset or relative libwayland prints that line, twice
+ * per process and worker. Where no Wayland display can be reached anyway
+ * (no absolute `XDG_RUNTIME_DIR`, no `WAYLAND_DISPLAY` or `WAYLAND_SOCKET`),
+ * `WAYLAND_DISPLAY` names an absolute path that does not exist for the
+ * duration of the probe, so libwayland fails quietly; the environment is
+ * restored after. Without env permission it only runs `probe`.
+ */
+async function withoutWaylandNoise<T>(probe: () => Promise<T>): Promise<T> {
+  let quiet = false;
+  try {
+    const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+    quiet = Deno.build.os === "linux" &&
+      !(runtime?.startsWith("/") ?? false) &&
+      Deno.env.get("WAYLAND_DISPLAY") === undefined &&
+      Deno.env.get("WAYLAND_SOCKET") === undefined;
+    if (quiet) Deno.env.set("WAYLAND_DISPLAY", "/nonexistent/irmae-no-wayland");
+  } catch {
+    quiet = false; // no env permission: leave the environment alone
+  }
+  try {
+    return await probe();
+  } finally {
+    if (quiet) Deno.env.delete("WAYLAND_DISPLAY");
+  }
+}
+
+/**
+ * Marks tfjs's cpu backend as used, so that its first tensor does not print
+ * "Hi, looks like you are running TensorFlow.js in Node.js...": Deno defines
+ * `process`, tfjs takes it for Node.js and suggests tfjs-node, which does
+ * not run here. The banner is the only thing the flag controls.
+ */
+export function quietCpuBackend(): void {
+  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
+  if (cpu !== null && "firstUse" in cpu) cpu.firstUse = false;
+}
+
 async function probeAdapter(): Promise<
   { real: boolean; description: string } | undefined
 > {
@@ -58,7 +98,9 @@ async function probeAdapter(): Promise<
   if (gpu === undefined) return undefined;
   let adapter: GpuAdapterLike | null;
   try {
-    adapter = await gpu.requestAdapter() as GpuAdapterLike | null;
+    adapter = await withoutWaylandNoise(() =>
+      gpu.requestAdapter() as Promise<GpuAdapterLike | null>
+    );
   } catch {
     return undefined;
   }
@@ -80,23 +122,42 @@ async function probeAdapter(): Promise<
   };
 }
 
-function wasmDirectory(): string {
-  const require = createRequire(import.meta.url);
-  return dirname(require.resolve("@tensorflow/tfjs-backend-wasm")) + "/";
+/**
+ * Starts the wasm backend, or says in one line why it cannot; on failure
+ * the backend is unregistered again, so tfjs never holds a registered but
+ * uninitialised `wasm` backend that outranks cpu (every op would then fail
+ * with "backend 'wasm' has not yet been initialized").
+ */
+async function useWasm(): Promise<string | undefined> {
+  if (wasmFailure !== undefined) return wasmFailure;
+  wasmFailure = await startWasm();
+  return wasmFailure;
 }
 
-async function useWasm(): Promise<boolean> {
-  // Imported here, not at the top: the import registers the wasm backend
-  // with a higher priority than cpu, and until it is initialised every tfjs
-  // op would fail ("backend 'wasm' has not yet been initialized"). Without
-  // it, the library works on tfjs's default cpu backend right after import.
-  const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
-  installWasmKernels();
-  setWasmPaths(wasmDirectory());
+async function startWasm(): Promise<string | undefined> {
   try {
-    return await tf.setBackend("wasm");
-  } catch {
-    return false;
+    // Imported here, not at the top: the import registers the wasm backend
+    // with a higher priority than cpu. tfjs finds its .wasm files beside its
+    // own loader in the npm package, wherever this module was loaded from.
+    await import("@tensorflow/tfjs-backend-wasm");
+    installWasmKernels();
+    if (await tf.setBackend("wasm")) return undefined;
+    forgetWasm();
+    return "the wasm module did not initialise";
+  } catch (error) {
+    forgetWasm();
+    return (error as Error).message?.split("\n")[0] || String(error);
+  }
+}
+
+/** Why the wasm backend could not start in this process, once it failed. */
+let wasmFailure: string | undefined;
+
+function forgetWasm(): void {
+  // tfjs registers the wasm backend's factory on the module's first import
+  // only, so a failed start is final for this process.
+  if (tf.engine().registryFactory["wasm"] !== undefined) {
+    tf.removeBackend("wasm");
   }
 }
 
@@ -136,7 +197,7 @@ export async function selectBackend(
       await import("@tensorflow/tfjs-backend-webgpu");
       // Split-K matmul gives wrong gradients for transposeB with K >= 2048.
       tf.env().set("WEBGPU_MATMUL_PROGRAM_TYPE", 3);
-      if (await tf.setBackend("webgpu")) {
+      if (await withoutWaylandNoise(() => tf.setBackend("webgpu"))) {
         await tf.ready();
         return {
           name: "webgpu",
@@ -152,7 +213,8 @@ export async function selectBackend(
     }
   }
   if (request === "wasm" || request === "auto") {
-    if (await useWasm()) {
+    const failure = await useWasm();
+    if (failure === undefined) {
       await tf.ready();
       return {
         name: "wasm",
@@ -161,9 +223,12 @@ export async function selectBackend(
         notes,
       };
     }
-    if (request === "wasm") throw new Error("Cannot start the wasm backend");
-    notes.push("wasm backend failed to initialise");
+    if (request === "wasm") {
+      throw new Error(`Cannot start the wasm backend: ${failure}`);
+    }
+    notes.push(`wasm backend failed to initialise (${failure})`);
   }
+  quietCpuBackend();
   await tf.setBackend("cpu");
   await tf.ready();
   return { name: "cpu", requested: request, notes };

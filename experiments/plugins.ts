@@ -158,6 +158,8 @@ export async function loadPlugins(
     }
     let module: Record<string, unknown>;
     try {
+      // A user's module, known at run time only: the one dynamic import that
+      // `deno publish` cannot analyse by design (tests/package_test.ts).
       module = await import(specifier);
     } catch (e) {
       const first = String((e as Error).message ?? e).split("\n")[0];

@@ -9,8 +9,7 @@
  */
 import cliProgress from "cli-progress";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
 import { DiskError } from "../core/files.ts";
@@ -24,8 +23,8 @@ import {
   findManifest,
   hasPaperBlock,
   loadExperiment,
-  MANIFEST_DIR,
 } from "./experiment.ts";
+import { builtinManifestUrl } from "./builtin_manifests.ts";
 import { ManifestError } from "./manifest.ts";
 import {
   loadPlugins,
@@ -136,9 +135,7 @@ function parse(args: string[]) {
 async function list(experiment: Experiment | undefined, plugins: string[]) {
   const names = builtinManifests();
   console.log(`Manifests: ${names.join(", ")}`);
-  const paper = names.filter((n) =>
-    hasPaperBlock(join(MANIFEST_DIR, `${n}.yaml`))
-  );
+  const paper = names.filter((n) => hasPaperBlock(builtinManifestUrl(n)));
   console.log(
     `With the paper's budget (<name>-paper, or --paper): ${
       paper.map((n) => `${n}-paper`).join(", ")
@@ -449,7 +446,7 @@ async function cluster(
   mode: "cells" | "task" | "collect" | "slurm",
   experiment: Experiment,
   values: Values,
-  found: { path: string; paper: boolean },
+  found: { path: string; paper: boolean; text?: string },
   name: string,
 ): Promise<number> {
   const { cells } = experiment;
@@ -462,8 +459,17 @@ async function cluster(
     }
     return 0;
   }
-  const here = fileURLToPath(import.meta.url);
-  const repo = resolve(dirname(here), "..");
+  // This entry run again (hints, Slurm scripts): from a checkout with its
+  // config; from a URL (a registry) as is, with the working folder's config.
+  const here = import.meta.filename;
+  const repo = import.meta.dirname === undefined
+    ? undefined
+    : resolve(import.meta.dirname, "..");
+  const self = here === undefined || repo === undefined
+    ? ["run", "-A", import.meta.url]
+    : ["run", "-A", "--config", join(repo, "deno.json"), here];
+  // A built-in manifest by name (its path is a module URL), a file by path.
+  const manifestArg = found.text === undefined ? resolve(found.path) : name;
   const paper = values.paper || found.paper;
   const label = [paper ? "paper" : "", values.smoke ? "smoke" : ""]
     .filter((s) => s !== "").join("-");
@@ -483,7 +489,7 @@ async function cluster(
   // `deno task exp` works in the repository only.
   const exp = resolve(Deno.cwd()) === repo
     ? ["deno", "task", "exp"]
-    : ["deno", "run", "-A", "--config", join(repo, "deno.json"), here];
+    : ["deno", ...self];
   const again = (more: string[]) =>
     [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
@@ -535,15 +541,7 @@ async function cluster(
     const scripts = slurmScripts(experiment, dir, {
       cwd: Deno.cwd(),
       deno: Deno.execPath(),
-      args: [
-        "run",
-        "-A",
-        "--config",
-        join(repo, "deno.json"),
-        here,
-        resolve(found.path),
-        ...flags,
-      ],
+      args: [...self, manifestArg, ...flags],
     }, {
       ...(values.partition === undefined
         ? {}
