@@ -11,7 +11,11 @@ import cliProgress from "cli-progress";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import {
+  BACKEND_NAMES,
+  type BackendRequest,
+  quietCpuBackend,
+} from "../core/backend.ts";
 import { DiskError } from "../core/files.ts";
 import { ROLES } from "../core/plugin.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
@@ -261,7 +265,13 @@ function consoleReporter(experiment: Experiment) {
   return { onEvent, stop: () => bars.stop() };
 }
 
-async function main(args: string[]): Promise<number> {
+/**
+ * The `exp` command without its error handling (see {@link cli}).
+ *
+ * @param args The arguments after `exp`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help) {
     console.log(USAGE);
@@ -662,9 +672,17 @@ function parseIndex(text: string): number {
   return Number(text);
 }
 
-if (import.meta.main) {
+/**
+ * The `exp` command: {@link main}, with bad input (a flag, a manifest, a
+ * plug-in, a run folder) said in one line on stderr and exit code 2.
+ *
+ * @param args The arguments after `exp`.
+ * @returns The exit code.
+ */
+export async function cli(args: string[]): Promise<number> {
+  quietCpuBackend();
   try {
-    Deno.exit(await main(Deno.args));
+    return await main(args);
   } catch (e) {
     if (
       e instanceof ManifestError || e instanceof UsageError ||
@@ -675,8 +693,10 @@ if (import.meta.main) {
       e instanceof RangeError || e instanceof TypeError
     ) {
       console.error(`error: ${e.message}`);
-      Deno.exit(2);
+      return 2;
     }
     throw e;
   }
 }
+
+if (import.meta.main) Deno.exit(await cli(Deno.args));
