@@ -78,14 +78,32 @@ async function withoutWaylandNoise<T>(probe: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Marks tfjs's cpu backend as used, so that its first tensor does not print
- * "Hi, looks like you are running TensorFlow.js in Node.js...": Deno defines
- * `process`, tfjs takes it for Node.js and suggests tfjs-node, which does
- * not run here. The banner is the only thing the flag controls.
+ * Keeps tfjs's cpu backend from printing "Hi, looks like you are running
+ * TensorFlow.js in Node.js..." on its first tensor: Deno defines `process`,
+ * tfjs takes it for Node.js and suggests tfjs-node, which does not run here.
+ * The backend's `firstUse` flag controls only that banner; tfjs makes a new
+ * backend from the registered factory whenever it picks its default, so the
+ * factory is wrapped too. Idempotent.
  */
 export function quietCpuBackend(): void {
-  const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
-  if (cpu !== null && "firstUse" in cpu) cpu.firstUse = false;
+  const engine = tf.engine();
+  const entry = engine.registryFactory["cpu"];
+  if (entry !== undefined && !QUIET_FACTORIES.has(entry.factory)) {
+    const { factory, priority } = entry;
+    const quiet = () => quieten(factory() as tf.KernelBackend);
+    QUIET_FACTORIES.add(quiet);
+    engine.registryFactory["cpu"] = { factory: quiet, priority };
+  }
+  const made = engine.registry["cpu"];
+  if (made !== undefined) quieten(made);
+}
+
+const QUIET_FACTORIES = new WeakSet<object>();
+
+function quieten(backend: tf.KernelBackend): tf.KernelBackend {
+  const flagged = backend as { firstUse?: boolean };
+  if (flagged.firstUse === true) flagged.firstUse = false;
+  return backend;
 }
 
 async function probeAdapter(): Promise<
@@ -182,6 +200,7 @@ function forgetWasm(): void {
 export async function selectBackend(
   request: BackendRequest,
 ): Promise<BackendInfo> {
+  quietCpuBackend();
   const notes: string[] = [];
   if (request === "webgpu" || request === "auto") {
     const probe = await probeAdapter();
@@ -228,7 +247,6 @@ export async function selectBackend(
     }
     notes.push(`wasm backend failed to initialise (${failure})`);
   }
-  quietCpuBackend();
   await tf.setBackend("cpu");
   await tf.ready();
   return { name: "cpu", requested: request, notes };

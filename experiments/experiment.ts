@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { quietCpuBackend } from "../core/backend.ts";
 import type { Registries } from "../core/plugin.ts";
 import type { Dataset } from "../core/types.ts";
 import { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
@@ -287,6 +288,7 @@ export async function loadExperiment(
   source: string | { text: string; file?: string },
   options: LoadOptions = {},
 ): Promise<Experiment> {
+  quietCpuBackend(); // the preflight builds models on tfjs's default backend
   let file: string;
   let text: string;
   let paper = options.paper ?? false;
