@@ -158,10 +158,24 @@ async function startWasm(): Promise<string | undefined> {
     // with a higher priority than cpu. tfjs finds its .wasm files beside its
     // own loader in the npm package, wherever this module was loaded from.
     await import("@tensorflow/tfjs-backend-wasm");
+    // The backend is made here, not inside tfjs, so that a failure is
+    // caught with its cause (tfjs would print a stack and return false).
+    const engine = tf.engine();
+    const entry = engine.registryFactory["wasm"];
+    if (entry === undefined) return "tfjs-backend-wasm registered no backend";
+    if (engine.registry["wasm"] === undefined) {
+      const backend = await entry.factory();
+      engine.registryFactory["wasm"] = {
+        factory: () => backend,
+        priority: entry.priority,
+      };
+    }
+    if (!(await tf.setBackend("wasm"))) {
+      forgetWasm();
+      return "the wasm module did not initialise";
+    }
     installWasmKernels();
-    if (await tf.setBackend("wasm")) return undefined;
-    forgetWasm();
-    return "the wasm module did not initialise";
+    return undefined;
   } catch (error) {
     forgetWasm();
     return (error as Error).message?.split("\n")[0] || String(error);

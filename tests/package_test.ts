@@ -62,13 +62,25 @@ const MEDIA_TYPES: Record<string, string> = {
   md: "text/markdown; charset=utf-8",
 };
 
-/** Serves `files` (relative to the checkout) and nothing else. */
-function serveFiles(files: string[]): { base: string; close(): Promise<void> } {
+/**
+ * Serves `files` (relative to the checkout) and nothing else of the
+ * checkout; `extra` adds test modules under `/_test/`.
+ */
+function serveFiles(
+  files: string[],
+  extra: Record<string, string> = {},
+): { base: string; close(): Promise<void> } {
   const allowed = new Set(files);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     (request) => {
       const path = decodeURIComponent(new URL(request.url).pathname.slice(1));
+      const stub = extra[path.replace(/^_test\//, "")];
+      if (path.startsWith("_test/") && stub !== undefined) {
+        return new Response(stub, {
+          headers: { "content-type": MEDIA_TYPES.ts! },
+        });
+      }
       if (!allowed.has(path)) {
         return new Response("not published", { status: 404 });
       }
@@ -188,6 +200,31 @@ for (const [source, outDir] of [["shapes", "runs/builtin"], ["my.yaml", "runs/mi
 console.log("pipeline ok");
 `;
 
+/** A tfjs-backend-wasm whose backend cannot start (no .wasm file, say). */
+const BROKEN_WASM = `import * as tf from "@tensorflow/tfjs";
+tf.registerBackend("wasm", async () => {
+  throw new Error("no .wasm file here");
+}, 2);
+`;
+
+/** Starts a wasm backend that cannot start: auto falls back, wasm says why. */
+const FALLBACK = `import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { selectBackend } from "@irmae/irmae/core";
+
+const auto = await selectBackend("auto");
+assert.equal(auto.name, "cpu");
+assert.match(auto.notes.join("; "), /wasm backend failed to initialise \\(no \\.wasm file here\\)/);
+const error = await selectBackend("wasm").then(() => undefined, (e) => e);
+assert.ok(error instanceof Error);
+assert.equal(error.message, "Cannot start the wasm backend: no .wasm file here");
+// Nothing half-initialised: ops run on cpu, and no wasm backend is left.
+assert.equal(tf.getBackend(), "cpu");
+assert.deepEqual(await tf.add(tf.tensor([1, 2]), 1).data(), new Float32Array([2, 3]));
+assert.equal(tf.findBackend("wasm"), null);
+console.log("fallback ok");
+`;
+
 /** Writes the outside project: import map, plug-in, manifest, scripts. */
 function writeProject(dir: string, imports: Record<string, string>): void {
   writeFileSync(
@@ -231,7 +268,7 @@ Deno.test("the published files work from an outside project over HTTP", async (t
       assert.ok(files.includes(file), `${file} is published`);
     }
   });
-  const server = serveFiles(files);
+  const server = serveFiles(files, { "broken_wasm.ts": BROKEN_WASM });
   const project = tempDir("irmae-package-project-");
   writeProject(project, importMap(server.base));
   const env = await projectEnv();
@@ -295,6 +332,23 @@ Deno.test("the published files work from an outside project over HTTP", async (t
         const r = await irmae(["exp", "depth-shapes", "--dry-run"]);
         assertClean(r);
         assert.equal(JSON.parse(r.stdout).name, "depth-shapes");
+      },
+    );
+    await t.step(
+      "a wasm backend that cannot start: auto falls back, wasm says why",
+      async () => {
+        const dir = tempDir("irmae-package-no-wasm-");
+        writeProject(dir, {
+          ...importMap(server.base),
+          "@tensorflow/tfjs-backend-wasm": `${server.base}_test/broken_wasm.ts`,
+        });
+        writeFileSync(join(dir, "fallback.ts"), FALLBACK);
+        const r = await runDeno(["run", "-A", "fallback.ts"], {
+          cwd: dir,
+          env,
+        });
+        assertClean(r);
+        assert.match(r.stdout, /fallback ok/);
       },
     );
     await t.step("deno install gives an irmae command", async () => {
