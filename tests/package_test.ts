@@ -329,9 +329,9 @@ Deno.test("the published files work from an outside project over HTTP", async (t
     await t.step(
       "a built-in manifest by name on the command line",
       async () => {
-        const r = await irmae(["exp", "depth-shapes", "--dry-run"]);
+        const r = await irmae(["exp", "shapes", "--dry-run"]);
         assertClean(r);
-        assert.equal(JSON.parse(r.stdout).name, "depth-shapes");
+        assert.equal(JSON.parse(r.stdout).name, "shapes");
       },
     );
     await t.step(
