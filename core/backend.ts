@@ -170,12 +170,10 @@ async function startWasm(): Promise<string | undefined> {
         priority: entry.priority,
       };
     }
-    if (!(await tf.setBackend("wasm"))) {
-      forgetWasm();
-      return "the wasm module did not initialise";
-    }
     installWasmKernels();
-    return undefined;
+    if (await tf.setBackend("wasm")) return undefined;
+    forgetWasm();
+    return "the wasm module did not initialise";
   } catch (error) {
     forgetWasm();
     return (error as Error).message?.split("\n")[0] || String(error);
