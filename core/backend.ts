@@ -46,35 +46,36 @@ interface GpuAdapterLike {
   isFallbackAdapter?: boolean;
 }
 
+/** What `WAYLAND_DISPLAY` is set to where no Wayland display is reachable. */
+const NO_WAYLAND = "/nonexistent/irmae-no-wayland";
+
 /**
- * Runs `probe` (the first WebGPU call of a process, which enumerates the
- * Vulkan drivers) without libwayland's `error: XDG_RUNTIME_DIR is invalid or
- * not set in the environment.` lines: Mesa's drivers (llvmpipe included)
- * try the default Wayland display while they load, and where
- * `XDG_RUNTIME_DIR` is unset or relative libwayland prints that line, twice
- * per process and worker. Where no Wayland display can be reached anyway
- * (no absolute `XDG_RUNTIME_DIR`, no `WAYLAND_DISPLAY` or `WAYLAND_SOCKET`),
- * `WAYLAND_DISPLAY` names an absolute path that does not exist for the
- * duration of the probe, so libwayland fails quietly; the environment is
- * restored after. Without env permission it only runs `probe`.
+ * Runs `probe` (a process's first WebGPU call, which loads the Vulkan
+ * drivers) without libwayland's `error: XDG_RUNTIME_DIR is invalid or not set
+ * in the environment.` lines: Mesa's drivers (llvmpipe included) try the
+ * default Wayland display while they load, and where `XDG_RUNTIME_DIR` is
+ * unset or relative libwayland prints that line, twice per process and
+ * worker. Where no Wayland display can be reached anyway (no absolute
+ * `XDG_RUNTIME_DIR`, no `WAYLAND_DISPLAY` or `WAYLAND_SOCKET`),
+ * `WAYLAND_DISPLAY` is set to an absolute path that does not exist, so
+ * libwayland fails quietly. It stays set: the environment is shared by the
+ * process's workers, which probe at the same time, and a display that cannot
+ * be reached stays unreachable. Without env permission it only runs `probe`.
  */
 async function withoutWaylandNoise<T>(probe: () => Promise<T>): Promise<T> {
-  let quiet = false;
   try {
     const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-    quiet = Deno.build.os === "linux" &&
-      !(runtime?.startsWith("/") ?? false) &&
+    if (
+      Deno.build.os === "linux" && !(runtime?.startsWith("/") ?? false) &&
       Deno.env.get("WAYLAND_DISPLAY") === undefined &&
-      Deno.env.get("WAYLAND_SOCKET") === undefined;
-    if (quiet) Deno.env.set("WAYLAND_DISPLAY", "/nonexistent/irmae-no-wayland");
+      Deno.env.get("WAYLAND_SOCKET") === undefined
+    ) {
+      Deno.env.set("WAYLAND_DISPLAY", NO_WAYLAND);
+    }
   } catch {
-    quiet = false; // no env permission: leave the environment alone
+    // No env permission: leave the environment alone.
   }
-  try {
-    return await probe();
-  } finally {
-    if (quiet) Deno.env.delete("WAYLAND_DISPLAY");
-  }
+  return await probe();
 }
 
 /**
