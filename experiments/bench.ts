@@ -32,9 +32,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, version_wasm } from "@tensorflow/tfjs-backend-wasm";
-import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { createAdam } from "../core/adam.ts";
@@ -84,10 +83,14 @@ Options:
   --json PATH         write every figure here (default bench.json)
   -h, --help          this text`;
 
-/** The PyTorch reference script, next to this file. */
-const TORCH_SCRIPT = fileURLToPath(
-  new URL("./bench/torch_reference.py", import.meta.url),
-);
+/**
+ * The PyTorch reference script, next to this file in a checkout; a package
+ * from a registry leaves it out (publish.exclude), and the bench then says
+ * so in one line and measures without it.
+ */
+const TORCH_SCRIPT: string | undefined = import.meta.dirname === undefined
+  ? undefined
+  : join(import.meta.dirname, "bench", "torch_reference.py");
 /** Pythons to try for torch, in order; IRMAE_PYTHON first when set. */
 const PYTHONS = ["python3", "/usr/bin/python3"];
 
@@ -579,7 +582,7 @@ async function measureWasmInChild(
       args: [
         "run",
         "-A",
-        fileURLToPath(import.meta.url),
+        import.meta.url,
         ...args,
         `--threads=${threads}`,
         "--backend=wasm",
@@ -637,7 +640,7 @@ async function runTorch(
   const threadVars = String(threads);
   const { success, stdout, stderr } = await new Deno.Command(python, {
     args: [
-      TORCH_SCRIPT,
+      TORCH_SCRIPT!,
       `--device=${device}`,
       `--threads=${threads}`,
       `--cases=${cases.join(",")}`,
@@ -903,9 +906,32 @@ function printRoofline(
 
 // ---------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
+/**
+ * The `bench` command: measures and writes the report; a bad flag is said in
+ * one line on stderr with exit code 2.
+ *
+ * @param args The arguments after `bench`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseBenchArgs(args);
+  } catch (e) {
+    console.error(
+      `error: ${
+        (e as Error).message.split("\n")[0]
+      } (--help lists the options)`,
+    );
+    return 2;
+  }
+  await bench(parsed);
+  return 0;
+}
+
+function parseBenchArgs(args: string[]) {
+  return parseArgs({
+    args,
     options: {
       backend: { type: "string", default: "auto" },
       variants: { type: "string", default: "auto" },
@@ -919,7 +945,12 @@ async function main(): Promise<void> {
       json: { type: "string", default: "bench.json" },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+  }).values;
+}
+
+async function bench(
+  values: ReturnType<typeof parseBenchArgs>,
+): Promise<void> {
   if (values.help) {
     console.log(USAGE);
     return;
@@ -974,9 +1005,18 @@ async function main(): Promise<void> {
     wantWebgpu = await realGpuInChild(skipped);
   }
 
-  const torchAt = values["no-torch"] ? undefined : await findTorch();
+  const torchScript = TORCH_SCRIPT !== undefined && existsSync(TORCH_SCRIPT)
+    ? TORCH_SCRIPT
+    : undefined;
+  const torchAt = values["no-torch"] || torchScript === undefined
+    ? undefined
+    : await findTorch();
   if (values["no-torch"]) skipped.push("torch: --no-torch");
-  else if (!torchAt) {
+  else if (torchScript === undefined) {
+    skipped.push(
+      "torch: experiments/bench/torch_reference.py is not in this copy (a package from a registry leaves it out; run the bench from a checkout)",
+    );
+  } else if (!torchAt) {
     skipped.push(`torch: none of ${PYTHONS.join(", ")} imports torch`);
   }
   const torchConfigs: { device: "cpu" | "cuda"; threads: number }[] = torchAt
@@ -1118,7 +1158,10 @@ console.log(JSON.stringify(info));`;
   try {
     const { success, stdout } = await new Deno.Command(Deno.execPath(), {
       args: ["eval", "--ext=ts", code],
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      // From a checkout: its root, for its config; else the working folder.
+      ...(import.meta.dirname === undefined
+        ? {}
+        : { cwd: resolve(import.meta.dirname, "..") }),
       stdout: "piped",
       stderr: "null",
     }).output();
@@ -1133,4 +1176,4 @@ console.log(JSON.stringify(info));`;
   return false;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) Deno.exit(await main(Deno.args));

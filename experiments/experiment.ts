@@ -10,12 +10,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, resolve } from "node:path";
+import { quietCpuBackend } from "../core/backend.ts";
 import type { Registries } from "../core/plugin.ts";
 import type { Dataset } from "../core/types.ts";
 import { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
+import { BUILTIN_MANIFESTS, builtinManifestUrl } from "./builtin_manifests.ts";
 import { hashOf, runKey } from "./identity.ts";
 import {
   ManifestError,
@@ -45,11 +46,6 @@ export class ExperimentError extends Error {
     this.name = "ExperimentError";
   }
 }
-
-/** The folder of the built-in manifests. */
-export const MANIFEST_DIR: string = fileURLToPath(
-  new URL("./manifests/", import.meta.url),
-);
 
 /** One cell of a sweep, resolved. */
 export interface ResolvedCell {
@@ -124,13 +120,18 @@ export const MAX_MANIFEST_BYTES = 1_048_576;
  * Where a manifest name points: a file path as given, or a built-in
  * manifest `<name>.yaml`; `<name>-paper` is `<name>` with its paper block.
  *
- * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`.
- * @returns The file and whether the name asked for the paper's budget.
+ * @param nameOrPath `shapes`, `mnist-paper`, `path/to/my.yaml`, or the URL
+ * this function gave for a built-in manifest.
+ * @returns The file (a built-in manifest's module URL, which works from a
+ * checkout and from a registry alike), whether the name asked for the
+ * paper's budget, and a built-in manifest's YAML.
  * @throws {ExperimentError} When no such manifest exists.
  */
 export function findManifest(
   nameOrPath: string,
-): { path: string; paper: boolean } {
+): { path: string; paper: boolean; text?: string } {
+  const builtin = builtinByUrl(nameOrPath);
+  if (builtin !== undefined) return { ...builtin, paper: false };
   const isPath = /\.ya?ml$/.test(nameOrPath) || nameOrPath.includes("/");
   if (isPath) {
     if (!existsSync(nameOrPath)) {
@@ -138,13 +139,17 @@ export function findManifest(
     }
     return { path: nameOrPath, paper: false };
   }
-  const path = join(MANIFEST_DIR, `${nameOrPath}.yaml`);
-  if (existsSync(path)) return { path, paper: false };
-  const base = join(MANIFEST_DIR, `${nameOrPath.replace(/-paper$/, "")}.yaml`);
+  const text = BUILTIN_MANIFESTS[nameOrPath];
+  if (text !== undefined) {
+    return { path: builtinManifestUrl(nameOrPath), paper: false, text };
+  }
+  const base = nameOrPath.replace(/-paper$/, "");
+  const baseText = BUILTIN_MANIFESTS[base];
   if (
-    nameOrPath.endsWith("-paper") && existsSync(base) && hasPaperBlock(base)
+    nameOrPath.endsWith("-paper") && baseText !== undefined &&
+    textHasPaperBlock(baseText)
   ) {
-    return { path: base, paper: true };
+    return { path: builtinManifestUrl(base), paper: true, text: baseText };
   }
   throw new ExperimentError(
     `Unknown experiment "${nameOrPath}"; built-in manifests: ${
@@ -153,16 +158,38 @@ export function findManifest(
   );
 }
 
+/** A built-in manifest named by its URL, as findManifest() gives it. */
+function builtinByUrl(
+  url: string,
+): { path: string; text: string } | undefined {
+  const name = /\/manifests\/([a-z0-9-]+)\.yaml$/.exec(url)?.[1];
+  if (name === undefined || BUILTIN_MANIFESTS[name] === undefined) {
+    return undefined;
+  }
+  const path = builtinManifestUrl(name);
+  return path === url ? { path, text: BUILTIN_MANIFESTS[name] } : undefined;
+}
+
+function textHasPaperBlock(text: string): boolean {
+  try {
+    const doc = parseYaml(text);
+    return typeof doc === "object" && doc !== null && doc.paper != null;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Whether a manifest file has a `paper:` block (an unreadable one: no).
  *
- * @param path The manifest file.
+ * @param path The manifest file, or a built-in manifest's URL.
  * @returns Whether `--paper` applies to it.
  */
 export function hasPaperBlock(path: string): boolean {
+  const builtin = builtinByUrl(path);
+  if (builtin !== undefined) return textHasPaperBlock(builtin.text);
   try {
-    const doc = parseYaml(readManifestFile(path));
-    return typeof doc === "object" && doc !== null && doc.paper != null;
+    return textHasPaperBlock(readManifestFile(path));
   } catch {
     return false;
   }
@@ -182,10 +209,7 @@ export function hasPaperBlock(path: string): boolean {
  * ```
  */
 export function builtinManifests(): string[] {
-  return [...Deno.readDirSync(MANIFEST_DIR)]
-    .filter((e) => e.isFile && e.name.endsWith(".yaml"))
-    .map((e) => e.name.replace(/\.yaml$/, ""))
-    .sort();
+  return Object.keys(BUILTIN_MANIFESTS).sort();
 }
 
 /**
@@ -281,14 +305,17 @@ export async function loadExperiment(
   source: string | { text: string; file?: string },
   options: LoadOptions = {},
 ): Promise<Experiment> {
+  quietCpuBackend(); // the preflight builds models on tfjs's default backend
   let file: string;
   let text: string;
   let paper = options.paper ?? false;
+  let builtin = false;
   if (typeof source === "string") {
     const found = findManifest(source);
     file = found.path;
     paper ||= found.paper;
-    text = readManifestFile(file);
+    text = found.text ?? readManifestFile(file);
+    builtin = found.text !== undefined;
   } else {
     file = source.file ?? "<inline>";
     text = source.text;
@@ -309,7 +336,11 @@ export async function loadExperiment(
       }`,
     }]);
   }
-  const manifestDir = file === "<inline>" ? Deno.cwd() : dirname(resolve(file));
+  // A built-in manifest's plug-in paths (it has none) would be relative to
+  // the working folder, as an inline manifest's are.
+  const manifestDir = file === "<inline>" || builtin
+    ? Deno.cwd()
+    : dirname(resolve(file));
   const modules = [
     ...(listed as string[]).map((p) => resolvePluginModule(p, manifestDir)),
     ...(options.plugins ?? []).map((p) => resolvePluginModule(p, Deno.cwd())),

@@ -84,6 +84,8 @@ async function importWithin(
     );
   });
   try {
+    // A user's module, known at run time only: the one dynamic import that
+    // `deno publish` cannot analyse by design (tests/package_test.ts).
     return await Promise.race([import(specifier), late]);
   } finally {
     clearTimeout(timer);

@@ -1106,24 +1106,46 @@ export async function writeReport(runDir: string): Promise<string> {
   return path;
 }
 
-if (import.meta.main) {
-  const [runDir, ...rest] = Deno.args;
-  if (runDir === undefined || rest.length > 0 || runDir.startsWith("-")) {
-    console.error("Usage: deno task report <run-folder>");
-    Deno.exit(2);
+const USAGE = "Usage: deno task report <run-folder>";
+
+/**
+ * The `report` command: writes a run folder's `report.html`. Bad input (a
+ * flag, no folder, a folder that is not a run) is said in one line on
+ * stderr with exit code 2.
+ *
+ * @param args The arguments after `report`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const flag = args.find((a) => a.startsWith("-"));
+  if (flag !== undefined) {
+    console.error(`error: unknown option '${flag}' (${USAGE})`);
+    return 2;
+  }
+  const [runDir, ...rest] = args;
+  if (runDir === undefined || rest.length > 0) {
+    console.error(`error: expected one run folder (${USAGE})`);
+    return 2;
   }
   try {
     // Someone else's or a damaged results.json: one line, before writing.
     checkRunFolder(runDir);
     console.log(`Report: ${await writeReport(runDir)}`);
+    return 0;
   } catch (e) {
     if (
       e instanceof RangeError || e instanceof TypeError ||
       e instanceof DiskError
     ) {
       console.error(`error: ${e.message}`);
-      Deno.exit(2);
+      return 2;
     }
     throw e;
   }
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -9,10 +9,13 @@
  */
 import cliProgress from "cli-progress";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { BACKEND_NAMES, type BackendRequest } from "../core/backend.ts";
+import {
+  BACKEND_NAMES,
+  type BackendRequest,
+  quietCpuBackend,
+} from "../core/backend.ts";
 import { DiskError } from "../core/files.ts";
 import { ROLES } from "../core/plugin.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
@@ -24,8 +27,8 @@ import {
   findManifest,
   hasPaperBlock,
   loadExperiment,
-  MANIFEST_DIR,
 } from "./experiment.ts";
+import { builtinManifestUrl } from "./builtin_manifests.ts";
 import { ManifestError } from "./manifest.ts";
 import {
   loadPlugins,
@@ -145,9 +148,7 @@ function parse(args: string[]) {
 async function list(experiment: Experiment | undefined, plugins: string[]) {
   const names = builtinManifests();
   console.log(`Manifests: ${names.join(", ")}`);
-  const paper = names.filter((n) =>
-    hasPaperBlock(join(MANIFEST_DIR, `${n}.yaml`))
-  );
+  const paper = names.filter((n) => hasPaperBlock(builtinManifestUrl(n)));
   console.log(
     `With the paper's budget (<name>-paper, or --paper): ${
       paper.map((n) => `${n}-paper`).join(", ")
@@ -278,7 +279,13 @@ function consoleReporter(experiment: Experiment) {
   return { onEvent, stop: () => bars.stop() };
 }
 
-async function main(args: string[]): Promise<number> {
+/**
+ * The `exp` command without its error handling (see {@link cli}).
+ *
+ * @param args The arguments after `exp`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help) {
     console.log(USAGE);
@@ -520,7 +527,7 @@ async function cluster(
   mode: "cells" | "task" | "collect" | "slurm",
   experiment: Experiment,
   values: Values,
-  found: { path: string; paper: boolean },
+  found: { path: string; paper: boolean; text?: string },
   name: string,
   slurmOptions: SlurmOptions | undefined,
 ): Promise<number> {
@@ -534,8 +541,17 @@ async function cluster(
     }
     return 0;
   }
-  const here = fileURLToPath(import.meta.url);
-  const repo = resolve(dirname(here), "..");
+  // This entry run again (hints, Slurm scripts): from a checkout with its
+  // config; from a URL (a registry) as is, with the working folder's config.
+  const here = import.meta.filename;
+  const repo = import.meta.dirname === undefined
+    ? undefined
+    : resolve(import.meta.dirname, "..");
+  const self = here === undefined || repo === undefined
+    ? ["run", "-A", import.meta.url]
+    : ["run", "-A", "--config", join(repo, "deno.json"), here];
+  // A built-in manifest by name (its path is a module URL), a file by path.
+  const manifestArg = found.text === undefined ? resolve(found.path) : name;
   const paper = values.paper || found.paper;
   const label = [paper ? "paper" : "", values.smoke ? "smoke" : ""]
     .filter((s) => s !== "").join("-");
@@ -555,7 +571,7 @@ async function cluster(
   // `deno task exp` works in the repository only.
   const exp = resolve(Deno.cwd()) === repo
     ? ["deno", "task", "exp"]
-    : ["deno", "run", "-A", "--config", join(repo, "deno.json"), here];
+    : ["deno", ...self];
   const again = (more: string[]) =>
     [...exp, name, ...flags, "--out", dir, ...more].map(shellQuote).join(" ");
   if (mode === "collect") {
@@ -614,15 +630,7 @@ async function cluster(
     const scripts = slurmScripts(experiment, dir, {
       cwd: Deno.cwd(),
       deno: Deno.execPath(),
-      args: [
-        "run",
-        "-A",
-        "--config",
-        join(repo, "deno.json"),
-        here,
-        resolve(found.path),
-        ...flags,
-      ],
+      args: [...self, manifestArg, ...flags],
     }, slurmOptions ?? {});
     if (values["dry-run"]) {
       console.log(
@@ -731,9 +739,17 @@ function parseIndex(text: string): number {
   return Number(text);
 }
 
-if (import.meta.main) {
+/**
+ * The `exp` command: {@link main}, with bad input (a flag, a manifest, a
+ * plug-in, a run folder) said in one line on stderr and exit code 2.
+ *
+ * @param args The arguments after `exp`.
+ * @returns The exit code.
+ */
+export async function cli(args: string[]): Promise<number> {
+  quietCpuBackend();
   try {
-    Deno.exit(await main(Deno.args));
+    return await main(args);
   } catch (e) {
     if (
       e instanceof ManifestError || e instanceof UsageError ||
@@ -744,8 +760,10 @@ if (import.meta.main) {
       e instanceof RangeError || e instanceof TypeError
     ) {
       console.error(`error: ${e.message}`);
-      Deno.exit(2);
+      return 2;
     }
     throw e;
   }
 }
+
+if (import.meta.main) Deno.exit(await cli(Deno.args));

@@ -27,7 +27,11 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { type BackendInfo, selectBackend } from "../core/backend.ts";
+import {
+  type BackendInfo,
+  quietCpuBackend,
+  selectBackend,
+} from "../core/backend.ts";
 import {
   asDiskError,
   DiskError,
@@ -475,6 +479,7 @@ export async function runExperiment(
   experiment: Experiment,
   options: RunOptions = {},
 ): Promise<RunOutcome> {
+  quietCpuBackend();
   const root = resolve(options.runsRoot ?? "runs");
   const claimed = options.cells === undefined
     ? runFolder(experiment, options, root)

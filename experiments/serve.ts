@@ -594,15 +594,17 @@ const flagsSchema = z.object({
 });
 
 /**
- * The command line: parses flags, serves, and ends with one line on stderr
- * and exit code 2 on a bad flag, a bad runs folder or a busy port.
+ * The command line: parses flags, serves until the server closes, and ends
+ * with one line on stderr and exit code 2 on a bad flag, a bad runs folder
+ * or a busy port.
  *
  * @param args The arguments after the script.
+ * @returns The exit code (2 on bad input; serving does not end by itself).
  */
-function main(args: string[]): void {
-  const fail = (message: string): never => {
+export async function main(args: string[]): Promise<number> {
+  const fail = (message: string): number => {
     console.error(`error: ${message}`);
-    Deno.exit(2);
+    return 2;
   };
   let values;
   try {
@@ -630,10 +632,11 @@ function main(args: string[]): void {
   const flags = parsed.data;
   if (flags.help) {
     console.log(USAGE);
-    return;
+    return 0;
   }
+  let server;
   try {
-    serveRuns({
+    server = serveRuns({
       port: flags.port,
       runsDir: flags.runs,
       allowHosts: flags["allow-host"],
@@ -643,8 +646,10 @@ function main(args: string[]): void {
         ),
     });
   } catch (e) {
-    fail((e as Error).message.split("\n")[0]!);
+    return fail((e as Error).message.split("\n")[0]!);
   }
+  await server.finished;
+  return 0;
 }
 
-if (import.meta.main) main(Deno.args);
+if (import.meta.main) Deno.exit(await main(Deno.args));

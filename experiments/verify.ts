@@ -25,6 +25,7 @@ import {
   type Tier,
   TIERS,
 } from "./claims.ts";
+import { quietCpuBackend } from "../core/backend.ts";
 import { writeFileAtomic } from "../core/files.ts";
 import { ExperimentError, loadExperiment } from "./experiment.ts";
 import { ManifestError } from "./manifest.ts";
@@ -121,7 +122,13 @@ function oneLine(e: unknown): string {
     .map((l) => l.trim()).filter((l) => l !== "").join(" ");
 }
 
-async function main(args: string[]): Promise<number> {
+/**
+ * The `verify` command without its error handling (see {@link cli}).
+ *
+ * @param args The arguments after `verify`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
   const values = parse(args);
   if (values.help) {
     console.log(USAGE);
@@ -296,20 +303,32 @@ function failing(
   ).length;
 }
 
-if (import.meta.main) {
+/**
+ * The `verify` command: {@link main}, with a bad flag said in one line on
+ * stderr and exit code 2.
+ *
+ * @param args The arguments after `verify`.
+ * @returns The exit code.
+ */
+export async function cli(args: string[]): Promise<number> {
+  quietCpuBackend();
   try {
-    Deno.exit(await main(Deno.args));
+    return await main(args);
   } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message} (--help lists the options)`);
+      return 2;
+    }
     if (
-      e instanceof UsageError || e instanceof ManifestError ||
-      e instanceof ExperimentError || e instanceof PluginLoadError ||
-      e instanceof DiskError || e instanceof RangeError ||
-      e instanceof TypeError
+      e instanceof ManifestError || e instanceof ExperimentError ||
+      e instanceof PluginLoadError || e instanceof DiskError ||
+      e instanceof RangeError || e instanceof TypeError
     ) {
-      // One line; --help has the usage.
       console.error(`error: ${oneLine(e).replace(/^\w*Error: /, "")}`);
-      Deno.exit(2);
+      return 2;
     }
     throw e;
   }
 }
+
+if (import.meta.main) Deno.exit(await cli(Deno.args));

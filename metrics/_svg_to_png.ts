@@ -1,13 +1,13 @@
 /**
  * Internal: SVG to PNG with resvg's WebAssembly build. The wasm binary is
- * read from the installed npm package; a sans-serif font is read from the
+ * read from the installed npm package, found by specifier; a sans-serif font is read from the
  * first of a few well-known system paths. Without a readable font, text is
  * left out of the PNG instead of failing (the SVG keeps it).
  *
  * @module
  */
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import { createRequire } from "node:module";
+import { npmPackageFile } from "../core/npm_files.ts";
 
 /** A font file and the family name it declares. */
 export interface FontFile {
@@ -67,9 +67,14 @@ let fontReady: Promise<LoadedFont | null> | undefined;
 /** Initializes resvg once per process; a failed attempt may be retried. */
 export function ensureResvg(): Promise<void> {
   wasmReady ??= (async () => {
-    const path = createRequire(import.meta.url).resolve(
-      "@resvg/resvg-wasm/index_bg.wasm",
+    const path = npmPackageFile(() =>
+      import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm")
     );
+    if (path === undefined) {
+      throw new Error(
+        "Cannot find resvg's wasm binary: @resvg/resvg-wasm/index_bg.wasm does not resolve to an installed file",
+      );
+    }
     try {
       await initWasm(await Deno.readFile(path));
     } catch (error) {

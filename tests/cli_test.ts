@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
 import { parse as parseYaml } from "yaml";
-import { assertSucceeded, ROOT, runCli } from "./_helpers.ts";
+import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
 /** The command line with `args`, in `cwd` (the repository root by default). */
@@ -261,4 +261,34 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
       assert.ok(!existsSync(join(work, "runs")), "no run folder");
     });
   }
+});
+
+Deno.test("an unknown flag is one line on stderr and exit code 2 in every entry", async (t) => {
+  const cli = join(ROOT, "cli.ts");
+  const cases: [string, string[]][] = [
+    ...["exp", "verify", "report", "serve", "bench"].map((
+      command,
+    ): [string, string[]] => [
+      `irmae ${command}`,
+      [cli, command, "--no-such-flag"],
+    ]),
+    ["irmae bench --out x", [cli, "bench", "--out", "x"]],
+    ["irmae with an unknown command", [cli, "no-such-command"]],
+    ["gpu-check", [join(ROOT, "experiments", "gpu_check.ts"), "--nope"]],
+  ];
+  const work = tempDir("irmae-cli-flags-");
+  for (const [name, args] of cases) {
+    await t.step(name, async () => {
+      const r = await runDeno(["run", "-A", ...args], { cwd: work });
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(
+        lines[0]!,
+        /^error: .*(--no-such-flag|--out|--nope|no-such-command)/,
+      );
+      assert.equal(r.stdout, "");
+    });
+  }
+  assert.deepEqual(readdirSync(work), [], "nothing written");
 });

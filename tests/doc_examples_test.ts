@@ -11,11 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { isTestFile, ROOT, typescriptFiles } from "./_helpers.ts";
+import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
+import { tempDir } from "./_tmp.ts";
 
 /** Where the published documentation lives. */
 const SOURCES = [
   "mod.ts",
+  "cli.ts",
   "core",
   "models",
   "data",
@@ -146,4 +148,32 @@ Deno.test("doc examples are written as a user's code", async (t) => {
     ).map((b) => b.where);
     assert.deepEqual(bad, []);
   });
+});
+
+Deno.test("the README's library example runs as written on a fast backend", async () => {
+  const readme = Deno.readTextFileSync(join(ROOT, "README.md"));
+  const section = readme.slice(readme.indexOf("\n## The library\n"));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(code !== undefined, "a ts block under ## The library");
+  // As a user copies it, plus one line that says where it ran.
+  const file = join(tempDir("irmae-readme-"), "example.ts");
+  Deno.writeTextFileSync(
+    file,
+    `${code}\nconsole.log(\`backend: \${tf.getBackend()}\`);\n`,
+  );
+  const r = await runDeno([
+    "run",
+    "-A",
+    "--config",
+    join(ROOT, "deno.json"),
+    file,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  // wasm on a CPU, webgpu on a real GPU; never tfjs's pure-JS cpu backend,
+  // on which the example takes about 30 s instead of about 1.
+  assert.match(r.stdout, /^backend: (wasm|webgpu)$/m, r.stdout);
+  assert.doesNotMatch(
+    r.stdout + r.stderr,
+    /looks like you are running TensorFlow\.js|XDG_RUNTIME_DIR/,
+  );
 });

@@ -15,6 +15,22 @@ import { tempDir } from "./_tmp.ts";
 const EXAMPLE = join(ROOT, "examples", "plugin");
 const MANIFEST = join(EXAMPLE, "manifest.yaml");
 
+/**
+ * The example's command line as its README runs it: `@irmae/irmae/cli`
+ * through the example's own import map, in `cwd`.
+ */
+function exampleCli(args: string[], options: { cwd: string }) {
+  return runDeno([
+    "run",
+    "-A",
+    "--config",
+    join(EXAMPLE, "deno.json"),
+    "@irmae/irmae/cli",
+    "exp",
+    ...args,
+  ], options);
+}
+
 function readJson(path: string) {
   return JSON.parse(readFileSync(path, "utf8"));
 }
@@ -25,7 +41,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
   await t.step(
     "--smoke: two seeds x three models, two workers, a report",
     async () => {
-      const r = await runCli([MANIFEST, "--smoke", "--out", run], {
+      const r = await exampleCli([MANIFEST, "--smoke", "--out", run], {
         cwd: work,
       });
       assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -71,7 +87,13 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
     "--resume continues the same folder and trains nothing",
     async () => {
       const before = readFileSync(join(run, "results.json"), "utf8");
-      const r = await runCli([MANIFEST, "--smoke", "--resume", "--out", run], {
+      const r = await exampleCli([
+        MANIFEST,
+        "--smoke",
+        "--resume",
+        "--out",
+        run,
+      ], {
         cwd: work,
       });
       assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -82,7 +104,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
   );
   await t.step("a new run loads every model from the cache", async () => {
     const again = join(work, "again");
-    const r = await runCli([MANIFEST, "--smoke", "--out", again], {
+    const r = await exampleCli([MANIFEST, "--smoke", "--out", again], {
       cwd: work,
     });
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -100,7 +122,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
   await t.step(
     "--list shows the plug-ins and where they came from",
     async () => {
-      const r = await runCli([MANIFEST, "--list"], { cwd: work });
+      const r = await exampleCli([MANIFEST, "--list"], { cwd: work });
       assert.equal(r.code, 0, r.stderr);
       for (
         const kind of [
@@ -120,7 +142,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
   await t.step(
     "an unknown kind lists every registered kind, plug-ins too",
     async () => {
-      const r = await runCli([
+      const r = await exampleCli([
         MANIFEST,
         "--smoke",
         "--set",

@@ -35,16 +35,18 @@ import {
   setThreadsCount,
 } from "@tensorflow/tfjs-backend-wasm";
 import { createHash } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+// The emscripten loaders and worker script of tfjs-backend-wasm, from the
+// npm package by specifier (so wherever this module was loaded from).
+import singleThreadedFactory from "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.js";
+import threadedLoaderText from "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js" with {
+  type: "text",
+};
+import { wasmWorkerContents } from "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js";
 import { startGemmPool } from "./gemm_pool.ts";
 import { configureWasmKernels } from "./kernels.ts";
 
@@ -73,13 +75,22 @@ interface WorkerLike {
 
 type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
 
-function packageRoot(): {
-  require: ReturnType<typeof createRequire>;
-  root: string;
-} {
-  const require = createRequire(import.meta.url);
-  const main = require.resolve("@tensorflow/tfjs-backend-wasm");
-  return { require, root: join(dirname(main), "..") };
+/**
+ * The package's `wasm-out` folder, where the .wasm files are: resolved from
+ * the npm specifier, so it works wherever this module was loaded from (a
+ * checkout, an http or https URL) as long as npm packages live on disk
+ * (Deno's npm cache or a node_modules folder).
+ *
+ * @throws {Error} When the package does not resolve to a file.
+ */
+function wasmOutFolder(): string {
+  const main = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
+  if (!main.startsWith("file:")) {
+    throw new Error(
+      `Cannot find tfjs-backend-wasm's files: it resolves to ${main}`,
+    );
+  }
+  return join(dirname(fileURLToPath(main)), "..", "wasm-out");
 }
 
 /** Replaces `from` in `text` exactly once, or throws. */
@@ -106,18 +117,8 @@ function writeOnce(path: string, text: string): void {
  * returns their paths.
  */
 function preparedFiles(threads: number): { loader: string; worker: string } {
-  const { require, root } = packageRoot();
-  const out = join(root, "wasm-out");
-  const loaderText = readFileSync(
-    join(out, "tfjs-backend-wasm-threaded-simd.js"),
-    "utf8",
-  );
-  const { wasmWorkerContents } = require(
-    join(out, "tfjs-backend-wasm-threaded-simd.worker.js"),
-  ) as { wasmWorkerContents: string };
-
   let loader = patch(
-    loaderText,
+    threadedLoaderText,
     "var pthreadPoolSize=8;",
     `var pthreadPoolSize=${threads - 1};`,
     "the worker pool size",
@@ -205,18 +206,21 @@ async function createModule(
   threads: number,
   simd: boolean,
 ): Promise<EmscriptenModule> {
-  const { require, root } = packageRoot();
-  const out = join(root, "wasm-out");
+  const out = wasmOutFolder();
   let factory: Factory;
   let wasmFile: string;
   let workerFile = "";
   if (threads > 1) {
     const files = preparedFiles(threads);
+    // The one import publish cannot analyse: the patched loader is written
+    // at run time to a temporary folder (see the module doc), so its path
+    // is a local file wherever this module came from.
+    const require = createRequire(files.loader);
     factory = require(files.loader) as Factory;
     wasmFile = join(out, "tfjs-backend-wasm-threaded-simd.wasm");
     workerFile = files.worker;
   } else {
-    factory = require(join(out, "tfjs-backend-wasm.js")) as Factory;
+    factory = singleThreadedFactory as unknown as Factory;
     wasmFile = join(
       out,
       simd ? "tfjs-backend-wasm-simd.wasm" : "tfjs-backend-wasm.wasm",
@@ -283,6 +287,7 @@ export function useWasmThreads(options: WasmThreadsOptions = {}): number {
   let threads = requested > 1 && threadsSupported() ? requested : 1;
   if (threads > 1) {
     try {
+      wasmOutFolder();
       preparedFiles(threads); // fail here, not inside tfjs
     } catch {
       threads = 1; // no file access, or a loader this version cannot patch
