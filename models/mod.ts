@@ -61,6 +61,32 @@ export {
   nonePlugin,
 } from "./code_penalty.ts";
 export {
+  createIrmaeWd,
+  type IrmaeWd,
+  type IrmaeWdOptions,
+  irmaeWdPlugin,
+} from "./irmae_wd.ts";
+export {
+  createLorae,
+  type Lorae,
+  type LoraeOptions,
+  loraePlugin,
+} from "./lorae.ts";
+export {
+  arraePlugin,
+  createRrae,
+  type RankSchedule,
+  type Rrae,
+  type RraeOptions,
+  rraePlugin,
+} from "./rrae.ts";
+export {
+  createVrrae,
+  type Vrrae,
+  type VrraeOptions,
+  vrraePlugin,
+} from "./vrrae.ts";
+export {
   createLinearChain,
   type LinearChain,
   type LinearChainOptions,
