@@ -94,7 +94,12 @@ function groups(values: number[]): [number, number][] {
   return out;
 }
 
-async function checkFixtures(backend: "cpu" | "wasm") {
+/** Whether Deno finds a WebGPU adapter (llvmpipe's, on a machine without a GPU). */
+const hasAdapter = await (globalThis.navigator as {
+  gpu?: { requestAdapter(): Promise<unknown> };
+}).gpu?.requestAdapter().then((a) => a !== null, () => false) ?? false;
+
+async function checkFixtures(backend: "cpu" | "wasm" | "webgpu") {
   await selectBackend(backend);
   for (const c of CASES) {
     const z = tf.tensor2d(c.z, [c.rows, c.cols]);
@@ -165,6 +170,13 @@ Deno.test("svd(), nuclearNorm() and truncateRank() match torch.linalg.svd fixtur
   assert.equal(fixtures.generator, "generate_svd.py");
   await t.step("cpu", () => checkFixtures("cpu"));
   await t.step("wasm", () => checkFixtures("wasm"));
+  // Every read is async, so the same code runs on webgpu; the bounds are
+  // float32's, which llvmpipe's adapter computes exactly.
+  await t.step({
+    name: "webgpu",
+    ignore: !hasAdapter,
+    fn: () => checkFixtures("webgpu"),
+  });
 });
 
 /** A random float32 matrix with a seeded normal generator. */
