@@ -65,7 +65,7 @@ export interface RraeOptions {
   schedule?: RankSchedule | null;
   /**
    * Jacobi sweeps of the eigenproblem behind the SVD (core/svd.ts).
-   * @default 8
+   * @default 6
    */
   sweeps?: number;
 }
@@ -178,7 +178,7 @@ export function createRrae(options: RraeOptions): Rrae {
 }
 
 const K = z.number().int().min(1).max(65536);
-const SWEEPS = z.number().int().min(1).max(100).default(8);
+const SWEEPS = z.number().int().min(1).max(100).default(6);
 const SCHEDULE = z.strictObject({
   warmup: z.number().int().min(0),
   every: z.number().int().min(1),

@@ -107,7 +107,7 @@ Deno.test("the rrae and arrae plug-ins build from manifest entries and train wit
       latentDim: 32,
       k: 3,
       schedule: null,
-      sweeps: 8,
+      sweeps: 6,
     });
     const { losses, before, after } = trainTwoSteps(rrae);
     assert.ok(losses.every(Number.isFinite));

@@ -68,7 +68,7 @@ export interface VrraeOptions {
   seed?: number;
   /**
    * Jacobi sweeps of the eigenproblem behind the SVD (core/svd.ts).
-   * @default 8
+   * @default 6
    */
   sweeps?: number;
 }
@@ -193,7 +193,7 @@ export function createVrrae(options: VrraeOptions): Vrrae {
 const VRRAE_OPTIONS = z.strictObject({
   k: z.number().int().min(1).max(65536).default(8),
   beta: z.number().min(0).max(1e6).default(0.001),
-  sweeps: z.number().int().min(1).max(100).default(8),
+  sweeps: z.number().int().min(1).max(100).default(6),
 });
 
 /**

@@ -91,7 +91,7 @@ Deno.test("the vrrae plug-in builds from a manifest entry and trains without lea
     seed: 2,
     k: 4,
     beta: 0.001,
-    sweeps: 8,
+    sweeps: 6,
   });
   assert.equal(vrrae.variables.length, 2);
   const { losses, before, after } = trainTwoSteps(vrrae);
