@@ -1,9 +1,10 @@
 /**
  * Encoders, decoders and latent regularizers: the paper's architectures
  * (appendix Table 3), the implicit rank-minimizing linear chain (§3) and the
- * explicit code penalties it is compared with (§4.1), and the samplers that
- * draw new codes for the decoder (§4.2: Gaussian, GMM, PCA plane,
- * interpolation). The role interfaces and tensor aliases of the core
+ * explicit code penalties it is compared with (§4.1), the field's other
+ * rank-minimizing methods (IRMAE-WD, LoRAE, RRAE, aRRAE, VRRAE; their SVD is
+ * `core/svd.ts`), and the samplers that draw new codes for the decoder
+ * (§4.2: Gaussian, GMM, PCA plane, interpolation). The role interfaces and tensor aliases of the core
  * (`Encoder`, `Decoder`, `LatentRegularizer`, `Tensor2D`, ...) and the metrics'
  * `CodeMatrix`, which these signatures name, are re-exported here as types.
  *
