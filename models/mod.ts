@@ -128,6 +128,12 @@ export {
   type PrincipalPlane,
 } from "./sampler_pca_grid.ts";
 export {
+  createPriorSampler,
+  type PriorSampler,
+  type PriorSamplerOptions,
+  priorSamplerPlugin,
+} from "./sampler_prior.ts";
+export {
   createInterpolationSampler,
   interpolateCodes,
   type InterpolationOptions,

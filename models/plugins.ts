@@ -25,6 +25,7 @@ import { gaussianSamplerPlugin } from "./sampler_gaussian.ts";
 import { gmmSamplerPlugin } from "./sampler_gmm.ts";
 import { interpolationSamplerPlugin } from "./sampler_interpolate.ts";
 import { pcaGridSamplerPlugin } from "./sampler_pca_grid.ts";
+import { priorSamplerPlugin } from "./sampler_prior.ts";
 import { vaePlugin } from "./vae.ts";
 import { vrraePlugin } from "./vrrae.ts";
 import { waePlugin } from "./wae.ts";
@@ -55,4 +56,5 @@ export const MODEL_PLUGINS: readonly Plugin[] = [
   gaussianSamplerPlugin,
   gmmSamplerPlugin,
   pcaGridSamplerPlugin,
+  priorSamplerPlugin,
 ];

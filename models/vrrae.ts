@@ -21,10 +21,11 @@
  * are of `jnp.linalg.svd` in the authors' code: the log-variance layer sees
  * coefficients whose signs may flip between batches.
  *
- * Samplers: like the VAE here, VRRAE is sampled by the pipeline's samplers
- * fitted on its (mean) codes; the prior N(0, I_k) of the coefficients needs
- * the basis of a whole training set, which a per-batch regularizer does not
- * keep.
+ * Samplers: the `prior` sampler with `basis: codes` and the same k draws
+ * VRRAE's prior, `c ~ N(0, I_k)` decoded on the top-k basis of the fitted
+ * (training) codes, as the authors' code does with its trainer's basis; the
+ * pipeline's density samplers (Gaussian, GMM, ...) fit its codes as they fit
+ * the others'.
  *
  * @module
  */
