@@ -128,6 +128,7 @@ export {
   type PrincipalPlane,
 } from "./sampler_pca_grid.ts";
 export {
+  basisPriorSamplerPlugin,
   createPriorSampler,
   type PriorSampler,
   type PriorSamplerOptions,

@@ -25,7 +25,10 @@ import { gaussianSamplerPlugin } from "./sampler_gaussian.ts";
 import { gmmSamplerPlugin } from "./sampler_gmm.ts";
 import { interpolationSamplerPlugin } from "./sampler_interpolate.ts";
 import { pcaGridSamplerPlugin } from "./sampler_pca_grid.ts";
-import { priorSamplerPlugin } from "./sampler_prior.ts";
+import {
+  basisPriorSamplerPlugin,
+  priorSamplerPlugin,
+} from "./sampler_prior.ts";
 import { vaePlugin } from "./vae.ts";
 import { vrraePlugin } from "./vrrae.ts";
 import { waePlugin } from "./wae.ts";
@@ -57,4 +60,5 @@ export const MODEL_PLUGINS: readonly Plugin[] = [
   gmmSamplerPlugin,
   pcaGridSamplerPlugin,
   priorSamplerPlugin,
+  basisPriorSamplerPlugin,
 ];

@@ -2,9 +2,9 @@
  * Draws from a variational model's prior instead of a density fitted to its
  * codes.
  *
- * - `basis: "none"`: the VAE's prior, `z ~ N(0, I_d)`. Fitting only reads
- *   the code width.
- * - `basis: "codes"`: VRRAE's prior (Mounayer et al., arXiv 2505.09458),
+ * - `prior` (`basis: "none"`): the VAE's prior, `z ~ N(0, I_d)`. Fitting
+ *   only reads the code width.
+ * - `basis-prior` (`basis: "codes"`): VRRAE's prior (Mounayer et al., arXiv 2505.09458),
  *   `c ~ N(0, I_k)` on the coefficients of the top-k basis, decoded as
  *   `z = c V_kᵀ`. V_k holds the leading right singular vectors of the fitted
  *   codes (uncentred, as the truncated SVD of RRAE/VRRAE). The authors' code
@@ -36,8 +36,8 @@ export interface PriorSamplerOptions {
 
 /** A prior sampler, fitted or not. */
 export interface PriorSampler extends Sampler {
-  /** Always `prior`. */
-  readonly kind: "prior";
+  /** `prior` (no basis) or `basis-prior` (a basis from the codes). */
+  readonly kind: "prior" | "basis-prior";
   /**
    * The basis [d, k] row-major (`basis: codes`), or `undefined` for the
    * identity.
@@ -98,7 +98,7 @@ export function createPriorSampler(
     return fitted;
   };
   return {
-    kind: "prior",
+    kind: config.basis === "none" ? "prior" : "basis-prior",
     get basis(): Float64Array | undefined {
       return need().basis;
     },
@@ -142,13 +142,23 @@ const PRIOR_OPTIONS = z.strictObject({
   k: z.number().int().min(1).max(65536).default(8),
 });
 
-/** A variational model's prior: N(0, I) in code space or on a top-k basis. */
+/** The VAE's prior N(0, I_d) in code space. */
 export const priorSamplerPlugin: Plugin<"sampler"> = definePlugin({
   role: "sampler",
   kind: "prior",
-  summary:
-    "the prior N(0, I): of the VAE's codes, or of VRRAE's coefficients on the codes' top-k basis",
-  options: PRIOR_OPTIONS,
+  summary: "the VAE's prior N(0, I) in code space",
+  options: z.strictObject({}),
   density: true,
-  create: (options) => createPriorSampler(options),
+  create: () => createPriorSampler({ basis: "none" }),
+});
+
+/** VRRAE's prior N(0, I_k) on the top-k basis of the fitted codes. */
+export const basisPriorSamplerPlugin: Plugin<"sampler"> = definePlugin({
+  role: "sampler",
+  kind: "basis-prior",
+  summary:
+    "VRRAE's prior N(0, I_k) on the top-k right singular vectors of the codes",
+  options: z.strictObject({ k: PRIOR_OPTIONS.shape.k }),
+  density: true,
+  create: (options) => createPriorSampler({ basis: "codes", k: options.k }),
 });

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { createRegistries } from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
-import { createPriorSampler, priorSamplerPlugin } from "./sampler_prior.ts";
+import {
+  basisPriorSamplerPlugin,
+  createPriorSampler,
+  priorSamplerPlugin,
+} from "./sampler_prior.ts";
 
 /**
  * Codes [n, 4] (n even) of rank 2: a (1, 1, 0, 0) + b (0, 0, 1, -1), a and b
@@ -86,17 +90,24 @@ Deno.test("createPriorSampler() draws N(0, I) in code space or on the codes' top
   );
 });
 
-Deno.test("the prior sampler plug-in builds from a manifest entry", () => {
-  const registries = createRegistries([priorSamplerPlugin]);
-  const sampler = registries.sampler.create({
-    kind: "prior",
-    basis: "codes",
-    k: 2,
-  }, { seed: 0 });
-  assert.equal(sampler.kind, "prior");
+Deno.test("the prior and basis-prior plug-ins build from manifest entries", () => {
+  const registries = createRegistries([
+    priorSamplerPlugin,
+    basisPriorSamplerPlugin,
+  ]);
+  const prior = registries.sampler.create({ kind: "prior" }, { seed: 0 });
+  const basis = registries.sampler.create({ kind: "basis-prior", k: 2 }, {
+    seed: 0,
+  });
+  assert.equal(prior.kind, "prior");
+  assert.equal(basis.kind, "basis-prior");
+  basis.fit(rankTwoCodes(20));
+  assert.equal(
+    (basis as ReturnType<typeof createPriorSampler>).basis!.length,
+    8,
+  );
   assert.throws(
-    () =>
-      registries.sampler.create({ kind: "prior", basis: "pca" }, { seed: 0 }),
-    /sampler prior: basis/,
+    () => registries.sampler.create({ kind: "basis-prior", k: 0 }, { seed: 0 }),
+    /sampler basis-prior: k/,
   );
 });

@@ -21,7 +21,7 @@
  * are of `jnp.linalg.svd` in the authors' code: the log-variance layer sees
  * coefficients whose signs may flip between batches.
  *
- * Samplers: the `prior` sampler with `basis: codes` and the same k draws
+ * Samplers: the `basis-prior` sampler with the same k draws
  * VRRAE's prior, `c ~ N(0, I_k)` decoded on the top-k basis of the fitted
  * (training) codes, as the authors' code does with its trainer's basis; the
  * pipeline's density samplers (Gaussian, GMM, ...) fit its codes as they fit
