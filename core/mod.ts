@@ -68,6 +68,18 @@ export {
 export { deriveSeed, Rng } from "./random.ts";
 export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
 export {
+  DEGENERATE_GAP,
+  jacobiEigen,
+  type JacobiEigenOptions,
+  type JacobiEigenResult,
+  nuclearNorm,
+  svd,
+  type SvdOptions,
+  type SvdResult,
+  truncateRank,
+  ZERO_SINGULAR,
+} from "./svd.ts";
+export {
   addPlugins,
   createRegistries,
   type DatasetContext,
@@ -105,6 +117,7 @@ export type {
   Scalar,
   Split,
   Tensor,
+  Tensor1D,
   Tensor2D,
   Tensor4D,
   Variable,

@@ -15,6 +15,8 @@ import type { z } from "zod";
 export type Tensor = tf.Tensor;
 /** A rank-0 tfjs tensor: a loss or penalty value. */
 export type Scalar = tf.Scalar;
+/** A rank-1 tfjs tensor, e.g. singular values [d]. */
+export type Tensor1D = tf.Tensor1D;
 /** A rank-2 tfjs tensor, e.g. codes [batch, latentDim]. */
 export type Tensor2D = tf.Tensor2D;
 /** A rank-4 tfjs tensor, e.g. images [batch, H, W, C]. */

@@ -35,6 +35,7 @@ import mnist from "./manifests/mnist.yaml" with { type: "text" };
 import mnistClassification from "./manifests/mnist-classification.yaml" with {
   type: "text",
 };
+import rankMethods from "./manifests/rank-methods.yaml" with { type: "text" };
 import shapes from "./manifests/shapes.yaml" with { type: "text" };
 import shapesPaper from "./manifests/shapes-paper.yaml" with { type: "text" };
 
@@ -54,6 +55,7 @@ export const BUILTIN_MANIFESTS: Readonly<Record<string, string>> = {
   "latent-dim-shapes": latentDimShapes,
   "mnist": mnist,
   "mnist-classification": mnistClassification,
+  "rank-methods": rankMethods,
   "shapes": shapes,
   "shapes-paper": shapesPaper,
 };

@@ -1,9 +1,10 @@
 /**
  * Encoders, decoders and latent regularizers: the paper's architectures
  * (appendix Table 3), the implicit rank-minimizing linear chain (§3) and the
- * explicit code penalties it is compared with (§4.1), and the samplers that
- * draw new codes for the decoder (§4.2: Gaussian, GMM, PCA plane,
- * interpolation). The role interfaces and tensor aliases of the core
+ * explicit code penalties it is compared with (§4.1), the field's other
+ * rank-minimizing methods (IRMAE-WD, LoRAE, RRAE, aRRAE, VRRAE; their SVD is
+ * `core/svd.ts`), and the samplers that draw new codes for the decoder
+ * (§4.2: Gaussian, GMM, PCA plane, interpolation). The role interfaces and tensor aliases of the core
  * (`Encoder`, `Decoder`, `LatentRegularizer`, `Tensor2D`, ...) and the metrics'
  * `CodeMatrix`, which these signatures name, are re-exported here as types.
  *
@@ -62,6 +63,32 @@ export {
   nonePlugin,
 } from "./code_penalty.ts";
 export {
+  createIrmaeWd,
+  type IrmaeWd,
+  type IrmaeWdOptions,
+  irmaeWdPlugin,
+} from "./irmae_wd.ts";
+export {
+  createLorae,
+  type Lorae,
+  type LoraeOptions,
+  loraePlugin,
+} from "./lorae.ts";
+export {
+  arraePlugin,
+  createRrae,
+  type RankSchedule,
+  type Rrae,
+  type RraeOptions,
+  rraePlugin,
+} from "./rrae.ts";
+export {
+  createVrrae,
+  type Vrrae,
+  type VrraeOptions,
+  vrraePlugin,
+} from "./vrrae.ts";
+export {
   createLinearChain,
   type LinearChain,
   type LinearChainOptions,
@@ -101,6 +128,13 @@ export {
   pcaGridSamplerPlugin,
   type PrincipalPlane,
 } from "./sampler_pca_grid.ts";
+export {
+  basisPriorSamplerPlugin,
+  createPriorSampler,
+  type PriorSampler,
+  type PriorSamplerOptions,
+  priorSamplerPlugin,
+} from "./sampler_prior.ts";
 export {
   createInterpolationSampler,
   interpolateCodes,

@@ -72,6 +72,11 @@ const REGULARIZERS = [
   "{ kind: vae }",
   "{ kind: rae }",
   "{ kind: wae }",
+  "{ kind: irmae-wd }",
+  "{ kind: lorae }",
+  "{ kind: rrae, k: 4 }",
+  "{ kind: arrae, k: 6, warmup: 0, every: 1, kMin: 2 }",
+  "{ kind: vrrae, k: 4 }",
 ];
 
 /** Runs `fn` and returns the tensor counts before and after it. */
