@@ -339,7 +339,7 @@ Deno.test("a task stopped by SIGTERM (scancel, time limit) releases its cell; th
 });
 
 Deno.test("parseShard() reads i/n and refuses an index outside the count", async () => {
-  const { parseShard } = await import("../experiments/cluster.ts");
+  const { parseShard } = await import("../experiments/cluster/cluster.ts");
   assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
   assert.throws(() => parseShard("8/8"), RangeError);
 });

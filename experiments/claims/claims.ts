@@ -11,17 +11,17 @@
  *
  * A claim is judged `holds`, `does not hold` or `not run` (another tier, or
  * its run could not start, e.g. no CelebA images); every claim is listed,
- * whatever its verdict. `deno task verify` (experiments/verify.ts) runs the
+ * whatever its verdict. `deno task verify` (experiments/commands/verify.ts) runs the
  * claims of a tier and writes `claims.json` and `claims.md`.
  *
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ClassificationRow } from "./classification.ts";
-import type { EvalRecord } from "./fit.ts";
-import type { SamplerFid } from "./generate.ts";
-import type { GridValue } from "./sweep.ts";
+import type { ClassificationRow } from "../train/classification.ts";
+import type { EvalRecord } from "../train/fit.ts";
+import type { SamplerFid } from "../train/generate.ts";
+import type { GridValue } from "../manifest/sweep.ts";
 
 /** Where a claim is checked. */
 export type Tier = "ci" | "cpu" | "gpu";

@@ -8,7 +8,7 @@ import {
   type RunView,
   TIERS,
 } from "./claims.ts";
-import { loadExperiment } from "./experiment.ts";
+import { loadExperiment } from "../run/experiment.ts";
 
 function model(
   name: string,

@@ -47,7 +47,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod";
-import { asDiskError, tempPathFor } from "../core/files.ts";
+import { asDiskError, tempPathFor } from "../../core/files.ts";
 
 /** The claim file's name inside a claimed folder. */
 export const CLAIM_FILE = "task.lock";

@@ -15,8 +15,8 @@ import {
   claimFolder,
   type ClaimOwner,
   type Held,
-} from "./claim.ts";
-import { tempDir } from "../tests/_tmp.ts";
+} from "./cell_lock.ts";
+import { tempDir } from "../../tests/_tmp.ts";
 
 const folder = () => tempDir("irmae-claim-");
 
@@ -149,7 +149,7 @@ Deno.test("of processes racing for one folder exactly one claims it", async () =
   const start = Date.now() + 2_000;
   const code = `
     import { claimFolder } from ${
-    JSON.stringify(new URL("./claim.ts", import.meta.url).href)
+    JSON.stringify(new URL("./cell_lock.ts", import.meta.url).href)
   };
     while (Date.now() < ${
     start - 30
@@ -179,7 +179,7 @@ Deno.test("of processes racing for one folder exactly one claims it", async () =
 });
 
 Deno.test("describeClaim() and staleReason() say who holds a cell and why a claim is dead", async (t) => {
-  const { describeClaim, staleReason } = await import("./claim.ts");
+  const { describeClaim, staleReason } = await import("./cell_lock.ts");
   const { hostname } = await import("node:os");
   await t.step("a Slurm task's claim in one line", () => {
     assert.equal(

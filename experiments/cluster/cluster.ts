@@ -21,8 +21,11 @@
  *
  * @module
  */
-import { runKey } from "./identity.ts";
-import { readRecord as readVerified, RUN_RESULTS_SCHEMA } from "./records.ts";
+import { runKey } from "../train/identity.ts";
+import {
+  readRecord as readVerified,
+  RUN_RESULTS_SCHEMA,
+} from "../train/records.ts";
 import {
   existsSync,
   mkdirSync,
@@ -34,7 +37,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { asDiskError, tempPathFor, writeFileAtomic } from "../core/files.ts";
+import { asDiskError, tempPathFor, writeFileAtomic } from "../../core/files.ts";
 import {
   type CellClaim,
   CLAIM_FILE,
@@ -43,10 +46,10 @@ import {
   type ClaimOwner,
   readClaim,
   staleReason,
-} from "./claim.ts";
-import type { Experiment } from "./experiment.ts";
-import type { RunResults } from "./outputs.ts";
-import { writeReport } from "./report.ts";
+} from "./cell_lock.ts";
+import type { Experiment } from "../run/experiment.ts";
+import type { RunResults } from "../train/outputs.ts";
+import { writeReport } from "../report/report.ts";
 import {
   cellFolder,
   type RunEvent,
@@ -54,8 +57,8 @@ import {
   RunFolderError,
   type RunRecord,
   writeSweep,
-} from "./runner.ts";
-import type { SweepRow } from "./sweep.ts";
+} from "../run/runner.ts";
+import type { SweepRow } from "../manifest/sweep.ts";
 
 /** Where a run folder keeps its Slurm scripts and task logs. */
 export const SLURM_DIR = "slurm";
@@ -828,7 +831,7 @@ export interface TaskCommand {
   deno: string;
   /**
    * Arguments after `deno`, up to and without `--out` and the cell, e.g.
-   * `run -A /repo/experiments/run.ts /repo/m.yaml --smoke`.
+   * `run -A /repo/experiments/commands/exp.ts /repo/m.yaml --smoke`.
    */
   args: string[];
 }

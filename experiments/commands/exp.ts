@@ -15,11 +15,11 @@ import {
   BACKEND_NAMES,
   type BackendRequest,
   quietCpuBackend,
-} from "../core/backend.ts";
-import { DiskError } from "../core/files.ts";
-import { ROLES } from "../core/plugin.ts";
-import { BUILTIN_PLUGINS } from "./builtins.ts";
-import { createRegistries } from "../core/plugin.ts";
+} from "../../core/backend.ts";
+import { DiskError } from "../../core/files.ts";
+import { ROLES } from "../../core/plugin.ts";
+import { BUILTIN_PLUGINS } from "../run/builtins.ts";
+import { createRegistries } from "../../core/plugin.ts";
 import {
   builtinManifests,
   type Experiment,
@@ -27,17 +27,17 @@ import {
   findManifest,
   hasPaperBlock,
   loadExperiment,
-} from "./experiment.ts";
-import { builtinManifestUrl } from "./builtin_manifests.ts";
-import { ManifestError } from "./manifest.ts";
+} from "../run/experiment.ts";
+import { builtinManifestUrl } from "../manifest/builtin_manifests.ts";
+import { ManifestError } from "../manifest/manifest.ts";
 import {
   loadPlugins,
   PluginLoadError,
   resolvePluginModule,
-} from "./plugins.ts";
-import { type RunEvent, runExperiment, RunFolderError } from "./runner.ts";
-import { runFailures } from "./outputs.ts";
-import { describeClaim } from "./claim.ts";
+} from "../run/plugins.ts";
+import { type RunEvent, runExperiment, RunFolderError } from "../run/runner.ts";
+import { runFailures } from "../train/outputs.ts";
+import { describeClaim } from "../cluster/cell_lock.ts";
 import {
   arraySpec,
   cellStates,
@@ -56,7 +56,7 @@ import {
   slurmScripts,
   submitSlurm,
   taskUnits,
-} from "./cluster.ts";
+} from "../cluster/cluster.ts";
 
 const USAGE = `Usage: deno task exp <name | path/to/manifest.yaml> [options]
 
@@ -393,7 +393,7 @@ export async function main(args: string[]): Promise<number> {
   }
   console.log(`Results: ${join(dir, "results.json")}`);
   try {
-    const { writeReport } = await import("./report.ts");
+    const { writeReport } = await import("../report/report.ts");
     console.log(`Report: ${await writeReport(dir)}`);
   } catch (e) {
     // A full or read-only disk stops with exit 2 as everywhere else.
@@ -417,7 +417,7 @@ export async function main(args: string[]): Promise<number> {
 
 type Values = ReturnType<typeof parse>["values"];
 
-/** The cluster command asked for, if any (see experiments/cluster.ts). */
+/** The cluster command asked for, if any (see experiments/cluster/cluster.ts). */
 function clusterCommand(
   values: Values,
   experiment: Experiment,
@@ -546,7 +546,7 @@ async function cluster(
   const here = import.meta.filename;
   const repo = import.meta.dirname === undefined
     ? undefined
-    : resolve(import.meta.dirname, "..");
+    : resolve(import.meta.dirname, "..", "..");
   const self = here === undefined || repo === undefined
     ? ["run", "-A", import.meta.url]
     : ["run", "-A", "--config", join(repo, "deno.json"), here];

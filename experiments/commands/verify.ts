@@ -1,6 +1,6 @@
 /**
  * `deno task verify [--tier ci|cpu|gpu|all] [options]`: runs the runs the
- * paper's claims of a tier need (experiments/claims.ts), reusing finished
+ * paper's claims of a tier need (experiments/claims/claims.ts), reusing finished
  * models through the model cache, judges every claim and writes
  * `claims.json`, `claims.md` and `report.html` into its run folder
  * (`runs/verify-<tier>-<timestamp>/`, one sub-folder per run, each with the
@@ -24,20 +24,20 @@ import {
   type RunView,
   type Tier,
   TIERS,
-} from "./claims.ts";
-import { quietCpuBackend } from "../core/backend.ts";
-import { writeFileAtomic } from "../core/files.ts";
-import { ExperimentError, loadExperiment } from "./experiment.ts";
-import { ManifestError } from "./manifest.ts";
-import { PluginLoadError } from "./plugins.ts";
-import { DiskError } from "../core/files.ts";
-import { writeClaimsReport } from "./report_claims.ts";
-import { runExperiment } from "./runner.ts";
-import { writeReport } from "./report.ts";
+} from "../claims/claims.ts";
+import { quietCpuBackend } from "../../core/backend.ts";
+import { writeFileAtomic } from "../../core/files.ts";
+import { ExperimentError, loadExperiment } from "../run/experiment.ts";
+import { ManifestError } from "../manifest/manifest.ts";
+import { PluginLoadError } from "../run/plugins.ts";
+import { DiskError } from "../../core/files.ts";
+import { writeClaimsReport } from "../report/claims_section.ts";
+import { runExperiment } from "../run/runner.ts";
+import { writeReport } from "../report/report.ts";
 
 const USAGE = `Usage: deno task verify [options]
 
-Checks the paper's claims (experiments/claims.ts) on runs of the built-in
+Checks the paper's claims (experiments/claims/claims.ts) on runs of the built-in
 manifests and writes claims.json, claims.md and report.html.
 
 Options:

@@ -7,36 +7,38 @@
  *
  * @module
  */
-import ablationFixed from "./manifests/ablation-fixed.yaml" with {
+import ablationFixed from "../manifests/ablation-fixed.yaml" with {
   type: "text",
 };
-import ablationNonlinear from "./manifests/ablation-nonlinear.yaml" with {
+import ablationNonlinear from "../manifests/ablation-nonlinear.yaml" with {
   type: "text",
 };
-import ablationWeightSharing from "./manifests/ablation-weight-sharing.yaml" with {
+import ablationWeightSharing from "../manifests/ablation-weight-sharing.yaml" with {
   type: "text",
 };
-import baselines from "./manifests/baselines.yaml" with { type: "text" };
-import baselinesShapes from "./manifests/baselines-shapes.yaml" with {
+import baselines from "../manifests/baselines.yaml" with { type: "text" };
+import baselinesShapes from "../manifests/baselines-shapes.yaml" with {
   type: "text",
 };
-import celeba from "./manifests/celeba.yaml" with { type: "text" };
-import depth from "./manifests/depth.yaml" with { type: "text" };
-import depthShapes from "./manifests/depth-shapes.yaml" with { type: "text" };
-import initVariance from "./manifests/init-variance.yaml" with { type: "text" };
-import initVarianceShapes from "./manifests/init-variance-shapes.yaml" with {
+import celeba from "../manifests/celeba.yaml" with { type: "text" };
+import depth from "../manifests/depth.yaml" with { type: "text" };
+import depthShapes from "../manifests/depth-shapes.yaml" with { type: "text" };
+import initVariance from "../manifests/init-variance.yaml" with {
   type: "text",
 };
-import latentDim from "./manifests/latent-dim.yaml" with { type: "text" };
-import latentDimShapes from "./manifests/latent-dim-shapes.yaml" with {
+import initVarianceShapes from "../manifests/init-variance-shapes.yaml" with {
   type: "text",
 };
-import mnist from "./manifests/mnist.yaml" with { type: "text" };
-import mnistClassification from "./manifests/mnist-classification.yaml" with {
+import latentDim from "../manifests/latent-dim.yaml" with { type: "text" };
+import latentDimShapes from "../manifests/latent-dim-shapes.yaml" with {
   type: "text",
 };
-import shapes from "./manifests/shapes.yaml" with { type: "text" };
-import shapesPaper from "./manifests/shapes-paper.yaml" with { type: "text" };
+import mnist from "../manifests/mnist.yaml" with { type: "text" };
+import mnistClassification from "../manifests/mnist-classification.yaml" with {
+  type: "text",
+};
+import shapes from "../manifests/shapes.yaml" with { type: "text" };
+import shapesPaper from "../manifests/shapes-paper.yaml" with { type: "text" };
 
 /** Each built-in manifest's YAML by name, sorted by name. */
 export const BUILTIN_MANIFESTS: Readonly<Record<string, string>> = {
@@ -66,5 +68,5 @@ export const BUILTIN_MANIFESTS: Readonly<Record<string, string>> = {
  * @returns The file's URL (`file:`, `http:` or `https:`).
  */
 export function builtinManifestUrl(name: string): string {
-  return new URL(`./manifests/${name}.yaml`, import.meta.url).href;
+  return new URL(`../manifests/${name}.yaml`, import.meta.url).href;
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { BUILTIN_MANIFESTS, builtinManifestUrl } from "./builtin_manifests.ts";
-import { builtinManifests, findManifest } from "./experiment.ts";
+import { builtinManifests, findManifest } from "../run/experiment.ts";
 
-const folder = new URL("./manifests/", import.meta.url);
+const folder = new URL("../manifests/", import.meta.url);
 
 Deno.test("the built-in manifest index names exactly the manifests folder", async (t) => {
   const files = readdirSync(folder).filter((f) => f.endsWith(".yaml")).map((
@@ -13,7 +13,7 @@ Deno.test("the built-in manifest index names exactly the manifests folder", asyn
     assert.deepEqual(
       Object.keys(BUILTIN_MANIFESTS).sort(),
       files,
-      "a manifest file needs its import line in experiments/builtin_manifests.ts",
+      "a manifest file needs its import line in experiments/manifest/builtin_manifests.ts",
     );
     assert.deepEqual(builtinManifests(), files);
   });

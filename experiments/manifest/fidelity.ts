@@ -21,10 +21,9 @@
  *
  * @module
  */
-import type { ResolvedManifest } from "./manifest.ts";
+import type { FidelityMode, ResolvedManifest } from "./types.ts";
 
-/** A fidelity mode: whose protocol a run follows. */
-export type FidelityMode = "clean" | "paper" | "official";
+export type { FidelityMode, FidelityRecord } from "./types.ts";
 
 /** The fidelity modes, in order. */
 export const FIDELITY_MODES = [
@@ -32,14 +31,6 @@ export const FIDELITY_MODES = [
   "paper",
   "official",
 ] as const satisfies readonly FidelityMode[];
-
-/** What a resolved manifest records of its mode. */
-export interface FidelityRecord {
-  /** The mode. */
-  mode: FidelityMode;
-  /** The fields the mode set, by dotted path (empty for `clean`). */
-  applied: Record<string, unknown>;
-}
 
 /** One field a mode sets: a dotted path of the raw manifest and its value. */
 export interface FidelityPatch {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createBuiltinRegistries } from "./builtins.ts";
-import { loadExperiment } from "./experiment.ts";
+import { createBuiltinRegistries } from "../run/builtins.ts";
+import { loadExperiment } from "../run/experiment.ts";
 import { FIDELITY_POINTS } from "./fidelity.ts";
 import { resolveManifest } from "./manifest.ts";
 
@@ -155,7 +155,10 @@ Deno.test("--set and grid values win over the mode", async (t) => {
 });
 
 Deno.test("the README lists every fidelity point with its source", () => {
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const readme = readFileSync(
+    new URL("../../README.md", import.meta.url),
+    "utf8",
+  );
   for (const p of FIDELITY_POINTS) {
     const row = readme.split("\n").find((line) =>
       line.startsWith("|") && line.includes(p.what)

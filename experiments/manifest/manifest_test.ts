@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { createBuiltinRegistries } from "./builtins.ts";
+import { createBuiltinRegistries } from "../run/builtins.ts";
 import { ManifestError, resolveManifest } from "./manifest.ts";
 
 const registries = createBuiltinRegistries();
@@ -262,7 +262,7 @@ Deno.test("resolveManifest() rejects bad manifests naming file, field, expectati
 });
 
 Deno.test("every built-in manifest resolves, also under --smoke", async (t) => {
-  const dir = new URL("./manifests/", import.meta.url);
+  const dir = new URL("../manifests/", import.meta.url);
   for (const f of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
     await t.step(f, () => {
       const text = readFileSync(new URL(f, dir), "utf8");

@@ -9,7 +9,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
 
 /** One cell of a sweep. */

@@ -7,9 +7,9 @@
  * @module
  */
 import { join, relative } from "node:path";
-import { writeFileAtomic } from "../core/files.ts";
-import type { ClaimOutcome } from "./claims.ts";
-import { Html, html, table } from "./report_html.ts";
+import { writeFileAtomic } from "../../core/files.ts";
+import type { ClaimOutcome } from "../claims/claims.ts";
+import { Html, html, table } from "./html.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
 
 const VERDICT_CLASS: Record<ClaimOutcome["status"], string> = {

@@ -1,17 +1,17 @@
 /**
  * The paper's numbers beside a run's: which tables of
- * `reference/paper_results.json` (copied from the paper, Jing et al. 2020)
+ * `paper_results.json` (copied from the paper, Jing et al. 2020)
  * belong to which experiment, and how a paper table's rows line up with the
  * run's models. The mapping is the one table {@link PAPER_COUNTERPARTS};
  * everything else renders whatever it names.
  *
  * @module
  */
-import paperResults from "./reference/paper_results.json" with {
+import paperResults from "./paper_results.json" with {
   type: "json",
 };
-import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
-import { type Html, html, table } from "./report_html.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
+import { type Html, html, table } from "./html.ts";
 
 /** A model's outcome as the report shows it. */
 export interface ModelOutcome {

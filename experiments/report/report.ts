@@ -13,18 +13,18 @@
 import { basename, join, relative, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { parse as parseCsv } from "csv-parse/sync";
-import { decodeCheckpoint, writeFileAtomic } from "../core/checkpoint.ts";
+import { decodeCheckpoint, writeFileAtomic } from "../../core/checkpoint.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
-import { RUN_RESULTS_SCHEMA } from "./records.ts";
+import { RUN_RESULTS_SCHEMA } from "../train/records.ts";
 import { z } from "zod";
-import { DiskError, removeStaleTemps } from "../core/files.ts";
-import { equalErrorComparison } from "./matched.ts";
-import type { ResolvedManifest } from "./manifest.ts";
-import type { EvalRecord } from "./fit.ts";
-import type { ModelResult } from "./train.ts";
-import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
-import type { RunResults } from "./runner.ts";
-import { type PartFailure, runFailures } from "./outputs.ts";
+import { DiskError, removeStaleTemps } from "../../core/files.ts";
+import { equalErrorComparison } from "../train/matched.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
+import type { EvalRecord } from "../train/fit.ts";
+import type { ModelResult } from "../train/train.ts";
+import { linePlot, type LineSeries, spectrumPlot } from "../../metrics/plot.ts";
+import type { RunResults } from "../train/outputs.ts";
+import { type PartFailure, runFailures } from "../train/outputs.ts";
 import {
   formatNumber,
   Html,
@@ -32,10 +32,10 @@ import {
   inlineSvg,
   pngImage,
   table,
-} from "./report_html.ts";
-import { type RunManifest, runManifest } from "./report_cells.ts";
-import { type ModelOutcome, paperSection } from "./report_paper.ts";
-import { claimsSection } from "./report_claims.ts";
+} from "./html.ts";
+import { type RunManifest, runManifest } from "./cells.ts";
+import { type ModelOutcome, paperSection } from "./paper.ts";
+import { claimsSection } from "./claims_section.ts";
 
 /** The file a report is written to, inside the run folder. */
 export const REPORT_FILE = "report.html";

@@ -20,9 +20,9 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { DiskError } from "../core/files.ts";
+import { DiskError } from "../../core/files.ts";
 import { buildReport, REPORT_FILE, writeReport } from "./report.ts";
-import { type Html, html } from "./report_html.ts";
+import { type Html, html } from "./html.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
 
 /** Options of {@link serveRuns}. */

@@ -9,10 +9,10 @@ import {
   createRegistries,
   type Plugin,
   type Registries,
-} from "../core/plugin.ts";
-import { DATA_PLUGINS } from "../data/plugins.ts";
-import { METRIC_PLUGINS } from "../metrics/plugins.ts";
-import { MODEL_PLUGINS } from "../models/plugins.ts";
+} from "../../core/plugin.ts";
+import { DATA_PLUGINS } from "../../data/plugins.ts";
+import { METRIC_PLUGINS } from "../../metrics/plugins.ts";
+import { MODEL_PLUGINS } from "../../models/plugins.ts";
 
 /** Every built-in plug-in, in listing order. */
 export const BUILTIN_PLUGINS: readonly Plugin[] = [

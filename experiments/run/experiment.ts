@@ -11,24 +11,31 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { quietCpuBackend } from "../core/backend.ts";
-import type { Registries } from "../core/plugin.ts";
-import type { Dataset } from "../core/types.ts";
-import { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
+import { quietCpuBackend } from "../../core/backend.ts";
+import type { Registries } from "../../core/plugin.ts";
+import type { Dataset } from "../../core/types.ts";
+import {
+  buildDataset,
+  type BuildDatasetOptions,
+  buildModel,
+} from "../train/build.ts";
 import { BUILTIN_PLUGINS } from "./builtins.ts";
-import { BUILTIN_MANIFESTS, builtinManifestUrl } from "./builtin_manifests.ts";
-import { hashOf, runKey } from "./identity.ts";
+import {
+  BUILTIN_MANIFESTS,
+  builtinManifestUrl,
+} from "../manifest/builtin_manifests.ts";
+import { hashOf, runKey } from "../train/identity.ts";
 import {
   ManifestError,
   parseManifest,
   type ResolvedManifest,
   resolveRawManifest,
-} from "./manifest.ts";
-import { pluginHashes } from "./module_graph.ts";
+} from "../manifest/manifest.ts";
+import { pluginHashes } from "../train/module_graph.ts";
 import { loadPlugins, resolvePluginModule } from "./plugins.ts";
-import { createRegistries } from "../core/plugin.ts";
+import { createRegistries } from "../../core/plugin.ts";
 import { parse as parseYaml } from "yaml";
-import { expandGrid, type GridValue } from "./sweep.ts";
+import { expandGrid, type GridValue } from "../manifest/sweep.ts";
 
 /**
  * An experiment that cannot start: a manifest that is not found or not

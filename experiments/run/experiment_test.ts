@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ImageFolder } from "../data/image_folder.ts";
-import { buildDataset } from "./build.ts";
+import type { ImageFolder } from "../../data/image_folder.ts";
+import { buildDataset } from "../train/build.ts";
 import {
   ExperimentError,
   loadExperiment,
   MAX_MANIFEST_BYTES,
   readManifestFile,
 } from "./experiment.ts";
-import { ManifestError } from "./manifest.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { ManifestError } from "../manifest/manifest.ts";
+import { tempDir } from "../../tests/_tmp.ts";
 
 const work = tempDir("irmae-experiment-");
 

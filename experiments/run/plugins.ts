@@ -21,7 +21,7 @@ import {
   isPlugin,
   type Plugin,
   type Registries,
-} from "../core/plugin.ts";
+} from "../../core/plugin.ts";
 import { createBuiltinRegistries } from "./builtins.ts";
 import { z } from "zod";
 

@@ -10,7 +10,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { asDiskError } from "../core/files.ts";
+import { asDiskError } from "../../core/files.ts";
 
 /** The lock file's name inside a run folder. */
 export const LOCK_FILE = "run.lock";

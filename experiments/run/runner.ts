@@ -31,20 +31,20 @@ import {
   type BackendInfo,
   quietCpuBackend,
   selectBackend,
-} from "../core/backend.ts";
+} from "../../core/backend.ts";
 import {
   asDiskError,
   DiskError,
   removeStaleTemps,
   writeFileAtomic,
-} from "../core/files.ts";
-import { buildDataset } from "./build.ts";
-import type { ClassificationRecord } from "./classification.ts";
+} from "../../core/files.ts";
+import { buildDataset } from "../train/build.ts";
+import type { ClassificationRecord } from "../train/classification.ts";
 import type { Experiment, ResolvedCell } from "./experiment.ts";
-import type { ModelImages } from "./evaluate.ts";
-import type { Progress } from "./fit.ts";
-import { createExtractor, type Generation } from "./generate.ts";
-import type { ResolvedManifest } from "./manifest.ts";
+import type { ModelImages } from "../train/evaluate.ts";
+import type { Progress } from "../train/fit.ts";
+import { createExtractor, type Generation } from "../train/generate.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
 import {
   failuresMarkdown,
   runFailures,
@@ -53,15 +53,15 @@ import {
   writeClassification,
   writeModelOutputs,
   writeOutputs,
-} from "./outputs.ts";
-import { runKey } from "./identity.ts";
+} from "../train/outputs.ts";
+import { runKey } from "../train/identity.ts";
 import { loadPlugins } from "./plugins.ts";
 import {
   readRecord,
   RUN_RESULTS_SCHEMA,
   SUPERVISED_SCHEMA,
-} from "./records.ts";
-import { writeReport } from "./report.ts";
+} from "../train/records.ts";
+import { writeReport } from "../report/report.ts";
 import {
   describeOwner,
   LOCK_FILE,
@@ -74,12 +74,12 @@ import {
   sweepCsv,
   sweepMarkdown,
   type SweepRow,
-} from "./sweep.ts";
-import type { ModelResult } from "./train.ts";
+} from "../manifest/sweep.ts";
+import type { ModelResult } from "../train/train.ts";
 import type { WorkerRequest } from "./worker.ts";
-import type { FidelityRecord } from "./fidelity.ts";
-import { linePlot, spectrumPlot } from "../metrics/plot.ts";
-import type { ClassifierFeatures } from "../metrics/classifier_features.ts";
+import type { FidelityRecord } from "../manifest/fidelity.ts";
+import { linePlot, spectrumPlot } from "../../metrics/plot.ts";
+import type { ClassifierFeatures } from "../../metrics/classifier_features.ts";
 
 export type { RunResults };
 

@@ -11,14 +11,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { selectBackend } from "../core/backend.ts";
-import { DiskError } from "../core/files.ts";
-import { buildDataset } from "./build.ts";
-import { trainSupervised } from "./classification.ts";
-import { createExtractor } from "./generate.ts";
-import type { ResolvedManifest } from "./manifest.ts";
+import { selectBackend } from "../../core/backend.ts";
+import { DiskError } from "../../core/files.ts";
+import { buildDataset } from "../train/build.ts";
+import { trainSupervised } from "../train/classification.ts";
+import { createExtractor } from "../train/generate.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
 import { loadPlugins } from "./plugins.ts";
-import { finishedModel, trainModel } from "./train.ts";
+import { finishedModel, trainModel } from "../train/train.ts";
 
 /** What the runner asks a worker to do. */
 export interface WorkerRequest {

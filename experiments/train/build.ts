@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { type Autoencoder, createAutoencoder } from "../core/autoencoder.ts";
-import type { Registries } from "../core/plugin.ts";
-import { deriveSeed } from "../core/random.ts";
-import type { Dataset } from "../core/types.ts";
-import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import { type Autoencoder, createAutoencoder } from "../../core/autoencoder.ts";
+import type { Registries } from "../../core/plugin.ts";
+import { deriveSeed } from "../../core/random.ts";
+import type { Dataset } from "../../core/types.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 
 /**
  * Builds the autoencoder of one manifest model: the regularizer first (it

@@ -33,20 +33,20 @@ import {
   gatherRows,
   headForward,
   trainWithEarlyStopping,
-} from "../metrics/downstream.ts";
-import type { Registries } from "../core/plugin.ts";
-import { layerVariables } from "../core/layers.ts";
-import { createAdam } from "../core/adam.ts";
-import type { Autoencoder } from "../core/autoencoder.ts";
+} from "../../metrics/downstream.ts";
+import type { Registries } from "../../core/plugin.ts";
+import { layerVariables } from "../../core/layers.ts";
+import { createAdam } from "../../core/adam.ts";
+import type { Autoencoder } from "../../core/autoencoder.ts";
 import { encodeImages } from "./generate.ts";
 import type {
   ResolvedClassification,
   ResolvedHead,
   ResolvedManifest,
-} from "./manifest.ts";
-import { deriveSeed, Rng } from "../core/random.ts";
-import { readInt32 } from "../core/read.ts";
-import type { Dataset, Split, Tensor2D } from "../core/types.ts";
+} from "../manifest/manifest.ts";
+import { deriveSeed, Rng } from "../../core/random.ts";
+import { readInt32 } from "../../core/read.ts";
+import type { Dataset, Split, Tensor2D } from "../../core/types.ts";
 
 /** One trained head (or supervised network): one cell entry of Table 2. */
 export interface ClassificationRecord {

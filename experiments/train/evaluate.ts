@@ -6,10 +6,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Autoencoder } from "../core/autoencoder.ts";
-import { readFloat32, readMatrix, readScalar } from "../core/read.ts";
-import type { Dataset, Tensor4D } from "../core/types.ts";
-import { interpolateCodes } from "../models/sampler_interpolate.ts";
+import type { Autoencoder } from "../../core/autoencoder.ts";
+import { readFloat32, readMatrix, readScalar } from "../../core/read.ts";
+import type { Dataset, Tensor4D } from "../../core/types.ts";
+import { interpolateCodes } from "../../models/sampler_interpolate.ts";
 
 /** Image grids a finished model produces, [n, H, W, C] in [0, 1]. */
 export interface ModelImages {

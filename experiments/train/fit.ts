@@ -12,20 +12,20 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createAdam } from "../core/adam.ts";
-import type { Autoencoder } from "../core/autoencoder.ts";
+import { createAdam } from "../../core/adam.ts";
+import type { Autoencoder } from "../../core/autoencoder.ts";
 import {
   type CheckpointData,
   CheckpointError,
   loadCheckpoint,
   saveCheckpoint,
-} from "../core/checkpoint.ts";
-import { deriveSeed, Rng } from "../core/random.ts";
-import { readFloat32, readScalar } from "../core/read.ts";
-import type { Dataset, Tensor4D } from "../core/types.ts";
-import { createTensorDataset } from "../data/tensors.ts";
+} from "../../core/checkpoint.ts";
+import { deriveSeed, Rng } from "../../core/random.ts";
+import { readFloat32, readScalar } from "../../core/read.ts";
+import type { Dataset, Tensor4D } from "../../core/types.ts";
+import { createTensorDataset } from "../../data/tensors.ts";
 import { z } from "zod";
-import { latentSpectrum } from "../metrics/spectrum.ts";
+import { latentSpectrum } from "../../metrics/spectrum.ts";
 import { encodeSplit } from "./evaluate.ts";
 
 /** One evaluation during training. */

@@ -16,15 +16,19 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { computeFid, type FidRecord } from "../metrics/frechet.ts";
-import type { CodeMatrix, FeatureExtractor, Sampler } from "../core/types.ts";
-import { tsneEmbedding } from "../metrics/tsne.ts";
-import type { Autoencoder } from "../core/autoencoder.ts";
-import type { Registries } from "../core/plugin.ts";
-import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
-import { readFloat32 } from "../core/read.ts";
-import { deriveSeed, Rng } from "../core/random.ts";
-import type { Dataset } from "../core/types.ts";
+import { computeFid, type FidRecord } from "../../metrics/frechet.ts";
+import type {
+  CodeMatrix,
+  FeatureExtractor,
+  Sampler,
+} from "../../core/types.ts";
+import { tsneEmbedding } from "../../metrics/tsne.ts";
+import type { Autoencoder } from "../../core/autoencoder.ts";
+import type { Registries } from "../../core/plugin.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
+import { readFloat32 } from "../../core/read.ts";
+import { deriveSeed, Rng } from "../../core/random.ts";
+import type { Dataset } from "../../core/types.ts";
 
 /** Decoded draws of one sampler, [n, H, W, C] in [0, 1]. */
 export interface GeneratedGrid {

@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { ResolvedManifest, ResolvedModel } from "./manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 
 /**
  * Version of everything that shapes trained weights and results; bumped

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 /** This package's root, as the URL its modules have (file:, http:, https:). */
-const PACKAGE_ROOT = new URL("../", import.meta.url).href;
+const PACKAGE_ROOT = new URL("../../", import.meta.url).href;
 
 /** This package's library folders and files, under {@link PACKAGE_ROOT}. */
 const LIBRARY =

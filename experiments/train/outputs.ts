@@ -7,19 +7,19 @@
  * @module
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../core/files.ts";
-import { imageGrid } from "../metrics/image_grid.ts";
-import { linePlot, scatterPlot, spectrumPlot } from "../metrics/plot.ts";
+import { writeFileAtomic } from "../../core/files.ts";
+import { imageGrid } from "../../metrics/image_grid.ts";
+import { linePlot, scatterPlot, spectrumPlot } from "../../metrics/plot.ts";
 import {
   type ClassificationRecord,
   classificationTable,
 } from "./classification.ts";
 import type { ModelImages } from "./evaluate.ts";
 import type { Generation, SamplerFid } from "./generate.ts";
-import type { FidelityRecord } from "./fidelity.ts";
-import type { ResolvedManifest } from "./manifest.ts";
+import type { FidelityRecord } from "../manifest/fidelity.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
 import { equalErrorComparison } from "./matched.ts";
-import type { ModelResult } from "./train.ts";
+import type { ModelResult } from "./types.ts";
 
 /** What a run writes to `results.json`: one summary per model. */
 export interface RunResults {

@@ -16,7 +16,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ClassificationRecord } from "./classification.ts";
 import type { RunResults } from "./outputs.ts";
-import type { ModelResult } from "./train.ts";
+import type { ModelResult } from "./types.ts";
 
 /** A number that NaN may have turned into `null` in JSON. */
 const numberOrNaN = z.number().nullable().transform((v) => v ?? NaN);

@@ -15,75 +15,25 @@
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CheckpointData, decodeCheckpoint } from "../core/checkpoint.ts";
-import { asDiskError, writeFileAtomic } from "../core/files.ts";
-import type { Registries } from "../core/plugin.ts";
-import type { Dataset, FeatureExtractor } from "../core/types.ts";
+import {
+  type CheckpointData,
+  decodeCheckpoint,
+} from "../../core/checkpoint.ts";
+import { asDiskError, writeFileAtomic } from "../../core/files.ts";
+import type { Registries } from "../../core/plugin.ts";
+import type { Dataset, FeatureExtractor } from "../../core/types.ts";
 import { buildDataset, buildModel } from "./build.ts";
-import {
-  type ClassificationRecord,
-  classifyFrozenCodes,
-} from "./classification.ts";
+import { classifyFrozenCodes } from "./classification.ts";
 import { makeImages, type ModelImages } from "./evaluate.ts";
-import {
-  type EvalRecord,
-  fit,
-  FIT_CHECKPOINT_META,
-  type Progress,
-} from "./fit.ts";
-import {
-  generateFromModel,
-  type Generation,
-  type SamplerFid,
-} from "./generate.ts";
+import { fit, FIT_CHECKPOINT_META, type Progress } from "./fit.ts";
+import { generateFromModel, type Generation } from "./generate.ts";
 import { trainingKey } from "./identity.ts";
-import type { ResolvedManifest } from "./manifest.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
 import { pluginHashes } from "./module_graph.ts";
 import { MODEL_RESULT_SCHEMA, readRecord } from "./records.ts";
+import type { ModelResult } from "./types.ts";
 
-/** Everything a finished model reports. */
-export interface ModelResult {
-  /** The model's name in the manifest. */
-  name: string;
-  /** Final validation MSE per pixel (images in [0, 1]); `NaN` when failed. */
-  valMse: number;
-  /** Final rank at each threshold, keyed as in `EvalRecord.rank`. */
-  rank: Record<string, number>;
-  /** Final effective rank of the validation codes; `NaN` when failed. */
-  effectiveRank: number;
-  /**
-   * Final singular values of the code covariance, divided by the largest,
-   * descending; empty when failed.
-   */
-  singularValues: number[];
-  /** Every evaluation during training, in step order. */
-  history: EvalRecord[];
-  /** Training steps completed. */
-  steps: number;
-  /** Seconds of training (training steps only, not evaluation). */
-  seconds: number;
-  /** `ok`, or why the model stopped. */
-  status: "ok" | "failed";
-  /** Why the model failed (e.g. the error's name and message), when it did. */
-  error?: string;
-  /** The training key (see `identity.ts`). */
-  key?: string;
-  /** FID of each sampler's draws, when the manifest asks for FID. */
-  fid?: Record<string, SamplerFid>;
-  /** Samplers that failed, with the reason. */
-  samplerErrors?: Record<string, string>;
-  /** Downstream classification on frozen codes, when asked for. */
-  classification?: ClassificationRecord[];
-  /** Seconds spent on samplers, FID and t-SNE after training, when any. */
-  generationSeconds?: number;
-  /**
-   * The finished checkpoint this model was loaded from instead of being
-   * trained, when an earlier run had trained it with the same configuration
-   * (see {@link TrainOptions.modelCache}); `seconds` and `history` are that
-   * training's.
-   */
-  reusedCheckpoint?: string;
-}
+export type { ModelResult } from "./types.ts";
 
 /** Options of {@link trainModel}. */
 export interface TrainOptions {
