@@ -313,8 +313,8 @@ function restore(
  *   createAutoencoder,
  *   createLinearChain,
  *   fit,
- *   layerDecoder,
- *   layerEncoder,
+ *   layerStackDecoder,
+ *   layerStackEncoder,
  *   readScalar,
  * } from "@irmae/irmae";
  * import { buildLayers } from "@irmae/irmae/core";
@@ -329,7 +329,7 @@ function restore(
  *   const weights = tf.randomUniform([64, 2], 0, 1, "float32", 1);
  *   return tf.matMul(weights, ramps).reshape([64, 4, 4, 1]) as tf.Tensor4D;
  * });
- * const encoder = layerEncoder(
+ * const encoder = layerStackEncoder(
  *   "dense",
  *   buildLayers([
  *     { type: "reshape", shape: [16] },
@@ -337,7 +337,7 @@ function restore(
  *   ], [4, 4, 1], 2),
  *   [4, 4, 1],
  * );
- * const decoder = layerDecoder(
+ * const decoder = layerStackDecoder(
  *   "dense",
  *   buildLayers([
  *     { type: "dense", units: 16, activation: "linear" },
