@@ -96,7 +96,9 @@ function placeOf(file: string): Place | undefined {
 }
 
 /** Whether a file is library code: on a floor, a test file or not. */
-const isLibrary = (p: Place | undefined) => p?.kind === "floor";
+const isLibrary = (
+  p: Place | undefined,
+): p is Extract<Place, { kind: "floor" }> => p?.kind === "floor";
 
 /** Whether a file is a folder's or room's face. */
 const isFace = (file: string) => file.split(sep).at(-1) === "mod.ts";
@@ -118,7 +120,7 @@ function ruleBroken(from: string, to: string): string | undefined {
   if (b.kind === "root entry") {
     return "library code imports the package's entry";
   }
-  if (b.kind !== "floor" || a.kind !== "floor") return undefined;
+  if (b.kind !== "floor") return undefined;
   if (!FLOORS[a.floor]!.includes(b.floor)) return "imports a floor above";
   if (isFace(to) && !isFace(from)) {
     return "only a mod.ts imports a mod.ts";
@@ -314,23 +316,33 @@ Deno.test("imports point down: floors, then the rooms of experiments/", async (t
         "",
       ].join("\n"),
       [`examples/${id}.ts`]: 'import "../experiments/run/runner.ts";\n',
+      [`experiments/run/${id}/mod.ts`]: [
+        'import "../../mod.ts";',
+        'import "../../../deno.json" with { type: "json" };',
+        "",
+      ].join("\n"),
       [`testing/${id}.ts`]: 'import "../tests/_helpers.ts";\n',
     };
     await withProbes(probes, async (paths) => {
       const r = `experiments/run/${id}.ts`;
-      assert.deepEqual(await violations(paths), [
-        `core/${id}.ts -> experiments/manifest/manifest.ts (imports a floor above)`,
-        `examples/${id}.ts -> experiments/run/runner.ts (examples import only the package's entries)`,
-        `experiments/manifest/${id}.ts -> experiments/run/runner.ts (imports a room above)`,
-        `${r} -> cli.ts (library code imports the package's entry)`,
-        `${r} -> examples/plugin/plugins.ts (library code imports examples/)`,
-        `${r} -> experiments/bench.ts (library code imports a script)`,
-        `${r} -> experiments/mod.ts (only a mod.ts imports a mod.ts)`,
-        `${r} -> experiments/report/mod.ts (only a mod.ts imports a mod.ts)`,
-        `${r} -> mod.ts (library code imports the package's entry)`,
-        `${r} -> tests/_tmp.ts (library code imports tests/)`,
-        `testing/${id}.ts -> tests/_helpers.ts (library code imports tests/)`,
-      ]);
+      assert.deepEqual(
+        await violations(paths),
+        [
+          `core/${id}.ts -> experiments/manifest/manifest.ts (imports a floor above)`,
+          `examples/${id}.ts -> experiments/run/runner.ts (examples import only the package's entries)`,
+          `experiments/manifest/${id}.ts -> experiments/run/runner.ts (imports a room above)`,
+          `experiments/run/${id}/mod.ts -> deno.json (imports a file with no place)`,
+          `experiments/run/${id}/mod.ts -> experiments/mod.ts (a room imports experiments/mod.ts)`,
+          `${r} -> cli.ts (library code imports the package's entry)`,
+          `${r} -> examples/plugin/plugins.ts (library code imports examples/)`,
+          `${r} -> experiments/bench.ts (library code imports a script)`,
+          `${r} -> experiments/mod.ts (only a mod.ts imports a mod.ts)`,
+          `${r} -> experiments/report/mod.ts (only a mod.ts imports a mod.ts)`,
+          `${r} -> mod.ts (library code imports the package's entry)`,
+          `${r} -> tests/_tmp.ts (library code imports tests/)`,
+          `testing/${id}.ts -> tests/_helpers.ts (library code imports tests/)`,
+        ].sort(),
+      );
     });
     const unplaced = {
       [`experiments/${id}.ts`]: "export const x = 1;\n",
