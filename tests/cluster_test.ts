@@ -208,7 +208,7 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
       }
       assert.match(
         r.stdout,
-        /run\.ts \S+sweep\.yaml --smoke --set train\.lr=0\.01 --out \S+ --cell "\$\{SLURM_ARRAY_TASK_ID\}"$/m,
+        /commands\/exp\.ts \S+sweep\.yaml --smoke --set train\.lr=0\.01 --out \S+ --cell "\$\{SLURM_ARRAY_TASK_ID\}"$/m,
       );
       assert.match(r.stdout, /--out \S+ --collect$/m);
       assert.match(r.stdout, /--dependency=afterany:<array job>/);

@@ -82,7 +82,7 @@ Deno.test("image_folder.ts: listing a folder", () => {
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("claim.ts: two claimants, one winner", () => {
+Deno.test("cell_lock.ts: two claimants, one winner", () => {
   const dir = tempDir();
   const first = claimFolder(dir);
   assert.ok("release" in first);
