@@ -48,19 +48,23 @@ export interface Command {
 export const COMMANDS: Readonly<Record<string, Command>> = {
   exp: {
     summary: "run an experiment: a built-in manifest by name, or a file",
-    run: async (args) => (await import("./experiments/run.ts")).cli(args),
+    run: async (args) =>
+      (await import("./experiments/commands/exp.ts")).cli(args),
   },
   verify: {
     summary: "check the paper's claims on runs of the built-in manifests",
-    run: async (args) => (await import("./experiments/verify.ts")).cli(args),
+    run: async (args) =>
+      (await import("./experiments/commands/verify.ts")).cli(args),
   },
   report: {
     summary: "write a run folder's report.html",
-    run: async (args) => (await import("./experiments/report.ts")).main(args),
+    run: async (args) =>
+      (await import("./experiments/report/report.ts")).main(args),
   },
   serve: {
     summary: "serve the runs folder's reports and live progress over HTTP",
-    run: async (args) => (await import("./experiments/serve.ts")).main(args),
+    run: async (args) =>
+      (await import("./experiments/report/serve.ts")).main(args),
   },
   bench: {
     summary: "training and inference throughput of the backends",

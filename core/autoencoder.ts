@@ -84,12 +84,12 @@ export interface Autoencoder {
  * import { buildLayers, createAutoencoder, readScalar } from "@irmae/irmae/core";
  * import {
  *   createLinearChain,
- *   layerDecoder,
- *   layerEncoder,
+ *   layerStackDecoder,
+ *   layerStackEncoder,
  * } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
  *
- * const encoder = layerEncoder(
+ * const encoder = layerStackEncoder(
  *   "tiny",
  *   buildLayers([
  *     { type: "reshape", shape: [16] },
@@ -98,7 +98,7 @@ export interface Autoencoder {
  *   [4, 4, 1],
  * );
  * const chain = createLinearChain({ latentDim: 4, numMatrices: 2, seed: 2 });
- * const decoder = layerDecoder(
+ * const decoder = layerStackDecoder(
  *   "tiny",
  *   buildLayers([
  *     { type: "dense", units: 16, activation: "linear" },

@@ -289,7 +289,7 @@ async function main(args: string[]): Promise<number> {
     const r = await run([
       "run",
       "-A",
-      "experiments/run.ts",
+      "experiments/commands/exp.ts",
       "shapes",
       "--backend",
       "webgpu",

@@ -35,33 +35,10 @@
  *
  * @module
  */
-export { buildDataset, type BuildDatasetOptions, buildModel } from "./build.ts";
-export { BUILTIN_PLUGINS, createBuiltinRegistries } from "./builtins.ts";
-export type { ClassificationRecord } from "./classification.ts";
 export {
-  builtinManifests,
-  type Experiment,
-  loadExperiment,
-  type LoadOptions,
-  type ResolvedCell,
-} from "./experiment.ts";
-export type { FidelityMode, FidelityRecord } from "./fidelity.ts";
-export {
-  type EvalRecord,
-  fit,
-  type FitCheckpoint,
-  type FitOptions,
-  type FitResult,
-  NonFiniteLossError,
-  type Progress,
-} from "./fit.ts";
-export type {
-  GeneratedGrid,
-  Generation,
-  SamplerFid,
-  TsnePoint,
-} from "./generate.ts";
-export {
+  type FidelityMode,
+  type FidelityRecord,
+  type GridValue,
   ManifestError,
   type ManifestIssue,
   type PluginSpec,
@@ -73,21 +50,45 @@ export {
   type ResolvedTsne,
   resolveManifest,
   type ResolveOptions,
-} from "./manifest.ts";
-export type { PartFailure, RunResults } from "./outputs.ts";
+  type Stat,
+  type SweepRow,
+} from "./manifest/mod.ts";
 export {
+  buildDataset,
+  type BuildDatasetOptions,
+  buildModel,
+  type ClassificationRecord,
+  type EvalRecord,
+  fit,
+  type FitCheckpoint,
+  type FitOptions,
+  type FitResult,
+  type GeneratedGrid,
+  type Generation,
+  type ModelResult,
+  NonFiniteLossError,
+  type PartFailure,
+  type Progress,
+  type RunResults,
+  type SamplerFid,
+  type TsnePoint,
+} from "./train/mod.ts";
+export { buildReport, writeReport } from "./report/mod.ts";
+export {
+  BUILTIN_PLUGINS,
+  builtinManifests,
+  createBuiltinRegistries,
+  type Experiment,
+  type ExtractorInfo,
+  loadExperiment,
+  type LoadOptions,
   loadPlugins,
   PluginLoadError,
+  type ResolvedCell,
   resolvePluginModule,
-} from "./plugins.ts";
-export { buildReport, writeReport } from "./report.ts";
-export {
-  type ExtractorInfo,
   type RunEvent,
   runExperiment,
   RunFolderError,
   type RunOptions,
   type RunOutcome,
-} from "./runner.ts";
-export type { GridValue, Stat, SweepRow } from "./sweep.ts";
-export type { ModelResult } from "./train.ts";
+} from "./run/mod.ts";

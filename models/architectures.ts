@@ -266,6 +266,7 @@ export function defaultImageShape(
  * Wraps a stack of layers (from `buildLayers`) as an {@link Encoder}. Its
  * last weighted layer must be linear (a dense layer, or a convolution to a
  * 1x1 map): `absorb` folds a matrix into it.
+ * (A tfjs `LayersModel` is wrapped by `layersModelEncoder` instead.)
  *
  * @param kind The encoder's name.
  * @param layers The layers, input [H, W, C] to a flat code.
@@ -276,10 +277,10 @@ export function defaultImageShape(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { buildLayers, readMatrix } from "@irmae/irmae/core";
- * import { layerEncoder } from "@irmae/irmae/models";
+ * import { layerStackEncoder } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
  *
- * const encoder = layerEncoder(
+ * const encoder = layerStackEncoder(
  *   "small",
  *   buildLayers([
  *     { type: "conv", filters: 4, kernel: 4, stride: 2, pad: 1, activation: "relu" },
@@ -304,7 +305,7 @@ export function defaultImageShape(
  * encoder.dispose();
  * ```
  */
-export function layerEncoder(
+export function layerStackEncoder(
   kind: string,
   layers: Layer[],
   imageShape: readonly [number, number, number],
@@ -349,7 +350,7 @@ export function layerEncoder(
           bias: layer.bias && tf.variable(layer.bias, false),
         };
       });
-      return layerEncoder(kind, copies, imageShape);
+      return layerStackEncoder(kind, copies, imageShape);
     },
     dispose: () => tf.dispose(layerVariables(layers)),
   };
@@ -357,6 +358,7 @@ export function layerEncoder(
 
 /**
  * Wraps a stack of layers (from `buildLayers`) as a {@link Decoder}.
+ * (A tfjs `LayersModel` is wrapped by `layersModelDecoder` instead.)
  *
  * @param kind The decoder's name.
  * @param layers The layers, a flat code to logits [H, W, C].
@@ -368,10 +370,10 @@ export function layerEncoder(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { buildLayers } from "@irmae/irmae/core";
- * import { layerDecoder } from "@irmae/irmae/models";
+ * import { layerStackDecoder } from "@irmae/irmae/models";
  * import assert from "node:assert/strict";
  *
- * const decoder = layerDecoder(
+ * const decoder = layerStackDecoder(
  *   "small",
  *   buildLayers([
  *     { type: "dense", units: 28 * 28, activation: "linear" },
@@ -388,7 +390,7 @@ export function layerEncoder(
  * decoder.dispose();
  * ```
  */
-export function layerDecoder(
+export function layerStackDecoder(
   kind: string,
   layers: Layer[],
   output: "tanh" | "sigmoid",
@@ -480,7 +482,7 @@ export function createEncoder(
     imageShape,
     options.seed ?? 0,
   );
-  return layerEncoder(name, layers, imageShape);
+  return layerStackEncoder(name, layers, imageShape);
 }
 
 /**
@@ -545,7 +547,7 @@ export function createDecoder(
     [d],
     options.seed ?? 0,
   );
-  return layerDecoder(name, layers, options.output ?? "tanh");
+  return layerStackDecoder(name, layers, options.output ?? "tanh");
 }
 
 /** `conv`'s code width when none is given. */
@@ -597,7 +599,7 @@ function paperEncoderPlugin(name: ArchitectureName): Plugin<"encoder"> {
     create: (_options, context) => {
       checkPaperSize(name, "encoder", context.imageShape);
       const arch = ARCHITECTURES[name];
-      return layerEncoder(
+      return layerStackEncoder(
         name,
         buildLayers(
           arch.encoder(context.outputDim),
@@ -782,7 +784,7 @@ export const convEncoderPlugin: Plugin<"encoder"> = definePlugin({
     "stride-2 4x4 convolutions while the image halves evenly, then a dense code (any size)",
   options: CONV_OPTIONS,
   create: (options, context) =>
-    layerEncoder(
+    layerStackEncoder(
       "conv",
       buildLayers(
         convEncoderSpecs(context.imageShape, context.outputDim, options),
@@ -801,7 +803,7 @@ export const convDecoderPlugin: Plugin<"decoder"> = definePlugin({
     "dense layer, then stride-2 4x4 transposed convolutions back to the image (any size)",
   options: CONV_OPTIONS,
   create: (options, context) =>
-    layerDecoder(
+    layerStackDecoder(
       "conv",
       buildLayers(
         convDecoderSpecs(context.imageShape, options),

@@ -49,8 +49,12 @@ import { AssertionError } from "node:assert";
 import type { Autoencoder } from "../core/autoencoder.ts";
 import type { Dataset, Tensor4D } from "../core/types.ts";
 import { createShapes } from "../data/shapes.ts";
-import { type EvalRecord, fit, thresholdKey } from "../experiments/fit.ts";
-import { atMatchedError } from "../experiments/matched.ts";
+import {
+  type EvalRecord,
+  fit,
+  thresholdKey,
+} from "../experiments/train/fit.ts";
+import { atMatchedError } from "../experiments/train/matched.ts";
 
 /** Options of {@link compareRanks}; every field has a default. */
 export interface CompareRanksOptions {

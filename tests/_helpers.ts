@@ -33,8 +33,8 @@ export function typescriptFiles(path: string): string[] {
 /** Whether a path names a test file (`*_test.ts`). */
 export const isTestFile = (path: string): boolean => path.endsWith("_test.ts");
 
-/** The command line's entry point, experiments/run.ts. */
-export const RUN: string = join(ROOT, "experiments", "run.ts");
+/** The command line's entry point, experiments/commands/exp.ts. */
+export const RUN: string = join(ROOT, "experiments", "commands", "exp.ts");
 
 /** Where and how a child `deno` process runs. */
 export interface DenoOptions {
@@ -95,7 +95,7 @@ function defaultCwd(): string {
 }
 
 /**
- * Runs the command line, `deno run -A experiments/run.ts <args>`, to the
+ * Runs the command line, `deno run -A experiments/commands/exp.ts <args>`, to the
  * end; in a temporary folder of the test process unless `cwd` says
  * otherwise.
  */

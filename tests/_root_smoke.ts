@@ -52,7 +52,7 @@ function planeCodes(n: number): CodeMatrix {
 
 /** A dense encoder and decoder for 4x4x1 images and codes of width d. */
 function denseParts(d: number, encoderOut = d) {
-  const encoder = irmae.layerEncoder(
+  const encoder = irmae.layerStackEncoder(
     "dense",
     buildLayers(
       [
@@ -64,7 +64,7 @@ function denseParts(d: number, encoderOut = d) {
     ),
     [4, 4, 1],
   );
-  const decoder = irmae.layerDecoder(
+  const decoder = irmae.layerStackDecoder(
     "dense",
     buildLayers(
       [
@@ -319,7 +319,7 @@ const CHECKS: Record<string, () => void | Promise<void>> = {
   latentSpectrum: () => {
     assert.equal(irmae.latentSpectrum(planeCodes(20)).rank(1e-3), 2);
   },
-  layerDecoder: () => {
+  layerStackDecoder: () => {
     const { encoder, decoder } = denseParts(2);
     assert.equal(decoder.latentDim, 2);
     encoder.dispose();
@@ -357,7 +357,7 @@ const CHECKS: Record<string, () => void | Promise<void>> = {
     tf.dispose([z, y]);
     decoder.dispose();
   },
-  layerEncoder: () => {
+  layerStackEncoder: () => {
     const { encoder, decoder } = denseParts(2);
     const m = tf.eye(2) as tf.Tensor2D;
     const folded = encoder.absorb!(m);

@@ -208,7 +208,7 @@ Deno.test("--slurm --dry-run prints the scripts; cluster flags are checked", asy
       }
       assert.match(
         r.stdout,
-        /run\.ts \S+sweep\.yaml --smoke --set train\.lr=0\.01 --out \S+ --cell "\$\{SLURM_ARRAY_TASK_ID\}"$/m,
+        /commands\/exp\.ts \S+sweep\.yaml --smoke --set train\.lr=0\.01 --out \S+ --cell "\$\{SLURM_ARRAY_TASK_ID\}"$/m,
       );
       assert.match(r.stdout, /--out \S+ --collect$/m);
       assert.match(r.stdout, /--dependency=afterany:<array job>/);
@@ -339,7 +339,7 @@ Deno.test("a task stopped by SIGTERM (scancel, time limit) releases its cell; th
 });
 
 Deno.test("parseShard() reads i/n and refuses an index outside the count", async () => {
-  const { parseShard } = await import("../experiments/cluster.ts");
+  const { parseShard } = await import("../experiments/cluster/cluster.ts");
   assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
   assert.throws(() => parseShard("8/8"), RangeError);
 });

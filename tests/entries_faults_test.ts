@@ -1,6 +1,6 @@
 /**
  * The newer entries under bad input, damaged files and kills, as
- * tests/faults_test.ts covers `exp`:
+ * tests/exp_faults_test.ts covers `exp`:
  *
  * - cluster tasks and `--collect`: a bad `--set` is refused before anything
  *   is written, a damaged `run.json` ends collect in one line, a damaged
@@ -28,14 +28,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { CLAIMS } from "../experiments/claims.ts";
-import { createRunsHandler } from "../experiments/serve.ts";
+import { CLAIMS } from "../experiments/claims/claims.ts";
+import { createRunsHandler } from "../experiments/report/serve.ts";
 import { type DenoResult, ROOT, RUN, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
-const VERIFY = join(ROOT, "experiments", "verify.ts");
-const REPORT = join(ROOT, "experiments", "report.ts");
-const SERVE = join(ROOT, "experiments", "serve.ts");
+const VERIFY = join(ROOT, "experiments", "commands", "verify.ts");
+const REPORT = join(ROOT, "experiments", "report", "report.ts");
+const SERVE = join(ROOT, "experiments", "report", "serve.ts");
 
 const SWEEP = `name: entries-faults
 backend: wasm

@@ -1,5 +1,5 @@
 /**
- * The pipeline's fidelity options at work (see experiments/fidelity.ts):
+ * The pipeline's fidelity options at work (see experiments/manifest/fidelity.ts):
  * the training order without shuffling, the classifier's pre- and post-chain
  * codes, Table 2's test-set model selection, and a run in the official mode.
  */
@@ -11,10 +11,10 @@ import { createAutoencoder } from "../core/autoencoder.ts";
 import { Rng } from "../core/random.ts";
 import type { Dataset } from "../core/types.ts";
 import { createTensorDataset } from "../data/tensors.ts";
-import { classifyFrozenCodes } from "../experiments/classification.ts";
-import { fit } from "../experiments/fit.ts";
-import { encodeImages } from "../experiments/generate.ts";
-import type { ResolvedClassification } from "../experiments/manifest.ts";
+import { classifyFrozenCodes } from "../experiments/train/classification.ts";
+import { fit } from "../experiments/train/fit.ts";
+import { encodeImages } from "../experiments/train/generate.ts";
+import type { ResolvedClassification } from "../experiments/manifest/manifest.ts";
 import {
   convDecoderPlugin,
   convEncoderPlugin,

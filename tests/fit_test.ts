@@ -11,7 +11,7 @@ import { createAutoencoder } from "../core/autoencoder.ts";
 import { selectBackend } from "../core/backend.ts";
 import { readFloat32 } from "../core/read.ts";
 import { createShapes } from "../data/shapes.ts";
-import { fit } from "../experiments/fit.ts";
+import { fit } from "../experiments/train/fit.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import { tempDir } from "./_tmp.ts";

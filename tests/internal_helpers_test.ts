@@ -15,16 +15,16 @@ import { removeStaleTemps, writeFileAtomic } from "../core/files.ts";
 import { clampEigenvalues } from "../core/linalg.ts";
 import { listImageFiles } from "../data/image_folder.ts";
 import { createTensorDataset } from "../data/tensors.ts";
-import { buildDataset, buildModel } from "../experiments/build.ts";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
-import { claimFolder } from "../experiments/claim.ts";
-import { arraySpec, selectCells } from "../experiments/cluster.ts";
-import { encodeSplit, makeImages } from "../experiments/evaluate.ts";
-import { findManifest, loadExperiment } from "../experiments/experiment.ts";
-import { applyFidelity } from "../experiments/fidelity.ts";
-import { thresholdKey } from "../experiments/fit.ts";
-import { runKey, trainingKey } from "../experiments/identity.ts";
-import { resolveManifest } from "../experiments/manifest.ts";
+import { buildDataset, buildModel } from "../experiments/train/build.ts";
+import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
+import { claimFolder } from "../experiments/cluster/cell_lock.ts";
+import { arraySpec, selectCells } from "../experiments/cluster/cluster.ts";
+import { encodeSplit, makeImages } from "../experiments/train/evaluate.ts";
+import { findManifest, loadExperiment } from "../experiments/run/experiment.ts";
+import { applyFidelity } from "../experiments/manifest/fidelity.ts";
+import { thresholdKey } from "../experiments/train/fit.ts";
+import { runKey, trainingKey } from "../experiments/train/identity.ts";
+import { resolveManifest } from "../experiments/manifest/manifest.ts";
 import { latentSpectrum } from "../metrics/spectrum.ts";
 import { tempDir } from "./_tmp.ts";
 
@@ -82,7 +82,7 @@ Deno.test("image_folder.ts: listing a folder", () => {
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("claim.ts: two claimants, one winner", () => {
+Deno.test("cell_lock.ts: two claimants, one winner", () => {
   const dir = tempDir();
   const first = claimFolder(dir);
   assert.ok("release" in first);

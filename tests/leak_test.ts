@@ -10,19 +10,19 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
 import {
   classifyFrozenCodes,
   trainSupervised,
-} from "../experiments/classification.ts";
-import { generateFromModel } from "../experiments/generate.ts";
-import { resolveManifest } from "../experiments/manifest.ts";
+} from "../experiments/train/classification.ts";
+import { generateFromModel } from "../experiments/train/generate.ts";
+import { resolveManifest } from "../experiments/manifest/manifest.ts";
 import { readMatrix } from "../core/read.ts";
 import { Rng } from "../core/random.ts";
-import { buildDataset, buildModel } from "../experiments/build.ts";
-import { encodeSplit } from "../experiments/evaluate.ts";
-import { fit } from "../experiments/fit.ts";
-import { trainModel } from "../experiments/train.ts";
+import { buildDataset, buildModel } from "../experiments/train/build.ts";
+import { encodeSplit } from "../experiments/train/evaluate.ts";
+import { fit } from "../experiments/train/fit.ts";
+import { trainModel } from "../experiments/train/train.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import type { Dataset, FeatureExtractor, Tensor4D } from "../core/types.ts";
 import { trainClassifierFeatures } from "../metrics/classifier_features.ts";

@@ -18,7 +18,7 @@
  *
  * The publish dry run's warnings are exactly the two explained ones: a
  * plug-in module is imported by a specifier known at run time only
- * (experiments/plugins.ts), and the patched threaded wasm loader is
+ * (experiments/run/plugins.ts), and the patched threaded wasm loader is
  * required from a temporary file (core/wasm/threads.ts).
  */
 import assert from "node:assert/strict";
@@ -262,7 +262,7 @@ Deno.test("the published files work from an outside project over HTTP", async (t
   await t.step("publish warns only where it is explained", () => {
     assert.deepEqual(warnings.sort(), [
       "unanalyzable-dynamic-import core/wasm/threads.ts",
-      "unanalyzable-dynamic-import experiments/plugins.ts",
+      "unanalyzable-dynamic-import experiments/run/plugins.ts",
     ]);
     for (const file of ["cli.ts", "experiments/bench.ts"]) {
       assert.ok(files.includes(file), `${file} is published`);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { moduleGraphHash } from "../experiments/module_graph.ts";
+import { moduleGraphHash } from "../experiments/train/module_graph.ts";
 import { ROOT, runCli } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadExperiment } from "../experiments/experiment.ts";
-import { ManifestError } from "../experiments/manifest.ts";
+import { loadExperiment } from "../experiments/run/experiment.ts";
+import { ManifestError } from "../experiments/manifest/manifest.ts";
 import { RUN, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 

@@ -12,7 +12,7 @@ import { existsSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { serveRuns } from "../experiments/serve.ts";
+import { serveRuns } from "../experiments/report/serve.ts";
 import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
@@ -131,7 +131,7 @@ Deno.test({
       await runDeno([
         "run",
         "-A",
-        join(ROOT, "experiments", "report.ts"),
+        join(ROOT, "experiments", "report", "report.ts"),
         runDir,
       ], {
         cwd: ROOT,

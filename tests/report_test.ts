@@ -17,17 +17,17 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import type { ResolvedManifest } from "../experiments/manifest.ts";
+import type { ResolvedManifest } from "../experiments/manifest/manifest.ts";
 import {
   buildReport,
   REPORT_FILE,
   writeReport,
-} from "../experiments/report.ts";
-import { escapeHtml, html } from "../experiments/report_html.ts";
-import { findCounterparts, paperSection } from "../experiments/report_paper.ts";
-import { listRuns, serveRuns } from "../experiments/serve.ts";
+} from "../experiments/report/report.ts";
+import { escapeHtml, html } from "../experiments/report/html.ts";
+import { findCounterparts, paperSection } from "../experiments/report/paper.ts";
+import { listRuns, serveRuns } from "../experiments/report/serve.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
-import { atMatchedError } from "../experiments/matched.ts";
+import { atMatchedError } from "../experiments/train/matched.ts";
 import { tempDir } from "./_tmp.ts";
 
 let smoke: Promise<string> | undefined;

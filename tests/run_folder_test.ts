@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
-import { tryLockFolder } from "../experiments/run_lock.ts";
+import { tryLockFolder } from "../experiments/run/run_lock.ts";
 import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode } from "fast-png";
-import { buildReport } from "../experiments/report.ts";
-import { createRunsHandler } from "../experiments/serve.ts";
+import { buildReport } from "../experiments/report/report.ts";
+import { createRunsHandler } from "../experiments/report/serve.ts";
 import { tempDir } from "./_tmp.ts";
 
 function png(seed: number): Uint8Array {

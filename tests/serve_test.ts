@@ -16,11 +16,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { createRunsHandler, listRuns } from "../experiments/serve.ts";
+import { createRunsHandler, listRuns } from "../experiments/report/serve.ts";
 import { ROOT } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
-const SERVE = join(ROOT, "experiments", "serve.ts");
+const SERVE = join(ROOT, "experiments", "report", "serve.ts");
 
 /** A runs folder with one small run, a dangling link and a stray file. */
 function makeRuns(): string {

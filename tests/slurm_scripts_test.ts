@@ -15,8 +15,8 @@ import {
   ClusterError,
   type SlurmOptions,
   slurmScripts,
-} from "../experiments/cluster.ts";
-import type { Experiment } from "../experiments/experiment.ts";
+} from "../experiments/cluster/cluster.ts";
+import type { Experiment } from "../experiments/run/experiment.ts";
 import { RUN, runCommand, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
@@ -29,7 +29,7 @@ const EXPERIMENT = {
 const COMMAND = {
   cwd: "/work/lab",
   deno: "/usr/bin/deno",
-  args: ["run", "-A", "/repo/experiments/run.ts", "/work/lab/m.yaml"],
+  args: ["run", "-A", "/repo/experiments/commands/exp.ts", "/work/lab/m.yaml"],
 };
 
 /** Values no option may carry into a script. */

@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-import { resolveManifest } from "../experiments/manifest.ts";
-import { NonFiniteLossError } from "../experiments/fit.ts";
-import { trainingKey } from "../experiments/identity.ts";
-import { trainModel } from "../experiments/train.ts";
+import { resolveManifest } from "../experiments/manifest/manifest.ts";
+import { NonFiniteLossError } from "../experiments/train/fit.ts";
+import { trainingKey } from "../experiments/train/identity.ts";
+import { trainModel } from "../experiments/train/train.ts";
 import { definePlugin } from "../core/plugin.ts";
 import { tempDir } from "./_tmp.ts";
 
@@ -130,7 +130,9 @@ Deno.test("trainModel() stops on a NaN loss and keeps the last good checkpoint",
 });
 
 Deno.test("a fixed chain keeps its matrices through training while the encoder learns", async () => {
-  const { buildDataset, buildModel } = await import("../experiments/build.ts");
+  const { buildDataset, buildModel } = await import(
+    "../experiments/train/build.ts"
+  );
   const { createAdam } = await import("../core/adam.ts");
   const m = resolveManifest(
     MANIFEST.replace(

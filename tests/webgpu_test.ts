@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { createAdam } from "../core/adam.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { selectBackend } from "../core/backend.ts";
-import { createBuiltinRegistries } from "../experiments/builtins.ts";
+import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
 import { Rng } from "../core/random.ts";
 import { readScalar } from "../core/read.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";

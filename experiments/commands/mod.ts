@@ -1,0 +1,16 @@
+/**
+ * The commands room: the command line's entries that wire the rooms below
+ * into commands, each a `cli(args)` that returns the exit code. `exp.ts`
+ * runs an experiment (`deno task exp`, with the cluster's commands) and
+ * `verify.ts` checks the paper's claims on runs of the built-in manifests
+ * (`deno task verify`). The package's `cli.ts` dispatches to them, and to
+ * the `report` and `serve` entries of the report room.
+ *
+ * Room order, lowest first: manifest, train, claims, report, run, cluster,
+ * commands. This room is the highest and may import every room below it
+ * (tests/import_floors_test.ts checks it). Nothing of it is part of
+ * `@irmae/irmae/pipeline`.
+ *
+ * @module
+ */
+export {};
