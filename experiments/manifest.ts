@@ -130,6 +130,11 @@ export interface ResolvedManifest {
     batchSize: number;
     /** Adam learning rate; 1e-4 by default. */
     lr: number;
+    /**
+     * Where Adam adds epsilon: `pytorch` (the default; after the bias
+     * correction, as `torch.optim.Adam`) or `keras` (before it).
+     */
+    adamForm: "pytorch" | "keras";
     /** Steps between evaluations of the latent spectrum; 500 by default. */
     evalEvery: number;
     /** Steps between checkpoints; 500 by default. */
@@ -372,6 +377,7 @@ export function manifestSchema(registries: Registries): ZodType {
       epochs: z.number().positive().max(100_000).nullish(),
       batchSize: int(1, 65536).default(32),
       lr: z.number().positive().max(10).default(1e-4),
+      adamForm: z.enum(["pytorch", "keras"]).default("pytorch"),
       evalEvery: int(1, 100_000_000).default(500),
       checkpointEvery: int(1, 100_000_000).default(500),
       shuffle: z.boolean().default(true),
@@ -920,6 +926,7 @@ function resolveOnce(
       steps,
       batchSize: m.train.batchSize,
       lr: m.train.lr,
+      adamForm: m.train.adamForm,
       evalEvery,
       checkpointEvery,
       shuffle: m.train.shuffle,

@@ -1577,8 +1577,16 @@ export const ADAM_UPDATE_KERNEL = "IrmaeAdamUpdate";
 
 /** Attributes of {@link ADAM_UPDATE_KERNEL}. */
 export interface AdamUpdateAttrs {
-  /** Step size with both bias corrections folded in. */
+  /**
+   * Step size: `lr / (1 - beta1^t)` in PyTorch's form, `lr * root' / (1 -
+   * beta1^t)` with `root' = sqrt(1 - beta2^t)` in the Keras form.
+   */
   alpha: number;
+  /**
+   * Divides `sqrt(s')` before epsilon is added: `sqrt(1 - beta2^t)` in
+   * PyTorch's form (epsilon after the bias correction), 1 in the Keras form.
+   */
+  root: number;
   /** First-moment decay. */
   beta1: number;
   /** Second-moment decay. */
@@ -1594,7 +1602,7 @@ export interface AdamUpdateAttrs {
  *
  *     m' = b1 m + (1 - b1) g
  *     s' = b2 s + (1 - b2) g²
- *     v' = v - (alpha m') / (sqrt(s') + eps)
+ *     v' = v - (alpha m') / (sqrt(s') / root + eps)
  *
  * @param v The variable's values.
  * @param g Its gradient.
@@ -1623,6 +1631,7 @@ export function adamUpdate(
   const c2 = f(1 - attrs.beta2);
   const alpha = f(attrs.alpha);
   const eps = f(attrs.epsilon);
+  const root = f(attrs.root);
   const n = v.length;
   for (let i = 0; i < n; i++) {
     const gi = g[i]!;
@@ -1630,7 +1639,8 @@ export function adamUpdate(
     const si = f(f(s[i]! * b2) + f(f(gi * gi) * c2));
     outM[i] = mi;
     outS[i] = si;
-    outV[i] = v[i]! - f(f(mi * alpha) / f(f(Math.sqrt(si)) + eps));
+    const denominator = f(f(f(Math.sqrt(si)) / root) + eps);
+    outV[i] = v[i]! - f(f(mi * alpha) / denominator);
   }
 }
 
@@ -1680,6 +1690,7 @@ function adamUpdateKernel(args: Parameters<KernelFunc>[0]): TensorInfo[] {
       f(1 - attrs.beta2),
       f(attrs.alpha),
       f(attrs.epsilon),
+      f(attrs.root),
     );
   }
   if (done < n) {

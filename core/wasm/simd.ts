@@ -19,12 +19,12 @@
  *     (param $v i32) (param $g i32) (param $m i32) (param $s i32)
  *     (param $ov i32) (param $om i32) (param $os i32) (param $bytes i32)
  *     (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32)
- *     (param $alpha f32) (param $eps f32)
+ *     (param $alpha f32) (param $eps f32) (param $root f32)
  *     (local $off i32)
  *     (local $B1 v128) (local $C1 v128) (local $B2 v128) (local $C2 v128)
- *     (local $AL v128) (local $EP v128) (local $G v128) (local $M v128)
- *     (local $S v128)
- *     ;; $B1 = f32x4.splat $b1, ... $EP = f32x4.splat $eps
+ *     (local $AL v128) (local $EP v128) (local $RT v128) (local $G v128)
+ *     (local $M v128) (local $S v128)
+ *     ;; $B1 = f32x4.splat $b1, ... $RT = f32x4.splat $root
  *     (block (loop
  *       (br_if 1 (i32.ge_u (local.get $off) (local.get $bytes)))
  *       (local.set $G (v128.load (i32.add $g $off)))
@@ -37,7 +37,7 @@
  *       (v128.store (i32.add $ov $off)
  *         (f32x4.sub (v128.load (i32.add $v $off))
  *           (f32x4.div (f32x4.mul $M $AL)
- *                      (f32x4.add (f32x4.sqrt $S) $EP))))
+ *                      (f32x4.add (f32x4.div (f32x4.sqrt $S) $RT) $EP))))
  *       (local.set $off (i32.add (local.get $off) (i32.const 16)))
  *       (br 0))))
  * ```
@@ -105,6 +105,7 @@ export interface SimdKernels {
     oneMinusBeta2: number,
     alpha: number,
     epsilon: number,
+    root: number,
   ): void;
 }
 
@@ -487,12 +488,11 @@ function transposeBody(): number[] {
 
 /** The module's bytes (see the comments of the builders for its text). */
 export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
-  // Parameters 0-7 (i32 pointers and the byte count), 8-13 (f32 constants);
-  // locals: 14 offset, 15-20 splatted constants, 21 G, 22 M, 23 S.
+  // Parameters 0-7 (i32 pointers and the byte count), 8-14 (f32 constants);
+  // locals: 15 offset, 16-22 splatted constants, 23 G, 24 M, 25 S.
   const [v, g, m, s, ov, om, os, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const off = 14;
-  const [B1, C1, B2, C2, AL, EP, G, M, S] = [
-    15,
+  const off = 15;
+  const [B1, C1, B2, C2, AL, EP, RT, G, M, S] = [
     16,
     17,
     18,
@@ -501,11 +501,13 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
     21,
     22,
     23,
+    24,
+    25,
   ];
   const at = (ptr: number) => [...get(ptr), ...get(off), ...i32Add];
   const body = [
-    ...[2, 1, I32, 9, V128], // locals: 1 x i32, 9 x v128
-    ...[8, 9, 10, 11, 12, 13].flatMap((p, i) => [
+    ...[2, 1, I32, 10, V128], // locals: 1 x i32, 10 x v128
+    ...[8, 9, 10, 11, 12, 13, 14].flatMap((p, i) => [
       ...get(p),
       ...splat,
       ...set(B1 + i),
@@ -554,6 +556,8 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
     ...fmul,
     ...get(S),
     ...fsqrt,
+    ...get(RT),
+    ...fdiv,
     ...get(EP),
     ...fadd,
     ...fdiv,
@@ -579,6 +583,7 @@ export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
     I32,
     I32,
     I32,
+    F32,
     F32,
     F32,
     F32,
