@@ -177,7 +177,7 @@ function gemmFunction(
   const set = (n: string) => f.set(n);
   const flag = (
     bit: number,
-  ): Code => [...get("flags"), ...i32.const(bit), 0x71]; // i32.and
+  ): Code => [...get("flags"), ...i32.const(bit), ...i32.and];
 
   // One k step for every row: b0, b1 = bp[0..7]; acc += splat(p_i[off]) * b.
   // Packed B (ldb = 32): constant offsets, bp moves once per unrolled loop.
@@ -288,13 +288,13 @@ function gemmFunction(
     ...get("p0"),
     ...get("kBytes"),
     ...i32.const(-32),
-    0x71,
+    ...i32.and,
     ...i32.add,
     ...set("end8"),
     ...get("p0"),
     ...get("kBytes"),
     ...i32.const(-16),
-    0x71,
+    ...i32.and,
     ...i32.add,
     ...set("end4"),
     ...get("p0"),
@@ -480,7 +480,7 @@ function gatherTFunction(): FunctionBuilder {
     ...get("kBytes"),
     ...i32.mul,
     ...i32.const(2),
-    0x76, // i32.shr_u
+    ...i32.shrU,
     ...get("ldd"),
     ...i32.mul,
     ...i32.add,
