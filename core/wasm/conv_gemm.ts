@@ -30,7 +30,7 @@
  *
  * @module
  */
-import type { ConvGeometry } from "./kernels.ts";
+import type { ConvGeometry } from "./geometry.ts";
 import {
   GEMM_ACCUMULATE,
   GEMM_BIAS,

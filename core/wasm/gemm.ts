@@ -575,13 +575,15 @@ export const GEMM_ROWS = 6;
  * The module's bytes.
  *
  * @param options `fused`: relaxed-SIMD multiply-adds; `shared`: import a
- * shared memory; `rows`: register tile height.
+ * shared memory; `rows`: register tile height; `names`: add a name section
+ * (for the dump).
  * @returns The module.
  */
 export function gemmModuleBytes(options: {
   fused: boolean;
   shared: boolean;
   rows?: number;
+  names?: boolean;
 }): Uint8Array<ArrayBuffer> {
   const rows = options.rows ?? GEMM_ROWS;
   const functions = [
@@ -598,7 +600,11 @@ export function gemmModuleBytes(options: {
     { name: "gatherT", fn: gatherTFunction() },
     { name: "pack", fn: packFunction() },
   ];
-  return assembleModule({ sharedMemory: options.shared, functions });
+  return assembleModule({
+    sharedMemory: options.shared,
+    functions,
+    names: options.names ?? false,
+  });
 }
 
 let relaxedSimd: boolean | undefined;
@@ -728,6 +734,27 @@ function peakFunction(fused: boolean, accumulators: number): FunctionBuilder {
 }
 
 /**
+ * The module {@link measureSimdPeak} runs: `run(iterations)`, a loop of
+ * independent multiply-adds.
+ *
+ * @param fused `f32x4.relaxed_madd`, or a multiply and an add.
+ * @param accumulators Independent accumulators.
+ * @param names Add a name section (for the dump).
+ * @returns The module.
+ */
+export function peakModuleBytes(
+  fused: boolean,
+  accumulators: number,
+  names = false,
+): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    sharedMemory: false,
+    functions: [{ name: "run", fn: peakFunction(fused, accumulators) }],
+    names,
+  });
+}
+
+/**
  * Measures this CPU's peak rate of f32x4 multiply-adds in WebAssembly: a
  * loop of 12 independent accumulators (enough to hide the latency of two
  * pipelines), best of 5 runs of about 20 ms.
@@ -740,10 +767,7 @@ export function measureSimdPeak(fused: boolean): number | null {
   if (fused && !hasRelaxedSimd()) return null;
   const accumulators = 12;
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const bytes = assembleModule({
-    sharedMemory: false,
-    functions: [{ name: "run", fn: peakFunction(fused, accumulators) }],
-  });
+  const bytes = peakModuleBytes(fused, accumulators);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
     env: { memory },
   });

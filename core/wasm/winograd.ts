@@ -46,7 +46,7 @@ import {
   op,
   whileNot,
 } from "./asm.ts";
-import type { ConvGeometry } from "./kernels.ts";
+import type { ConvGeometry } from "./geometry.ts";
 import {
   gemmFitsColumns,
   type GemmHeap,
@@ -333,11 +333,16 @@ function filterFunction(): FunctionBuilder {
  * The module's bytes.
  *
  * @param shared Import a shared memory (the threaded build's).
+ * @param names Add a name section (for the dump).
  * @returns The module.
  */
-export function winogradModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+export function winogradModuleBytes(
+  shared: boolean,
+  names = false,
+): Uint8Array<ArrayBuffer> {
   return assembleModule({
     sharedMemory: shared,
+    names,
     functions: [
       { name: "input", fn: inputFunction() },
       { name: "outputPlain", fn: outputFunction(false, false) },
