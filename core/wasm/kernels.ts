@@ -50,9 +50,10 @@
  * build the GEMM kernels split their rows over the threads
  * (core/wasm/gemm_pool.ts).
  *
- * A small cost model (measured constants, see `NS_*`) picks the cheaper
- * XNNPACK path per call; every path is exact up to float rounding and
- * {@link configureWasmKernels} can force one (tests run all of them).
+ * A small cost model (measured constants, `NS_*` of core/wasm/settings.ts)
+ * picks the cheaper XNNPACK path per call; every path is exact up to float
+ * rounding and {@link configureWasmKernels} can force one (tests run all of
+ * them).
  * Intermediates are raw backend buffers freed before the kernel returns.
  *
  * The kernels live in files by op family: the convolutions'
