@@ -3,6 +3,18 @@
  * (step count and both moments) readable and writable, so a checkpoint can
  * restore training bit for bit.
  *
+ * The update is the one `torch.optim.Adam` computes (the official IRMAE code
+ * trains with it), epsilon added after the bias correction of the second
+ * moment:
+ *
+ *     m' = b1 m + (1 - b1) g,  s' = b2 s + (1 - b2) g²
+ *     v' = v - (lr / (1 - b1^t)) m' / (sqrt(s') / sqrt(1 - b2^t) + eps)
+ *
+ * `form: "keras"` keeps the Keras/TF1 form (bias corrections folded into
+ * the step size, `v - a_t m' / (sqrt(s') + eps)`), whose epsilon is in
+ * effect `eps / sqrt(1 - b2^t)` of PyTorch's: about 31 times larger at step
+ * 1, which shrinks the first steps of tiny gradients (the chain's in IRMAE).
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -33,6 +45,14 @@ export interface AdamOptions {
    * @default 1e-8
    */
   epsilon?: number;
+  /**
+   * Where epsilon goes: `"pytorch"` adds it to the bias-corrected
+   * `sqrt(s' / (1 - beta2^t))`, as `torch.optim.Adam` and `tf.train.adam`
+   * do; `"keras"` adds it to the raw `sqrt(s')` with the bias corrections
+   * folded into the step size (Keras and TF1's `AdamOptimizer`).
+   * @default "pytorch"
+   */
+  form?: "pytorch" | "keras";
   /**
    * Update each variable in one fused pass where the backend has the kernel
    * (wasm, see core/wasm/kernels.ts); the result is bit-identical to the
@@ -83,7 +103,7 @@ export interface Adam {
  * Creates an Adam optimizer for `variables`.
  *
  * @param variables The variables to update, in a fixed order.
- * @param options Learning rate and betas.
+ * @param options Learning rate, betas, epsilon and its placement.
  * @returns The optimizer; it owns its moments.
  *
  * @example One step moves a variable against its gradient
@@ -108,6 +128,12 @@ export function createAdam(
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;
   const epsilon = options.epsilon ?? 1e-8;
+  const form = options.form ?? "pytorch";
+  if (form !== "pytorch" && form !== "keras") {
+    throw new RangeError(
+      `Adam form must be "pytorch" or "keras", found ${JSON.stringify(form)}`,
+    );
+  }
   const allowFused = options.fused ?? true;
   const zeros = () =>
     variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
@@ -121,8 +147,13 @@ export function createAdam(
     minimize(loss: () => Scalar): Scalar {
       const { value, grads } = tf.variableGrads(loss, variables);
       step += 1;
-      // Bias corrections folded into the step size, as in the paper's Algorithm 1.
-      const alpha = lr * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
+      // PyTorch: step size lr / (1 - b1^t), sqrt(s') divided by
+      // sqrt(1 - b2^t) before epsilon. Keras: both corrections in the step
+      // size, sqrt(s') as is (a division by 1 is exact).
+      const corrected2 = Math.sqrt(1 - beta2 ** step);
+      const root = form === "pytorch" ? corrected2 : 1;
+      const alpha = (form === "pytorch" ? lr : lr * corrected2) /
+        (1 - beta1 ** step);
       const fused = allowFused &&
         tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend()) !== undefined;
       tf.tidy(() => {
@@ -132,7 +163,13 @@ export function createAdam(
           const si = s[i]!;
           if (fused && v.dtype === "float32" && g.dtype === "float32") {
             // One pass over v, g, m, s instead of ten elementwise kernels.
-            const attrs: AdamUpdateAttrs = { alpha, beta1, beta2, epsilon };
+            const attrs: AdamUpdateAttrs = {
+              alpha,
+              beta1,
+              beta2,
+              epsilon,
+              root,
+            };
             const [nv, nm, ns] = tf.engine().runKernel(
               ADAM_UPDATE_KERNEL,
               { v, g, m: mi, s: si },
@@ -145,9 +182,8 @@ export function createAdam(
           }
           mi.assign(tf.add(tf.mul(mi, beta1), tf.mul(g, 1 - beta1)));
           si.assign(tf.add(tf.mul(si, beta2), tf.mul(tf.square(g), 1 - beta2)));
-          v.assign(
-            tf.sub(v, tf.div(tf.mul(mi, alpha), tf.add(tf.sqrt(si), epsilon))),
-          );
+          const denominator = tf.add(tf.div(tf.sqrt(si), root), epsilon);
+          v.assign(tf.sub(v, tf.div(tf.mul(mi, alpha), denominator)));
         });
       });
       tf.dispose(Object.values(grads));

@@ -33,6 +33,7 @@ import {
   runLayers,
 } from "../core/layers.ts";
 import { runCli } from "./_helpers.ts";
+import { adamCases, replayAdam } from "./_reference.ts";
 import { tempDir } from "./_tmp.ts";
 
 const adapter = await (globalThis.navigator as {
@@ -310,6 +311,27 @@ Deno.test({
           }
         }),
     );
+  },
+});
+
+Deno.test({
+  name: "webgpu's Adam matches torch.optim.Adam at gradient scales 1e-10 to 1",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await selectBackend("webgpu");
+    for (const c of adamCases()) {
+      // WGSL allows 2.5 ulp for division and about 4.5 for the square root
+      // (1 / inverseSqrt): 4.5 ulp per operation in the derived bound.
+      const { ratio, gap } = await replayAdam(c, { ulps: 4.5 });
+      assert.ok(
+        ratio <= 1,
+        `scale ${c.scale}: off torch by ${gap.toExponential(2)}, ${
+          ratio.toFixed(2)
+        } of the bound`,
+      );
+    }
   },
 });
 

@@ -72,7 +72,9 @@ export const op = {
     add: [0x6a] as Code,
     sub: [0x6b] as Code,
     mul: [0x6c] as Code,
+    and: [0x71] as Code,
     shl: [0x74] as Code,
+    shrU: [0x76] as Code,
     eqz: [0x45] as Code,
     ltU: [0x49] as Code,
     geU: [0x4f] as Code,
@@ -104,10 +106,16 @@ export const op = {
     splat: simd(0x13),
     add: simd(0xe4),
     sub: simd(0xe5),
+    sqrt: simd(0xe3),
     mul: simd(0xe6),
+    div: simd(0xe7),
     max: simd(0xe9),
     /** a * b + c in each lane, fused or not as the hardware does it. */
     relaxedMadd: simd(0x105),
+  },
+  memory: {
+    /** Bulk memory: [dst, src, bytes] -> copies `bytes` bytes (memory 0). */
+    copy: [0xfc, ...uleb(10), 0, 0] as Code,
   },
   /** Selects one of two i32 values: [a, b, cond] -> cond ? a : b. */
   select: [0x1b] as Code,
@@ -153,6 +161,12 @@ export class FunctionBuilder {
     const i = this.#index.get(name);
     if (i === undefined) throw new RangeError(`Unknown local ${name}`);
     return i;
+  }
+
+  /** Parameter and local names by index, in index order (for a name section). */
+  names(): [number, string][] {
+    return [...this.#index].map(([name, i]): [number, string] => [i, name])
+      .sort((a, b) => a[0] - b[0]);
   }
 
   /** `local.get`. */
@@ -287,6 +301,18 @@ export interface ModuleSpec {
   sharedMemory: boolean;
   /** Exported functions, in order. */
   functions: { name: string; fn: FunctionBuilder }[];
+  /**
+   * The order of the export section where it is not that of `functions`
+   * (the SIMD module lists its exports in an order of its own).
+   */
+  exportOrder?: string[];
+  /**
+   * Append a `name` section with the functions' and locals' names, so a
+   * disassembler prints `$name` for each (the dump; the kernels run
+   * without it).
+   * @default false
+   */
+  names?: boolean;
 }
 
 const section = (id: number, body: number[]): number[] => [
@@ -337,14 +363,7 @@ export function assembleModule(spec: ModuleSpec): Uint8Array<ArrayBuffer> {
       ...limits,
     ]),
     ...section(3, [...uleb(typeOf.length), ...typeOf.flatMap((t) => uleb(t))]),
-    ...section(7, [
-      ...uleb(spec.functions.length),
-      ...spec.functions.flatMap(({ name }, i) => [
-        ...encodeName(name),
-        0x00,
-        ...uleb(i),
-      ]),
-    ]),
+    ...section(7, exportSection(spec)),
     ...section(
       10,
       [
@@ -352,5 +371,48 @@ export function assembleModule(spec: ModuleSpec): Uint8Array<ArrayBuffer> {
         ...spec.functions.flatMap(({ fn }) => fn.encode()),
       ],
     ),
+    ...(spec.names ? section(0, nameSection(spec)) : []),
   ]);
+}
+
+function exportSection(spec: ModuleSpec): number[] {
+  const order = spec.exportOrder ?? spec.functions.map(({ name }) => name);
+  const index = (name: string): number => {
+    const i = spec.functions.findIndex((f) => f.name === name);
+    if (i < 0) throw new RangeError(`Unknown export ${name}`);
+    return i;
+  };
+  return [
+    ...uleb(order.length),
+    ...order.flatMap((
+      name,
+    ) => [...encodeName(name), 0x00, ...uleb(index(name))]),
+  ];
+}
+
+/** The custom `name` section: function names (1) and local names (2). */
+function nameSection(spec: ModuleSpec): number[] {
+  const functionNames = [
+    ...uleb(spec.functions.length),
+    ...spec.functions.flatMap((
+      { name },
+      i,
+    ) => [...uleb(i), ...encodeName(name)]),
+  ];
+  const localNames = [
+    ...uleb(spec.functions.length),
+    ...spec.functions.flatMap(({ fn }, i) => {
+      const names = fn.names();
+      return [
+        ...uleb(i),
+        ...uleb(names.length),
+        ...names.flatMap(([j, name]) => [...uleb(j), ...encodeName(name)]),
+      ];
+    }),
+  ];
+  return [
+    ...encodeName("name"),
+    ...section(1, functionNames),
+    ...section(2, localNames),
+  ];
 }

@@ -30,7 +30,7 @@
  *
  * @module
  */
-import type { ConvGeometry } from "./kernels.ts";
+import type { ConvGeometry } from "./geometry.ts";
 import {
   GEMM_ACCUMULATE,
   GEMM_BIAS,
@@ -212,6 +212,29 @@ export function runGemm(
 }
 
 /**
+ * The reduction blocks of {@link runGemmRows}: [t0, taps, k0, kc] each,
+ * whole taps in blocks of `tapBlock`, or one tap's kc in blocks of `kBlock`.
+ */
+function reductionBlocks(
+  taps: number,
+  kc: number,
+  tapBlock: number,
+  kBlock: number,
+): [number, number, number, number][] {
+  const blocks: [number, number, number, number][] = [];
+  if (taps === 1) {
+    for (let k0 = 0; k0 < kc; k0 += kBlock) {
+      blocks.push([0, 1, k0, Math.min(kBlock, kc - k0)]);
+    }
+  } else {
+    for (let t0 = 0; t0 < taps; t0 += tapBlock) {
+      blocks.push([t0, Math.min(tapBlock, taps - t0), 0, kc]);
+    }
+  }
+  return blocks;
+}
+
+/**
  * {@link runGemm} on this thread only (the workers of core/wasm/gemm_pool.ts
  * run their parts with it).
  *
@@ -251,16 +274,7 @@ export function runGemmRows(
   );
   const tiles = Math.floor(rows / k.rows);
   const rest = rows - tiles * k.rows;
-  const blocks: [number, number, number, number][] = []; // t0, taps, k0, kc
-  if (taps === 1) {
-    for (let k0 = 0; k0 < kc; k0 += kBlock) {
-      blocks.push([0, 1, k0, Math.min(kBlock, kc - k0)]);
-    }
-  } else {
-    for (let t0 = 0; t0 < taps; t0 += tapBlock) {
-      blocks.push([t0, Math.min(tapBlock, taps - t0), 0, kc]);
-    }
-  }
+  const blocks = reductionBlocks(taps, kc, tapBlock, kBlock);
   blocks.forEach(([t0, count, k0, width], i) => {
     let blockFlags = (flags & GEMM_ACCUMULATE) |
       (i > 0 ? GEMM_ACCUMULATE : 0);
@@ -550,8 +564,6 @@ export function convInputGradient(
     : { at: filter, ldb: 4 * inC, panelStride: 32, packed };
   const aTab = heap.alloc(4 * maxRows * mh);
   const cTab = heap.alloc(4 * maxRows);
-  const pixel = 4 * outC;
-  const rowBytes = dyp.w * pixel;
   for (let rh = 0; rh < sh; rh++) {
     // dx rows h = sh q + rh - top with 0 <= h < inH.
     const q0 = Math.ceil((g.top - rh) / sh);
@@ -561,63 +573,15 @@ export function convInputGradient(
       const p0 = Math.ceil((g.left - rw) / sw);
       const p1 = Math.floor((inW - 1 + g.left - rw) / sw) + 1;
       if (p1 <= p0) continue;
-      // B [(jh, jw, o), c] = W[rh + sh (mh-1-jh), rw + sw (mw-1-jw), c, o],
-      // each tap's [inC, outC] block transposed, in panels of 8 columns
-      // when B is wide.
-      timePart("pack", () => {
-        let o = 0;
-        for (let jh = 0; jh < mh; jh++) {
-          const i = rh + sh * (mh - 1 - jh);
-          for (let jw = 0; jw < mw; jw++) {
-            const j = rw + sw * (mw - 1 - jw);
-            const tap = w + 4 * (i * fw + j) * inC * outC;
-            const inside = i < fh && j < fw;
-            if (packed) {
-              for (let nb = 0; nb < inC / 8; nb++) {
-                const panel = filter + 32 * (nb * kTotal + o);
-                if (!inside) f32View(heap, panel, 8 * outC).fill(0);
-                else {
-                  transposeBlock(
-                    heap,
-                    tap + 32 * nb * outC,
-                    8,
-                    outC,
-                    panel,
-                    32,
-                  );
-                }
-              }
-            } else if (!inside) {
-              f32View(heap, filter + 4 * o * inC, outC * inC).fill(0);
-            } else {
-              transposeBlock(heap, tap, inC, outC, filter + 4 * o * inC);
-            }
-            o += outC;
-          }
-        }
-      });
-      let row = 0;
-      timePart("tables", () => {
-        const a = i32View(heap, aTab, maxRows * mh);
-        const ct = i32View(heap, cTab, maxRows);
-        for (let b = 0; b < batch; b++) {
-          const image = dyp.at + b * dyp.h * rowBytes;
-          for (let q = q0; q < q1; q++) {
-            const h = sh * q + rh - g.top;
-            // Padded dy row of tap jh: q - (mh - 1) + jh + pad.top = q + jh.
-            const dyRow = image + q * rowBytes;
-            for (let p = p0; p < p1; p++) {
-              const wIdx = sw * p + rw - g.left;
-              const base = dyRow + p * pixel;
-              for (let jh = 0; jh < mh; jh++) {
-                a[row * mh + jh] = base + jh * rowBytes;
-              }
-              ct[row] = dx + 4 * ((b * inH + h) * inW + wIdx) * inC;
-              row++;
-            }
-          }
-        }
-      });
+      timePart(
+        "pack",
+        () => packPhaseFilter(heap, w, g, { rh, rw, filter, packed, kTotal }),
+      );
+      const phase = { rh, rw, q0, q1, p0, p1 };
+      const row = timePart(
+        "tables",
+        () => phaseRowTables(heap, g, dyp, dx, phase, aTab, cTab, maxRows),
+      );
       runGemm(
         k,
         row,
@@ -632,6 +596,99 @@ export function convInputGradient(
       );
     }
   }
+}
+
+/**
+ * B [(jh, jw, o), c] = W[rh + sh (mh-1-jh), rw + sw (mw-1-jw), c, o] of one
+ * stride phase: each tap's [inC, outC] block transposed (zero where the tap
+ * is outside the filter), in panels of 8 columns when B is wide.
+ */
+function packPhaseFilter(
+  heap: GemmHeap,
+  w: number,
+  g: ConvGeometry,
+  phase: {
+    rh: number;
+    rw: number;
+    filter: number;
+    packed: boolean;
+    kTotal: number;
+  },
+): void {
+  const { inC, outC, fh, fw, sh, sw } = g;
+  const { rh, rw, filter, packed, kTotal } = phase;
+  const mh = Math.ceil(fh / sh);
+  const mw = Math.ceil(fw / sw);
+  let o = 0;
+  for (let jh = 0; jh < mh; jh++) {
+    const i = rh + sh * (mh - 1 - jh);
+    for (let jw = 0; jw < mw; jw++) {
+      const j = rw + sw * (mw - 1 - jw);
+      const tap = w + 4 * (i * fw + j) * inC * outC;
+      const inside = i < fh && j < fw;
+      if (packed) {
+        for (let nb = 0; nb < inC / 8; nb++) {
+          const panel = filter + 32 * (nb * kTotal + o);
+          if (!inside) f32View(heap, panel, 8 * outC).fill(0);
+          else transposeBlock(heap, tap + 32 * nb * outC, 8, outC, panel, 32);
+        }
+      } else if (!inside) {
+        f32View(heap, filter + 4 * o * inC, outC * inC).fill(0);
+      } else {
+        transposeBlock(heap, tap, inC, outC, filter + 4 * o * inC);
+      }
+      o += outC;
+    }
+  }
+}
+
+/**
+ * The row tables of one stride phase's GEMM: per dx pixel of the phase, the
+ * padded dy rows of its mh taps (A) and its address in dx (C).
+ *
+ * @returns The rows written.
+ */
+function phaseRowTables(
+  heap: GemmHeap,
+  g: ConvGeometry,
+  dyp: { at: number; h: number; w: number },
+  dx: number,
+  phase: {
+    rh: number;
+    rw: number;
+    q0: number;
+    q1: number;
+    p0: number;
+    p1: number;
+  },
+  aTab: number,
+  cTab: number,
+  maxRows: number,
+): number {
+  const { batch, inH, inW, inC, outC, fh, sh, sw } = g;
+  const { rh, rw, q0, q1, p0, p1 } = phase;
+  const mh = Math.ceil(fh / sh);
+  const pixel = 4 * outC;
+  const rowBytes = dyp.w * pixel;
+  const a = i32View(heap, aTab, maxRows * mh);
+  const ct = i32View(heap, cTab, maxRows);
+  let row = 0;
+  for (let b = 0; b < batch; b++) {
+    const image = dyp.at + b * dyp.h * rowBytes;
+    for (let q = q0; q < q1; q++) {
+      const h = sh * q + rh - g.top;
+      // Padded dy row of tap jh: q - (mh - 1) + jh + pad.top = q + jh.
+      const dyRow = image + q * rowBytes;
+      for (let p = p0; p < p1; p++) {
+        const wIdx = sw * p + rw - g.left;
+        const base = dyRow + p * pixel;
+        for (let jh = 0; jh < mh; jh++) a[row * mh + jh] = base + jh * rowBytes;
+        ct[row] = dx + 4 * ((b * inH + h) * inW + wIdx) * inC;
+        row++;
+      }
+    }
+  }
+  return row;
 }
 
 /**

@@ -146,6 +146,65 @@ function gemmFunction(
   fused: boolean,
   packed = false,
 ): FunctionBuilder {
+  const gen = gemmGenerator(rows, fused, packed);
+  const { f, get, set } = gen;
+  const { i32, v128 } = op;
+  const columnLoop = whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
+    ...initAccumulators(gen),
+    ...get("panel"),
+    ...set("bp"),
+    ...i32.const(0),
+    ...set("t"),
+    ...get("aTab"),
+    ...set("tapAt"),
+    ...tapLoop(gen),
+    ...storeAccumulators(gen),
+    ...f.inc("nb", 1),
+    ...f.inc("panel", get("panelStride")),
+    ...f.inc("cOff", 32),
+  ]);
+  f.body([
+    ...v128.zero,
+    ...set("zero"),
+    ...get("tabStride"),
+    ...set("rowStride"),
+    ...whileNot([...get("blocks"), ...i32.eqz], [
+      ...i32.const(0),
+      ...set("nb"),
+      ...get("col"),
+      ...set("cOff"),
+      ...get("b"),
+      ...set("panel"),
+      ...columnLoop,
+      ...f.inc("aTab", [...get("rowStride"), ...i32.const(rows), ...i32.mul]),
+      ...f.inc("cTab", 4 * rows),
+      ...f.inc("blocks", -1),
+    ]),
+  ]);
+  return f;
+}
+
+/** A GEMM function under construction and the pieces its steps share. */
+interface GemmGenerator {
+  f: FunctionBuilder;
+  /** Row indices 0..rows-1. */
+  I: number[];
+  fused: boolean;
+  packed: boolean;
+  /** The accumulator of row i, columns 4j..4j+3. */
+  acc: (i: number, j: number) => string;
+  get: (n: string) => Code;
+  set: (n: string) => Code;
+  /** `flags & bit`. */
+  flag: (bit: number) => Code;
+}
+
+/** The function's locals, in the order that fixes their indices. */
+function gemmGenerator(
+  rows: number,
+  fused: boolean,
+  packed: boolean,
+): GemmGenerator {
   const f = new FunctionBuilder(GEMM_PARAMS);
   const I = [...Array(rows).keys()];
   const acc = (i: number, j: number) => `acc${i}_${j}`;
@@ -172,16 +231,23 @@ function gemmFunction(
   ) {
     f.local(name, "i32");
   }
-  const { i32, v128, f32x4 } = op;
   const get = (n: string) => f.get(n);
-  const set = (n: string) => f.set(n);
-  const flag = (
-    bit: number,
-  ): Code => [...get("flags"), ...i32.const(bit), 0x71]; // i32.and
+  const flag = (bit: number): Code => [
+    ...get("flags"),
+    ...op.i32.const(bit),
+    ...op.i32.and,
+  ];
+  return { f, I, fused, packed, acc, get, set: (n) => f.set(n), flag };
+}
 
-  // One k step for every row: b0, b1 = bp[0..7]; acc += splat(p_i[off]) * b.
-  // Packed B (ldb = 32): constant offsets, bp moves once per unrolled loop.
-  const kStep = (aOffset: number): Code => [
+/**
+ * One k step for every row: b0, b1 = bp[0..7]; acc += splat(p_i[off]) * b.
+ * Packed B (ldb = 32): constant offsets, bp moves once per unrolled loop.
+ */
+function kStep(gen: GemmGenerator, aOffset: number): Code {
+  const { f, I, acc, get, set, packed, fused } = gen;
+  const { v128 } = op;
+  return [
     ...get("bp"),
     ...v128.load(packed ? 8 * aOffset : 0),
     ...set("b0"),
@@ -199,13 +265,23 @@ function gemmFunction(
       ...set(acc(i, 1)),
     ]),
   ];
-  // `count` k steps with constant offsets, then the pointers move on.
-  const steps = (count: number): Code => [
-    ...Array.from({ length: count }, (_, u) => kStep(4 * u)).flat(),
+}
+
+/** `count` k steps with constant offsets, then the pointers move on. */
+function kSteps(gen: GemmGenerator, count: number): Code {
+  const { f, I, packed } = gen;
+  return [
+    ...Array.from({ length: count }, (_, u) => kStep(gen, 4 * u)).flat(),
     ...I.flatMap((i) => f.inc(`p${i}`, 4 * count)),
     ...(packed ? f.inc("bp", 32 * count) : []),
   ];
-  const initAcc: Code = [
+}
+
+/** Accumulators from the bias (flag 1) or zero, plus C itself (flag 4). */
+function initAccumulators(gen: GemmGenerator): Code {
+  const { I, acc, get, set, flag } = gen;
+  const { i32, v128, f32x4 } = op;
+  return [
     ...flag(1),
     ...ifElse(
       I.flatMap((i) => [
@@ -246,6 +322,12 @@ function gemmFunction(
       ...set(acc(i, 1)),
     ])),
   ];
+}
+
+/** The accumulators to C, through a ReLU where flag 2 asks for one. */
+function storeAccumulators(gen: GemmGenerator): Code {
+  const { I, acc, get, set, flag } = gen;
+  const { i32, v128, f32x4 } = op;
   const relu = (i: number, j: number): Code => [
     ...flag(2),
     ...ifElse([
@@ -255,7 +337,7 @@ function gemmFunction(
       ...set(acc(i, j)),
     ]),
   ];
-  const storeAcc: Code = I.flatMap((i) => [
+  return I.flatMap((i) => [
     ...relu(i, 0),
     ...relu(i, 1),
     ...get("cTab"),
@@ -270,7 +352,13 @@ function gemmFunction(
     ...get(acc(i, 1)),
     ...v128.store(16),
   ]);
-  const tapLoop = whileNot([...get("t"), ...get("taps"), ...i32.geU], [
+}
+
+/** Over the taps: the rows' A pointers, then k steps by 8, 4 and 1. */
+function tapLoop(gen: GemmGenerator): Code {
+  const { f, I, get, set, packed } = gen;
+  const { i32 } = op;
+  return whileNot([...get("t"), ...get("taps"), ...i32.geU], [
     // p_i = aTab[i*taps + t]
     ...I.flatMap((i) => [
       ...get("tapAt"),
@@ -288,13 +376,13 @@ function gemmFunction(
     ...get("p0"),
     ...get("kBytes"),
     ...i32.const(-32),
-    0x71,
+    ...i32.and,
     ...i32.add,
     ...set("end8"),
     ...get("p0"),
     ...get("kBytes"),
     ...i32.const(-16),
-    0x71,
+    ...i32.and,
     ...i32.add,
     ...set("end4"),
     ...get("p0"),
@@ -302,52 +390,19 @@ function gemmFunction(
     ...i32.add,
     ...set("end"),
     // 8 k steps a pass, then at most one pass of 4, then single steps.
-    ...whileNot([...get("p0"), ...get("end8"), ...i32.geU], steps(8)),
+    ...whileNot([...get("p0"), ...get("end8"), ...i32.geU], kSteps(gen, 8)),
     ...get("p0"),
     ...get("end4"),
     ...i32.ltU,
-    ...ifElse(steps(4)),
+    ...ifElse(kSteps(gen, 4)),
     ...whileNot([...get("p0"), ...get("end"), ...i32.geU], [
-      ...kStep(0),
+      ...kStep(gen, 0),
       ...I.flatMap((i) => f.inc(`p${i}`, 4)),
       ...(packed ? f.inc("bp", 32) : []),
     ]),
     ...f.inc("t", 1),
     ...f.inc("tapAt", 4),
   ]);
-  const columnLoop = whileNot([...get("nb"), ...get("nBlocks"), ...i32.geU], [
-    ...initAcc,
-    ...get("panel"),
-    ...set("bp"),
-    ...i32.const(0),
-    ...set("t"),
-    ...get("aTab"),
-    ...set("tapAt"),
-    ...tapLoop,
-    ...storeAcc,
-    ...f.inc("nb", 1),
-    ...f.inc("panel", get("panelStride")),
-    ...f.inc("cOff", 32),
-  ]);
-  f.body([
-    ...v128.zero,
-    ...set("zero"),
-    ...get("tabStride"),
-    ...set("rowStride"),
-    ...whileNot([...get("blocks"), ...i32.eqz], [
-      ...i32.const(0),
-      ...set("nb"),
-      ...get("col"),
-      ...set("cOff"),
-      ...get("b"),
-      ...set("panel"),
-      ...columnLoop,
-      ...f.inc("aTab", [...get("rowStride"), ...i32.const(rows), ...i32.mul]),
-      ...f.inc("cTab", 4 * rows),
-      ...f.inc("blocks", -1),
-    ]),
-  ]);
-  return f;
 }
 
 /** An i8x16.shuffle of two f32x4 vectors by float lanes (0-3 a, 4-7 b). */
@@ -397,6 +452,74 @@ function gatherTFunction(): FunctionBuilder {
   ) {
     f.local(name, "i32");
   }
+  const { i32 } = op;
+  const get = (n: string) => f.get(n);
+  const set = (n: string) => f.set(n);
+  const block = gatherBlock(f);
+  const pixels = whileNot([...get("m0"), ...get("count"), ...i32.geU], [
+    // q = aTab + (m0 * taps + t) * 4
+    ...get("aTab"),
+    ...get("m0"),
+    ...get("rowStride"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("t"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...set("q"),
+    ...[0, 1, 2, 3].flatMap((u) => [
+      ...get("q"),
+      ...(u === 0
+        ? []
+        : [...get("rowStride"), ...i32.const(u), ...i32.mul, ...i32.add]),
+      ...i32.load(0),
+      ...set(`p${u}`),
+    ]),
+    ...i32.const(0),
+    ...set("c"),
+    // d = dst + t * kc * ldd + 4 m0, kc * ldd = kBytes / 4 * ldd
+    ...get("dst"),
+    ...get("t"),
+    ...get("kBytes"),
+    ...i32.mul,
+    ...i32.const(2),
+    ...i32.shrU,
+    ...get("ldd"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("m0"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...set("d"),
+    ...whileNot([...get("c"), ...get("kBytes"), ...i32.geU], block),
+    ...f.inc("m0", 4),
+  ]);
+  f.body([
+    ...get("taps"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...set("rowStride"),
+    ...get("ldd"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...set("ldd4"),
+    ...whileNot([...get("t"), ...get("taps"), ...i32.geU], [
+      ...i32.const(0),
+      ...set("m0"),
+      ...pixels,
+      ...f.inc("t", 1),
+    ]),
+  ]);
+  return f;
+}
+
+/**
+ * One 4 x 4 block of gatherT: four rows of 4 floats from p0..p3 at c,
+ * transposed by shuffles, stored as four columns of 4 at d, d + ldd, ...
+ */
+function gatherBlock(f: FunctionBuilder): Code {
   const { i32, v128 } = op;
   const get = (n: string) => f.get(n);
   const set = (n: string) => f.set(n);
@@ -404,7 +527,7 @@ function gatherTFunction(): FunctionBuilder {
     j === 0
       ? get("d")
       : [...get("d"), ...get("ldd"), ...i32.const(j), ...i32.mul, ...i32.add];
-  const block: Code = [
+  return [
     ...[0, 1, 2, 3].flatMap((u) => [
       ...get(`p${u}`),
       ...get("c"),
@@ -452,63 +575,6 @@ function gatherTFunction(): FunctionBuilder {
     ...f.inc("c", 16),
     ...f.inc("d", get("ldd4")),
   ];
-  const pixels = whileNot([...get("m0"), ...get("count"), ...i32.geU], [
-    // q = aTab + (m0 * taps + t) * 4
-    ...get("aTab"),
-    ...get("m0"),
-    ...get("rowStride"),
-    ...i32.mul,
-    ...i32.add,
-    ...get("t"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...i32.add,
-    ...set("q"),
-    ...[0, 1, 2, 3].flatMap((u) => [
-      ...get("q"),
-      ...(u === 0
-        ? []
-        : [...get("rowStride"), ...i32.const(u), ...i32.mul, ...i32.add]),
-      ...i32.load(0),
-      ...set(`p${u}`),
-    ]),
-    ...i32.const(0),
-    ...set("c"),
-    // d = dst + t * kc * ldd + 4 m0, kc * ldd = kBytes / 4 * ldd
-    ...get("dst"),
-    ...get("t"),
-    ...get("kBytes"),
-    ...i32.mul,
-    ...i32.const(2),
-    0x76, // i32.shr_u
-    ...get("ldd"),
-    ...i32.mul,
-    ...i32.add,
-    ...get("m0"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...i32.add,
-    ...set("d"),
-    ...whileNot([...get("c"), ...get("kBytes"), ...i32.geU], block),
-    ...f.inc("m0", 4),
-  ]);
-  f.body([
-    ...get("taps"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...set("rowStride"),
-    ...get("ldd"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...set("ldd4"),
-    ...whileNot([...get("t"), ...get("taps"), ...i32.geU], [
-      ...i32.const(0),
-      ...set("m0"),
-      ...pixels,
-      ...f.inc("t", 1),
-    ]),
-  ]);
-  return f;
 }
 
 /**
@@ -575,13 +641,15 @@ export const GEMM_ROWS = 6;
  * The module's bytes.
  *
  * @param options `fused`: relaxed-SIMD multiply-adds; `shared`: import a
- * shared memory; `rows`: register tile height.
+ * shared memory; `rows`: register tile height; `names`: add a name section
+ * (for the dump).
  * @returns The module.
  */
 export function gemmModuleBytes(options: {
   fused: boolean;
   shared: boolean;
   rows?: number;
+  names?: boolean;
 }): Uint8Array<ArrayBuffer> {
   const rows = options.rows ?? GEMM_ROWS;
   const functions = [
@@ -598,7 +666,11 @@ export function gemmModuleBytes(options: {
     { name: "gatherT", fn: gatherTFunction() },
     { name: "pack", fn: packFunction() },
   ];
-  return assembleModule({ sharedMemory: options.shared, functions });
+  return assembleModule({
+    sharedMemory: options.shared,
+    functions,
+    names: options.names ?? false,
+  });
 }
 
 let relaxedSimd: boolean | undefined;
@@ -728,6 +800,27 @@ function peakFunction(fused: boolean, accumulators: number): FunctionBuilder {
 }
 
 /**
+ * The module {@link measureSimdPeak} runs: `run(iterations)`, a loop of
+ * independent multiply-adds.
+ *
+ * @param fused `f32x4.relaxed_madd`, or a multiply and an add.
+ * @param accumulators Independent accumulators.
+ * @param names Add a name section (for the dump).
+ * @returns The module.
+ */
+export function peakModuleBytes(
+  fused: boolean,
+  accumulators: number,
+  names = false,
+): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    sharedMemory: false,
+    functions: [{ name: "run", fn: peakFunction(fused, accumulators) }],
+    names,
+  });
+}
+
+/**
  * Measures this CPU's peak rate of f32x4 multiply-adds in WebAssembly: a
  * loop of 12 independent accumulators (enough to hide the latency of two
  * pipelines), best of 5 runs of about 20 ms.
@@ -740,10 +833,7 @@ export function measureSimdPeak(fused: boolean): number | null {
   if (fused && !hasRelaxedSimd()) return null;
   const accumulators = 12;
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const bytes = assembleModule({
-    sharedMemory: false,
-    functions: [{ name: "run", fn: peakFunction(fused, accumulators) }],
-  });
+  const bytes = peakModuleBytes(fused, accumulators);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
     env: { memory },
   });

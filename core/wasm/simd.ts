@@ -1,6 +1,6 @@
 /**
- * A tiny WebAssembly module (SIMD and bulk-memory instructions), assembled
- * here byte by byte, that works directly on the tfjs wasm backend's heap (it
+ * A tiny WebAssembly module (SIMD and bulk-memory instructions), written on
+ * the assembler of core/wasm/asm.ts with named locals, that works directly on the tfjs wasm backend's heap (it
  * imports the backend's `WebAssembly.Memory`), for the loops of
  * core/wasm/kernels.ts that JavaScript runs slowly: Adam's update (3-5 ns per
  * element in JS, double-precision division and square root; under 1 ns in
@@ -19,12 +19,12 @@
  *     (param $v i32) (param $g i32) (param $m i32) (param $s i32)
  *     (param $ov i32) (param $om i32) (param $os i32) (param $bytes i32)
  *     (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32)
- *     (param $alpha f32) (param $eps f32)
+ *     (param $alpha f32) (param $eps f32) (param $root f32)
  *     (local $off i32)
  *     (local $B1 v128) (local $C1 v128) (local $B2 v128) (local $C2 v128)
- *     (local $AL v128) (local $EP v128) (local $G v128) (local $M v128)
- *     (local $S v128)
- *     ;; $B1 = f32x4.splat $b1, ... $EP = f32x4.splat $eps
+ *     (local $AL v128) (local $EP v128) (local $RT v128) (local $G v128)
+ *     (local $M v128) (local $S v128)
+ *     ;; $B1 = f32x4.splat $b1, ... $RT = f32x4.splat $root
  *     (block (loop
  *       (br_if 1 (i32.ge_u (local.get $off) (local.get $bytes)))
  *       (local.set $G (v128.load (i32.add $g $off)))
@@ -37,14 +37,21 @@
  *       (v128.store (i32.add $ov $off)
  *         (f32x4.sub (v128.load (i32.add $v $off))
  *           (f32x4.div (f32x4.mul $M $AL)
- *                      (f32x4.add (f32x4.sqrt $S) $EP))))
+ *                      (f32x4.add (f32x4.div (f32x4.sqrt $S) $RT) $EP))))
  *       (local.set $off (i32.add (local.get $off) (i32.const 16)))
  *       (br 0))))
  * ```
  *
  * @module
  */
-import { instantiateOn, sleb, uleb } from "./asm.ts";
+import {
+  assembleModule,
+  type Code,
+  FunctionBuilder,
+  instantiateOn,
+  op,
+  whileNot,
+} from "./asm.ts";
 
 /** The functions bound to one heap; pointers are byte offsets into it. */
 export interface SimdKernels {
@@ -105,61 +112,99 @@ export interface SimdKernels {
     oneMinusBeta2: number,
     alpha: number,
     epsilon: number,
+    root: number,
   ): void;
 }
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
+const { i32, f32, v128, f32x4, memory } = op;
 
-const name = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
-const section = (
-  id: number,
-  body: number[],
-) => [id, ...uleb(body.length), ...body];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-
-// Instructions.
-const get = (i: number) => [0x20, i];
-const set = (i: number) => [0x21, i];
-const tee = (i: number) => [0x22, i];
-const i32Add = [0x6a];
-const load = [...simd(0x00), 2, 0]; // v128.load align=4 offset=0
-const store = [...simd(0x0b), 2, 0]; // v128.store align=4 offset=0
-const splat = simd(0x13); // f32x4.splat
-const fsqrt = simd(0xe3);
-const fadd = simd(0xe4);
-const fsub = simd(0xe5);
-const fmul = simd(0xe6);
-const fdiv = simd(0xe7);
-
-const i32Const = (n: number) => [0x41, ...sleb(n)];
-const i32Load = [0x28, 2, 0];
-const f32Load = [0x2a, 2, 0];
-const f32Store = [0x38, 2, 0];
-const i32Mul = [0x6c];
-const i32Shl = [0x74];
-const geU = [0x4f];
-const ltU = [0x49];
-const select = [0x1b];
-/** `block loop (br_if 1 cond) ...body (br 0) end end` */
-const whileNot = (exitCond: number[], body: number[]) => [
-  0x02,
-  0x40,
-  0x03,
-  0x40,
-  ...exitCond,
-  0x0d,
-  1,
-  ...body,
-  0x0c,
-  0,
-  0x0b,
-  0x0b,
-];
+/** `$a + $b` of two i32 operands. */
+const add = (a: Code, b: Code): Code => [...a, ...b, ...i32.add];
+/** `$a * $b` of two i32 operands. */
+const mul = (a: Code, b: Code): Code => [...a, ...b, ...i32.mul];
+/** `$a << 2`: a float count to bytes. */
+const bytesOf = (a: Code): Code => [...a, ...i32.const(2), ...i32.shl];
+/** `i8x16.shuffle` picking four f32 lanes (0-3 of a, 4-7 of b). */
+const shuffle32 = (lanes: number[]): Code =>
+  op.i8x16.shuffle(
+    lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+  );
 
 /**
- * The im2colTap function's body:
+ * The adam function (the module doc gives its text): seven splatted
+ * constants, then one pass per 16 bytes.
+ */
+function adamFunction(): FunctionBuilder {
+  const pointers = ["v", "g", "m", "s", "ov", "om", "os", "bytes"];
+  const constants = ["b1", "c1", "b2", "c2", "alpha", "eps", "root"];
+  const f = new FunctionBuilder([
+    ...pointers.map((n): [string, "i32"] => [n, "i32"]),
+    ...constants.map((n): [string, "f32"] => [n, "f32"]),
+  ]);
+  f.local("off", "i32");
+  const splats = ["B1", "C1", "B2", "C2", "AL", "EP", "RT"];
+  for (const n of [...splats, "G", "M", "S"]) f.local(n, "v128");
+  const get = (n: string) => f.get(n);
+  const at = (ptr: string): Code => add(get(ptr), get("off"));
+  f.body([
+    ...constants.flatMap((
+      c,
+      k,
+    ) => [...get(c), ...f32x4.splat, ...f.set(splats[k]!)]),
+    ...whileNot([...get("off"), ...get("bytes"), ...i32.geU], [
+      ...at("g"),
+      ...v128.load(),
+      ...f.set("G"),
+      // m' = m * beta1 + g * (1 - beta1)
+      ...at("om"),
+      ...at("m"),
+      ...v128.load(),
+      ...get("B1"),
+      ...f32x4.mul,
+      ...get("G"),
+      ...get("C1"),
+      ...f32x4.mul,
+      ...f32x4.add,
+      ...f.tee("M"),
+      ...v128.store(),
+      // s' = s * beta2 + g * g * (1 - beta2)
+      ...at("os"),
+      ...at("s"),
+      ...v128.load(),
+      ...get("B2"),
+      ...f32x4.mul,
+      ...get("G"),
+      ...get("G"),
+      ...f32x4.mul,
+      ...get("C2"),
+      ...f32x4.mul,
+      ...f32x4.add,
+      ...f.tee("S"),
+      ...v128.store(),
+      // v' = v - m' * alpha / (sqrt(s') / root + eps)
+      ...at("ov"),
+      ...at("v"),
+      ...v128.load(),
+      ...get("M"),
+      ...get("AL"),
+      ...f32x4.mul,
+      ...get("S"),
+      ...f32x4.sqrt,
+      ...get("RT"),
+      ...f32x4.div,
+      ...get("EP"),
+      ...f32x4.add,
+      ...f32x4.div,
+      ...f32x4.sub,
+      ...v128.store(),
+      ...f.inc("off", 16),
+    ]),
+  ]);
+  return f;
+}
+
+/**
+ * The im2colTap function:
  *
  * ```wat
  * (func (param $offs i32) (param $dst i32) (param $n i32) (param $ch i32)
@@ -177,95 +222,71 @@ const whileNot = (exitCond: number[], body: number[]) => [
  *   })
  * ```
  */
-function im2colTapBody(): number[] {
-  const [offs, dst, n, ch] = [0, 1, 2, 3];
-  const [n0, n1, c4, p, pEnd, d, c4End, row] = [4, 5, 6, 7, 8, 9, 10, 11];
-  const inner = whileNot([...get(p), ...get(pEnd), ...geU], [
-    ...get(d),
-    ...get(p),
-    ...i32Load,
-    ...get(c4),
-    ...i32Add,
-    ...f32Load,
-    ...f32Store,
-    ...get(d),
-    ...i32Const(4),
-    ...i32Add,
-    ...set(d),
-    ...get(p),
-    ...i32Const(4),
-    ...i32Add,
-    ...set(p),
+function im2colTapFunction(): FunctionBuilder {
+  const f = new FunctionBuilder([
+    ["offs", "i32"],
+    ["dst", "i32"],
+    ["n", "i32"],
+    ["ch", "i32"],
   ]);
-  const channels = whileNot([...get(c4), ...get(c4End), ...geU], [
-    ...get(dst),
-    ...get(c4),
-    ...i32Const(2),
-    0x76,
-    ...get(row),
-    ...i32Mul,
-    ...i32Add,
-    ...get(n0),
-    ...i32Const(2),
-    ...i32Shl,
-    ...i32Add,
-    ...set(d),
-    ...get(offs),
-    ...get(n0),
-    ...i32Const(2),
-    ...i32Shl,
-    ...i32Add,
-    ...set(p),
-    ...get(offs),
-    ...get(n1),
-    ...i32Const(2),
-    ...i32Shl,
-    ...i32Add,
-    ...set(pEnd),
+  for (const n of ["n0", "n1", "c4", "p", "pEnd", "d", "c4End", "row"]) {
+    f.local(n, "i32");
+  }
+  const get = (n: string) => f.get(n);
+  const inner = whileNot([...get("p"), ...get("pEnd"), ...i32.geU], [
+    ...get("d"),
+    ...get("p"),
+    ...i32.load(),
+    ...get("c4"),
+    ...i32.add,
+    ...f32.load(),
+    ...f32.store(),
+    ...f.inc("d", 4),
+    ...f.inc("p", 4),
+  ]);
+  const channels = whileNot([...get("c4"), ...get("c4End"), ...i32.geU], [
+    ...add(
+      add(
+        get("dst"),
+        mul([...get("c4"), ...i32.const(2), ...i32.shrU], get("row")),
+      ),
+      bytesOf(get("n0")),
+    ),
+    ...f.set("d"),
+    ...add(get("offs"), bytesOf(get("n0"))),
+    ...f.set("p"),
+    ...add(get("offs"), bytesOf(get("n1"))),
+    ...f.set("pEnd"),
     ...inner,
-    ...get(c4),
-    ...i32Const(4),
-    ...i32Add,
-    ...set(c4),
+    ...f.inc("c4", 4),
   ]);
-  const tiles = whileNot([...get(n0), ...get(n), ...geU], [
+  const n0Plus64 = add(get("n0"), i32.const(64));
+  const tiles = whileNot([...get("n0"), ...get("n"), ...i32.geU], [
     // n1 = n0 + 64 < n ? n0 + 64 : n
-    ...get(n0),
-    ...i32Const(64),
-    ...i32Add,
-    ...get(n),
-    ...get(n0),
-    ...i32Const(64),
-    ...i32Add,
-    ...get(n),
-    ...ltU,
-    ...select,
-    ...set(n1),
-    ...i32Const(0),
-    ...set(c4),
+    ...n0Plus64,
+    ...get("n"),
+    ...n0Plus64,
+    ...get("n"),
+    ...i32.ltU,
+    ...op.select,
+    ...f.set("n1"),
+    ...i32.const(0),
+    ...f.set("c4"),
     ...channels,
-    ...get(n0),
-    ...i32Const(64),
-    ...i32Add,
-    ...set(n0),
+    ...f.inc("n0", 64),
   ]);
-  return [
-    ...[1, 8, I32], // locals: 8 x i32
-    ...get(n),
-    ...i32Const(2),
-    ...i32Shl,
-    ...set(row),
-    ...get(ch),
-    ...i32Const(2),
-    ...i32Shl,
-    ...set(c4End),
+  f.body([
+    ...bytesOf(get("n")),
+    ...f.set("row"),
+    ...bytesOf(get("ch")),
+    ...f.set("c4End"),
     ...tiles,
-    0x0b,
-  ];
+  ]);
+  return f;
 }
 
 /**
- * The copyBlocks function's body:
+ * The copyBlocks function:
  *
  * ```wat
  * (func (param $src i32) (param $srcStride i32) (param $dst i32)
@@ -276,37 +297,30 @@ function im2colTapBody(): number[] {
  *   })
  * ```
  */
-function copyBlocksBody(): number[] {
-  const [src, srcStride, dst, dstStride, bytes, count] = [0, 1, 2, 3, 4, 5];
-  return [
-    0, // no locals
-    ...whileNot([...get(count), 0x45], [ // i32.eqz
-      ...get(dst),
-      ...get(src),
-      ...get(bytes),
-      0xfc,
-      ...uleb(10),
-      0,
-      0,
-      ...get(src),
-      ...get(srcStride),
-      ...i32Add,
-      ...set(src),
-      ...get(dst),
-      ...get(dstStride),
-      ...i32Add,
-      ...set(dst),
-      ...get(count),
-      ...i32Const(1),
-      0x6b,
-      ...set(count), // i32.sub
-    ]),
-    0x0b,
-  ];
+function copyBlocksFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(
+    ["src", "srcStride", "dst", "dstStride", "bytes", "count"].map((
+      n,
+    ): [string, "i32"] => [n, "i32"]),
+  );
+  const get = (n: string) => f.get(n);
+  f.body(whileNot([...get("count"), ...i32.eqz], [
+    ...get("dst"),
+    ...get("src"),
+    ...get("bytes"),
+    ...memory.copy,
+    ...f.inc("src", get("srcStride")),
+    ...f.inc("dst", get("dstStride")),
+    ...get("count"),
+    ...i32.const(1),
+    ...i32.sub,
+    ...f.set("count"),
+  ]));
+  return f;
 }
 
 /**
- * The colSums function's body:
+ * The colSums function:
  *
  * ```wat
  * (func (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
@@ -317,56 +331,45 @@ function copyBlocksBody(): number[] {
  *         f32x4.add(v128.load($dst + $j), v128.load($src))))
  * ```
  */
-function colSumsBody(): number[] {
-  const [src, dst, rows, cols] = [0, 1, 2, 3];
-  const [j, bytes] = [4, 5];
-  const inner = whileNot([...get(j), ...get(bytes), ...geU], [
-    ...get(dst),
-    ...get(j),
-    ...i32Add,
-    ...get(dst),
-    ...get(j),
-    ...i32Add,
-    ...load,
-    ...get(src),
-    ...load,
-    ...fadd,
-    ...store,
-    ...get(j),
-    ...i32Const(16),
-    ...i32Add,
-    ...set(j),
-    ...get(src),
-    ...i32Const(16),
-    ...i32Add,
-    ...set(src),
+function colSumsFunction(): FunctionBuilder {
+  const f = new FunctionBuilder([
+    ["src", "i32"],
+    ["dst", "i32"],
+    ["rows", "i32"],
+    ["cols", "i32"],
   ]);
-  return [
-    ...[1, 2, I32],
-    ...get(cols),
-    ...i32Const(2),
-    ...i32Shl,
-    ...set(bytes),
-    ...whileNot([...get(rows), 0x45], [
-      ...i32Const(0),
-      ...set(j),
+  f.local("j", "i32");
+  f.local("bytes", "i32");
+  const get = (n: string) => f.get(n);
+  const inner = whileNot([...get("j"), ...get("bytes"), ...i32.geU], [
+    ...add(get("dst"), get("j")),
+    ...add(get("dst"), get("j")),
+    ...v128.load(),
+    ...get("src"),
+    ...v128.load(),
+    ...f32x4.add,
+    ...v128.store(),
+    ...f.inc("j", 16),
+    ...f.inc("src", 16),
+  ]);
+  f.body([
+    ...bytesOf(get("cols")),
+    ...f.set("bytes"),
+    ...whileNot([...get("rows"), ...i32.eqz], [
+      ...i32.const(0),
+      ...f.set("j"),
       ...inner,
-      ...get(rows),
-      ...i32Const(1),
-      0x6b,
-      ...set(rows),
+      ...get("rows"),
+      ...i32.const(1),
+      ...i32.sub,
+      ...f.set("rows"),
     ]),
-    0x0b,
-  ];
+  ]);
+  return f;
 }
 
-const shuffle = (lanes: number[]) => [
-  ...simd(0x0d),
-  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
-];
-
 /**
- * The transpose function's body:
+ * The transpose function:
  *
  * ```wat
  * (func (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
@@ -387,248 +390,128 @@ const shuffle = (lanes: number[]) => [
  *   })
  * ```
  */
-function transposeBody(): number[] {
-  const [src, dst, rows, cols, r1, c1] = [0, 1, 2, 3, 4, 5];
-  const [j0, jEnd, i, s, sEnd, d] = [6, 7, 8, 9, 10, 11];
-  const [A, B, C, D, t0, t1, t2, t3] = [12, 13, 14, 15, 16, 17, 18, 19];
-  const mul = (a: number[], b: number[]) => [...a, ...b, ...i32Mul];
-  const add = (a: number[], b: number[]) => [...a, ...b, ...i32Add];
-  const at = (k: number) =>
-    // $s + k * $r1
-    k === 0 ? get(s) : add(get(s), mul(i32Const(k), get(r1)));
-  const to = (k: number) =>
-    // $d + k * $c1
-    k === 0 ? get(d) : add(get(d), mul(i32Const(k), get(c1)));
-  const interleaveLo = shuffle([0, 4, 1, 5]);
-  const interleaveHi = shuffle([2, 6, 3, 7]);
-  const low = shuffle([0, 1, 4, 5]);
-  const high = shuffle([2, 3, 6, 7]);
-  const inner = whileNot([...get(s), ...get(sEnd), ...geU], [
-    ...at(0),
-    ...load,
-    ...set(A),
-    ...at(1),
-    ...load,
-    ...set(B),
-    ...at(2),
-    ...load,
-    ...set(C),
-    ...at(3),
-    ...load,
-    ...set(D),
-    ...get(A),
-    ...get(B),
-    ...interleaveLo,
-    ...set(t0),
-    ...get(A),
-    ...get(B),
-    ...interleaveHi,
-    ...set(t1),
-    ...get(C),
-    ...get(D),
-    ...interleaveLo,
-    ...set(t2),
-    ...get(C),
-    ...get(D),
-    ...interleaveHi,
-    ...set(t3),
-    ...to(0),
-    ...get(t0),
-    ...get(t2),
-    ...low,
-    ...store,
-    ...to(1),
-    ...get(t0),
-    ...get(t2),
-    ...high,
-    ...store,
-    ...to(2),
-    ...get(t1),
-    ...get(t3),
-    ...low,
-    ...store,
-    ...to(3),
-    ...get(t1),
-    ...get(t3),
-    ...high,
-    ...store,
-    ...add(get(s), i32Const(16)),
-    ...set(s),
-    ...add(get(d), mul(i32Const(4), get(c1))),
-    ...set(d),
-  ]);
-  const rowLoop = whileNot([...get(i), ...get(rows), ...geU], [
-    ...add(add(get(src), mul(get(i), get(r1))), mul(i32Const(4), get(j0))),
-    ...set(s),
-    ...add(get(s), mul(i32Const(4), [...get(jEnd), ...get(j0), 0x6b])),
-    ...set(sEnd),
-    ...add(add(get(dst), mul(get(j0), get(c1))), mul(i32Const(4), get(i))),
-    ...set(d),
-    ...inner,
-    ...add(get(i), i32Const(4)),
-    ...set(i),
-  ]);
-  const tiles = whileNot([...get(j0), ...get(cols), ...geU], [
-    ...add(get(j0), i32Const(64)),
-    ...get(cols),
-    ...add(get(j0), i32Const(64)),
-    ...get(cols),
-    ...ltU,
-    ...select,
-    ...set(jEnd),
-    ...i32Const(0),
-    ...set(i),
-    ...rowLoop,
-    ...add(get(j0), i32Const(64)),
-    ...set(j0),
-  ]);
-  return [...[2, 6, I32, 8, V128], ...tiles, 0x0b];
+function transposeFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(
+    ["src", "dst", "rows", "cols", "r1", "c1"].map((n): [string, "i32"] => [
+      n,
+      "i32",
+    ]),
+  );
+  for (const n of ["j0", "jEnd", "i", "s", "sEnd", "d"]) f.local(n, "i32");
+  for (const n of ["A", "B", "C", "D", "t0", "t1", "t2", "t3"]) {
+    f.local(n, "v128");
+  }
+  f.body(transposeTiles(f, transposeBlock(f)));
+  return f;
 }
 
-/** The module's bytes (see the comments of the builders for its text). */
-export function moduleBytes(shared = false): Uint8Array<ArrayBuffer> {
-  // Parameters 0-7 (i32 pointers and the byte count), 8-13 (f32 constants);
-  // locals: 14 offset, 15-20 splatted constants, 21 G, 22 M, 23 S.
-  const [v, g, m, s, ov, om, os, bytes] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const off = 14;
-  const [B1, C1, B2, C2, AL, EP, G, M, S] = [
-    15,
-    16,
-    17,
-    18,
-    19,
-    20,
-    21,
-    22,
-    23,
+/** The inner loop of transpose: 4 x 4 blocks along one strip of 4 rows. */
+function transposeBlock(f: FunctionBuilder): Code {
+  const get = (n: string) => f.get(n);
+  // $s + k * $r1, $d + k * $c1
+  const at = (k: number) =>
+    k === 0 ? get("s") : add(get("s"), mul(i32.const(k), get("r1")));
+  const to = (k: number) =>
+    k === 0 ? get("d") : add(get("d"), mul(i32.const(k), get("c1")));
+  const interleaveLo = shuffle32([0, 4, 1, 5]);
+  const interleaveHi = shuffle32([2, 6, 3, 7]);
+  const low = shuffle32([0, 1, 4, 5]);
+  const high = shuffle32([2, 3, 6, 7]);
+  const rowsIn = ["A", "B", "C", "D"];
+  const pairs: [string, string, Code, string][] = [
+    ["A", "B", interleaveLo, "t0"],
+    ["A", "B", interleaveHi, "t1"],
+    ["C", "D", interleaveLo, "t2"],
+    ["C", "D", interleaveHi, "t3"],
   ];
-  const at = (ptr: number) => [...get(ptr), ...get(off), ...i32Add];
-  const body = [
-    ...[2, 1, I32, 9, V128], // locals: 1 x i32, 9 x v128
-    ...[8, 9, 10, 11, 12, 13].flatMap((p, i) => [
-      ...get(p),
-      ...splat,
-      ...set(B1 + i),
-    ]),
-    0x02,
-    0x40, // block
-    0x03,
-    0x40, // loop
-    ...get(off),
-    ...get(bytes),
-    0x4f,
-    0x0d,
-    1, // br_if 1 (off >= bytes)
-    ...at(g),
-    ...load,
-    ...set(G),
-    ...at(om),
-    ...at(m),
-    ...load,
-    ...get(B1),
-    ...fmul,
-    ...get(G),
-    ...get(C1),
-    ...fmul,
-    ...fadd,
-    ...tee(M),
-    ...store,
-    ...at(os),
-    ...at(s),
-    ...load,
-    ...get(B2),
-    ...fmul,
-    ...get(G),
-    ...get(G),
-    ...fmul,
-    ...get(C2),
-    ...fmul,
-    ...fadd,
-    ...tee(S),
-    ...store,
-    ...at(ov),
-    ...at(v),
-    ...load,
-    ...get(M),
-    ...get(AL),
-    ...fmul,
-    ...get(S),
-    ...fsqrt,
-    ...get(EP),
-    ...fadd,
-    ...fdiv,
-    ...fsub,
-    ...store,
-    ...get(off),
-    0x41,
-    16,
-    ...i32Add,
-    ...set(off), // off += 16
-    0x0c,
-    0, // br 0
-    0x0b, // end loop
-    0x0b, // end block
-    0x0b, // end function
+  const columns: [string, string, Code][] = [
+    ["t0", "t2", low],
+    ["t0", "t2", high],
+    ["t1", "t3", low],
+    ["t1", "t3", high],
   ];
-  const params = [
-    I32,
-    I32,
-    I32,
-    I32,
-    I32,
-    I32,
-    I32,
-    I32,
-    F32,
-    F32,
-    F32,
-    F32,
-    F32,
-    F32,
-  ];
-  const im2col = im2colTapBody();
-  const copy = copyBlocksBody();
-  const transpose = transposeBody();
-  const sums = colSumsBody();
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [
-      3,
-      ...[0x60, ...uleb(params.length), ...params, 0],
-      ...[0x60, 4, I32, I32, I32, I32, 0],
-      ...[0x60, 6, I32, I32, I32, I32, I32, I32, 0],
+  return whileNot([...get("s"), ...get("sEnd"), ...i32.geU], [
+    ...rowsIn.flatMap((r, k) => [...at(k), ...v128.load(), ...f.set(r)]),
+    ...pairs.flatMap((
+      [a, b, mix, t],
+    ) => [...get(a), ...get(b), ...mix, ...f.set(t)]),
+    ...columns.flatMap(([a, b, pick], k) => [
+      ...to(k),
+      ...get(a),
+      ...get(b),
+      ...pick,
+      ...v128.store(),
     ]),
-    // A shared memory (threaded builds) must declare a maximum: the largest.
-    ...section(2, [
-      1,
-      ...name("env"),
-      ...name("memory"),
-      0x02,
-      ...(shared ? [0x03, 0x00, ...uleb(65536)] : [0x00, 0x00]),
-    ]),
-    ...section(3, [5, 0, 1, 2, 2, 1]),
-    ...section(7, [
-      5,
-      ...[...name("colSums"), 0x00, 4],
-      ...[...name("transpose"), 0x00, 3],
-      ...[...name("adam"), 0x00, 0],
-      ...[...name("im2colTap"), 0x00, 1],
-      ...[...name("copyBlocks"), 0x00, 2],
-    ]),
-    ...section(10, [
-      5,
-      ...uleb(body.length),
-      ...body,
-      ...uleb(im2col.length),
-      ...im2col,
-      ...uleb(copy.length),
-      ...copy,
-      ...uleb(transpose.length),
-      ...transpose,
-      ...uleb(sums.length),
-      ...sums,
-    ]),
+    ...add(get("s"), i32.const(16)),
+    ...f.set("s"),
+    ...add(get("d"), mul(i32.const(4), get("c1"))),
+    ...f.set("d"),
   ]);
+}
+
+/** The outer loops of transpose: 64-column tiles, strips of 4 rows. */
+function transposeTiles(f: FunctionBuilder, block: Code): Code {
+  const get = (n: string) => f.get(n);
+  const rowLoop = whileNot([...get("i"), ...get("rows"), ...i32.geU], [
+    ...add(
+      add(get("src"), mul(get("i"), get("r1"))),
+      mul(i32.const(4), get("j0")),
+    ),
+    ...f.set("s"),
+    ...add(
+      get("s"),
+      mul(i32.const(4), [...get("jEnd"), ...get("j0"), ...i32.sub]),
+    ),
+    ...f.set("sEnd"),
+    ...add(
+      add(get("dst"), mul(get("j0"), get("c1"))),
+      mul(i32.const(4), get("i")),
+    ),
+    ...f.set("d"),
+    ...block,
+    ...add(get("i"), i32.const(4)),
+    ...f.set("i"),
+  ]);
+  const j0Plus64 = add(get("j0"), i32.const(64));
+  return whileNot([...get("j0"), ...get("cols"), ...i32.geU], [
+    ...j0Plus64,
+    ...get("cols"),
+    ...j0Plus64,
+    ...get("cols"),
+    ...i32.ltU,
+    ...op.select,
+    ...f.set("jEnd"),
+    ...i32.const(0),
+    ...f.set("i"),
+    ...rowLoop,
+    ...add(get("j0"), i32.const(64)),
+    ...f.set("j0"),
+  ]);
+}
+
+/**
+ * The module's bytes (see the comments of the builders for its text).
+ *
+ * @param shared Import a shared memory (the threaded build's).
+ * @param names Add a name section (for the dump).
+ * @returns The module.
+ */
+export function moduleBytes(
+  shared = false,
+  names = false,
+): Uint8Array<ArrayBuffer> {
+  return assembleModule({
+    sharedMemory: shared,
+    names,
+    functions: [
+      { name: "adam", fn: adamFunction() },
+      { name: "im2colTap", fn: im2colTapFunction() },
+      { name: "copyBlocks", fn: copyBlocksFunction() },
+      { name: "transpose", fn: transposeFunction() },
+      { name: "colSums", fn: colSumsFunction() },
+    ],
+    exportOrder: ["colSums", "transpose", "adam", "im2colTap", "copyBlocks"],
+  });
 }
 
 const bound = new WeakMap<WebAssembly.Memory, SimdKernels | null>();

@@ -46,7 +46,7 @@ import {
   op,
   whileNot,
 } from "./asm.ts";
-import type { ConvGeometry } from "./kernels.ts";
+import type { ConvGeometry } from "./geometry.ts";
 import {
   gemmFitsColumns,
   type GemmHeap,
@@ -333,11 +333,16 @@ function filterFunction(): FunctionBuilder {
  * The module's bytes.
  *
  * @param shared Import a shared memory (the threaded build's).
+ * @param names Add a name section (for the dump).
  * @returns The module.
  */
-export function winogradModuleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+export function winogradModuleBytes(
+  shared: boolean,
+  names = false,
+): Uint8Array<ArrayBuffer> {
   return assembleModule({
     sharedMemory: shared,
+    names,
     functions: [
       { name: "input", fn: inputFunction() },
       { name: "outputPlain", fn: outputFunction(false, false) },
@@ -592,30 +597,10 @@ export function winogradConvForward(
   g: ConvGeometry,
   options: { bias?: number; relu?: boolean } = {},
 ): void {
-  const { batch, inC, outC, outH, outW } = g;
+  const { inC, outC } = g;
   const pt = phaseTiles(heap, x, g);
-  const { th, tw, tiles } = pt;
   const kTotal = 4 * inC;
-  const outTab = heap.alloc(16 * tiles);
-  const sink = heap.alloc(4 * outC);
-  timePart("tables", () => {
-    const o = i32View(heap, outTab, 4 * tiles);
-    let n = 0;
-    for (let b = 0; b < batch; b++) {
-      for (let T = 0; T < th; T++) {
-        for (let S = 0; S < tw; S++, n++) {
-          for (let i = 0; i < 2; i++) {
-            for (let j = 0; j < 2; j++) {
-              const [oh, ow] = [2 * T + i, 2 * S + j];
-              o[4 * n + 2 * i + j] = oh < outH && ow < outW
-                ? y + 4 * ((b * outH + oh) * outW + ow) * outC
-                : sink;
-            }
-          }
-        }
-      }
-    }
-  });
+  const outTab = forwardOutputs(heap, y, g, pt);
   const uPlane = oddLines(4 * kTotal * outC);
   const u = heap.alloc(9 * uPlane);
   timePart("winograd filter", () => {
@@ -650,7 +635,7 @@ export function winogradConvForward(
     uPlane,
     kTotal,
     outC,
-    tiles,
+    pt.tiles,
     (t0, count, v, vPlane) => phaseInputs(w, pt, t0, count, v, vPlane),
     (t0, count, m, mPlane) =>
       w.output[variant](
@@ -663,6 +648,41 @@ export function winogradConvForward(
         bias,
       ),
   );
+}
+
+/**
+ * The output table of the forward pass: each tile's four y pixels (a sink
+ * where a tile passes the edge).
+ */
+function forwardOutputs(
+  heap: GemmHeap,
+  y: number,
+  g: ConvGeometry,
+  pt: PhaseTiles,
+): number {
+  const { batch, outC, outH, outW } = g;
+  const { th, tw, tiles } = pt;
+  const outTab = heap.alloc(16 * tiles);
+  const sink = heap.alloc(4 * outC);
+  timePart("tables", () => {
+    const o = i32View(heap, outTab, 4 * tiles);
+    let n = 0;
+    for (let b = 0; b < batch; b++) {
+      for (let T = 0; T < th; T++) {
+        for (let S = 0; S < tw; S++, n++) {
+          for (let i = 0; i < 2; i++) {
+            for (let j = 0; j < 2; j++) {
+              const [oh, ow] = [2 * T + i, 2 * S + j];
+              o[4 * n + 2 * i + j] = oh < outH && ow < outW
+                ? y + 4 * ((b * outH + oh) * outW + ow) * outC
+                : sink;
+            }
+          }
+        }
+      }
+    }
+  });
+  return outTab;
 }
 
 /**
@@ -687,16 +707,58 @@ export function winogradInputGradient(
   dx: number,
   g: ConvGeometry,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, outC } = g;
-  // Phase (rh, rw) writes dx[2q + rh - top, 2p + rw - left] for grid rows
-  // q0..q1-1 and columns p0..p1-1, from padded dy rows q + jh - 1 + e and
-  // columns p + jw - 1 + e (jh, jw < 2), e = the padding above and left.
-  const grid = (r: number, top: number, size: number) => {
+  const { batch, outH, outW, inC, outC } = g;
+  const layout = inputGradientLayout(g);
+  const { rowsOf, colsOf, e } = layout;
+  const dyp = paddedTo(
+    heap,
+    dy,
+    batch,
+    outH,
+    outW,
+    outC,
+    e,
+    e,
+    layout.needRows,
+    layout.needCols,
+  );
+  const wt = transposedTaps(heap, filter, inC, outC);
+  const sink = heap.alloc(4 * inC);
+  const maxTiles = batch * Math.max(...rowsOf.map((r) => Math.ceil(r.n / 2))) *
+    Math.max(...colsOf.map((c) => Math.ceil(c.n / 2)));
+  const tab = heap.alloc(4 * maxTiles);
+  const outTab = heap.alloc(16 * maxTiles);
+  const uPlane = oddLines(4 * outC * inC);
+  const u = heap.alloc(9 * uPlane);
+  const buffers = { dyp, dx, sink, tab, outTab, wt, u, uPlane };
+  for (let rh = 0; rh < 2; rh++) {
+    if (rowsOf[rh]!.n <= 0) continue;
+    for (let rw = 0; rw < 2; rw++) {
+      if (colsOf[rw]!.n <= 0) continue;
+      inputGradientPhase(k, w, heap, g, layout, buffers, rh, rw);
+    }
+  }
+}
+
+/** A run of grid positions along one axis: first position, count. */
+interface GridRun {
+  lo: number;
+  n: number;
+}
+
+/**
+ * Where the input gradient's stride phases read and write. Phase (rh, rw)
+ * writes dx[2q + rh - top, 2p + rw - left] for grid rows q0..q1-1 and
+ * columns p0..p1-1, from padded dy rows q + jh - 1 + e and columns
+ * p + jw - 1 + e (jh, jw < 2), e = the padding above and left.
+ */
+function inputGradientLayout(g: ConvGeometry) {
+  const grid = (r: number, top: number, size: number): GridRun => {
     const lo = Math.ceil((top - r) / 2);
     return { lo, n: Math.floor((size - 1 + top - r) / 2) + 1 - lo };
   };
-  const rowsOf = [0, 1].map((r) => grid(r, g.top, inH));
-  const colsOf = [0, 1].map((r) => grid(r, g.left, inW));
+  const rowsOf = [0, 1].map((r) => grid(r, g.top, g.inH));
+  const colsOf = [0, 1].map((r) => grid(r, g.left, g.inW));
   const lowest = Math.min(
     ...rowsOf.map((r) => r.lo),
     ...colsOf.map((c) => c.lo),
@@ -710,21 +772,16 @@ export function winogradInputGradient(
   for (const c of colsOf) {
     needCols = Math.max(needCols, c.lo - 1 + e + 2 * Math.ceil(c.n / 2) + 1);
   }
-  const dyp = paddedTo(
-    heap,
-    dy,
-    batch,
-    outH,
-    outW,
-    outC,
-    e,
-    e,
-    needRows,
-    needCols,
-  );
-  const pixel = 4 * outC;
-  const rowBytes = dyp.w * pixel;
-  // Wᵀ per tap: [16][outC, inC].
+  return { rowsOf, colsOf, e, needRows, needCols };
+}
+
+/** Wᵀ per tap, [16][outC, inC], in a fresh heap buffer. */
+function transposedTaps(
+  heap: GemmHeap,
+  filter: number,
+  inC: number,
+  outC: number,
+): number {
   const wt = heap.alloc(4 * 16 * outC * inC);
   timePart("pack", () => {
     for (let t = 0; t < 16; t++) {
@@ -737,95 +794,137 @@ export function winogradInputGradient(
       );
     }
   });
-  const sink = heap.alloc(4 * inC);
-  const maxTiles = batch * Math.max(...rowsOf.map((r) => Math.ceil(r.n / 2))) *
-    Math.max(...colsOf.map((c) => Math.ceil(c.n / 2)));
-  const tab = heap.alloc(4 * maxTiles);
-  const outTab = heap.alloc(16 * maxTiles);
-  const uPlane = oddLines(4 * outC * inC);
-  const u = heap.alloc(9 * uPlane);
-  for (let rh = 0; rh < 2; rh++) {
-    const rows = rowsOf[rh]!;
-    if (rows.n <= 0) continue;
-    for (let rw = 0; rw < 2; rw++) {
-      const cols = colsOf[rw]!;
-      if (cols.n <= 0) continue;
-      const th = Math.ceil(rows.n / 2);
-      const tw = Math.ceil(cols.n / 2);
-      const tiles = batch * th * tw;
-      timePart("tables", () => {
-        const t = i32View(heap, tab, tiles);
-        const o = i32View(heap, outTab, 4 * tiles);
-        let n = 0;
-        for (let b = 0; b < batch; b++) {
-          for (let T = 0; T < th; T++) {
-            for (let S = 0; S < tw; S++, n++) {
-              const q = rows.lo + 2 * T;
-              const p = cols.lo + 2 * S;
-              t[n] = dyp.at + ((b * dyp.h + q - 1 + e) * dyp.w + p - 1 + e) *
-                  pixel;
-              for (let i = 0; i < 2; i++) {
-                for (let j = 0; j < 2; j++) {
-                  const h = 2 * (q + i) + rh - g.top;
-                  const x = 2 * (p + j) + rw - g.left;
-                  o[4 * n + 2 * i + j] = i < rows.n - 2 * T &&
-                      j < cols.n - 2 * S
-                    ? dx + 4 * ((b * inH + h) * inW + x) * inC
-                    : sink;
-                }
-              }
-            }
+  return wt;
+}
+
+/** The heap buffers every phase of the input gradient shares. */
+interface InputGradientBuffers {
+  /** Padded dy. */
+  dyp: { at: number; h: number; w: number };
+  dx: number;
+  /** Where outputs beyond dx go. */
+  sink: number;
+  /** Tile address table (one i32 per tile). */
+  tab: number;
+  /** Output address table (four i32 per tile). */
+  outTab: number;
+  /** Transposed taps. */
+  wt: number;
+  /** Transformed filters, 9 planes. */
+  u: number;
+  uPlane: number;
+}
+
+/** One stride phase (rh, rw) of the input gradient. */
+function inputGradientPhase(
+  k: GemmKernels,
+  w: WinogradKernels,
+  heap: GemmHeap,
+  g: ConvGeometry,
+  layout: ReturnType<typeof inputGradientLayout>,
+  buffers: InputGradientBuffers,
+  rh: number,
+  rw: number,
+): void {
+  const { inC, outC } = g;
+  const { dyp, tab, outTab, wt, u, uPlane } = buffers;
+  const rows = layout.rowsOf[rh]!;
+  const cols = layout.colsOf[rw]!;
+  const tiles = g.batch * Math.ceil(rows.n / 2) * Math.ceil(cols.n / 2);
+  const pixel = 4 * outC;
+  const rowBytes = dyp.w * pixel;
+  timePart(
+    "tables",
+    () => inputGradientTables(heap, g, layout.e, buffers, rows, cols, rh, rw),
+  );
+  timePart("winograd filter", () => {
+    // Tap (jh, jw) of the phase is W[rh + 2 (1 - jh), rw + 2 (1 - jw)]ᵀ.
+    const tap = (jh: number, jw: number) =>
+      wt + 4 * ((rh + 2 * (1 - jh)) * 4 + rw + 2 * (1 - jw)) * outC * inC;
+    w.filter(
+      tap(0, 0),
+      tap(0, 1),
+      tap(1, 0),
+      tap(1, 1),
+      outC,
+      4 * inC,
+      4 * inC,
+      u,
+      4 * inC,
+      uPlane,
+    );
+  });
+  chunkedProducts(
+    k,
+    heap,
+    u,
+    uPlane,
+    outC,
+    inC,
+    tiles,
+    (t0, count, v, vPlane) =>
+      w.input(
+        tab + 4 * t0,
+        0,
+        count,
+        rowBytes,
+        pixel,
+        pixel,
+        v,
+        pixel,
+        vPlane,
+      ),
+    (t0, count, m, mPlane) =>
+      w.output.plain(
+        m,
+        4 * inC,
+        mPlane,
+        count,
+        4 * inC,
+        outTab + 16 * t0,
+        0,
+      ),
+  );
+}
+
+/**
+ * The address tables of one phase: each tile's first padded dy pixel, and
+ * its four dx pixels (the sink where a tile passes the edge).
+ */
+function inputGradientTables(
+  heap: GemmHeap,
+  g: ConvGeometry,
+  e: number,
+  buffers: InputGradientBuffers,
+  rows: GridRun,
+  cols: GridRun,
+  rh: number,
+  rw: number,
+): void {
+  const { batch, inH, inW, inC, outC } = g;
+  const { dyp, dx, sink } = buffers;
+  const th = Math.ceil(rows.n / 2);
+  const tw = Math.ceil(cols.n / 2);
+  const pixel = 4 * outC;
+  const t = i32View(heap, buffers.tab, batch * th * tw);
+  const o = i32View(heap, buffers.outTab, 4 * batch * th * tw);
+  let n = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let T = 0; T < th; T++) {
+      for (let S = 0; S < tw; S++, n++) {
+        const q = rows.lo + 2 * T;
+        const p = cols.lo + 2 * S;
+        t[n] = dyp.at + ((b * dyp.h + q - 1 + e) * dyp.w + p - 1 + e) * pixel;
+        for (let i = 0; i < 2; i++) {
+          for (let j = 0; j < 2; j++) {
+            const h = 2 * (q + i) + rh - g.top;
+            const x = 2 * (p + j) + rw - g.left;
+            o[4 * n + 2 * i + j] = i < rows.n - 2 * T && j < cols.n - 2 * S
+              ? dx + 4 * ((b * inH + h) * inW + x) * inC
+              : sink;
           }
         }
-      });
-      timePart("winograd filter", () => {
-        // Tap (jh, jw) of the phase is W[rh + 2 (1 - jh), rw + 2 (1 - jw)]ᵀ.
-        const tap = (jh: number, jw: number) =>
-          wt + 4 * ((rh + 2 * (1 - jh)) * 4 + rw + 2 * (1 - jw)) * outC * inC;
-        w.filter(
-          tap(0, 0),
-          tap(0, 1),
-          tap(1, 0),
-          tap(1, 1),
-          outC,
-          4 * inC,
-          4 * inC,
-          u,
-          4 * inC,
-          uPlane,
-        );
-      });
-      chunkedProducts(
-        k,
-        heap,
-        u,
-        uPlane,
-        outC,
-        inC,
-        tiles,
-        (t0, count, v, vPlane) =>
-          w.input(
-            tab + 4 * t0,
-            0,
-            count,
-            rowBytes,
-            pixel,
-            pixel,
-            v,
-            pixel,
-            vPlane,
-          ),
-        (t0, count, m, mPlane) =>
-          w.output.plain(
-            m,
-            4 * inC,
-            mPlane,
-            count,
-            4 * inC,
-            outTab + 16 * t0,
-            0,
-          ),
-      );
+      }
     }
   }
 }
@@ -868,8 +967,6 @@ export function winogradFilterGradient(
   const { th, tw, tiles } = pt;
   // dy with zeros to whole 2x2 tiles: the missing outputs add nothing.
   const dyp = paddedTo(heap, dy, batch, outH, outW, outC, 0, 0, 2 * th, 2 * tw);
-  const dPixel = 4 * outC;
-  const dRow = dyp.w * dPixel;
   const kTotal = 4 * inC;
   // Tiles per chunk, a multiple of 4 (the transposes' blocks): V, Vᵀ and U
   // of a chunk stay in L2.
@@ -908,29 +1005,10 @@ export function winogradFilterGradient(
         );
       }
     });
-    timePart("winograd filter", () => {
-      // G dy Gᵀ of each tile, one run of tiles along a tile row at a time.
-      for (let t = t0; t < t0 + count;) {
-        const b = Math.floor(t / (th * tw));
-        const T = Math.floor(t / tw) % th;
-        const S = t % tw;
-        const run = Math.min(tw - S, t0 + count - t);
-        const g00 = dyp.at + (b * dyp.h + 2 * T) * dRow + 2 * S * dPixel;
-        w.filter(
-          g00,
-          g00 + dPixel,
-          g00 + dRow,
-          g00 + dRow + dPixel,
-          run,
-          4 * outC,
-          2 * dPixel,
-          u + 4 * (t - t0) * outC,
-          4 * outC,
-          uPlane,
-        );
-        t += run;
-      }
-    });
+    timePart(
+      "winograd filter",
+      () => dyTransforms(w, dyp, pt, outC, t0, count, u, uPlane),
+    );
     planes.forEach(({ aTab, cTab }, xi) => {
       runGemm(
         k,
@@ -946,7 +1024,60 @@ export function winogradFilterGradient(
       );
     });
   }
-  // dW[2a + p, 2b + q, c] from M_ξ row (2p + q) inC + c.
+  const outTab = filterGradientOutputs(heap, dw, inC, outC);
+  timePart(
+    "winograd output",
+    () => w.output.plain(m, 4 * outC, mPlane, kTotal, 4 * outC, outTab, 0),
+  );
+}
+
+/**
+ * G dy Gᵀ of tiles t0..t0+count-1 into U, one run of tiles along a tile row
+ * at a time.
+ */
+function dyTransforms(
+  w: WinogradKernels,
+  dyp: { at: number; h: number; w: number },
+  pt: PhaseTiles,
+  outC: number,
+  t0: number,
+  count: number,
+  u: number,
+  uPlane: number,
+): void {
+  const { th, tw } = pt;
+  const dPixel = 4 * outC;
+  const dRow = dyp.w * dPixel;
+  for (let t = t0; t < t0 + count;) {
+    const b = Math.floor(t / (th * tw));
+    const T = Math.floor(t / tw) % th;
+    const S = t % tw;
+    const run = Math.min(tw - S, t0 + count - t);
+    const g00 = dyp.at + (b * dyp.h + 2 * T) * dRow + 2 * S * dPixel;
+    w.filter(
+      g00,
+      g00 + dPixel,
+      g00 + dRow,
+      g00 + dRow + dPixel,
+      run,
+      4 * outC,
+      2 * dPixel,
+      u + 4 * (t - t0) * outC,
+      4 * outC,
+      uPlane,
+    );
+    t += run;
+  }
+}
+
+/** The output table of the filter gradient: dW[2a + p, 2b + q, c] from M_ξ row (2p + q) inC + c. */
+function filterGradientOutputs(
+  heap: GemmHeap,
+  dw: number,
+  inC: number,
+  outC: number,
+): number {
+  const kTotal = 4 * inC;
   const outTab = heap.alloc(16 * kTotal);
   timePart("tables", () => {
     const o = i32View(heap, outTab, 4 * kTotal);
@@ -964,8 +1095,5 @@ export function winogradFilterGradient(
       }
     }
   });
-  timePart(
-    "winograd output",
-    () => w.output.plain(m, 4 * outC, mPlane, kTotal, 4 * outC, outTab, 0),
-  );
+  return outTab;
 }

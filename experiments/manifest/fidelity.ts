@@ -194,6 +194,16 @@ export const FIDELITY_POINTS: readonly FidelityPoint[] = [
         : [],
   },
   {
+    id: "adam-epsilon",
+    what: "Adam: where epsilon goes",
+    clean: "eps after the bias correction (`train.adamForm: keras`: before)",
+    paper: "as official (the paper names Adam only)",
+    official:
+      "after the bias correction: m_hat / (sqrt(s_hat) + eps), torch.optim.Adam (lr 1e-4); Keras's form is in effect eps / sqrt(1 - b2^t), 31x at step 1",
+    source: "train.py (`torch.optim.Adam`)",
+    patches: () => [{ path: "train.adamForm", value: "pytorch" }],
+  },
+  {
     id: "data-order",
     what: "Training order",
     clean: "a new seeded shuffle every epoch",

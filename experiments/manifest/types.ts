@@ -92,6 +92,11 @@ export interface ResolvedManifest {
     batchSize: number;
     /** Adam learning rate; 1e-4 by default. */
     lr: number;
+    /**
+     * Where Adam adds epsilon: `pytorch` (the default; after the bias
+     * correction, as `torch.optim.Adam`) or `keras` (before it).
+     */
+    adamForm: "pytorch" | "keras";
     /** Steps between evaluations of the latent spectrum; 500 by default. */
     evalEvery: number;
     /** Steps between checkpoints; 500 by default. */

@@ -133,6 +133,12 @@ export interface FitOptions {
    */
   lr?: number;
   /**
+   * Where Adam adds epsilon (see core/adam.ts): after the bias correction,
+   * as `torch.optim.Adam`, or before it, as Keras.
+   * @default "pytorch"
+   */
+  adamForm?: "pytorch" | "keras";
+  /**
    * Seed of the data order (one permutation per epoch).
    * @default 0
    */
@@ -393,7 +399,10 @@ export async function fit(
   const ckptOptions = options.checkpoint;
   const checkpointEvery = ckptOptions?.every ?? 500;
   const key = ckptOptions?.key ?? "";
-  const adam = createAdam(model.variables, { lr: options.lr ?? 1e-4 });
+  const adam = createAdam(model.variables, {
+    lr: options.lr ?? 1e-4,
+    form: options.adamForm,
+  });
   const history: EvalRecord[] = [];
   let step = 0;
   let seconds = 0;

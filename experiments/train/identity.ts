@@ -21,7 +21,7 @@ import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
  * Version of everything that shapes trained weights and results; bumped
  * when a change to the code moves numbers, so older caches are not reused.
  */
-export const CODE_VERSION = "irmae-3";
+export const CODE_VERSION = "irmae-4";
 
 /** A canonical JSON text: object keys sorted at every depth. */
 export function canonicalJson(value: unknown): string {

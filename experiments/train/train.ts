@@ -260,6 +260,7 @@ export async function trainModel(
       steps: manifest.train.steps,
       batchSize: manifest.train.batchSize,
       lr: manifest.train.lr,
+      adamForm: manifest.train.adamForm,
       seed: manifest.seed,
       shuffle: manifest.train.shuffle,
       evalEvery: manifest.train.evalEvery,
