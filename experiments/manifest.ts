@@ -198,6 +198,11 @@ export interface ResolvedFid {
   extractor: PluginSpec | null;
   /** Generated images per sampler, and validation images they meet. */
   samples: number;
+  /**
+   * Also write the scored draws as PNGs (`frechet/<sampler>/<i>.png` in the
+   * model's folder), to score them elsewhere; `false` by default.
+   */
+  savePngs: boolean;
 }
 
 /** The t-SNE plot of paper Figure 13. */
@@ -405,6 +410,7 @@ export function manifestSchema(registries: Registries): ZodType {
       fid: z.strictObject({
         extractor: extractor.default(null),
         samples: int(2, 1_000_000).default(1000),
+        savePngs: z.boolean().default(false),
       }).prefault({}),
       tsne: z.union([
         z.literal(false),

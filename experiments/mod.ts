@@ -155,6 +155,7 @@ export {
 } from "./train.ts";
 export type { ClassificationRecord } from "./classification.ts";
 export type {
+  FrechetStatistics,
   GeneratedGrid,
   Generation,
   SamplerFid,

@@ -20,6 +20,7 @@ import type { ResolvedManifest } from "./manifest.ts";
 import type { EvalRecord } from "./fit.ts";
 import type { ModelResult } from "./train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../metrics/plot.ts";
+import { frechetMetricName } from "../metrics/frechet.ts";
 import type { RunResults } from "./runner.ts";
 import {
   formatNumber,
@@ -552,7 +553,10 @@ function sweepSection(runDir: string): Html | undefined {
   return html`${parts}`;
 }
 
-/** FID per model and sampler from results.json, when the run scored any. */
+/**
+ * The Fréchet distance (FCD in the classifier's space, FID in InceptionV3's)
+ * per model and sampler from results.json, when the run scored any.
+ */
 function fidSection(runDir: string): Html | undefined {
   const results = valueOf(readJson<RunResults>(join(runDir, "results.json")));
   const models = results?.models.filter((m) => m.fid !== undefined) ?? [];
@@ -562,9 +566,10 @@ function fidSection(runDir: string): Html | undefined {
   const accuracy = first.extractorAccuracy === undefined
     ? ""
     : `, validation accuracy ${(100 * first.extractorAccuracy).toFixed(2)}%`;
+  const metric = frechetName(runDir);
   return html`
     ${table(
-      ["model", ...kinds.map((k) => `FID ${k}`)],
+      ["model", ...kinds.map((k) => `${metric} ${k}`)],
       models.map((m) => [m.name, ...kinds.map((k) => m.fid![k]?.fid ?? "—")]),
     )}<p
       class="note">${first
@@ -572,8 +577,19 @@ function fidSection(runDir: string): Html | undefined {
         .referenceCount} images of the ${first
         .referenceSplit} split, in the feature space of the ${first
         .extractorKind} extractor (${first
-        .extractor}${accuracy}). FIDs of different extractors are not comparable; the paper's use InceptionV3.</p>
+        .extractor}${accuracy}). Values of different extractors are not comparable: the paper's FIDs use InceptionV3, so compare orderings, not numbers.</p>
   `;
+}
+
+/**
+ * The name of a run's Fréchet distances (`FCD`, `FID`), from their records
+ * (older results.json files lack `metric`: named by the extractor's kind).
+ */
+function frechetName(runDir: string): string {
+  const results = valueOf(readJson<RunResults>(join(runDir, "results.json")));
+  const first = results?.models.flatMap((m) => Object.values(m.fid ?? {}))[0];
+  if (first === undefined) return "FCD";
+  return first.metric ?? frechetMetricName(first.extractorKind);
 }
 
 /** The downstream classification table, when the run made one. */
@@ -838,7 +854,7 @@ export async function buildReport(runDir: string): Promise<string> {
       ),
     ],
     ...(sweep ? [["sweep", "Sweep", sweep] as [string, string, Html]] : []),
-    ...(fid ? [["fid", "FID", fid] as [string, string, Html]] : []),
+    ...(fid ? [["fid", frechetName(dir), fid] as [string, string, Html]] : []),
     ...(classification
       ? [[
         "classification",

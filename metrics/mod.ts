@@ -43,11 +43,21 @@ export { imageGrid, type ImageGridOptions } from "./image_grid.ts";
 export { tsneEmbedding, type TsneOptions } from "./tsne.ts";
 export {
   computeFid,
+  computeFidStatistics,
   type FidOptions,
   type FidRecord,
+  type FidStatistics,
   frechetDistance,
   frechetDistanceFromFeatures,
+  frechetMetricName,
 } from "./frechet.ts";
+export {
+  crc32,
+  encodeNpy,
+  encodeNpz,
+  frechetStatisticsNpz,
+  type NpyArray,
+} from "./npz.ts";
 export {
   CLASSIFIER_FEATURE_DIM,
   classifierExtractorPlugin,
