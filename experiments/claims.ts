@@ -551,7 +551,7 @@ export const CLAIMS: readonly Claim[] = [
     ...at(`table1-mnist-${sampler}-irmae-beats-ae`, {
       source: "§4.2, Table 1",
       statement: `MNIST, ${sampler} samples: IRMAE's FCD is below the AE's`,
-      paper: `AE ${P.t1.mnist.ae[k]}, IRMAE ${P.t1.mnist.irmae[k]}`,
+      paper: `FID AE ${P.t1.mnist.ae[k]}, IRMAE ${P.t1.mnist.irmae[k]}`,
       check(r) {
         const a = fid(r, "ae", sampler);
         const i = fid(r, "irmae", sampler);
@@ -561,7 +561,7 @@ export const CLAIMS: readonly Claim[] = [
     ...at(`table1-mnist-${sampler}-vae-beats-ae`, {
       source: "§4.2, Table 1",
       statement: `MNIST, ${sampler} samples: the VAE's FCD is below the AE's`,
-      paper: `AE ${P.t1.mnist.ae[k]}, VAE ${P.t1.mnist.vae[k]}`,
+      paper: `FID AE ${P.t1.mnist.ae[k]}, VAE ${P.t1.mnist.vae[k]}`,
       check(r) {
         const a = fid(r, "ae", sampler);
         const v = fid(r, "vae", sampler);
@@ -572,7 +572,7 @@ export const CLAIMS: readonly Claim[] = [
       source: "§4.2, Table 1",
       statement:
         `MNIST, ${sampler} samples: IRMAE is comparable to the VAE (FCD at most 1.25 times the VAE's)`,
-      paper: `VAE ${P.t1.mnist.vae[k]}, IRMAE ${P.t1.mnist.irmae[k]} (x${
+      paper: `FID VAE ${P.t1.mnist.vae[k]}, IRMAE ${P.t1.mnist.irmae[k]} (x${
         (P.t1.mnist.irmae[k]! / P.t1.mnist.vae[k]!).toFixed(2)
       })`,
       check(r) {
