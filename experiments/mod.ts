@@ -63,6 +63,7 @@ export {
   type FitCheckpoint,
   type FitOptions,
   type FitResult,
+  type FrechetStatistics,
   type GeneratedGrid,
   type Generation,
   type ModelResult,

@@ -149,6 +149,32 @@ export function frechetDistanceFromFeatures(
   return frechetDistance(gaussianMoments(a), gaussianMoments(b));
 }
 
+/**
+ * What a Fréchet distance in a feature space is called: `FID` (Fréchet
+ * Inception distance) only in InceptionV3's space, as Heusel et al. define
+ * it and the paper reports it; `FCD` (Fréchet classifier distance) in the
+ * space of the framework's own classifier (`classifier`), whose values are
+ * not on the FID scale (compare orderings, not numbers); `FD[kind]` for a
+ * plug-in's space.
+ *
+ * @param extractorKind The feature extractor's kind.
+ * @returns The metric's short name.
+ *
+ * @example The classifier space gives FCD, InceptionV3 FID
+ * ```ts
+ * import { frechetMetricName } from "@irmae/irmae/metrics";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(frechetMetricName("inception"), "FID");
+ * assert.equal(frechetMetricName("classifier"), "FCD");
+ * ```
+ */
+export function frechetMetricName(extractorKind: string): string {
+  if (extractorKind === "inception") return "FID";
+  if (extractorKind === "classifier") return "FCD";
+  return `FD[${extractorKind}]`;
+}
+
 /** One FID measurement, with everything needed to compare it with another. */
 export interface FidRecord {
   /** The squared Fréchet distance between the two feature Gaussians. */
@@ -250,6 +276,34 @@ export async function computeFid(
   samples: Float32Array | Tensor4D,
   options: FidOptions,
 ): Promise<FidRecord> {
+  return (await computeFidStatistics(extractor, samples, options)).record;
+}
+
+/** A Fréchet distance with the feature statistics it came from. */
+export interface FidStatistics {
+  /** The measurement, as {@link computeFid} returns it. */
+  record: FidRecord;
+  /** Mean and covariance of the generated images' features. */
+  generated: GaussianMoments;
+  /** Mean and covariance of the reference images' features. */
+  reference: GaussianMoments;
+}
+
+/**
+ * {@link computeFid}, also returning the two feature Gaussians (for
+ * pytorch-fid's `.npz` statistics, see `frechetStatisticsNpz`).
+ *
+ * @param extractor Maps images to features.
+ * @param samples Generated images [n, H, W, C] in [0, 1]; n >= 2.
+ * @param options The reference data set, split, count and the seed.
+ * @returns The record and both feature Gaussians.
+ * @throws {RangeError} When there are fewer than 2 samples or references.
+ */
+export async function computeFidStatistics(
+  extractor: FeatureExtractor,
+  samples: Float32Array | Tensor4D,
+  options: FidOptions,
+): Promise<FidStatistics> {
   const { dataset, seed } = options;
   const split = options.split ?? "val";
   const batchSize = options.batchSize ?? 256;
@@ -275,15 +329,20 @@ export async function computeFid(
     );
     parts.push(await extractor.features(images));
   }
-  const reference = concatRows(parts);
+  const generatedMoments = gaussianMoments(generated);
+  const referenceMoments = gaussianMoments(concatRows(parts));
   return {
-    fid: frechetDistanceFromFeatures(generated, reference),
-    extractor: extractor.id,
-    sampleCount: generated.rows,
-    referenceDataset: dataset.fingerprint,
-    referenceSplit: split,
-    referenceCount,
-    seed,
+    record: {
+      fid: frechetDistance(generatedMoments, referenceMoments),
+      extractor: extractor.id,
+      sampleCount: generated.rows,
+      referenceDataset: dataset.fingerprint,
+      referenceSplit: split,
+      referenceCount,
+      seed,
+    },
+    generated: generatedMoments,
+    reference: referenceMoments,
   };
 }
 

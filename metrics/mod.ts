@@ -43,11 +43,15 @@ export { imageGrid, type ImageGridOptions } from "./image_grid.ts";
 export { tsneEmbedding, type TsneOptions } from "./tsne.ts";
 export {
   computeFid,
+  computeFidStatistics,
   type FidOptions,
   type FidRecord,
+  type FidStatistics,
   frechetDistance,
   frechetDistanceFromFeatures,
+  frechetMetricName,
 } from "./frechet.ts";
+export { frechetStatisticsNpz } from "./npz.ts";
 export {
   classifierExtractorPlugin,
   type ClassifierFeatures,

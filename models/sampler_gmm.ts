@@ -3,13 +3,22 @@
  * full-covariance mixture of k Gaussians fitted to the codes by
  * expectation-maximisation, then sampled.
  *
- * Fitting: k-means++ seeding with a seeded {@link Rng}, a few Lloyd
- * iterations, then EM. Responsibilities are computed in log space with
- * log-sum-exp; every covariance gets `regularization * I` added (like
- * scikit-learn's `reg_covar`), so the near-singular covariances of IRMAE's
- * codes stay invertible. EM stops when the mean log-likelihood per code
- * changes by less than `tolerance`, or after `maxIterations`. The fit is
- * deterministic given the seed.
+ * Fitting follows scikit-learn's `GaussianMixture(covariance_type="full",
+ * init_params="kmeans")` with its defaults, which the official
+ * `generation.py` uses (one initialisation, `n_init=1`): k-means first,
+ * itself seeded by greedy k-means++ (each centre the best of
+ * `2 + floor(ln k)` D²-weighted candidates) from a seeded {@link Rng}, then
+ * Lloyd iterations to convergence (scikit-learn's `KMeans` `tol=1e-4` of
+ * the mean column variance, `max_iter=300`, empty clusters moved to the
+ * farthest code); its labels give hard responsibilities for the first
+ * M-step. EM then alternates E- and M-steps until the mean log-likelihood
+ * per code changes by less than `tolerance` (`tol=1e-3`) or after
+ * `maxIterations` (`max_iter=100`). Responsibilities are computed in log
+ * space with log-sum-exp; every covariance gets `regularization * I` added
+ * (`reg_covar=1e-6`), so the near-singular covariances of IRMAE's codes stay
+ * invertible. The random numbers are ours, not numpy's, so a given seed
+ * picks other centres than scikit-learn's `random_state` would; the
+ * procedure is the same. The fit is deterministic given the seed.
  *
  * @module
  */
@@ -43,10 +52,18 @@ export interface GmmOptions {
    */
   regularization?: number;
   /**
-   * Lloyd (k-means) iterations after the k-means++ seeding.
-   * @default 10
+   * Most Lloyd (k-means) iterations after the k-means++ seeding
+   * (scikit-learn's `KMeans` `max_iter`).
+   * @default 300
    */
   kmeansIterations?: number;
+  /**
+   * k-means stops when the centres' summed squared shift is at most this
+   * times the mean per-column variance of the codes (scikit-learn's `KMeans`
+   * `tol`), or when no label changes.
+   * @default 1e-4
+   */
+  kmeansTolerance?: number;
   /**
    * Seed of the k-means++ initialisation.
    * @default 0
@@ -68,7 +85,7 @@ export interface GaussianMixture {
   covariances: Float64Array;
   /** Mean log-likelihood per code of the fitted codes under this mixture. */
   logLikelihood: number;
-  /** EM iterations run (M-steps after the initial one). */
+  /** EM iterations run (each an E-step then an M-step). */
   iterations: number;
   /** Whether EM met the tolerance before `maxIterations`. */
   converged: boolean;
@@ -100,6 +117,7 @@ interface ResolvedGmmOptions {
   tolerance: number;
   regularization: number;
   kmeansIterations: number;
+  kmeansTolerance: number;
   seed: number;
 }
 
@@ -117,7 +135,8 @@ const GMM_OPTIONS = z.strictObject({
   maxIterations: z.number().int().min(0).max(10000).default(100),
   tolerance: z.number().min(0).max(1).default(1e-3),
   regularization: z.number().min(0).max(1).default(1e-6),
-  kmeansIterations: z.number().int().min(0).max(1000).default(10),
+  kmeansIterations: z.number().int().min(0).max(10000).default(300),
+  kmeansTolerance: z.number().min(0).max(1).default(1e-4),
 });
 
 function resolve(options: GmmOptions): ResolvedGmmOptions {
@@ -209,7 +228,12 @@ export function createGmmSampler(options: GmmOptions = {}): GmmSampler {
   };
 }
 
-/** k-means++ seeding, Lloyd iterations, then EM. */
+/**
+ * k-means (greedy k-means++ seeding, Lloyd to convergence), then EM as
+ * scikit-learn's `GaussianMixture._fit` runs it: each iteration an E-step
+ * (whose mean log-likelihood is the convergence test) then an M-step, so the
+ * returned parameters are those of the last M-step.
+ */
 function fitMixture(codes: CodeMatrix, config: ResolvedGmmOptions): Fit {
   const { rows: n, cols: d } = codes;
   const k = config.components;
@@ -219,21 +243,22 @@ function fitMixture(codes: CodeMatrix, config: ResolvedGmmOptions): Fit {
   const resp = new Float64Array(n * k);
   for (let i = 0; i < n; i++) resp[i * k + assignment[i]!] = 1;
   let fit = maximize(x, n, d, resp, k, config.regularization);
-  let previous = -Infinity;
+  let bound = -Infinity;
   let iterations = 0;
   let converged = false;
-  for (;;) {
-    const logLikelihood = expect(x, n, fit, resp);
-    fit.mixture.logLikelihood = logLikelihood;
-    if (Math.abs(logLikelihood - previous) < config.tolerance) {
+  while (iterations < config.maxIterations) {
+    const previous = bound;
+    bound = expect(x, n, fit, resp);
+    fit = maximize(x, n, d, resp, k, config.regularization);
+    iterations += 1;
+    if (Math.abs(bound - previous) < config.tolerance) {
       converged = true;
       break;
     }
-    if (iterations >= config.maxIterations) break;
-    previous = logLikelihood;
-    fit = maximize(x, n, d, resp, k, config.regularization);
-    iterations += 1;
   }
+  // The mean log-likelihood of the codes under the returned parameters
+  // (scikit-learn's `score`); this E-step's responsibilities are unused.
+  fit.mixture.logLikelihood = expect(x, n, fit, resp);
   fit.mixture.iterations = iterations;
   fit.mixture.converged = converged;
   return fit;
@@ -254,7 +279,75 @@ function squaredDistance(
   return sum;
 }
 
-/** k-means++ seeding then Lloyd iterations; returns each code's cluster. */
+/**
+ * Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): the first centre
+ * uniformly at random; each next one the best of `2 + floor(ln k)`
+ * candidates drawn with probability D(x)² / Σ D², the candidate that
+ * leaves the smallest Σ D².
+ */
+function seedCentres(
+  x: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  rng: Rng,
+): Float64Array {
+  const centres = new Float64Array(k * d); // [k, d]
+  const setCentre = (c: number, i: number) =>
+    centres.set(x.subarray(i * d, (i + 1) * d), c * d);
+  setCentre(0, Math.min(n - 1, Math.floor(rng.next() * n)));
+  const closest = new Float64Array(n); // D(x)²
+  for (let i = 0; i < n; i++) closest[i] = squaredDistance(x, i, centres, 0, d);
+  const trials = 2 + Math.floor(Math.log(k));
+  const cumulative = new Float64Array(n);
+  const candidateDistances = new Float64Array(n);
+  const bestDistances = new Float64Array(n);
+  for (let c = 1; c < k; c++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) cumulative[i] = sum += closest[i]!;
+    let best = -1;
+    let bestPotential = Infinity;
+    for (let t = 0; t < trials; t++) {
+      // The first index whose running sum reaches the draw (searchsorted).
+      const target = rng.next() * sum;
+      let lo = 0;
+      let hi = n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cumulative[mid]! < target) lo = mid + 1;
+        else hi = mid;
+      }
+      let candidatePotential = 0;
+      for (let i = 0; i < n; i++) {
+        let dist = 0;
+        for (let j = 0; j < d; j++) {
+          const diff = x[i * d + j]! - x[lo * d + j]!;
+          dist += diff * diff;
+        }
+        candidateDistances[i] = Math.min(closest[i]!, dist);
+        candidatePotential += candidateDistances[i]!;
+      }
+      if (candidatePotential < bestPotential) {
+        bestPotential = candidatePotential;
+        best = lo;
+        bestDistances.set(candidateDistances);
+      }
+    }
+    setCentre(c, best);
+    closest.set(bestDistances);
+  }
+  return centres;
+}
+
+/**
+ * k-means as scikit-learn's `KMeans(n_init=1)` runs it for
+ * `GaussianMixture(init_params="kmeans")`: greedy k-means++ seeding, then
+ * Lloyd iterations until the labels stop changing or the centres move by at
+ * most `kmeansTolerance` times the mean per-column variance of the codes
+ * (summed squared shift), at most `kmeansIterations` times; an empty
+ * cluster moves to the code farthest from its own centre. Returns each
+ * code's cluster under the final centres.
+ */
 function kMeans(
   x: Float64Array,
   n: number,
@@ -262,37 +355,9 @@ function kMeans(
   config: ResolvedGmmOptions,
 ): Int32Array {
   const k = config.components;
-  const rng = new Rng(config.seed);
-  const centres = new Float64Array(k * d); // [k, d]
-  const setCentre = (c: number, i: number) =>
-    centres.set(x.subarray(i * d, (i + 1) * d), c * d);
-  setCentre(0, Math.floor(rng.next() * n));
-  const nearest = new Float64Array(n).fill(Infinity); // D(x)^2
-  for (let c = 1; c < k; c++) {
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      nearest[i] = Math.min(
-        nearest[i]!,
-        squaredDistance(x, i, centres, c - 1, d),
-      );
-      total += nearest[i]!;
-    }
-    let chosen = Math.floor(rng.next() * n);
-    if (total > 0) {
-      // Draw i with probability D(x_i)^2 / total.
-      let target = rng.next() * total;
-      chosen = n - 1;
-      for (let i = 0; i < n; i++) {
-        target -= nearest[i]!;
-        if (target < 0) {
-          chosen = i;
-          break;
-        }
-      }
-    }
-    setCentre(c, chosen);
-  }
-  const assignment = new Int32Array(n);
+  const centres = seedCentres(x, n, d, k, new Rng(config.seed));
+  const assignment = new Int32Array(n).fill(-1);
+  const distance = new Float64Array(n);
   const assign = (): boolean => {
     let changed = false;
     for (let i = 0; i < n; i++) {
@@ -307,28 +372,75 @@ function kMeans(
       }
       if (assignment[i] !== best) changed = true;
       assignment[i] = best;
+      distance[i] = bestDistance;
     }
     return changed;
   };
+  const tolerance = config.kmeansTolerance * meanVariance(x, n, d);
+  const sums = new Float64Array(k * d);
+  const counts = new Float64Array(k);
   assign();
   for (let iteration = 0; iteration < config.kmeansIterations; iteration++) {
-    const sums = new Float64Array(k * d);
-    const counts = new Float64Array(k);
+    sums.fill(0);
+    counts.fill(0);
     for (let i = 0; i < n; i++) {
       const c = assignment[i]!;
       counts[c]! += 1;
       for (let j = 0; j < d; j++) sums[c * d + j]! += x[i * d + j]!;
     }
+    relocateEmpty(x, d, assignment, distance, sums, counts);
+    let shift = 0;
     for (let c = 0; c < k; c++) {
-      // An empty cluster keeps its centre.
-      if (counts[c]! === 0) continue;
       for (let j = 0; j < d; j++) {
-        centres[c * d + j] = sums[c * d + j]! / counts[c]!;
+        const moved = sums[c * d + j]! / counts[c]!;
+        shift += (moved - centres[c * d + j]!) ** 2;
+        centres[c * d + j] = moved;
       }
     }
-    if (!assign()) break;
+    if (!assign() || shift <= tolerance) break;
   }
   return assignment;
+}
+
+/**
+ * Gives each empty cluster (count 0) the code farthest from its own centre,
+ * farthest first, taking that code out of its cluster's sums.
+ */
+function relocateEmpty(
+  x: Float64Array,
+  d: number,
+  assignment: Int32Array,
+  distance: Float64Array,
+  sums: Float64Array,
+  counts: Float64Array,
+): void {
+  const empty = [...counts.keys()].filter((c) => counts[c] === 0);
+  if (empty.length === 0) return;
+  const far = [...distance.keys()].sort((a, b) => distance[b]! - distance[a]!);
+  empty.forEach((c, r) => {
+    const i = far[r]!;
+    const from = assignment[i]!;
+    for (let j = 0; j < d; j++) {
+      sums[from * d + j]! -= x[i * d + j]!;
+      sums[c * d + j] = x[i * d + j]!;
+    }
+    counts[from]! -= 1;
+    counts[c] = 1;
+  });
+}
+
+/** Mean over columns of each column's (population) variance. */
+function meanVariance(x: Float64Array, n: number, d: number): number {
+  let total = 0;
+  for (let j = 0; j < d; j++) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += x[i * d + j]!;
+    mean /= n;
+    let variance = 0;
+    for (let i = 0; i < n; i++) variance += (x[i * d + j]! - mean) ** 2;
+    total += variance / n;
+  }
+  return total / d;
 }
 
 /** M-step: weights, means and regularised covariances from responsibilities. */

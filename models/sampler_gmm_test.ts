@@ -144,3 +144,43 @@ Deno.test("gmmSampler() validates options and state", () => {
     RangeError,
   );
 });
+
+/** Four clusters of 250 codes (sd 0.5) at the corners of a 4 x 4 square in 2-D, plus 6 dimensions of small noise. */
+function square(seed: number): CodeMatrix {
+  const rng = new Rng(seed);
+  const d = 8;
+  const corners = [[0, 0], [4, 0], [0, 4], [4, 4]];
+  const data = new Float32Array(1000 * d);
+  for (let i = 0; i < 1000; i++) {
+    const [x, y] = corners[i % 4]!;
+    data[i * d] = x! + 0.5 * rng.normal();
+    data[i * d + 1] = y! + 0.5 * rng.normal();
+    for (let j = 2; j < d; j++) data[i * d + j] = 0.1 * rng.normal();
+  }
+  return { data, rows: 1000, cols: d };
+}
+
+Deno.test("gmmSampler() finds four separated clusters for every seed 0-39", () => {
+  const codes = square(7);
+  const failed: number[] = [];
+  for (let seed = 0; seed < 40; seed++) {
+    const gmm = createGmmSampler({ components: 4, seed });
+    gmm.fit(codes);
+    const { means, weights } = gmm.mixture;
+    const found = new Set<string>();
+    for (let c = 0; c < 4; c++) {
+      // A component sits on a corner (8 standard errors of 0.5 / √250 is
+      // 0.25) and holds a quarter of the codes (clusters 8 sd apart
+      // overlap by less than 1e-4 of their mass).
+      const x = Math.round(means[8 * c]! / 4) * 4;
+      const y = Math.round(means[8 * c + 1]! / 4) * 4;
+      const onCorner = Math.hypot(means[8 * c]! - x, means[8 * c + 1]! - y) <
+        0.25;
+      if (onCorner && Math.abs(weights[c]! - 0.25) < 0.01) {
+        found.add(`${x},${y}`);
+      }
+    }
+    if (found.size !== 4) failed.push(seed);
+  }
+  assert.deepEqual(failed, [], `seeds that merge or split clusters`);
+});

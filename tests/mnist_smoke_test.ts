@@ -1,28 +1,44 @@
 /**
  * The MNIST manifests end to end under --smoke: `mnist` writes a sample grid
- * per sampler, FID records that name their extractor, sample count,
- * reference split and seed, and a t-SNE plot per model; `mnist-classification`
+ * per sampler, Fréchet classifier distance (FCD) records that name their
+ * extractor, its weights' hash, sample count, reference split and seed, the
+ * feature statistics in pytorch-fid's `.npz` layout and (asked for) the
+ * scored draws as PNGs, and a t-SNE plot per model; `mnist-classification`
  * writes the paper's Table 2 shape (models by training sizes) as markdown,
  * JSON and CSV.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { assertSucceeded, runCli } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
-async function smoke(name: string): Promise<string> {
+async function smoke(name: string, extra: string[] = []): Promise<string> {
   const dir = join(tempDir(`irmae-${name}-`), "run");
   assertSucceeded(
-    await runCli([name, "--smoke", "--fresh", "--out", dir]),
+    await runCli([name, "--smoke", "--fresh", "--out", dir, ...extra]),
   );
   return dir;
 }
 
+/**
+ * The shape in the `.npy` header of the stored `.npz` entry `name` (its
+ * local header comes first, then the entry's bytes).
+ */
+function npyShape(npz: Uint8Array, name: string): number[] {
+  const text = new TextDecoder("windows-1252").decode(npz);
+  const at = text.indexOf(`${name}.npy`);
+  assert.ok(at >= 0, `${name}.npy missing`);
+  const header = text.slice(at, at + 200);
+  assert.match(header, /NUMPY/);
+  return header.match(/'shape': \(([^)]*)\)/)![1]!.split(",")
+    .map((v) => v.trim()).filter((v) => v !== "").map(Number);
+}
+
 const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 
-Deno.test("mnist --smoke writes samples, FID records and t-SNE per model", async () => {
-  const dir = await smoke("mnist");
+Deno.test("mnist --smoke writes samples, FCD records, their statistics and t-SNE per model", async () => {
+  const dir = await smoke("mnist", ["--set", "eval.fid.savePngs=true"]);
   try {
     const results = readJson(join(dir, "results.json"));
     assert.deepEqual(results.models.map((m: { name: string }) => m.name), [
@@ -45,11 +61,20 @@ Deno.test("mnist --smoke writes samples, FID records and t-SNE per model", async
         const f = m.fid[kind];
         assert.ok(Number.isFinite(f.fid) && f.fid >= 0, `${m.name} ${kind}`);
         assert.equal(f.extractorKind, "classifier");
+        assert.equal(f.metric, "FCD");
+        assert.match(f.extractorHash, /^[0-9a-f]{64}$/);
         assert.equal(f.extractor, env.fidExtractor.id);
         assert.equal(f.extractorAccuracy, env.fidExtractor.accuracy);
         assert.equal(f.referenceSplit, "val");
         assert.ok(f.sampleCount >= 2 && f.referenceCount >= 2);
         assert.equal(typeof f.seed, "number");
+        for (const set of ["generated", "reference"]) {
+          const npz = readFileSync(join(mdir, "frechet", `${kind}-${set}.npz`));
+          assert.deepEqual(npyShape(npz, "mu"), [128], `${kind}-${set} mu`);
+          assert.deepEqual(npyShape(npz, "sigma"), [128, 128]);
+        }
+        const pngs = readdirSync(join(mdir, "frechet", kind));
+        assert.equal(pngs.length, f.sampleCount, `${m.name} ${kind} PNGs`);
       }
       for (const f of ["tsne.png", "tsne.svg", "interpolations.png"]) {
         assert.ok(existsSync(join(mdir, f)), `${m.name}: ${f} missing`);
@@ -62,7 +87,7 @@ Deno.test("mnist --smoke writes samples, FID records and t-SNE per model", async
     }
     assert.match(
       readFileSync(join(dir, "results.md"), "utf8"),
-      /\| model \| FID interpolate \| FID gaussian \| FID gmm \| FID pca-grid \|/,
+      /\| model \| FCD interpolate \| FCD gaussian \| FCD gmm \| FCD pca-grid \|/,
     );
   } finally {
     rmSync(join(dir, ".."), { recursive: true, force: true });

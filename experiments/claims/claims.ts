@@ -51,7 +51,10 @@ export interface ModelView {
   rank: Record<string, number>;
   /** Final effective rank. */
   effectiveRank: number;
-  /** FID by sampler kind, when measured. */
+  /**
+   * Fréchet distance by sampler kind, when measured: FCD (the classifier's
+   * features) on MNIST, FID (InceptionV3) on CelebA.
+   */
   fid: Record<string, number>;
   /** Evaluations during training (single runs). */
   history: EvalRecord[];
@@ -295,7 +298,9 @@ function rank(run: RunView, name: string): number {
 function fid(run: RunView, name: string, sampler: string): number {
   const f = model(run, name).fid[sampler];
   if (f === undefined) {
-    throw new Error(`model ${name} has no ${sampler} FID (no extractor?)`);
+    throw new Error(
+      `model ${name} has no ${sampler} Fréchet distance (no extractor?)`,
+    );
   }
   return f;
 }
@@ -545,8 +550,8 @@ export const CLAIMS: readonly Claim[] = [
   ...["gaussian", "gmm"].flatMap((sampler, k) => [
     ...at(`table1-mnist-${sampler}-irmae-beats-ae`, {
       source: "§4.2, Table 1",
-      statement: `MNIST, ${sampler} samples: IRMAE's FID is below the AE's`,
-      paper: `AE ${P.t1.mnist.ae[k]}, IRMAE ${P.t1.mnist.irmae[k]}`,
+      statement: `MNIST, ${sampler} samples: IRMAE's FCD is below the AE's`,
+      paper: `FID AE ${P.t1.mnist.ae[k]}, IRMAE ${P.t1.mnist.irmae[k]}`,
       check(r) {
         const a = fid(r, "ae", sampler);
         const i = fid(r, "irmae", sampler);
@@ -555,8 +560,8 @@ export const CLAIMS: readonly Claim[] = [
     }, { cpu: "mnist@cpu", gpu: "mnist@gpu" }),
     ...at(`table1-mnist-${sampler}-vae-beats-ae`, {
       source: "§4.2, Table 1",
-      statement: `MNIST, ${sampler} samples: the VAE's FID is below the AE's`,
-      paper: `AE ${P.t1.mnist.ae[k]}, VAE ${P.t1.mnist.vae[k]}`,
+      statement: `MNIST, ${sampler} samples: the VAE's FCD is below the AE's`,
+      paper: `FID AE ${P.t1.mnist.ae[k]}, VAE ${P.t1.mnist.vae[k]}`,
       check(r) {
         const a = fid(r, "ae", sampler);
         const v = fid(r, "vae", sampler);
@@ -566,8 +571,8 @@ export const CLAIMS: readonly Claim[] = [
     ...at(`table1-mnist-${sampler}-irmae-near-vae`, {
       source: "§4.2, Table 1",
       statement:
-        `MNIST, ${sampler} samples: IRMAE is comparable to the VAE (FID at most 1.25 times the VAE's)`,
-      paper: `VAE ${P.t1.mnist.vae[k]}, IRMAE ${P.t1.mnist.irmae[k]} (x${
+        `MNIST, ${sampler} samples: IRMAE is comparable to the VAE (FCD at most 1.25 times the VAE's)`,
+      paper: `FID VAE ${P.t1.mnist.vae[k]}, IRMAE ${P.t1.mnist.irmae[k]} (x${
         (P.t1.mnist.irmae[k]! / P.t1.mnist.vae[k]!).toFixed(2)
       })`,
       check(r) {
@@ -597,7 +602,7 @@ export const CLAIMS: readonly Claim[] = [
   ...at("fig8-pca-irmae-beats-vae", {
     source: "§4.2, Figure 8",
     statement:
-      "Images from the PCA plane of the codes: IRMAE's are better than the VAE's (lower FID of the pca-grid draws)",
+      "Images from the PCA plane of the codes: IRMAE's are better than the VAE's (lower FCD of the pca-grid draws)",
     paper:
       "IRMAE generates higher quality images compared to VAE (qualitative)",
     check(r) {
@@ -686,7 +691,7 @@ export const CLAIMS: readonly Claim[] = [
   ...at("table6-depth-fid", {
     source: "Appendix Table 6",
     statement:
-      "On MNIST the deepest chain (l = 12) gives the worst Gaussian-sample FID of l = 2, 4, 8, 12",
+      "On MNIST the deepest chain (l = 12) gives the worst Gaussian-sample FCD of l = 2, 4, 8, 12",
     paper: "FID 44.0, 30.1, 37.4, 62.6",
     check(r) {
       const xs = [2, 4, 8, 12].map((l) =>
@@ -694,7 +699,7 @@ export const CLAIMS: readonly Claim[] = [
       );
       return {
         holds: xs[3]! === Math.max(...xs),
-        ours: `FID ${xs.map(f1).join(", ")}`,
+        ours: `FCD ${xs.map(f1).join(", ")}`,
       };
     },
   }, { cpu: "depth@cpu", gpu: "depth@gpu" }),
@@ -716,7 +721,7 @@ export const CLAIMS: readonly Claim[] = [
   ...at("table5-variance-fid", {
     source: "Appendix Table 5",
     statement:
-      "On MNIST (l = 8) the largest initial variance (x4) gives the worst Gaussian-sample FID",
+      "On MNIST (l = 8) the largest initial variance (x4) gives the worst Gaussian-sample FCD",
     paper: "FID 37.4, 33.8, 49.0",
     check(r) {
       const xs = [1, 2, 4].map((s) =>
@@ -724,7 +729,7 @@ export const CLAIMS: readonly Claim[] = [
       );
       return {
         holds: xs[2]! === Math.max(...xs),
-        ours: `FID ${xs.map(f1).join(", ")}`,
+        ours: `FCD ${xs.map(f1).join(", ")}`,
       };
     },
   }, { cpu: "init-variance@cpu", gpu: "init-variance@gpu" }),

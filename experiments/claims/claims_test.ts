@@ -158,6 +158,6 @@ Deno.test("claims read what they state", async (t) => {
       shapes({ ae: 50, irmae: 4, vae: 40 }),
     );
     assert.equal(o.status, "not run");
-    assert.match(o.ours, /no gaussian FID/);
+    assert.match(o.ours, /no gaussian Fréchet distance/);
   });
 });

@@ -214,6 +214,7 @@ export function manifestSchema(registries: Registries): ZodType {
       fid: z.strictObject({
         extractor: extractor.default(null),
         samples: int(2, 1_000_000).default(1000),
+        savePngs: z.boolean().default(false),
       }).prefault({}),
       tsne: z.union([
         z.literal(false),

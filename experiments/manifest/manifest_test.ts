@@ -305,7 +305,8 @@ Deno.test("resolveManifest() generation and classification are off by default an
       maxIterations: 100,
       tolerance: 1e-3,
       regularization: 1e-6,
-      kmeansIterations: 10,
+      kmeansIterations: 300,
+      kmeansTolerance: 1e-4,
     });
     assert.deepEqual(m.eval.tsne?.samplers, ["gaussian", "gmm"]);
     assert.equal(m.eval.fitCodes, 10000);

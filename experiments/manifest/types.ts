@@ -160,6 +160,11 @@ export interface ResolvedFid {
   extractor: PluginSpec | null;
   /** Generated images per sampler, and validation images they meet. */
   samples: number;
+  /**
+   * Also write the scored draws as PNGs (`frechet/<sampler>/<i>.png` in the
+   * model's folder), to score them elsewhere; `false` by default.
+   */
+  savePngs: boolean;
 }
 
 /** The t-SNE plot of paper Figure 13. */

@@ -23,6 +23,7 @@ import type { ResolvedManifest } from "../manifest/manifest.ts";
 import type { EvalRecord } from "../train/fit.ts";
 import type { ModelResult } from "../train/train.ts";
 import { linePlot, type LineSeries, spectrumPlot } from "../../metrics/plot.ts";
+import { frechetMetricName } from "../../metrics/frechet.ts";
 import type { RunResults } from "../train/outputs.ts";
 import { type PartFailure, runFailures } from "../train/outputs.ts";
 import {
@@ -684,7 +685,10 @@ function sweepSection(files: RunFiles, runDir: string): Html | undefined {
   return html`${parts}`;
 }
 
-/** FID per model and sampler from results.json, when the run scored any. */
+/**
+ * The Fréchet distance (FCD in the classifier's space, FID in InceptionV3's)
+ * per model and sampler from results.json, when the run scored any.
+ */
 function fidSection(files: RunFiles, runDir: string): Html | undefined {
   const results = valueOf(readResults(files, join(runDir, "results.json")));
   const models = results?.models.filter((m) => m.fid !== undefined) ?? [];
@@ -694,9 +698,10 @@ function fidSection(files: RunFiles, runDir: string): Html | undefined {
   const accuracy = first.extractorAccuracy === undefined
     ? ""
     : `, validation accuracy ${(100 * first.extractorAccuracy).toFixed(2)}%`;
+  const metric = frechetName(files, runDir);
   return html`
     ${table(
-      ["model", ...kinds.map((k) => `FID ${k}`)],
+      ["model", ...kinds.map((k) => `${metric} ${k}`)],
       models.map((m) => [m.name, ...kinds.map((k) => m.fid![k]?.fid ?? "—")]),
     )}<p
       class="note">${first
@@ -704,8 +709,19 @@ function fidSection(files: RunFiles, runDir: string): Html | undefined {
         .referenceCount} images of the ${first
         .referenceSplit} split, in the feature space of the ${first
         .extractorKind} extractor (${first
-        .extractor}${accuracy}). FIDs of different extractors are not comparable; the paper's use InceptionV3.</p>
+        .extractor}${accuracy}). Values of different extractors are not comparable: the paper's FIDs use InceptionV3, so compare orderings, not numbers.</p>
   `;
+}
+
+/**
+ * The name of a run's Fréchet distances (`FCD`, `FID`), from their records
+ * (older results.json files lack `metric`: named by the extractor's kind).
+ */
+function frechetName(files: RunFiles, runDir: string): string {
+  const results = valueOf(readResults(files, join(runDir, "results.json")));
+  const first = results?.models.flatMap((m) => Object.values(m.fid ?? {}))[0];
+  if (first === undefined) return "FCD";
+  return first.metric ?? frechetMetricName(first.extractorKind);
 }
 
 /** The downstream classification table, when the run made one. */
@@ -1022,7 +1038,9 @@ export async function buildReport(runDir: string): Promise<string> {
       ),
     ],
     ...(sweep ? [["sweep", "Sweep", sweep] as [string, string, Html]] : []),
-    ...(fid ? [["fid", "FID", fid] as [string, string, Html]] : []),
+    ...(fid
+      ? [["fid", frechetName(files, dir), fid] as [string, string, Html]]
+      : []),
     ...(classification
       ? [[
         "classification",

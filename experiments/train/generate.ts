@@ -3,8 +3,12 @@
  * 5-8 and 13, Table 1): encode a seeded subset of `eval.fitCodes` images of
  * `eval.fitSplit` (training images by default), fit each sampler of `eval.samplers` on the codes, decode a grid of
  * `eval.samples` draws per sampler, score `eval.fid.samples` draws per
- * sampler by FID against validation images in a feature extractor's space,
- * and embed validation images and draws of `eval.tsne.samplers` with t-SNE.
+ * sampler by the Fréchet distance to validation images in a feature
+ * extractor's space (FCD, the Fréchet classifier distance, in the space of
+ * the framework's classifier; FID only in InceptionV3's, see
+ * `frechetMetricName`), keep both feature Gaussians for pytorch-fid's `.npz`
+ * statistics (and the scored draws when `eval.fid.savePngs` asks), and embed
+ * validation images and draws of `eval.tsne.samplers` with t-SNE.
  *
  * Seeds: the fitted subset and sampler initialisation come from the model's
  * seed; the FID draws of sampler `k` from `deriveSeed(manifest.seed, ["fid",
@@ -16,7 +20,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { computeFid, type FidRecord } from "../../metrics/frechet.ts";
+import { createHash } from "node:crypto";
+import {
+  computeFidStatistics,
+  type FidRecord,
+  frechetMetricName,
+} from "../../metrics/frechet.ts";
+import type { GaussianMoments } from "../../core/linalg.ts";
 import type {
   CodeMatrix,
   FeatureExtractor,
@@ -40,12 +50,32 @@ export interface GeneratedGrid {
   columns: number;
 }
 
-/** An FID of one sampler's draws, with the extractor described. */
+/**
+ * A Fréchet distance of one sampler's draws, with the extractor described.
+ * The value is in `fid` (the key older results.json files used); `metric`
+ * says what it is.
+ */
 export interface SamplerFid extends FidRecord {
   /** `classifier` or `inception`. */
   extractorKind: string;
+  /**
+   * `FCD` (classifier features), `FID` (InceptionV3), see
+   * `frechetMetricName`; absent from the results of older versions (named
+   * then by `extractorKind`).
+   */
+  metric?: string;
   /** The classifier extractor's validation accuracy, when it has one. */
   extractorAccuracy?: number;
+  /** SHA-256 of the extractor's weights (float32, in order), when it has them. */
+  extractorHash?: string;
+}
+
+/** The two feature Gaussians behind a sampler's Fréchet distance. */
+export interface FrechetStatistics {
+  /** Features of the sampler's decoded draws. */
+  generated: GaussianMoments;
+  /** Features of the reference (validation) images. */
+  reference: GaussianMoments;
 }
 
 /** One point of a t-SNE plot. */
@@ -62,8 +92,12 @@ export interface TsnePoint {
 export interface Generation {
   /** Image grids, by sampler kind. */
   samples: Record<string, GeneratedGrid>;
-  /** FIDs, by sampler kind (empty without an extractor). */
+  /** Fréchet distances, by sampler kind (empty without an extractor). */
   fid: Record<string, SamplerFid>;
+  /** Their feature Gaussians, by sampler kind. */
+  statistics: Record<string, FrechetStatistics>;
+  /** The scored draws, by sampler kind, when `eval.fid.savePngs` asks. */
+  scored: Record<string, GeneratedGrid>;
   /** Samplers that failed to fit or sample, with the reason. */
   errors: Record<string, string>;
   /** The t-SNE embedding, when asked for. */
@@ -198,7 +232,14 @@ export async function generateFromModel(
 ): Promise<Generation> {
   const started = performance.now();
   const ev = manifest.eval;
-  const out: Generation = { samples: {}, fid: {}, errors: {}, seconds: 0 };
+  const out: Generation = {
+    samples: {},
+    fid: {},
+    statistics: {},
+    scored: {},
+    errors: {},
+    seconds: 0,
+  };
   if (ev.samplers.length === 0 && ev.tsne === null) return out;
   const { extractor } = options;
   const [h, w, c] = dataset.imageShape;
@@ -209,6 +250,7 @@ export async function generateFromModel(
   const codes = await encodeImages(model, dataset, fitSplit, fitIndices);
   const draws: Record<string, Float32Array> = {};
   const accuracy = (extractor as { accuracy?: number } | undefined)?.accuracy;
+  const extractorHash = await weightsHash(extractor);
   for (const samplerSpec of ev.samplers) {
     const kind = samplerSpec.kind;
     try {
@@ -240,17 +282,28 @@ export async function generateFromModel(
       );
       draws[kind] = images;
       if (extractor !== undefined) {
-        const record = await computeFid(extractor, images, {
-          dataset,
-          seed: fidSeed,
-          split: "val",
-          referenceCount: ev.fid.samples,
-        });
+        const { record, generated, reference } = await computeFidStatistics(
+          extractor,
+          images,
+          {
+            dataset,
+            seed: fidSeed,
+            split: "val",
+            referenceCount: ev.fid.samples,
+          },
+        );
         out.fid[kind] = {
           ...record,
           extractorKind: extractor.kind,
+          metric: frechetMetricName(extractor.kind),
           ...(accuracy === undefined ? {} : { extractorAccuracy: accuracy }),
+          ...(extractorHash === undefined ? {} : { extractorHash }),
         };
+        out.statistics[kind] = { generated, reference };
+        if (ev.fid.savePngs) {
+          const n = images.length / (h * w * c);
+          out.scored[kind] = { images, shape: [n, h, w, c], columns: 1 };
+        }
       }
     } catch (e) {
       out.errors[kind] = `${(e as Error).name}: ${(e as Error).message}`;
@@ -318,6 +371,26 @@ async function embed(
     space: extractor === undefined ? "pixels" : `${extractor.kind} features`,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * SHA-256 of an extractor's weights (its `variables`, float32 bytes in
+ * order), or `undefined` for one without variables.
+ */
+async function weightsHash(
+  extractor: FeatureExtractor | undefined,
+): Promise<string | undefined> {
+  const variables = (extractor as { variables?: tf.Variable[] } | undefined)
+    ?.variables;
+  if (variables === undefined || variables.length === 0) return undefined;
+  const hash = createHash("sha256");
+  for (const v of variables) {
+    const values = await readFloat32(v);
+    hash.update(
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    );
+  }
+  return hash.digest("hex");
 }
 
 /**

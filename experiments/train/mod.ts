@@ -29,6 +29,7 @@ export {
   type Progress,
 } from "./fit.ts";
 export type {
+  FrechetStatistics,
   GeneratedGrid,
   Generation,
   SamplerFid,

@@ -6,9 +6,12 @@
  *
  * @module
  */
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../core/files.ts";
 import { imageGrid } from "../../metrics/image_grid.ts";
+import { frechetMetricName } from "../../metrics/frechet.ts";
+import { frechetStatisticsNpz } from "../../metrics/npz.ts";
 import { linePlot, scatterPlot, spectrumPlot } from "../../metrics/plot.ts";
 import {
   type ClassificationRecord,
@@ -254,7 +257,11 @@ function matchedMarkdown(
   return lines;
 }
 
-/** The FID table of a run (one column per sampler), or no lines. */
+/**
+ * The Fréchet distance table of a run (one column per sampler), or no
+ * lines; headed by the metric's name (FCD in the classifier's space, FID in
+ * InceptionV3's).
+ */
 function fidMarkdown(
   manifest: ResolvedManifest,
   results: ModelResult[],
@@ -267,11 +274,15 @@ function fidMarkdown(
   const accuracy = first.extractorAccuracy === undefined
     ? ""
     : `, validation accuracy ${(100 * first.extractorAccuracy).toFixed(2)}%`;
+  const hash = first.extractorHash === undefined
+    ? ""
+    : `, weights sha256 ${first.extractorHash.slice(0, 16)}`;
+  const metric = first.metric ?? frechetMetricName(first.extractorKind);
   return [
     "",
-    `FID (lower is better) of ${first.sampleCount} decoded draws per sampler against ${first.referenceCount} images of the ${first.referenceSplit} split, in the feature space of the ${first.extractorKind} extractor (${first.extractor}${accuracy}). Values of different extractors are not comparable; the paper's use InceptionV3.`,
+    `${metric} (Fréchet distance, lower is better) of ${first.sampleCount} decoded draws per sampler against ${first.referenceCount} images of the ${first.referenceSplit} split, in the feature space of the ${first.extractorKind} extractor (${first.extractor}${accuracy}${hash}). Values of different extractors are not comparable: the paper's FIDs use InceptionV3, so compare orderings, not numbers. The feature statistics are in each model's frechet/ folder (pytorch-fid's .npz layout).`,
     "",
-    `| model | ${kinds.map((k) => `FID ${k}`).join(" | ")} |`,
+    `| model | ${kinds.map((k) => `${metric} ${k}`).join(" | ")} |`,
     `|---|${kinds.map(() => "---").join("|")}|`,
     ...results.map((r) =>
       `| ${r.name} | ${
@@ -455,6 +466,53 @@ export async function writeOutputs(
 }
 
 /**
+ * The feature statistics behind each sampler's Fréchet distance, in
+ * pytorch-fid's `.npz` layout (`mu`, `sigma`): `frechet/<sampler>-generated.npz`
+ * and `frechet/<sampler>-reference.npz`; with `eval.fid.savePngs`, the scored
+ * draws as `frechet/<sampler>/<i>.png`.
+ */
+function writeFrechetFiles(
+  mdir: string,
+  generation: Generation | undefined,
+): void {
+  const statistics = Object.entries(generation?.statistics ?? {});
+  const scored = Object.entries(generation?.scored ?? {});
+  if (statistics.length === 0 && scored.length === 0) return;
+  const dir = join(mdir, "frechet");
+  mkdirSync(dir, { recursive: true });
+  for (const [kind, { generated, reference }] of statistics) {
+    writeFileAtomic(
+      join(dir, `${kind}-generated.npz`),
+      frechetStatisticsNpz(generated),
+    );
+    writeFileAtomic(
+      join(dir, `${kind}-reference.npz`),
+      frechetStatisticsNpz(reference),
+    );
+  }
+  for (const [kind, grid] of scored) {
+    const [n, h, w, c] = grid.shape;
+    const size = h * w * c;
+    mkdirSync(join(dir, kind), { recursive: true });
+    const digits = String(Math.max(n - 1, 0)).length;
+    for (let i = 0; i < n; i++) {
+      writeFileAtomic(
+        join(dir, kind, `${String(i).padStart(digits, "0")}.png`),
+        imageGrid(
+          grid.images.subarray(i * size, (i + 1) * size),
+          [1, h, w, c],
+          {
+            columns: 1,
+            padding: 0,
+            scale: 1,
+          },
+        ),
+      );
+    }
+  }
+}
+
+/**
  * Writes a model's files: sample grids, t-SNE, spectrum, reconstructions and
  * interpolations, then `result.json` last, so a model folder with
  * `result.json` has every file (a resumed run keeps such a model).
@@ -473,6 +531,7 @@ export async function writeModelOutputs(
       imageGrid(grid.images, grid.shape, { columns: grid.columns }),
     );
   }
+  writeFrechetFiles(mdir, generation);
   const tsne = generation?.tsne;
   if (tsne !== undefined) {
     const names = [...new Set(tsne.points.map((p) => p.source))];
