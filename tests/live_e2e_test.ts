@@ -142,9 +142,7 @@ Deno.test({
         new TextDecoder().decode(status.stderr).slice(-2000),
       );
       assert.ok(seen.finished, "the page never showed the report link");
-      const counts = [...whileGoing].filter((n) => n > 0).sort((a, b) =>
-        a - b
-      );
+      const counts = [...whileGoing].filter((n) => n > 0).sort((a, b) => a - b);
       assert.ok(
         counts.length >= 2,
         `the curve did not gain points while the run went on: saw ${

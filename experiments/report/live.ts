@@ -198,7 +198,9 @@ export function createLiveReader(): LiveReader {
       for (const m of found) folders.push({ label: m, rel: ["models", m] });
       for (const cell of files.list(join(runDir, "cells"))) {
         if (!cell.isDirectory || cell.name.startsWith(".")) continue;
-        for (const m of files.list(join(runDir, "cells", cell.name, "models"))) {
+        for (
+          const m of files.list(join(runDir, "cells", cell.name, "models"))
+        ) {
           if (!m.isDirectory || m.name.startsWith(".")) continue;
           folders.push({
             label: `${cell.name}/${m.name}`,
@@ -320,7 +322,8 @@ export const LIVE_SCRIPT = `"use strict";
     return e;
   };
   const fmt = (v) => v === null || v === undefined ? "–"
-    : Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(3)
+    : Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0)
+    ? v.toExponential(2).replace(/\.?0+e/, "e")
     : String(Math.round(v * 1000) / 1000);
   function metricsOf(runs) {
     const ranks = new Set();
@@ -335,9 +338,13 @@ export const LIVE_SCRIPT = `"use strict";
   }
   function ticks(lo, hi, log) {
     if (log) {
-      const out = [];
+      let out = [];
       for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(10 ** e);
-      return out.filter((t) => t >= lo / 1.0001 && t <= hi * 1.0001);
+      out = out.filter((t) => t >= lo / 1.0001 && t <= hi * 1.0001);
+      // Within a decade or two: evenly spaced values instead.
+      if (out.length < 2) return ticks(lo, hi, false).filter((t) => t > 0);
+      const every = Math.ceil(out.length / 6);
+      return out.filter((_, i) => i % every === 0);
     }
     const span = hi - lo || 1, step = 10 ** Math.floor(Math.log10(span / 4));
     const k = span / step > 20 ? 5 : span / step > 8 ? 2 : 1;
