@@ -293,9 +293,9 @@ th:first-child, td:first-child { text-align: left; } thead th { background: #eef
 `;
 
 /**
- * The live page's script: polls `/-/live.json` every second and a half and
- * redraws. Plain browser JavaScript, building the page with DOM calls (run
- * and model names are text, never markup).
+ * The live page's script: polls `/-/live.json` every second and a half (or
+ * every `?every=MS`) and redraws. Plain browser JavaScript, building the
+ * page with DOM calls (run and model names are text, never markup).
  */
 export const LIVE_SCRIPT = `"use strict";
 (() => {
@@ -405,6 +405,7 @@ export const LIVE_SCRIPT = `"use strict";
     const q = new URLSearchParams();
     for (const r of picked) q.append("run", r);
     for (const m of metricPicks) q.append("metric", m);
+    if (params.has("every")) q.set("every", params.get("every"));
     history.replaceState(null, "", "/-/live" + (q.toString() ? "?" + q : ""));
   }
   function checkbox(parent, name, value, label, checked, onChange) {
@@ -550,7 +551,9 @@ export const LIVE_SCRIPT = `"use strict";
       busy = false;
     }
   }
+  // ?every=MS polls faster or slower (200 ms to a minute).
+  const every = Math.min(60000, Math.max(200, Number(params.get("every")) || 1500));
   refresh();
-  setInterval(refresh, 1500);
+  setInterval(refresh, every);
 })();
 `;
