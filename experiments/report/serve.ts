@@ -8,6 +8,12 @@
  * the runs; `--allow-host NAME` adds a name. Every file opened is closed,
  * HEAD requests open none.
  *
+ * `/-/live` shows runs while they train (see `live.ts`): the curves of every
+ * model's evaluations, polled from `/-/live.json?run=NAME...`, with the
+ * latest spectrum and reconstructions, and the report's link once a run is
+ * finished. The `-` path is the server's own, so a run folder named `-` is
+ * not served.
+ *
  * `deno task serve [--port N] [--runs DIR] [--allow-host NAME]...`
  *
  * A busy port, a `--runs` that is missing or not a folder, and a `--port`
@@ -24,6 +30,7 @@ import { DiskError } from "../../core/files.ts";
 import { buildReport, REPORT_FILE, writeReport } from "./report.ts";
 import { type Html, html } from "./html.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
+import { createLiveReader, LIVE_PAGE, LIVE_SCRIPT } from "./live.ts";
 
 /** Options of {@link serveRuns}. */
 export interface ServeRunsOptions {
@@ -237,13 +244,15 @@ function indexPage(runsDir: string): Response {
         <td>${r.finished
           ? "finished"
           : html`<span class="warn">in progress or stopped</span>`}</td>
-        <td><a href="${base}${REPORT_FILE}">report</a> · <a href="${base}">files</a></td>
+        <td><a href="${base}${REPORT_FILE}">report</a> · <a href="${base}">files</a> · <a href="/-/live?run=${encodeURIComponent(
+          r.name,
+        )}">live</a></td>
       </tr>
     `;
   });
   return page(
     "irmae runs",
-    html`<h1>irmae runs</h1><p>${runsDir}</p>${
+    html`<h1>irmae runs</h1><p>${runsDir} · <a href="/-/live">watch runs live</a></p>${
       runs.length === 0
         ? html`<p>No runs yet. Start one with <code>deno task exp shapes --smoke</code>.</p>`
         : html`
@@ -379,6 +388,45 @@ function runsHandler(
     return job;
   };
 
+  const live = createLiveReader();
+  const ownPage = (urlPath: string, url: string): Response => {
+    const text = (body: string, type: string) =>
+      new Response(body, {
+        headers: {
+          "content-type": type,
+          "cache-control": "no-store",
+          "x-content-type-options": "nosniff",
+        },
+      });
+    if (urlPath === "/-/live") return text(LIVE_PAGE, CONTENT_TYPES[".html"]!);
+    if (urlPath === "/-/live.js") {
+      return text(LIVE_SCRIPT, "text/javascript; charset=utf-8");
+    }
+    if (urlPath !== "/-/live.json") return status(404, "Not Found");
+    let files: RunFiles;
+    try {
+      files = runFiles(root);
+    } catch {
+      return status(404, "Not Found");
+    }
+    // Run names as the index lists them, read through the confined reader
+    // like every other file; a name that is not a run there is left out.
+    const names = new URL(url).searchParams.getAll("run").slice(0, 32);
+    const runs = names.filter((n) =>
+      n !== "" && n !== ".." && !n.startsWith(".") && !/[\\/\0]/.test(n) &&
+      files.real(join(root, n)) !== undefined && isRun(files, join(root, n))
+    ).map((n) => live.run(files, join(root, n), n));
+    const all = listRuns(root).map((r) => ({
+      name: r.name,
+      experiment: r.experiment,
+      finished: r.finished,
+    }));
+    return text(
+      JSON.stringify({ runs: all, live: runs }),
+      CONTENT_TYPES[".json"]!,
+    );
+  };
+
   return async (request: Request): Promise<Response> => {
     const host = request.headers.get("host");
     if (!hostAllowed(host, allowed, port())) {
@@ -407,6 +455,7 @@ function runsHandler(
       return status(403, "Forbidden");
     }
     if (segments.length === 0) return indexPage(root);
+    if (segments[0] === "-") return ownPage(urlPath, request.url);
     if (urlPath === "/favicon.ico") return new Response(null, { status: 204 });
     // Every file is reached through its real path inside the real runs
     // folder: a link out of it reads as absent or forbidden.

@@ -172,6 +172,15 @@ export interface FitOptions {
   name?: string;
   /** Called after every step. */
   onProgress?: (progress: Progress) => void;
+  /**
+   * Called after every evaluation with its record and the spectrum's
+   * normalised singular values, before training goes on (the run appends
+   * them to the model's `live.jsonl`).
+   */
+  onEvaluate?: (
+    record: EvalRecord,
+    singularValues: number[],
+  ) => void | Promise<void>;
   /** Checkpoints; without it nothing is written. */
   checkpoint?: FitCheckpoint;
   /** Stop after this many steps of this call (kill/resume tests). */
@@ -468,6 +477,7 @@ export async function fit(
       };
       lossSum = 0;
       lossCount = 0;
+      await options.onEvaluate?.(record, spectrum.singularValues);
       return { record, spectrum };
     };
     if (step === 0 && history.length === 0) {

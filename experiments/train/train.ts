@@ -28,6 +28,7 @@ import { makeImages, type ModelImages } from "./evaluate.ts";
 import { fit, FIT_CHECKPOINT_META, type Progress } from "./fit.ts";
 import { generateFromModel, type Generation } from "./generate.ts";
 import { trainingKey } from "./identity.ts";
+import { appendLive } from "./live.ts";
 import type { ResolvedManifest } from "../manifest/manifest.ts";
 import { pluginHashes } from "./module_graph.ts";
 import { MODEL_RESULT_SCHEMA, readRecord } from "./records.ts";
@@ -267,6 +268,12 @@ export async function trainModel(
       evalSize: manifest.eval.size,
       thresholds: manifest.eval.thresholds,
       onProgress: options.onProgress,
+      onEvaluate: (record, singularValues) =>
+        appendLive(options.dir, record, singularValues, {
+          model,
+          dataset: ds,
+          reconstructions: manifest.eval.reconstructions,
+        }),
       stopAfter: options.stopAfter,
       ...(options.shouldStop === undefined
         ? {}
