@@ -2,7 +2,7 @@
 and gradients of small matrices from torch.linalg.svd in float64.
 
 Run with /usr/bin/python3 (numpy and torch); writes svd.json beside this
-file, indented as `deno fmt` lays it out. Bump VERSION whenever the output
+file, compact (`deno fmt` leaves tests/reference/*.json alone). Bump VERSION whenever the output
 changes.
 
 Each case holds a matrix Z [b, d] (float32-representable values), its
@@ -113,8 +113,7 @@ def main():
     }
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "svd.json")
     with open(path, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
+        json.dump(out, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":
