@@ -235,19 +235,23 @@ function matchedMarkdown(
     "",
     `| model | val MSE | ${
       keys.map((k) => `rank@${k}`).join(" | ")
-    } | ${base} step | ${base} val MSE | ${
+    } | eff. rank | ${base} step | ${base} val MSE | ${
       keys.map((k) => `${base} rank@${k}`).join(" | ")
-    } |`,
-    `|---|---|${keys.map(() => "---").join("|")}|---|---|${
+    } | ${base} eff. rank |`,
+    `|---|---|${keys.map(() => "---").join("|")}|---|---|---|${
       keys.map(() => "---").join("|")
-    }|`,
+    }|---|`,
   ];
-  for (const { name, valMse, rank, at } of compared.rows) {
+  for (const { name, valMse, rank, effectiveRank, at } of compared.rows) {
+    const eff = (x: number | undefined) =>
+      x === undefined || !Number.isFinite(x) ? "—" : fmt(x, 2);
     lines.push(
       `| ${name} | ${fmt(valMse)} | ${
         keys.map((k) => rank[k] ?? "—").join(" | ")
-      } | ${at?.step ?? "never"} | ${at ? fmt(at.valMse) : "—"} | ${
-        keys.map((k) => at?.rank[k] ?? "—").join(" | ")
+      } | ${eff(effectiveRank)} | ${at?.step ?? "never"} | ${
+        at ? fmt(at.valMse) : "—"
+      } | ${keys.map((k) => at?.rank[k] ?? "—").join(" | ")} | ${
+        eff(at?.effectiveRank)
       } |`,
     );
   }
