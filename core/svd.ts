@@ -393,6 +393,13 @@ export function svd(z: Tensor2D, options: SvdOptions = {}): SvdResult {
   });
 }
 
+/** Z Zᵀ [b, b] when b < d, else Zᵀ Z [d, d]. */
+function smallerGram(z: Tensor2D): Tensor2D {
+  return (z.shape[0] < z.shape[1]
+    ? tf.matMul(z, z, false, true)
+    : tf.matMul(z, z, true, false)) as Tensor2D;
+}
+
 /**
  * The nuclear norm ‖Z‖_* = Σ σᵢ of a batch of codes, with the minimum-norm
  * subgradient `U_r Vᵣᵀ` (values below {@link ZERO_SINGULAR} σ₁ count as
@@ -416,10 +423,9 @@ export function svd(z: Tensor2D, options: SvdOptions = {}): SvdResult {
  */
 export function nuclearNorm(z: Tensor2D, options: SvdOptions = {}): Scalar {
   return tf.tidy(() => {
-    const { values } = jacobiEigen(
-      tf.matMul(z, z, true, false) as Tensor2D,
-      options,
-    );
+    // The smaller Gram matrix: Z Zᵀ [b, b] has the same non-zero
+    // eigenvalues as Zᵀ Z [d, d], and a sweep costs O(n³) in its size n.
+    const { values } = jacobiEigen(smallerGram(z), options);
     return tf.sum(rootWithFloor(values)) as Scalar;
   });
 }
@@ -462,6 +468,17 @@ export function truncateRank(
   }
   if (k === d) return tf.clone(z);
   if (k === 0) return tf.zerosLike(z);
+  const b = z.shape[0];
+  if (b < d) {
+    // Fewer codes than dimensions: Z_k = U_k U_kᵀ Z from the [b, b] Gram
+    // matrix Z Zᵀ = U Λ Uᵀ (the same projection, a smaller eigenproblem).
+    if (k >= b) return tf.clone(z);
+    return tf.tidy(() => {
+      const { vectors } = jacobiEigen(smallerGram(z), options);
+      const kept = tf.slice(vectors, [0, 0], [b, k]); // [b, k]
+      return tf.matMul(kept, tf.matMul(kept, z, true, false)) as Tensor2D;
+    });
+  }
   return tf.tidy(() => {
     const { vectors } = jacobiEigen(
       tf.matMul(z, z, true, false) as Tensor2D,
