@@ -431,6 +431,60 @@ export function nuclearNorm(z: Tensor2D, options: SvdOptions = {}): Scalar {
 }
 
 /**
+ * The top k right singular vectors V_k [d, k] of a batch of codes, with
+ * gradients. With fewer codes than dimensions (k <= b < d) they come from
+ * the smaller eigenproblem of Z Zᵀ = U Λ Uᵀ as `V_k = Zᵀ U_k diag(1/σ_k)`
+ * (a column is zero where σ is numerically zero); otherwise they are the
+ * leading eigenvectors of Zᵀ Z, as in {@link svd}. Signs are the
+ * eigen-solver's convention.
+ *
+ * @param z Codes [b, d].
+ * @param k How many vectors, 1..d.
+ * @param options The number of Jacobi sweeps.
+ * @returns V_k [d, k]; the caller disposes it.
+ * @throws {RangeError} When k is not an integer in [1, d].
+ *
+ * @example The leading direction of a rank-one batch
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { readFloat32, topRightSingular } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const z = tf.tensor2d([[0, 3, 0], [0, -4, 0]]);
+ * const v = topRightSingular(z, 1);
+ * const [a, b, c] = await readFloat32(v);
+ * assert.ok(Math.abs(Math.abs(b!) - 1) < 1e-4 && Math.abs(a!) + Math.abs(c!) < 1e-4);
+ * tf.dispose([z, v]);
+ * ```
+ */
+export function topRightSingular(
+  z: Tensor2D,
+  k: number,
+  options: SvdOptions = {},
+): Tensor2D {
+  const [b, d] = z.shape;
+  if (!Number.isInteger(k) || k < 1 || k > d) {
+    throw new RangeError(
+      `The number of vectors k must be an integer in [1, ${d}], got ${k}`,
+    );
+  }
+  return tf.tidy(() => {
+    if (k <= b && b < d) {
+      const { values, vectors } = jacobiEigen(smallerGram(z), options);
+      const inverse = inverseWithFloor(rootWithFloor(values));
+      const u = tf.slice(vectors, [0, 0], [b, k]); // [b, k]
+      const scale = tf.slice(inverse, [0], [k]);
+      return tf.mul(tf.matMul(z, u, true, false), scale) as Tensor2D;
+    }
+    const { vectors } = jacobiEigen(
+      tf.matMul(z, z, true, false) as Tensor2D,
+      options,
+    );
+    return tf.slice(vectors, [0, 0], [d, k]) as Tensor2D;
+  });
+}
+
+/**
  * The best rank-k approximation of a batch of codes (truncated SVD):
  * `Z_k = U_k diag(σ_1..σ_k) V_kᵀ = Z V_k V_kᵀ`. Its gradient is exact when
  * σ_k > σ_{k+1}; inside a repeated value it follows the degenerate-pair

@@ -6,6 +6,7 @@ import {
   jacobiEigen,
   nuclearNorm,
   svd,
+  topRightSingular,
   truncateRank,
   ZERO_SINGULAR,
 } from "./svd.ts";
@@ -279,6 +280,38 @@ Deno.test("the SVD gradients agree with finite differences", async (t) => {
     assert.ok(gap <= 1e-4 * Math.max(...y.map(Math.abs)), `gap ${gap}`);
     tf.dispose([a!, b!, c!, e!]);
   });
+  await t.step(
+    "topRightSingular(): the wide route's projector is svd()'s",
+    async () => {
+      const [p, q] = tf.tidy(() => {
+        const vk = topRightSingular(wide, 3);
+        const { s, u, v } = svd(wide);
+        const v3 = tf.slice(v, [0, 0], [12, 3]);
+        tf.dispose([s, u]);
+        return [tf.matMul(vk, vk, false, true), tf.matMul(v3, v3, false, true)];
+      });
+      const [x, y] = [await readFloat32(p!), await readFloat32(q!)];
+      const gap = Math.max(...x.map((a, i) => Math.abs(a - y[i]!)));
+      assert.ok(gap <= 1e-4, `projector gap ${gap}`);
+      tf.dispose([p!, q!]);
+    },
+  );
+  await t.step(
+    "topRightSingular() gradient, 5 x 12, k = 2",
+    () =>
+      checkDirectional(
+        (x) =>
+          tf.tidy(() => {
+            const vk = topRightSingular(x, 2);
+            return tf.sum(
+              tf.mul(tf.matMul(tf.matMul(x, vk), vk, false, true), wideW),
+            ) as tf.Scalar;
+          }),
+        wide,
+        14,
+        "wide basis",
+      ),
+  );
   tf.dispose([wide, wideW]);
 });
 
