@@ -13,8 +13,11 @@
  * because it needs no data-dependent branching (a fixed number of sweeps,
  * no shifts, no deflation), converges quadratically, is backward stable and
  * resolves repeated eigenvalues, and each step is a matmul that every
- * backend has. Its gradient is not taken through the sweeps: the
- * eigen-decomposition carries its own (`tf.customGrad`).
+ * backend has. With fewer codes than dimensions (b < d), {@link nuclearNorm},
+ * {@link truncateRank} and {@link topRightSingular} solve the smaller
+ * b x b eigenproblem of Z Zᵀ = U Λ Uᵀ instead (the same non-zero values; a
+ * sweep costs O(n³) in the size n). Its gradient is not taken through the
+ * sweeps: the eigen-decomposition carries its own (`tf.customGrad`).
  *
  * Accuracy (float32, unit roundoff ε = 2^-24 ≈ 6e-8): forming G costs up to
  * b ε σ₁² per entry and Jacobi adds about d ε ‖G‖, so each eigenvalue is
