@@ -173,6 +173,18 @@ Deno.test("buildReport() makes one self-contained page of a smoke run", async (t
   );
 
   await t.step(
+    "rank_error.svg is written for several models and shown once",
+    () => {
+      const svg = readFileSync(join(dir, "rank_error.svg"), "utf8");
+      for (const m of results.models) {
+        assert.ok(svg.includes(`>${m.name}</text>`), m.name);
+      }
+      assert.ok(readFileSync(join(dir, "rank_error.png")).length > 0);
+      assert.ok(!page.includes("<figcaption>rank_error"));
+    },
+  );
+
+  await t.step(
     "rank against reconstruction error: a plot per threshold and the effective rank, a curve per model",
     () => {
       const part = section(page, "rank-error");

@@ -46,6 +46,8 @@ const RERENDERED = new Set([
   "spectrum.png",
   "rank_history.svg",
   "rank_history.png",
+  "rank_error.svg",
+  "rank_error.png",
   "mse_history.svg",
   "mse_history.png",
 ]);

@@ -433,6 +433,28 @@ export async function writeOutputs(
       );
       writeFileAtomic(join(dir, "rank_history.svg"), ranks.svg);
       writeFileAtomic(join(dir, "rank_history.png"), ranks.png);
+      if (ok.length >= 2) {
+        // Several methods: rank against reconstruction error, a curve each.
+        const byError = await linePlot(
+          ok.map((r) => ({
+            name: r.name,
+            points: r.history.map((h) => ({
+              x: h.valMse,
+              y: h.rank[key] ?? NaN,
+            })),
+          })),
+          {
+            title: `Latent rank (threshold ${key}) vs reconstruction error`,
+            xLabel: "validation MSE per pixel",
+            yLabel: `rank @ ${key}`,
+            logX: true,
+            markers: true,
+            legendTitle: "model",
+          },
+        );
+        writeFileAtomic(join(dir, "rank_error.svg"), byError.svg);
+        writeFileAtomic(join(dir, "rank_error.png"), byError.png);
+      }
     }
     const losses = await linePlot(
       ok.map((r) => ({
