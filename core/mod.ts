@@ -76,6 +76,7 @@ export {
   svd,
   type SvdOptions,
   type SvdResult,
+  topRightSingular,
   truncateRank,
   ZERO_SINGULAR,
 } from "./svd.ts";

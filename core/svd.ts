@@ -13,8 +13,11 @@
  * because it needs no data-dependent branching (a fixed number of sweeps,
  * no shifts, no deflation), converges quadratically, is backward stable and
  * resolves repeated eigenvalues, and each step is a matmul that every
- * backend has. Its gradient is not taken through the sweeps: the
- * eigen-decomposition carries its own (`tf.customGrad`).
+ * backend has. With fewer codes than dimensions (b < d), {@link nuclearNorm},
+ * {@link truncateRank} and {@link topRightSingular} solve the smaller
+ * b x b eigenproblem of Z Zᵀ = U Λ Uᵀ instead (the same non-zero values; a
+ * sweep costs O(n³) in the size n). Its gradient is not taken through the
+ * sweeps: the eigen-decomposition carries its own (`tf.customGrad`).
  *
  * Accuracy (float32, unit roundoff ε = 2^-24 ≈ 6e-8): forming G costs up to
  * b ε σ₁² per entry and Jacobi adds about d ε ‖G‖, so each eigenvalue is
@@ -393,6 +396,13 @@ export function svd(z: Tensor2D, options: SvdOptions = {}): SvdResult {
   });
 }
 
+/** Z Zᵀ [b, b] when b < d, else Zᵀ Z [d, d]. */
+function smallerGram(z: Tensor2D): Tensor2D {
+  return (z.shape[0] < z.shape[1]
+    ? tf.matMul(z, z, false, true)
+    : tf.matMul(z, z, true, false)) as Tensor2D;
+}
+
 /**
  * The nuclear norm ‖Z‖_* = Σ σᵢ of a batch of codes, with the minimum-norm
  * subgradient `U_r Vᵣᵀ` (values below {@link ZERO_SINGULAR} σ₁ count as
@@ -416,11 +426,64 @@ export function svd(z: Tensor2D, options: SvdOptions = {}): SvdResult {
  */
 export function nuclearNorm(z: Tensor2D, options: SvdOptions = {}): Scalar {
   return tf.tidy(() => {
-    const { values } = jacobiEigen(
+    // The smaller Gram matrix: Z Zᵀ [b, b] has the same non-zero
+    // eigenvalues as Zᵀ Z [d, d], and a sweep costs O(n³) in its size n.
+    const { values } = jacobiEigen(smallerGram(z), options);
+    return tf.sum(rootWithFloor(values)) as Scalar;
+  });
+}
+
+/**
+ * The top k right singular vectors V_k [d, k] of a batch of codes, with
+ * gradients. With fewer codes than dimensions (k <= b < d) they come from
+ * the smaller eigenproblem of Z Zᵀ = U Λ Uᵀ as `V_k = Zᵀ U_k diag(1/σ_k)`
+ * (a column is zero where σ is numerically zero); otherwise they are the
+ * leading eigenvectors of Zᵀ Z, as in {@link svd}. Signs are the
+ * eigen-solver's convention.
+ *
+ * @param z Codes [b, d].
+ * @param k How many vectors, 1..d.
+ * @param options The number of Jacobi sweeps.
+ * @returns V_k [d, k]; the caller disposes it.
+ * @throws {RangeError} When k is not an integer in [1, d].
+ *
+ * @example The leading direction of a rank-one batch
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { readFloat32, topRightSingular } from "@irmae/irmae/core";
+ * import assert from "node:assert/strict";
+ *
+ * const z = tf.tensor2d([[0, 3, 0], [0, -4, 0]]);
+ * const v = topRightSingular(z, 1);
+ * const [a, b, c] = await readFloat32(v);
+ * assert.ok(Math.abs(Math.abs(b!) - 1) < 1e-4 && Math.abs(a!) + Math.abs(c!) < 1e-4);
+ * tf.dispose([z, v]);
+ * ```
+ */
+export function topRightSingular(
+  z: Tensor2D,
+  k: number,
+  options: SvdOptions = {},
+): Tensor2D {
+  const [b, d] = z.shape;
+  if (!Number.isInteger(k) || k < 1 || k > d) {
+    throw new RangeError(
+      `The number of vectors k must be an integer in [1, ${d}], got ${k}`,
+    );
+  }
+  return tf.tidy(() => {
+    if (k <= b && b < d) {
+      const { values, vectors } = jacobiEigen(smallerGram(z), options);
+      const inverse = inverseWithFloor(rootWithFloor(values));
+      const u = tf.slice(vectors, [0, 0], [b, k]); // [b, k]
+      const scale = tf.slice(inverse, [0], [k]);
+      return tf.mul(tf.matMul(z, u, true, false), scale) as Tensor2D;
+    }
+    const { vectors } = jacobiEigen(
       tf.matMul(z, z, true, false) as Tensor2D,
       options,
     );
-    return tf.sum(rootWithFloor(values)) as Scalar;
+    return tf.slice(vectors, [0, 0], [d, k]) as Tensor2D;
   });
 }
 
@@ -462,6 +525,17 @@ export function truncateRank(
   }
   if (k === d) return tf.clone(z);
   if (k === 0) return tf.zerosLike(z);
+  const b = z.shape[0];
+  if (b < d) {
+    // Fewer codes than dimensions: Z_k = U_k U_kᵀ Z from the [b, b] Gram
+    // matrix Z Zᵀ = U Λ Uᵀ (the same projection, a smaller eigenproblem).
+    if (k >= b) return tf.clone(z);
+    return tf.tidy(() => {
+      const { vectors } = jacobiEigen(smallerGram(z), options);
+      const kept = tf.slice(vectors, [0, 0], [b, k]); // [b, k]
+      return tf.matMul(kept, tf.matMul(kept, z, true, false)) as Tensor2D;
+    });
+  }
   return tf.tidy(() => {
     const { vectors } = jacobiEigen(
       tf.matMul(z, z, true, false) as Tensor2D,

@@ -6,6 +6,7 @@ import {
   jacobiEigen,
   nuclearNorm,
   svd,
+  topRightSingular,
   truncateRank,
   ZERO_SINGULAR,
 } from "./svd.ts";
@@ -247,6 +248,71 @@ Deno.test("the SVD gradients agree with finite differences", async (t) => {
       "svd",
     ));
   tf.dispose([z, w]);
+  // Fewer rows than columns: the [b, b] Gram route of nuclearNorm() and
+  // truncateRank().
+  const wide = randomMatrix(5, 12, 10);
+  const wideW = randomMatrix(5, 12, 11);
+  await t.step(
+    "nuclear norm, 5 x 12",
+    () => checkDirectional((x) => nuclearNorm(x), wide, 12, "wide norm"),
+  );
+  await t.step(
+    "truncated reconstruction, 5 x 12, k = 2",
+    () =>
+      checkDirectional(
+        (x) => tf.sum(tf.mul(truncateRank(x, 2), wideW)) as tf.Scalar,
+        wide,
+        13,
+        "wide truncation",
+      ),
+  );
+  await t.step("the wide route agrees with the tall one", async () => {
+    const [a, b, c, e] = tf.tidy(() => [
+      nuclearNorm(wide),
+      nuclearNorm(tf.transpose(wide) as tf.Tensor2D),
+      truncateRank(wide, 2),
+      tf.transpose(truncateRank(tf.transpose(wide) as tf.Tensor2D, 2)),
+    ]);
+    const [na, nb] = [await readScalar(a!), await readScalar(b!)];
+    assert.ok(Math.abs(na - nb) <= 1e-4 * nb, `norms ${na}, ${nb}`);
+    const [x, y] = [await c!.data(), await e!.data()];
+    const gap = Math.max(...x.map((v, i) => Math.abs(v - y[i]!)));
+    assert.ok(gap <= 1e-4 * Math.max(...y.map(Math.abs)), `gap ${gap}`);
+    tf.dispose([a!, b!, c!, e!]);
+  });
+  await t.step(
+    "topRightSingular(): the wide route's projector is svd()'s",
+    async () => {
+      const [p, q] = tf.tidy(() => {
+        const vk = topRightSingular(wide, 3);
+        const { s, u, v } = svd(wide);
+        const v3 = tf.slice(v, [0, 0], [12, 3]);
+        tf.dispose([s, u]);
+        return [tf.matMul(vk, vk, false, true), tf.matMul(v3, v3, false, true)];
+      });
+      const [x, y] = [await readFloat32(p!), await readFloat32(q!)];
+      const gap = Math.max(...x.map((a, i) => Math.abs(a - y[i]!)));
+      assert.ok(gap <= 1e-4, `projector gap ${gap}`);
+      tf.dispose([p!, q!]);
+    },
+  );
+  await t.step(
+    "topRightSingular() gradient, 5 x 12, k = 2",
+    () =>
+      checkDirectional(
+        (x) =>
+          tf.tidy(() => {
+            const vk = topRightSingular(x, 2);
+            return tf.sum(
+              tf.mul(tf.matMul(tf.matMul(x, vk), vk, false, true), wideW),
+            ) as tf.Scalar;
+          }),
+        wide,
+        14,
+        "wide basis",
+      ),
+  );
+  tf.dispose([wide, wideW]);
 });
 
 Deno.test("jacobiEigen() decomposes symmetric matrices", async (t) => {

@@ -109,6 +109,11 @@ export interface LinePlotOptions {
    */
   logY?: boolean;
   /**
+   * Logarithmic x axis (non-positive x are left out).
+   * @default false
+   */
+  logX?: boolean;
+  /**
    * Smallest value drawn on a log axis; smaller values are raised to it.
    * @default 1e-8
    */
@@ -279,10 +284,11 @@ export async function linePlot(
   const names = seriesNames(series);
   const frame = resolveFrame(options, "series");
   const logY = options.logY ?? false;
+  const logX = options.logX ?? false;
   const rows: { series: string; x: number; y: number }[] = [];
   for (const { name, points } of series) {
     for (const { x, y } of points) {
-      if (Number.isFinite(x) && Number.isFinite(y)) {
+      if (Number.isFinite(x) && Number.isFinite(y) && (!logX || x > 0)) {
         rows.push({
           series: name,
           x,
@@ -300,7 +306,7 @@ export async function linePlot(
       point: options.markers ?? false,
     },
     encoding: {
-      x: quantitative("x", options.xLabel ?? "x", false),
+      x: quantitative("x", options.xLabel ?? "x", logX),
       y: quantitative("y", options.yLabel ?? "y", logY),
       color: colorEncoding(names, frame.legendTitle),
     },

@@ -38,7 +38,7 @@ import {
   REGULARIZER_CONTEXT_FIELDS,
 } from "../core/plugin.ts";
 import { Rng } from "../core/random.ts";
-import { svd } from "../core/svd.ts";
+import { topRightSingular } from "../core/svd.ts";
 import type {
   LatentOutput,
   LatentRegularizer,
@@ -162,8 +162,7 @@ export function createVrrae(options: VrraeOptions): Vrrae {
     forward(h: Tensor2D, training: boolean): Required<LatentOutput> {
       const noiseSeed = training ? noise.nextSeed() : 0;
       return tf.tidy(() => {
-        const { v } = svd(h, { sweeps: config.sweeps });
-        const basis = tf.slice(v, [0, 0], [d, k]); // [d, k]
+        const basis = topRightSingular(h, k, { sweeps: config.sweeps }); // [d, k]
         const mean = tf.matMul(h, basis); // [batch, k]
         const logvar = tf.add(tf.matMul(mean, weight), bias); // [batch, k]
         const coefficients = training

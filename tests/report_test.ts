@@ -23,7 +23,7 @@ import {
   REPORT_FILE,
   writeReport,
 } from "../experiments/report/report.ts";
-import { escapeHtml, html } from "../experiments/report/html.ts";
+import { escapeHtml, formatNumber, html } from "../experiments/report/html.ts";
 import { findCounterparts, paperSection } from "../experiments/report/paper.ts";
 import { listRuns, serveRuns } from "../experiments/report/serve.ts";
 import { assertSucceeded, runCli } from "./_helpers.ts";
@@ -161,7 +161,43 @@ Deno.test("buildReport() makes one self-contained page of a smoke run", async (t
           rows[i]!.includes(`>${at === undefined ? "never" : at.step}</td>`),
           `${m.name}: expected the AE's step ${at?.step}`,
         );
+        // The AE's effective rank at that step closes the row.
+        assert.ok(
+          rows[i]!.includes(
+            `>${formatNumber(at?.effectiveRank, 2)}</td></tr>`,
+          ),
+          `${m.name}: expected the AE's effective rank at the match`,
+        );
       });
+    },
+  );
+
+  await t.step(
+    "rank_error.svg is written for several models and shown once",
+    () => {
+      const svg = readFileSync(join(dir, "rank_error.svg"), "utf8");
+      for (const m of results.models) {
+        assert.ok(svg.includes(`>${m.name}</text>`), m.name);
+      }
+      assert.ok(readFileSync(join(dir, "rank_error.png")).length > 0);
+      assert.ok(!page.includes("<figcaption>rank_error"));
+    },
+  );
+
+  await t.step(
+    "rank against reconstruction error: a plot per threshold and the effective rank, a curve per model",
+    () => {
+      const part = section(page, "rank-error");
+      const svgs = [...part.matchAll(/<svg\b[\s\S]*?<\/svg>/g)].map((m) =>
+        m[0]
+      );
+      assert.equal(svgs.length, 3); // rank@1e-2, rank@1e-3, effective rank
+      for (const svg of svgs) {
+        assert.match(svg, /validation MSE per pixel/);
+        for (const m of results.models) {
+          assert.ok(svg.includes(`>${m.name}</text>`), m.name);
+        }
+      }
     },
   );
 

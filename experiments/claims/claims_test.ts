@@ -161,3 +161,85 @@ Deno.test("claims read what they state", async (t) => {
     assert.match(o.ours, /no gaussian Fréchet distance/);
   });
 });
+
+Deno.test("the rank methods' claims read each seed of a sweep", async (t) => {
+  const judge = (id: string, view: RunView) =>
+    judgeClaims(CLAIMS.filter((c) => c.id === id), {
+      [CLAIMS.find((c) => c.id === id)!.run]: view,
+    })[0]!;
+  const sweep = (seeds: Record<string, number>[]): RunView => ({
+    ...shapes({}),
+    cells: seeds.map((ranks, seed) => ({
+      values: { seed },
+      models: Object.entries(ranks).map(([n, r]) => model(n, r)),
+    })),
+  });
+  await t.step("ranks are averaged over the seeds", () => {
+    // Seed 1 alone would say LoRAE is not below the AE; the mean does.
+    const o = judge(
+      "lorae-rank-below-ae@cpu",
+      sweep([{ ae: 8, lorae: 3 }, { ae: 5, lorae: 6 }]),
+    );
+    assert.equal(o.status, "holds");
+    assert.match(o.ours, /ae 6\.5, lorae 4\.5 \(mean of 2 seed\(s\)\)/);
+    assert.equal(
+      judge(
+        "lorae-rank-below-ae@cpu",
+        sweep([{ ae: 5, lorae: 3 }, { ae: 5, lorae: 8 }]),
+      ).status,
+      "does not hold",
+    );
+  });
+  await t.step("a single run reads as one seed", () => {
+    const o = judge(
+      "irmae-wd-rank-below-ae@ci",
+      shapes({ ae: 6, "irmae-wd": 3 }),
+    );
+    assert.equal(o.status, "holds");
+    assert.match(o.ours, /mean of 1 seed/);
+  });
+  await t.step("equal error needs the AE's history in every seed", () => {
+    const history = (pairs: [number, number][]) =>
+      pairs.map(([valMse, rank], i) => ({
+        step: 100 * i,
+        images: 3200 * i,
+        trainLoss: NaN,
+        valMse,
+        rank: { "1e-2": rank, "1e-3": rank },
+        effectiveRank: rank / 2,
+        seconds: i,
+      }));
+    const cell = (aeHistory: [number, number][], lorae: number) => ({
+      values: {},
+      models: [
+        model("ae", 6, { history: history(aeHistory) }),
+        model("lorae", lorae, { valMse: 0.02 }),
+      ],
+    });
+    const view = {
+      ...shapes({}),
+      cells: [
+        cell([[0.1, 2], [0.02, 5], [0.01, 6]], 3),
+        cell([[0.1, 2], [0.03, 4], [0.015, 7]], 3),
+      ],
+    };
+    // Seed 0 matches at rank 5, seed 1 at rank 7: mean 6 against 3.
+    const o = judge("lorae-equal-error@cpu", view);
+    assert.equal(o.status, "holds");
+    assert.match(o.ours, /lorae rank@1e-3 3\.0; AE at equal val MSE 6\.0/);
+    view.cells[1] = cell([[0.1, 2], [0.03, 4]], 3);
+    assert.equal(judge("lorae-equal-error@cpu", view).status, "does not hold");
+  });
+  await t.step("VRRAE's FID claim compares each model's own sampler", () => {
+    const fid = (f: Record<string, number>) => ({ fid: f });
+    const view = shapes({});
+    view.models = [
+      model("vrrae", 10, fid({ "basis-prior": 20, gaussian: 50 })),
+      model("vae", 10, fid({ prior: 30, gaussian: 10 })),
+      model("rrae", 10, fid({ gaussian: 25 })),
+    ];
+    assert.equal(judge("vrrae-mnist-fid@cpu", view).status, "holds");
+    view.models[2] = model("rrae", 10, fid({ gaussian: 15 }));
+    assert.equal(judge("vrrae-mnist-fid@cpu", view).status, "does not hold");
+  });
+});

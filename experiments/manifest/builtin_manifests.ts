@@ -38,6 +38,9 @@ import mnistClassification from "../manifests/mnist-classification.yaml" with {
   type: "text",
 };
 import rankMethods from "../manifests/rank-methods.yaml" with { type: "text" };
+import rankMethodsMnist from "../manifests/rank-methods-mnist.yaml" with {
+  type: "text",
+};
 import shapes from "../manifests/shapes.yaml" with { type: "text" };
 import shapesPaper from "../manifests/shapes-paper.yaml" with { type: "text" };
 
@@ -58,6 +61,7 @@ export const BUILTIN_MANIFESTS: Readonly<Record<string, string>> = {
   "mnist": mnist,
   "mnist-classification": mnistClassification,
   "rank-methods": rankMethods,
+  "rank-methods-mnist": rankMethodsMnist,
   "shapes": shapes,
   "shapes-paper": shapesPaper,
 };

@@ -255,6 +255,12 @@ export function manifestSchema(registries: Registries): ZodType {
       train: int(1, 100000).default(256),
       val: int(2, 100000).default(64),
       evalEvery: int(1, 10000).default(3),
+      // Under --smoke, these values replace those of the same keys of the
+      // sweep's grid (fewer cells); a key the grid lacks is an error.
+      grid: z.record(
+        z.string(),
+        z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
+      ).optional(),
     }).optional(),
     models: z.array(z.strictObject({
       name: z.string().regex(KEBAB, "expected a kebab-case name"),

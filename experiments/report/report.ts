@@ -47,6 +47,8 @@ const RERENDERED = new Set([
   "spectrum.png",
   "rank_history.svg",
   "rank_history.png",
+  "rank_error.svg",
+  "rank_error.png",
   "mse_history.svg",
   "mse_history.png",
 ]);
@@ -907,13 +909,15 @@ function matchedSection(
   if (compared === undefined) return undefined;
   const base = compared.baseline;
   const keys = [...new Set(compared.rows.flatMap((r) => Object.keys(r.rank)))];
-  const rows = compared.rows.map(({ name, valMse, rank, at }) =>
+  const rows = compared.rows.map(({ name, valMse, rank, effectiveRank, at }) =>
     html`<tr><td>${name}</td><td class="num">${formatNumber(valMse)}</td>${
       keys.map((k) => html`<td class="num">${formatNumber(rank[k])}</td>`)
-    }<td class="num">${at === undefined ? "never" : String(at.step)}</td><td
+    }<td class="num">${formatNumber(effectiveRank, 2)}</td><td class="num">${
+      at === undefined ? "never" : String(at.step)
+    }</td><td
       class="num">${formatNumber(at?.valMse)}</td>${
       keys.map((k) => html`<td class="num">${formatNumber(at?.rank[k])}</td>`)
-    }</tr>`
+    }<td class="num">${formatNumber(at?.effectiveRank, 2)}</td></tr>`
   );
   return html`
     <p
@@ -922,13 +926,68 @@ function matchedSection(
       <thead>
         <tr><th>model</th><th>val MSE</th>${keys.map((k) =>
           html`<th>rank@${k}</th>`
-        )}<th>${base} step</th><th>${base} val MSE</th>${keys.map((k) =>
-          html`<th>${base} rank@${k}</th>`
-        )}</tr>
+        )}<th>eff. rank</th><th>${base} step</th><th>${base} val MSE</th>${keys
+          .map((k) =>
+            html`<th>${base} rank@${k}</th>`
+          )}<th>${base} eff. rank</th></tr>
       </thead>
       <tbody>${rows}</tbody>
     </table>
   `;
+}
+
+/**
+ * Rank against reconstruction error, one curve per model (each point an
+ * evaluation during training, at each rank threshold recorded): which
+ * method reaches an error with the fewest latent directions. Only for runs
+ * with at least two models with a history; `undefined` otherwise.
+ */
+async function rankErrorSection(
+  models: ModelView[],
+): Promise<Html | undefined> {
+  const withHistory = models.filter((m) => history(m).length > 0);
+  if (withHistory.length < 2) return undefined;
+  const keys = [
+    ...new Set(
+      withHistory.flatMap((m) =>
+        history(m).flatMap((h) => Object.keys(h.rank ?? {}))
+      ),
+    ),
+  ];
+  const byError = (y: (h: EvalRecord) => number | undefined) =>
+    withHistory.map((m) => ({
+      name: m.name,
+      points: history(m).map((h) => ({ x: h.valMse, y: Number(y(h) ?? NaN) }))
+        .filter((p) => Number.isFinite(p.x) && p.x > 0 && Number.isFinite(p.y)),
+    })).filter((s) => s.points.length > 0);
+  const plots: Html[] = [];
+  const panels: [string, (h: EvalRecord) => number | undefined][] = [
+    ...keys.map((k): [string, (h: EvalRecord) => number | undefined] => [
+      `rank @ ${k}`,
+      (h) => h.rank?.[k],
+    ]),
+    ["effective rank", (h) => h.effectiveRank],
+  ];
+  for (const [label, y] of panels) {
+    const series = byError(y);
+    plots.push(
+      series.length === 0
+        ? missing(`${label}: no finite values recorded.`)
+        : await plotOrNote(
+          `Latent ${label} against validation MSE, one curve per model (each point an evaluation during training; lower left is better)`,
+          () =>
+            linePlot(series, {
+              title: `Latent ${label} vs reconstruction error`,
+              xLabel: "validation MSE per pixel",
+              yLabel: label,
+              logX: true,
+              markers: true,
+              legendTitle: "model",
+            }),
+        ),
+    );
+  }
+  return html`<div class="plots">${plots}</div>`;
 }
 
 /** What the report left out because links led out of the run folder. */
@@ -999,6 +1058,7 @@ export async function buildReport(runDir: string): Promise<string> {
 
   const sweep = sweepSection(files, dir);
   const matched = matchedSection(models, manifest);
+  const rankError = await rankErrorSection(models);
   const fid = fidSection(files, dir);
   const classification = classificationSection(files, dir);
   const claims = claimsSection(dir, files);
@@ -1021,6 +1081,13 @@ export async function buildReport(runDir: string): Promise<string> {
         "matched",
         "At equal reconstruction error",
         matched,
+      ] as [string, string, Html]]
+      : []),
+    ...(rankError
+      ? [[
+        "rank-error",
+        "Rank against reconstruction error",
+        rankError,
       ] as [string, string, Html]]
       : []),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],

@@ -256,6 +256,31 @@ export function readManifestFile(path: string): string {
 }
 
 /**
+ * Under `--smoke`, the manifest's `smoke.grid` values replace the grid's
+ * (a smaller sweep); otherwise the manifest as it is.
+ */
+function smokeGrid(
+  raw: Record<string, unknown>,
+  smoke: boolean,
+  file: string,
+): Record<string, unknown> {
+  const small = (raw.smoke as { grid?: Record<string, unknown> } | undefined)
+    ?.grid;
+  if (!smoke || small === undefined) return raw;
+  const grid = raw.grid as Record<string, unknown>;
+  const unknown = Object.keys(small).filter((k) => !Object.hasOwn(grid, k));
+  if (unknown.length > 0) {
+    throw new ManifestError(file, [{
+      path: `smoke.grid.${unknown[0]}`,
+      message: `the grid has no key ${unknown[0]} (it has ${
+        Object.keys(grid).join(", ")
+      })`,
+    }]);
+  }
+  return { ...raw, grid: { ...grid, ...small } };
+}
+
+/**
  * Refuses a `--set` of a field a sweep's grid sets: every cell would train
  * with the grid's value and the `--set` would be silently ignored.
  */
@@ -361,7 +386,7 @@ export async function loadExperiment(
   checkOverridesAgainstGrid(raw.grid, resolveOptions.overrides, file);
   const cells: ResolvedCell[] = raw.grid === undefined
     ? []
-    : expandGrid(raw, file).map((c) => ({
+    : expandGrid(smokeGrid(raw, resolveOptions.smoke, file), file).map((c) => ({
       id: c.id,
       values: c.values,
       manifest: resolveRawManifest(c.raw, registries, {

@@ -175,3 +175,37 @@ Deno.test("loadExperiment() keeps image-folder scans in cacheDir for buildDatase
     assert.match(said[0]!, /^Scan record .* is unusable \(format: /);
   });
 });
+
+Deno.test("loadExperiment() takes a sweep's smoke.grid under --smoke only", async (t) => {
+  const sweep = `${MANIFEST}\ngrid:\n  seed: [0, 1, 2]\n  latentDim: [4, 8]\n`;
+  const load = (text: string, smoke: boolean) =>
+    loadExperiment({ text, file: "sweep.yaml" }, {
+      smoke,
+      skipPreflight: true,
+    });
+  await t.step(
+    "the smoke values replace the grid's of the same key",
+    async () => {
+      const text = `${sweep}smoke: { grid: { seed: [1] } }\n`;
+      const full = await load(text, false);
+      assert.equal(full.cells.length, 6);
+      const small = await load(text, true);
+      assert.deepEqual(small.cells.map((c) => c.values), [
+        { seed: 1, latentDim: 4 },
+        { seed: 1, latentDim: 8 },
+      ]);
+    },
+  );
+  await t.step("without smoke.grid --smoke keeps every cell", async () => {
+    assert.equal((await load(sweep, true)).cells.length, 6);
+  });
+  await t.step("a key the grid lacks is a ManifestError", async () => {
+    assert.match(
+      await messageOf(
+        () => load(`${sweep}smoke: { grid: { lr: [1] } }\n`, true),
+        ManifestError,
+      ),
+      /smoke\.grid\.lr: the grid has no key lr \(it has seed, latentDim\)/,
+    );
+  });
+});

@@ -34,6 +34,8 @@ export interface MatchedRow {
   valMse: number;
   /** Its final ranks, keyed by threshold. */
   rank: Record<string, number>;
+  /** Its final effective rank, when reported. */
+  effectiveRank?: number;
   /** The baseline's first evaluation at least as good, if any. */
   at: EvalRecord | undefined;
 }
@@ -54,6 +56,7 @@ export function equalErrorComparison(
     status?: string;
     valMse: number;
     rank: Record<string, number>;
+    effectiveRank?: number;
     history?: readonly EvalRecord[];
   }[],
 ): { baseline: string; rows: MatchedRow[] } | undefined {
@@ -71,6 +74,7 @@ export function equalErrorComparison(
       name: r.name,
       valMse: r.valMse,
       rank: r.rank,
+      effectiveRank: r.effectiveRank,
       at: atMatchedError(base.history!, r.valMse),
     }));
   return rows.length === 0 ? undefined : { baseline, rows };

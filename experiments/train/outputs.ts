@@ -238,19 +238,23 @@ function matchedMarkdown(
     "",
     `| model | val MSE | ${
       keys.map((k) => `rank@${k}`).join(" | ")
-    } | ${base} step | ${base} val MSE | ${
+    } | eff. rank | ${base} step | ${base} val MSE | ${
       keys.map((k) => `${base} rank@${k}`).join(" | ")
-    } |`,
-    `|---|---|${keys.map(() => "---").join("|")}|---|---|${
+    } | ${base} eff. rank |`,
+    `|---|---|${keys.map(() => "---").join("|")}|---|---|---|${
       keys.map(() => "---").join("|")
-    }|`,
+    }|---|`,
   ];
-  for (const { name, valMse, rank, at } of compared.rows) {
+  for (const { name, valMse, rank, effectiveRank, at } of compared.rows) {
+    const eff = (x: number | undefined) =>
+      x === undefined || !Number.isFinite(x) ? "—" : fmt(x, 2);
     lines.push(
       `| ${name} | ${fmt(valMse)} | ${
         keys.map((k) => rank[k] ?? "—").join(" | ")
-      } | ${at?.step ?? "never"} | ${at ? fmt(at.valMse) : "—"} | ${
-        keys.map((k) => at?.rank[k] ?? "—").join(" | ")
+      } | ${eff(effectiveRank)} | ${at?.step ?? "never"} | ${
+        at ? fmt(at.valMse) : "—"
+      } | ${keys.map((k) => at?.rank[k] ?? "—").join(" | ")} | ${
+        eff(at?.effectiveRank)
       } |`,
     );
   }
@@ -440,6 +444,28 @@ export async function writeOutputs(
       );
       writeFileAtomic(join(dir, "rank_history.svg"), ranks.svg);
       writeFileAtomic(join(dir, "rank_history.png"), ranks.png);
+      if (ok.length >= 2) {
+        // Several methods: rank against reconstruction error, a curve each.
+        const byError = await linePlot(
+          ok.map((r) => ({
+            name: r.name,
+            points: r.history.map((h) => ({
+              x: h.valMse,
+              y: h.rank[key] ?? NaN,
+            })),
+          })),
+          {
+            title: `Latent rank (threshold ${key}) vs reconstruction error`,
+            xLabel: "validation MSE per pixel",
+            yLabel: `rank @ ${key}`,
+            logX: true,
+            markers: true,
+            legendTitle: "model",
+          },
+        );
+        writeFileAtomic(join(dir, "rank_error.svg"), byError.svg);
+        writeFileAtomic(join(dir, "rank_error.png"), byError.png);
+      }
     }
     const losses = await linePlot(
       ok.map((r) => ({
