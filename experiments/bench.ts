@@ -81,6 +81,9 @@ Options:
   --repeat N          alternate our measurement and torch's N times (default 1)
   --cases a,b         only these cases
   --quick             fewer steps (3 + 10 training, 1 + 4 inference)
+  --smoke             a test of the bench itself, e.g. on a software GPU
+                      adapter: 1 + 2 training steps of batch 4, one
+                      inference batch of 16, no PyTorch, no roofline
   --json PATH         write every figure here (default bench.json)
   -h, --help          this text`;
 
@@ -126,6 +129,8 @@ const CASES: BenchCase[] = [
 
 /** How many steps to time. */
 interface Budget {
+  trainBatch: number;
+  inferBatch: number;
   trainSteps: number;
   trainWarmup: number;
   inferRuns: number;
@@ -134,22 +139,31 @@ interface Budget {
 
 /** As torch_reference.py: 20 + 50 training steps, 5 + 20 inference runs. */
 const FULL: Budget = {
+  trainBatch: 32,
+  inferBatch: 256,
   trainSteps: 50,
   trainWarmup: 20,
   inferRuns: 20,
   inferWarmup: 5,
 };
 const QUICK: Budget = {
+  trainBatch: 32,
+  inferBatch: 256,
   trainSteps: 10,
   trainWarmup: 3,
   inferRuns: 4,
   inferWarmup: 1,
 };
+const SMOKE: Budget = {
+  trainBatch: 4,
+  inferBatch: 16,
+  trainSteps: 2,
+  trainWarmup: 1,
+  inferRuns: 1,
+  inferWarmup: 0,
+};
 /** Training steps profiled per case for the roofline. */
 const PROFILE_STEPS = 10;
-
-const TRAIN_BATCH = 32;
-const INFER_BATCH = 256;
 
 /** A wasm kernel variant (see USAGE). */
 type Variant = "auto" | "direct" | "plain" | "xnnpack" | "unfused";
@@ -399,14 +413,14 @@ async function measureCase(
   const ae = buildCase(c);
   const optimizer = createAdam(ae.variables, { lr: 1e-4, fused: fusedAdam });
   const x = tf.randomUniform(
-    [TRAIN_BATCH, ...c.imageShape],
+    [budget.trainBatch, ...c.imageShape],
     -1,
     1,
     "float32",
     3,
   );
   const xInfer = tf.randomUniform(
-    [INFER_BATCH, ...c.imageShape],
+    [budget.inferBatch, ...c.imageShape],
     -1,
     1,
     "float32",
@@ -445,11 +459,11 @@ async function measureCase(
     const trainStepMs = median(stepMs);
     const inferBatchMs = median(inferMs);
     const result: CaseResult = {
-      trainImagesPerSec: round(TRAIN_BATCH * 1000 / trainStepMs),
+      trainImagesPerSec: round(budget.trainBatch * 1000 / trainStepMs),
       trainImagesPerCpuSec: round(
-        TRAIN_BATCH * budget.trainSteps / cpuSeconds,
+        budget.trainBatch * budget.trainSteps / cpuSeconds,
       ),
-      inferImagesPerSec: round(INFER_BATCH * 1000 / inferBatchMs),
+      inferImagesPerSec: round(budget.inferBatch * 1000 / inferBatchMs),
       trainStepMs: round(trainStepMs, 2),
       inferBatchMs: round(inferBatchMs, 2),
       peakRssMiB: round(peakRss / 2 ** 20),
@@ -916,6 +930,7 @@ async function main(): Promise<void> {
       repeat: { type: "string", default: "1" },
       cases: { type: "string" },
       quick: { type: "boolean", default: false },
+      smoke: { type: "boolean", default: false },
       json: { type: "string", default: "bench.json" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -928,7 +943,7 @@ async function main(): Promise<void> {
     console.error(message);
     Deno.exit(2);
   };
-  const budget = values.quick ? QUICK : FULL;
+  const budget = values.smoke ? SMOKE : values.quick ? QUICK : FULL;
   const counts = (flag: string, text: string) => {
     const list = text.split(",").map(Number);
     if (!list.every((t) => Number.isInteger(t) && t >= 1)) {
@@ -963,7 +978,7 @@ async function main(): Promise<void> {
   }
   const cases = CASES.filter((c) => wanted.includes(c.name));
   tf.env().set("PROD", true);
-  const roofline = !values["no-roofline"];
+  const roofline = !values["no-roofline"] && !values.smoke;
 
   const skipped: string[] = [];
   const loadBefore = Deno.loadavg();
@@ -974,8 +989,11 @@ async function main(): Promise<void> {
     wantWebgpu = await realGpuInChild(skipped);
   }
 
-  const torchAt = values["no-torch"] ? undefined : await findTorch();
+  const torchAt = values["no-torch"] || values.smoke
+    ? undefined
+    : await findTorch();
   if (values["no-torch"]) skipped.push("torch: --no-torch");
+  else if (values.smoke) skipped.push("torch: --smoke");
   else if (!torchAt) {
     skipped.push(`torch: none of ${PYTHONS.join(", ")} imports torch`);
   }
@@ -1012,6 +1030,7 @@ async function main(): Promise<void> {
     } else if (wantWasm) {
       const passOn = [
         ...(values.quick ? ["--quick"] : []),
+        ...(values.smoke ? ["--smoke"] : []),
         ...(values.cases ? [`--cases=${values.cases}`] : []),
         `--variants=${values.variants}`,
         ...(roofline ? [] : ["--no-roofline"]),
@@ -1093,8 +1112,8 @@ async function main(): Promise<void> {
     },
     budget,
     repeat,
-    trainBatch: TRAIN_BATCH,
-    inferBatch: INFER_BATCH,
+    trainBatch: budget.trainBatch,
+    inferBatch: budget.inferBatch,
     results,
     torch,
     ratios,
