@@ -159,7 +159,8 @@ nvidia_driver() {
       export __EGL_VENDOR_LIBRARY_FILENAMES="$egl"
     fi
   else
-    say "no NVIDIA Vulkan ICD found; the loader uses what it finds ($(ls $dirs 2>/dev/null | tr '\n' ' '))"
+    say "no NVIDIA Vulkan ICD found; the loader takes what it finds:" \
+      "$(find $dirs -maxdepth 1 -name '*.json' 2>/dev/null | tr '\n' ' ')"
   fi
 }
 
