@@ -48,8 +48,8 @@ type PartName = typeof PARTS[number];
 /** Each part's time limit in seconds; together within the default budget. */
 const DEFAULT_LIMITS: Record<PartName, number> = {
   adapter: 20,
-  parity: 80,
-  bench: 130,
+  parity: 100,
+  bench: 120,
   train: 100,
   paper: 120,
 };
@@ -206,7 +206,9 @@ function descendants(pid: number): number[] {
 async function run(
   args: string[],
   limitSeconds: number,
-): Promise<{ code: number; timedOut: boolean; output: string }> {
+): Promise<
+  { code: number; signal: string | null; timedOut: boolean; output: string }
+> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: ROOT,
@@ -229,10 +231,14 @@ async function run(
   const dec = new TextDecoder();
   return {
     code: out.code,
+    signal: out.signal,
     timedOut,
     output: dec.decode(out.stdout) + dec.decode(out.stderr),
   };
 }
+
+const signalText = (signal: string | null) =>
+  signal === null ? "" : ` (${signal})`;
 
 /** Test steps that passed and failed, from Deno's test output. */
 function testCounts(output: string): { passed: number; failed: number } {
@@ -447,7 +453,9 @@ async function trainPart(
   if (r.code !== 0 || !existsSync(join(dir, "results.json"))) {
     return {
       status: "failed",
-      reason: r.timedOut ? `over ${limit} s` : `see ${log}`,
+      reason: r.timedOut
+        ? `over ${limit} s`
+        : `exit code ${r.code}${signalText(r.signal)}, see ${log}`,
       steps,
     };
   }
@@ -641,7 +649,9 @@ async function check(o: Options): Promise<number> {
     return {
       status: r.code === 0 && counts.passed > 0 ? "passed" : "failed",
       ...(r.timedOut ? { reason: `over ${limit} s` } : {}),
-      ...(r.code !== 0 && !r.timedOut ? { reason: `see ${log}` } : {}),
+      ...(r.code !== 0 && !r.timedOut
+        ? { reason: `exit code ${r.code}${signalText(r.signal)}, see ${log}` }
+        : {}),
       ...counts,
       log,
     };
@@ -666,7 +676,9 @@ async function check(o: Options): Promise<number> {
     if (r.code !== 0 || !existsSync(file)) {
       return {
         status: "failed",
-        reason: r.timedOut ? `over ${limit} s` : `see ${log}`,
+        reason: r.timedOut
+          ? `over ${limit} s`
+          : `exit code ${r.code}${signalText(r.signal)}, see ${log}`,
       };
     }
     const results = JSON.parse(readFileSync(file, "utf8"));

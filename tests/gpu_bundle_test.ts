@@ -151,6 +151,55 @@ async function runOffline(
   return { ...r, out, work };
 }
 
+/**
+ * A bare machine, simulated: `/` as an overlay in a mount namespace of its
+ * own, without the Vulkan loader and libGLdispatch (removed in the overlay),
+ * where run.sh installs them from the bundle into `/` as on a GPU machine
+ * and finds the adapter through them. Undefined where no overlay mounts
+ * (not root, no mount namespace).
+ */
+async function runInBareRoot() {
+  const ns = await runCommand("unshare", ["-m", "true"]).catch(() => null);
+  if (ns === null || ns.code !== 0) return undefined;
+  const root = tempDir("irmae-gpu-root-");
+  const out = tempDir("irmae-gpu-out-");
+  const home = tempDir("irmae-gpu-home-");
+  const path = pathWithout([]);
+  const script = `set -e
+m="$1/m"
+mkdir -p "$1/u" "$1/w" "$m"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$1/u,workdir=$1/w" "$m" || exit 99
+for d in /proc /dev /sys "$2" "$3" "$4" "$5"; do
+  mkdir -p "$m$d"
+  mount --rbind "$d" "$m$d"
+done
+chroot "$m" /bin/bash -c '
+  for f in $(ldconfig -p | sed -nE "s/^[[:space:]]*lib(vulkan.so.1|GLdispatch.so.0) .*=> //p"); do
+    rm -f "$f"*
+  done
+  ldconfig
+  ! ldconfig -p | grep -q "libvulkan.so.1 (" || exit 98
+  env -i PATH="$3" HOME="$4" OUT="$2" GPU_WORK=/tmp/irmae-gpu-bare \
+    bash "$1/run.sh" --allow-software --skip parity,bench,train,paper
+' chroot "$2" "$3" "$4" "$5"
+`;
+  const r = await runCommand("unshare", [
+    "-m",
+    "-n",
+    "bash",
+    "-c",
+    script,
+    "bare-root",
+    root,
+    BUNDLE,
+    out,
+    path,
+    home,
+  ]);
+  if (r.code === 99 || r.code === 98) return undefined;
+  return { ...r, out };
+}
+
 Deno.test({
   name: "the GPU bundle runs gpu-check offline on the software adapter",
   ignore: skip !== undefined,
@@ -200,6 +249,24 @@ Deno.test({
         "libvulkan.so.1 not unpacked",
       );
     });
+
+    await t.step(
+      "on a machine without the loader it installs what is missing into /",
+      async () => {
+        const r = await runInBareRoot();
+        if (r === undefined) {
+          console.log("SKIPPED this step: cannot mount an overlay root");
+          return;
+        }
+        const log = readFileSync(join(r.out, "run.log"), "utf8");
+        assert.equal(r.code, 0, `${r.stderr}\n${log}`);
+        assert.match(log, /unpacked libvulkan1 libglvnd0 into \/ \(ldconfig\)/);
+        const report = JSON.parse(
+          readFileSync(join(r.out, "gpu-check.json"), "utf8"),
+        );
+        assert.equal(report.adapter.status, "passed");
+      },
+    );
 
     // deno-lint-ignore no-explicit-any
     let report: any;

@@ -15,10 +15,10 @@
 #   OUT              results folder (default ./gpu-check-out)
 #   GPU_WORK         work folder, emptied first
 #                    (default ${TMPDIR:-/tmp}/irmae-gpu-check)
-#   GPU_GL_PREFIX    where the .debs are unpacked: "/" (then ldconfig) or a
-#                    folder, used through LD_LIBRARY_PATH. Default: none
-#                    when ldconfig knows a libvulkan.so.1, else "/" as root,
-#                    else $GPU_WORK/gl
+#   GPU_GL_PREFIX    a folder to unpack all the .debs into, used through
+#                    LD_LIBRARY_PATH. Default: the packages whose library
+#                    ldconfig does not know go into "/" as root (then
+#                    ldconfig), else into $GPU_WORK/gl
 #   GPU_SETUP_LIMIT  seconds for unpacking (default 45)
 #   GPU_CHECK_LIMIT  seconds for gpu-check as a whole, a backstop over its
 #                    own --budget (default 400)
@@ -90,30 +90,39 @@ setup() {
 }
 export -f setup unxz_cat
 
-# The Vulkan loader: the machine's, or the bundle's .debs.
+# Each Debian package and the library that shows a machine has it.
+DEB_LIBS="libvulkan1:libvulkan.so.1 libglvnd0:libGLdispatch.so.0 libegl1:libEGL.so.1
+  libgl1:libGL.so.1 libglx0:libGLX.so.0 libopengl0:libOpenGL.so.0 libgles2:libGLESv2.so.2"
+
+# The Vulkan loader and its GL companions: the bundle's .debs of those the
+# machine lacks (all of them into GPU_GL_PREFIX when that is set).
 vulkan_loader() {
-  local prefix="${GPU_GL_PREFIX:-}"
-  if [ -z "$prefix" ]; then
-    if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
-      say "the machine has a Vulkan loader: $(ldconfig -p | grep -m1 'libvulkan\.so\.1' | sed 's/.*=> //')"
-      return 0
-    elif [ "$(id -u)" = 0 ]; then
-      prefix=/
-    else
-      prefix="$WORK/gl"
+  local prefix="${GPU_GL_PREFIX:-}" known pair wanted=()
+  known="$(ldconfig -p 2>/dev/null || true)"
+  for pair in $DEB_LIBS; do
+    if [ -n "$prefix" ] || ! grep -q "^[[:space:]]*${pair#*:} (" <<<"$known"; then
+      wanted+=("${pair%%:*}")
     fi
+  done
+  if [ ${#wanted[@]} -eq 0 ]; then
+    say "the machine has the Vulkan loader and its GL companions:" \
+      "$(grep -m1 'libvulkan\.so\.1 (' <<<"$known" | sed 's/.*=> //')"
+    return 0
+  fi
+  if [ -z "$prefix" ]; then
+    if [ "$(id -u)" = 0 ]; then prefix=/; else prefix="$WORK/gl"; fi
   fi
   mkdir -p "$prefix"
-  for deb in "$BUNDLE"/debs/*.deb; do
-    deb_extract "$deb" "$prefix" || return 1
+  for pkg in "${wanted[@]}"; do
+    deb_extract "$(ls "$BUNDLE"/debs/"${pkg}"_*.deb | head -n 1)" "$prefix" || return 1
   done
   if [ "$prefix" = / ]; then
     ldconfig
-    say "unpacked $(ls "$BUNDLE"/debs | tr '\n' ' ')into / (ldconfig)"
+    say "unpacked ${wanted[*]} into / (ldconfig)"
   else
     local libs="$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu"
     export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    say "unpacked $(ls "$BUNDLE"/debs | tr '\n' ' ')into $prefix (LD_LIBRARY_PATH)"
+    say "unpacked ${wanted[*]} into $prefix (LD_LIBRARY_PATH)"
   fi
 }
 
