@@ -471,12 +471,17 @@ async function trainPart(
 }
 
 /** Steps of the `train` part that fit `limit` at the bench's webgpu speed. */
-function autoTrainSteps(bench: unknown, limit: number): number {
+function autoTrainSteps(
+  bench: unknown,
+  limit: number,
+  batch: number,
+): number {
   const ips = benchSpeed(bench, "webgpu", "shapes-irmae-l4") ??
     benchSpeed(bench, "webgpu", "shapes-ae");
   if (ips === undefined) return 1000;
-  // Two models share the GPU; evaluations and start-up take the rest.
-  const steps = Math.floor(0.4 * limit * (ips / 2) / SHAPES_BATCH);
+  // Two models share the GPU. Start-up, data, evaluations, plots: about
+  // 15 s on a GPU machine's CPU (50 s on 2 shared cores); 40 s set aside.
+  const steps = Math.floor(0.6 * Math.max(0, limit - 40) * (ips / 2) / batch);
   return Math.max(20, Math.min(MAX_TRAIN_STEPS, steps));
 }
 
@@ -484,7 +489,11 @@ function autoTrainSteps(bench: unknown, limit: number): number {
  * Steps of the `paper` slice that fit `limit` at the `train` part's speed,
  * or undefined when the train part gave no speed.
  */
-function autoPaperSteps(train: PartResult, limit: number): number | undefined {
+function autoPaperSteps(
+  train: PartResult,
+  limit: number,
+  batch: number,
+): number | undefined {
   const models = train.models as
     | { imagesPerSecond: number; seconds: number }[]
     | undefined;
@@ -494,7 +503,14 @@ function autoPaperSteps(train: PartResult, limit: number): number | undefined {
   // its training loops, taken 1.5 times (the paper evaluates 10k images).
   const overhead = train.seconds - Math.max(...models.map((m) => m.seconds));
   const usable = limit - 1.5 * overhead - 10;
-  return Math.floor(0.6 * usable * ips / SHAPES_BATCH);
+  return Math.floor(0.6 * usable * ips / batch);
+}
+
+/** The batch a list of `--set key=value` gives the shapes manifests. */
+function batchOf(sets: string[]): number {
+  const set = sets.findLast((s) => s.startsWith("train.batchSize="));
+  const n = Number(set?.split("=")[1]);
+  return Number.isInteger(n) && n > 0 ? n : SHAPES_BATCH;
 }
 
 /** Prints the figures that matter, a few lines. */
@@ -693,7 +709,7 @@ async function check(o: Options): Promise<number> {
   const train = await part("train", (limit) => {
     if (!adapter.found) return Promise.resolve(noAdapter());
     const steps = o.steps === "auto"
-      ? autoTrainSteps(bench.results, limit)
+      ? autoTrainSteps(bench.results, limit, batchOf(o.set))
       : o.steps;
     return trainPart(
       "shapes",
@@ -708,7 +724,7 @@ async function check(o: Options): Promise<number> {
   await part("paper", (limit) => {
     if (!adapter.found) return Promise.resolve(noAdapter());
     const steps = o.paperSteps === "auto"
-      ? autoPaperSteps(train, limit)
+      ? autoPaperSteps(train, limit, batchOf(o["paper-set"]))
       : o.paperSteps;
     if (steps === undefined) {
       return Promise.resolve<PartOutcome>({
