@@ -11,8 +11,8 @@
  * wasm, and short shapes and shapes-paper trainings with their rank curves.
  *
  * Skipped with a visible SKIPPED line where the namespace cannot be made,
- * Deno finds no WebGPU adapter, or the bundle's Debian packages cannot be
- * downloaded.
+ * xz, tar or python3 is missing, Deno finds no WebGPU adapter, or the
+ * bundle's Debian packages cannot be downloaded.
  */
 import assert from "node:assert/strict";
 import {
@@ -67,6 +67,10 @@ async function why(): Promise<string | undefined> {
   const ns = await runCommand("unshare", ["-n", "true"]).catch(() => null);
   if (ns === null || ns.code !== 0) {
     return "cannot make a network namespace (unshare -n)";
+  }
+  for (const tool of ["xz", "tar", "python3"]) {
+    const r = await runCommand(tool, ["--version"]).catch(() => null);
+    if (r === null || r.code !== 0) return `${tool} is not installed`;
   }
   const adapter = await (globalThis.navigator as {
     gpu?: { requestAdapter(): Promise<unknown> };
