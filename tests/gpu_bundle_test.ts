@@ -269,6 +269,8 @@ Deno.test({
           readFileSync(join(r.out, "gpu-check.json"), "utf8"),
         );
         assert.equal(report.adapter.status, "passed");
+        // Through Vulkan, not wgpu's GL fallback.
+        assert.equal(report.adapter.vulkanOnly.sameAdapter, true);
       },
     );
 
@@ -304,6 +306,8 @@ Deno.test({
         assert.equal(report.adapter.software, true);
         assert.match(report.adapter.description, /llvmpipe/);
         assert.match(report.environment.LD_LIBRARY_PATH, /\/gl\/usr\/lib/);
+        // Through Vulkan (the bundle's loader), not wgpu's GL fallback.
+        assert.equal(report.adapter.vulkanOnly.sameAdapter, true);
         assert.equal(report.bundle.commit.length, 40);
       },
     );

@@ -189,6 +189,18 @@ collect() {
   done
 }
 
+# When Deno found no adapter, or a software one: what Vulkan sees, for the
+# next try.
+diagnose() {
+  say "no GPU adapter; what the machine has:"
+  ldconfig -p 2>/dev/null | grep -iE 'vulkan|nvidia|GLdispatch|GLX' | sed 's/^/run.sh:   /'
+  timeout 20 find /usr/local/nvidia /usr/share/vulkan /etc/vulkan /usr/lib/x86_64-linux-gnu/nvidia \
+    -maxdepth 4 \( -name '*.json' -o -name 'libGLX_nvidia*' \) 2>/dev/null | sed 's/^/run.sh:   /'
+  say "the adapter probe with VK_LOADER_DEBUG=error,warn,info:"
+  (cd "$WORK/tree" && VK_LOADER_DEBUG=error,warn,info timeout 30 "$WORK/bin/deno" run -A --cached-only \
+    experiments/gpu_check.ts --probe-adapter 2>&1 | tail -n 60 | sed 's/^/run.sh:   /')
+}
+
 main() {
   say "$(date -u +%FT%TZ) on $(uname -srm), $(nproc) CPUs"
   if command -v python3 >/dev/null 2>&1; then
@@ -222,6 +234,9 @@ main() {
     experiments/gpu_check.ts --out "$WORK/result" --bundle "$BUNDLE/bundle.json" "$@")
   local code=$?
   say "gpu-check exit code $code after $((SECONDS - t0)) s"
+  if ! grep -A1 '"adapter": {' "$WORK/result/gpu-check.json" 2>/dev/null | grep -q '"passed"'; then
+    diagnose
+  fi
   collect
   say "results in $OUT: $(ls "$OUT" | tr '\n' ' ')"
   return "$code"
