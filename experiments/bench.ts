@@ -80,6 +80,9 @@ Options:
   --repeat N          alternate our measurement and torch's N times (default 1)
   --cases a,b         only these cases
   --quick             fewer steps (3 + 10 training, 1 + 4 inference)
+  --smoke             a test of the bench itself, e.g. on a software GPU
+                      adapter: 1 + 2 training steps of batch 4, one
+                      inference batch of 16, no PyTorch, no roofline
   --json PATH         write every figure here (default bench.json)
   -h, --help          this text`;
 
@@ -129,6 +132,8 @@ const CASES: BenchCase[] = [
 
 /** How many steps to time. */
 interface Budget {
+  trainBatch: number;
+  inferBatch: number;
   trainSteps: number;
   trainWarmup: number;
   inferRuns: number;
@@ -137,22 +142,31 @@ interface Budget {
 
 /** As torch_reference.py: 20 + 50 training steps, 5 + 20 inference runs. */
 const FULL: Budget = {
+  trainBatch: 32,
+  inferBatch: 256,
   trainSteps: 50,
   trainWarmup: 20,
   inferRuns: 20,
   inferWarmup: 5,
 };
 const QUICK: Budget = {
+  trainBatch: 32,
+  inferBatch: 256,
   trainSteps: 10,
   trainWarmup: 3,
   inferRuns: 4,
   inferWarmup: 1,
 };
+const SMOKE: Budget = {
+  trainBatch: 4,
+  inferBatch: 16,
+  trainSteps: 2,
+  trainWarmup: 1,
+  inferRuns: 1,
+  inferWarmup: 0,
+};
 /** Training steps profiled per case for the roofline. */
 const PROFILE_STEPS = 10;
-
-const TRAIN_BATCH = 32;
-const INFER_BATCH = 256;
 
 /** A wasm kernel variant (see USAGE). */
 type Variant = "auto" | "direct" | "plain" | "xnnpack" | "unfused";
@@ -402,14 +416,14 @@ async function measureCase(
   const ae = buildCase(c);
   const optimizer = createAdam(ae.variables, { lr: 1e-4, fused: fusedAdam });
   const x = tf.randomUniform(
-    [TRAIN_BATCH, ...c.imageShape],
+    [budget.trainBatch, ...c.imageShape],
     -1,
     1,
     "float32",
     3,
   );
   const xInfer = tf.randomUniform(
-    [INFER_BATCH, ...c.imageShape],
+    [budget.inferBatch, ...c.imageShape],
     -1,
     1,
     "float32",
@@ -448,11 +462,11 @@ async function measureCase(
     const trainStepMs = median(stepMs);
     const inferBatchMs = median(inferMs);
     const result: CaseResult = {
-      trainImagesPerSec: round(TRAIN_BATCH * 1000 / trainStepMs),
+      trainImagesPerSec: round(budget.trainBatch * 1000 / trainStepMs),
       trainImagesPerCpuSec: round(
-        TRAIN_BATCH * budget.trainSteps / cpuSeconds,
+        budget.trainBatch * budget.trainSteps / cpuSeconds,
       ),
-      inferImagesPerSec: round(INFER_BATCH * 1000 / inferBatchMs),
+      inferImagesPerSec: round(budget.inferBatch * 1000 / inferBatchMs),
       trainStepMs: round(trainStepMs, 2),
       inferBatchMs: round(inferBatchMs, 2),
       peakRssMiB: round(peakRss / 2 ** 20),
@@ -942,6 +956,7 @@ function parseBenchArgs(args: string[]) {
       repeat: { type: "string", default: "1" },
       cases: { type: "string" },
       quick: { type: "boolean", default: false },
+      smoke: { type: "boolean", default: false },
       json: { type: "string", default: "bench.json" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -959,7 +974,7 @@ async function bench(
     console.error(message);
     Deno.exit(2);
   };
-  const budget = values.quick ? QUICK : FULL;
+  const budget = values.smoke ? SMOKE : values.quick ? QUICK : FULL;
   const counts = (flag: string, text: string) => {
     const list = text.split(",").map(Number);
     if (!list.every((t) => Number.isInteger(t) && t >= 1)) {
@@ -994,7 +1009,7 @@ async function bench(
   }
   const cases = CASES.filter((c) => wanted.includes(c.name));
   tf.env().set("PROD", true);
-  const roofline = !values["no-roofline"];
+  const roofline = !values["no-roofline"] && !values.smoke;
 
   const skipped: string[] = [];
   const loadBefore = Deno.loadavg();
@@ -1008,10 +1023,12 @@ async function bench(
   const torchScript = TORCH_SCRIPT !== undefined && existsSync(TORCH_SCRIPT)
     ? TORCH_SCRIPT
     : undefined;
-  const torchAt = values["no-torch"] || torchScript === undefined
+  const torchAt = values["no-torch"] || values.smoke ||
+      torchScript === undefined
     ? undefined
     : await findTorch();
   if (values["no-torch"]) skipped.push("torch: --no-torch");
+  else if (values.smoke) skipped.push("torch: --smoke");
   else if (torchScript === undefined) {
     skipped.push(
       "torch: experiments/bench/torch_reference.py is not in this copy (a package from a registry leaves it out; run the bench from a checkout)",
@@ -1052,6 +1069,7 @@ async function bench(
     } else if (wantWasm) {
       const passOn = [
         ...(values.quick ? ["--quick"] : []),
+        ...(values.smoke ? ["--smoke"] : []),
         ...(values.cases ? [`--cases=${values.cases}`] : []),
         `--variants=${values.variants}`,
         ...(roofline ? [] : ["--no-roofline"]),
@@ -1133,8 +1151,8 @@ async function bench(
     },
     budget,
     repeat,
-    trainBatch: TRAIN_BATCH,
-    inferBatch: INFER_BATCH,
+    trainBatch: budget.trainBatch,
+    inferBatch: budget.inferBatch,
     results,
     torch,
     ratios,
