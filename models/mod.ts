@@ -50,6 +50,7 @@ export {
   mnistDecoderPlugin,
   mnistEncoderPlugin,
   type NetworkKind,
+  paperLayerSpecs,
   shapesDecoderPlugin,
   shapesEncoderPlugin,
 } from "./architectures.ts";
@@ -94,6 +95,12 @@ export {
   type LinearChainOptions,
   linearChainPlugin,
 } from "./linear_chain.ts";
+export {
+  FOLDED_NAME,
+  loadOfficialTensors,
+  officialArchitecture,
+  officialTensors,
+} from "./official_layout.ts";
 export { createRae, type Rae, type RaeOptions, raePlugin } from "./rae.ts";
 export {
   createVaeHead,
