@@ -70,8 +70,8 @@ export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
 export {
   decodeSafetensors,
   encodeSafetensors,
-  type SafetensorsData,
   type SafeTensor,
+  type SafetensorsData,
 } from "./safetensors.ts";
 export {
   DEGENERATE_GAP,

@@ -195,7 +195,9 @@ export function decodeSafetensors(
     if (!entry.success) {
       const issue = entry.error.issues[0]!;
       throw fail(
-        `tensor ${name}: ${[...issue.path].join(".") || "entry"}: ${issue.message}`,
+        `tensor ${name}: ${
+          [...issue.path].join(".") || "entry"
+        }: ${issue.message}`,
       );
     }
     if (entry.data.dtype !== "F32") {

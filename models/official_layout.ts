@@ -203,7 +203,14 @@ function chainOf(model: Autoencoder): Chain | undefined {
   return { matrices: reg.matrices, length, linear: activation === "linear" };
 }
 
-/** The paper network both halves of a model are, or a TypeError. */
+/**
+ * The paper network both halves of a model are.
+ *
+ * @param model The model.
+ * @returns `shapes`, `mnist` or `celeba`.
+ * @throws {TypeError} When the encoder is no paper network, or the decoder
+ * is another one.
+ */
 export function officialArchitecture(model: Autoencoder): ArchitectureName {
   const { encoder, decoder } = model;
   if (!Object.hasOwn(LAYOUT, encoder.kind)) {
@@ -290,7 +297,11 @@ export async function officialTensors(
   return out;
 }
 
-function expectShape(name: string, got: SafeTensor | undefined, want: number[]) {
+function expectShape(
+  name: string,
+  got: SafeTensor | undefined,
+  want: number[],
+) {
   if (got === undefined) throw new RangeError(`The file has no tensor ${name}`);
   if (
     got.shape.length !== want.length || got.shape.some((n, i) => n !== want[i])

@@ -75,7 +75,9 @@ function layersOf(spec: LayerSpec): TfLayer[] {
   const out: TfLayer[] = [];
   switch (spec.type) {
     case "conv":
-      if (spec.pad > 0) out.push(tf.layers.zeroPadding2d({ padding: spec.pad }));
+      if (spec.pad > 0) {
+        out.push(tf.layers.zeroPadding2d({ padding: spec.pad }));
+      }
       out.push(tf.layers.conv2d({
         filters: spec.filters,
         kernelSize: spec.kernel,
@@ -136,7 +138,9 @@ export function toLayersModels(
   options: LayersModelsOptions = {},
 ): LayersModels {
   const kind = model.encoder.kind;
-  if (!["shapes", "mnist", "celeba"].includes(kind) || model.decoder.kind !== kind) {
+  if (
+    !["shapes", "mnist", "celeba"].includes(kind) || model.decoder.kind !== kind
+  ) {
     throw new TypeError(
       `A tfjs-layers export needs a paper network (shapes, mnist, celeba) for both halves, got ${kind} and ${model.decoder.kind}`,
     );
@@ -166,9 +170,8 @@ export function toLayersModels(
     chain.push(tf.layers.dense({
       units: reg.latentDim,
       useBias: false,
-      activation: (i < chainLength - 1
-        ? chainActivation
-        : "linear") as "linear",
+      activation:
+        (i < chainLength - 1 ? chainActivation : "linear") as "linear",
     }));
     chainWeights.push(matrices![Math.min(i, matrices!.length - 1)]!);
   }

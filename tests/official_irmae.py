@@ -211,12 +211,21 @@ def fan_ins(model):
     return out
 
 
+LAMBDA = 4.0  # the constant of the probabilistic bound below
+
+
 def tolerance(fans, trace64):
-    """Worst-case float32 forward error: sum over layers of gamma_n = n*u,
-    times the largest magnitude any layer produced (float64 pass), doubled
-    because both sides round (irmae in tfjs, the reference in PyTorch)."""
+    """Float32 forward error of the network, derived from the unit roundoff.
+
+    A dot product of n terms computed in float32 is off by at most
+    lambda * sqrt(n) * u * sum|a_i b_i| with high probability (Higham and
+    Mary's probabilistic rounding-error analysis, 2019; the worst case is n
+    * u). Errors of successive layers add up (ReLU and Tanh do not amplify
+    them), so the bound is the sum over layers, scaled by the largest
+    magnitude any layer produced (float64 pass), doubled because both
+    sides round (irmae in tfjs, the reference in PyTorch)."""
     scale = max(float(t.abs().max()) for t in trace64)
-    return 2.0 * sum(n * U for n in fans) * scale
+    return 2.0 * sum(LAMBDA * n ** 0.5 * U for n in fans) * scale
 
 
 def check(export_path, io_path, out_path):

@@ -52,10 +52,7 @@ import {
 } from "../../models/official_layout.ts";
 import { toLayersModels } from "../../models/tfjs_layers.ts";
 import { ManifestError } from "../manifest/manifest.ts";
-import type {
-  ResolvedManifest,
-  ResolvedModel,
-} from "../manifest/manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 import { buildModel } from "../train/build.ts";
 import { createBuiltinRegistries } from "../run/builtins.ts";
 import { ExperimentError, loadExperiment } from "../run/experiment.ts";
@@ -142,7 +139,9 @@ function readRunManifest(runDir: string): ResolvedManifest {
   }
   if (Array.isArray(raw)) {
     throw new RangeError(
-      `${runDir} is a sweep; pass one cell's folder (${join(runDir, "cells", "<cell>")})`,
+      `${runDir} is a sweep; pass one cell's folder (${
+        join(runDir, "cells", "<cell>")
+      })`,
     );
   }
   const parsed = RUN_MANIFEST.safeParse(raw);
@@ -301,7 +300,9 @@ export async function exportMain(args: string[]): Promise<number> {
   try {
     const modelDir = join(runDir, "models", spec.name);
     if (format === "tfjs") {
-      const out = resolve((values.out as string | undefined) ?? join(modelDir, "tfjs"));
+      const out = resolve(
+        (values.out as string | undefined) ?? join(modelDir, "tfjs"),
+      );
       const fc = (spec.decoder as { fcActivation?: "relu" | "linear" })
         .fcActivation;
       const written = await writeTfjsModels(model, out, fc);
@@ -309,7 +310,8 @@ export async function exportMain(args: string[]): Promise<number> {
       return 0;
     }
     const out = resolve(
-      (values.out as string | undefined) ?? join(modelDir, "official.safetensors"),
+      (values.out as string | undefined) ??
+        join(modelDir, "official.safetensors"),
     );
     const bytes = encodeSafetensors({
       tensors: await officialTensors(model),
@@ -338,7 +340,7 @@ async function writeTfjsModels(
   try {
     for (const [part, layersModel] of Object.entries(layers)) {
       const dir = join(out, part);
-      await layersModel.save(tf.io.withSaveHandler(async (artifacts) => {
+      await layersModel.save(tf.io.withSaveHandler((artifacts) => {
         const weights = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
         mkdirSync(dir, { recursive: true });
         writeFileAtomic(join(dir, "weights.bin"), new Uint8Array(weights));
@@ -355,9 +357,9 @@ async function writeTfjsModels(
             }],
           }),
         );
-        return {
+        return Promise.resolve({
           modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
-        };
+        });
       }));
       written.push(join(dir, "model.json"));
     }
@@ -426,7 +428,9 @@ export async function importMain(args: string[]): Promise<number> {
     bytes = readFileSync(file);
   } catch (e) {
     throw new RangeError(
-      `cannot read ${file} (${(e as { code?: string }).code ?? (e as Error).message})`,
+      `cannot read ${file} (${
+        (e as { code?: string }).code ?? (e as Error).message
+      })`,
     );
   }
   const { tensors } = decodeSafetensors(bytes, file);
