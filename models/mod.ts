@@ -101,6 +101,11 @@ export {
   officialArchitecture,
   officialTensors,
 } from "./official_layout.ts";
+export {
+  type LayersModels,
+  type LayersModelsOptions,
+  toLayersModels,
+} from "./tfjs_layers.ts";
 export { createRae, type Rae, type RaeOptions, raePlugin } from "./rae.ts";
 export {
   createVaeHead,
