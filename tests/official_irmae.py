@@ -8,6 +8,7 @@ They are written here from that file's layout, not copied.
 
 Usage:
   official_irmae.py check EXPORT.safetensors IO.safetensors OUT.safetensors
+  official_irmae.py from-pt STATE.pt OUT.safetensors
 
 Loads EXPORT (irmae export --format safetensors) into the official
 architecture, runs IO's inputs `x` (NHWC in [0, 1]) through it, compares the
@@ -292,8 +293,19 @@ def check(export_path, io_path, out_path):
     return 0 if ok else 1
 
 
+def from_pt(state_path, out_path):
+    """A state_dict saved by the official train.py (torch.save) as
+    safetensors, for irmae import."""
+    state = torch.load(state_path, map_location="cpu")
+    tensors = {k: v.detach().float().numpy() for k, v in state.items()}
+    write_safetensors(out_path, tensors, {"format": "pt"})
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "check":
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    sys.exit(check(*sys.argv[2:]))
+    if len(sys.argv) == 5 and sys.argv[1] == "check":
+        sys.exit(check(*sys.argv[2:]))
+    if len(sys.argv) == 4 and sys.argv[1] == "from-pt":
+        sys.exit(from_pt(*sys.argv[2:]))
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)
