@@ -44,7 +44,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Autoencoder } from "../core/autoencoder.ts";
 import type { LayerSpec } from "../core/layers.ts";
-import type { Tensor, Variable } from "../core/types.ts";
+import type { LayersModel, Tensor, Variable } from "../core/types.ts";
 import {
   type ArchitectureName,
   type FcActivation,
@@ -63,9 +63,9 @@ export interface LayersModelsOptions {
 /** The two layers models of {@link toLayersModels}. */
 export interface LayersModels {
   /** Images to codes. */
-  encoder: tf.LayersModel;
+  encoder: LayersModel;
   /** Codes to images. */
-  decoder: tf.LayersModel;
+  decoder: LayersModel;
 }
 
 type TfLayer = tf.layers.Layer;

@@ -27,7 +27,8 @@ import { buildModel } from "../experiments/train/build.ts";
 import { ROOT, runCommand, runDeno } from "./_helpers.ts";
 import { tempDir } from "./_tmp.ts";
 
-const PYTHON = "/usr/bin/python3";
+/** The Python with torch and numpy (Debian's); IRMAE_TEST_PYTHON overrides it. */
+const PYTHON = Deno.env.get("IRMAE_TEST_PYTHON") ?? "/usr/bin/python3";
 const SCRIPT = join(ROOT, "tests", "official_irmae.py");
 
 /** Why PyTorch cannot run here, or undefined when it can. */
