@@ -6,8 +6,7 @@
  * (`deno task verify`); `weights.ts` exports a run's model to PyTorch's
  * official layout (safetensors) or tfjs-layers and imports such weights
  * (`irmae export`, `irmae import`). The package's `cli.ts` dispatches to
- * them, and to
- * the `report` and `serve` entries of the report room.
+ * them, and to the `report` and `serve` entries of the report room.
  *
  * Room order, lowest first: manifest, train, claims, report, run, cluster,
  * commands. This room is the highest and may import every room below it
