@@ -1,5 +1,6 @@
 /**
- * The command line for package users: `irmae exp|verify|report|serve|bench`,
+ * The command line for package users: `irmae exp|verify|report|serve|bench`
+ * (and `export`/`import` of weights),
  * with the same flags as the repository's `deno task exp|verify|...` (which
  * are thin wrappers over it). Built-in manifests by name, a user's manifest
  * by path; results go to `runs/` under the working folder (or `--out`).
@@ -25,6 +26,8 @@
  *   "report",
  *   "serve",
  *   "bench",
+ *   "export",
+ *   "import",
  * ]);
  * ```
  *
@@ -69,6 +72,16 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   bench: {
     summary: "training and inference throughput of the backends",
     run: async (args) => (await import("./experiments/bench.ts")).main(args),
+  },
+  export: {
+    summary: "write a run's model as safetensors (PyTorch) or tfjs-layers",
+    run: async (args) =>
+      (await import("./experiments/commands/weights.ts")).exportCli(args),
+  },
+  import: {
+    summary: "load official PyTorch-layout weights into a manifest's model",
+    run: async (args) =>
+      (await import("./experiments/commands/weights.ts")).importCli(args),
   },
 };
 

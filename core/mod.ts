@@ -68,6 +68,12 @@ export {
 export { deriveSeed, Rng } from "./random.ts";
 export { readFloat32, readInt32, readMatrix, readScalar } from "./read.ts";
 export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafeTensor,
+  type SafetensorsData,
+} from "./safetensors.ts";
+export {
   DEGENERATE_GAP,
   jacobiEigen,
   type JacobiEigenOptions,

@@ -242,6 +242,52 @@ export function defaultLatentDim(name: ArchitectureName): number {
 }
 
 /**
+ * The layer specs of a paper network's encoder and decoder, as
+ * {@link createEncoder} and {@link createDecoder} build them (for exports
+ * that rebuild the network in another form).
+ *
+ * @param name `shapes`, `mnist` or `celeba`.
+ * @param options The encoder's output width, the code width, the image
+ * channels and the decoder's FC activation.
+ * @returns The encoder's and the decoder's specs.
+ *
+ * @example The shapes encoder ends in a 2x2 convolution to the code
+ * ```ts
+ * import { paperLayerSpecs } from "@irmae/irmae/models";
+ * import assert from "node:assert/strict";
+ *
+ * const { encoder } = paperLayerSpecs("shapes", {
+ *   outputDim: 8,
+ *   latentDim: 8,
+ *   channels: 3,
+ *   fcActivation: "relu",
+ * });
+ * assert.deepEqual(encoder.at(-2), {
+ *   type: "conv", filters: 8, kernel: 2, stride: 1, pad: 0, activation: "linear",
+ * });
+ * ```
+ */
+export function paperLayerSpecs(
+  name: ArchitectureName,
+  options: {
+    outputDim: number;
+    latentDim: number;
+    channels: number;
+    fcActivation: FcActivation;
+  },
+): { encoder: LayerSpec[]; decoder: LayerSpec[] } {
+  const arch = ARCHITECTURES[name];
+  return {
+    encoder: arch.encoder(options.outputDim),
+    decoder: arch.decoder(
+      options.latentDim,
+      options.channels,
+      options.fcActivation,
+    ),
+  };
+}
+
+/**
  * The image shape [H, W, C] an architecture reads by default.
  *
  * @param name `shapes`, `mnist` or `celeba`.

@@ -50,6 +50,7 @@ export {
   mnistDecoderPlugin,
   mnistEncoderPlugin,
   type NetworkKind,
+  paperLayerSpecs,
   shapesDecoderPlugin,
   shapesEncoderPlugin,
 } from "./architectures.ts";
@@ -94,6 +95,17 @@ export {
   type LinearChainOptions,
   linearChainPlugin,
 } from "./linear_chain.ts";
+export {
+  FOLDED_NAME,
+  loadOfficialTensors,
+  officialArchitecture,
+  officialTensors,
+} from "./official_layout.ts";
+export {
+  type LayersModels,
+  type LayersModelsOptions,
+  toLayersModels,
+} from "./tfjs_layers.ts";
 export { createRae, type Rae, type RaeOptions, raePlugin } from "./rae.ts";
 export {
   createVaeHead,

@@ -3,8 +3,10 @@
  * into commands, each a `cli(args)` that returns the exit code. `exp.ts`
  * runs an experiment (`deno task exp`, with the cluster's commands) and
  * `verify.ts` checks the paper's claims on runs of the built-in manifests
- * (`deno task verify`). The package's `cli.ts` dispatches to them, and to
- * the `report` and `serve` entries of the report room.
+ * (`deno task verify`); `weights.ts` exports a run's model to PyTorch's
+ * official layout (safetensors) or tfjs-layers and imports such weights
+ * (`irmae export`, `irmae import`). The package's `cli.ts` dispatches to
+ * them, and to the `report` and `serve` entries of the report room.
  *
  * Room order, lowest first: manifest, train, claims, report, run, cluster,
  * commands. This room is the highest and may import every room below it
