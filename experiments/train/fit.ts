@@ -166,6 +166,15 @@ export interface FitOptions {
   name?: string;
   /** Called after every step. */
   onProgress?: (progress: Progress) => void;
+  /**
+   * Called (and awaited) after every new evaluation with its record and the
+   * one before it (`undefined` for the first), while the model holds the
+   * evaluated weights; records restored from a checkpoint are not repeated.
+   */
+  onEvaluation?: (
+    record: EvalRecord,
+    previous: EvalRecord | undefined,
+  ) => void | Promise<void>;
   /** Checkpoints; without it nothing is written. */
   checkpoint?: FitCheckpoint;
   /** Stop after this many steps of this call (kill/resume tests). */
@@ -461,8 +470,13 @@ export async function fit(
       lossCount = 0;
       return { record, spectrum };
     };
+    const record = async (evaluated: EvalRecord): Promise<void> => {
+      const previous = history.at(-1);
+      history.push(evaluated);
+      await options.onEvaluation?.(evaluated, previous);
+    };
     if (step === 0 && history.length === 0) {
-      history.push((await evaluate()).record);
+      await record((await evaluate()).record);
     }
     let order: Int32Array | undefined;
     let orderEpoch = -1;
@@ -523,12 +537,12 @@ export async function fit(
         imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
       });
       if (step % evalEvery === 0 && step < steps) {
-        history.push((await evaluate()).record);
+        await record((await evaluate()).record);
       }
       if (step % checkpointEvery === 0 || step === steps) await save();
     }
     const final = await evaluate();
-    if (history.at(-1)?.step !== step) history.push(final.record);
+    if (history.at(-1)?.step !== step) await record(final.record);
     if (!loaded) await save();
     return {
       model,
