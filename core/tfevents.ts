@@ -24,10 +24,10 @@
  * file.close();
  * const events = readEventFile(file.path);
  * assert.equal(events[0]!.fileVersion, "brain.Event:2");
- * assert.deepEqual(
- *   events.slice(1).map((e) => [e.step, e.values![0]!.scalar]),
- *   [[0, 1], [10, 0.5]],
+ * const losses = events.flatMap((e) =>
+ *   (e.values ?? []).flatMap((v) => "scalar" in v ? [[e.step, v.scalar]] : [])
  * );
+ * assert.deepEqual(losses, [[0, 1], [10, 0.5]]);
  * Deno.removeSync(dir, { recursive: true });
  * ```
  *

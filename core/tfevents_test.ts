@@ -134,49 +134,47 @@ Deno.test("records equal the bytes TensorBoard's own writer wrote", () => {
 
 Deno.test("an event file reads back event by event, each record whole", () => {
   const dir = tempDir();
-  {
-    const file = createEventFile(dir, { wallTime: 1765000000, host: "h/x" });
-    assert.equal(file.path, join(dir, "events.out.tfevents.1765000000.h_x"));
-    const png = new Uint8Array([1, 2, 3]);
-    file.write(0, [{ tag: "manifest", text: "a: 1\nb: é\n" }]);
-    file.write(7, [
-      { tag: "loss", scalar: 0.1 },
-      { tag: "img", image: { encoded: png, height: 2, width: 3, channels: 1 } },
-    ]);
-    file.restart(5);
-    file.write(2 ** 40, [{ tag: "loss", scalar: -3 }]);
-    // Not closed: every record is in the file as soon as it is written.
-    const bytes = readFileSync(file.path);
-    assert.equal(records(bytes).length, 5);
-    const events = readEventFile(file.path);
-    assert.deepEqual(events.map((e) => e.step), [0, 0, 7, 5, 2 ** 40]);
-    assert.equal(events[0]!.fileVersion, "brain.Event:2");
-    assert.equal(events[0]!.wallTime, 1765000000);
-    assert.deepEqual(events[1]!.values, [
-      { tag: "manifest", text: "a: 1\nb: é\n", pluginName: "text" },
-    ]);
-    const [loss, img] = events[2]!.values!;
-    assert.equal((loss as { scalar: number }).scalar, Math.fround(0.1));
-    assert.deepEqual(
-      (img as { image: unknown }).image,
-      { encoded: png, height: 2, width: 3, channels: 1 },
-    );
-    assert.equal(events[3]!.sessionStart, true);
-    assert.ok(Math.abs(events[4]!.wallTime - Date.now() / 1000) < 60);
-    file.close();
+  const file = createEventFile(dir, { wallTime: 1765000000, host: "h/x" });
+  assert.equal(file.path, join(dir, "events.out.tfevents.1765000000.h_x"));
+  const png = new Uint8Array([1, 2, 3]);
+  file.write(0, [{ tag: "manifest", text: "a: 1\nb: é\n" }]);
+  file.write(7, [
+    { tag: "loss", scalar: 0.1 },
+    { tag: "img", image: { encoded: png, height: 2, width: 3, channels: 1 } },
+  ]);
+  file.restart(5);
+  file.write(2 ** 40, [{ tag: "loss", scalar: -3 }]);
+  // Not closed: every record is in the file as soon as it is written.
+  const bytes = readFileSync(file.path);
+  assert.equal(records(bytes).length, 5);
+  const events = readEventFile(file.path);
+  assert.deepEqual(events.map((e) => e.step), [0, 0, 7, 5, 2 ** 40]);
+  assert.equal(events[0]!.fileVersion, "brain.Event:2");
+  assert.equal(events[0]!.wallTime, 1765000000);
+  assert.deepEqual(events[1]!.values, [
+    { tag: "manifest", text: "a: 1\nb: é\n", pluginName: "text" },
+  ]);
+  const [loss, img] = events[2]!.values!;
+  assert.equal((loss as { scalar: number }).scalar, Math.fround(0.1));
+  assert.deepEqual(
+    (img as { image: unknown }).image,
+    { encoded: png, height: 2, width: 3, channels: 1 },
+  );
+  assert.equal(events[3]!.sessionStart, true);
+  assert.ok(Math.abs(events[4]!.wallTime - Date.now() / 1000) < 60);
+  file.close();
 
-    // A second file of the same second gets its own name.
-    const again = createEventFile(dir, { wallTime: 1765000000, host: "h/x" });
-    assert.equal(again.path, `${file.path}.1`);
-    again.close();
+  // A second file of the same second gets its own name.
+  const again = createEventFile(dir, { wallTime: 1765000000, host: "h/x" });
+  assert.equal(again.path, `${file.path}.1`);
+  again.close();
 
-    // A record cut short by a kill is reported, naming it.
-    truncateSync(file.path, bytes.length - 3);
-    assert.throws(
-      () => readEventFile(file.path),
-      (e) =>
-        e instanceof EventFileError &&
-        /record 4 at byte \d+ is cut short/.test(e.message),
-    );
-  }
+  // A record cut short by a kill is reported, naming it.
+  truncateSync(file.path, bytes.length - 3);
+  assert.throws(
+    () => readEventFile(file.path),
+    (e) =>
+      e instanceof EventFileError &&
+      /record 4 at byte \d+ is cut short/.test(e.message),
+  );
 });
