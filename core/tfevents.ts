@@ -280,7 +280,7 @@ export function createEventFile(
       fd = openSync(path, "wx");
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST" || n > 1000) {
-        throw asDiskError(path, e, { action: "create" });
+        throw asDiskError(path, e);
       }
       path = `${base}.${n}`;
     }
@@ -296,7 +296,7 @@ export function createEventFile(
         done += writeSync(fd, framed, done, framed.length - done);
       }
     } catch (e) {
-      throw asDiskError(path, e, { action: "write to" });
+      throw asDiskError(path, e);
     }
   };
   append(encodeEvent({ wallTime, step: 0, fileVersion: FILE_VERSION }));

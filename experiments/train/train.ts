@@ -254,12 +254,15 @@ export async function trainModel(
     ? undefined
     : fromModelCache(options.modelCache, key, warn);
   if (cached !== undefined) writeFileAtomic(ckptPath, cached.bytes);
-  const model = buildModel(spec, registries, ds.imageShape);
-  let events: ModelEvents | undefined;
+  const events: ModelEvents = openModelEvents(options.dir, manifest, {
+    resumed: resuming,
+  });
+  let model: ReturnType<typeof buildModel>;
   try {
-    events = openModelEvents(options.dir, manifest, { resumed: resuming });
+    model = buildModel(spec, registries, ds.imageShape);
   } catch (e) {
-    warn(`no TensorBoard event file: ${firstLine(e)}`);
+    events.close();
+    throw e;
   }
   let restartMarked = !resuming;
   const reconstructions = () =>
@@ -280,15 +283,12 @@ export async function trainModel(
       evalSize: manifest.eval.size,
       thresholds: manifest.eval.thresholds,
       onProgress: options.onProgress,
-      onEvaluation: events === undefined ? undefined : async (
-        record,
-        previous,
-      ) => {
+      onEvaluation: async (record, previous) => {
         // A resumed start: what the killed one wrote from here on is
         // replaced (TensorBoard drops it at this marker).
-        if (!restartMarked) events!.restart(record.step);
+        if (!restartMarked) events.restart(record.step);
         restartMarked = true;
-        events!.evaluation(record, previous, await reconstructions());
+        events.evaluation(record, previous, await reconstructions());
       },
       stopAfter: options.stopAfter,
       ...(options.shouldStop === undefined
@@ -303,11 +303,11 @@ export async function trainModel(
       },
     });
     if (trained.stopped) return { stopped: trained.steps };
-    if (trained.loaded && events !== undefined) {
+    if (trained.loaded) {
       // Loaded from the model cache: its history, then the final images.
       const images = await reconstructions();
       trained.history.forEach((record, i) =>
-        events!.evaluation(
+        events.evaluation(
           record,
           trained.history[i - 1],
           i === trained.history.length - 1 ? images : undefined,
@@ -355,7 +355,7 @@ export async function trainModel(
     }
     return { result, images, generation };
   } finally {
-    events?.close();
+    events.close();
     model.dispose();
   }
 }
