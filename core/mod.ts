@@ -2,8 +2,8 @@
  * The ground floor of irmae: the role interfaces (encoder, decoder, latent
  * regularizer, sampler, data set, feature extractor), the registry,
  * seeding, asynchronous tensor reads, linear algebra, layers, the
- * autoencoder composition, Adam, the checkpoint format, atomic files and
- * backend selection. It imports nothing of the other folders.
+ * autoencoder composition, Adam, the checkpoint format, atomic files,
+ * TensorBoard event files and backend selection. It imports nothing of the other folders.
  *
  * @example Read a tensor on any backend
  * ```ts
@@ -86,6 +86,19 @@ export {
   truncateRank,
   ZERO_SINGULAR,
 } from "./svd.ts";
+export {
+  createEventFile,
+  encodeEvent,
+  type EventFile,
+  EventFileError,
+  type EventFileOptions,
+  FILE_VERSION,
+  frameRecord,
+  maskedCrc32c,
+  type ReadEvent,
+  readEventFile,
+  type SummaryValue,
+} from "./tfevents.ts";
 export {
   addPlugins,
   createRegistries,

@@ -175,11 +175,21 @@ export interface FitOptions {
   /**
    * Called after every evaluation with its record and the spectrum's
    * normalised singular values, before training goes on (the run appends
-   * them to the model's `live.jsonl`).
+   * them to the model's `live.jsonl`); {@link FitOptions.onEvaluation} gets
+   * each new record with the one before it (the run's TensorBoard events).
    */
-  onEvaluate?: (
+  onSpectrum?: (
     record: EvalRecord,
     singularValues: number[],
+  ) => void | Promise<void>;
+  /**
+   * Called (and awaited) after every new evaluation with its record and the
+   * one before it (`undefined` for the first), while the model holds the
+   * evaluated weights; records restored from a checkpoint are not repeated.
+   */
+  onEvaluation?: (
+    record: EvalRecord,
+    previous: EvalRecord | undefined,
   ) => void | Promise<void>;
   /** Checkpoints; without it nothing is written. */
   checkpoint?: FitCheckpoint;
@@ -477,11 +487,16 @@ export async function fit(
       };
       lossSum = 0;
       lossCount = 0;
-      await options.onEvaluate?.(record, spectrum.singularValues);
+      await options.onSpectrum?.(record, spectrum.singularValues);
       return { record, spectrum };
     };
+    const record = async (evaluated: EvalRecord): Promise<void> => {
+      const previous = history.at(-1);
+      history.push(evaluated);
+      await options.onEvaluation?.(evaluated, previous);
+    };
     if (step === 0 && history.length === 0) {
-      history.push((await evaluate()).record);
+      await record((await evaluate()).record);
     }
     let order: Int32Array | undefined;
     let orderEpoch = -1;
@@ -542,12 +557,12 @@ export async function fit(
         imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
       });
       if (step % evalEvery === 0 && step < steps) {
-        history.push((await evaluate()).record);
+        await record((await evaluate()).record);
       }
       if (step % checkpointEvery === 0 || step === steps) await save();
     }
     const final = await evaluate();
-    if (history.at(-1)?.step !== step) history.push(final.record);
+    if (history.at(-1)?.step !== step) await record(final.record);
     if (!loaded) await save();
     return {
       model,

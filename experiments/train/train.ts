@@ -25,6 +25,7 @@ import type { Dataset, FeatureExtractor } from "../../core/types.ts";
 import { buildDataset, buildModel } from "./build.ts";
 import { classifyFrozenCodes } from "./classification.ts";
 import { makeImages, type ModelImages } from "./evaluate.ts";
+import { type ModelEvents, openModelEvents } from "./events.ts";
 import { fit, FIT_CHECKPOINT_META, type Progress } from "./fit.ts";
 import { generateFromModel, type Generation } from "./generate.ts";
 import { trainingKey } from "./identity.ts";
@@ -254,7 +255,23 @@ export async function trainModel(
     ? undefined
     : fromModelCache(options.modelCache, key, warn);
   if (cached !== undefined) writeFileAtomic(ckptPath, cached.bytes);
-  const model = buildModel(spec, registries, ds.imageShape);
+  const events: ModelEvents = openModelEvents(options.dir, manifest, {
+    resumed: resuming,
+  });
+  let model: ReturnType<typeof buildModel>;
+  try {
+    model = buildModel(spec, registries, ds.imageShape);
+  } catch (e) {
+    events.close();
+    throw e;
+  }
+  let restartMarked = !resuming;
+  const reconstructions = () =>
+    makeImages(model, ds, {
+      reconstructions: manifest.eval.reconstructions,
+      interpolationPairs: 0,
+      interpolationSteps: 0,
+    }).then((images) => images.reconstructions);
   try {
     const trained = await fit(model, ds, {
       name: spec.name,
@@ -268,12 +285,19 @@ export async function trainModel(
       evalSize: manifest.eval.size,
       thresholds: manifest.eval.thresholds,
       onProgress: options.onProgress,
-      onEvaluate: (record, singularValues) =>
+      onSpectrum: (record, singularValues) =>
         appendLive(options.dir, record, singularValues, {
           model,
           dataset: ds,
           reconstructions: manifest.eval.reconstructions,
         }),
+      onEvaluation: async (record, previous) => {
+        // A resumed start: what the killed one wrote from here on is
+        // replaced (TensorBoard drops it at this marker).
+        if (!restartMarked) events.restart(record.step);
+        restartMarked = true;
+        events.evaluation(record, previous, await reconstructions());
+      },
       stopAfter: options.stopAfter,
       ...(options.shouldStop === undefined
         ? {}
@@ -287,6 +311,17 @@ export async function trainModel(
       },
     });
     if (trained.stopped) return { stopped: trained.steps };
+    if (trained.loaded) {
+      // Loaded from the model cache: its history, then the final images.
+      const images = await reconstructions();
+      trained.history.forEach((record, i) =>
+        events.evaluation(
+          record,
+          trained.history[i - 1],
+          i === trained.history.length - 1 ? images : undefined,
+        )
+      );
+    }
     if (cached === undefined && options.modelCache !== undefined) {
       addToModelCache(options.modelCache, key, ckptPath, warn);
     }
@@ -328,6 +363,7 @@ export async function trainModel(
     }
     return { result, images, generation };
   } finally {
+    events.close();
     model.dispose();
   }
 }
