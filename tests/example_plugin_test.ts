@@ -151,7 +151,7 @@ Deno.test("examples/plugin runs its own plug-ins through the command line", asyn
       assert.equal(r.code, 2);
       assert.match(
         r.stderr,
-        /unknown regularizer kind "nuclearr"; registered: none, .*wae, nuclear, orthogonal-chain/,
+        /unknown regularizer kind "nuclearr"; registered: none, .*linear-chain, .*vrrae, nuclear, orthogonal-chain/,
       );
     },
   );
