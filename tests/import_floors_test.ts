@@ -62,6 +62,7 @@ const NOT_ROOMS: Record<string, string | undefined> = {
 
 /** Files that are run, not imported: benchmarks and checks of a machine. */
 const SCRIPTS = [
+  "experiments/bench/gpu_bundle.ts",
   "experiments/bench.ts",
   "experiments/gpu_check.ts",
   "testing/budget_bench.ts",
