@@ -34,12 +34,19 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
-const SELF = fileURLToPath(import.meta.url);
+/** This script's file: it checks a checkout, so it runs from local files. */
+const SELF = checkoutFile(import.meta.filename);
 const ROOT = resolve(dirname(SELF), "..");
+
+function checkoutFile(path: string | undefined): string {
+  if (path === undefined) {
+    throw new Error("gpu-check runs from a checkout, not from a URL");
+  }
+  return path;
+}
 
 /** The parts of the check, in the order they run. */
 const PARTS = ["adapter", "parity", "bench", "train", "paper"] as const;

@@ -49,12 +49,15 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const RUN_SH = fileURLToPath(new URL("./gpu_run.sh", import.meta.url));
+// The bundle is built from a checkout: this script runs from local files.
+if (import.meta.dirname === undefined) {
+  throw new Error("gpu-bundle runs from a checkout, not from a URL");
+}
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const RUN_SH = join(import.meta.dirname, "gpu_run.sh");
 
 /** The Debian packages of the Vulkan loader and what NVIDIA's driver needs. */
 export const DEBS = [
