@@ -173,23 +173,16 @@ export interface FitOptions {
   /** Called after every step. */
   onProgress?: (progress: Progress) => void;
   /**
-   * Called after every evaluation with its record and the spectrum's
-   * normalised singular values, before training goes on (the run appends
-   * them to the model's `live.jsonl`); {@link FitOptions.onEvaluation} gets
-   * each new record with the one before it (the run's TensorBoard events).
-   */
-  onSpectrum?: (
-    record: EvalRecord,
-    singularValues: number[],
-  ) => void | Promise<void>;
-  /**
-   * Called (and awaited) after every new evaluation with its record and the
-   * one before it (`undefined` for the first), while the model holds the
-   * evaluated weights; records restored from a checkpoint are not repeated.
+   * Called (and awaited) after every new evaluation with its record, the one
+   * before it (`undefined` for the first) and the spectrum's normalised
+   * singular values, while the model holds the evaluated weights; records
+   * restored from a checkpoint are not repeated. The run appends them to
+   * the model's `live.jsonl` and its TensorBoard events.
    */
   onEvaluation?: (
     record: EvalRecord,
     previous: EvalRecord | undefined,
+    singularValues: number[],
   ) => void | Promise<void>;
   /** Checkpoints; without it nothing is written. */
   checkpoint?: FitCheckpoint;
@@ -487,17 +480,20 @@ export async function fit(
       };
       lossSum = 0;
       lossCount = 0;
-      await options.onSpectrum?.(record, spectrum.singularValues);
       return { record, spectrum };
     };
-    const record = async (evaluated: EvalRecord): Promise<void> => {
+    const record = async (
+      evaluated: { record: EvalRecord; spectrum: { singularValues: number[] } },
+    ): Promise<void> => {
       const previous = history.at(-1);
-      history.push(evaluated);
-      await options.onEvaluation?.(evaluated, previous);
+      history.push(evaluated.record);
+      await options.onEvaluation?.(
+        evaluated.record,
+        previous,
+        evaluated.spectrum.singularValues,
+      );
     };
-    if (step === 0 && history.length === 0) {
-      await record((await evaluate()).record);
-    }
+    if (step === 0 && history.length === 0) await record(await evaluate());
     let order: Int32Array | undefined;
     let orderEpoch = -1;
     let ran = 0;
@@ -557,12 +553,12 @@ export async function fit(
         imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
       });
       if (step % evalEvery === 0 && step < steps) {
-        await record((await evaluate()).record);
+        await record(await evaluate());
       }
       if (step % checkpointEvery === 0 || step === steps) await save();
     }
     const final = await evaluate();
-    if (history.at(-1)?.step !== step) await record(final.record);
+    if (history.at(-1)?.step !== step) await record(final);
     if (!loaded) await save();
     return {
       model,

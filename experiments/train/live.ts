@@ -13,11 +13,9 @@
  */
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Autoencoder } from "../../core/autoencoder.ts";
 import { asDiskError, writeFileAtomic } from "../../core/files.ts";
-import type { Dataset } from "../../core/types.ts";
 import { imageGrid } from "../../metrics/image_grid.ts";
-import { makeImages } from "./evaluate.ts";
+import type { ReconstructionImages } from "./events.ts";
 import type { EvalRecord } from "./fit.ts";
 
 /** The model folder's evaluation log, one JSON object a line. */
@@ -41,16 +39,16 @@ export interface LiveRecord extends EvalRecord {
  * @param dir The model's folder.
  * @param record The evaluation.
  * @param singularValues The spectrum at that evaluation.
- * @param source The model and data, and how many images to reconstruct (0
- * for none).
+ * @param reconstructions The first validation images and their
+ * reconstructions at that evaluation, when the run makes any.
  * @throws {DiskError} When the folder cannot be written.
  */
-export async function appendLive(
+export function appendLive(
   dir: string,
   record: EvalRecord,
   singularValues: number[],
-  source: { model: Autoencoder; dataset: Dataset; reconstructions: number },
-): Promise<void> {
+  reconstructions: ReconstructionImages | undefined,
+): void {
   const line: LiveRecord = { ...record, singularValues, time: Date.now() };
   const path = join(dir, LIVE_FILE);
   try {
@@ -59,19 +57,13 @@ export async function appendLive(
   } catch (e) {
     throw asDiskError(path, e, { action: "append to" });
   }
-  if (source.reconstructions < 1) return;
-  const grid = await makeImages(source.model, source.dataset, {
-    reconstructions: source.reconstructions,
-    interpolationPairs: 0,
-    interpolationSteps: 2,
-  });
-  if (grid.reconstructions.shape[0]! === 0) return;
+  if (reconstructions === undefined || reconstructions.shape[0]! === 0) return;
   writeFileAtomic(
     join(dir, LIVE_RECONSTRUCTIONS),
     imageGrid(
-      grid.reconstructions.images,
-      grid.reconstructions.shape as [number, number, number, number],
-      { columns: source.reconstructions },
+      reconstructions.images,
+      reconstructions.shape as [number, number, number, number],
+      { columns: reconstructions.shape[0]! / 2 },
     ),
   );
 }

@@ -285,18 +285,15 @@ export async function trainModel(
       evalSize: manifest.eval.size,
       thresholds: manifest.eval.thresholds,
       onProgress: options.onProgress,
-      onSpectrum: (record, singularValues) =>
-        appendLive(options.dir, record, singularValues, {
-          model,
-          dataset: ds,
-          reconstructions: manifest.eval.reconstructions,
-        }),
-      onEvaluation: async (record, previous) => {
+      onEvaluation: async (record, previous, singularValues) => {
+        // One set of reconstructions per evaluation, for both records.
+        const images = await reconstructions();
+        appendLive(options.dir, record, singularValues, images);
         // A resumed start: what the killed one wrote from here on is
         // replaced (TensorBoard drops it at this marker).
         if (!restartMarked) events.restart(record.step);
         restartMarked = true;
-        events.evaluation(record, previous, await reconstructions());
+        events.evaluation(record, previous, images);
       },
       stopAfter: options.stopAfter,
       ...(options.shouldStop === undefined
