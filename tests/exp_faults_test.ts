@@ -26,8 +26,8 @@ import {
 } from "node:fs";
 import { join, relative } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { type DenoResult, RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** The tiny manifest both runs share: a 4-filter conv network, 4 steps. */
 const tiny = (name: string, rest: string) => `

@@ -14,7 +14,7 @@ import { createShapes } from "../data/shapes.ts";
 import { fit } from "../experiments/train/fit.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");

@@ -17,8 +17,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const MANIFEST = `
 name: full-disk
