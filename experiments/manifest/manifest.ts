@@ -23,6 +23,12 @@ import {
   FIDELITY_MODES,
   type FidelityMode,
 } from "./fidelity.ts";
+import {
+  EVAL_FIELDS,
+  intField as int,
+  SEED_FIELD,
+  TRAIN_FIELDS,
+} from "./train_options.ts";
 import type {
   PluginSpec,
   ResolvedClassification,
@@ -74,7 +80,6 @@ export class ManifestError extends Error {
   }
 }
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /**
@@ -168,12 +173,7 @@ function trainBlock(): ZodType {
   return z.strictObject({
     steps: int(1, 100_000_000).nullish(),
     epochs: z.number().positive().max(100_000).nullish(),
-    batchSize: int(1, 65536).default(32),
-    lr: z.number().positive().max(10).default(1e-4),
-    adamForm: z.enum(["pytorch", "keras"]).default("pytorch"),
-    evalEvery: int(1, 100_000_000).default(500),
-    checkpointEvery: int(1, 100_000_000).default(500),
-    shuffle: z.boolean().default(true),
+    ...TRAIN_FIELDS,
   }).refine((t) => (t.steps == null) !== (t.epochs == null), {
     message: "expected exactly one of steps or epochs",
   });
@@ -213,11 +213,7 @@ function tsneBlock() {
 function evalBlock(registries: Registries): ZodType {
   const sampler = pluginField(registries.sampler);
   return z.strictObject({
-    size: int(2, 10_000_000).default(2000),
-    thresholds: z.array(z.number().positive().max(1)).min(1).default([
-      1e-2,
-      1e-3,
-    ]),
+    ...EVAL_FIELDS,
     referenceRank: int(1, 65536).nullable().default(null),
     reconstructions: int(0, 256).default(8),
     interpolationPairs: int(0, 64).default(4),
@@ -342,7 +338,7 @@ export function manifestSchema(registries: Registries): ZodType {
     name: z.string().regex(KEBAB, "expected a kebab-case name").optional(),
     description: z.string().default(""),
     fidelity: z.enum(FIDELITY_MODES).default("clean"),
-    seed: int(0, 2 ** 31).default(0),
+    seed: SEED_FIELD,
     backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
     parallel: int(1, 64).default(2),
     plugins: z.array(z.string().min(1)).default([]),
