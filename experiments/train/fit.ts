@@ -590,6 +590,12 @@ async function trainStep(run: FitRun, order: Int32Array): Promise<number> {
   return lastLoss;
 }
 
+/** Whether a checkpoint is written after `step`: every `every` steps and at the end. */
+function checkpointDue(plan: FitPlan, step: number): boolean {
+  const every = plan.checkpoint?.every;
+  return every !== undefined && (step % every === 0 || step === plan.steps);
+}
+
 /** Whether `stopAfter` or `shouldStop` ends the call before this step. */
 function stopRequested(options: FitOptions, ran: number): boolean {
   return (options.stopAfter !== undefined && ran >= options.stopAfter) ||
@@ -628,11 +634,7 @@ async function trainLoop(run: FitRun): Promise<boolean> {
     if (state.step % plan.evalEvery === 0 && state.step < plan.steps) {
       await recordEvaluation(run, await evaluate(run));
     }
-    const every = plan.checkpoint?.every;
-    if (
-      every !== undefined &&
-      (state.step % every === 0 || state.step === plan.steps)
-    ) await saveState(run);
+    if (checkpointDue(plan, state.step)) await saveState(run);
   }
   return false;
 }
