@@ -124,17 +124,7 @@ export function createAdam(
   variables: Variable[],
   options: AdamOptions = {},
 ): Adam {
-  const lr = options.lr ?? 1e-4;
-  const beta1 = options.beta1 ?? 0.9;
-  const beta2 = options.beta2 ?? 0.999;
-  const epsilon = options.epsilon ?? 1e-8;
-  const form = options.form ?? "pytorch";
-  if (form !== "pytorch" && form !== "keras") {
-    throw new RangeError(
-      `Adam form must be "pytorch" or "keras", found ${JSON.stringify(form)}`,
-    );
-  }
-  const allowFused = options.fused ?? true;
+  const settings = adamSettings(options);
   const zeros = () =>
     variables.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   const m = zeros();
@@ -147,44 +137,17 @@ export function createAdam(
     minimize(loss: () => Scalar): Scalar {
       const { value, grads } = tf.variableGrads(loss, variables);
       step += 1;
-      // PyTorch: step size lr / (1 - b1^t), sqrt(s') divided by
-      // sqrt(1 - b2^t) before epsilon. Keras: both corrections in the step
-      // size, sqrt(s') as is (a division by 1 is exact).
-      const corrected2 = Math.sqrt(1 - beta2 ** step);
-      const root = form === "pytorch" ? corrected2 : 1;
-      const alpha = (form === "pytorch" ? lr : lr * corrected2) /
-        (1 - beta1 ** step);
-      const fused = allowFused &&
+      const attrs = stepAttrs(settings, step);
+      const fused = settings.fused &&
         tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend()) !== undefined;
       tf.tidy(() => {
-        variables.forEach((v, i) => {
-          const g = grads[v.name]!;
-          const mi = m[i]!;
-          const si = s[i]!;
-          if (fused && v.dtype === "float32" && g.dtype === "float32") {
-            // One pass over v, g, m, s instead of ten elementwise kernels.
-            const attrs: AdamUpdateAttrs = {
-              alpha,
-              beta1,
-              beta2,
-              epsilon,
-              root,
-            };
-            const [nv, nm, ns] = tf.engine().runKernel(
-              ADAM_UPDATE_KERNEL,
-              { v, g, m: mi, s: si },
-              attrs as unknown as tf.NamedAttrMap,
-            ) as tf.Tensor[];
-            mi.assign(nm!);
-            si.assign(ns!);
-            v.assign(nv!);
-            return;
-          }
-          mi.assign(tf.add(tf.mul(mi, beta1), tf.mul(g, 1 - beta1)));
-          si.assign(tf.add(tf.mul(si, beta2), tf.mul(tf.square(g), 1 - beta2)));
-          const denominator = tf.add(tf.div(tf.sqrt(si), root), epsilon);
-          v.assign(tf.sub(v, tf.div(tf.mul(mi, alpha), denominator)));
-        });
+        variables.forEach((v, i) =>
+          updateVariable(
+            { v, g: grads[v.name]!, m: m[i]!, s: s[i]! },
+            attrs,
+            fused,
+          )
+        );
       });
       tf.dispose(Object.values(grads));
       return value;
@@ -207,21 +170,97 @@ export function createAdam(
         );
       }
       step = state.step;
-      const load = (target: Variable[], values: Float32Array[]) =>
-        target.forEach((t, i) => {
-          const data = values[i]!;
-          if (data.length !== t.size) {
-            throw new RangeError(
-              `Adam moment ${i} has ${data.length} values, expected ${t.size}`,
-            );
-          }
-          tf.tidy(() => t.assign(tf.tensor(data, t.shape)));
-        });
-      load(m, state.firstMoments);
-      load(s, state.secondMoments);
+      loadMoments(m, state.firstMoments);
+      loadMoments(s, state.secondMoments);
     },
     dispose() {
       tf.dispose([...m, ...s]);
     },
   };
+}
+
+/** {@link AdamOptions} with their defaults filled in. */
+type AdamSettings = Required<AdamOptions>;
+
+/** Fills in the defaults of `options` and checks the form. */
+function adamSettings(options: AdamOptions): AdamSettings {
+  const form = options.form ?? "pytorch";
+  if (form !== "pytorch" && form !== "keras") {
+    throw new RangeError(
+      `Adam form must be "pytorch" or "keras", found ${JSON.stringify(form)}`,
+    );
+  }
+  return {
+    lr: options.lr ?? 1e-4,
+    beta1: options.beta1 ?? 0.9,
+    beta2: options.beta2 ?? 0.999,
+    epsilon: options.epsilon ?? 1e-8,
+    form,
+    fused: options.fused ?? true,
+  };
+}
+
+/**
+ * The coefficients of update number `step` (from 1): the step size `alpha`
+ * and the divisor `root` of sqrt(s').
+ */
+function stepAttrs(settings: AdamSettings, step: number): AdamUpdateAttrs {
+  const { lr, beta1, beta2, epsilon, form } = settings;
+  // PyTorch: step size lr / (1 - b1^t), sqrt(s') divided by
+  // sqrt(1 - b2^t) before epsilon. Keras: both corrections in the step
+  // size, sqrt(s') as is (a division by 1 is exact).
+  const corrected2 = Math.sqrt(1 - beta2 ** step);
+  const root = form === "pytorch" ? corrected2 : 1;
+  const alpha = (form === "pytorch" ? lr : lr * corrected2) /
+    (1 - beta1 ** step);
+  return { alpha, beta1, beta2, epsilon, root };
+}
+
+/** One variable with its gradient and its two moments. */
+interface AdamSlot {
+  v: Variable;
+  g: tf.Tensor;
+  m: Variable;
+  s: Variable;
+}
+
+/**
+ * Applies one update to a variable and its moments (inside a tidy): the
+ * fused kernel where allowed and float32, else op by op.
+ */
+function updateVariable(
+  { v, g, m, s }: AdamSlot,
+  attrs: AdamUpdateAttrs,
+  fused: boolean,
+): void {
+  const { alpha, beta1, beta2, epsilon, root } = attrs;
+  if (fused && v.dtype === "float32" && g.dtype === "float32") {
+    // One pass over v, g, m, s instead of ten elementwise kernels.
+    const [nv, nm, ns] = tf.engine().runKernel(
+      ADAM_UPDATE_KERNEL,
+      { v, g, m, s },
+      { ...attrs } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    m.assign(nm!);
+    s.assign(ns!);
+    v.assign(nv!);
+    return;
+  }
+  m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+  s.assign(tf.add(tf.mul(s, beta2), tf.mul(tf.square(g), 1 - beta2)));
+  const denominator = tf.add(tf.div(tf.sqrt(s), root), epsilon);
+  v.assign(tf.sub(v, tf.div(tf.mul(m, alpha), denominator)));
+}
+
+/** Writes saved moment values into the moment variables, checking sizes. */
+function loadMoments(target: Variable[], values: Float32Array[]): void {
+  target.forEach((t, i) => {
+    const data = values[i]!;
+    if (data.length !== t.size) {
+      throw new RangeError(
+        `Adam moment ${i} has ${data.length} values, expected ${t.size}`,
+      );
+    }
+    tf.tidy(() => t.assign(tf.tensor(data, t.shape)));
+  });
 }

@@ -128,16 +128,7 @@ export function createAutoencoder(
   parts: { regularizer: LatentRegularizer; decoder: Decoder },
 ): Autoencoder {
   const { regularizer, decoder } = parts;
-  if (encoder.outputDim !== regularizer.inputDim) {
-    throw new RangeError(
-      `Encoder emits ${encoder.outputDim} values but the ${regularizer.kind} regularizer expects ${regularizer.inputDim}`,
-    );
-  }
-  if (regularizer.latentDim !== decoder.latentDim) {
-    throw new RangeError(
-      `The ${regularizer.kind} regularizer emits ${regularizer.latentDim} values but the decoder reads ${decoder.latentDim}`,
-    );
-  }
+  checkWidths(encoder, regularizer, decoder);
   const sigmoid = decoder.output === "sigmoid";
   const decode = (z: Tensor2D): Tensor4D =>
     tf.tidy(() => {
@@ -159,26 +150,10 @@ export function createAutoencoder(
         training,
       );
       const logits = decoder.logits(code, training);
-      let recon: Scalar;
-      let mse: Scalar;
-      if (sigmoid) {
-        // Binary cross-entropy against pixels in [0, 1], summed per image
-        // (or averaged over every pixel).
-        const bce = tf.losses.sigmoidCrossEntropy(
-          x,
-          logits,
-          undefined,
-          0,
-          tf.Reduction.NONE,
-        );
-        recon = regularizer.reconstruction === "mean"
-          ? tf.mean(bce)
-          : tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
-        mse = tf.mean(tf.squaredDifference(tf.sigmoid(logits), x));
-      } else {
-        recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x));
-        mse = recon;
-      }
+      const { recon, mse } = reconstructionTerms(x, logits, {
+        sigmoid,
+        reduction: regularizer.reconstruction,
+      });
       let total = penalty ? tf.add(recon, penalty) as Scalar : recon;
       if (training && regularizer.decoderPenalty !== undefined) {
         total = tf.add(total, regularizer.decoderPenalty(decoder));
@@ -194,4 +169,55 @@ export function createAutoencoder(
       decoder.dispose();
     },
   };
+}
+
+/** Checks that each part emits as many values as the next one reads. */
+function checkWidths(
+  encoder: Encoder,
+  regularizer: LatentRegularizer,
+  decoder: Decoder,
+): void {
+  if (encoder.outputDim !== regularizer.inputDim) {
+    throw new RangeError(
+      `Encoder emits ${encoder.outputDim} values but the ${regularizer.kind} regularizer expects ${regularizer.inputDim}`,
+    );
+  }
+  if (regularizer.latentDim !== decoder.latentDim) {
+    throw new RangeError(
+      `The ${regularizer.kind} regularizer emits ${regularizer.latentDim} values but the decoder reads ${decoder.latentDim}`,
+    );
+  }
+}
+
+/**
+ * The reconstruction loss of the decoder's logits against `x` and the mean
+ * squared error of the images: binary cross-entropy for a sigmoid decoder,
+ * else the mean squared error of the tanh images (both terms the same).
+ */
+function reconstructionTerms(
+  x: Tensor4D,
+  logits: Tensor4D,
+  decoding: {
+    sigmoid: boolean;
+    reduction: LatentRegularizer["reconstruction"];
+  },
+): { recon: Scalar; mse: Scalar } {
+  if (!decoding.sigmoid) {
+    const recon = tf.mean(tf.squaredDifference(tf.tanh(logits), x)) as Scalar;
+    return { recon, mse: recon };
+  }
+  // Binary cross-entropy against pixels in [0, 1], summed per image (or
+  // averaged over every pixel).
+  const bce = tf.losses.sigmoidCrossEntropy(
+    x,
+    logits,
+    undefined,
+    0,
+    tf.Reduction.NONE,
+  );
+  const recon: Scalar = decoding.reduction === "mean"
+    ? tf.mean(bce)
+    : tf.mean(tf.sum(tf.reshape(bce, [x.shape[0], -1]), 1));
+  const mse: Scalar = tf.mean(tf.squaredDifference(tf.sigmoid(logits), x));
+  return { recon, mse };
 }

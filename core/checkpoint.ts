@@ -294,52 +294,14 @@ export function decodeCheckpoint<
   options: DecodeCheckpointOptions<M> = {},
 ): CheckpointData<M> {
   const fail = (reason: string) => new CheckpointError(path, reason);
-  const magic = magicProblem(bytes);
-  if (magic !== undefined) throw fail(magic);
-  if (bytes.length < PREAMBLE + SEAL) {
-    throw fail(`the file is truncated (${bytes.length} bytes)`);
-  }
-  const sealAt = bytes.length - SEAL;
-  if (!equalBytes(sha256(bytes.subarray(0, sealAt)), bytes.subarray(sealAt))) {
-    throw fail(damage(bytes));
-  }
+  const sealAt = checkSeal(bytes, fail);
   // The seal holds: what follows can only fail for a file written wrongly.
   const parsed = headerSchema.safeParse(parseHeader(bytes));
   if (!parsed.success) {
     throw fail(`malformed header (${issuesLine(parsed.error, "")})`);
   }
   const header = parsed.data;
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 12)
-    .getUint32(8, true);
-  const bodyAt = PREAMBLE + headerLength;
-  const bodyLength = 4 * header.arrays.reduce((s, a) => s + a.length, 0);
-  if (bodyAt + bodyLength !== sealAt) {
-    throw fail(
-      `the header lists ${bodyLength} bytes of arrays, the file holds ${
-        sealAt - bodyAt
-      }`,
-    );
-  }
-  const arrays: Record<string, Float32Array> = {};
-  let offset = bodyAt;
-  for (const { name, length } of header.arrays) {
-    if (Object.hasOwn(arrays, name)) {
-      throw fail(`the array "${name}" is listed twice`);
-    }
-    // A copy with its own buffer: some consumers ignore byteOffset. (A
-    // Node Buffer's slice() is a view, so copy by hand.)
-    const values = new Float32Array(length);
-    new Uint8Array(values.buffer).set(
-      bytes.subarray(offset, offset + 4 * length),
-    );
-    Object.defineProperty(arrays, name, {
-      value: values,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-    offset += 4 * length;
-  }
+  const arrays = readArrays(bytes, header.arrays, { sealAt, fail });
   for (const [key, value] of Object.entries(options.expect ?? {})) {
     const found = header.meta[key];
     if (!isDeepStrictEqual(found, value)) {
@@ -358,6 +320,70 @@ export function decodeCheckpoint<
     throw fail(`unexpected metadata (${issuesLine(meta.error, "meta")})`);
   }
   return { meta: meta.data, arrays };
+}
+
+/** Makes the one-line error of a checkpoint that cannot be read. */
+type Fail = (reason: string) => CheckpointError;
+
+/**
+ * Checks the magic, the length and the SHA-256 seal of a checkpoint.
+ *
+ * @returns Where the seal starts (the end of the arrays).
+ */
+function checkSeal(bytes: Uint8Array, fail: Fail): number {
+  const magic = magicProblem(bytes);
+  if (magic !== undefined) throw fail(magic);
+  if (bytes.length < PREAMBLE + SEAL) {
+    throw fail(`the file is truncated (${bytes.length} bytes)`);
+  }
+  const sealAt = bytes.length - SEAL;
+  if (!equalBytes(sha256(bytes.subarray(0, sealAt)), bytes.subarray(sealAt))) {
+    throw fail(damage(bytes));
+  }
+  return sealAt;
+}
+
+/**
+ * The arrays the header lists, copied out of the body that follows the
+ * header; the listed lengths must fill the body exactly, names once each.
+ */
+function readArrays(
+  bytes: Uint8Array,
+  listed: readonly { name: string; length: number }[],
+  { sealAt, fail }: { sealAt: number; fail: Fail },
+): Record<string, Float32Array> {
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 12)
+    .getUint32(8, true);
+  const bodyAt = PREAMBLE + headerLength;
+  const bodyLength = 4 * listed.reduce((s, a) => s + a.length, 0);
+  if (bodyAt + bodyLength !== sealAt) {
+    throw fail(
+      `the header lists ${bodyLength} bytes of arrays, the file holds ${
+        sealAt - bodyAt
+      }`,
+    );
+  }
+  const arrays: Record<string, Float32Array> = {};
+  let offset = bodyAt;
+  for (const { name, length } of listed) {
+    if (Object.hasOwn(arrays, name)) {
+      throw fail(`the array "${name}" is listed twice`);
+    }
+    // A copy with its own buffer: some consumers ignore byteOffset. (A
+    // Node Buffer's slice() is a view, so copy by hand.)
+    const values = new Float32Array(length);
+    new Uint8Array(values.buffer).set(
+      bytes.subarray(offset, offset + 4 * length),
+    );
+    Object.defineProperty(arrays, name, {
+      value: values,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    offset += 4 * length;
+  }
+  return arrays;
 }
 
 /**

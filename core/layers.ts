@@ -149,85 +149,123 @@ export function buildLayers(
   let shape = inShape;
   const prefix = `irmae_${nameCounter++}`;
   specs.forEach((spec, i) => {
-    const name = `${prefix}_l${i}`;
-    if (spec.type === "conv") {
-      const [h, w, c] = shape as [number, number, number];
-      const bound = 1 / Math.sqrt(c * spec.kernel * spec.kernel);
-      const outShape = [
-        convOut(h, spec.kernel, spec.stride, spec.pad),
-        convOut(w, spec.kernel, spec.stride, spec.pad),
-        spec.filters,
-      ];
-      layers.push({
-        spec,
-        inShape: shape,
-        outShape,
-        weight: uniformVariable(
-          rng,
-          [spec.kernel, spec.kernel, c, spec.filters],
-          bound,
-          `${name}_w`,
-        ),
-        bias: uniformVariable(rng, [spec.filters], bound, `${name}_b`),
-      });
-      shape = outShape;
-    } else if (spec.type === "conv-transpose") {
-      const [h, w, c] = shape as [number, number, number];
-      // PyTorch's fan-in for ConvTranspose2d is weight.size(1) * k * k = out * k * k.
-      const bound = 1 / Math.sqrt(spec.filters * spec.kernel * spec.kernel);
-      const outShape = [
-        convTransposeOut(h, spec.kernel, spec.stride, spec.pad),
-        convTransposeOut(w, spec.kernel, spec.stride, spec.pad),
-        spec.filters,
-      ];
-      layers.push({
-        spec,
-        inShape: shape,
-        outShape,
-        // tfjs transposed-conv filters are [k, k, outChannels, inChannels].
-        weight: uniformVariable(
-          rng,
-          [spec.kernel, spec.kernel, spec.filters, c],
-          bound,
-          `${name}_w`,
-        ),
-        bias: uniformVariable(rng, [spec.filters], bound, `${name}_b`),
-      });
-      shape = outShape;
-    } else if (spec.type === "dense") {
-      const inUnits = shape.reduce((a, b) => a * b, 1);
-      if (shape.length !== 1) {
-        throw new RangeError(
-          `Dense layer ${i} needs a flat input, got shape [${shape}]`,
-        );
-      }
-      const bound = 1 / Math.sqrt(inUnits);
-      layers.push({
-        spec,
-        inShape: shape,
-        outShape: [spec.units],
-        weight: uniformVariable(
-          rng,
-          [inUnits, spec.units],
-          bound,
-          `${name}_w`,
-        ),
-        bias: uniformVariable(rng, [spec.units], bound, `${name}_b`),
-      });
-      shape = [spec.units];
-    } else {
-      const size = shape.reduce((a, b) => a * b, 1);
-      const newSize = spec.shape.reduce((a, b) => a * b, 1);
-      if (size !== newSize) {
-        throw new RangeError(
-          `Reshape layer ${i} cannot turn [${shape}] into [${spec.shape}]`,
-        );
-      }
-      layers.push({ spec, inShape: shape, outShape: spec.shape });
-      shape = spec.shape;
-    }
+    const at: LayerSite = { rng, index: i, name: `${prefix}_l${i}` };
+    const layer = spec.type === "conv"
+      ? buildConv(spec, shape, at)
+      : spec.type === "conv-transpose"
+      ? buildConvTranspose(spec, shape, at)
+      : spec.type === "dense"
+      ? buildDense(spec, shape, at)
+      : buildReshape(spec, shape, at);
+    layers.push(layer);
+    shape = layer.outShape;
   });
   return layers;
+}
+
+/** Where a layer is built: the shared initialiser, its index, its name. */
+interface LayerSite {
+  /** Draws the initial weights, layer after layer. */
+  rng: Rng;
+  /** Position in the specs, for error messages. */
+  index: number;
+  /** Prefix of the variables' names. */
+  name: string;
+}
+
+/** The weight then the bias of a layer, uniform in ±bound. */
+function weightAndBias(
+  at: LayerSite,
+  weightShape: number[],
+  units: number,
+  bound: number,
+): Pick<Layer, "weight" | "bias"> {
+  const weight = uniformVariable(at.rng, weightShape, bound, `${at.name}_w`);
+  const bias = uniformVariable(at.rng, [units], bound, `${at.name}_b`);
+  return { weight, bias };
+}
+
+/** A convolution on an [H, W, C] input. */
+function buildConv(spec: ConvSpec, shape: number[], at: LayerSite): Layer {
+  const [h, w, c] = shape as [number, number, number];
+  const bound = 1 / Math.sqrt(c * spec.kernel * spec.kernel);
+  const outShape = [
+    convOut(h, spec.kernel, spec.stride, spec.pad),
+    convOut(w, spec.kernel, spec.stride, spec.pad),
+    spec.filters,
+  ];
+  return {
+    spec,
+    inShape: shape,
+    outShape,
+    ...weightAndBias(
+      at,
+      [spec.kernel, spec.kernel, c, spec.filters],
+      spec.filters,
+      bound,
+    ),
+  };
+}
+
+/** A transposed convolution on an [H, W, C] input. */
+function buildConvTranspose(
+  spec: ConvTransposeSpec,
+  shape: number[],
+  at: LayerSite,
+): Layer {
+  const [h, w, c] = shape as [number, number, number];
+  // PyTorch's fan-in for ConvTranspose2d is weight.size(1) * k * k = out * k * k.
+  const bound = 1 / Math.sqrt(spec.filters * spec.kernel * spec.kernel);
+  const outShape = [
+    convTransposeOut(h, spec.kernel, spec.stride, spec.pad),
+    convTransposeOut(w, spec.kernel, spec.stride, spec.pad),
+    spec.filters,
+  ];
+  return {
+    spec,
+    inShape: shape,
+    outShape,
+    // tfjs transposed-conv filters are [k, k, outChannels, inChannels].
+    ...weightAndBias(
+      at,
+      [spec.kernel, spec.kernel, spec.filters, c],
+      spec.filters,
+      bound,
+    ),
+  };
+}
+
+/** A dense layer on a flat input. */
+function buildDense(spec: DenseSpec, shape: number[], at: LayerSite): Layer {
+  const inUnits = shape.reduce((a, b) => a * b, 1);
+  if (shape.length !== 1) {
+    throw new RangeError(
+      `Dense layer ${at.index} needs a flat input, got shape [${shape}]`,
+    );
+  }
+  const bound = 1 / Math.sqrt(inUnits);
+  return {
+    spec,
+    inShape: shape,
+    outShape: [spec.units],
+    ...weightAndBias(at, [inUnits, spec.units], spec.units, bound),
+  };
+}
+
+/** A reshape, checked to keep the number of values. */
+function buildReshape(
+  spec: ReshapeSpec,
+  shape: number[],
+  at: LayerSite,
+): Layer {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const newSize = spec.shape.reduce((a, b) => a * b, 1);
+  if (size !== newSize) {
+    throw new RangeError(
+      `Reshape layer ${at.index} cannot turn [${shape}] into [${spec.shape}]`,
+    );
+  }
+  return { spec, inShape: shape, outShape: spec.shape };
 }
 
 function activate(x: Tensor, activation: Activation): Tensor {

@@ -163,6 +163,24 @@ export function decodeSafetensors(
     new RangeError(`${path} is not a usable safetensors file: ${reason}`);
   if (bytes.length < 8) throw fail(`only ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const { header, dataAt } = readHeader(bytes, view, fail);
+  const { metadata, entries } = headerEntries(header, fail);
+  const tensors = readTensors(entries, { bytes, view, dataAt, fail });
+  return { tensors, metadata };
+}
+
+/** Makes the one-line error of a file that cannot be read. */
+type Fail = (reason: string) => RangeError;
+
+/** A tensor's entry in the header, with its name. */
+type NamedEntry = { name: string; entry: z.infer<typeof entrySchema> };
+
+/** The JSON header (an object) and where the data starts. */
+function readHeader(
+  bytes: Uint8Array,
+  view: DataView,
+  fail: Fail,
+): { header: Record<string, unknown>; dataAt: number } {
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
     throw fail(
@@ -182,9 +200,17 @@ export function decodeSafetensors(
   }
   const header = headerSchema.safeParse(raw);
   if (!header.success) throw fail("the header is not a JSON object");
+  return { header: header.data, dataAt };
+}
+
+/** The metadata and the checked F32 tensor entries, by offset. */
+function headerEntries(
+  header: Record<string, unknown>,
+  fail: Fail,
+): { metadata: Record<string, string>; entries: NamedEntry[] } {
   let metadata: Record<string, string> = {};
-  const entries: { name: string; entry: z.infer<typeof entrySchema> }[] = [];
-  for (const [name, value] of Object.entries(header.data)) {
+  const entries: NamedEntry[] = [];
+  for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       const meta = metadataSchema.safeParse(value);
       if (!meta.success) throw fail("__metadata__ is not a string map");
@@ -208,6 +234,18 @@ export function decodeSafetensors(
     entries.push({ name, entry: entry.data });
   }
   entries.sort((a, b) => a.entry.data_offsets[0] - b.entry.data_offsets[0]);
+  return { metadata, entries };
+}
+
+/**
+ * The tensors' values, checking that the entries (sorted by offset) tile
+ * the data from its start to the end of the file.
+ */
+function readTensors(
+  entries: NamedEntry[],
+  file: { bytes: Uint8Array; view: DataView; dataAt: number; fail: Fail },
+): Record<string, SafeTensor> {
+  const { bytes, view, dataAt, fail } = file;
   const tensors: Record<string, SafeTensor> = {};
   let expected = 0;
   for (const { name, entry } of entries) {
@@ -242,5 +280,5 @@ export function decodeSafetensors(
       `${bytes.length - dataAt - expected} bytes follow the last tensor`,
     );
   }
-  return { tensors, metadata };
+  return tensors;
 }

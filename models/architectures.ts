@@ -23,6 +23,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
+import { defined } from "../core/options.ts";
 import type { Decoder, Encoder, Tensor2D, Tensor4D } from "../core/types.ts";
 import {
   buildLayers,
@@ -608,7 +609,7 @@ function convImageShape(
 
 /** `conv`'s plug-in options from the options object. */
 function convOptions(options: ArchitectureOptions): Record<string, unknown> {
-  return options.filters === undefined ? {} : { filters: options.filters };
+  return defined({ filters: options.filters });
 }
 
 /** The image size a paper network reads, or a one-line error. */

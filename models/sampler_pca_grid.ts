@@ -104,67 +104,16 @@ export function createPcaGridSampler(
     }
     return fitted;
   };
-  /** Writes μ + a sd1 v1 + b sd2 v2 into row `row` of `out`. */
-  const place = (
-    plane: PrincipalPlane,
-    a: number,
-    b: number,
-    out: Float32Array,
-    row: number,
-  ): void => {
-    const d = plane.mean.length;
-    const s1 = a * plane.sd[0];
-    const s2 = b * plane.sd[1];
-    for (let j = 0; j < d; j++) {
-      out[row * d + j] = plane.mean[j]! + s1 * plane.axes[j]! +
-        s2 * plane.axes[d + j]!;
-    }
-  };
   return {
     kind: "pca-grid",
     get plane(): PrincipalPlane {
       return need();
     },
     fit(codes: CodeMatrix): void {
-      if (codes.cols < 2) {
-        throw new RangeError(
-          `PCA grid needs codes with at least 2 columns, found ${codes.cols}`,
-        );
-      }
-      const { mean, covariance, dim: d } = gaussianMoments(codes);
-      const { values, vectors } = symmetricEigen(covariance, d);
-      const clamped = clampEigenvalues(values);
-      const axes = new Float64Array(2 * d);
-      for (let k = 0; k < 2; k++) {
-        let largest = 0;
-        for (let j = 0; j < d; j++) {
-          const v = vectors[j * d + k]!;
-          if (Math.abs(v) > Math.abs(largest)) largest = v;
-        }
-        const sign = largest < 0 ? -1 : 1;
-        for (let j = 0; j < d; j++) {
-          axes[k * d + j] = sign * vectors[j * d + k]!;
-        }
-      }
-      fitted = {
-        mean,
-        axes,
-        sd: [Math.sqrt(clamped[0]!), Math.sqrt(clamped[1]!)],
-      };
+      fitted = principalPlane(codes);
     },
     grid(): CodeMatrix {
-      const plane = need();
-      const d = plane.mean.length;
-      const g = gridSize;
-      const out = new Float32Array(g * g * d); // [g * g, d]
-      const coordinate = (i: number) =>
-        g === 1 ? 0 : span * (2 * i / (g - 1) - 1);
-      for (let i = 0; i < g; i++) {
-        for (let j = 0; j < g; j++) {
-          place(plane, coordinate(j), coordinate(i), out, i * g + j);
-        }
-      }
-      return { data: out, rows: g * g, cols: d };
+      return gridCodes(need(), gridSize, span);
     },
     figure(): { codes: CodeMatrix; columns: number } {
       return { codes: this.grid(), columns: gridSize };
@@ -178,11 +127,76 @@ export function createPcaGridSampler(
       for (let n = 0; n < count; n++) {
         const a = span * (2 * rng.next() - 1);
         const b = span * (2 * rng.next() - 1);
-        place(plane, a, b, out, n);
+        place(plane, [a, b], { out, row: n });
       }
       return { data: out, rows: count, cols: d };
     },
   };
+}
+
+/**
+ * The plane of the top two principal axes of `codes`, each axis signed so
+ * its entry of largest magnitude is positive.
+ */
+function principalPlane(codes: CodeMatrix): PrincipalPlane {
+  if (codes.cols < 2) {
+    throw new RangeError(
+      `PCA grid needs codes with at least 2 columns, found ${codes.cols}`,
+    );
+  }
+  const { mean, covariance, dim: d } = gaussianMoments(codes);
+  const { values, vectors } = symmetricEigen(covariance, d);
+  const clamped = clampEigenvalues(values);
+  const axes = new Float64Array(2 * d);
+  for (let k = 0; k < 2; k++) {
+    let largest = 0;
+    for (let j = 0; j < d; j++) {
+      const v = vectors[j * d + k]!;
+      if (Math.abs(v) > Math.abs(largest)) largest = v;
+    }
+    const sign = largest < 0 ? -1 : 1;
+    for (let j = 0; j < d; j++) {
+      axes[k * d + j] = sign * vectors[j * d + k]!;
+    }
+  }
+  return {
+    mean,
+    axes,
+    sd: [Math.sqrt(clamped[0]!), Math.sqrt(clamped[1]!)],
+  };
+}
+
+/** The g x g grid of {@link PcaGridSampler.grid}, g = `gridSize`. */
+function gridCodes(
+  plane: PrincipalPlane,
+  gridSize: number,
+  span: number,
+): CodeMatrix {
+  const d = plane.mean.length;
+  const g = gridSize;
+  const out = new Float32Array(g * g * d); // [g * g, d]
+  const coordinate = (i: number) => g === 1 ? 0 : span * (2 * i / (g - 1) - 1);
+  for (let i = 0; i < g; i++) {
+    for (let j = 0; j < g; j++) {
+      place(plane, [coordinate(j), coordinate(i)], { out, row: i * g + j });
+    }
+  }
+  return { data: out, rows: g * g, cols: d };
+}
+
+/** Writes μ + a sd1 v1 + b sd2 v2 into row `row` of `out`. */
+function place(
+  plane: PrincipalPlane,
+  [a, b]: [number, number],
+  { out, row }: { out: Float32Array; row: number },
+): void {
+  const d = plane.mean.length;
+  const s1 = a * plane.sd[0];
+  const s2 = b * plane.sd[1];
+  for (let j = 0; j < d; j++) {
+    out[row * d + j] = plane.mean[j]! + s1 * plane.axes[j]! +
+      s2 * plane.axes[d + j]!;
+  }
 }
 
 const PCA_GRID_OPTIONS = z.strictObject({

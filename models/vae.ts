@@ -37,6 +37,7 @@ import {
   REGULARIZER_CONTEXT_FIELDS,
 } from "../core/plugin.ts";
 import { deriveSeed } from "../core/random.ts";
+import { batchMeanKl, klTerms, reparametrize } from "./gaussian_latent.ts";
 import { createNoiseStream } from "./noise_stream.ts";
 import type {
   LatentOutput,
@@ -181,21 +182,11 @@ export function createVaeHead(options: VaeHeadOptions): VaeHead {
       return tf.tidy(() => {
         const [mu, logvar] = tf.split(h, 2, 1) as [Tensor2D, Tensor2D]; // [batch, d] each
         const code = training || sampleAtInference
-          ? tf.add(
-            mu,
-            tf.mul(
-              tf.exp(tf.mul(logvar, 0.5)),
-              tf.randomNormal(mu.shape, 0, 1, "float32", noiseSeed),
-            ),
-          ) as Tensor2D
+          ? reparametrize(mu, logvar, noiseSeed)
           : mu;
-        // 1 + logvar - mu^2 - exp(logvar): [batch, d]
-        const terms = tf.sub(
-          tf.sub(tf.add(logvar, 1), tf.square(mu)),
-          tf.exp(logvar),
-        );
+        const terms = klTerms(mu, logvar); // [batch, d]
         const kl = config.reduction === "sum"
-          ? tf.mean(tf.mul(tf.sum(terms, 1), -0.5)) // batch mean of KL_b
+          ? batchMeanKl(terms)
           : tf.neg(tf.mean(terms)); // the released code's mean term
         const penalty = tf.mul(kl, config.beta) as Scalar;
         return { code, penalty };

@@ -46,6 +46,7 @@ import type {
   Tensor2D,
   Variable,
 } from "../core/types.ts";
+import { batchMeanKl, klTerms, reparametrize } from "./gaussian_latent.ts";
 import { createNoiseStream } from "./noise_stream.ts";
 
 /** Options of {@link createVrrae}. */
@@ -163,24 +164,13 @@ export function createVrrae(options: VrraeOptions): Vrrae {
       const noiseSeed = training ? noise.nextSeed() : 0;
       return tf.tidy(() => {
         const basis = topRightSingular(h, k, { sweeps: config.sweeps }); // [d, k]
-        const mean = tf.matMul(h, basis); // [batch, k]
-        const logvar = tf.add(tf.matMul(mean, weight), bias); // [batch, k]
+        const mean = tf.matMul(h, basis) as Tensor2D; // [batch, k]
+        const logvar = tf.add(tf.matMul(mean, weight), bias) as Tensor2D; // [batch, k]
         const coefficients = training
-          ? tf.add(
-            mean,
-            tf.mul(
-              tf.exp(tf.mul(logvar, 0.5)),
-              tf.randomNormal(mean.shape, 0, 1, "float32", noiseSeed),
-            ),
-          )
+          ? reparametrize(mean, logvar, noiseSeed)
           : mean;
         const code = tf.matMul(coefficients, basis, false, true) as Tensor2D;
-        // KL per example: -1/2 Σ_j (1 + logvar - mean² - exp(logvar)).
-        const terms = tf.sub(
-          tf.sub(tf.add(logvar, 1), tf.square(mean)),
-          tf.exp(logvar),
-        );
-        const kl = tf.mean(tf.mul(tf.sum(terms, 1), -0.5));
+        const kl = batchMeanKl(klTerms(mean, logvar));
         return { code, penalty: tf.mul(kl, config.beta) as Scalar };
       });
     },

@@ -457,42 +457,10 @@ function gatherTFunction(): FunctionBuilder {
   const set = (n: string) => f.set(n);
   const block = gatherBlock(f);
   const pixels = whileNot([...get("m0"), ...get("count"), ...i32.geU], [
-    // q = aTab + (m0 * taps + t) * 4
-    ...get("aTab"),
-    ...get("m0"),
-    ...get("rowStride"),
-    ...i32.mul,
-    ...i32.add,
-    ...get("t"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...i32.add,
-    ...set("q"),
-    ...[0, 1, 2, 3].flatMap((u) => [
-      ...get("q"),
-      ...(u === 0
-        ? []
-        : [...get("rowStride"), ...i32.const(u), ...i32.mul, ...i32.add]),
-      ...i32.load(0),
-      ...set(`p${u}`),
-    ]),
+    ...gatherRowPointers(f),
     ...i32.const(0),
     ...set("c"),
-    // d = dst + t * kc * ldd + 4 m0, kc * ldd = kBytes / 4 * ldd
-    ...get("dst"),
-    ...get("t"),
-    ...get("kBytes"),
-    ...i32.mul,
-    ...i32.const(2),
-    ...i32.shrU,
-    ...get("ldd"),
-    ...i32.mul,
-    ...i32.add,
-    ...get("m0"),
-    ...i32.const(2),
-    ...i32.shl,
-    ...i32.add,
-    ...set("d"),
+    ...gatherDestination(f),
     ...whileNot([...get("c"), ...get("kBytes"), ...i32.geU], block),
     ...f.inc("m0", 4),
   ]);
@@ -513,6 +481,61 @@ function gatherTFunction(): FunctionBuilder {
     ]),
   ]);
   return f;
+}
+
+/**
+ * gatherT's patch rows of pixels m0..m0+3 at tap t: q = aTab + (m0 * taps
+ * + t) * 4, then p_u = the row pointer at q + u * rowStride, u < 4.
+ */
+function gatherRowPointers(f: FunctionBuilder): Code {
+  const { i32 } = op;
+  const get = (n: string) => f.get(n);
+  const set = (n: string) => f.set(n);
+  return [
+    ...get("aTab"),
+    ...get("m0"),
+    ...get("rowStride"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("t"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...set("q"),
+    ...[0, 1, 2, 3].flatMap((u) => [
+      ...get("q"),
+      ...(u === 0
+        ? []
+        : [...get("rowStride"), ...i32.const(u), ...i32.mul, ...i32.add]),
+      ...i32.load(0),
+      ...set(`p${u}`),
+    ]),
+  ];
+}
+
+/**
+ * gatherT's first destination of a block row: d = dst + t * kc * ldd +
+ * 4 m0, with kc * ldd = kBytes / 4 * ldd.
+ */
+function gatherDestination(f: FunctionBuilder): Code {
+  const { i32 } = op;
+  const get = (n: string) => f.get(n);
+  return [
+    ...get("dst"),
+    ...get("t"),
+    ...get("kBytes"),
+    ...i32.mul,
+    ...i32.const(2),
+    ...i32.shrU,
+    ...get("ldd"),
+    ...i32.mul,
+    ...i32.add,
+    ...get("m0"),
+    ...i32.const(2),
+    ...i32.shl,
+    ...i32.add,
+    ...f.set("d"),
+  ];
 }
 
 /**

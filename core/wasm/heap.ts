@@ -9,6 +9,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { GemmHeap } from "./conv_gemm.ts";
 import { type GemmKernels, gemmKernels } from "./gemm.ts";
+import { defined } from "../options.ts";
 import { timePart } from "./profile.ts";
 import { transposeFast } from "./rearrange.ts";
 import { settings } from "./settings.ts";
@@ -178,7 +179,7 @@ export class Heap {
         inputs: {
           a: view(a, [1, m, k]),
           b: view(b, [1, k, n]),
-          ...(fused?.bias ? { bias: fused.bias } : {}),
+          ...defined({ bias: fused?.bias }),
         },
         backend: this.backend as unknown as tf.KernelBackend,
         attrs: {

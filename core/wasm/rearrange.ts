@@ -112,7 +112,36 @@ export function im2col(
   g: ConvGeometry,
   cols: Float32Array,
 ): void {
+  movePatches(x, g, cols, "gather");
+}
+
+/**
+ * Which way a rearrangement moves values: `gather` copies the image into
+ * the patch matrix (zeros in the padding), `scatter` adds the patch matrix
+ * back into the image (the adjoint; the padding is dropped).
+ */
+type Direction = "gather" | "scatter";
+
+/**
+ * The walk of {@link im2col} and {@link col2im}: patch rows in order
+ * (b, oh, ow, i, j, c), each run of image pixels inside x moved at once
+ * (a whole kernel row where it lies inside, else pixel by pixel).
+ *
+ * @param image The image [batch, inH, inW, inC]: read by `gather`,
+ * accumulated into by `scatter`.
+ * @param g The convolution.
+ * @param cols The patches [batch*outH*outW, fh*fw*inC]: written by
+ * `gather`, read by `scatter`.
+ * @param direction Which way values move.
+ */
+function movePatches(
+  image: Float32Array,
+  g: ConvGeometry,
+  cols: Float32Array,
+  direction: Direction,
+): void {
   const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
+  const gather = direction === "gather";
   const rowLen = fw * inC;
   let o = 0;
   for (let b = 0; b < batch; b++) {
@@ -124,28 +153,48 @@ export function im2col(
         for (let i = 0; i < fh; i++) {
           const ih = ih0 + i;
           if (ih < 0 || ih >= inH) {
-            cols.fill(0, o, o + rowLen);
+            if (gather) cols.fill(0, o, o + rowLen);
             o += rowLen;
             continue;
           }
           const rowBase = (b * inH + ih) * inW;
           if (inside) {
-            copyRun(x, (rowBase + iw0) * inC, cols, o, rowLen);
+            moveRun(image, (rowBase + iw0) * inC, cols, o, rowLen, gather);
             o += rowLen;
             continue;
           }
           for (let j = 0; j < fw; j++) {
             const iw = iw0 + j;
-            if (iw < 0 || iw >= inW) {
+            if (iw >= 0 && iw < inW) {
+              moveRun(image, (rowBase + iw) * inC, cols, o, inC, gather);
+            } else if (gather) {
               cols.fill(0, o, o + inC);
-            } else {
-              copyRun(x, (rowBase + iw) * inC, cols, o, inC);
             }
             o += inC;
           }
         }
       }
     }
+  }
+}
+
+/**
+ * Moves `n` floats between image[at..] and cols[o..]: copied into cols by
+ * a gather, added into the image by a scatter. Positional arguments: it
+ * runs once per kernel row or pixel.
+ */
+function moveRun(
+  image: Float32Array,
+  at: number,
+  cols: Float32Array,
+  o: number,
+  n: number,
+  gather: boolean,
+): void {
+  if (gather) {
+    copyRun(image, at, cols, o, n);
+  } else {
+    for (let c = 0; c < n; c++) image[at + c]! += cols[o + c]!;
   }
 }
 
@@ -210,7 +259,31 @@ export function im2colT(
   g: ConvGeometry,
   colsT: Float32Array,
 ): void {
+  moveTaps(x, g, colsT, "gather");
+}
+
+/**
+ * The walk of {@link im2colT} and {@link col2imT}: tap by tap (i, j), the
+ * pixel offsets of the tap, then tiles of {@link TILE} output pixels, each
+ * channel's row of the tile at once (contiguous in colsT). Within a tap no
+ * two output pixels share an image pixel, so a scatter adds into each
+ * image value in tap order whatever the order inside the tap.
+ *
+ * @param image The image [batch, inH, inW, inC]: read by `gather`,
+ * accumulated into by `scatter`.
+ * @param g The convolution.
+ * @param colsT The transposed patches [fh*fw*inC, batch*outH*outW]: written
+ * by `gather`, read by `scatter`.
+ * @param direction Which way values move.
+ */
+function moveTaps(
+  image: Float32Array,
+  g: ConvGeometry,
+  colsT: Float32Array,
+  direction: Direction,
+): void {
   const { batch, inC, outH, outW, fh, fw } = g;
+  const gather = direction === "gather";
   const n = batch * outH * outW;
   for (let i = 0; i < fh; i++) {
     for (let j = 0; j < fw; j++) {
@@ -220,9 +293,16 @@ export function im2colT(
         const n1 = Math.min(n0 + TILE, n);
         for (let c = 0; c < inC; c++) {
           const d = rowBase + c * n;
-          for (let m = n0; m < n1; m++) {
-            const o = offsets[m]!;
-            colsT[d + m] = o < 0 ? 0 : x[o + c]!;
+          if (gather) {
+            for (let m = n0; m < n1; m++) {
+              const o = offsets[m]!;
+              colsT[d + m] = o < 0 ? 0 : image[o + c]!;
+            }
+          } else {
+            for (let m = n0; m < n1; m++) {
+              const o = offsets[m]!;
+              if (o >= 0) image[o + c]! += colsT[d + m]!;
+            }
           }
         }
       }
@@ -277,32 +357,7 @@ export function col2im(
   g: ConvGeometry,
   dx: Float32Array,
 ): void {
-  const { batch, inH, inW, inC, outH, outW, fh, fw, sh, sw, top, left } = g;
-  let o = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let oh = 0; oh < outH; oh++) {
-      const ih0 = oh * sh - top;
-      for (let ow = 0; ow < outW; ow++) {
-        const iw0 = ow * sw - left;
-        for (let i = 0; i < fh; i++) {
-          const ih = ih0 + i;
-          if (ih < 0 || ih >= inH) {
-            o += fw * inC;
-            continue;
-          }
-          const rowBase = (b * inH + ih) * inW;
-          for (let j = 0; j < fw; j++) {
-            const iw = iw0 + j;
-            if (iw >= 0 && iw < inW) {
-              let d = (rowBase + iw) * inC;
-              for (let c = 0; c < inC; c++) dx[d++]! += cols[o + c]!;
-            }
-            o += inC;
-          }
-        }
-      }
-    }
-  }
+  movePatches(dx, g, cols, "scatter");
 }
 
 /**
@@ -317,21 +372,5 @@ export function col2imT(
   g: ConvGeometry,
   dx: Float32Array,
 ): void {
-  const { batch, inC, outH, outW, fh, fw } = g;
-  const n = batch * outH * outW;
-  for (let i = 0; i < fh; i++) {
-    for (let j = 0; j < fw; j++) {
-      const offsets = tapOffsets(g, i, j);
-      const rowBase = (i * fw + j) * inC * n;
-      for (let col = 0; col < n; col++) {
-        let d = offsets[col]!;
-        if (d < 0) continue;
-        let s = rowBase + col;
-        for (let c = 0; c < inC; c++) {
-          dx[d++]! += colsT[s]!;
-          s += n;
-        }
-      }
-    }
-  }
+  moveTaps(dx, g, colsT, "scatter");
 }
