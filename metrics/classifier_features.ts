@@ -20,7 +20,8 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
+import { defined } from "../core/options.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
@@ -265,27 +266,100 @@ export async function trainClassifierFeatures(
   dataset: Dataset,
   options: ClassifierOptions = {},
 ): Promise<ClassifierFeatures> {
+  const plan = planClassifier(dataset, options);
+  const layers = buildLayers(
+    plan.specs,
+    [...dataset.imageShape],
+    deriveSeed(plan.seed, ["classifier-init"]),
+  );
+  const variables = layerVariables(layers);
+  const cachePath = plan.cacheDir === undefined
+    ? undefined
+    : join(plan.cacheDir, `classifier-${plan.key}.ckpt`);
+  try {
+    const cached = cachePath === undefined
+      ? undefined
+      : loadCached(cachePath, plan.key, variables);
+    const trained = cached === undefined
+      ? await trainAndCache(dataset, layers, plan, cachePath)
+      : { accuracy: cached, cacheError: undefined };
+    return makeClassifier({
+      layers,
+      variables,
+      imageShape: dataset.imageShape,
+      accuracy: trained.accuracy,
+      evalCount: plan.evalCount,
+      fromCache: cached !== undefined,
+      cachePath,
+      ...defined({ cacheError: trained.cacheError }),
+      id: `classifier:${dataset.fingerprint}:${plan.key}`,
+    });
+  } catch (e) {
+    tf.dispose(variables);
+    throw e;
+  }
+}
+
+/**
+ * The options of {@link trainClassifierFeatures} with their defaults (the
+ * `classifier` extractor plug-in takes `steps` from here).
+ */
+export const CLASSIFIER_OPTIONS = z.strictObject({
+  steps: z.number().int().min(0).max(10_000_000).default(2000),
+  batchSize: z.number().int().min(1).default(64),
+  lr: z.number().positive().default(1e-3),
+  seed: z.number().int().default(0),
+  cacheDir: z.string().optional(),
+  evalCount: z.number().int().min(0).optional(),
+});
+
+/** What training the classifier takes, resolved against its data set. */
+interface ClassifierPlan {
+  /** Classes of the data set. */
+  numClasses: number;
+  /** Adam steps. */
+  steps: number;
+  /** Rows per step, at most the training split. */
+  batchSize: number;
+  /** Adam learning rate. */
+  lr: number;
+  /** Seed of the weights and data order. */
+  seed: number;
+  /** Validation examples the accuracy is measured on. */
+  evalCount: number;
+  /** Weight cache folder, when caching. */
+  cacheDir: string | undefined;
+  /** The network's layers. */
+  specs: LayerSpec[];
+  /** Cache key: a hash of the data set, network and options. */
+  key: string;
+}
+
+/**
+ * Parses the options and sizes them to the data set: batch size capped at
+ * the training split, `evalCount` at the validation split, the cache key.
+ *
+ * @throws {TypeError} When the data set has no labels.
+ * @throws {RangeError} On an option out of range or an empty train split.
+ */
+function planClassifier(
+  dataset: Dataset,
+  options: ClassifierOptions,
+): ClassifierPlan {
   const numClasses = dataset.numClasses;
   if (numClasses === undefined || numClasses < 2) {
     throw new TypeError(
       `The classifier needs a labelled data set, ${dataset.kind} has no classes`,
     );
   }
-  const steps = options.steps ?? 2000;
-  const lr = options.lr ?? 1e-3;
-  const seed = options.seed ?? 0;
-  const trainSize = dataset.size("train");
-  const batchSize = Math.min(options.batchSize ?? 64, trainSize);
+  const config = parseOptions(CLASSIFIER_OPTIONS, options, "classifier");
+  const { steps, lr, seed } = config;
+  const batchSize = Math.min(config.batchSize, dataset.size("train"));
   const evalCount = Math.min(
-    options.evalCount ?? dataset.size("val"),
+    config.evalCount ?? dataset.size("val"),
     dataset.size("val"),
   );
-  if (!Number.isInteger(steps) || steps < 0) {
-    throw new RangeError(
-      `Steps must be a non-negative integer, found ${steps}`,
-    );
-  }
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
+  if (batchSize < 1) {
     throw new RangeError(
       `Batch size must be a positive integer and the train split non-empty, found ${batchSize}`,
     );
@@ -304,67 +378,59 @@ export async function trainClassifierFeatures(
     seed,
     evalCount,
   })).digest("hex").slice(0, 16);
-  const layers = buildLayers(
+  const cacheDir = config.cacheDir;
+  return {
+    numClasses,
+    steps,
+    batchSize,
+    lr,
+    seed,
+    evalCount,
+    cacheDir,
     specs,
-    [...imageShape],
-    deriveSeed(seed, ["classifier-init"]),
-  );
-  const variables = layerVariables(layers);
-  const cachePath = options.cacheDir === undefined
-    ? undefined
-    : join(options.cacheDir, `classifier-${key}.ckpt`);
+    key,
+  };
+}
+
+/**
+ * Trains the classifier, measures its accuracy and, with a cache path,
+ * saves its weights there; a disk that refuses them is reported in
+ * `cacheError`, not thrown.
+ */
+async function trainAndCache(
+  dataset: Dataset,
+  layers: Layer[],
+  plan: ClassifierPlan,
+  cachePath: string | undefined,
+): Promise<{ accuracy: number; cacheError: string | undefined }> {
+  const { steps, batchSize, lr, seed, numClasses } = plan;
+  train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
+  const accuracy = await evaluate(dataset, layers, plan.evalCount);
+  if (cachePath === undefined) return { accuracy, cacheError: undefined };
+  const arrays: Record<string, Float32Array> = {};
+  for (const [i, v] of layerVariables(layers).entries()) {
+    arrays[`v${i}`] = await readFloat32(v);
+  }
   try {
-    let accuracy = cachePath === undefined
-      ? undefined
-      : loadCached(cachePath, key, variables);
-    const fromCache = accuracy !== undefined;
-    let cacheError: string | undefined;
-    if (accuracy === undefined) {
-      train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
-      accuracy = await evaluate(dataset, layers, evalCount);
-      if (cachePath !== undefined) {
-        const arrays: Record<string, Float32Array> = {};
-        for (const [i, v] of variables.entries()) {
-          arrays[`v${i}`] = await readFloat32(v);
-        }
-        try {
-          mkdirSync(options.cacheDir!, { recursive: true });
-          saveCheckpoint(cachePath, {
-            meta: {
-              key,
-              accuracy,
-              fingerprint: dataset.fingerprint,
-              steps,
-              seed,
-            },
-            arrays,
-          });
-        } catch (e) {
-          // A full, read-only or forbidden cache: the classifier is trained
-          // all the same, only not kept.
-          const error = asDiskError(options.cacheDir!, e, {
-            action: "write to",
-          });
-          if (!(error instanceof DiskError)) throw error;
-          cacheError = error.message;
-        }
-      }
-    }
-    return makeClassifier({
-      layers,
-      variables,
-      imageShape,
-      accuracy,
-      evalCount,
-      fromCache,
-      cachePath,
-      cacheError,
-      id: `classifier:${dataset.fingerprint}:${key}`,
+    mkdirSync(plan.cacheDir!, { recursive: true });
+    saveCheckpoint(cachePath, {
+      meta: {
+        key: plan.key,
+        accuracy,
+        fingerprint: dataset.fingerprint,
+        steps,
+        seed,
+      },
+      arrays,
     });
   } catch (e) {
-    tf.dispose(variables);
-    throw e;
+    // A full, read-only or forbidden cache: the classifier is trained all
+    // the same, only not kept.
+    const error = asDiskError(plan.cacheDir!, e, { action: "write to" });
+    if (!(error instanceof DiskError)) throw error;
+    return { accuracy, cacheError: error.message };
   }
+  return { accuracy, cacheError: undefined };
 }
 
 /** Restores cached weights; the cached accuracy, or undefined on a miss. */
@@ -515,7 +581,7 @@ function makeClassifier(parts: {
     evalCount: parts.evalCount,
     fromCache: parts.fromCache,
     cachePath: parts.cachePath,
-    ...(parts.cacheError === undefined ? {} : { cacheError: parts.cacheError }),
+    ...defined({ cacheError: parts.cacheError }),
     variables: parts.variables,
     features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       // [n, 128], the ReLU output of the penultimate dense layer.
@@ -791,9 +857,7 @@ export const classifierExtractorPlugin: Plugin<"extractor"> = definePlugin({
   kind: "classifier",
   summary:
     "penultimate layer of a CNN trained on the data set's labels (offline FID)",
-  options: z.strictObject({
-    steps: z.number().int().min(0).max(10_000_000).default(2000),
-  }),
+  options: CLASSIFIER_OPTIONS.pick({ steps: true }),
   create: (options, context) =>
     trainClassifierFeatures(context.dataset, {
       steps: options.steps,
@@ -815,8 +879,6 @@ export const inceptionExtractorPlugin: Plugin<"extractor"> = definePlugin({
   create: (options) =>
     loadInceptionFeatures(options.path, {
       format: options.format,
-      ...(options.outputNode === undefined
-        ? {}
-        : { outputNode: options.outputNode }),
+      ...defined({ outputNode: options.outputNode }),
     }),
 });
