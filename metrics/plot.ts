@@ -15,6 +15,7 @@ import * as vega from "vega";
 import * as vegaLite from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import { svgToPng } from "./_svg_to_png.ts";
+import { defined } from "../core/options.ts";
 
 /** A rendered plot. */
 export interface PlotImage {
@@ -519,7 +520,7 @@ function top(frame: Frame): {
 } {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    ...(frame.title === undefined ? {} : { title: frame.title }),
+    ...defined({ title: frame.title }),
     width: frame.width,
     height: frame.height,
     background: "white",
