@@ -788,34 +788,21 @@ export async function loadInceptionFeatures(
   path: string,
   options: InceptionOptions = {},
 ): Promise<FeatureExtractor> {
-  const format = options.format ?? "graph";
-  const [lo, hi] = options.inputRange ?? [-1, 1];
-  const batchSize = options.batchSize ?? 64;
+  const config = parseOptions(INCEPTION_OPTIONS, options, "inception model");
+  const { format, batchSize } = config;
+  const [lo, hi] = config.inputRange;
   const handler = fileSystemIO(path);
   const model = format === "graph"
     ? await tf.loadGraphModel(handler)
     : await tf.loadLayersModel(handler);
-  const inputShape = format === "graph"
-    ? (model as tf.GraphModel).inputs[0]?.shape
-    : (model as tf.LayersModel).inputs[0]?.shape;
-  const modelSize = inputShape?.slice(1).map((v) =>
-    (v ?? -1) > 0 ? v! : undefined
-  );
-  const imageShape = options.imageShape ??
-    (modelSize?.length === 3 && modelSize.every((v) => v !== undefined)
-      ? modelSize as [number, number, number]
-      : undefined);
+  const { imageShape, target } = inputShapes(model, format, config.imageShape);
   if (imageShape === undefined) {
     model.dispose();
     throw new TypeError(
       `Model ${path} has no fixed input shape; pass imageShape`,
     );
   }
-  const [targetH, targetW, targetC] = [
-    modelSize?.[0] ?? imageShape[0],
-    modelSize?.[1] ?? imageShape[1],
-    modelSize?.[2] ?? imageShape[2],
-  ];
+  const [targetH, targetW, targetC] = target(imageShape);
   const run = (x: tf.Tensor4D): tf.Tensor2D => {
     let h: tf.Tensor4D = x;
     if (h.shape[1] !== targetH || h.shape[2] !== targetW) {
@@ -823,8 +810,8 @@ export async function loadInceptionFeatures(
     }
     if (h.shape[3] === 1 && targetC !== 1) h = tf.tile(h, [1, 1, 1, targetC]);
     h = tf.add(tf.mul(h, hi - lo), lo);
-    const raw = format === "graph" && options.outputNode !== undefined
-      ? (model as tf.GraphModel).execute(h, options.outputNode)
+    const raw = format === "graph" && config.outputNode !== undefined
+      ? (model as tf.GraphModel).execute(h, config.outputNode)
       : model.predict(h);
     const y = Array.isArray(raw) ? raw[0]! : raw as tf.Tensor;
     if (y.rank === 4) return tf.mean(y, [1, 2]) as tf.Tensor2D;
@@ -833,7 +820,7 @@ export async function loadInceptionFeatures(
   const featureDim = tf.tidy(() =>
     run(tf.zeros([1, ...imageShape]) as tf.Tensor4D).shape[1]
   );
-  const id = `inception:${format}:${path}:${options.outputNode ?? "output"}`;
+  const id = `inception:${format}:${path}:${config.outputNode ?? "output"}`;
   return {
     kind: "inception",
     id,
@@ -845,6 +832,55 @@ export async function loadInceptionFeatures(
     dispose(): void {
       model.dispose();
     },
+  };
+}
+
+/**
+ * The options of {@link loadInceptionFeatures} with their defaults (the
+ * `inception` extractor plug-in takes `format` and `outputNode` from here).
+ */
+export const INCEPTION_OPTIONS = z.strictObject({
+  format: z.enum(["graph", "layers"]).default("graph"),
+  inputRange: z.tuple([z.number(), z.number()]).default([-1, 1]),
+  imageShape: z.tuple([
+    z.number().int().min(1),
+    z.number().int().min(1),
+    z.number().int().min(1),
+  ]).optional(),
+  outputNode: z.string().min(1).optional(),
+  batchSize: z.number().int().min(1).default(64),
+});
+
+/**
+ * The image shape `features` reads (given, else the model's fixed input
+ * shape) and the model's input size that images are resized to (the
+ * model's where fixed, else the image's).
+ */
+function inputShapes(
+  model: tf.GraphModel | tf.LayersModel,
+  format: "graph" | "layers",
+  given: [number, number, number] | undefined,
+): {
+  imageShape: [number, number, number] | undefined;
+  target: (image: [number, number, number]) => [number, number, number];
+} {
+  const inputShape = format === "graph"
+    ? (model as tf.GraphModel).inputs[0]?.shape
+    : (model as tf.LayersModel).inputs[0]?.shape;
+  const modelSize = inputShape?.slice(1).map((v) =>
+    (v ?? -1) > 0 ? v! : undefined
+  );
+  const imageShape = given ??
+    (modelSize?.length === 3 && modelSize.every((v) => v !== undefined)
+      ? modelSize as [number, number, number]
+      : undefined);
+  return {
+    imageShape,
+    target: (image) => [
+      modelSize?.[0] ?? image[0],
+      modelSize?.[1] ?? image[1],
+      modelSize?.[2] ?? image[2],
+    ],
   };
 }
 
@@ -873,8 +909,8 @@ export const inceptionExtractorPlugin: Plugin<"extractor"> = definePlugin({
   summary: "a tfjs InceptionV3 model at path (the paper's FID network)",
   options: z.strictObject({
     path: z.string().min(1),
-    format: z.enum(["graph", "layers"]).default("graph"),
-    outputNode: z.string().min(1).optional(),
+    format: INCEPTION_OPTIONS.shape.format,
+    outputNode: INCEPTION_OPTIONS.shape.outputNode,
   }),
   create: (options) =>
     loadInceptionFeatures(options.path, {
