@@ -656,18 +656,6 @@ function createVerify(context: ScanContext): () => ImageFolderScan {
   const recordPath = config.scanCache === undefined
     ? undefined
     : scanRecordPath(config.scanCache, scanKey);
-  /** The scan record's entries (none without `scanCache` or a usable one). */
-  const readRecord = (): Map<string, ScanEntry> | undefined => {
-    if (recordPath === undefined) return undefined;
-    const found = readScanRecord(recordPath, scanKey);
-    if (found.status === "ok") return found.entries;
-    if (found.status === "unusable") {
-      warn(
-        `Scan record ${recordPath} is unusable (${found.reason}); reading every image of ${config.dir}`,
-      );
-    }
-    return undefined;
-  };
   let scanned: ImageFolderScan | undefined;
   return () => {
     if (scanned !== undefined) return scanned;
@@ -679,7 +667,9 @@ function createVerify(context: ScanContext): () => ImageFolderScan {
       problems: [],
     };
     const scannedAtMs = Date.now();
-    const record = readRecord();
+    const record = recordPath === undefined
+      ? undefined
+      : readUsableRecord(recordPath, scanKey, { dir: config.dir, warn });
     /** The record to write: the old entries, updated. */
     const learnt = new Map<string, ScanEntry>(record ?? []);
     const records = { record, learnt, stamped: recordPath !== undefined };
@@ -708,6 +698,25 @@ function createVerify(context: ScanContext): () => ImageFolderScan {
     };
     return scanned;
   };
+}
+
+/**
+ * The scan record's entries, or none when it is missing or unusable (said
+ * through `warn`, naming the folder as given).
+ */
+function readUsableRecord(
+  recordPath: string,
+  scanKey: ScanKey,
+  said: { dir: string; warn: (message: string) => void },
+): Map<string, ScanEntry> | undefined {
+  const found = readScanRecord(recordPath, scanKey);
+  if (found.status === "ok") return found.entries;
+  if (found.status === "unusable") {
+    said.warn(
+      `Scan record ${recordPath} is unusable (${found.reason}); reading every image of ${said.dir}`,
+    );
+  }
+  return undefined;
 }
 
 /**

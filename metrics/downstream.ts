@@ -400,34 +400,21 @@ async function trainHead(
   const adam = createAdam(variables, { lr: config.lr });
   const orderRng = new Rng(deriveSeed(seed, ["downstream-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["downstream-dropout"]));
+  const head = { layers, adam, numClasses, hidden, dropout, dropoutRng };
   try {
-    const run = await trainWithEarlyStopping(variables, {
-      n,
-      batchSize,
-      roundSteps: plan.roundSteps,
-      maxRounds: config.maxRounds,
-      patience: config.patience,
-      orderRng,
-    }, (rows) => {
-      const batch = gatherRows(splits.train, rows);
-      const x = tf.tensor2d(batch.codes.data, [batchSize, dim]);
-      const masks = dropout > 0
-        ? [
-          dropoutMask(dropoutRng, batchSize, hidden, dropout),
-          dropoutMask(dropoutRng, batchSize, hidden, dropout),
-        ]
-        : [];
-      try {
-        crossEntropyStep(
-          adam,
-          batch.labels,
-          numClasses,
-          () => headForward(layers, x, masks),
-        );
-      } finally {
-        tf.dispose([x, ...masks]);
-      }
-    }, () => evaluateAccuracy(layers, splits.validation));
+    const run = await trainWithEarlyStopping(
+      variables,
+      {
+        n,
+        batchSize,
+        roundSteps: plan.roundSteps,
+        maxRounds: config.maxRounds,
+        patience: config.patience,
+        orderRng,
+      },
+      (rows) => headStep(gatherRows(splits.train, rows), head),
+      () => evaluateAccuracy(layers, splits.validation),
+    );
     const testAccuracy = await evaluateAccuracy(layers, splits.test);
     return {
       testError: 1 - testAccuracy,
@@ -443,6 +430,43 @@ async function trainHead(
   } finally {
     adam.dispose();
     tf.dispose(variables);
+  }
+}
+
+/**
+ * One Adam step of the head on a batch, with fresh dropout masks on both
+ * hidden layers (drawn from `dropoutRng`, first layer first) when the rate
+ * is positive.
+ */
+function headStep(
+  batch: LabelledCodes,
+  head: {
+    layers: Layer[];
+    adam: Adam;
+    numClasses: number;
+    hidden: number;
+    dropout: number;
+    dropoutRng: Rng;
+  },
+): void {
+  const { layers, hidden, dropout, dropoutRng } = head;
+  const { rows, cols } = batch.codes;
+  const x = tf.tensor2d(batch.codes.data, [rows, cols]);
+  const masks = dropout > 0
+    ? [
+      dropoutMask(dropoutRng, rows, hidden, dropout),
+      dropoutMask(dropoutRng, rows, hidden, dropout),
+    ]
+    : [];
+  try {
+    crossEntropyStep(
+      head.adam,
+      batch.labels,
+      head.numClasses,
+      () => headForward(layers, x, masks),
+    );
+  } finally {
+    tf.dispose([x, ...masks]);
   }
 }
 
