@@ -651,70 +651,80 @@ function makeClassifier(parts: {
  */
 export function fileSystemIO(path: string): IOHandler {
   const modelPath = path.endsWith(".json") ? path : join(path, "model.json");
-  const folder = dirname(modelPath);
   return {
-    load(): Promise<tf.io.ModelArtifacts> {
-      let json: tf.io.ModelJSON;
-      try {
-        json = JSON.parse(new TextDecoder().decode(readFileSync(modelPath)));
-      } catch (e) {
-        return Promise.reject(
-          new TypeError(
-            `Cannot read model ${modelPath}: ${(e as Error).message}`,
-          ),
-        );
-      }
-      return tf.io.getModelArtifactsForJSON(json, (manifest) => {
-        const buffers: ArrayBuffer[] = [];
-        for (const group of manifest) {
-          for (const shard of group.paths) {
-            const bytes = readFileSync(join(folder, shard));
-            buffers.push(
-              bytes.buffer.slice(
-                bytes.byteOffset,
-                bytes.byteOffset + bytes.byteLength,
-              ) as ArrayBuffer,
-            );
-          }
-        }
-        return Promise.resolve([
-          tf.io.getWeightSpecs(manifest),
-          tf.io.CompositeArrayBuffer.join(buffers),
-        ]);
-      });
-    },
-    save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
-      if (artifacts.modelTopology instanceof ArrayBuffer) {
-        return Promise.reject(
-          new TypeError("Only JSON model topologies can be saved to files"),
-        );
-      }
-      mkdirSync(folder, { recursive: true });
-      const weights = artifacts.weightData === undefined
-        ? new ArrayBuffer(0)
-        : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-      const json: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology ?? {},
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy,
-        trainingConfig: artifacts.trainingConfig,
-        signature: artifacts.signature,
-        userDefinedMetadata: artifacts.userDefinedMetadata,
-        modelInitializer: artifacts.modelInitializer,
-        initializerSignature: artifacts.initializerSignature,
-        weightsManifest: [{
-          paths: ["weights.bin"],
-          weights: artifacts.weightSpecs ?? [],
-        }],
-      };
-      writeFileAtomic(join(folder, "weights.bin"), new Uint8Array(weights));
-      writeFileAtomic(modelPath, JSON.stringify(json));
-      return Promise.resolve({
-        modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
-      });
-    },
+    load: () => loadModelFiles(modelPath),
+    save: (artifacts) => saveModelFiles(modelPath, artifacts),
   };
+}
+
+/** Reads `model.json` and the weight shards it lists (relative to it). */
+function loadModelFiles(modelPath: string): Promise<tf.io.ModelArtifacts> {
+  const folder = dirname(modelPath);
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(new TextDecoder().decode(readFileSync(modelPath)));
+  } catch (e) {
+    return Promise.reject(
+      new TypeError(
+        `Cannot read model ${modelPath}: ${(e as Error).message}`,
+      ),
+    );
+  }
+  return tf.io.getModelArtifactsForJSON(json, (manifest) => {
+    const buffers: ArrayBuffer[] = [];
+    for (const group of manifest) {
+      for (const shard of group.paths) {
+        const bytes = readFileSync(join(folder, shard));
+        buffers.push(
+          bytes.buffer.slice(
+            bytes.byteOffset,
+            bytes.byteOffset + bytes.byteLength,
+          ) as ArrayBuffer,
+        );
+      }
+    }
+    return Promise.resolve([
+      tf.io.getWeightSpecs(manifest),
+      tf.io.CompositeArrayBuffer.join(buffers),
+    ]);
+  });
+}
+
+/** Writes `weights.bin` (one shard), then `model.json` listing it. */
+function saveModelFiles(
+  modelPath: string,
+  artifacts: tf.io.ModelArtifacts,
+): Promise<tf.io.SaveResult> {
+  if (artifacts.modelTopology instanceof ArrayBuffer) {
+    return Promise.reject(
+      new TypeError("Only JSON model topologies can be saved to files"),
+    );
+  }
+  const folder = dirname(modelPath);
+  mkdirSync(folder, { recursive: true });
+  const weights = artifacts.weightData === undefined
+    ? new ArrayBuffer(0)
+    : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  const json: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology ?? {},
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+    trainingConfig: artifacts.trainingConfig,
+    signature: artifacts.signature,
+    userDefinedMetadata: artifacts.userDefinedMetadata,
+    modelInitializer: artifacts.modelInitializer,
+    initializerSignature: artifacts.initializerSignature,
+    weightsManifest: [{
+      paths: ["weights.bin"],
+      weights: artifacts.weightSpecs ?? [],
+    }],
+  };
+  writeFileAtomic(join(folder, "weights.bin"), new Uint8Array(weights));
+  writeFileAtomic(modelPath, JSON.stringify(json));
+  return Promise.resolve({
+    modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
+  });
 }
 
 /** Options of {@link loadInceptionFeatures}; every field is optional. */
