@@ -241,7 +241,7 @@ export function createResizer(
   size: readonly [number, number],
   options: ResizeOptions = {},
 ): Resizer {
-  const { height, width, channels } = source;
+  const { width, channels } = source;
   const [outHeight, outWidth] = size;
   const crop = checkResize(source, size, options.crop);
   const scale = options.scale ?? 1;
