@@ -140,6 +140,12 @@ export interface BalancedSubsetOptions {
   seed?: number;
 }
 
+/** The options of {@link balancedSubset} with their defaults. */
+export const BALANCED_SUBSET_OPTIONS = z.strictObject({
+  numClasses: z.number().int().min(1).optional(),
+  seed: z.number().int().default(0),
+});
+
 function largestLabel(labels: Int32Array): number {
   let max = -1;
   for (const label of labels) max = Math.max(max, label);
@@ -173,7 +179,12 @@ export function balancedSubset(
   size: number,
   options: BalancedSubsetOptions = {},
 ): Int32Array {
-  const k = options.numClasses ?? largestLabel(labels) + 1;
+  const config = parseOptions(
+    BALANCED_SUBSET_OPTIONS,
+    options,
+    "balanced subset",
+  );
+  const k = config.numClasses ?? largestLabel(labels) + 1;
   if (!Number.isInteger(size) || size < 0) {
     throw new RangeError(
       `Subset size must be a non-negative integer, found ${size}`,
@@ -182,7 +193,7 @@ export function balancedSubset(
   if (!Number.isInteger(k) || k < 1) {
     throw new RangeError(`Number of classes must be positive, found ${k}`);
   }
-  const rng = new Rng(deriveSeed(options.seed ?? 0, ["balanced-subset"]));
+  const rng = new Rng(deriveSeed(config.seed, ["balanced-subset"]));
   const byClass: number[][] = Array.from({ length: k }, () => []);
   // Visit examples in a random order so each class's first picks are random.
   for (const i of rng.permutation(labels.length)) {
