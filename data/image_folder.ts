@@ -542,6 +542,22 @@ interface ImageStore {
   digests: Map<number, string>;
 }
 
+/** Throws when an image is not of the size `imageSize` asks for. */
+function checkSize(
+  path: string,
+  found: { height: number; width: number },
+  wanted: readonly [number, number] | undefined,
+): void {
+  const { height, width } = found;
+  if (wanted !== undefined && (height !== wanted[0] || width !== wanted[1])) {
+    throw new RangeError(
+      `Image ${path} is ${height}x${width}, expected ${wanted[0]}x${
+        wanted[1]
+      } (option imageSize)`,
+    );
+  }
+}
+
 /**
  * The image store of a folder: decoding, the crop-and-resize of each image
  * size, and the first-come cache of prepared bytes.
@@ -561,16 +577,8 @@ function createImageStore(
   const cache = new Map<number, Uint8ClampedArray>();
   let cached = 0;
   const digests = new Map<number, string>();
-  const checkImageSize = (path: string, height: number, width: number) => {
-    const wanted = config.imageSize;
-    if (wanted !== undefined && (height !== wanted[0] || width !== wanted[1])) {
-      throw new RangeError(
-        `Image ${path} is ${height}x${width}, expected ${wanted[0]}x${
-          wanted[1]
-        } (option imageSize)`,
-      );
-    }
-  };
+  const checkImageSize = (path: string, height: number, width: number) =>
+    checkSize(path, { height, width }, config.imageSize);
   const read = (index: number) => {
     const path = join(dir, files[index]!);
     const bytes = Deno.readFileSync(path);
