@@ -111,28 +111,71 @@ export function parseIdx(
 ): IdxArray {
   const source = options.path ?? "IDX data";
   const fail = (message: string) => `Invalid IDX file ${source}: ${message}`;
-  if (options.sha256 !== undefined) {
-    const found = createHash("sha256").update(bytes).digest("hex");
-    if (found !== options.sha256.toLowerCase()) {
-      throw new SyntaxError(
-        fail(
-          `damaged: its SHA-256 is ${found.slice(0, 12)}..., expected ${
-            options.sha256.slice(0, 12)
-          }...`,
-        ),
-      );
-    }
+  if (options.sha256 !== undefined) checkDigest(bytes, options.sha256, fail);
+  bytes = gunzipIfCompressed(bytes, fail);
+  const { dtype, shape, headerBytes } = parseHeader(bytes, options, fail);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = shape.reduce((product, size) => product * size, 1);
+  const expected = count * BYTES[dtype];
+  const found = bytes.length - headerBytes;
+  if (found < expected) {
+    throw new RangeError(
+      fail(
+        `truncated: expected ${expected} bytes of data for shape [${shape}], found ${found}`,
+      ),
+    );
   }
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = new Uint8Array(gunzipSync(bytes));
-    } catch (error) {
-      throw new SyntaxError(
-        fail(`corrupt or truncated gzip stream (${(error as Error).message})`),
-        { cause: error },
-      );
-    }
+  if (found > expected) {
+    throw new RangeError(
+      fail(
+        `expected ${expected} bytes of data for shape [${shape}], found ${found} (${
+          found - expected
+        } trailing bytes)`,
+      ),
+    );
   }
+  return { dtype, shape, data: readValues(view, headerBytes, count, dtype) };
+}
+
+/** Turns a problem into the one-line message naming the source. */
+type Fail = (message: string) => string;
+
+/** Throws when the bytes' SHA-256 is not `sha256` (hex, any case). */
+function checkDigest(bytes: Uint8Array, sha256: string, fail: Fail): void {
+  const found = createHash("sha256").update(bytes).digest("hex");
+  if (found !== sha256.toLowerCase()) {
+    throw new SyntaxError(
+      fail(
+        `damaged: its SHA-256 is ${found.slice(0, 12)}..., expected ${
+          sha256.slice(0, 12)
+        }...`,
+      ),
+    );
+  }
+}
+
+/** The bytes decompressed when they start with the gzip magic, else as given. */
+function gunzipIfCompressed(bytes: Uint8Array, fail: Fail): Uint8Array {
+  if (!(bytes[0] === 0x1f && bytes[1] === 0x8b)) return bytes;
+  try {
+    return new Uint8Array(gunzipSync(bytes));
+  } catch (error) {
+    throw new SyntaxError(
+      fail(`corrupt or truncated gzip stream (${(error as Error).message})`),
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Reads the magic number, element type and sizes, checked against the
+ * expected dimension count and type.
+ */
+function parseHeader(
+  bytes: Uint8Array,
+  options: IdxOptions,
+  fail: Fail,
+): { dtype: IdxDtype; shape: number[]; headerBytes: number } {
   if (
     (bytes.length > 0 && bytes[0] !== 0) || (bytes.length > 1 && bytes[1] !== 0)
   ) {
@@ -160,6 +203,28 @@ export function parseIdx(
     );
   }
   const ndims = bytes[3]!;
+  checkExpected(dtype, ndims, options, fail);
+  const headerBytes = 4 + 4 * ndims;
+  if (bytes.length < headerBytes) {
+    throw new RangeError(
+      fail(
+        `truncated: expected a ${headerBytes}-byte header, found ${bytes.length} bytes`,
+      ),
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const shape: number[] = [];
+  for (let d = 0; d < ndims; d++) shape.push(view.getUint32(4 + 4 * d, false));
+  return { dtype, shape, headerBytes };
+}
+
+/** Throws when the dimension count or type differ from those required. */
+function checkExpected(
+  dtype: IdxDtype,
+  ndims: number,
+  options: IdxOptions,
+  fail: Fail,
+): void {
   const what = options.what ?? "the array";
   if (options.ndims !== undefined && ndims !== options.ndims) {
     throw new RangeError(
@@ -175,42 +240,6 @@ export function parseIdx(
       fail(`expected ${options.dtype} values for ${what}, found ${dtype}`),
     );
   }
-  const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) {
-    throw new RangeError(
-      fail(
-        `truncated: expected a ${headerBytes}-byte header, found ${bytes.length} bytes`,
-      ),
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const shape: number[] = [];
-  let count = 1;
-  for (let d = 0; d < ndims; d++) {
-    const size = view.getUint32(4 + 4 * d, false);
-    shape.push(size);
-    count *= size;
-  }
-  const width = BYTES[dtype];
-  const expected = count * width;
-  const found = bytes.length - headerBytes;
-  if (found < expected) {
-    throw new RangeError(
-      fail(
-        `truncated: expected ${expected} bytes of data for shape [${shape}], found ${found}`,
-      ),
-    );
-  }
-  if (found > expected) {
-    throw new RangeError(
-      fail(
-        `expected ${expected} bytes of data for shape [${shape}], found ${found} (${
-          found - expected
-        } trailing bytes)`,
-      ),
-    );
-  }
-  return { dtype, shape, data: readValues(view, headerBytes, count, dtype) };
 }
 
 function readValues(

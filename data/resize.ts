@@ -179,6 +179,42 @@ function checkSize(name: string, value: number): void {
 }
 
 /**
+ * Checks the sizes of a resize and that its crop lies inside the image.
+ *
+ * @returns The crop box (the whole image when none is given).
+ */
+function checkResize(
+  source: Omit<ImageBuffer, "data" | "offset">,
+  size: readonly [number, number],
+  given: CropBox | undefined,
+): CropBox {
+  const { height, width, channels } = source;
+  const [outHeight, outWidth] = size;
+  for (
+    const [name, value] of [
+      ["Source height", height],
+      ["Source width", width],
+      ["Channels", channels],
+      ["Output height", outHeight],
+      ["Output width", outWidth],
+    ] as const
+  ) checkSize(name, value);
+  const crop = given ?? { top: 0, left: 0, height, width };
+  checkSize("Crop height", crop.height);
+  checkSize("Crop width", crop.width);
+  if (
+    !Number.isInteger(crop.top) || !Number.isInteger(crop.left) ||
+    crop.top < 0 || crop.left < 0 || crop.top + crop.height > height ||
+    crop.left + crop.width > width
+  ) {
+    throw new RangeError(
+      `Crop ${crop.height}x${crop.width} at (${crop.top}, ${crop.left}) leaves the ${height}x${width} image`,
+    );
+  }
+  return crop;
+}
+
+/**
  * Prepares a resize from a source shape (and crop) to `[outHeight,
  * outWidth]`, for applying to many images of one shape.
  *
@@ -205,29 +241,9 @@ export function createResizer(
   size: readonly [number, number],
   options: ResizeOptions = {},
 ): Resizer {
-  const { height, width, channels } = source;
+  const { width, channels } = source;
   const [outHeight, outWidth] = size;
-  for (
-    const [name, value] of [
-      ["Source height", height],
-      ["Source width", width],
-      ["Channels", channels],
-      ["Output height", outHeight],
-      ["Output width", outWidth],
-    ] as const
-  ) checkSize(name, value);
-  const crop = options.crop ?? { top: 0, left: 0, height, width };
-  checkSize("Crop height", crop.height);
-  checkSize("Crop width", crop.width);
-  if (
-    !Number.isInteger(crop.top) || !Number.isInteger(crop.left) ||
-    crop.top < 0 || crop.left < 0 || crop.top + crop.height > height ||
-    crop.left + crop.width > width
-  ) {
-    throw new RangeError(
-      `Crop ${crop.height}x${crop.width} at (${crop.top}, ${crop.left}) leaves the ${height}x${width} image`,
-    );
-  }
+  const crop = checkResize(source, size, options.crop);
   const scale = options.scale ?? 1;
   const antialias = options.antialias ?? true;
   const xs = resampleTaps(crop.width, outWidth, antialias);

@@ -18,7 +18,7 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 
@@ -138,6 +138,25 @@ export function renderShape(
   }
 }
 
+const count = (max: number) => z.number().int().min(1).max(max);
+
+/**
+ * The options a manifest's `data` block gives the shapes, with their
+ * defaults: the plug-in's schema (`seed` comes from the run when unset).
+ */
+export const SHAPES_OPTIONS = z.strictObject({
+  train: count(10_000_000).default(50000),
+  val: count(10_000_000).default(10000),
+  seed: z.number().int().min(0).optional(),
+  square: z.enum(["centred", "corner"]).default("centred"),
+  validation: z.enum(["separate", "train-prefix"]).default("separate"),
+});
+
+/** The options of {@link createShapes}: the plug-in's, seed 0 by default. */
+const FACTORY_OPTIONS = SHAPES_OPTIONS.extend({
+  seed: z.number().int().min(0).default(0),
+});
+
 /**
  * Creates the synthetic shapes data set.
  *
@@ -157,10 +176,10 @@ export function renderShape(
  * ```
  */
 export function createShapes(options: ShapesOptions = {}): Dataset {
-  const sizes = { train: options.train ?? 50000, val: options.val ?? 10000 };
-  const seed = options.seed ?? 0;
-  const square = options.square ?? "centred";
-  const prefix = options.validation === "train-prefix";
+  const config = parseOptions(FACTORY_OPTIONS, options, "shapes");
+  const sizes = { train: config.train, val: config.val };
+  const { seed, square } = config;
+  const prefix = config.validation === "train-prefix";
   if (prefix && sizes.val > sizes.train) {
     throw new RangeError(
       `Shapes with validation train-prefix need val <= train, got val ${sizes.val} and train ${sizes.train}`,
@@ -200,20 +219,12 @@ export function createShapes(options: ShapesOptions = {}): Dataset {
   };
 }
 
-const count = (max: number) => z.number().int().min(1).max(max);
-
 /** The synthetic shapes data set (paper §4.1) as a plug-in. */
 export const shapesPlugin: Plugin<"dataset"> = definePlugin({
   role: "dataset",
   kind: "shapes",
   summary: "synthetic circles and squares, intrinsic dimension 7 (paper §4.1)",
-  options: z.strictObject({
-    train: count(10_000_000).default(50000),
-    val: count(10_000_000).default(10000),
-    seed: z.number().int().min(0).optional(),
-    square: z.enum(["centred", "corner"]).default("centred"),
-    validation: z.enum(["separate", "train-prefix"]).default("separate"),
-  }),
+  options: SHAPES_OPTIONS,
   network: "shapes",
   create: (options, context) =>
     createShapes({ ...options, seed: options.seed ?? context.seed }),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { defined } from "../core/options.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 
 /** Options of {@link createTensorDataset}. */
@@ -71,9 +72,7 @@ export function createTensorDataset(
   return {
     kind: "tensors",
     imageShape: [h, w, c],
-    ...(options.numClasses === undefined
-      ? {}
-      : { numClasses: options.numClasses }),
+    ...defined({ numClasses: options.numClasses }),
     fingerprint: `tensors:${n}x${h}x${w}x${c}:${val.length / pixels}`,
     size: (split) => images[split].length / pixels,
     batch(split: Split, indices: ArrayLike<number>): Batch {

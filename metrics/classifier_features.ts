@@ -20,7 +20,8 @@
  * @module
  */
 import { z } from "zod";
-import { definePlugin, type Plugin } from "../core/plugin.ts";
+import { definePlugin, parseOptions, type Plugin } from "../core/plugin.ts";
+import { defined } from "../core/options.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
@@ -265,27 +266,100 @@ export async function trainClassifierFeatures(
   dataset: Dataset,
   options: ClassifierOptions = {},
 ): Promise<ClassifierFeatures> {
+  const plan = planClassifier(dataset, options);
+  const layers = buildLayers(
+    plan.specs,
+    [...dataset.imageShape],
+    deriveSeed(plan.seed, ["classifier-init"]),
+  );
+  const variables = layerVariables(layers);
+  const cachePath = plan.cacheDir === undefined
+    ? undefined
+    : join(plan.cacheDir, `classifier-${plan.key}.ckpt`);
+  try {
+    const cached = cachePath === undefined
+      ? undefined
+      : loadCached(cachePath, plan.key, variables);
+    const trained = cached === undefined
+      ? await trainAndCache(dataset, layers, plan, cachePath)
+      : { accuracy: cached, cacheError: undefined };
+    return makeClassifier({
+      layers,
+      variables,
+      imageShape: dataset.imageShape,
+      accuracy: trained.accuracy,
+      evalCount: plan.evalCount,
+      fromCache: cached !== undefined,
+      cachePath,
+      ...defined({ cacheError: trained.cacheError }),
+      id: `classifier:${dataset.fingerprint}:${plan.key}`,
+    });
+  } catch (e) {
+    tf.dispose(variables);
+    throw e;
+  }
+}
+
+/**
+ * The options of {@link trainClassifierFeatures} with their defaults (the
+ * `classifier` extractor plug-in takes `steps` from here).
+ */
+export const CLASSIFIER_OPTIONS = z.strictObject({
+  steps: z.number().int().min(0).max(10_000_000).default(2000),
+  batchSize: z.number().int().min(1).default(64),
+  lr: z.number().positive().default(1e-3),
+  seed: z.number().int().default(0),
+  cacheDir: z.string().optional(),
+  evalCount: z.number().int().min(0).optional(),
+});
+
+/** What training the classifier takes, resolved against its data set. */
+interface ClassifierPlan {
+  /** Classes of the data set. */
+  numClasses: number;
+  /** Adam steps. */
+  steps: number;
+  /** Rows per step, at most the training split. */
+  batchSize: number;
+  /** Adam learning rate. */
+  lr: number;
+  /** Seed of the weights and data order. */
+  seed: number;
+  /** Validation examples the accuracy is measured on. */
+  evalCount: number;
+  /** Weight cache folder, when caching. */
+  cacheDir: string | undefined;
+  /** The network's layers. */
+  specs: LayerSpec[];
+  /** Cache key: a hash of the data set, network and options. */
+  key: string;
+}
+
+/**
+ * Parses the options and sizes them to the data set: batch size capped at
+ * the training split, `evalCount` at the validation split, the cache key.
+ *
+ * @throws {TypeError} When the data set has no labels.
+ * @throws {RangeError} On an option out of range or an empty train split.
+ */
+function planClassifier(
+  dataset: Dataset,
+  options: ClassifierOptions,
+): ClassifierPlan {
   const numClasses = dataset.numClasses;
   if (numClasses === undefined || numClasses < 2) {
     throw new TypeError(
       `The classifier needs a labelled data set, ${dataset.kind} has no classes`,
     );
   }
-  const steps = options.steps ?? 2000;
-  const lr = options.lr ?? 1e-3;
-  const seed = options.seed ?? 0;
-  const trainSize = dataset.size("train");
-  const batchSize = Math.min(options.batchSize ?? 64, trainSize);
+  const config = parseOptions(CLASSIFIER_OPTIONS, options, "classifier");
+  const { steps, lr, seed } = config;
+  const batchSize = Math.min(config.batchSize, dataset.size("train"));
   const evalCount = Math.min(
-    options.evalCount ?? dataset.size("val"),
+    config.evalCount ?? dataset.size("val"),
     dataset.size("val"),
   );
-  if (!Number.isInteger(steps) || steps < 0) {
-    throw new RangeError(
-      `Steps must be a non-negative integer, found ${steps}`,
-    );
-  }
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
+  if (batchSize < 1) {
     throw new RangeError(
       `Batch size must be a positive integer and the train split non-empty, found ${batchSize}`,
     );
@@ -304,67 +378,59 @@ export async function trainClassifierFeatures(
     seed,
     evalCount,
   })).digest("hex").slice(0, 16);
-  const layers = buildLayers(
+  const cacheDir = config.cacheDir;
+  return {
+    numClasses,
+    steps,
+    batchSize,
+    lr,
+    seed,
+    evalCount,
+    cacheDir,
     specs,
-    [...imageShape],
-    deriveSeed(seed, ["classifier-init"]),
-  );
-  const variables = layerVariables(layers);
-  const cachePath = options.cacheDir === undefined
-    ? undefined
-    : join(options.cacheDir, `classifier-${key}.ckpt`);
+    key,
+  };
+}
+
+/**
+ * Trains the classifier, measures its accuracy and, with a cache path,
+ * saves its weights there; a disk that refuses them is reported in
+ * `cacheError`, not thrown.
+ */
+async function trainAndCache(
+  dataset: Dataset,
+  layers: Layer[],
+  plan: ClassifierPlan,
+  cachePath: string | undefined,
+): Promise<{ accuracy: number; cacheError: string | undefined }> {
+  const { steps, batchSize, lr, seed, numClasses } = plan;
+  train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
+  const accuracy = await evaluate(dataset, layers, plan.evalCount);
+  if (cachePath === undefined) return { accuracy, cacheError: undefined };
+  const arrays: Record<string, Float32Array> = {};
+  for (const [i, v] of layerVariables(layers).entries()) {
+    arrays[`v${i}`] = await readFloat32(v);
+  }
   try {
-    let accuracy = cachePath === undefined
-      ? undefined
-      : loadCached(cachePath, key, variables);
-    const fromCache = accuracy !== undefined;
-    let cacheError: string | undefined;
-    if (accuracy === undefined) {
-      train(dataset, layers, { steps, batchSize, lr, seed, numClasses });
-      accuracy = await evaluate(dataset, layers, evalCount);
-      if (cachePath !== undefined) {
-        const arrays: Record<string, Float32Array> = {};
-        for (const [i, v] of variables.entries()) {
-          arrays[`v${i}`] = await readFloat32(v);
-        }
-        try {
-          mkdirSync(options.cacheDir!, { recursive: true });
-          saveCheckpoint(cachePath, {
-            meta: {
-              key,
-              accuracy,
-              fingerprint: dataset.fingerprint,
-              steps,
-              seed,
-            },
-            arrays,
-          });
-        } catch (e) {
-          // A full, read-only or forbidden cache: the classifier is trained
-          // all the same, only not kept.
-          const error = asDiskError(options.cacheDir!, e, {
-            action: "write to",
-          });
-          if (!(error instanceof DiskError)) throw error;
-          cacheError = error.message;
-        }
-      }
-    }
-    return makeClassifier({
-      layers,
-      variables,
-      imageShape,
-      accuracy,
-      evalCount,
-      fromCache,
-      cachePath,
-      cacheError,
-      id: `classifier:${dataset.fingerprint}:${key}`,
+    mkdirSync(plan.cacheDir!, { recursive: true });
+    saveCheckpoint(cachePath, {
+      meta: {
+        key: plan.key,
+        accuracy,
+        fingerprint: dataset.fingerprint,
+        steps,
+        seed,
+      },
+      arrays,
     });
   } catch (e) {
-    tf.dispose(variables);
-    throw e;
+    // A full, read-only or forbidden cache: the classifier is trained all
+    // the same, only not kept.
+    const error = asDiskError(plan.cacheDir!, e, { action: "write to" });
+    if (!(error instanceof DiskError)) throw error;
+    return { accuracy, cacheError: error.message };
   }
+  return { accuracy, cacheError: undefined };
 }
 
 /** Restores cached weights; the cached accuracy, or undefined on a miss. */
@@ -515,7 +581,7 @@ function makeClassifier(parts: {
     evalCount: parts.evalCount,
     fromCache: parts.fromCache,
     cachePath: parts.cachePath,
-    ...(parts.cacheError === undefined ? {} : { cacheError: parts.cacheError }),
+    ...defined({ cacheError: parts.cacheError }),
     variables: parts.variables,
     features(images: Float32Array | tf.Tensor4D): Promise<CodeMatrix> {
       // [n, 128], the ReLU output of the penultimate dense layer.
@@ -585,70 +651,80 @@ function makeClassifier(parts: {
  */
 export function fileSystemIO(path: string): IOHandler {
   const modelPath = path.endsWith(".json") ? path : join(path, "model.json");
-  const folder = dirname(modelPath);
   return {
-    load(): Promise<tf.io.ModelArtifacts> {
-      let json: tf.io.ModelJSON;
-      try {
-        json = JSON.parse(new TextDecoder().decode(readFileSync(modelPath)));
-      } catch (e) {
-        return Promise.reject(
-          new TypeError(
-            `Cannot read model ${modelPath}: ${(e as Error).message}`,
-          ),
-        );
-      }
-      return tf.io.getModelArtifactsForJSON(json, (manifest) => {
-        const buffers: ArrayBuffer[] = [];
-        for (const group of manifest) {
-          for (const shard of group.paths) {
-            const bytes = readFileSync(join(folder, shard));
-            buffers.push(
-              bytes.buffer.slice(
-                bytes.byteOffset,
-                bytes.byteOffset + bytes.byteLength,
-              ) as ArrayBuffer,
-            );
-          }
-        }
-        return Promise.resolve([
-          tf.io.getWeightSpecs(manifest),
-          tf.io.CompositeArrayBuffer.join(buffers),
-        ]);
-      });
-    },
-    save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
-      if (artifacts.modelTopology instanceof ArrayBuffer) {
-        return Promise.reject(
-          new TypeError("Only JSON model topologies can be saved to files"),
-        );
-      }
-      mkdirSync(folder, { recursive: true });
-      const weights = artifacts.weightData === undefined
-        ? new ArrayBuffer(0)
-        : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-      const json: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology ?? {},
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy,
-        trainingConfig: artifacts.trainingConfig,
-        signature: artifacts.signature,
-        userDefinedMetadata: artifacts.userDefinedMetadata,
-        modelInitializer: artifacts.modelInitializer,
-        initializerSignature: artifacts.initializerSignature,
-        weightsManifest: [{
-          paths: ["weights.bin"],
-          weights: artifacts.weightSpecs ?? [],
-        }],
-      };
-      writeFileAtomic(join(folder, "weights.bin"), new Uint8Array(weights));
-      writeFileAtomic(modelPath, JSON.stringify(json));
-      return Promise.resolve({
-        modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
-      });
-    },
+    load: () => loadModelFiles(modelPath),
+    save: (artifacts) => saveModelFiles(modelPath, artifacts),
   };
+}
+
+/** Reads `model.json` and the weight shards it lists (relative to it). */
+function loadModelFiles(modelPath: string): Promise<tf.io.ModelArtifacts> {
+  const folder = dirname(modelPath);
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(new TextDecoder().decode(readFileSync(modelPath)));
+  } catch (e) {
+    return Promise.reject(
+      new TypeError(
+        `Cannot read model ${modelPath}: ${(e as Error).message}`,
+      ),
+    );
+  }
+  return tf.io.getModelArtifactsForJSON(json, (manifest) => {
+    const buffers: ArrayBuffer[] = [];
+    for (const group of manifest) {
+      for (const shard of group.paths) {
+        const bytes = readFileSync(join(folder, shard));
+        buffers.push(
+          bytes.buffer.slice(
+            bytes.byteOffset,
+            bytes.byteOffset + bytes.byteLength,
+          ) as ArrayBuffer,
+        );
+      }
+    }
+    return Promise.resolve([
+      tf.io.getWeightSpecs(manifest),
+      tf.io.CompositeArrayBuffer.join(buffers),
+    ]);
+  });
+}
+
+/** Writes `weights.bin` (one shard), then `model.json` listing it. */
+function saveModelFiles(
+  modelPath: string,
+  artifacts: tf.io.ModelArtifacts,
+): Promise<tf.io.SaveResult> {
+  if (artifacts.modelTopology instanceof ArrayBuffer) {
+    return Promise.reject(
+      new TypeError("Only JSON model topologies can be saved to files"),
+    );
+  }
+  const folder = dirname(modelPath);
+  mkdirSync(folder, { recursive: true });
+  const weights = artifacts.weightData === undefined
+    ? new ArrayBuffer(0)
+    : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  const json: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology ?? {},
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+    trainingConfig: artifacts.trainingConfig,
+    signature: artifacts.signature,
+    userDefinedMetadata: artifacts.userDefinedMetadata,
+    modelInitializer: artifacts.modelInitializer,
+    initializerSignature: artifacts.initializerSignature,
+    weightsManifest: [{
+      paths: ["weights.bin"],
+      weights: artifacts.weightSpecs ?? [],
+    }],
+  };
+  writeFileAtomic(join(folder, "weights.bin"), new Uint8Array(weights));
+  writeFileAtomic(modelPath, JSON.stringify(json));
+  return Promise.resolve({
+    modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts),
+  });
 }
 
 /** Options of {@link loadInceptionFeatures}; every field is optional. */
@@ -722,34 +798,21 @@ export async function loadInceptionFeatures(
   path: string,
   options: InceptionOptions = {},
 ): Promise<FeatureExtractor> {
-  const format = options.format ?? "graph";
-  const [lo, hi] = options.inputRange ?? [-1, 1];
-  const batchSize = options.batchSize ?? 64;
+  const config = parseOptions(INCEPTION_OPTIONS, options, "inception model");
+  const { format, batchSize } = config;
+  const [lo, hi] = config.inputRange;
   const handler = fileSystemIO(path);
   const model = format === "graph"
     ? await tf.loadGraphModel(handler)
     : await tf.loadLayersModel(handler);
-  const inputShape = format === "graph"
-    ? (model as tf.GraphModel).inputs[0]?.shape
-    : (model as tf.LayersModel).inputs[0]?.shape;
-  const modelSize = inputShape?.slice(1).map((v) =>
-    (v ?? -1) > 0 ? v! : undefined
-  );
-  const imageShape = options.imageShape ??
-    (modelSize?.length === 3 && modelSize.every((v) => v !== undefined)
-      ? modelSize as [number, number, number]
-      : undefined);
+  const { imageShape, target } = inputShapes(model, format, config.imageShape);
   if (imageShape === undefined) {
     model.dispose();
     throw new TypeError(
       `Model ${path} has no fixed input shape; pass imageShape`,
     );
   }
-  const [targetH, targetW, targetC] = [
-    modelSize?.[0] ?? imageShape[0],
-    modelSize?.[1] ?? imageShape[1],
-    modelSize?.[2] ?? imageShape[2],
-  ];
+  const [targetH, targetW, targetC] = target(imageShape);
   const run = (x: tf.Tensor4D): tf.Tensor2D => {
     let h: tf.Tensor4D = x;
     if (h.shape[1] !== targetH || h.shape[2] !== targetW) {
@@ -757,8 +820,8 @@ export async function loadInceptionFeatures(
     }
     if (h.shape[3] === 1 && targetC !== 1) h = tf.tile(h, [1, 1, 1, targetC]);
     h = tf.add(tf.mul(h, hi - lo), lo);
-    const raw = format === "graph" && options.outputNode !== undefined
-      ? (model as tf.GraphModel).execute(h, options.outputNode)
+    const raw = format === "graph" && config.outputNode !== undefined
+      ? (model as tf.GraphModel).execute(h, config.outputNode)
       : model.predict(h);
     const y = Array.isArray(raw) ? raw[0]! : raw as tf.Tensor;
     if (y.rank === 4) return tf.mean(y, [1, 2]) as tf.Tensor2D;
@@ -767,7 +830,7 @@ export async function loadInceptionFeatures(
   const featureDim = tf.tidy(() =>
     run(tf.zeros([1, ...imageShape]) as tf.Tensor4D).shape[1]
   );
-  const id = `inception:${format}:${path}:${options.outputNode ?? "output"}`;
+  const id = `inception:${format}:${path}:${config.outputNode ?? "output"}`;
   return {
     kind: "inception",
     id,
@@ -783,6 +846,55 @@ export async function loadInceptionFeatures(
 }
 
 /**
+ * The options of {@link loadInceptionFeatures} with their defaults (the
+ * `inception` extractor plug-in takes `format` and `outputNode` from here).
+ */
+export const INCEPTION_OPTIONS = z.strictObject({
+  format: z.enum(["graph", "layers"]).default("graph"),
+  inputRange: z.tuple([z.number(), z.number()]).default([-1, 1]),
+  imageShape: z.tuple([
+    z.number().int().min(1),
+    z.number().int().min(1),
+    z.number().int().min(1),
+  ]).optional(),
+  outputNode: z.string().min(1).optional(),
+  batchSize: z.number().int().min(1).default(64),
+});
+
+/**
+ * The image shape `features` reads (given, else the model's fixed input
+ * shape) and the model's input size that images are resized to (the
+ * model's where fixed, else the image's).
+ */
+function inputShapes(
+  model: tf.GraphModel | tf.LayersModel,
+  format: "graph" | "layers",
+  given: [number, number, number] | undefined,
+): {
+  imageShape: [number, number, number] | undefined;
+  target: (image: [number, number, number]) => [number, number, number];
+} {
+  const inputShape = format === "graph"
+    ? (model as tf.GraphModel).inputs[0]?.shape
+    : (model as tf.LayersModel).inputs[0]?.shape;
+  const modelSize = inputShape?.slice(1).map((v) =>
+    (v ?? -1) > 0 ? v! : undefined
+  );
+  const imageShape = given ??
+    (modelSize?.length === 3 && modelSize.every((v) => v !== undefined)
+      ? modelSize as [number, number, number]
+      : undefined);
+  return {
+    imageShape,
+    target: (image) => [
+      modelSize?.[0] ?? image[0],
+      modelSize?.[1] ?? image[1],
+      modelSize?.[2] ?? image[2],
+    ],
+  };
+}
+
+/**
  * The FID feature space of a CNN classifier trained on the data set's labels
  * (cached by data set and options): the offline stand-in for InceptionV3.
  */
@@ -791,9 +903,7 @@ export const classifierExtractorPlugin: Plugin<"extractor"> = definePlugin({
   kind: "classifier",
   summary:
     "penultimate layer of a CNN trained on the data set's labels (offline FID)",
-  options: z.strictObject({
-    steps: z.number().int().min(0).max(10_000_000).default(2000),
-  }),
+  options: CLASSIFIER_OPTIONS.pick({ steps: true }),
   create: (options, context) =>
     trainClassifierFeatures(context.dataset, {
       steps: options.steps,
@@ -809,14 +919,12 @@ export const inceptionExtractorPlugin: Plugin<"extractor"> = definePlugin({
   summary: "a tfjs InceptionV3 model at path (the paper's FID network)",
   options: z.strictObject({
     path: z.string().min(1),
-    format: z.enum(["graph", "layers"]).default("graph"),
-    outputNode: z.string().min(1).optional(),
+    format: INCEPTION_OPTIONS.shape.format,
+    outputNode: INCEPTION_OPTIONS.shape.outputNode,
   }),
   create: (options) =>
     loadInceptionFeatures(options.path, {
       format: options.format,
-      ...(options.outputNode === undefined
-        ? {}
-        : { outputNode: options.outputNode }),
+      ...defined({ outputNode: options.outputNode }),
     }),
 });

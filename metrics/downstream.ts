@@ -12,6 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { parseOptions } from "../core/plugin.ts";
 import { type Adam, createAdam } from "../core/adam.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import { readInt32 } from "../core/read.ts";
@@ -138,6 +140,12 @@ export interface BalancedSubsetOptions {
   seed?: number;
 }
 
+/** The options of {@link balancedSubset} with their defaults. */
+export const BALANCED_SUBSET_OPTIONS = z.strictObject({
+  numClasses: z.number().int().min(1).optional(),
+  seed: z.number().int().default(0),
+});
+
 function largestLabel(labels: Int32Array): number {
   let max = -1;
   for (const label of labels) max = Math.max(max, label);
@@ -171,7 +179,12 @@ export function balancedSubset(
   size: number,
   options: BalancedSubsetOptions = {},
 ): Int32Array {
-  const k = options.numClasses ?? largestLabel(labels) + 1;
+  const config = parseOptions(
+    BALANCED_SUBSET_OPTIONS,
+    options,
+    "balanced subset",
+  );
+  const k = config.numClasses ?? largestLabel(labels) + 1;
   if (!Number.isInteger(size) || size < 0) {
     throw new RangeError(
       `Subset size must be a non-negative integer, found ${size}`,
@@ -180,7 +193,7 @@ export function balancedSubset(
   if (!Number.isInteger(k) || k < 1) {
     throw new RangeError(`Number of classes must be positive, found ${k}`);
   }
-  const rng = new Rng(deriveSeed(options.seed ?? 0, ["balanced-subset"]));
+  const rng = new Rng(deriveSeed(config.seed, ["balanced-subset"]));
   const byClass: number[][] = Array.from({ length: k }, () => []);
   // Visit examples in a random order so each class's first picks are random.
   for (const i of rng.permutation(labels.length)) {
@@ -266,30 +279,92 @@ export async function downstreamClassification(
   data: DownstreamData,
   options: DownstreamOptions = {},
 ): Promise<DownstreamResult> {
+  const config = parseOptions(
+    DOWNSTREAM_OPTIONS,
+    options,
+    "downstream classification",
+  );
   const dim = data.train.codes.cols;
   checkSplit("train", data.train);
   checkSplit("validation", data.validation, dim);
   checkSplit("test", data.test, dim);
-  const numClasses = options.numClasses ??
+  const numClasses = config.numClasses ??
     Math.max(
         largestLabel(data.train.labels),
         largestLabel(data.validation.labels),
         largestLabel(data.test.labels),
       ) + 1;
-  const seed = options.seed ?? 0;
-  const trainSize = options.trainSize ?? data.train.codes.rows;
-  const dropout = options.dropout ?? 0.5;
-  if (!(dropout >= 0 && dropout < 1)) {
-    throw new RangeError(`Dropout must lie in [0, 1), found ${dropout}`);
-  }
-  const subset = options.trainSize === undefined
+  const trainSize = config.trainSize ?? data.train.codes.rows;
+  const subset = config.trainSize === undefined
     ? Int32Array.from({ length: trainSize }, (_, i) => i)
-    : balancedSubset(data.train.labels, trainSize, { numClasses, seed });
+    : balancedSubset(data.train.labels, trainSize, {
+      numClasses,
+      seed: config.seed,
+    });
   if (subset.length === 0) {
     throw new RangeError("Downstream training needs at least one example");
   }
+  const splits = headSplits(data, subset, config.standardize);
+  const batchSize = Math.min(config.batchSize, subset.length);
+  const epochSteps = Math.ceil(subset.length / batchSize);
+  const roundSteps = config.roundSteps ?? Math.max(epochSteps, MIN_ROUND_STEPS);
+  return await trainHead(splits, {
+    config,
+    numClasses,
+    batchSize,
+    roundSteps,
+  });
+}
+
+/**
+ * Least Adam steps between validation checks when `roundSteps` is not
+ * given: a round is one epoch of the training subset, at least this long.
+ */
+export const MIN_ROUND_STEPS = 25;
+
+/**
+ * The options of {@link downstreamClassification} with their defaults (the
+ * manifest's `classification.head` takes its learning rate, dropout and
+ * bounds from here).
+ */
+export const DOWNSTREAM_OPTIONS = z.strictObject({
+  trainSize: z.number().int().min(0).optional(),
+  numClasses: z.number().int().min(1).optional(),
+  hiddenUnits: z.number().int().min(1).default(128),
+  dropout: z.number().min(0).lt(1).default(0.5),
+  lr: z.number().positive().max(10).default(1e-3),
+  batchSize: z.number().int().min(1).max(65536).default(64),
+  roundSteps: z.number().int().min(1).optional(),
+  patience: z.number().int().min(1).max(100_000).default(10),
+  maxRounds: z.number().int().min(1).max(100_000).default(100),
+  standardize: z.boolean().default(false),
+  seed: z.number().int().default(0),
+});
+
+/** {@link DownstreamOptions} with the defaults filled in. */
+type DownstreamConfig = z.output<typeof DOWNSTREAM_OPTIONS>;
+
+/** The codes the head trains, stops and is tested on, transformed. */
+interface HeadSplits {
+  /** The training subset, its codes transformed. */
+  train: LabelledCodes;
+  /** Early-stopping codes, transformed. */
+  validation: LabelledCodes;
+  /** Test codes, transformed. */
+  test: LabelledCodes;
+}
+
+/**
+ * Gathers the training subset and, with `standardize`, z-scores all three
+ * splits by the subset's per-column mean and deviation.
+ */
+function headSplits(
+  data: DownstreamData,
+  subset: Int32Array,
+  standardize: boolean,
+): HeadSplits {
   const train = gatherRows(data.train, subset);
-  const scale = options.standardize ? standardizer(train.codes) : undefined;
+  const scale = standardize ? standardizer(train.codes) : undefined;
   const transform = (codes: CodeMatrix): CodeMatrix =>
     scale === undefined ? codes : scale(codes);
   const trainCodes = transform(train.codes);
@@ -298,29 +373,34 @@ export async function downstreamClassification(
     codes: transform(data.validation.codes),
   };
   const test = { ...data.test, codes: transform(data.test.codes) };
+  return {
+    train: { codes: trainCodes, labels: train.labels },
+    validation,
+    test,
+  };
+}
 
-  const hidden = options.hiddenUnits ?? 128;
-  const batchSize = Math.min(options.batchSize ?? 64, subset.length);
-  const epochSteps = Math.ceil(subset.length / batchSize);
-  const roundSteps = options.roundSteps ?? Math.max(epochSteps, 25);
-  const patience = options.patience ?? 10;
-  const maxRounds = options.maxRounds ?? 100;
-  for (
-    const [name, value] of [
-      ["Hidden units", hidden],
-      ["Batch size", batchSize],
-      ["Round steps", roundSteps],
-      ["Patience", patience],
-      ["Max rounds", maxRounds],
-    ] as const
-  ) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(
-        `${name} must be a positive integer, found ${value}`,
-      );
-    }
-  }
-
+/**
+ * Builds the head, trains it with early stopping on the validation codes,
+ * and measures the best weights on the test codes.
+ *
+ * @param splits The transformed codes.
+ * @param plan The options, classes, batch size and round length.
+ * @returns What was measured.
+ */
+async function trainHead(
+  splits: HeadSplits,
+  plan: {
+    config: DownstreamConfig;
+    numClasses: number;
+    batchSize: number;
+    roundSteps: number;
+  },
+): Promise<DownstreamResult> {
+  const { config, numClasses, batchSize } = plan;
+  const { seed, dropout, hiddenUnits: hidden } = config;
+  const n = splits.train.codes.rows;
+  const dim = splits.train.codes.cols;
   const layers = buildHead(
     dim,
     hidden,
@@ -328,46 +408,30 @@ export async function downstreamClassification(
     deriveSeed(seed, ["downstream-init"]),
   );
   const variables = layerVariables(layers);
-  const adam = createAdam(variables, { lr: options.lr ?? 1e-3 });
+  const adam = createAdam(variables, { lr: config.lr });
   const orderRng = new Rng(deriveSeed(seed, ["downstream-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["downstream-dropout"]));
+  const head = { layers, adam, numClasses, hidden, dropout, dropoutRng };
   try {
-    const run = await trainWithEarlyStopping(variables, {
-      n: subset.length,
-      batchSize,
-      roundSteps,
-      maxRounds,
-      patience,
-      orderRng,
-    }, (rows) => {
-      const batch = gatherRows(
-        { codes: trainCodes, labels: train.labels },
-        rows,
-      );
-      const x = tf.tensor2d(batch.codes.data, [batchSize, dim]);
-      const masks = dropout > 0
-        ? [
-          dropoutMask(dropoutRng, batchSize, hidden, dropout),
-          dropoutMask(dropoutRng, batchSize, hidden, dropout),
-        ]
-        : [];
-      try {
-        crossEntropyStep(
-          adam,
-          batch.labels,
-          numClasses,
-          () => headForward(layers, x, masks),
-        );
-      } finally {
-        tf.dispose([x, ...masks]);
-      }
-    }, () => evaluateAccuracy(layers, validation));
-    const testAccuracy = await evaluateAccuracy(layers, test);
+    const run = await trainWithEarlyStopping(
+      variables,
+      {
+        n,
+        batchSize,
+        roundSteps: plan.roundSteps,
+        maxRounds: config.maxRounds,
+        patience: config.patience,
+        orderRng,
+      },
+      (rows) => headStep(gatherRows(splits.train, rows), head),
+      () => evaluateAccuracy(layers, splits.validation),
+    );
+    const testAccuracy = await evaluateAccuracy(layers, splits.test);
     return {
       testError: 1 - testAccuracy,
       testAccuracy,
       validationAccuracy: run.best,
-      trainSize: subset.length,
+      trainSize: n,
       numClasses,
       steps: run.steps,
       bestStep: run.bestStep,
@@ -377,6 +441,43 @@ export async function downstreamClassification(
   } finally {
     adam.dispose();
     tf.dispose(variables);
+  }
+}
+
+/**
+ * One Adam step of the head on a batch, with fresh dropout masks on both
+ * hidden layers (drawn from `dropoutRng`, first layer first) when the rate
+ * is positive.
+ */
+function headStep(
+  batch: LabelledCodes,
+  head: {
+    layers: Layer[];
+    adam: Adam;
+    numClasses: number;
+    hidden: number;
+    dropout: number;
+    dropoutRng: Rng;
+  },
+): void {
+  const { layers, hidden, dropout, dropoutRng } = head;
+  const { rows, cols } = batch.codes;
+  const x = tf.tensor2d(batch.codes.data, [rows, cols]);
+  const masks = dropout > 0
+    ? [
+      dropoutMask(dropoutRng, rows, hidden, dropout),
+      dropoutMask(dropoutRng, rows, hidden, dropout),
+    ]
+    : [];
+  try {
+    crossEntropyStep(
+      head.adam,
+      batch.labels,
+      head.numClasses,
+      () => headForward(layers, x, masks),
+    );
+  } finally {
+    tf.dispose([x, ...masks]);
   }
 }
 

@@ -18,6 +18,8 @@
  * @module
  */
 import { Matrix } from "ml-matrix";
+import { z } from "zod";
+import { parseOptions } from "../core/plugin.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Dataset, Split, Tensor4D } from "../core/types.ts";
 import {
@@ -223,6 +225,20 @@ export interface FidOptions {
   batchSize?: number;
 }
 
+/** The options of {@link computeFid} with their defaults. */
+export const FID_OPTIONS = z.strictObject({
+  dataset: z.custom<Dataset>(
+    (v) =>
+      typeof v === "object" && v !== null &&
+      typeof (v as Dataset).batch === "function",
+    "expected a data set",
+  ),
+  seed: z.number().int(),
+  split: z.enum(["train", "val"]).default("val"),
+  referenceCount: z.number().int().min(1).optional(),
+  batchSize: z.number().int().min(1).default(256),
+});
+
 /**
  * FID between generated images and reference images of a data set, in the
  * feature space of `extractor`.
@@ -304,13 +320,12 @@ export async function computeFidStatistics(
   samples: Float32Array | Tensor4D,
   options: FidOptions,
 ): Promise<FidStatistics> {
-  const { dataset, seed } = options;
-  const split = options.split ?? "val";
-  const batchSize = options.batchSize ?? 256;
+  const config = parseOptions(FID_OPTIONS, options, "FID");
+  const { dataset, seed, split, batchSize } = config;
   const generated = await extractor.features(samples);
   const available = dataset.size(split);
   const referenceCount = Math.min(
-    options.referenceCount ?? generated.rows,
+    config.referenceCount ?? generated.rows,
     available,
   );
   if (generated.rows < 2 || referenceCount < 2) {

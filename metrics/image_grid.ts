@@ -5,6 +5,8 @@
  * @module
  */
 import { encode } from "fast-png";
+import { z } from "zod";
+import { parseOptions } from "../core/plugin.ts";
 
 /** Options of {@link imageGrid}. */
 export interface ImageGridOptions {
@@ -68,6 +70,65 @@ export function imageGrid(
   shape: [number, number, number, number],
   options: ImageGridOptions = {},
 ): Uint8Array {
+  checkImages(images, shape);
+  const config = parseOptions(IMAGE_GRID_OPTIONS, options, "image grid");
+  const [n, height, width, channels] = shape;
+  const { padding, scale } = config;
+  const [lo, hi] = config.range;
+  if (!(hi > lo)) {
+    throw new RangeError(`Range must be increasing, found [${lo}, ${hi}]`);
+  }
+  const toByte = (value: number) => byteOf(-1 + 2 * (value - lo) / (hi - lo));
+  const gridColumns = Math.min(config.columns ?? Math.ceil(Math.sqrt(n)), n);
+  const gridRows = Math.ceil(n / gridColumns);
+  const tileHeight = height * scale;
+  const tileWidth = width * scale;
+  const outWidth = gridColumns * tileWidth + (gridColumns + 1) * padding;
+  const outHeight = gridRows * tileHeight + (gridRows + 1) * padding;
+  const out = new Uint8Array(outWidth * outHeight * channels); // [outH, outW, C]
+  out.fill(toByte(config.padValue ?? hi));
+  for (let image = 0; image < n; image++) {
+    const top = padding +
+      Math.floor(image / gridColumns) * (tileHeight + padding);
+    const left = padding + (image % gridColumns) * (tileWidth + padding);
+    for (let y = 0; y < tileHeight; y++) {
+      const sourceRow = (image * height + Math.floor(y / scale)) * width;
+      const outRow = (top + y) * outWidth + left;
+      for (let x = 0; x < tileWidth; x++) {
+        const source = (sourceRow + Math.floor(x / scale)) * channels;
+        const target = (outRow + x) * channels;
+        for (let c = 0; c < channels; c++) {
+          out[target + c] = toByte(images[source + c]!);
+        }
+      }
+    }
+  }
+  return encode({
+    width: outWidth,
+    height: outHeight,
+    data: out,
+    channels,
+    depth: 8,
+  });
+}
+
+/**
+ * The options of {@link imageGrid} with their defaults; `columns` and
+ * `padValue` default to values that depend on the images and `range`.
+ */
+export const IMAGE_GRID_OPTIONS = z.strictObject({
+  columns: z.number().int().min(1).optional(),
+  padding: z.number().int().min(0).default(2),
+  scale: z.number().int().min(1).default(2),
+  range: z.tuple([z.number(), z.number()]).default([0, 1]),
+  padValue: z.number().optional(),
+});
+
+/** Throws when the shape is not [n, H, W, C] or does not match the data. */
+function checkImages(
+  images: Float32Array,
+  shape: [number, number, number, number],
+): void {
   if (!Array.isArray(shape) || shape.length !== 4) {
     throw new RangeError(
       `Shape must be [n, H, W, C], found ${JSON.stringify(shape)}`,
@@ -93,64 +154,6 @@ export function imageGrid(
       `Images must hold n * H * W * C = ${expected} values, found ${images.length}`,
     );
   }
-  const columns = options.columns ?? Math.ceil(Math.sqrt(n));
-  const padding = options.padding ?? 2;
-  const scale = options.scale ?? 2;
-  const [lo, hi] = options.range ?? [0, 1];
-  if (!(hi > lo)) {
-    throw new RangeError(`Range must be increasing, found [${lo}, ${hi}]`);
-  }
-  const padValue = options.padValue ?? hi;
-  const toByte = (value: number) => byteOf(-1 + 2 * (value - lo) / (hi - lo));
-  if (!Number.isInteger(columns) || columns < 1) {
-    throw new RangeError(
-      `Columns must be a positive integer, found ${columns}`,
-    );
-  }
-  if (!Number.isInteger(padding) || padding < 0) {
-    throw new RangeError(
-      `Padding must be a non-negative integer, found ${padding}`,
-    );
-  }
-  if (!Number.isInteger(scale) || scale < 1) {
-    throw new RangeError(`Scale must be a positive integer, found ${scale}`);
-  }
-  if (typeof padValue !== "number" || Number.isNaN(padValue)) {
-    throw new RangeError(`Pad value must be a number, found ${padValue}`);
-  }
-
-  const gridColumns = Math.min(columns, n);
-  const gridRows = Math.ceil(n / gridColumns);
-  const tileHeight = height * scale;
-  const tileWidth = width * scale;
-  const outWidth = gridColumns * tileWidth + (gridColumns + 1) * padding;
-  const outHeight = gridRows * tileHeight + (gridRows + 1) * padding;
-  const out = new Uint8Array(outWidth * outHeight * channels); // [outH, outW, C]
-  out.fill(toByte(padValue));
-
-  for (let image = 0; image < n; image++) {
-    const top = padding +
-      Math.floor(image / gridColumns) * (tileHeight + padding);
-    const left = padding + (image % gridColumns) * (tileWidth + padding);
-    for (let y = 0; y < tileHeight; y++) {
-      const sourceRow = (image * height + Math.floor(y / scale)) * width;
-      const outRow = (top + y) * outWidth + left;
-      for (let x = 0; x < tileWidth; x++) {
-        const source = (sourceRow + Math.floor(x / scale)) * channels;
-        const target = (outRow + x) * channels;
-        for (let c = 0; c < channels; c++) {
-          out[target + c] = toByte(images[source + c]!);
-        }
-      }
-    }
-  }
-  return encode({
-    width: outWidth,
-    height: outHeight,
-    data: out,
-    channels,
-    depth: 8,
-  });
 }
 
 /** Maps [-1, 1] to 0..255, clamping; NaN maps to 0. */

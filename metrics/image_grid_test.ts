@@ -190,22 +190,22 @@ Deno.test("imageGrid() rejects bad input", async (t) => {
     [
       "zero columns",
       () => imageGrid(one, [1, 2, 2, 1], { columns: 0 }),
-      /Columns/,
+      /^image grid: columns: Too small/,
     ],
     [
       "negative padding",
       () => imageGrid(one, [1, 2, 2, 1], { padding: -1 }),
-      /Padding/,
+      /^image grid: padding: Too small/,
     ],
     [
       "a fractional scale",
       () => imageGrid(one, [1, 2, 2, 1], { scale: 1.5 }),
-      /Scale/,
+      /^image grid: scale: .*expected int/,
     ],
     [
       "a NaN pad value",
       () => imageGrid(one, [1, 2, 2, 1], { padValue: NaN }),
-      /Pad value/,
+      /^image grid: padValue: .*number/,
     ],
   ];
   for (const [name, call, message] of cases) {

@@ -15,6 +15,9 @@ import * as vega from "vega";
 import * as vegaLite from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import { svgToPng } from "./_svg_to_png.ts";
+import { z } from "zod";
+import { defined } from "../core/options.ts";
+import { parseOptions } from "../core/plugin.ts";
 
 /** A rendered plot. */
 export interface PlotImage {
@@ -146,13 +149,55 @@ export interface LinePlotOptions {
 }
 
 interface Frame {
-  title: string | undefined;
+  title?: string | undefined;
   legendTitle: string;
   width: number;
   height: number;
   pixelRatio: number;
-  floor: number;
 }
+
+const positive = () => z.number().positive();
+
+/** The fields every plot takes, with their defaults. */
+const FRAME_FIELDS = {
+  title: z.string().optional(),
+  width: positive().default(400),
+  height: positive().default(260),
+  pixelRatio: positive().default(2),
+};
+
+/** The options of {@link spectrumPlot} with their defaults. */
+export const SPECTRUM_PLOT_OPTIONS = z.strictObject({
+  ...FRAME_FIELDS,
+  referenceLine: z.number().optional(),
+  logScale: z.boolean().default(true),
+  floor: positive().default(1e-8),
+  legendTitle: z.string().default("model"),
+});
+
+/** The options of {@link linePlot} with their defaults. */
+export const LINE_PLOT_OPTIONS = z.strictObject({
+  ...FRAME_FIELDS,
+  xLabel: z.string().default("x"),
+  yLabel: z.string().default("y"),
+  logY: z.boolean().default(false),
+  logX: z.boolean().default(false),
+  floor: positive().default(1e-8),
+  markers: z.boolean().default(false),
+  legendTitle: z.string().default("series"),
+});
+
+/** The options of {@link scatterPlot} with their defaults. */
+export const SCATTER_PLOT_OPTIONS = z.strictObject({
+  ...FRAME_FIELDS,
+  xLabel: z.string().default("x"),
+  yLabel: z.string().default("y"),
+  legendTitle: z.string().default("source"),
+  pointSize: positive().default(18),
+  opacity: z.number().gt(0).max(1).default(0.7),
+  width: positive().default(360),
+  height: positive().default(360),
+});
 
 /**
  * Plots normalized singular-value spectra of several models on one axis,
@@ -185,14 +230,8 @@ export async function spectrumPlot(
   options: SpectrumPlotOptions = {},
 ): Promise<PlotImage> {
   const names = seriesNames(series);
-  const frame = resolveFrame(options, "model");
-  const logScale = options.logScale ?? true;
-  const referenceLine = options.referenceLine;
-  if (referenceLine !== undefined && !Number.isFinite(referenceLine)) {
-    throw new RangeError(
-      `Reference line must be a finite number, found ${referenceLine}`,
-    );
-  }
+  const frame = parseOptions(SPECTRUM_PLOT_OPTIONS, options, "spectrum plot");
+  const { logScale, referenceLine } = frame;
   const rows: { series: string; index: number; value: number }[] = [];
   for (const { name, values } of series) {
     values.forEach((value, i) => {
@@ -282,9 +321,8 @@ export async function linePlot(
   options: LinePlotOptions = {},
 ): Promise<PlotImage> {
   const names = seriesNames(series);
-  const frame = resolveFrame(options, "series");
-  const logY = options.logY ?? false;
-  const logX = options.logX ?? false;
+  const frame = parseOptions(LINE_PLOT_OPTIONS, options, "line plot");
+  const { logY, logX } = frame;
   const rows: { series: string; x: number; y: number }[] = [];
   for (const { name, points } of series) {
     for (const { x, y } of points) {
@@ -303,11 +341,11 @@ export async function linePlot(
     mark: {
       type: "line",
       strokeWidth: 2,
-      point: options.markers ?? false,
+      point: frame.markers,
     },
     encoding: {
-      x: quantitative("x", options.xLabel ?? "x", logX),
-      y: quantitative("y", options.yLabel ?? "y", logY),
+      x: quantitative("x", frame.xLabel, logX),
+      y: quantitative("y", frame.yLabel, logY),
       color: colorEncoding(names, frame.legendTitle),
     },
   };
@@ -401,21 +439,8 @@ export async function scatterPlot(
   options: ScatterPlotOptions = {},
 ): Promise<PlotImage> {
   const names = seriesNames(series);
-  const frame = resolveFrame(
-    {
-      ...options,
-      width: options.width ?? 360,
-      height: options.height ?? 360,
-    },
-    "source",
-  );
-  const pointSize = options.pointSize ?? 18;
-  const opacity = options.opacity ?? 0.7;
-  if (!(pointSize > 0) || !(opacity > 0 && opacity <= 1)) {
-    throw new RangeError(
-      `Point size must be positive and opacity in (0, 1], found ${pointSize} and ${opacity}`,
-    );
-  }
+  const frame = parseOptions(SCATTER_PLOT_OPTIONS, options, "scatter plot");
+  const { pointSize, opacity } = frame;
   const rows: { series: string; x: number; y: number }[] = [];
   for (const { name, points } of series) {
     for (const { x, y } of points) {
@@ -429,8 +454,8 @@ export async function scatterPlot(
     data: { values: rows },
     mark: { type: "circle", size: pointSize, opacity },
     encoding: {
-      x: quantitative("x", options.xLabel ?? "x", false),
-      y: quantitative("y", options.yLabel ?? "y", false),
+      x: quantitative("x", frame.xLabel, false),
+      y: quantitative("y", frame.yLabel, false),
       color: colorEncoding(names, frame.legendTitle),
     },
   };
@@ -479,36 +504,6 @@ function seriesNames(series: readonly { name: string }[]): string[] {
   return names;
 }
 
-function resolveFrame(
-  options: {
-    title?: string;
-    legendTitle?: string;
-    width?: number;
-    height?: number;
-    pixelRatio?: number;
-    floor?: number;
-  },
-  legendTitle: string,
-): Frame {
-  const frame: Frame = {
-    title: options.title,
-    legendTitle: options.legendTitle ?? legendTitle,
-    width: options.width ?? 400,
-    height: options.height ?? 260,
-    pixelRatio: options.pixelRatio ?? 2,
-    floor: options.floor ?? 1e-8,
-  };
-  for (const key of ["width", "height", "pixelRatio", "floor"] as const) {
-    const value = frame[key];
-    if (!(value > 0) || !Number.isFinite(value)) {
-      throw new RangeError(
-        `Option ${key} must be a positive number, found ${value}`,
-      );
-    }
-  }
-  return frame;
-}
-
 function top(frame: Frame): {
   $schema: string;
   title?: string;
@@ -519,7 +514,7 @@ function top(frame: Frame): {
 } {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    ...(frame.title === undefined ? {} : { title: frame.title }),
+    ...defined({ title: frame.title }),
     width: frame.width,
     height: frame.height,
     background: "white",

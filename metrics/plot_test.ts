@@ -145,7 +145,7 @@ Deno.test("plots reject bad series and options", async (t) => {
     [
       "a NaN reference line",
       () => spectrumPlot(SPECTRA, { referenceLine: NaN }),
-      /Reference line/,
+      /^spectrum plot: referenceLine: .*NaN/,
     ],
   ];
   for (const [name, call, message] of cases) {

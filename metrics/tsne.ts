@@ -12,6 +12,8 @@
  * @module
  */
 import { TSNE } from "@keckelt/tsne";
+import { z } from "zod";
+import { parseOptions } from "../core/plugin.ts";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { CodeMatrix } from "../core/types.ts";
 
@@ -38,6 +40,17 @@ export interface TsneOptions {
    */
   seed?: number;
 }
+
+/**
+ * The options of {@link tsneEmbedding} with their defaults (the manifest's
+ * `eval.tsne` takes its perplexity and step count from here).
+ */
+export const TSNE_OPTIONS = z.strictObject({
+  perplexity: z.number().positive().default(30),
+  iterations: z.number().int().min(0).default(500),
+  learningRate: z.number().positive().default(10),
+  seed: z.number().int().default(0),
+});
 
 /**
  * Embeds the rows of a matrix in the plane with t-SNE.
@@ -81,20 +94,10 @@ export function tsneEmbedding(
       `Points must hold rows * cols = ${n * d} values, found ${data.length}`,
     );
   }
-  const iterations = options.iterations ?? 500;
-  const perplexity = Math.min(options.perplexity ?? 30, (n - 1) / 3);
-  const learningRate = options.learningRate ?? 10;
-  if (!Number.isInteger(iterations) || iterations < 0) {
-    throw new RangeError(
-      `Iterations must be a non-negative integer, found ${iterations}`,
-    );
-  }
-  if (!(perplexity > 0) || !(learningRate > 0)) {
-    throw new RangeError(
-      `Perplexity and learning rate must be positive, found ${perplexity} and ${learningRate}`,
-    );
-  }
-  const rng = new Rng(deriveSeed(options.seed ?? 0, ["tsne-init"]));
+  const config = parseOptions(TSNE_OPTIONS, options, "t-SNE");
+  const { iterations, learningRate } = config;
+  const perplexity = Math.min(config.perplexity, (n - 1) / 3);
+  const rng = new Rng(deriveSeed(config.seed, ["tsne-init"]));
   const tsne = new TSNE({ perplexity, dim: 2, epsilon: learningRate });
   tsne.gaussRandom = () => rng.normal();
   const rows: number[][] = [];

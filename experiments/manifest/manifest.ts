@@ -19,6 +19,11 @@ import {
 } from "../../core/plugin.ts";
 import type { ZodType } from "../../core/types.ts";
 import {
+  DOWNSTREAM_OPTIONS,
+  MIN_ROUND_STEPS,
+} from "../../metrics/downstream.ts";
+import { TSNE_OPTIONS } from "../../metrics/tsne.ts";
+import {
   applyFidelity,
   FIDELITY_MODES,
   type FidelityMode,
@@ -192,6 +197,9 @@ function fidBlock(registries: Registries) {
   }).prefault({});
 }
 
+/** t-SNE's own defaults, which `eval.tsne` takes for perplexity and steps. */
+const TSNE_DEFAULTS = TSNE_OPTIONS.parse({});
+
 /** The `eval.tsne` block: `false` or `null` (off), or the map's settings. */
 function tsneBlock() {
   return z.union([
@@ -199,8 +207,10 @@ function tsneBlock() {
     z.null(),
     z.strictObject({
       points: int(2, 5000).default(300),
-      perplexity: z.number().positive().max(1000).default(30),
-      iterations: int(1, 100_000).default(500),
+      perplexity: z.number().positive().max(1000).default(
+        TSNE_DEFAULTS.perplexity,
+      ),
+      iterations: int(1, 100_000).default(TSNE_DEFAULTS.iterations),
       samplers: z.array(z.string()).optional(),
     }),
   ]).default(false);
@@ -246,13 +256,13 @@ interface HeadDefaults {
 function headBlock(defaults: HeadDefaults): ZodType {
   return z.strictObject({
     batchSize: int(1, 65536).default(defaults.batchSize),
-    lr: z.number().positive().max(10).default(1e-3),
+    lr: DOWNSTREAM_OPTIONS.shape.lr,
     maxRoundSteps: int(1, 10_000_000).default(defaults.maxRoundSteps),
     patience: int(1, 100_000).default(defaults.patience),
     maxRounds: int(1, 100_000).default(defaults.maxRounds),
-    dropout: z.number().min(0).lt(1).default(0.5),
+    dropout: DOWNSTREAM_OPTIONS.shape.dropout,
     roundEpochs: z.number().positive().max(100_000).default(1),
-    minRoundSteps: int(1, 10_000_000).default(25),
+    minRoundSteps: int(1, 10_000_000).default(MIN_ROUND_STEPS),
   }).prefault({});
 }
 

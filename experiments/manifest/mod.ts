@@ -8,9 +8,11 @@
  * (`builtin_manifests.ts`).
  *
  * Room order, lowest first: manifest, train, claims, report, run, cluster,
- * commands. This room is the lowest: its files import `core/` and each
- * other, nothing else of `experiments/` (tests/import_floors_test.ts checks
- * it). Its part of `@irmae/irmae/pipeline` is re-exported here.
+ * commands. This room is the lowest: its files import `core/`, `metrics/`
+ * (the schemas whose defaults the `eval` and `classification` blocks take)
+ * and each other, nothing else of `experiments/`
+ * (tests/import_floors_test.ts checks it). Its part of
+ * `@irmae/irmae/pipeline` is re-exported here.
  *
  * @module
  */
