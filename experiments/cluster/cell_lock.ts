@@ -48,6 +48,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod";
 import { asDiskError, tempPathFor } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 
 /** The claim file's name inside a claimed folder. */
 export const CLAIM_FILE = "task.lock";
@@ -292,10 +293,7 @@ export function claimFolder(
     pid: Deno.pid,
     host: hostname(),
     since: new Date().toISOString(),
-    ...(job === undefined ? {} : {
-      job: job.job,
-      ...(job.task === undefined ? {} : { task: job.task }),
-    }),
+    ...defined({ job: job?.job, task: job?.task }),
     token: crypto.randomUUID(),
   };
   const temp = writeTemp(path, JSON.stringify(owner) + "\n");
@@ -374,7 +372,7 @@ function holdClaim(
   return {
     path,
     owner,
-    ...(replaced === undefined ? {} : { replaced }),
+    ...defined({ replaced }),
     get lost() {
       return lost;
     },
