@@ -301,7 +301,7 @@ export function claimFolder(
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (linkExclusive(temp, path)) {
-        return holdClaim(path, owner, options, replaced);
+        return holdClaim(path, owner, { options, replaced });
       }
       let current: ClaimOwner | undefined;
       let touched: number;
@@ -336,8 +336,10 @@ export function claimFolder(
 function holdClaim(
   path: string,
   owner: ClaimOwner,
-  options: ClaimOptions,
-  replaced: { owner: ClaimOwner; reason: string } | undefined,
+  { options, replaced }: {
+    options: ClaimOptions;
+    replaced: { owner: ClaimOwner; reason: string } | undefined;
+  },
 ): CellClaim {
   let lost = false;
   let released = false;

@@ -333,8 +333,7 @@ export interface CellStatus {
  */
 function readResults(
   experiment: Experiment,
-  index: number,
-  cdir: string,
+  { index, dir: cdir }: { index: number; dir: string },
   onProblem?: (problem: string) => void,
 ): RunResults | undefined {
   const key = experiment.cells.length === 0
@@ -362,9 +361,10 @@ export function cellStates(
   dir: string,
   options: ClaimOptions = {},
 ): CellStatus[] {
-  return taskUnits(experiment, dir).map(({ index, id, dir: cdir }) => {
+  return taskUnits(experiment, dir).map((unit) => {
+    const { index, id, dir: cdir } = unit;
     let problem: string | undefined;
-    const results = readResults(experiment, index, cdir, (p) => problem = p);
+    const results = readResults(experiment, unit, (p) => problem = p);
     const base = { index, id, ...defined({ problem }) };
     if (results !== undefined) {
       const ok = results.models.every((m) => m.status === "ok");
@@ -537,8 +537,7 @@ async function runClaimedCell(
   const { index, id, dir: cdir } = unit;
   const earlier = readResults(
     experiment,
-    index,
-    cdir,
+    unit,
     (problem) =>
       options.onEvent?.({
         type: "warning",

@@ -48,6 +48,7 @@ import {
 /** Where a manifest named on the command line was found. */
 type Found = ReturnType<typeof findManifest>;
 
+/** `--list`: the built-in manifests and every plug-in kind by role. */
 async function list(experiment: Experiment | undefined, plugins: string[]) {
   const names = builtinManifests();
   console.log(`Manifests: ${names.join(", ")}`);

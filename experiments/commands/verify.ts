@@ -253,10 +253,12 @@ interface VerifyRecord {
 /** The verify folder's record: the runs by folder (relative) or error. */
 function verifyRecord(
   dir: string,
-  selection: Selection,
-  runs: Record<string, RunView | { error: string }>,
-  outcomes: ClaimOutcome[],
-  seconds: number,
+  { selection, runs, outcomes, seconds }: {
+    selection: Selection;
+    runs: Record<string, RunView | { error: string }>;
+    outcomes: ClaimOutcome[];
+    seconds: number;
+  },
 ): VerifyRecord {
   return {
     tiers: selection.tiers,
@@ -328,7 +330,12 @@ export async function main(args: string[]): Promise<number> {
   for (const key of keys) runs[key] = await runClaimRun(key, dir, values);
   const outcomes = judgeClaims(CLAIMS, runs, selected);
   const seconds = (performance.now() - started) / 1000;
-  const record = verifyRecord(dir, selection, runs, outcomes, seconds);
+  const record = verifyRecord(dir, {
+    selection,
+    runs,
+    outcomes,
+    seconds,
+  });
   writeFileAtomic(join(dir, "claims.json"), JSON.stringify(record, null, 2));
   const title = `Claims of the paper, tier ${tiers.join(", ")}`;
   const markdown = claimsMarkdown(outcomes, title);
