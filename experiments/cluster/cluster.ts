@@ -999,6 +999,34 @@ export async function submitSlurm(
   cells: readonly number[],
 ): Promise<Submission> {
   const folder = join(dir, SLURM_DIR);
+  const files = writeScripts(folder, scripts);
+  const commands: string[] = [];
+  const arrayJob = await sbatch([
+    "--parsable",
+    `--array=${arraySpec(cells)}${throttleOf(scripts.array)}`,
+    files.array,
+  ], commands);
+  const collectJob = await sbatch([
+    "--parsable",
+    `--dependency=afterany:${arrayJob}`,
+    files.collect,
+  ], commands);
+  const submission: Submission = {
+    arrayJob,
+    collectJob,
+    cells: [...cells],
+    scripts: files,
+    commands,
+  };
+  recordSubmission(folder, submission);
+  return submission;
+}
+
+/** Writes the two scripts, executable, into the Slurm folder. */
+function writeScripts(
+  folder: string,
+  scripts: SlurmScripts,
+): { array: string; collect: string } {
   mkdirSync(folder, { recursive: true });
   const files = {
     array: join(folder, "array.sbatch"),
@@ -1008,48 +1036,42 @@ export async function submitSlurm(
   writeFileAtomic(files.collect, scripts.collect);
   Deno.chmodSync(files.array, 0o755);
   Deno.chmodSync(files.collect, 0o755);
-  const commands: string[] = [];
-  const sbatch = async (args: string[]): Promise<string> => {
-    commands.push(["sbatch", ...args].map(shellQuote).join(" "));
-    let out;
-    try {
-      out = await new Deno.Command("sbatch", {
-        args,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      throw new ClusterError(
-        `sbatch cannot be started (${
-          (error as Error).message.split("\n")[0]
-        }): run on a Slurm login node, or use --dry-run to see the scripts`,
-      );
-    }
-    const text = new TextDecoder().decode(out.stdout).trim();
-    if (!out.success || !/^\d+/.test(text)) {
-      const why = new TextDecoder().decode(out.stderr).trim().split("\n")
-        .at(-1);
-      throw new ClusterError(`sbatch ${args.at(-1)} failed: ${why ?? text}`);
-    }
-    return text.split(";")[0]!;
-  };
-  const arrayJob = await sbatch([
-    "--parsable",
-    `--array=${arraySpec(cells)}${throttleOf(scripts.array)}`,
-    files.array,
-  ]);
-  const collectJob = await sbatch([
-    "--parsable",
-    `--dependency=afterany:${arrayJob}`,
-    files.collect,
-  ]);
-  const submission: Submission = {
-    arrayJob,
-    collectJob,
-    cells: [...cells],
-    scripts: files,
-    commands,
-  };
+  return files;
+}
+
+/**
+ * Runs `sbatch` (its command line added to `commands`).
+ *
+ * @returns The job id it printed.
+ * @throws {ClusterError} When `sbatch` is missing or refuses.
+ */
+async function sbatch(args: string[], commands: string[]): Promise<string> {
+  commands.push(["sbatch", ...args].map(shellQuote).join(" "));
+  let out;
+  try {
+    out = await new Deno.Command("sbatch", {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new ClusterError(
+      `sbatch cannot be started (${
+        (error as Error).message.split("\n")[0]
+      }): run on a Slurm login node, or use --dry-run to see the scripts`,
+    );
+  }
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || !/^\d+/.test(text)) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n")
+      .at(-1);
+    throw new ClusterError(`sbatch ${args.at(-1)} failed: ${why ?? text}`);
+  }
+  return text.split(";")[0]!;
+}
+
+/** Appends a submission to the Slurm folder's `submissions.json`. */
+function recordSubmission(folder: string, submission: Submission): void {
   const log = join(folder, "submissions.json");
   let earlier: unknown[] = [];
   try {
@@ -1065,7 +1087,6 @@ export async function submitSlurm(
       2,
     ),
   );
-  return submission;
 }
 
 /** The `%N` throttle of an array script's `--array` line, or empty. */
