@@ -372,6 +372,25 @@ function at(
   );
 }
 
+/** The rank-methods sweep on shapes, at every tier. */
+const RANK_METHODS = {
+  ci: "rank-methods@ci",
+  cpu: "rank-methods@cpu",
+  gpu: "rank-methods@gpu",
+};
+
+/** The rank-methods sweep on shapes, from the cpu tier up. */
+const RANK_METHODS_FROM_CPU = {
+  cpu: "rank-methods@cpu",
+  gpu: "rank-methods@gpu",
+};
+
+/** The rank-methods sweep on MNIST (cpu and gpu tiers). */
+const RANK_METHODS_MNIST = {
+  cpu: "rank-methods-mnist@cpu",
+  gpu: "rank-methods-mnist@gpu",
+};
+
 const P = {
   t1: {
     mnist: { ae: [55.0, 38.0], vae: [33.9, 30.8], irmae: [37.4, 34.0] },
@@ -998,18 +1017,8 @@ function fidBelow(
   };
 }
 
-/** The methods' claims at every tier they are checked at. */
-function methodClaims(): Claim[] {
-  const shapes = {
-    ci: "rank-methods@ci",
-    cpu: "rank-methods@cpu",
-    gpu: "rank-methods@gpu",
-  };
-  const shapesCpu = { cpu: "rank-methods@cpu", gpu: "rank-methods@gpu" };
-  const mnist = {
-    cpu: "rank-methods-mnist@cpu",
-    gpu: "rank-methods-mnist@gpu",
-  };
+/** LoRAE's claims (arXiv 2310.16194): rank, equal error, MNIST rank and FID. */
+function loraeClaims(): Claim[] {
   return [
     ...at("lorae-rank-below-ae", {
       source: "LoRAE (arXiv 2310.16194) §3, §4 (latent spectra)",
@@ -1017,20 +1026,20 @@ function methodClaims(): Claim[] {
         "LoRAE's nuclear-norm penalty gives codes of lower rank than the plain AE's on shapes (rank@1e-3, mean over seeds)",
       paper: "LoRAE learns a low-rank latent space; the AE does not",
       check: (r) => rankBelow(r, "lorae", "ae"),
-    }, shapes),
+    }, RANK_METHODS),
     ...at("lorae-equal-error", {
       source: "LoRAE (arXiv 2310.16194) §4 (latent spectra)",
       statement:
         "On shapes, at equal reconstruction error the AE uses more latent dimensions than LoRAE",
       paper: "a lower-dimensional latent space at no loss of reconstruction",
       check: (r) => belowAeAtEqualError(r, "lorae"),
-    }, shapesCpu),
+    }, RANK_METHODS_FROM_CPU),
     ...at("lorae-mnist-rank-below-ae", {
       source: "LoRAE (arXiv 2310.16194) §4 (MNIST spectra)",
       statement: "On MNIST LoRAE's codes have a lower rank@1e-3 than the AE's",
       paper: "LoRAE learns a low-rank latent space; the AE does not",
       check: (r) => rankBelow(r, "lorae", "ae"),
-    }, mnist),
+    }, RANK_METHODS_MNIST),
     ...at("lorae-mnist-fid", {
       source: "LoRAE (arXiv 2310.16194) §4.1, Table 1",
       statement:
@@ -1041,28 +1050,34 @@ function methodClaims(): Claim[] {
           "irmae",
           "gaussian",
         ]]),
-    }, mnist),
+    }, RANK_METHODS_MNIST),
+  ];
+}
+
+/** RRAE's claims (arXiv 2405.13980): rank, MNIST rank and FID; aRRAE's. */
+function rraeClaims(): Claim[] {
+  return [
     ...at("rrae-rank-below-ae", {
       source: "RRAE (arXiv 2405.13980) §3 (the truncated SVD)",
       statement:
         "RRAE's codes have lower rank than the AE's on shapes: the bottleneck is the rank k, not the width",
       paper: "the latent matrix has rank k by construction",
       check: (r) => rankBelow(r, "rrae", "ae"),
-    }, shapesCpu),
+    }, RANK_METHODS_FROM_CPU),
     ...at("rrae-mnist-rank-below-ae", {
       source: "RRAE (arXiv 2405.13980) §3, §5 (MNIST)",
       statement:
         "On MNIST RRAE's codes (k = 16 of d = 128) have a lower rank@1e-3 than the AE's",
       paper: "the latent matrix has rank k by construction",
       check: (r) => rankBelow(r, "rrae", "ae"),
-    }, mnist),
+    }, RANK_METHODS_MNIST),
     ...at("rrae-mnist-fid", {
       source: "RRAE (arXiv 2405.13980) §5 (MNIST, generation)",
       statement:
         "MNIST, Gaussian samples: RRAE's FID is below the AE's (RRAEs outperform vanilla AEs)",
       paper: "RRAEs offer advantages over vanilla AEs (abstract)",
       check: (r) => fidBelow(r, ["rrae", "gaussian"], [["ae", "gaussian"]]),
-    }, mnist),
+    }, RANK_METHODS_MNIST),
     ...at("arrae-near-rrae", {
       source: "RRAE (arXiv 2405.13980) §3 (aRRAE)",
       statement:
@@ -1078,7 +1093,13 @@ function methodClaims(): Claim[] {
           })`,
         };
       },
-    }, shapesCpu),
+    }, RANK_METHODS_FROM_CPU),
+  ];
+}
+
+/** VRRAE's claim (arXiv 2505.09458): MNIST FID under each model's own prior. */
+function vrraeClaims(): Claim[] {
+  return [
     ...at("vrrae-mnist-fid", {
       source: "VRRAE (arXiv 2505.09458) §5 (MNIST, random generation)",
       statement:
@@ -1089,7 +1110,13 @@ function methodClaims(): Claim[] {
           "rrae",
           "gaussian",
         ]]),
-    }, mnist),
+    }, RANK_METHODS_MNIST),
+  ];
+}
+
+/** IRMAE-WD's claims (arXiv 2305.01090): rank, and rank near the intrinsic 7. */
+function irmaeWdClaims(): Claim[] {
+  return [
     ...at("irmae-wd-rank-below-ae", {
       source: "IRMAE-WD (arXiv 2305.01090) §3",
       statement:
@@ -1097,7 +1124,7 @@ function methodClaims(): Claim[] {
       paper:
         "the chain with weight decay drives the code covariance to low rank",
       check: (r) => rankBelow(r, "irmae-wd", "ae"),
-    }, shapes),
+    }, RANK_METHODS),
     ...at("irmae-wd-near-intrinsic", {
       source: "IRMAE-WD (arXiv 2305.01090) §3-§4",
       statement:
@@ -1107,6 +1134,16 @@ function methodClaims(): Claim[] {
         const x = meanRank(r, "irmae-wd");
         return { holds: Math.abs(x - 7) <= 1, ours: `rank@1e-3 ${f1(x)}` };
       },
-    }, shapesCpu),
+    }, RANK_METHODS_FROM_CPU),
+  ];
+}
+
+/** The methods' claims at every tier they are checked at, by method. */
+function methodClaims(): Claim[] {
+  return [
+    ...loraeClaims(),
+    ...rraeClaims(),
+    ...vrraeClaims(),
+    ...irmaeWdClaims(),
   ];
 }

@@ -48,6 +48,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod";
 import { asDiskError, tempPathFor } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 
 /** The claim file's name inside a claimed folder. */
 export const CLAIM_FILE = "task.lock";
@@ -292,10 +293,7 @@ export function claimFolder(
     pid: Deno.pid,
     host: hostname(),
     since: new Date().toISOString(),
-    ...(job === undefined ? {} : {
-      job: job.job,
-      ...(job.task === undefined ? {} : { task: job.task }),
-    }),
+    ...defined({ job: job?.job, task: job?.task }),
     token: crypto.randomUUID(),
   };
   const temp = writeTemp(path, JSON.stringify(owner) + "\n");
@@ -303,7 +301,7 @@ export function claimFolder(
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (linkExclusive(temp, path)) {
-        return holdClaim(path, owner, options, replaced);
+        return holdClaim(path, owner, { options, replaced });
       }
       let current: ClaimOwner | undefined;
       let touched: number;
@@ -338,8 +336,10 @@ export function claimFolder(
 function holdClaim(
   path: string,
   owner: ClaimOwner,
-  options: ClaimOptions,
-  replaced: { owner: ClaimOwner; reason: string } | undefined,
+  { options, replaced }: {
+    options: ClaimOptions;
+    replaced: { owner: ClaimOwner; reason: string } | undefined;
+  },
 ): CellClaim {
   let lost = false;
   let released = false;
@@ -374,7 +374,7 @@ function holdClaim(
   return {
     path,
     owner,
-    ...(replaced === undefined ? {} : { replaced }),
+    ...defined({ replaced }),
     get lost() {
       return lost;
     },

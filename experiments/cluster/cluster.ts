@@ -38,6 +38,7 @@ import {
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { asDiskError, tempPathFor, writeFileAtomic } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 import {
   type CellClaim,
   CLAIM_FILE,
@@ -332,8 +333,7 @@ export interface CellStatus {
  */
 function readResults(
   experiment: Experiment,
-  index: number,
-  cdir: string,
+  { index, dir: cdir }: { index: number; dir: string },
   onProblem?: (problem: string) => void,
 ): RunResults | undefined {
   const key = experiment.cells.length === 0
@@ -361,10 +361,11 @@ export function cellStates(
   dir: string,
   options: ClaimOptions = {},
 ): CellStatus[] {
-  return taskUnits(experiment, dir).map(({ index, id, dir: cdir }) => {
+  return taskUnits(experiment, dir).map((unit) => {
+    const { index, id, dir: cdir } = unit;
     let problem: string | undefined;
-    const results = readResults(experiment, index, cdir, (p) => problem = p);
-    const base = { index, id, ...(problem === undefined ? {} : { problem }) };
+    const results = readResults(experiment, unit, (p) => problem = p);
+    const base = { index, id, ...defined({ problem }) };
     if (results !== undefined) {
       const ok = results.models.every((m) => m.status === "ok");
       return { ...base, state: ok ? "finished" : "failed", results };
@@ -448,9 +449,9 @@ export async function runCellTasks(
   joinRun(experiment, dir);
   const units = taskUnits(experiment, dir);
   const done: CellTask[] = [];
-  let held: CellClaim | undefined;
+  const guard: ClaimGuard = { held: undefined };
   const onSignal = () => {
-    held?.release();
+    guard.held?.release();
     Deno.exit(143);
   };
   Deno.addSignalListener("SIGTERM", onSignal);
@@ -462,84 +463,125 @@ export async function runCellTasks(
           `Cell ${index} does not exist: ${experiment.manifest.name} has ${units.length}`,
         );
       }
-      const cdir = unit.dir;
-      const cell = { id: unit.id, models: experiment.manifest.models };
-      mkdirSync(cdir, { recursive: true });
-      const claim = claimFolder(cdir, claimOptions(options.claim));
-      if ("heldBy" in claim) {
-        const task: CellTask = {
-          index,
-          id: cell.id,
-          status: "busy",
-          ...(claim.heldBy === undefined ? {} : { heldBy: claim.heldBy }),
-        };
-        options.onCell?.(task);
-        done.push(task);
-        continue;
-      }
-      held = claim;
-      try {
-        const earlier = readResults(
-          experiment,
-          index,
-          cdir,
-          (problem) =>
-            options.onEvent?.({
-              type: "warning",
-              message: `cell ${index} ${cell.id}: ${problem}; it runs again`,
-            }),
-        );
-        if (earlier?.models.every((m) => m.status === "ok")) {
-          const task: CellTask = { index, id: cell.id, status: "reused" };
-          options.onCell?.(task);
-          done.push(task);
-          continue;
-        }
-        if (earlier !== undefined) {
-          // Run the failed models again; the finished ones are kept.
-          renameSync(
-            join(cdir, "results.json"),
-            join(cdir, "results.failed.json"),
-          );
-        }
-        const resuming = cell.models.map((m) => m.name).filter((m) =>
-          existsSync(join(cdir, "models", m, "checkpoint.bin")) &&
-          !existsSync(join(cdir, "models", m, "result.json"))
-        );
-        options.onCell?.({
-          index,
-          id: cell.id,
-          status: "run",
-          ...(resuming.length ? { resuming } : {}),
-          ...(claim.replaced ? { replaced: claim.replaced } : {}),
-        });
-        const outcome = await runExperiment(experiment, {
-          outDir: dir,
-          cells: experiment.cells.length === 0 ? [] : [index],
-          report: false,
-          ...(options.runsRoot === undefined
-            ? {}
-            : { runsRoot: options.runsRoot }),
-          ...(options.fresh === undefined ? {} : { fresh: options.fresh }),
-          ...(options.onEvent === undefined
-            ? {}
-            : { onEvent: options.onEvent }),
-        });
-        const failed = outcome.results.models.some((m) => m.status !== "ok");
-        done.push({
-          index,
-          id: cell.id,
-          status: failed ? "failed" : outcome.cellsReused ? "reused" : "run",
-        });
-      } finally {
-        claim.release();
-        held = undefined;
-      }
+      done.push(
+        await runCellTask(experiment, unit, { dir, options, guard }),
+      );
     }
   } finally {
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
   return done;
+}
+
+/** The claim a task holds now, released by its SIGTERM handler. */
+interface ClaimGuard {
+  held: CellClaim | undefined;
+}
+
+/** One cell of a task: its index, id and folder. */
+type TaskUnit = ReturnType<typeof taskUnits>[number];
+
+/** What every cell of one task shares. */
+interface TaskContext {
+  /** The shared run folder, absolute. */
+  dir: string;
+  options: TaskOptions;
+  guard: ClaimGuard;
+}
+
+/**
+ * Claims one cell and runs it, unless another live task holds it (busy).
+ *
+ * @returns What was done with the cell.
+ */
+async function runCellTask(
+  experiment: Experiment,
+  unit: TaskUnit,
+  context: TaskContext,
+): Promise<CellTask> {
+  const { options, guard } = context;
+  mkdirSync(unit.dir, { recursive: true });
+  const claim = claimFolder(unit.dir, claimOptions(options.claim));
+  if ("heldBy" in claim) {
+    const task: CellTask = {
+      index: unit.index,
+      id: unit.id,
+      status: "busy",
+      ...defined({ heldBy: claim.heldBy }),
+    };
+    options.onCell?.(task);
+    return task;
+  }
+  guard.held = claim;
+  try {
+    return await runClaimedCell(experiment, unit, { context, claim });
+  } finally {
+    claim.release();
+    guard.held = undefined;
+  }
+}
+
+/**
+ * Runs a claimed cell: reuses it when finished; otherwise moves aside the
+ * results of a failed earlier try and trains what is missing, resuming
+ * the models an earlier task left checkpoints of.
+ *
+ * @returns What was done with the cell.
+ */
+async function runClaimedCell(
+  experiment: Experiment,
+  unit: TaskUnit,
+  { context, claim }: { context: TaskContext; claim: CellClaim },
+): Promise<CellTask> {
+  const { dir, options } = context;
+  const { index, id, dir: cdir } = unit;
+  const earlier = readResults(
+    experiment,
+    unit,
+    (problem) =>
+      options.onEvent?.({
+        type: "warning",
+        message: `cell ${index} ${id}: ${problem}; it runs again`,
+      }),
+  );
+  if (earlier?.models.every((m) => m.status === "ok")) {
+    const task: CellTask = { index, id, status: "reused" };
+    options.onCell?.(task);
+    return task;
+  }
+  if (earlier !== undefined) {
+    // Run the failed models again; the finished ones are kept.
+    renameSync(join(cdir, "results.json"), join(cdir, "results.failed.json"));
+  }
+  const resuming = experiment.manifest.models.map((m) => m.name).filter((m) =>
+    existsSync(join(cdir, "models", m, "checkpoint.bin")) &&
+    !existsSync(join(cdir, "models", m, "result.json"))
+  );
+  options.onCell?.({
+    index,
+    id,
+    status: "run",
+    ...defined({
+      resuming: resuming.length ? resuming : undefined,
+      replaced: claim.replaced,
+    }),
+  });
+  const outcome = await runExperiment(experiment, {
+    outDir: dir,
+    cells: experiment.cells.length === 0 ? [] : [index],
+    report: false,
+    ...defined({
+      runsRoot: options.runsRoot,
+      fresh: options.fresh,
+      onEvent: options.onEvent,
+    }),
+  });
+  const failed = outcome.results.models.some((m) => m.status !== "ok");
+  return {
+    index,
+    id,
+    status: failed ? "failed" : outcome.cellsReused ? "reused" : "run",
+  };
 }
 
 /** What {@link collectRun} found and wrote. */
@@ -600,7 +642,7 @@ export async function collectRun(
           index,
           id,
           state,
-          ...(heldBy === undefined ? {} : { heldBy }),
+          ...defined({ heldBy }),
         })),
         rerun,
       },
@@ -957,6 +999,34 @@ export async function submitSlurm(
   cells: readonly number[],
 ): Promise<Submission> {
   const folder = join(dir, SLURM_DIR);
+  const files = writeScripts(folder, scripts);
+  const commands: string[] = [];
+  const arrayJob = await sbatch([
+    "--parsable",
+    `--array=${arraySpec(cells)}${throttleOf(scripts.array)}`,
+    files.array,
+  ], commands);
+  const collectJob = await sbatch([
+    "--parsable",
+    `--dependency=afterany:${arrayJob}`,
+    files.collect,
+  ], commands);
+  const submission: Submission = {
+    arrayJob,
+    collectJob,
+    cells: [...cells],
+    scripts: files,
+    commands,
+  };
+  recordSubmission(folder, submission);
+  return submission;
+}
+
+/** Writes the two scripts, executable, into the Slurm folder. */
+function writeScripts(
+  folder: string,
+  scripts: SlurmScripts,
+): { array: string; collect: string } {
   mkdirSync(folder, { recursive: true });
   const files = {
     array: join(folder, "array.sbatch"),
@@ -966,48 +1036,42 @@ export async function submitSlurm(
   writeFileAtomic(files.collect, scripts.collect);
   Deno.chmodSync(files.array, 0o755);
   Deno.chmodSync(files.collect, 0o755);
-  const commands: string[] = [];
-  const sbatch = async (args: string[]): Promise<string> => {
-    commands.push(["sbatch", ...args].map(shellQuote).join(" "));
-    let out;
-    try {
-      out = await new Deno.Command("sbatch", {
-        args,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      throw new ClusterError(
-        `sbatch cannot be started (${
-          (error as Error).message.split("\n")[0]
-        }): run on a Slurm login node, or use --dry-run to see the scripts`,
-      );
-    }
-    const text = new TextDecoder().decode(out.stdout).trim();
-    if (!out.success || !/^\d+/.test(text)) {
-      const why = new TextDecoder().decode(out.stderr).trim().split("\n")
-        .at(-1);
-      throw new ClusterError(`sbatch ${args.at(-1)} failed: ${why ?? text}`);
-    }
-    return text.split(";")[0]!;
-  };
-  const arrayJob = await sbatch([
-    "--parsable",
-    `--array=${arraySpec(cells)}${throttleOf(scripts.array)}`,
-    files.array,
-  ]);
-  const collectJob = await sbatch([
-    "--parsable",
-    `--dependency=afterany:${arrayJob}`,
-    files.collect,
-  ]);
-  const submission: Submission = {
-    arrayJob,
-    collectJob,
-    cells: [...cells],
-    scripts: files,
-    commands,
-  };
+  return files;
+}
+
+/**
+ * Runs `sbatch` (its command line added to `commands`).
+ *
+ * @returns The job id it printed.
+ * @throws {ClusterError} When `sbatch` is missing or refuses.
+ */
+async function sbatch(args: string[], commands: string[]): Promise<string> {
+  commands.push(["sbatch", ...args].map(shellQuote).join(" "));
+  let out;
+  try {
+    out = await new Deno.Command("sbatch", {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new ClusterError(
+      `sbatch cannot be started (${
+        (error as Error).message.split("\n")[0]
+      }): run on a Slurm login node, or use --dry-run to see the scripts`,
+    );
+  }
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || !/^\d+/.test(text)) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n")
+      .at(-1);
+    throw new ClusterError(`sbatch ${args.at(-1)} failed: ${why ?? text}`);
+  }
+  return text.split(";")[0]!;
+}
+
+/** Appends a submission to the Slurm folder's `submissions.json`. */
+function recordSubmission(folder: string, submission: Submission): void {
   const log = join(folder, "submissions.json");
   let earlier: unknown[] = [];
   try {
@@ -1023,7 +1087,6 @@ export async function submitSlurm(
       2,
     ),
   );
-  return submission;
 }
 
 /** The `%N` throttle of an array script's `--array` line, or empty. */

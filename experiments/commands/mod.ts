@@ -1,8 +1,11 @@
 /**
  * The commands room: the command line's entries that wire the rooms below
  * into commands, each a `cli(args)` that returns the exit code. `exp.ts`
- * runs an experiment (`deno task exp`, with the cluster's commands) and
- * `verify.ts` checks the paper's claims on runs of the built-in manifests
+ * runs an experiment (`deno task exp`): its flags are read and checked in
+ * `exp_flags.ts`, its progress bars drawn by `console_reporter.ts`, and its
+ * cluster commands (`--cells`, `--cell`/`--shard`, `--collect`, `--slurm`)
+ * said on the console by `exp_cluster.ts`, one function each. `verify.ts`
+ * checks the paper's claims on runs of the built-in manifests
  * (`deno task verify`); `weights.ts` exports a run's model to PyTorch's
  * official layout (safetensors) or tfjs-layers and imports such weights
  * (`irmae export`, `irmae import`). The package's `cli.ts` dispatches to

@@ -32,7 +32,7 @@ import { ManifestError } from "../manifest/manifest.ts";
 import { PluginLoadError } from "../run/plugins.ts";
 import { DiskError } from "../../core/files.ts";
 import { writeClaimsReport } from "../report/claims_section.ts";
-import { runExperiment } from "../run/runner.ts";
+import { type RunEvent, runExperiment } from "../run/runner.ts";
 import { writeReport } from "../report/report.ts";
 
 const USAGE = `Usage: deno task verify [options]
@@ -122,18 +122,21 @@ function oneLine(e: unknown): string {
     .map((l) => l.trim()).filter((l) => l !== "").join(" ");
 }
 
-/**
- * The `verify` command without its error handling (see {@link cli}).
- *
- * @param args The arguments after `verify`.
- * @returns The exit code.
- */
-export async function main(args: string[]): Promise<number> {
-  const values = parse(args);
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+/** The flags of `verify`. */
+type VerifyFlags = ReturnType<typeof parse>;
+
+/** The claims asked for: by tier and `--only`, and the runs they need. */
+interface Selection {
+  tiers: Tier[];
+  only: string[] | undefined;
+  selected: (c: Claim) => boolean;
+  claims: Claim[];
+  /** The keys of CLAIM_RUNS the claims need, each once. */
+  keys: string[];
+}
+
+/** The claims of `--tier` and `--only`; an unknown claim id is refused. */
+function selectClaims(values: VerifyFlags): Selection {
   const tiers = tiersOf(values.tier);
   const only = values.only?.split(",").map((s) => s.trim());
   if (only !== undefined) {
@@ -146,91 +149,120 @@ export async function main(args: string[]): Promise<number> {
     tiers.includes(c.tier) && (only === undefined || only.includes(c.id));
   const claims = CLAIMS.filter(selected);
   const keys = [...new Set(claims.map((c) => c.run))];
-  if (values.list) {
-    const outcomes = judgeClaims(CLAIMS, {}, () => false);
-    console.log(claimsMarkdown(outcomes, "Claims (nothing run)"));
-    return 0;
-  }
-  checkOnlyInTiers(only, tiers, values.tier);
-  // Every run's manifest with the caller's --set, checked before anything
-  // is written: a field that does not exist is the caller's mistake, not a
-  // claim "not run".
+  return { tiers, only, selected, claims, keys };
+}
+
+/** The overrides of the run `key` with the caller's `--set` and CelebA. */
+function runOverrides(key: string, values: VerifyFlags): string[] {
+  return overridesOf(key, values.set, {
+    dir: values.celeba,
+    inception: values.inception,
+  });
+}
+
+/**
+ * Every run's manifest with the caller's --set, checked before anything is
+ * written: a field that does not exist is the caller's mistake, not a
+ * claim "not run".
+ */
+async function checkRuns(
+  keys: readonly string[],
+  values: VerifyFlags,
+): Promise<void> {
   for (const key of keys) {
     const spec = CLAIM_RUNS[key]!;
     await loadExperiment(spec.manifest, {
-      overrides: overridesOf(key, values.set, {
-        dir: values.celeba,
-        inception: values.inception,
-      }),
+      overrides: runOverrides(key, values),
       paper: spec.paper,
       skipPreflight: true,
     });
   }
-  const dir = resolve(
-    values.out ?? join("runs", `verify-${tiers.join("-")}-${timestamp()}`),
-  );
-  mkdirSync(dir, { recursive: true });
+}
+
+/** A model's line: its rank and val MSE, or why it failed. */
+function sayModel(e: RunEvent): void {
+  // Damaged model-cache entries and the like, as exp says them.
+  if (e.type === "warning") console.error(`warning: ${e.message}`);
+  if (e.type !== "model") return;
+  const r = e.result;
   console.log(
-    `verify: ${claims.length} claims (${
-      tiers.join(", ")
-    }) on ${keys.length} runs -> ${dir}`,
+    `  ${e.name}: ${
+      r.status === "ok"
+        ? `rank@1e-3 ${r.rank["1e-3"]}, val MSE ${r.valMse.toFixed(5)}${
+          r.reusedCheckpoint ? " (reused)" : ""
+        }`
+        : `failed: ${r.error}`
+    }`,
   );
-  const runs: Record<string, RunView | { error: string }> = {};
-  const started = performance.now();
-  for (const key of keys) {
-    const spec = CLAIM_RUNS[key]!;
-    const overrides = overridesOf(key, values.set, {
-      dir: values.celeba,
-      inception: values.inception,
+}
+
+/**
+ * Runs (or reuses) the run `key` into `<dir>/<key>`.
+ *
+ * @returns Its view for the claims, or why it could not run.
+ */
+async function runClaimRun(
+  key: string,
+  dir: string,
+  values: VerifyFlags,
+): Promise<RunView | { error: string }> {
+  const spec = CLAIM_RUNS[key]!;
+  const overrides = runOverrides(key, values);
+  const t0 = performance.now();
+  console.log(
+    `run ${key}: ${spec.manifest}${spec.paper ? " --paper" : ""}${
+      overrides.map((o) => ` --set '${o}'`).join("")
+    }`,
+  );
+  let view: RunView | { error: string };
+  try {
+    const experiment = await loadExperiment(spec.manifest, {
+      overrides,
+      paper: spec.paper,
+      // runExperiment's cache: the CelebA scan is read once, then trusted.
+      cacheDir: resolve("runs", ".cache"),
+      onWarning: (message) => console.error(`warning: ${message}`),
     });
-    const t0 = performance.now();
-    console.log(
-      `run ${key}: ${spec.manifest}${spec.paper ? " --paper" : ""}${
-        overrides.map((o) => ` --set '${o}'`).join("")
-      }`,
-    );
-    try {
-      const experiment = await loadExperiment(spec.manifest, {
-        overrides,
-        paper: spec.paper,
-        // runExperiment's cache: the CelebA scan is read once, then trusted.
-        cacheDir: resolve("runs", ".cache"),
-        onWarning: (message) => console.error(`warning: ${message}`),
-      });
-      const outcome = await runExperiment(experiment, {
-        outDir: join(dir, key),
-        fresh: values.fresh,
-        report: false,
-        onEvent: (e) => {
-          // Damaged model-cache entries and the like, as exp says them.
-          if (e.type === "warning") console.error(`warning: ${e.message}`);
-          if (e.type !== "model") return;
-          const r = e.result;
-          console.log(
-            `  ${e.name}: ${
-              r.status === "ok"
-                ? `rank@1e-3 ${r.rank["1e-3"]}, val MSE ${r.valMse.toFixed(5)}${
-                  r.reusedCheckpoint ? " (reused)" : ""
-                }`
-                : `failed: ${r.error}`
-            }`,
-          );
-        },
-      });
-      runs[key] = readRunView(outcome.dir);
-    } catch (e) {
-      runs[key] = { error: oneLine(e) };
-      console.log(`  not run: ${runs[key].error}`);
-    }
-    console.log(
-      `  ${((performance.now() - t0) / 1000).toFixed(0)} s`,
-    );
+    const outcome = await runExperiment(experiment, {
+      outDir: join(dir, key),
+      fresh: values.fresh,
+      report: false,
+      onEvent: sayModel,
+    });
+    view = readRunView(outcome.dir);
+  } catch (e) {
+    view = { error: oneLine(e) };
+    console.log(`  not run: ${view.error}`);
   }
-  const outcomes = judgeClaims(CLAIMS, runs, selected);
-  const seconds = (performance.now() - started) / 1000;
-  const record = {
-    tiers,
-    only: only ?? null,
+  console.log(
+    `  ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  return view;
+}
+
+/** What `claims.json` of the verify folder records. */
+interface VerifyRecord {
+  tiers: Tier[];
+  only: string[] | null;
+  created: string;
+  seconds: number;
+  runs: Record<string, { error: string } | { dir: string }>;
+  claims: ClaimOutcome[];
+}
+
+/** The verify folder's record: the runs by folder (relative) or error. */
+function verifyRecord(
+  dir: string,
+  { selection, runs, outcomes, seconds }: {
+    selection: Selection;
+    runs: Record<string, RunView | { error: string }>;
+    outcomes: ClaimOutcome[];
+    seconds: number;
+  },
+): VerifyRecord {
+  return {
+    tiers: selection.tiers,
+    only: selection.only ?? null,
     created: new Date().toISOString(),
     seconds,
     runs: Object.fromEntries(
@@ -241,11 +273,13 @@ export async function main(args: string[]): Promise<number> {
     ),
     claims: outcomes,
   };
-  writeFileAtomic(join(dir, "claims.json"), JSON.stringify(record, null, 2));
-  const title = `Claims of the paper, tier ${tiers.join(", ")}`;
-  const markdown = claimsMarkdown(outcomes, title);
-  writeFileAtomic(join(dir, "claims.md"), markdown);
-  // Each run's own report shows the claims it tested.
+}
+
+/** Each run's own `claims.json` and report, with the claims it tested. */
+async function writeRunClaims(
+  runs: Record<string, RunView | { error: string }>,
+  outcomes: readonly ClaimOutcome[],
+): Promise<void> {
   for (const [key, view] of Object.entries(runs)) {
     if ("error" in view) continue;
     const mine = outcomes.filter((o) => o.runDir === view.dir);
@@ -259,6 +293,54 @@ export async function main(args: string[]): Promise<number> {
       console.error(`warning: report of ${key}: ${oneLine(e)}`);
     }
   }
+}
+
+/**
+ * The `verify` command without its error handling (see {@link cli}).
+ *
+ * @param args The arguments after `verify`.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const values = parse(args);
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const selection = selectClaims(values);
+  const { tiers, only, selected, claims, keys } = selection;
+  if (values.list) {
+    const outcomes = judgeClaims(CLAIMS, {}, () => false);
+    console.log(claimsMarkdown(outcomes, "Claims (nothing run)"));
+    return 0;
+  }
+  checkOnlyInTiers(only, tiers, values.tier);
+  await checkRuns(keys, values);
+  const dir = resolve(
+    values.out ?? join("runs", `verify-${tiers.join("-")}-${timestamp()}`),
+  );
+  mkdirSync(dir, { recursive: true });
+  console.log(
+    `verify: ${claims.length} claims (${
+      tiers.join(", ")
+    }) on ${keys.length} runs -> ${dir}`,
+  );
+  const runs: Record<string, RunView | { error: string }> = {};
+  const started = performance.now();
+  for (const key of keys) runs[key] = await runClaimRun(key, dir, values);
+  const outcomes = judgeClaims(CLAIMS, runs, selected);
+  const seconds = (performance.now() - started) / 1000;
+  const record = verifyRecord(dir, {
+    selection,
+    runs,
+    outcomes,
+    seconds,
+  });
+  writeFileAtomic(join(dir, "claims.json"), JSON.stringify(record, null, 2));
+  const title = `Claims of the paper, tier ${tiers.join(", ")}`;
+  const markdown = claimsMarkdown(outcomes, title);
+  writeFileAtomic(join(dir, "claims.md"), markdown);
+  await writeRunClaims(runs, outcomes);
   const report = writeClaimsReport(dir, record, title);
   console.log(markdown);
   console.log(

@@ -389,6 +389,96 @@ async function importManifest(
   return { manifest: experiment.manifest, registries: experiment.registries };
 }
 
+/** What `irmae import` was asked: the file, and where its model goes. */
+interface ImportRequest {
+  /** The safetensors file, absolute. */
+  file: string;
+  /** The run folder to write, absolute. */
+  outDir: string;
+  /** `--manifest`: a run folder, a built-in manifest's name or a file. */
+  manifest: string;
+  /** `--model`: the model's name in the manifest. */
+  model: string;
+}
+
+/** The command line of `import` checked; an existing run folder refused. */
+function importRequest(values: Flags, positionals: string[]): ImportRequest {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `expected one .safetensors file, got ${positionals.length} arguments`,
+    );
+  }
+  for (const flag of ["manifest", "model", "out"] as const) {
+    if (typeof values[flag] !== "string") {
+      throw new UsageError(`--${flag} is required`);
+    }
+  }
+  const file = resolve(positionals[0]!);
+  const outDir = resolve(values.out as string);
+  if (existsSync(join(outDir, "manifest.resolved.json"))) {
+    throw new RangeError(`${outDir} already holds a run; pass another --out`);
+  }
+  return {
+    file,
+    outDir,
+    manifest: values.manifest as string,
+    model: values.model as string,
+  };
+}
+
+/** A file's bytes, or a one-line RangeError naming it. */
+function readWeightsFile(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new RangeError(
+      `cannot read ${file} (${
+        (e as { code?: string }).code ?? (e as Error).message
+      })`,
+    );
+  }
+}
+
+/**
+ * Writes the imported model as a run folder: the manifest, and a
+ * checkpoint at the manifest's last step with fresh Adam moments.
+ *
+ * @returns The model's folder.
+ */
+async function writeImportedRun(
+  model: Autoencoder,
+  { request, manifest, spec }: {
+    request: ImportRequest;
+    manifest: ResolvedManifest;
+    spec: ResolvedModel;
+  },
+): Promise<string> {
+  const arrays: Record<string, Float32Array> = {};
+  for (const [i, v] of model.variables.entries()) {
+    arrays[`w${i}`] = await readFloat32(v);
+    arrays[`m${i}`] = new Float32Array(v.size);
+    arrays[`v${i}`] = new Float32Array(v.size);
+  }
+  const modelDir = join(request.outDir, "models", spec.name);
+  mkdirSync(modelDir, { recursive: true });
+  writeFileAtomic(
+    join(request.outDir, "manifest.resolved.json"),
+    JSON.stringify(manifest, null, 2),
+  );
+  saveCheckpoint(join(modelDir, "checkpoint.bin"), {
+    meta: {
+      key: `imported:${request.file}`,
+      step: manifest.train.steps,
+      adamStep: 0,
+      seconds: 0,
+      history: [],
+      importedFrom: request.file,
+    },
+    arrays,
+  });
+  return modelDir;
+}
+
 /**
  * `irmae import` without its error handling.
  *
@@ -408,36 +498,11 @@ export async function importMain(args: string[]): Promise<number> {
     console.log(IMPORT_USAGE);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      `expected one .safetensors file, got ${positionals.length} arguments`,
-    );
-  }
-  for (const flag of ["manifest", "model", "out"] as const) {
-    if (typeof values[flag] !== "string") {
-      throw new UsageError(`--${flag} is required`);
-    }
-  }
-  const file = resolve(positionals[0]!);
-  const outDir = resolve(values.out as string);
-  if (existsSync(join(outDir, "manifest.resolved.json"))) {
-    throw new RangeError(`${outDir} already holds a run; pass another --out`);
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new RangeError(
-      `cannot read ${file} (${
-        (e as { code?: string }).code ?? (e as Error).message
-      })`,
-    );
-  }
-  const { tensors } = decodeSafetensors(bytes, file);
-  const { manifest, registries } = await importManifest(
-    values.manifest as string,
-  );
-  const spec = findModel(manifest, values.model as string);
+  const request = importRequest(values, positionals);
+  const { file } = request;
+  const { tensors } = decodeSafetensors(readWeightsFile(file), file);
+  const { manifest, registries } = await importManifest(request.manifest);
+  const spec = findModel(manifest, request.model);
   const first: SafeTensor | undefined = tensors["enc.dcnn.0.weight"];
   const model = buildModel(
     spec,
@@ -450,28 +515,10 @@ export async function importMain(args: string[]): Promise<number> {
     } catch (e) {
       throw new RangeError(`${file}: ${(e as Error).message}`);
     }
-    const arrays: Record<string, Float32Array> = {};
-    for (const [i, v] of model.variables.entries()) {
-      arrays[`w${i}`] = await readFloat32(v);
-      arrays[`m${i}`] = new Float32Array(v.size);
-      arrays[`v${i}`] = new Float32Array(v.size);
-    }
-    const modelDir = join(outDir, "models", spec.name);
-    mkdirSync(modelDir, { recursive: true });
-    writeFileAtomic(
-      join(outDir, "manifest.resolved.json"),
-      JSON.stringify(manifest, null, 2),
-    );
-    saveCheckpoint(join(modelDir, "checkpoint.bin"), {
-      meta: {
-        key: `imported:${file}`,
-        step: manifest.train.steps,
-        adamStep: 0,
-        seconds: 0,
-        history: [],
-        importedFrom: file,
-      },
-      arrays,
+    const modelDir = await writeImportedRun(model, {
+      request,
+      manifest,
+      spec,
     });
     console.log(`Wrote ${modelDir}/checkpoint.bin`);
     return 0;
