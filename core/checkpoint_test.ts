@@ -18,7 +18,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const data = {
   meta: {

@@ -19,7 +19,7 @@ import {
   tempPathFor,
   writeFileAtomic,
 } from "./files.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const FILES_TS = new URL("./files.ts", import.meta.url).href;
 

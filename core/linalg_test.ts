@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import {
   checkCodes,
   checkCount,

@@ -10,7 +10,7 @@ import {
   readEventFile,
   type SummaryValue,
 } from "./tfevents.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** CRC32C by the table method, written here apart from the module's. */
 const TABLE = Uint32Array.from({ length: 256 }, (_, n) => {

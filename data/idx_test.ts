@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { parseIdx, readIdx } from "./idx.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** IDX bytes: header for `dtype` and `shape`, then `body`. */
 function idx(dtype: number, shape: number[], body: number[]): Uint8Array {

@@ -8,7 +8,7 @@ import {
   listImageFiles,
 } from "./image_folder.ts";
 import { centerCrop, resizeBilinear } from "./resize.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** An RGB PNG whose pixel (r, c) is `f(r, c)`, bytes. */
 function png(

@@ -9,7 +9,7 @@ import {
   MNIST_SHA256,
   mnistDataDir,
 } from "./mnist.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** Mean pixel value and label histogram of a whole split, read in chunks. */
 function summarise(data: Dataset, split: Split) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decode } from "fast-png";
 import { defaultFont, readFirstFont, svgToPng } from "./_svg_to_png.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="60" height="20">' +
   '<rect x="0" y="0" width="10" height="20" fill="#ff0000"/>' +

@@ -10,7 +10,7 @@ import {
   loadInceptionFeatures,
   trainClassifierFeatures,
 } from "./classifier_features.ts";
-import { tempDir } from "../tests/_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** Runs a command; true when it exits 0. */
 function sh(command: string, args: string[]): boolean {

@@ -3,7 +3,7 @@ import { EigenvalueDecomposition, Matrix } from "ml-matrix";
 import { deriveSeed, Rng } from "../core/random.ts";
 import type { Batch, Dataset, Split } from "../core/types.ts";
 import { type GaussianMoments, gaussianMoments } from "../core/linalg.ts";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import type { CodeMatrix, FeatureExtractor } from "../core/types.ts";
 import {
   computeFid,

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import { type CodeMatrix, latentSpectrum } from "./spectrum.ts";
 import { readMatrix } from "../core/read.ts";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createRegistries } from "../core/plugin.ts";
 import { readScalar } from "../core/read.ts";
 import type { Decoder } from "../core/types.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { createIrmaeWd, irmaeWdPlugin } from "./irmae_wd.ts";
 import { createLinearChain } from "./linear_chain.ts";
 
@@ -64,7 +64,7 @@ Deno.test("createIrmaeWd() is the linear chain plus the decay of its matrices", 
   h.dispose();
 });
 
-Deno.test("the irmae-wd plug-in builds from a manifest entry and trains without leaks", () => {
+Deno.test("the irmae-wd plug-in builds from a manifest entry and trains without leaks", async () => {
   const registries = createRegistries([irmaeWdPlugin]);
   const wd = registries.regularizer.create({
     kind: "irmae-wd",
@@ -78,7 +78,7 @@ Deno.test("the irmae-wd plug-in builds from a manifest entry and trains without 
     decoder: false,
   });
   assert.equal(wd.variables.length, 4);
-  const { losses, before, after } = trainTwoSteps(wd);
+  const { losses, before, after } = await trainTwoSteps(wd);
   assert.ok(losses.every(Number.isFinite));
   assert.equal(after, before);
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { symmetricEigen } from "../core/linalg.ts";
 import { createRegistries } from "../core/plugin.ts";
 import { readFloat32, readScalar } from "../core/read.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { createLorae, loraePlugin } from "./lorae.ts";
 
 await tf.setBackend("cpu");
@@ -92,7 +92,7 @@ Deno.test("createLorae() is one linear layer with a nuclear-norm penalty", async
   h.dispose();
 });
 
-Deno.test("the lorae plug-in builds from a manifest entry and trains without leaks", () => {
+Deno.test("the lorae plug-in builds from a manifest entry and trains without leaks", async () => {
   const registries = createRegistries([loraePlugin]);
   const lorae = registries.regularizer.create(
     { kind: "lorae", weight: 0.01 },
@@ -112,7 +112,7 @@ Deno.test("the lorae plug-in builds from a manifest entry and trains without lea
       }),
     /lorae: weight/,
   );
-  const { losses, before, after } = trainTwoSteps(lorae);
+  const { losses, before, after } = await trainTwoSteps(lorae);
   assert.ok(losses.every(Number.isFinite));
   assert.equal(after, before);
 });

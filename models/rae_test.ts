@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { Rng } from "../core/random.ts";
 import type { Decoder } from "../core/types.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { createDecoder, createEncoder } from "./architectures.ts";
 import { createRae, raePlugin } from "./rae.ts";
 import { createRegistries } from "../core/plugin.ts";
@@ -151,8 +151,8 @@ Deno.test("rae() registry entry resolves its defaults", () => {
   });
 });
 
-Deno.test("rae() trains one step in an autoencoder without NaN or leaks", () => {
-  const { losses, before, after } = trainTwoSteps(
+Deno.test("rae() trains one step in an autoencoder without NaN or leaks", async () => {
+  const { losses, before, after } = await trainTwoSteps(
     createRae({ latentDim: 4, codeWeight: 1e-2, decoderWeight: 1e-4 }),
   );
   for (const loss of losses) assert.ok(Number.isFinite(loss), `loss ${loss}`);

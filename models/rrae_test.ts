@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createRegistries } from "../core/plugin.ts";
 import { readFloat32, readScalar } from "../core/read.ts";
 import { svd } from "../core/svd.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { arraePlugin, createRrae, rraePlugin } from "./rrae.ts";
 
 await tf.setBackend("cpu");
@@ -98,7 +98,7 @@ Deno.test("aRRAE lowers k on its schedule and resumes it from draws", async () =
 
 Deno.test("the rrae and arrae plug-ins build from manifest entries and train without leaks", async (t) => {
   const registries = createRegistries([rraePlugin, arraePlugin]);
-  await t.step("rrae", () => {
+  await t.step("rrae", async () => {
     const rrae = registries.regularizer.create({ kind: "rrae", k: 3 }, {
       latentDim: 32,
       seed: 1,
@@ -109,11 +109,11 @@ Deno.test("the rrae and arrae plug-ins build from manifest entries and train wit
       schedule: null,
       sweeps: 6,
     });
-    const { losses, before, after } = trainTwoSteps(rrae);
+    const { losses, before, after } = await trainTwoSteps(rrae);
     assert.ok(losses.every(Number.isFinite));
     assert.equal(after, before);
   });
-  await t.step("arrae", () => {
+  await t.step("arrae", async () => {
     const arrae = registries.regularizer.create({
       kind: "arrae",
       warmup: 0,
@@ -125,7 +125,7 @@ Deno.test("the rrae and arrae plug-ins build from manifest entries and train wit
       every: 1,
       kMin: 4,
     });
-    const { losses, before, after } = trainTwoSteps(arrae);
+    const { losses, before, after } = await trainTwoSteps(arrae);
     assert.ok(losses.every(Number.isFinite));
     assert.equal(after, before);
     assert.equal(arrae.draws, 2);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CholeskyDecomposition, Matrix } from "ml-matrix";
 import { Rng } from "../core/random.ts";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import { gaussianMoments } from "../core/linalg.ts";
 import type { CodeMatrix } from "../core/types.ts";
 import { createGaussianSampler } from "./sampler_gaussian.ts";

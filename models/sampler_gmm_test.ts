@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import type { CodeMatrix } from "../core/types.ts";
 import { createGmmSampler } from "./sampler_gmm.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertClose } from "../tests/_helpers.ts";
+import { assertClose } from "../testing/support/numbers.ts";
 import type { CodeMatrix } from "../core/types.ts";
 import { createPcaGridSampler } from "./sampler_pca_grid.ts";
 

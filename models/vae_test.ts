@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { createVaeHead, vaePlugin } from "./vae.ts";
 import { createAutoencoder } from "../core/autoencoder.ts";
 import { createDecoder, createEncoder } from "./architectures.ts";
@@ -238,8 +238,8 @@ Deno.test("vaeHead() registry entry resolves its defaults", () => {
   assert.throws(() => entry.schema.parse({ kind: "vae", beta: -1 }));
 });
 
-Deno.test("vaeHead() trains one step in an autoencoder without NaN or leaks", () => {
-  const { losses, before, after } = trainTwoSteps(
+Deno.test("vaeHead() trains one step in an autoencoder without NaN or leaks", async () => {
+  const { losses, before, after } = await trainTwoSteps(
     createVaeHead({ latentDim: 4, seed: 1 }),
   );
   for (const loss of losses) assert.ok(Number.isFinite(loss), `loss ${loss}`);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createRegistries } from "../core/plugin.ts";
 import { readFloat32, readScalar } from "../core/read.ts";
 import { svd, truncateRank } from "../core/svd.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import { createVrrae, vrraePlugin } from "./vrrae.ts";
 
 await tf.setBackend("cpu");
@@ -80,7 +80,7 @@ Deno.test("createVrrae() samples the coefficients of a rank-k truncation", async
   h.dispose();
 });
 
-Deno.test("the vrrae plug-in builds from a manifest entry and trains without leaks", () => {
+Deno.test("the vrrae plug-in builds from a manifest entry and trains without leaks", async () => {
   const registries = createRegistries([vrraePlugin]);
   const vrrae = registries.regularizer.create({ kind: "vrrae", k: 4 }, {
     latentDim: 32,
@@ -94,7 +94,7 @@ Deno.test("the vrrae plug-in builds from a manifest entry and trains without lea
     sweeps: 6,
   });
   assert.equal(vrrae.variables.length, 2);
-  const { losses, before, after } = trainTwoSteps(vrrae);
+  const { losses, before, after } = await trainTwoSteps(vrrae);
   assert.ok(losses.every(Number.isFinite));
   assert.equal(after, before);
 });

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { Rng } from "../core/random.ts";
-import { trainTwoSteps } from "../tests/_helpers.ts";
+import { trainTwoSteps } from "../testing/support/train_steps.ts";
 import {
   createWae,
   mmdInverseMultiquadratic,
@@ -208,8 +208,8 @@ Deno.test("wae() registry entry resolves its defaults", () => {
   });
 });
 
-Deno.test("wae() trains one step in an autoencoder without NaN or leaks", () => {
-  const { losses, before, after } = trainTwoSteps(
+Deno.test("wae() trains one step in an autoencoder without NaN or leaks", async () => {
+  const { losses, before, after } = await trainTwoSteps(
     createWae({ latentDim: 4, seed: 1 }),
   );
   for (const loss of losses) assert.ok(Number.isFinite(loss), `loss ${loss}`);

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT } from "./_helpers.ts";
-import { tempFile } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { tempFile } from "../testing/support/temp_files.ts";
 
 /** The folders of library code, and the root module. */
 const LIBRARY = [

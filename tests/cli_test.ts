@@ -8,8 +8,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
 import { parse as parseYaml } from "yaml";
-import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import {
+  assertSucceeded,
+  runCli,
+  runDeno,
+} from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** The command line with `args`, in `cwd` (the repository root by default). */
 const exp = (args: string[], cwd = ROOT) => runCli(args, { cwd });

@@ -17,8 +17,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { type DenoResult, RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const MANIFEST = `name: tasks-smoke
 description: Four tiny cells run as tasks.

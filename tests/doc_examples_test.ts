@@ -11,8 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import {
+  isTestFile,
+  ROOT,
+  typescriptFiles,
+} from "../testing/support/checkout.ts";
+import { runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** Where the published documentation lives. */
 const SOURCES = [

@@ -30,8 +30,9 @@ import {
 import { join } from "node:path";
 import { CLAIMS } from "../experiments/claims/claims.ts";
 import { createRunsHandler } from "../experiments/report/serve.ts";
-import { type DenoResult, ROOT, RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { type DenoResult, RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const VERIFY = join(ROOT, "experiments", "commands", "verify.ts");
 const REPORT = join(ROOT, "experiments", "report", "report.ts");

@@ -9,8 +9,9 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, runCli, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runCli, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const EXAMPLE = join(ROOT, "examples", "plugin");
 const MANIFEST = join(EXAMPLE, "manifest.yaml");

@@ -26,8 +26,13 @@ import {
 } from "node:fs";
 import { join, relative } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { type DenoResult, RUN, runDeno } from "../testing/support/processes.ts";
+import {
+  canMount,
+  withReadOnlyView,
+  withTmpfs,
+} from "../testing/support/mounts.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** The tiny manifest both runs share: a 4-filter conv network, 4 steps. */
 const tiny = (name: string, rest: string) => `
@@ -332,26 +337,6 @@ Deno.test("a resumed run uses what it reads back only when whole and its own", a
   );
 });
 
-/** Runs a command; true when it exits 0. */
-function sh(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether the tests may mount file systems (root, where allowed). */
-const CAN_MOUNT = (() => {
-  if (Deno.uid() !== 0) return false;
-  const dir = tempDir("irmae-mount-");
-  const ok = sh("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir]);
-  if (ok) sh("umount", [dir]);
-  rmSync(dir, { recursive: true, force: true });
-  return ok;
-})();
-
 Deno.test("the model cache: damaged entries said, good ones kept", async (t) => {
   const { cwd, dir: a } = await baseline("single.yaml");
   const cache = join(cwd, "runs", ".cache", "models");
@@ -392,14 +377,12 @@ Deno.test("the model cache: damaged entries said, good ones kept", async (t) => 
 
   await t.step({
     name: "a read-only cache: trained, kept, warned",
-    ignore: !CAN_MOUNT,
+    ignore: !canMount(),
     fn: async () => {
       const roCwd = join(work, "cache-ro");
       const models = join(roCwd, "runs", ".cache", "models");
       mkdirSync(models, { recursive: true });
-      assert.ok(sh("mount", ["--bind", models, models]));
-      try {
-        sh("mount", ["-o", "remount,bind,ro", models]);
+      await withReadOnlyView(models, models, async () => {
         const r = await cli([join(work, "single.yaml"), "--out", "run"], {
           cwd: roCwd,
         });
@@ -422,23 +405,20 @@ Deno.test("the model cache: damaged entries said, good ones kept", async (t) => 
           ["ok", "ok"],
         );
         assert.deepEqual(readdirSync(models), []);
-      } finally {
-        sh("umount", [models]);
-      }
+      });
     },
   });
 });
 
 Deno.test({
   name: "a full or read-only disk: one line, exit 2, earlier results intact",
-  ignore: !CAN_MOUNT,
+  ignore: !canMount(),
   fn: async (t) => {
     await t.step("full disk", async () => {
       const cwd = join(work, "full");
       mkdirSync(cwd, { recursive: true });
       // Room for the run's small files, not for its checkpoints.
-      assert.ok(sh("mount", ["-t", "tmpfs", "-o", "size=96k", "tmpfs", cwd]));
-      try {
+      await withTmpfs(cwd, "96k", async () => {
         const r = await cli([join(work, "single.yaml"), "--out", "run"], {
           cwd,
         });
@@ -452,9 +432,7 @@ Deno.test({
         assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
         assert.deepEqual(temporaries(cwd), []);
         assert.ok(!existsSync(join(cwd, "run", "results.json")));
-      } finally {
-        sh("umount", [cwd]);
-      }
+      });
     });
     await t.step("read-only run folder on resume", async () => {
       const { dir } = await baseline("single.yaml");
@@ -464,9 +442,7 @@ Deno.test({
       const results = readFileSync(join(dir, "results.json"), "utf8");
       const view = join(cwd, "view");
       mkdirSync(view);
-      assert.ok(sh("mount", ["--bind", dir, view]));
-      try {
-        sh("mount", ["-o", "remount,bind,ro", view]);
+      await withReadOnlyView(dir, view, async () => {
         const r = await cli(
           [join(work, "single.yaml"), "--resume", "--out", view],
           { cwd },
@@ -477,9 +453,7 @@ Deno.test({
           /error: Cannot create .*view[\/\\]run\.lock: the file system is read-only \(EROFS\)/,
         );
         assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-      } finally {
-        sh("umount", [view]);
-      }
+      });
       assert.deepEqual(filesUnder(dir), before);
       assert.equal(readFileSync(join(dir, "results.json"), "utf8"), results);
     });

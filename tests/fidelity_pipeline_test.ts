@@ -21,8 +21,8 @@ import {
 } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import { createVaeHead } from "../models/vae.ts";
-import { assertSucceeded, runCli } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { assertSucceeded, runCli } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 await tf.setBackend("cpu");
 tf.env().set("PROD", true);

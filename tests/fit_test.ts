@@ -11,10 +11,12 @@ import { createAutoencoder } from "../core/autoencoder.ts";
 import { selectBackend } from "../core/backend.ts";
 import { readFloat32 } from "../core/read.ts";
 import { createShapes } from "../data/shapes.ts";
+import { resolveManifest } from "../experiments/manifest/manifest.ts";
+import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
 import { fit } from "../experiments/train/fit.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");
@@ -170,4 +172,75 @@ Deno.test("fit() refuses images of another shape than the networks' in one line"
     gray.dispose();
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("fit() refuses bad options in one line naming the field, before training", async () => {
+  const m = model(6);
+  const before = await readFloat32(m.variables[0]!);
+  const tensors = tf.memory().numTensors;
+  try {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { steps: 1.5 },
+        /^fit: steps: expected a non-negative integer, got 1\.5$/,
+      ],
+      [{ steps: -1 }, /^fit: steps: expected a non-negative integer, got -1$/],
+      [{ batchSize: 0 }, /^fit: batchSize: .*>=1/],
+      [{ lr: -1e-3 }, /^fit: lr: /],
+      [{ adamForm: "adam" }, /^fit: adamForm: .*pytorch.*keras/],
+      [{ thresholds: [] }, /^fit: thresholds: /],
+      [
+        { checkpoint: { path: "c.bin", every: 0 } },
+        /^fit: checkpoint\.every: /,
+      ],
+    ];
+    for (const [bad, message] of cases) {
+      await assert.rejects(
+        () => fit(m, data, { ...options, ...bad } as typeof options),
+        (e: Error) => {
+          assert.ok(e instanceof RangeError, String(e));
+          assert.match(e.message, message);
+          assert.ok(!e.message.includes("\n"), e.message);
+          return true;
+        },
+      );
+    }
+    // Refused before any step or tensor.
+    assert.deepEqual(await readFloat32(m.variables[0]!), before);
+    assert.equal(tf.memory().numTensors, tensors);
+  } finally {
+    m.dispose();
+  }
+});
+
+Deno.test("fit()'s documented defaults are the ones a manifest fills", () => {
+  const source = Deno.readTextFileSync(
+    new URL("../experiments/train/fit.ts", import.meta.url),
+  );
+  // `@default X` in a doc comment, then the field it documents.
+  const documented = new Map<string, unknown>();
+  for (
+    const [, value, field] of source.matchAll(
+      /@default (.+)\n\s*\*\/\n\s*(\w+)\?:/g,
+    )
+  ) documented.set(field!, JSON.parse(value!));
+  const manifest = resolveManifest(
+    "data: { kind: shapes }\ntrain: { steps: 1 }\nmodels: [{ name: a, regularizer: { kind: linear-chain } }]",
+    createBuiltinRegistries(),
+  );
+  const filled: Record<string, unknown> = {
+    batchSize: manifest.train.batchSize,
+    lr: manifest.train.lr,
+    adamForm: manifest.train.adamForm,
+    seed: manifest.seed,
+    shuffle: manifest.train.shuffle,
+    evalEvery: manifest.train.evalEvery,
+    evalSize: manifest.eval.size,
+    thresholds: manifest.eval.thresholds,
+    every: manifest.train.checkpointEvery,
+  };
+  for (const [field, value] of Object.entries(filled)) {
+    assert.ok(documented.has(field), `no @default for ${field}`);
+    assert.deepEqual(documented.get(field), value, field);
+  }
 });

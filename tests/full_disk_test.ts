@@ -13,12 +13,12 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { RUN, runDeno } from "../testing/support/processes.ts";
+import { canMount, withTmpfs } from "../testing/support/mounts.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const MANIFEST = `
 name: full-disk
@@ -35,24 +35,6 @@ models:
   - name: irmae
     regularizer: { kind: linear-chain, numMatrices: 2 }
 `;
-
-function sh(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const CAN_MOUNT = (() => {
-  if (Deno.uid() !== 0) return false;
-  const dir = tempDir("irmae-mount-");
-  const ok = sh("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir]);
-  if (ok) sh("umount", [dir]);
-  rmSync(dir, { recursive: true, force: true });
-  return ok;
-})();
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: "utf8" });
@@ -71,7 +53,7 @@ const CASES: [string, number][] = [
 Deno.test({
   name:
     "a full disk ends every run with one line and exit 2, many times in a row",
-  ignore: !CAN_MOUNT,
+  ignore: !canMount(),
   fn: async () => {
     const work = tempDir("irmae-full-disk-");
     const manifest = join(work, "m.yaml");
@@ -80,10 +62,7 @@ Deno.test({
     const once = async (i: number, size: string, parallel: number) => {
       const cwd = join(work, `disk-${i}`);
       mkdirSync(cwd);
-      assert.ok(
-        sh("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", cwd]),
-      );
-      try {
+      await withTmpfs(cwd, size, async () => {
         // An earlier run's results on the same disk.
         mkdirSync(join(cwd, "earlier"));
         writeFileSync(join(cwd, "earlier", "results.json"), earlier);
@@ -120,9 +99,7 @@ Deno.test({
           what,
         );
         assert.ok(!existsSync(join(cwd, "run", "results.json")), what);
-      } finally {
-        sh("umount", [cwd]);
-      }
+      });
     };
     const jobs = [...CASES, ...CASES].map(([size, parallel], i) => () =>
       once(i, size, parallel)

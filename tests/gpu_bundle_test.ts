@@ -24,8 +24,9 @@ import {
   symlinkSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ROOT, runCommand, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runCommand, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const BUNDLE = join(ROOT, ".gpu-bundle");
 /** The size the GPU machines take with the working tree, less its room. */

@@ -19,7 +19,7 @@ import { setPartProfiling, takePartTimes } from "../core/wasm/profile.ts";
 import { useWasmThreads } from "../core/wasm/threads.ts";
 import { createDecoder, createEncoder } from "../models/architectures.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
-import { seeded } from "./_helpers.ts";
+import { seeded } from "../testing/support/numbers.ts";
 
 type Shape4 = [number, number, number, number];
 type Pad = "valid" | "same" | number;

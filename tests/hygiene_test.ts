@@ -1,6 +1,6 @@
 /**
  * Tests clean up after themselves. Every test makes its scratch space with
- * tests/_tmp.ts, which removes it when the test process ends; a test file
+ * testing/support/temp_files.ts, which removes it when the test process ends; a test file
  * that calls `mkdtemp` or `Deno.makeTemp*` itself fails here
  * (tests/doc_examples_test.ts checks that doc examples remove theirs).
  * Leftover smoke runs of a few hundred MB each once filled the disk of the
@@ -9,8 +9,13 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import {
+  isTestFile,
+  ROOT,
+  typescriptFiles,
+} from "../testing/support/checkout.ts";
+import { runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const FLOORS = [
   "core",
@@ -23,9 +28,14 @@ const FLOORS = [
 ];
 const MAKES_TEMP = /\bmkdtemp(Sync)?\(|\bDeno\.makeTemp(Dir|File)(Sync)?\(/;
 
-/** Whether a file is test code: a `*_test.ts` file or a helper of tests/. */
+/** Where tests get their scratch space. */
+const TEMP_FILES = join("testing", "support", "temp_files.ts");
+
+/** Whether a file is test code: a `*_test.ts` file, tests/ or test support. */
 function isTestCode(path: string): boolean {
-  return isTestFile(path) || relative(ROOT, path).startsWith("tests/");
+  const rel = relative(ROOT, path);
+  return isTestFile(path) || rel.startsWith("tests/") ||
+    rel.startsWith(join("testing", "support"));
 }
 
 /** Where `text` makes a temporary file or folder, outside doc comments. */
@@ -36,14 +46,18 @@ function tempCalls(text: string): number[] {
   );
 }
 
-Deno.test("tests make scratch space only through tests/_tmp.ts", () => {
+Deno.test("tests make scratch space only through testing/support/temp_files.ts", () => {
   const offenders = FLOORS
     .flatMap((f) => typescriptFiles(join(ROOT, f)))
-    .filter((f) => isTestCode(f) && !f.endsWith(join("tests", "_tmp.ts")))
+    .filter((f) => isTestCode(f) && !f.endsWith(TEMP_FILES))
     .flatMap((f) =>
       tempCalls(readFileSync(f, "utf8")).map((n) => `${relative(ROOT, f)}:${n}`)
     );
-  assert.deepEqual(offenders, [], "use tempDir()/tempFile() of tests/_tmp.ts");
+  assert.deepEqual(
+    offenders,
+    [],
+    "use tempDir()/tempFile() of testing/support/temp_files.ts",
+  );
 });
 
 Deno.test("the scanner sees what it looks for", () => {
@@ -58,7 +72,8 @@ Deno.test("the scanner sees what it looks for", () => {
 
 Deno.test("tempDir() and tempFile() are gone when the process ends", async () => {
   const script = join(tempDir("irmae-hygiene-"), "make.ts");
-  const helper = new URL("./_tmp.ts", import.meta.url).href;
+  const helper =
+    new URL("../testing/support/temp_files.ts", import.meta.url).href;
   await Deno.writeTextFile(
     script,
     `import { tempDir, tempFile } from "${helper}";

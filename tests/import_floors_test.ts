@@ -16,20 +16,28 @@
  * - `tests/` and `examples/` are outside the library: no library file
  *   imports them; examples import only the package's published entries, as
  *   a user's code does;
+ * - `testing/support/` is this repository's own test support (temporary
+ *   files, child processes, reference fixtures; not published): test files
+ *   import it, no library file does;
  * - no import cycle among the files of `experiments/` and `testing/`,
  *   type-only imports included (shared types live in leaf files).
  *
  * The module graph comes from `deno info --json` (static, dynamic and
  * type-only imports, resolved as Deno resolves them). Test files
- * (`*_test.ts`) may import what they test and the helpers of `tests/`; the
+ * (`*_test.ts`) may import what they test and `testing/support/`; the
  * checks read library files only.
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { isTestFile, ROOT, runDeno, typescriptFiles } from "./_helpers.ts";
-import { tempFile } from "./_tmp.ts";
+import {
+  isTestFile,
+  ROOT,
+  typescriptFiles,
+} from "../testing/support/checkout.ts";
+import { runDeno } from "../testing/support/processes.ts";
+import { tempFile } from "../testing/support/temp_files.ts";
 
 /** Which floors each floor (a top folder of library code) may import. */
 const FLOORS: Record<string, string[]> = {
@@ -83,7 +91,7 @@ const ENTRIES: string[] = Object.values(
 /** Where a file stands. */
 type Place =
   | { kind: "floor"; floor: string; room?: string }
-  | { kind: "root entry" | "script" | "tests" | "examples" };
+  | { kind: "root entry" | "script" | "tests" | "examples" | "test support" };
 
 /** The place of a repository file (a path relative to the root). */
 function placeOf(file: string): Place | undefined {
@@ -91,6 +99,9 @@ function placeOf(file: string): Place | undefined {
   const top = parts[0]!;
   if (file === "mod.ts" || file === "cli.ts") return { kind: "root entry" };
   if (top === "tests" || top === "examples") return { kind: top };
+  if (top === "testing" && parts[1] === "support" && parts.length > 2) {
+    return { kind: "test support" };
+  }
   const path = parts.join("/");
   if (
     SCRIPTS.includes(path) || SCRIPT_FOLDERS.some((f) => path.startsWith(f))
@@ -126,6 +137,7 @@ function ruleBroken(from: string, to: string): string | undefined {
   if (!isLibrary(a)) return undefined;
   if (b === undefined) return "imports a file with no place";
   if (b.kind === "tests") return "library code imports tests/";
+  if (b.kind === "test support") return "library code imports test support";
   if (b.kind === "examples") return "library code imports examples/";
   if (b.kind === "script") return "library code imports a script";
   if (b.kind === "root entry") {
@@ -321,7 +333,8 @@ Deno.test("imports point down: floors, then the rooms of experiments/", async (t
         'import "../report/mod.ts";',
         'import "../../mod.ts";',
         'import "../../cli.ts";',
-        'import "../../tests/_tmp.ts";',
+        'import "../../tests/root_exports_smoke.ts";',
+        'import "../../testing/support/temp_files.ts";',
         'import "../../examples/plugin/plugins.ts";',
         'import "../bench.ts";',
         "",
@@ -332,7 +345,7 @@ Deno.test("imports point down: floors, then the rooms of experiments/", async (t
         'import "../../../deno.json" with { type: "json" };',
         "",
       ].join("\n"),
-      [`testing/${id}.ts`]: 'import "../tests/_helpers.ts";\n',
+      [`testing/${id}.ts`]: 'import "./support/checkout.ts";\n',
     };
     await withProbes(probes, async (paths) => {
       const r = `experiments/run/${id}.ts`;
@@ -350,8 +363,9 @@ Deno.test("imports point down: floors, then the rooms of experiments/", async (t
           `${r} -> experiments/mod.ts (only a mod.ts imports a mod.ts)`,
           `${r} -> experiments/report/mod.ts (only a mod.ts imports a mod.ts)`,
           `${r} -> mod.ts (library code imports the package's entry)`,
-          `${r} -> tests/_tmp.ts (library code imports tests/)`,
-          `testing/${id}.ts -> tests/_helpers.ts (library code imports tests/)`,
+          `${r} -> testing/support/temp_files.ts (library code imports test support)`,
+          `${r} -> tests/root_exports_smoke.ts (library code imports tests/)`,
+          `testing/${id}.ts -> testing/support/checkout.ts (library code imports test support)`,
         ].sort(),
       );
     });

@@ -26,7 +26,7 @@ import { thresholdKey } from "../experiments/train/fit.ts";
 import { runKey, trainingKey } from "../experiments/train/identity.ts";
 import { resolveManifest } from "../experiments/manifest/manifest.ts";
 import { latentSpectrum } from "../metrics/spectrum.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 Deno.test("checkpoint.ts: round trip", () => {
   const bytes = encodeCheckpoint({

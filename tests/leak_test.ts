@@ -31,7 +31,7 @@ import {
   type LabelledCodes,
 } from "../metrics/downstream.ts";
 import { type CodeMatrix, latentSpectrum } from "../metrics/spectrum.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");

@@ -15,8 +15,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { serveRuns } from "../experiments/report/serve.ts";
-import { spawnCli } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { spawnCli } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -10,8 +10,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { assertSucceeded, runCli } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { assertSucceeded, runCli } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 async function smoke(name: string, extra: string[] = []): Promise<string> {
   const dir = join(tempDir(`irmae-${name}-`), "run");

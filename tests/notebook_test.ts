@@ -19,8 +19,9 @@ import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { decode } from "fast-png";
 import { z } from "zod";
-import { ROOT, runCommand } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runCommand } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const NOTEBOOK = join(ROOT, "examples", "notebook.ipynb");
 

@@ -9,8 +9,9 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { moduleGraphHash } from "../experiments/train/module_graph.ts";
-import { ROOT, runCli } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runCli } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** An outside project: import map to this checkout, a plug-in importing two files. */
 function writeProject(dir: string, scale: number): void {

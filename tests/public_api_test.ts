@@ -2,15 +2,16 @@
  * The public API as a JSR user meets it: separate scripts that import only
  * the package's modules. The root export stays the research surface, every
  * value it exports works right after import on tfjs's default backend and
- * leaves no tensors behind (`tests/_root_smoke.ts`), and the documentation
+ * leaves no tensors behind (`tests/root_exports_smoke.ts`), and the documentation
  * of the six entry points passes `deno doc --lint`.
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
-import type { SmokeReport } from "./_root_smoke.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
+import type { SmokeReport } from "./root_exports_smoke.ts";
 
 /** The package's entry points, as deno.json's `exports` lists them. */
 const ENTRY_POINTS: string[] = Object.values(
@@ -233,7 +234,11 @@ Deno.test("every entry point is slim and documented", async (t) => {
 
 Deno.test("every root export works right after import and leaves no tensors", async () => {
   // A child process: nothing has selected a backend or run a tfjs op.
-  const out = await runDeno(["run", "-A", join(ROOT, "tests/_root_smoke.ts")], {
+  const out = await runDeno([
+    "run",
+    "-A",
+    join(ROOT, "tests/root_exports_smoke.ts"),
+  ], {
     cwd: ROOT,
   });
   assert.equal(out.code, 0, out.stderr);

@@ -10,8 +10,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadExperiment } from "../experiments/run/experiment.ts";
 import { ManifestError } from "../experiments/manifest/manifest.ts";
-import { RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const BASE = `name: precedence
 fidelity: official

@@ -15,7 +15,12 @@ import { latentSpectrum } from "../metrics/spectrum.ts";
 import { createLinearChain } from "../models/linear_chain.ts";
 import { createGmmSampler } from "../models/sampler_gmm.ts";
 import { createPcaGridSampler } from "../models/sampler_pca_grid.ts";
-import { adamCases, EPS32, loadFixture, replayAdam } from "./_reference.ts";
+import {
+  adamCases,
+  EPS32,
+  loadFixture,
+  replayAdam,
+} from "../testing/support/reference_fixtures.ts";
 
 Deno.test("Adam matches torch.optim.Adam at gradient scales 1e-10 to 1 on every cpu-side path", async (t) => {
   const paths: [string, "cpu" | "wasm", boolean, boolean][] = [

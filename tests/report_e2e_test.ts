@@ -13,8 +13,13 @@ import { basename, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { serveRuns } from "../experiments/report/serve.ts";
-import { assertSucceeded, ROOT, runCli, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import {
+  assertSucceeded,
+  runCli,
+  runDeno,
+} from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -26,9 +26,9 @@ import {
 import { escapeHtml, formatNumber, html } from "../experiments/report/html.ts";
 import { findCounterparts, paperSection } from "../experiments/report/paper.ts";
 import { listRuns, serveRuns } from "../experiments/report/serve.ts";
-import { assertSucceeded, runCli } from "./_helpers.ts";
+import { assertSucceeded, runCli } from "../testing/support/processes.ts";
 import { atMatchedError } from "../experiments/train/matched.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 let smoke: Promise<string> | undefined;
 

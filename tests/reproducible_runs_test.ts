@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint } from "../core/checkpoint.ts";
-import { runCli, spawnCli } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { runCli, spawnCli } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const MANIFEST = `
 name: fault

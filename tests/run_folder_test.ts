@@ -18,8 +18,8 @@ import {
 import { join } from "node:path";
 import { encode as encodePng } from "fast-png";
 import { tryLockFolder } from "../experiments/run/run_lock.ts";
-import { type DenoResult, RUN, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { type DenoResult, RUN, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const MANIFEST = `
 name: folders

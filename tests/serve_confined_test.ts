@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { encode } from "fast-png";
 import { buildReport } from "../experiments/report/report.ts";
 import { createRunsHandler } from "../experiments/report/serve.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 function png(seed: number): Uint8Array {
   const data = new Uint8Array(4 * 4 * 4).map((_, i) => (i * 37 + seed) % 256);

@@ -11,7 +11,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type LiveRun, parseLiveLines } from "../experiments/report/live.ts";
 import { createRunsHandler } from "../experiments/report/serve.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const line = (step: number, valMse: number, extra: object = {}) =>
   JSON.stringify({

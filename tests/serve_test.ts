@@ -17,8 +17,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { createRunsHandler, listRuns } from "../experiments/report/serve.ts";
-import { ROOT } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const SERVE = join(ROOT, "experiments", "report", "serve.ts");
 

@@ -17,8 +17,8 @@ import {
   slurmScripts,
 } from "../experiments/cluster/cluster.ts";
 import type { Experiment } from "../experiments/run/experiment.ts";
-import { RUN, runCommand, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { RUN, runCommand, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** Just what slurmScripts() reads of an experiment. */
 const EXPERIMENT = {

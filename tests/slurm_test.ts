@@ -23,8 +23,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ROOT, RUN, runCommand, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { RUN, runCommand, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const CLUSTER = join(ROOT, "tests", "slurm_cluster.sh");
 

@@ -20,7 +20,7 @@ import { resolveManifest } from "../experiments/manifest/manifest.ts";
 import type { EvalRecord } from "../experiments/train/fit.ts";
 import { trainModel } from "../experiments/train/train.ts";
 import { imageGrid } from "../metrics/image_grid.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");

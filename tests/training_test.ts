@@ -16,7 +16,7 @@ import { NonFiniteLossError } from "../experiments/train/fit.ts";
 import { trainingKey } from "../experiments/train/identity.ts";
 import { trainModel } from "../experiments/train/train.ts";
 import { definePlugin } from "../core/plugin.ts";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 tf.env().set("PROD", true);
 await selectBackend("wasm");

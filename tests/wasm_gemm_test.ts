@@ -23,7 +23,7 @@ import {
   measureSimdPeak,
 } from "../core/wasm/gemm.ts";
 import type { ConvGeometry } from "../core/wasm/kernels.ts";
-import { seeded } from "./_helpers.ts";
+import { seeded } from "../testing/support/numbers.ts";
 
 /** A bump allocator on a fresh memory; addresses are 16-byte aligned. */
 function heapOf(bytes: number): GemmHeap & {

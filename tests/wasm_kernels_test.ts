@@ -25,7 +25,8 @@ import {
 } from "../core/wasm/kernels.ts";
 import { simdKernels } from "../core/wasm/simd.ts";
 import { useWasmThreads } from "../core/wasm/threads.ts";
-import { runDeno, seeded } from "./_helpers.ts";
+import { seeded } from "../testing/support/numbers.ts";
+import { runDeno } from "../testing/support/processes.ts";
 
 function geometry(
   batch: number,

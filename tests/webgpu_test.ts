@@ -32,9 +32,12 @@ import {
   layerVariables,
   runLayers,
 } from "../core/layers.ts";
-import { runCli } from "./_helpers.ts";
-import { adamCases, replayAdam } from "./_reference.ts";
-import { tempDir } from "./_tmp.ts";
+import { runCli } from "../testing/support/processes.ts";
+import {
+  adamCases,
+  replayAdam,
+} from "../testing/support/reference_fixtures.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 const adapter = await (globalThis.navigator as {
   gpu?: { requestAdapter(): Promise<unknown> };

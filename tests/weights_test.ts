@@ -24,8 +24,9 @@ import {
 import { resolveManifest } from "../experiments/manifest/manifest.ts";
 import { createBuiltinRegistries } from "../experiments/run/builtins.ts";
 import { buildModel } from "../experiments/train/build.ts";
-import { ROOT, runCommand, runDeno } from "./_helpers.ts";
-import { tempDir } from "./_tmp.ts";
+import { ROOT } from "../testing/support/checkout.ts";
+import { runCommand, runDeno } from "../testing/support/processes.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** The Python with torch and numpy (Debian's); IRMAE_TEST_PYTHON overrides it. */
 const PYTHON = Deno.env.get("IRMAE_TEST_PYTHON") ?? "/usr/bin/python3";

@@ -16,7 +16,7 @@ import {
   type ClaimOwner,
   type Held,
 } from "./cell_lock.ts";
-import { tempDir } from "../../tests/_tmp.ts";
+import { tempDir } from "../../testing/support/temp_files.ts";
 
 const folder = () => tempDir("irmae-claim-");
 

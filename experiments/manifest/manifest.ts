@@ -23,6 +23,12 @@ import {
   FIDELITY_MODES,
   type FidelityMode,
 } from "./fidelity.ts";
+import {
+  EVAL_FIELDS,
+  intField as int,
+  SEED_FIELD,
+  TRAIN_FIELDS,
+} from "./train_options.ts";
 import type {
   PluginSpec,
   ResolvedClassification,
@@ -74,7 +80,6 @@ export class ManifestError extends Error {
   }
 }
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /**
@@ -123,38 +128,18 @@ function pluginOrKind(registry: Registry<Role>): ZodType {
   );
 }
 
-/**
- * The manifest schema for a set of registries.
- *
- * @param registries Where `kind` fields are looked up.
- * @returns A zod schema producing the raw (pre-resolution) manifest.
- */
-export function manifestSchema(registries: Registries): ZodType {
-  const regularizer = pluginField(registries.regularizer);
-  const data = pluginField(registries.dataset);
-  const sampler = pluginField(registries.sampler);
-  const encoder = pluginOrKind(registries.encoder);
-  const decoder = pluginOrKind(registries.decoder);
-  const extractor = z.preprocess(
-    (v) => v === "none" ? null : v,
-    pluginOrKind(registries.extractor).nullable(),
-  );
-  const head = (
-    batchSize: number,
-    maxRoundSteps: number,
-    patience: number,
-    maxRounds: number,
-  ) =>
-    z.strictObject({
-      batchSize: int(1, 65536).default(batchSize),
-      lr: z.number().positive().max(10).default(1e-3),
-      maxRoundSteps: int(1, 10_000_000).default(maxRoundSteps),
-      patience: int(1, 100_000).default(patience),
-      maxRounds: int(1, 100_000).default(maxRounds),
-      dropout: z.number().min(0).lt(1).default(0.5),
-      roundEpochs: z.number().positive().max(100_000).default(1),
-      minRoundSteps: int(1, 10_000_000).default(25),
-    }).prefault({});
+/** The networks a manifest or a model may name: encoder, decoder or both. */
+interface NetworkFields {
+  /** A kind registered as both encoder and decoder. */
+  architecture: ZodType;
+  /** An encoder plug-in, or its kind alone. */
+  encoder: ZodType;
+  /** A decoder plug-in, or its kind alone. */
+  decoder: ZodType;
+}
+
+/** The schemas of the network fields, for the top level and each model. */
+function networkFields(registries: Registries): NetworkFields {
   const architecture = z.string().superRefine((kind, ctx) => {
     if (!registries.encoder.has(kind) || !registries.decoder.has(kind)) {
       const both = registries.encoder.kinds().filter((k) =>
@@ -168,112 +153,207 @@ export function manifestSchema(registries: Registries): ZodType {
       });
     }
   });
+  return {
+    architecture,
+    encoder: pluginOrKind(registries.encoder),
+    decoder: pluginOrKind(registries.decoder),
+  };
+}
+
+/**
+ * The `data` block: a registered data set and its options (the data set's
+ * own schema fills their defaults).
+ */
+function dataBlock(registries: Registries): ZodType {
+  return pluginField(registries.dataset);
+}
+
+/** The `train` block: the budget (steps or epochs) and the optimiser. */
+function trainBlock(): ZodType {
+  return z.strictObject({
+    steps: int(1, 100_000_000).nullish(),
+    epochs: z.number().positive().max(100_000).nullish(),
+    ...TRAIN_FIELDS,
+  }).refine((t) => (t.steps == null) !== (t.epochs == null), {
+    message: "expected exactly one of steps or epochs",
+  });
+}
+
+/** The `eval.fid` block: the feature extractor and its sample count. */
+function fidBlock(registries: Registries) {
+  const extractor = z.preprocess(
+    (v) => v === "none" ? null : v,
+    pluginOrKind(registries.extractor).nullable(),
+  );
+  return z.strictObject({
+    extractor: extractor.default(null),
+    samples: int(2, 1_000_000).default(1000),
+    savePngs: z.boolean().default(false),
+  }).prefault({});
+}
+
+/** The `eval.tsne` block: `false` or `null` (off), or the map's settings. */
+function tsneBlock() {
+  return z.union([
+    z.literal(false),
+    z.null(),
+    z.strictObject({
+      points: int(2, 5000).default(300),
+      perplexity: z.number().positive().max(1000).default(30),
+      iterations: int(1, 100_000).default(500),
+      samplers: z.array(z.string()).optional(),
+    }),
+  ]).default(false);
+}
+
+/**
+ * The `eval` block: the spectrum and ranks, the images, the samplers and
+ * what is measured of their samples.
+ */
+function evalBlock(registries: Registries): ZodType {
+  const sampler = pluginField(registries.sampler);
+  return z.strictObject({
+    ...EVAL_FIELDS,
+    referenceRank: int(1, 65536).nullable().default(null),
+    reconstructions: int(0, 256).default(8),
+    interpolationPairs: int(0, 64).default(4),
+    interpolationSteps: int(2, 64).default(8),
+    samplers: z.array(sampler).default([]).refine(
+      (ss) => new Set(ss.map((x) => (x as PluginSpec).kind)).size === ss.length,
+      { message: "expected each sampler kind at most once" },
+    ),
+    fitSplit: z.enum(["train", "val"]).default("train"),
+    fitCodes: int(2, 10_000_000).default(10000),
+    samples: int(1, 4096).default(64),
+    fid: fidBlock(registries),
+    tsne: tsneBlock(),
+  }).prefault({});
+}
+
+/** Defaults of a classification head's training (see {@link headBlock}). */
+interface HeadDefaults {
+  /** Examples per step. */
+  batchSize: number;
+  /** Most steps in one round. */
+  maxRoundSteps: number;
+  /** Rounds without improvement before stopping. */
+  patience: number;
+  /** Most rounds. */
+  maxRounds: number;
+}
+
+/** A classification head's training settings, with these defaults. */
+function headBlock(defaults: HeadDefaults): ZodType {
+  return z.strictObject({
+    batchSize: int(1, 65536).default(defaults.batchSize),
+    lr: z.number().positive().max(10).default(1e-3),
+    maxRoundSteps: int(1, 10_000_000).default(defaults.maxRoundSteps),
+    patience: int(1, 100_000).default(defaults.patience),
+    maxRounds: int(1, 100_000).default(defaults.maxRounds),
+    dropout: z.number().min(0).lt(1).default(0.5),
+    roundEpochs: z.number().positive().max(100_000).default(1),
+    minRoundSteps: int(1, 10_000_000).default(25),
+  }).prefault({});
+}
+
+/** The `classification` block (optional): the paper's §4.3 protocol. */
+function classificationBlock(): ZodType {
+  return z.strictObject({
+    trainSizes: z.array(int(1, 100_000_000)).min(1).default([
+      10,
+      100,
+      1000,
+      10000,
+      60000,
+    ]),
+    seeds: z.array(int(0, 2 ** 31)).min(1).default([0, 1, 2]),
+    codes: z.enum(["pre-chain", "post-chain"]).default("pre-chain"),
+    subset: z.enum(["balanced", "first"]).default("balanced"),
+    selection: z.enum(["validation", "test"]).default("validation"),
+    validation: int(1, 10_000_000).default(1000),
+    head: headBlock({
+      batchSize: 64,
+      maxRoundSteps: 200,
+      patience: 5,
+      maxRounds: 20,
+    }),
+    supervised: z.union([
+      z.literal(false),
+      headBlock({
+        batchSize: 32,
+        maxRoundSteps: 50,
+        patience: 3,
+        maxRounds: 6,
+      }),
+    ]).prefault({}),
+  }).optional();
+}
+
+/** A sweep's grid: field paths to the values each takes. */
+function gridBlock(): ZodType {
+  return z.record(
+    z.string(),
+    z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
+  );
+}
+
+/** The `smoke` block: the budget `--smoke` caps a run at. */
+const SMOKE_BLOCK = z.strictObject({
+  steps: int(1, 10000).default(6),
+  train: int(1, 100000).default(256),
+  val: int(2, 100000).default(64),
+  evalEvery: int(1, 10000).default(3),
+  // Under --smoke, these values replace those of the same keys of the
+  // sweep's grid (fewer cells); a key the grid lacks is an error.
+  grid: gridBlock().optional(),
+});
+
+/** The `models` list: each model's regularizer and its own overrides. */
+function modelsBlock(registries: Registries, networks: NetworkFields): ZodType {
+  return z.array(z.strictObject({
+    name: z.string().regex(KEBAB, "expected a kebab-case name"),
+    regularizer: pluginField(registries.regularizer),
+    architecture: networks.architecture.optional(),
+    encoder: networks.encoder.optional(),
+    decoder: networks.decoder.optional(),
+    latentDim: int(1, 65536).optional(),
+    seed: int(0, 2 ** 31).optional(),
+  })).min(1).refine(
+    (ms) => new Set(ms.map((m) => m.name)).size === ms.length,
+    { message: "expected unique model names" },
+  );
+}
+
+/**
+ * The manifest schema for a set of registries: the run's own fields, then
+ * one block each (see {@link dataBlock}, {@link trainBlock},
+ * {@link evalBlock}, {@link classificationBlock}, {@link modelsBlock}).
+ *
+ * @param registries Where `kind` fields are looked up.
+ * @returns A zod schema producing the raw (pre-resolution) manifest.
+ */
+export function manifestSchema(registries: Registries): ZodType {
+  const networks = networkFields(registries);
   return z.strictObject({
     name: z.string().regex(KEBAB, "expected a kebab-case name").optional(),
     description: z.string().default(""),
     fidelity: z.enum(FIDELITY_MODES).default("clean"),
-    seed: int(0, 2 ** 31).default(0),
+    seed: SEED_FIELD,
     backend: z.enum(BACKEND_NAMES as ["auto", ...string[]]).default("auto"),
     parallel: int(1, 64).default(2),
     plugins: z.array(z.string().min(1)).default([]),
-    data,
-    architecture: architecture.optional(),
-    encoder: encoder.optional(),
-    decoder: decoder.optional(),
+    data: dataBlock(registries),
+    architecture: networks.architecture.optional(),
+    encoder: networks.encoder.optional(),
+    decoder: networks.decoder.optional(),
     latentDim: int(1, 65536).optional(),
-    train: z.strictObject({
-      steps: int(1, 100_000_000).nullish(),
-      epochs: z.number().positive().max(100_000).nullish(),
-      batchSize: int(1, 65536).default(32),
-      lr: z.number().positive().max(10).default(1e-4),
-      adamForm: z.enum(["pytorch", "keras"]).default("pytorch"),
-      evalEvery: int(1, 100_000_000).default(500),
-      checkpointEvery: int(1, 100_000_000).default(500),
-      shuffle: z.boolean().default(true),
-    }).refine((t) => (t.steps == null) !== (t.epochs == null), {
-      message: "expected exactly one of steps or epochs",
-    }),
-    eval: z.strictObject({
-      size: int(2, 10_000_000).default(2000),
-      thresholds: z.array(z.number().positive().max(1)).min(1).default([
-        1e-2,
-        1e-3,
-      ]),
-      referenceRank: int(1, 65536).nullable().default(null),
-      reconstructions: int(0, 256).default(8),
-      interpolationPairs: int(0, 64).default(4),
-      interpolationSteps: int(2, 64).default(8),
-      samplers: z.array(sampler).default([]).refine(
-        (ss) =>
-          new Set(ss.map((x) => (x as PluginSpec).kind)).size === ss.length,
-        { message: "expected each sampler kind at most once" },
-      ),
-      fitSplit: z.enum(["train", "val"]).default("train"),
-      fitCodes: int(2, 10_000_000).default(10000),
-      samples: int(1, 4096).default(64),
-      fid: z.strictObject({
-        extractor: extractor.default(null),
-        samples: int(2, 1_000_000).default(1000),
-        savePngs: z.boolean().default(false),
-      }).prefault({}),
-      tsne: z.union([
-        z.literal(false),
-        z.null(),
-        z.strictObject({
-          points: int(2, 5000).default(300),
-          perplexity: z.number().positive().max(1000).default(30),
-          iterations: int(1, 100_000).default(500),
-          samplers: z.array(z.string()).optional(),
-        }),
-      ]).default(false),
-    }).prefault({}),
-    classification: z.strictObject({
-      trainSizes: z.array(int(1, 100_000_000)).min(1).default([
-        10,
-        100,
-        1000,
-        10000,
-        60000,
-      ]),
-      seeds: z.array(int(0, 2 ** 31)).min(1).default([0, 1, 2]),
-      codes: z.enum(["pre-chain", "post-chain"]).default("pre-chain"),
-      subset: z.enum(["balanced", "first"]).default("balanced"),
-      selection: z.enum(["validation", "test"]).default("validation"),
-      validation: int(1, 10_000_000).default(1000),
-      head: head(64, 200, 5, 20),
-      supervised: z.union([z.literal(false), head(32, 50, 3, 6)]).prefault(
-        {},
-      ),
-    }).optional(),
+    train: trainBlock(),
+    eval: evalBlock(registries),
+    classification: classificationBlock(),
     paper: z.record(z.string(), z.unknown()).optional(),
-    grid: z.record(
-      z.string(),
-      z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
-    ).optional(),
-    smoke: z.strictObject({
-      steps: int(1, 10000).default(6),
-      train: int(1, 100000).default(256),
-      val: int(2, 100000).default(64),
-      evalEvery: int(1, 10000).default(3),
-      // Under --smoke, these values replace those of the same keys of the
-      // sweep's grid (fewer cells); a key the grid lacks is an error.
-      grid: z.record(
-        z.string(),
-        z.array(z.union([z.number(), z.string(), z.boolean()])).min(1),
-      ).optional(),
-    }).optional(),
-    models: z.array(z.strictObject({
-      name: z.string().regex(KEBAB, "expected a kebab-case name"),
-      regularizer,
-      architecture: architecture.optional(),
-      encoder: encoder.optional(),
-      decoder: decoder.optional(),
-      latentDim: int(1, 65536).optional(),
-      seed: int(0, 2 ** 31).optional(),
-    })).min(1).refine(
-      (ms) => new Set(ms.map((m) => m.name)).size === ms.length,
-      { message: "expected unique model names" },
-    ),
+    grid: gridBlock().optional(),
+    smoke: SMOKE_BLOCK.optional(),
+    models: modelsBlock(registries, networks),
   });
 }
 
@@ -335,40 +415,77 @@ function defOf(schema: ZodType): SchemaDef {
   return (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
 }
 
+/** Where a walk down a field path stands. */
+interface PathPlace {
+  /** The keys still to walk, the next first. */
+  keys: readonly string[];
+  /** The raw value at this place (to check array indices). */
+  node: unknown;
+  /** The dotted path walked so far (empty at the root). */
+  done: string;
+}
+
+/** Wrappers that hold one schema and add no field of their own. */
+const WRAPPERS = new Set([
+  "optional",
+  "nullable",
+  "default",
+  "prefault",
+  "nonoptional",
+  "readonly",
+  "catch",
+]);
+
 /**
- * Why `keys` is not a field path of `schema` (with `node` the raw value at
- * that place, to check array indices), or nothing when it is.
+ * The schema a wrapper or pipe stands for, walked without using a key, or
+ * nothing for any other schema.
  */
-function pathProblem(
-  schema: ZodType,
-  keys: readonly string[],
+function unwrapped(def: SchemaDef): ZodType | undefined {
+  if (WRAPPERS.has(def.type)) return def.innerType!;
+  if (def.type !== "pipe") return undefined;
+  // A preprocess is transform -> schema; a plug-in field is unknown -> its
+  // plug-ins' schemas.
+  const inner = defOf(def.in!).type;
+  return inner === "transform" || inner === "unknown" ? def.out! : def.in!;
+}
+
+/** Why `key` is no index of the list at `done` (`node` its raw value). */
+function indexProblem(
+  key: string,
   node: unknown,
   done: string,
 ): string | undefined {
+  const length = Array.isArray(node) ? node.length : 0;
+  if (!/^\d+$/.test(key)) {
+    return `${done} is a list: expected an index from 0 to ${
+      length - 1
+    }, got ${key}`;
+  }
+  if (Number(key) >= length) {
+    return `${done} has ${length} ${length === 1 ? "entry" : "entries"}${
+      length > 0 ? ` (indices 0 to ${length - 1})` : ""
+    }, got index ${key}`;
+  }
+  return undefined;
+}
+
+/**
+ * Why the keys of `place` are not a field path of `schema`, or nothing when
+ * they are.
+ */
+function pathProblem(
+  schema: ZodType,
+  place: PathPlace,
+): string | undefined {
+  const { keys, node, done } = place;
   const key = keys[0];
   if (key === undefined) return undefined;
-  const here = done === "" ? key : `${done}.${key}`;
   const def = defOf(schema);
+  const inner = unwrapped(def);
+  if (inner !== undefined) return pathProblem(inner, place);
+  const here = done === "" ? key : `${done}.${key}`;
+  const next = { keys: keys.slice(1), node: childOf(node, key), done: here };
   switch (def.type) {
-    case "optional":
-    case "nullable":
-    case "default":
-    case "prefault":
-    case "nonoptional":
-    case "readonly":
-    case "catch":
-      return pathProblem(def.innerType!, keys, node, done);
-    case "pipe": {
-      // A preprocess is transform -> schema; a plug-in field is unknown ->
-      // its plug-ins' schemas.
-      const inner = defOf(def.in!).type;
-      return pathProblem(
-        inner === "transform" || inner === "unknown" ? def.out! : def.in!,
-        keys,
-        node,
-        done,
-      );
-    }
     case "object": {
       const shape = def.shape!;
       if (!Object.hasOwn(shape, key)) {
@@ -376,33 +493,15 @@ function pathProblem(
           done === "" ? "" : ` of ${done}`
         }: ${Object.keys(shape).join(", ")}`;
       }
-      return pathProblem(shape[key]!, keys.slice(1), childOf(node, key), here);
+      return pathProblem(shape[key]!, next);
     }
-    case "array": {
-      const length = Array.isArray(node) ? node.length : 0;
-      if (!/^\d+$/.test(key)) {
-        return `${done} is a list: expected an index from 0 to ${
-          length - 1
-        }, got ${key}`;
-      }
-      if (Number(key) >= length) {
-        return `${done} has ${length} ${length === 1 ? "entry" : "entries"}${
-          length > 0 ? ` (indices 0 to ${length - 1})` : ""
-        }, got index ${key}`;
-      }
-      return pathProblem(def.element!, keys.slice(1), childOf(node, key), here);
-    }
+    case "array":
+      return indexProblem(key, node, done) ??
+        pathProblem(def.element!, next);
     case "record":
-      return pathProblem(
-        def.valueType!,
-        keys.slice(1),
-        childOf(node, key),
-        here,
-      );
+      return pathProblem(def.valueType!, next);
     case "union": {
-      const problems = def.options!.map((o) =>
-        pathProblem(o, keys, node, done)
-      );
+      const problems = def.options!.map((o) => pathProblem(o, place));
       return problems.includes(undefined) ? undefined : problems[0];
     }
     case "unknown":
@@ -469,7 +568,7 @@ export function setPath(
   if (forbidden !== undefined) {
     throw fail(`${forbidden} is not a manifest field`);
   }
-  const problem = pathProblem(staticSchema(), keys, raw, "");
+  const problem = pathProblem(staticSchema(), { keys, node: raw, done: "" });
   if (problem !== undefined) throw fail(problem);
   let node: Record<string, unknown> = raw;
   keys.slice(0, -1).forEach((key) => {
@@ -519,6 +618,18 @@ export function parseManifest(
   options: ResolveOptions = {},
 ): Record<string, unknown> {
   const file = options.file ?? "<inline>";
+  const record = readYaml(text, file);
+  if (options.paper) applyPaperBlock(record, file);
+  for (const o of options.overrides ?? []) applyOverride(record, o, file);
+  return record;
+}
+
+/**
+ * The YAML text as a mapping, or a {@link ManifestError}: a syntax error
+ * with its place, aliases that expand too far, or a document that is not a
+ * mapping.
+ */
+function readYaml(text: string, file: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = parseYaml(text, {
@@ -550,48 +661,57 @@ export function parseManifest(
       message: `expected a mapping of fields, got ${describe(raw)}`,
     }]);
   }
-  const record = raw as Record<string, unknown>;
-  if (options.paper) {
-    const block = record.paper;
-    if (block === undefined) {
-      throw new ManifestError(file, [{
-        path: "paper",
-        message: "expected a paper block of overrides for --paper, got nothing",
-      }]);
-    }
-    if (block === null || typeof block !== "object" || Array.isArray(block)) {
-      throw new ManifestError(file, [{
-        path: "paper",
-        message: `expected a mapping of field paths to values, got ${
-          describe(block)
-        }`,
-      }]);
-    }
-    delete record.paper;
-    for (const [path, value] of Object.entries(block)) {
-      setPath(record, path, value, { file, label: `paper.${path}` });
-    }
-  }
-  for (const o of options.overrides ?? []) {
-    const eq = o.indexOf("=");
-    if (eq <= 0) {
-      throw new ManifestError(file, [{
-        path: o,
-        message: "expected --set key=value",
-      }]);
-    }
-    let value: unknown;
-    try {
-      value = parseYaml(o.slice(eq + 1), { maxAliasCount: MAX_YAML_ALIASES });
-    } catch {
-      value = o.slice(eq + 1);
-    }
-    setPath(raw as Record<string, unknown>, o.slice(0, eq), value, {
-      file,
-      label: `--set ${o.slice(0, eq)}`,
-    });
-  }
   return raw as Record<string, unknown>;
+}
+
+/** Applies the manifest's `paper` block (`--paper`) and removes it. */
+function applyPaperBlock(record: Record<string, unknown>, file: string): void {
+  const block = record.paper;
+  if (block === undefined) {
+    throw new ManifestError(file, [{
+      path: "paper",
+      message: "expected a paper block of overrides for --paper, got nothing",
+    }]);
+  }
+  if (block === null || typeof block !== "object" || Array.isArray(block)) {
+    throw new ManifestError(file, [{
+      path: "paper",
+      message: `expected a mapping of field paths to values, got ${
+        describe(block)
+      }`,
+    }]);
+  }
+  delete record.paper;
+  for (const [path, value] of Object.entries(block)) {
+    setPath(record, path, value, { file, label: `paper.${path}` });
+  }
+}
+
+/** Applies one `--set key=value` (the value read as YAML, else as text). */
+function applyOverride(
+  record: Record<string, unknown>,
+  override: string,
+  file: string,
+): void {
+  const eq = override.indexOf("=");
+  if (eq <= 0) {
+    throw new ManifestError(file, [{
+      path: override,
+      message: "expected --set key=value",
+    }]);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(override.slice(eq + 1), {
+      maxAliasCount: MAX_YAML_ALIASES,
+    });
+  } catch {
+    value = override.slice(eq + 1);
+  }
+  setPath(record, override.slice(0, eq), value, {
+    file,
+    label: `--set ${override.slice(0, eq)}`,
+  });
 }
 
 /**
@@ -664,63 +784,134 @@ export function resolveRawManifest(
   return { ...second, fidelity: { mode: second.fidelity.mode, applied } };
 }
 
+/** The caps `--smoke` sets: the `smoke` block with its defaults. */
+type SmokeBudget = {
+  steps: number;
+  train: number;
+  val: number;
+  evalEvery: number;
+};
+
+/** What every step of resolution reads besides its own block. */
+interface ResolveContext {
+  /** The manifest file, for messages. */
+  file: string;
+  /** Where kinds are looked up. */
+  registries: Registries;
+  /** The smoke budget when `--smoke` is on. */
+  smoke: SmokeBudget | undefined;
+  /** The manifest as the schema returned it (defaults filled). */
+  // deno-lint-ignore no-explicit-any
+  checked: any;
+}
+
+/**
+ * The raw manifest checked by the schema, with its defaults filled, or a
+ * {@link ManifestError} listing every issue with the value found.
+ */
+function checkSchema(
+  raw: Record<string, unknown>,
+  registries: Registries,
+  file: string,
+  // deno-lint-ignore no-explicit-any
+): any {
+  const parsed = manifestSchema(registries).safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new ManifestError(
+    file,
+    parsed.error.issues.map((issue) => {
+      const got = issue.code === "unrecognized_keys"
+        ? ""
+        : `, got ${describe(valueAt(raw, issue.path))}`;
+      return {
+        path: formatPath(issue.path),
+        message: `${issue.message}${got}`,
+      };
+    }),
+  );
+}
+
+/** The data set's options, its split sizes capped under `--smoke`. */
+function resolveData(
+  data: PluginSpec,
+  smoke: SmokeBudget | undefined,
+): PluginSpec {
+  const out = { ...data };
+  if (smoke) {
+    if (typeof out.train === "number") {
+      out.train = Math.min(out.train, smoke.train);
+    }
+    if (typeof out.val === "number") out.val = Math.min(out.val, smoke.val);
+  }
+  return out;
+}
+
+/**
+ * The training budget: epochs turned into steps over the training split,
+ * smoke caps applied.
+ */
+function resolveTrain(
+  // deno-lint-ignore no-explicit-any
+  train: any,
+  trainSize: number | undefined,
+  smoke: SmokeBudget | undefined,
+): ResolvedManifest["train"] {
+  let steps: number = train.steps ??
+    Math.ceil(
+      train.epochs *
+        Math.ceil((trainSize ?? train.batchSize) / train.batchSize),
+    );
+  let evalEvery: number = train.evalEvery;
+  let checkpointEvery: number = train.checkpointEvery;
+  if (smoke) {
+    steps = Math.min(steps, smoke.steps);
+    evalEvery = Math.min(evalEvery, smoke.evalEvery);
+    checkpointEvery = Math.min(checkpointEvery, smoke.evalEvery);
+  }
+  return {
+    steps,
+    batchSize: train.batchSize,
+    lr: train.lr,
+    adamForm: train.adamForm,
+    evalEvery,
+    checkpointEvery,
+    shuffle: train.shuffle,
+  };
+}
+
+/** Validation images evaluated: capped by `--smoke` and by the split. */
+function resolveEvalSize(
+  size: number,
+  valSize: unknown,
+  smoke: SmokeBudget | undefined,
+): number {
+  let evalSize = size;
+  if (smoke) evalSize = Math.min(evalSize, smoke.val);
+  if (typeof valSize === "number" && evalSize > valSize) evalSize = valSize;
+  return evalSize;
+}
+
 function resolveOnce(
   raw: Record<string, unknown>,
   registries: Registries,
   options: ResolveOptions,
 ): ResolvedManifest {
   const file = options.file ?? "<inline>";
-  const parsed = manifestSchema(registries).safeParse(raw);
-  if (!parsed.success) {
-    throw new ManifestError(
-      file,
-      parsed.error.issues.map((issue) => {
-        const got = issue.code === "unrecognized_keys"
-          ? ""
-          : `, got ${describe(valueAt(raw, issue.path))}`;
-        return {
-          path: formatPath(issue.path),
-          message: `${issue.message}${got}`,
-        };
-      }),
-    );
-  }
-  // deno-lint-ignore no-explicit-any
-  const m = parsed.data as any;
-  const smoke = options.smoke
-    ? { steps: 6, train: 256, val: 64, evalEvery: 3, ...m.smoke }
+  const m = checkSchema(raw, registries, file);
+  const smoke: SmokeBudget | undefined = options.smoke
+    ? m.smoke ?? SMOKE_BLOCK.parse({})
     : undefined;
-  const data = { ...m.data };
-  if (smoke) {
-    if (typeof data.train === "number") {
-      data.train = Math.min(data.train, smoke.train);
-    }
-    if (typeof data.val === "number") data.val = Math.min(data.val, smoke.val);
-  }
+  const context: ResolveContext = { file, registries, smoke, checked: m };
+  const data = resolveData(m.data, smoke);
   const trainSize = typeof data.train === "number" ? data.train : undefined;
-  let steps: number = m.train.steps ??
-    Math.ceil(
-      m.train.epochs *
-        Math.ceil((trainSize ?? m.train.batchSize) / m.train.batchSize),
-    );
-  let evalEvery: number = m.train.evalEvery;
-  let checkpointEvery: number = m.train.checkpointEvery;
-  let evalSize: number = m.eval.size;
-  if (smoke) {
-    steps = Math.min(steps, smoke.steps);
-    evalEvery = Math.min(evalEvery, smoke.evalEvery);
-    checkpointEvery = Math.min(checkpointEvery, smoke.evalEvery);
-    evalSize = Math.min(evalSize, smoke.val);
-  }
-  if (typeof data.val === "number" && evalSize > data.val) evalSize = data.val;
+  const train = resolveTrain(m.train, trainSize, smoke);
+  const evalSize = resolveEvalSize(m.eval.size, data.val, smoke);
   const trainCount = typeof data.train === "number" ? data.train : Infinity;
   const valCount = typeof data.val === "number" ? data.val : Infinity;
   const generation = resolveGeneration(
     m.eval,
     m.eval.fitSplit === "val" ? valCount : trainCount,
-    smoke,
-    file,
-    registries,
+    context,
   );
   const classification = resolveClassification(
     m.classification,
@@ -738,63 +929,70 @@ function resolveOnce(
     parallel: m.parallel,
     plugins: m.plugins,
     data,
-    train: {
-      steps,
-      batchSize: m.train.batchSize,
-      lr: m.train.lr,
-      adamForm: m.train.adamForm,
-      evalEvery,
-      checkpointEvery,
-      shuffle: m.train.shuffle,
-    },
+    train,
     eval: { ...m.eval, size: evalSize, ...generation },
     classification,
-    models: m.models.map(
-      (model: Record<string, unknown>, i: number): ResolvedModel => {
-        const network = (role: "encoder" | "decoder"): PluginSpec => {
-          const named = (model[role] ?? model.architecture ?? m[role] ??
-            m.architecture ??
-            registries.dataset.get(m.data.kind).network) as
-              | PluginSpec
-              | string
-              | undefined;
-          if (named === undefined) {
-            throw new ManifestError(file, [{
-              path: `models[${i}].${role}`,
-              message: `expected an ${role} or an architecture (data kind ${m
-                .data.kind as string} suggests none; ${role} kinds: ${
-                registries[role].kinds().join(", ")
-              }), got nothing`,
-            }]);
-          }
-          return typeof named === "string"
-            ? registries[role].get(named).schema.parse({
-              kind: named,
-            }) as PluginSpec
-            : named;
-        };
-        const encoder = network("encoder");
-        const latentDim = (model.latentDim ?? m.latentDim ??
-          registries.encoder.get(encoder.kind).latentDim) as
-            | number
-            | undefined;
-        if (latentDim === undefined) {
-          throw new ManifestError(file, [{
-            path: `models[${i}].latentDim`,
-            message:
-              `expected a code width (the ${encoder.kind} encoder has no default), got nothing`,
-          }]);
-        }
-        return {
-          name: model.name as string,
-          encoder,
-          decoder: network("decoder"),
-          latentDim,
-          regularizer: model.regularizer as PluginSpec,
-          seed: (model.seed as number | undefined) ?? m.seed,
-        };
-      },
+    models: m.models.map((model: Record<string, unknown>, i: number) =>
+      resolveModel(model, i, context)
     ),
+  };
+}
+
+/**
+ * A model's encoder or decoder: its own, else its architecture, else the
+ * manifest's, else the network the data set suggests.
+ */
+function resolveNetwork(
+  model: Record<string, unknown>,
+  where: { index: number; role: "encoder" | "decoder" },
+  context: ResolveContext,
+): PluginSpec {
+  const { role } = where;
+  const { registries, checked: m } = context;
+  const named = (model[role] ?? model.architecture ?? m[role] ??
+    m.architecture ?? registries.dataset.get(m.data.kind).network) as
+      | PluginSpec
+      | string
+      | undefined;
+  if (named === undefined) {
+    throw new ManifestError(context.file, [{
+      path: `models[${where.index}].${role}`,
+      message: `expected an ${role} or an architecture (data kind ${m
+        .data.kind as string} suggests none; ${role} kinds: ${
+        registries[role].kinds().join(", ")
+      }), got nothing`,
+    }]);
+  }
+  return typeof named === "string"
+    ? registries[role].get(named).schema.parse({ kind: named }) as PluginSpec
+    : named;
+}
+
+/** One model: its networks, code width and seed, falling back on the run's. */
+function resolveModel(
+  model: Record<string, unknown>,
+  index: number,
+  context: ResolveContext,
+): ResolvedModel {
+  const encoder = resolveNetwork(model, { index, role: "encoder" }, context);
+  const latentDim = (model.latentDim ?? context.checked.latentDim ??
+    context.registries.encoder.get(encoder.kind).latentDim) as
+      | number
+      | undefined;
+  if (latentDim === undefined) {
+    throw new ManifestError(context.file, [{
+      path: `models[${index}].latentDim`,
+      message:
+        `expected a code width (the ${encoder.kind} encoder has no default), got nothing`,
+    }]);
+  }
+  return {
+    name: model.name as string,
+    encoder,
+    decoder: resolveNetwork(model, { index, role: "decoder" }, context),
+    latentDim,
+    regularizer: model.regularizer as PluginSpec,
+    seed: (model.seed as number | undefined) ?? context.checked.seed,
   };
 }
 
@@ -806,41 +1004,51 @@ const SMOKE_GENERATION = {
   tsneIterations: 50,
 };
 
+/**
+ * The t-SNE map's settings, its samplers checked against `eval.samplers`
+ * (by default those that have a density), or `null` when it is off.
+ */
+function resolveTsne(
+  // deno-lint-ignore no-explicit-any
+  ev: any,
+  context: ResolveContext,
+): ResolvedTsne | null {
+  if (!ev.tsne) return null;
+  const kinds = (ev.samplers as { kind: string }[]).map((x) => x.kind);
+  const named: string[] = ev.tsne.samplers ??
+    kinds.filter((k) => context.registries.sampler.get(k).density === true);
+  const unknown = named.filter((k) => !kinds.includes(k));
+  if (unknown.length > 0) {
+    throw new ManifestError(context.file, [{
+      path: "eval.tsne.samplers",
+      message: `expected samplers listed in eval.samplers (${
+        kinds.join(", ") || "none"
+      }), got ${describe(unknown)}`,
+    }]);
+  }
+  return {
+    points: ev.tsne.points,
+    perplexity: ev.tsne.perplexity,
+    iterations: ev.tsne.iterations,
+    samplers: named,
+  };
+}
+
+/** The generation part of `eval`, capped by the split and by `--smoke`. */
 function resolveGeneration(
   // deno-lint-ignore no-explicit-any
   ev: any,
   splitCount: number,
-  smoke: { train: number; val: number } | undefined,
-  file: string,
-  registries: Registries,
+  context: ResolveContext,
 ): Pick<
   ResolvedManifest["eval"],
   "samplers" | "fitSplit" | "fitCodes" | "samples" | "fid" | "tsne"
 > {
-  const kinds = (ev.samplers as { kind: string }[]).map((x) => x.kind);
+  const { smoke } = context;
   let fitCodes = Math.min(ev.fitCodes, splitCount);
   let samples: number = ev.samples;
   const fid: ResolvedFid = { ...ev.fid };
-  let tsne: ResolvedTsne | null = null;
-  if (ev.tsne) {
-    const named: string[] = ev.tsne.samplers ??
-      kinds.filter((k) => registries.sampler.get(k).density === true);
-    const unknown = named.filter((k) => !kinds.includes(k));
-    if (unknown.length > 0) {
-      throw new ManifestError(file, [{
-        path: "eval.tsne.samplers",
-        message: `expected samplers listed in eval.samplers (${
-          kinds.join(", ") || "none"
-        }), got ${describe(unknown)}`,
-      }]);
-    }
-    tsne = {
-      points: ev.tsne.points,
-      perplexity: ev.tsne.perplexity,
-      iterations: ev.tsne.iterations,
-      samplers: named,
-    };
-  }
+  const tsne = resolveTsne(ev, context);
   if (smoke) {
     fitCodes = Math.min(
       fitCodes,

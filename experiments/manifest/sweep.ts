@@ -137,6 +137,17 @@ export function expandGrid(
   const base = clone(raw);
   delete base.grid;
   if (grid === undefined) return [{ id: "all", values: {}, raw: base }];
+  return gridCells(base, gridAxes(grid, file), file);
+}
+
+/** One key of a grid and the values it takes, in order. */
+type GridAxis = [string, GridValue[]];
+
+/**
+ * The axes of a grid, each checked: a field path or alias with a non-empty
+ * list of distinct plain values, at most 10000 cells in all.
+ */
+function gridAxes(grid: unknown, file: string): GridAxis[] {
   if (!isRecord(grid) || Object.keys(grid).length === 0) {
     throw new ManifestError(file, [{
       path: "grid",
@@ -145,37 +156,9 @@ export function expandGrid(
       }`,
     }]);
   }
-  const axes: [string, GridValue[]][] = [];
-  for (const [key, values] of Object.entries(grid)) {
-    const ok = Array.isArray(values) && values.length > 0 &&
-      values.every((v) => ["number", "string", "boolean"].includes(typeof v));
-    if (!ok) {
-      throw new ManifestError(file, [{
-        path: `grid.${key}`,
-        message:
-          `expected a non-empty list of numbers, strings or booleans, got ${
-            JSON.stringify(values)
-          }`,
-      }]);
-    }
-    if (
-      !ALIASES.includes(key as typeof ALIASES[number]) && !key.includes(".")
-    ) {
-      throw new ManifestError(file, [{
-        path: `grid.${key}`,
-        message: `expected a dotted field path or one of ${ALIASES.join(", ")}`,
-      }]);
-    }
-    if (
-      new Set(values as GridValue[]).size !== (values as GridValue[]).length
-    ) {
-      throw new ManifestError(file, [{
-        path: `grid.${key}`,
-        message: "expected distinct values",
-      }]);
-    }
-    axes.push([key, values as GridValue[]]);
-  }
+  const axes = Object.entries(grid).map(([key, values]) =>
+    gridAxis(key, values, file)
+  );
   const total = axes.reduce((n, [, v]) => n * v.length, 1);
   if (total > 10000) {
     throw new ManifestError(file, [{
@@ -183,6 +166,43 @@ export function expandGrid(
       message: `expected at most 10000 cells, got ${total}`,
     }]);
   }
+  return axes;
+}
+
+/** One grid key and its values, or a ManifestError naming what is wrong. */
+function gridAxis(key: string, values: unknown, file: string): GridAxis {
+  const ok = Array.isArray(values) && values.length > 0 &&
+    values.every((v) => ["number", "string", "boolean"].includes(typeof v));
+  if (!ok) {
+    throw new ManifestError(file, [{
+      path: `grid.${key}`,
+      message:
+        `expected a non-empty list of numbers, strings or booleans, got ${
+          JSON.stringify(values)
+        }`,
+    }]);
+  }
+  if (!ALIASES.includes(key as typeof ALIASES[number]) && !key.includes(".")) {
+    throw new ManifestError(file, [{
+      path: `grid.${key}`,
+      message: `expected a dotted field path or one of ${ALIASES.join(", ")}`,
+    }]);
+  }
+  if (new Set(values as GridValue[]).size !== (values as GridValue[]).length) {
+    throw new ManifestError(file, [{
+      path: `grid.${key}`,
+      message: "expected distinct values",
+    }]);
+  }
+  return [key, values as GridValue[]];
+}
+
+/** Every combination of the axes' values (the last varies fastest). */
+function gridCells(
+  base: Record<string, unknown>,
+  axes: GridAxis[],
+  file: string,
+): SweepCell[] {
   const cells: SweepCell[] = [];
   const walk = (i: number, values: Record<string, GridValue>) => {
     if (i === axes.length) {

@@ -11,7 +11,7 @@ import {
   readManifestFile,
 } from "./experiment.ts";
 import { ManifestError } from "../manifest/manifest.ts";
-import { tempDir } from "../../tests/_tmp.ts";
+import { tempDir } from "../../testing/support/temp_files.ts";
 
 const work = tempDir("irmae-experiment-");
 

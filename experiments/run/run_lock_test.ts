@@ -7,7 +7,7 @@ import {
   readLockOwner,
   tryLockFolder,
 } from "./run_lock.ts";
-import { tempDir } from "../../tests/_tmp.ts";
+import { tempDir } from "../../testing/support/temp_files.ts";
 
 const RUN_LOCK_TS = new URL("./run_lock.ts", import.meta.url).href;
 

@@ -25,7 +25,13 @@ import { readFloat32, readScalar } from "../../core/read.ts";
 import type { Dataset, Tensor4D } from "../../core/types.ts";
 import { createTensorDataset } from "../../data/tensors.ts";
 import { z } from "zod";
+import { parseOptions } from "../../core/plugin.ts";
 import { latentSpectrum } from "../../metrics/spectrum.ts";
+import {
+  EVAL_FIELDS,
+  SEED_FIELD,
+  TRAIN_FIELDS,
+} from "../manifest/train_options.ts";
 import { encodeSplit } from "./evaluate.ts";
 
 /** One evaluation during training. */
@@ -312,6 +318,327 @@ function restore(
   }
 }
 
+/** `fit: steps: ...` for a budget that is no count of steps. */
+const stepsError = (issue: { input?: unknown }) =>
+  `expected a non-negative integer, got ${issue.input}`;
+
+/**
+ * The settings of {@link fit} that have a value: the manifest's own fields
+ * with their bounds and defaults (`experiments/manifest/train_options.ts`),
+ * the budget and the name. Callbacks are read from the options as given.
+ */
+const FIT_SETTINGS = z.object({
+  steps: z.number({ error: stepsError }).int({ error: stepsError }).min(0, {
+    error: stepsError,
+  }),
+  batchSize: TRAIN_FIELDS.batchSize,
+  lr: TRAIN_FIELDS.lr,
+  adamForm: TRAIN_FIELDS.adamForm,
+  seed: SEED_FIELD,
+  shuffle: TRAIN_FIELDS.shuffle,
+  evalEvery: TRAIN_FIELDS.evalEvery,
+  evalSize: EVAL_FIELDS.size,
+  thresholds: EVAL_FIELDS.thresholds,
+  name: z.string().default("model"),
+  checkpoint: z.object({
+    path: z.string().min(1),
+    every: TRAIN_FIELDS.checkpointEvery,
+    resume: z.boolean().default(false),
+    key: z.string().default(""),
+  }).optional(),
+});
+
+/** {@link fit}'s settings resolved for one data set. */
+interface FitPlan {
+  /** The model's name. */
+  name: string;
+  /** Adam steps in the budget. */
+  steps: number;
+  /** Images per step, capped at the training split. */
+  batchSize: number;
+  /** Steps between evaluations. */
+  evalEvery: number;
+  /** Validation images evaluated, capped at the split. */
+  evalSize: number;
+  /** Rank thresholds. */
+  thresholds: number[];
+  /** Seed of the data order. */
+  seed: number;
+  /** A new order every epoch. */
+  shuffle: boolean;
+  /** Training images. */
+  trainSize: number;
+  /** Whole batches per epoch. */
+  perEpoch: number;
+  /** Adam's learning rate and form. */
+  adam: { lr: number; form: "pytorch" | "keras" };
+  /** Where checkpoints go, or `undefined` (nothing is written). */
+  checkpoint:
+    | { path: string; every: number; resume: boolean; key: string }
+    | undefined;
+}
+
+/** What a training call carries from step to step (and in its checkpoints). */
+interface FitState {
+  /** Steps completed. */
+  step: number;
+  /** Seconds of training steps. */
+  seconds: number;
+  /** Every evaluation so far. */
+  history: EvalRecord[];
+  /** Sum of the training losses since the last evaluation. */
+  lossSum: number;
+  /** Their count. */
+  lossCount: number;
+}
+
+/** Everything one call of {@link fit} works with. */
+interface FitRun {
+  /** The model trained. */
+  model: Autoencoder;
+  /** Its data. */
+  ds: Dataset;
+  /** Its optimiser. */
+  adam: ReturnType<typeof createAdam>;
+  /** The resolved settings. */
+  plan: FitPlan;
+  /** The options as given (callbacks, stops, a preloaded checkpoint). */
+  options: FitOptions;
+  /** The state carried from step to step. */
+  state: FitState;
+}
+
+/** One evaluation with the spectrum it was read from. */
+interface Evaluated {
+  /** The record. */
+  record: EvalRecord;
+  /** The spectrum's normalised singular values. */
+  spectrum: { singularValues: number[] };
+}
+
+/** The data as a data set: a tensor of images becomes one (train = val). */
+async function asDataset(data: Dataset | Tensor4D): Promise<Dataset> {
+  return data instanceof tf.Tensor
+    ? createTensorDataset(await readFloat32(data), data.shape)
+    : data;
+}
+
+/**
+ * Setup: the options parsed with their defaults (a one-line RangeError
+ * naming a refused field), then capped by the data set's splits.
+ */
+function planFit(options: FitOptions, ds: Dataset): FitPlan {
+  const given: z.input<typeof FIT_SETTINGS> = options;
+  const settings = parseOptions(FIT_SETTINGS, given, "fit");
+  const trainSize = ds.size("train");
+  const batchSize = Math.min(settings.batchSize, trainSize);
+  return {
+    name: settings.name,
+    steps: settings.steps,
+    batchSize,
+    evalEvery: settings.evalEvery,
+    evalSize: Math.min(settings.evalSize, ds.size("val")),
+    thresholds: settings.thresholds,
+    seed: settings.seed,
+    shuffle: settings.shuffle,
+    trainSize,
+    perEpoch: Math.floor(trainSize / batchSize),
+    adam: { lr: settings.lr, form: settings.adamForm },
+    checkpoint: settings.checkpoint,
+  };
+}
+
+/**
+ * Restore: the state of the checkpoint to resume (or the preloaded one),
+ * loaded into the model and the optimiser; a fresh state without one.
+ */
+function startState(
+  model: Autoencoder,
+  adam: ReturnType<typeof createAdam>,
+  options: { plan: FitPlan; preloaded: CheckpointData | undefined },
+): FitState {
+  const state: FitState = {
+    step: 0,
+    seconds: 0,
+    history: [],
+    lossSum: 0,
+    lossCount: 0,
+  };
+  const where = options.plan.checkpoint;
+  const ckpt = options.preloaded ??
+    (where?.resume ? tryLoad(where.path, where.key) : undefined);
+  if (ckpt === undefined) return state;
+  const meta = FIT_CHECKPOINT_META.parse(ckpt.meta);
+  restore(model, adam, ckpt, where!.path);
+  return {
+    step: meta.step,
+    seconds: meta.seconds,
+    history: [...meta.history] as EvalRecord[],
+    // The loss window since the last evaluation, so the next record's
+    // training loss is the same as without the interruption.
+    lossSum: meta.lossSum ?? 0,
+    lossCount: meta.lossCount ?? 0,
+  };
+}
+
+/** Checkpoint: weights, Adam state and the run's state, written atomically. */
+async function saveState(run: FitRun): Promise<void> {
+  const where = run.plan.checkpoint;
+  if (where === undefined) return;
+  const { model, state } = run;
+  const adamState = await run.adam.getState();
+  const arrays: Record<string, Float32Array> = {};
+  for (const [i, v] of model.variables.entries()) {
+    arrays[`w${i}`] = await readFloat32(v);
+    arrays[`m${i}`] = adamState.firstMoments[i]!;
+    arrays[`v${i}`] = adamState.secondMoments[i]!;
+  }
+  saveCheckpoint(where.path, {
+    meta: {
+      key: where.key,
+      step: state.step,
+      adamStep: adamState.step,
+      regularizerDraws: model.regularizer.draws,
+      seconds: state.seconds,
+      history: state.history,
+      lossSum: state.lossSum,
+      lossCount: state.lossCount,
+    },
+    arrays,
+  });
+}
+
+/**
+ * Evaluate: validation MSE, the codes' spectrum and its ranks, and the mean
+ * training loss since the last evaluation (whose window it closes).
+ */
+async function evaluate(run: FitRun): Promise<Evaluated> {
+  const { model, plan, state } = run;
+  const { codes, mse } = await encodeSplit(model, run.ds, plan.evalSize);
+  const spectrum = latentSpectrum({
+    data: codes,
+    rows: plan.evalSize,
+    cols: model.regularizer.latentDim,
+  });
+  const rank: Record<string, number> = {};
+  for (const t of plan.thresholds) rank[thresholdKey(t)] = spectrum.rank(t);
+  const record: EvalRecord = {
+    step: state.step,
+    images: state.step * plan.batchSize,
+    trainLoss: state.lossCount > 0 ? state.lossSum / state.lossCount : NaN,
+    valMse: mse,
+    rank,
+    effectiveRank: spectrum.effectiveRank,
+    seconds: state.seconds,
+  };
+  state.lossSum = 0;
+  state.lossCount = 0;
+  return { record, spectrum };
+}
+
+/** Appends an evaluation to the history and hands it to `onEvaluation`. */
+async function recordEvaluation(
+  run: FitRun,
+  evaluated: Evaluated,
+): Promise<void> {
+  const previous = run.state.history.at(-1);
+  run.state.history.push(evaluated.record);
+  await run.options.onEvaluation?.(
+    evaluated.record,
+    previous,
+    evaluated.spectrum.singularValues,
+  );
+}
+
+/** The order of the training images in an epoch: seeded, or the split's. */
+function epochOrder(plan: FitPlan, epoch: number): Int32Array {
+  return plan.shuffle
+    ? new Rng(deriveSeed(plan.seed, ["order", epoch])).permutation(
+      plan.trainSize,
+    )
+    : Int32Array.from({ length: plan.trainSize }, (_, i) => i);
+}
+
+/**
+ * Step: one Adam step on the batch at the current step of `order`; its
+ * loss, or a {@link NonFiniteLossError} before the step is counted.
+ */
+async function trainStep(run: FitRun, order: Int32Array): Promise<number> {
+  const { model, ds, plan, state } = run;
+  const pos = (state.step % plan.perEpoch) * plan.batchSize;
+  const batch = ds.batch("train", order.subarray(pos, pos + plan.batchSize));
+  const t0 = performance.now();
+  const x = imagesTensor(ds, batch.images);
+  let lastLoss: number;
+  try {
+    const loss = run.adam.minimize(() => model.loss(x, true).total);
+    try {
+      lastLoss = await readScalar(loss);
+    } finally {
+      loss.dispose();
+    }
+  } finally {
+    x.dispose();
+  }
+  state.seconds += (performance.now() - t0) / 1000;
+  if (!Number.isFinite(lastLoss)) {
+    throw new NonFiniteLossError(plan.name, state.step + 1, lastLoss);
+  }
+  state.step += 1;
+  state.lossSum += lastLoss;
+  state.lossCount += 1;
+  return lastLoss;
+}
+
+/** Whether a checkpoint is written after `step`: every `every` steps and at the end. */
+function checkpointDue(plan: FitPlan, step: number): boolean {
+  const every = plan.checkpoint?.every;
+  return every !== undefined && (step % every === 0 || step === plan.steps);
+}
+
+/** Whether `stopAfter` or `shouldStop` ends the call before this step. */
+function stopRequested(options: FitOptions, ran: number): boolean {
+  return (options.stopAfter !== undefined && ran >= options.stopAfter) ||
+    options.shouldStop?.() === true;
+}
+
+/**
+ * The training loop: steps to the budget, with progress after each, an
+ * evaluation every `evalEvery` steps and a checkpoint every `every` steps
+ * and at the end. Returns whether a stop request ended it early.
+ */
+async function trainLoop(run: FitRun): Promise<boolean> {
+  const { plan, state, options } = run;
+  let order: Int32Array | undefined;
+  let orderEpoch = -1;
+  let ran = 0;
+  const windowStart = performance.now();
+  let windowImages = 0;
+  while (state.step < plan.steps) {
+    if (stopRequested(options, ran)) return true;
+    const epoch = Math.floor(state.step / plan.perEpoch);
+    if (epoch !== orderEpoch) {
+      order = epochOrder(plan, epoch);
+      orderEpoch = epoch;
+    }
+    const loss = await trainStep(run, order!);
+    ran += 1;
+    windowImages += plan.batchSize;
+    options.onProgress?.({
+      name: plan.name,
+      step: state.step,
+      steps: plan.steps,
+      loss,
+      imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
+    });
+    if (state.step % plan.evalEvery === 0 && state.step < plan.steps) {
+      await recordEvaluation(run, await evaluate(run));
+    }
+    if (checkpointDue(plan, state.step)) await saveState(run);
+  }
+  return false;
+}
+
 /**
  * Trains an autoencoder and returns it alive with its history.
  *
@@ -392,186 +719,50 @@ export async function fit(
   data: Dataset | Tensor4D,
   options: FitOptions,
 ): Promise<FitResult> {
-  const ds = data instanceof tf.Tensor
-    ? createTensorDataset(await readFloat32(data), data.shape)
-    : data;
+  const ds = await asDataset(data);
   checkImageShape(model, ds.imageShape);
-  const name = options.name ?? "model";
-  const steps = options.steps;
-  if (!Number.isInteger(steps) || steps < 0) {
-    throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
-  }
-  const trainSize = ds.size("train");
-  const batchSize = Math.min(options.batchSize ?? 32, trainSize);
-  const evalEvery = options.evalEvery ?? 500;
-  const thresholds = options.thresholds ?? [1e-2, 1e-3];
-  const evalSize = Math.min(options.evalSize ?? 2000, ds.size("val"));
-  const seed = options.seed ?? 0;
-  const perEpoch = Math.floor(trainSize / batchSize);
-  const ckptOptions = options.checkpoint;
-  const checkpointEvery = ckptOptions?.every ?? 500;
-  const key = ckptOptions?.key ?? "";
-  const adam = createAdam(model.variables, {
-    lr: options.lr ?? 1e-4,
-    form: options.adamForm,
-  });
-  const history: EvalRecord[] = [];
-  let step = 0;
-  let seconds = 0;
+  const plan = planFit(options, ds);
+  const adam = createAdam(model.variables, plan.adam);
   try {
-    const ckpt = ckptOptions?.preloaded ??
-      (ckptOptions?.resume ? tryLoad(ckptOptions.path, key) : undefined);
-    let lossSum = 0;
-    let lossCount = 0;
-    if (ckpt !== undefined) {
-      const meta = FIT_CHECKPOINT_META.parse(ckpt.meta);
-      restore(model, adam, ckpt, ckptOptions!.path);
-      step = meta.step;
-      seconds = meta.seconds;
-      history.push(...(meta.history as EvalRecord[]));
-      // The loss window since the last evaluation, so the next record's
-      // training loss is the same as without the interruption.
-      lossSum = meta.lossSum ?? 0;
-      lossCount = meta.lossCount ?? 0;
+    const preloaded = options.checkpoint?.preloaded;
+    const state = startState(model, adam, { plan, preloaded });
+    const run: FitRun = { model, ds, adam, plan, options, state };
+    const loaded = preloaded !== undefined;
+    if (state.step === 0 && state.history.length === 0) {
+      await recordEvaluation(run, await evaluate(run));
     }
-    const loaded = ckptOptions?.preloaded !== undefined;
-
-    const save = async (): Promise<void> => {
-      if (ckptOptions === undefined) return;
-      const state = await adam.getState();
-      const arrays: Record<string, Float32Array> = {};
-      for (const [i, v] of model.variables.entries()) {
-        arrays[`w${i}`] = await readFloat32(v);
-        arrays[`m${i}`] = state.firstMoments[i]!;
-        arrays[`v${i}`] = state.secondMoments[i]!;
-      }
-      saveCheckpoint(ckptOptions.path, {
-        meta: {
-          key,
-          step,
-          adamStep: state.step,
-          regularizerDraws: model.regularizer.draws,
-          seconds,
-          history,
-          lossSum,
-          lossCount,
-        },
-        arrays,
-      });
-    };
-
-    const evaluate = async () => {
-      const { codes, mse } = await encodeSplit(model, ds, evalSize);
-      const spectrum = latentSpectrum({
-        data: codes,
-        rows: evalSize,
-        cols: model.regularizer.latentDim,
-      });
-      const rank: Record<string, number> = {};
-      for (const t of thresholds) rank[thresholdKey(t)] = spectrum.rank(t);
-      const record: EvalRecord = {
-        step,
-        images: step * batchSize,
-        trainLoss: lossCount > 0 ? lossSum / lossCount : NaN,
-        valMse: mse,
-        rank,
-        effectiveRank: spectrum.effectiveRank,
-        seconds,
-      };
-      lossSum = 0;
-      lossCount = 0;
-      return { record, spectrum };
-    };
-    const record = async (
-      evaluated: { record: EvalRecord; spectrum: { singularValues: number[] } },
-    ): Promise<void> => {
-      const previous = history.at(-1);
-      history.push(evaluated.record);
-      await options.onEvaluation?.(
-        evaluated.record,
-        previous,
-        evaluated.spectrum.singularValues,
-      );
-    };
-    if (step === 0 && history.length === 0) await record(await evaluate());
-    let order: Int32Array | undefined;
-    let orderEpoch = -1;
-    let ran = 0;
-    const windowStart = performance.now();
-    let windowImages = 0;
-    while (step < steps) {
-      if (
-        (options.stopAfter !== undefined && ran >= options.stopAfter) ||
-        options.shouldStop?.() === true
-      ) {
-        return {
-          model,
-          history,
-          singularValues: [],
-          steps: step,
-          seconds,
-          stopped: true,
-          loaded,
-        };
-      }
-      const epoch = Math.floor(step / perEpoch);
-      if (epoch !== orderEpoch) {
-        order = options.shuffle === false
-          ? Int32Array.from({ length: trainSize }, (_, i) => i)
-          : new Rng(deriveSeed(seed, ["order", epoch])).permutation(trainSize);
-        orderEpoch = epoch;
-      }
-      const pos = (step % perEpoch) * batchSize;
-      const batch = ds.batch("train", order!.subarray(pos, pos + batchSize));
-      const t0 = performance.now();
-      const x = imagesTensor(ds, batch.images);
-      let lastLoss: number;
-      try {
-        const loss = adam.minimize(() => model.loss(x, true).total);
-        try {
-          lastLoss = await readScalar(loss);
-        } finally {
-          loss.dispose();
-        }
-      } finally {
-        x.dispose();
-      }
-      seconds += (performance.now() - t0) / 1000;
-      if (!Number.isFinite(lastLoss)) {
-        throw new NonFiniteLossError(name, step + 1, lastLoss);
-      }
-      step += 1;
-      ran += 1;
-      lossSum += lastLoss;
-      lossCount += 1;
-      windowImages += batchSize;
-      options.onProgress?.({
-        name,
-        step,
-        steps,
-        loss: lastLoss,
-        imagesPerSec: windowImages / ((performance.now() - windowStart) / 1000),
-      });
-      if (step % evalEvery === 0 && step < steps) {
-        await record(await evaluate());
-      }
-      if (step % checkpointEvery === 0 || step === steps) await save();
+    if (await trainLoop(run)) {
+      return fitResult(run, { singularValues: [], stopped: true, loaded });
     }
-    const final = await evaluate();
-    if (history.at(-1)?.step !== step) await record(final);
-    if (!loaded) await save();
-    return {
-      model,
-      history,
+    const final = await evaluate(run);
+    if (state.history.at(-1)?.step !== state.step) {
+      await recordEvaluation(run, final);
+    }
+    if (!loaded) await saveState(run);
+    return fitResult(run, {
       singularValues: final.spectrum.singularValues,
-      steps: step,
-      seconds,
       stopped: false,
       loaded,
-    };
+    });
   } finally {
     adam.dispose();
   }
+}
+
+/** What {@link fit} returns, from the run's state. */
+function fitResult(
+  run: FitRun,
+  end: { singularValues: number[]; stopped: boolean; loaded: boolean },
+): FitResult {
+  return {
+    model: run.model,
+    history: run.state.history,
+    singularValues: end.singularValues,
+    steps: run.state.step,
+    seconds: run.state.seconds,
+    stopped: end.stopped,
+    loaded: end.loaded,
+  };
 }
 
 /** The checkpoint at `path` when there is one, checked against `key`. */

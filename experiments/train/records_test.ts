@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readRecord, RUN_RESULTS_SCHEMA } from "./records.ts";
-import { tempDir } from "../../tests/_tmp.ts";
+import { tempDir } from "../../testing/support/temp_files.ts";
 
 Deno.test("readRecord() returns a value only when whole and written for the key", () => {
   const dir = tempDir();

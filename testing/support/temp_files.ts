@@ -3,7 +3,10 @@
  * ends. Every test makes its scratch space here (tests/hygiene_test.ts
  * fails on a test file that calls `mkdtemp` or `Deno.makeTemp*` itself):
  * a smoke run leaves a few hundred MB, and a suite that kept them filled the
- * disk of the machine that runs it after a few dozen runs.
+ * disk of the machine that runs it after a few dozen runs. Test support of
+ * this repository (not published).
+ *
+ * @module
  */
 import { rmSync } from "node:fs";
 

@@ -6,7 +6,7 @@
  * `tests/public_api_test.ts`, which runs this file in a child process so
  * that nothing else has touched the tfjs engine.
  *
- * Not a test module itself (its name starts with `_`).
+ * Not a test module itself (its name does not end in `_test.ts`).
  */
 import * as tf from "@tensorflow/tfjs";
 import { encode } from "fast-png";
@@ -15,7 +15,7 @@ import { z } from "zod";
 import * as irmae from "@irmae/irmae";
 import { buildLayers } from "@irmae/irmae/core";
 import type { CodeMatrix, FeatureExtractor } from "@irmae/irmae/core";
-import { tempDir } from "./_tmp.ts";
+import { tempDir } from "../testing/support/temp_files.ts";
 
 /** What this script prints. */
 export interface SmokeReport {

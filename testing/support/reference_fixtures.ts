@@ -3,11 +3,13 @@
  * tests/reference/generate.py from numpy, scipy, scikit-learn and torch)
  * and the comparisons the reference tests share: the float32 unit
  * roundoff, and Adam replayed on fixed gradients against
- * `torch.optim.Adam`. Test-only.
+ * `torch.optim.Adam`. Test support of this repository (not published).
+ *
+ * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
-import { createAdam } from "../core/adam.ts";
+import { createAdam } from "../../core/adam.ts";
 
 /** float32 machine epsilon, 2^-23; a correctly rounded op errs by at most half of it. */
 export const EPS32 = 2 ** -23;
@@ -21,7 +23,7 @@ export interface Fixture {
 
 /** Loads tests/reference/<name>. */
 export function loadFixture(name: string): Fixture {
-  const url = new URL(`./reference/${name}`, import.meta.url);
+  const url = new URL(`../../tests/reference/${name}`, import.meta.url);
   return JSON.parse(readFileSync(url, "utf8")) as Fixture;
 }
 
