@@ -408,6 +408,10 @@ function writeBenchReport(plan: BenchPlan, figures: BenchFigures): void {
   console.log(`wrote ${out}`);
 }
 
+/**
+ * Checks the flags, measures, prints the table, the roofline and what was
+ * skipped, and writes the report.
+ */
 async function bench(values: BenchArgs): Promise<void> {
   if (values.help) {
     console.log(USAGE);

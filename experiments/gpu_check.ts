@@ -841,6 +841,12 @@ const CHECKS: Record<PartName, Part> = {
   paper: paperPart,
 };
 
+/**
+ * Runs every part in turn under the budget, writing `gpu-check.json` after
+ * each, and prints the summary.
+ *
+ * @returns 0 when no part failed, else 1.
+ */
 async function check(o: Options): Promise<number> {
   const out = resolve(o.out ?? join(ROOT, "runs", `gpu-check-${timestamp()}`));
   mkdirSync(out, { recursive: true });
