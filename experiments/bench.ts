@@ -20,13 +20,18 @@
  *   multiply-add loop on this CPU, and the time of the step per kernel and
  *   per part of the kernels (GEMM, padding, tables, packing, XNNPACK).
  *
- * The PyTorch reference, experiments/bench/torch_reference.py (found beside
- * this file), runs in the same invocation for the same cases, on the CPU
+ * The PyTorch reference, experiments/bench/torch_reference.py (in a
+ * checkout), runs in the same invocation for the same cases, on the CPU
  * with the thread counts of `--torch-threads` and on CUDA where
  * `torch.cuda.is_available()`; the table gives ours / torch per case.
  * `--repeat N` alternates our runs and torch's N times, for ratios on a
  * machine whose speed drifts. Every figure goes to `--json` (default
  * bench.json, git-ignored) with the date, versions and machine load.
+ *
+ * The parts live in `experiments/bench/`: the cases and figures
+ * (`cases.ts`), the kernel accounting of the roofline (`roofline.ts`), the
+ * measurements (`measure.ts`), the PyTorch reference (`torch.ts`) and the
+ * printout (`print.ts`).
  *
  * @module
  */
