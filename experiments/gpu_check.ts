@@ -36,6 +36,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { defined } from "../core/options.ts";
 
 /** This script's file: it checks a checkout, so it runs from local files. */
 const SELF = checkoutFile(import.meta.filename);
@@ -489,7 +490,7 @@ async function trainPart(
     manifest,
     steps,
     folder: dir,
-    ...(existsSync(plot) ? { rankHistoryPlot: plot } : {}),
+    ...defined({ rankHistoryPlot: existsSync(plot) ? plot : undefined }),
     models: runFigures(dir),
   };
 }
@@ -575,10 +576,26 @@ function printSummary(report: Record<string, unknown>): void {
   }
 }
 
-async function check(o: Options): Promise<number> {
-  const out = resolve(o.out ?? join(ROOT, "runs", `gpu-check-${timestamp()}`));
-  mkdirSync(out, { recursive: true });
-  const report: Record<string, unknown> = {
+/** One check in progress: its options, folder, report and what it found. */
+interface CheckRun {
+  /** The options. */
+  o: Options;
+  /** The output folder. */
+  out: string;
+  /** Everything written to `gpu-check.json`, each part under its name. */
+  report: Record<string, unknown>;
+  /** The adapter the `adapter` part found. */
+  adapter: AdapterReport;
+  /** When the check started (`performance.now()`). */
+  started: number;
+}
+
+/** One part of the check: it runs under its time limit, in seconds. */
+type Part = (c: CheckRun, limit: number) => Promise<PartOutcome>;
+
+/** The report's header: the date, Deno, the budget and the environment. */
+function reportHeader(o: Options, out: string): Record<string, unknown> {
+  return {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
@@ -593,204 +610,260 @@ async function check(o: Options): Promise<number> {
           .filter(([, v]) => v !== undefined),
       ),
     },
-    ...(o.bundle === undefined
-      ? {}
-      : { bundle: JSON.parse(readFileSync(o.bundle, "utf8")) }),
+    ...defined({
+      bundle: o.bundle === undefined
+        ? undefined
+        : JSON.parse(readFileSync(o.bundle, "utf8")),
+    }),
   };
-  const save = () =>
-    writeFileSync(join(out, "gpu-check.json"), JSON.stringify(report, null, 2));
-  const started = performance.now();
-  const left = () => o.budget - (performance.now() - started) / 1000;
+}
 
-  /** Runs one part under min(its limit, the budget left). */
-  const part = async (
-    name: PartName,
-    fn: (limit: number) => Promise<PartOutcome>,
-  ): Promise<PartResult> => {
-    const limit = Math.floor(Math.min(o.limits[name], left()));
-    let result: PartOutcome;
-    const t0 = performance.now();
-    if (o.skip.has(name)) {
-      result = { status: "skipped", reason: "--skip" };
-    } else if (limit < 5) {
-      result = { status: "skipped", reason: "the budget is spent" };
-    } else {
-      console.log(`gpu-check: ${name} (limit ${limit} s) ...`);
-      try {
-        result = await fn(limit);
-      } catch (e) {
-        result = { status: "failed", reason: (e as Error).message };
-      }
+/** Writes the report so far to `gpu-check.json`. */
+function saveReport(c: CheckRun): void {
+  writeFileSync(
+    join(c.out, "gpu-check.json"),
+    JSON.stringify(c.report, null, 2),
+  );
+}
+
+/**
+ * Runs one part under min(its limit, the budget left), or skips it, and
+ * records its outcome with its seconds and limit.
+ */
+async function runPart(
+  c: CheckRun,
+  name: PartName,
+  fn: Part,
+): Promise<PartResult> {
+  const left = c.o.budget - (performance.now() - c.started) / 1000;
+  const limit = Math.floor(Math.min(c.o.limits[name], left));
+  let result: PartOutcome;
+  const t0 = performance.now();
+  if (c.o.skip.has(name)) {
+    result = { status: "skipped", reason: "--skip" };
+  } else if (limit < 5) {
+    result = { status: "skipped", reason: "the budget is spent" };
+  } else {
+    console.log(`gpu-check: ${name} (limit ${limit} s) ...`);
+    try {
+      result = await fn(c, limit);
+    } catch (e) {
+      result = { status: "failed", reason: (e as Error).message };
     }
-    const seconds = round((performance.now() - t0) / 1000, 4);
-    console.log(
-      `gpu-check: ${name} ${result.status} in ${seconds} s${
-        result.reason ? ` (${result.reason})` : ""
-      }`,
-    );
-    const done = { ...result, seconds, limit };
-    report[name] = done;
-    save();
-    return done;
+  }
+  const seconds = round((performance.now() - t0) / 1000, 4);
+  console.log(
+    `gpu-check: ${name} ${result.status} in ${seconds} s${
+      result.reason ? ` (${result.reason})` : ""
+    }`,
+  );
+  const done = { ...result, seconds, limit };
+  c.report[name] = done;
+  saveReport(c);
+  return done;
+}
+
+/** The outcome of a part that needs the adapter when there is none. */
+const noAdapter = (): PartOutcome => ({
+  status: "skipped",
+  reason: "no adapter",
+});
+
+/**
+ * The `adapter` part: the adapter Deno finds, then the one with Vulkan
+ * alone; a software adapter fails unless `--allow-software`.
+ */
+const adapterPart: Part = async (c, limit) => {
+  const t0 = performance.now();
+  const probe = await probeInChild(limit);
+  if ("reason" in probe) return { status: "failed", ...probe, found: false };
+  const adapter = c.adapter = probe;
+  // The same with Vulkan alone (wgpu may also offer a GL adapter).
+  const vulkanOnly = await probeInChild(
+    Math.max(1, limit - (performance.now() - t0) / 1000),
+    { DENO_WEBGPU_BACKEND: "vulkan" },
+  );
+  const vulkan = "reason" in vulkanOnly ? vulkanOnly : {
+    found: vulkanOnly.found,
+    description: vulkanOnly.description,
+    sameAdapter: JSON.stringify(vulkanOnly) === JSON.stringify(adapter),
   };
-  save();
-
-  let adapter: AdapterReport = { found: false };
-  await part("adapter", async (limit) => {
-    const t0 = performance.now();
-    const probe = await probeInChild(limit);
-    if ("reason" in probe) return { status: "failed", ...probe, found: false };
-    adapter = probe;
-    // The same with Vulkan alone (wgpu may also offer a GL adapter).
-    const vulkanOnly = await probeInChild(
-      Math.max(1, limit - (performance.now() - t0) / 1000),
-      { DENO_WEBGPU_BACKEND: "vulkan" },
-    );
-    const vulkan = "reason" in vulkanOnly ? vulkanOnly : {
-      found: vulkanOnly.found,
-      description: vulkanOnly.description,
-      sameAdapter: JSON.stringify(vulkanOnly) === JSON.stringify(adapter),
-    };
-    if (!adapter.found) {
-      return {
-        status: "failed",
-        reason:
-          "Deno finds no WebGPU adapter (needs libvulkan.so.1 and the GPU driver's Vulkan ICD)",
-        ...adapter,
-      };
-    }
-    const software = adapter.software === true ||
-      adapter.isFallbackAdapter === true;
+  if (!adapter.found) {
     return {
-      status: software && !o["allow-software"] ? "failed" : "passed",
-      ...(software
-        ? {
-          reason: o["allow-software"]
-            ? "a software adapter (--allow-software)"
-            : "a software adapter: install the GPU's Vulkan driver",
-        }
-        : {}),
+      status: "failed",
+      reason:
+        "Deno finds no WebGPU adapter (needs libvulkan.so.1 and the GPU driver's Vulkan ICD)",
       ...adapter,
-      vulkanOnly: vulkan,
     };
-  });
-  const noAdapter = (): PartOutcome => ({
-    status: "skipped",
-    reason: "no adapter",
-  });
+  }
+  const software = adapter.software === true ||
+    adapter.isFallbackAdapter === true;
+  const allowed = c.o["allow-software"];
+  return {
+    status: software && !allowed ? "failed" : "passed",
+    ...defined({
+      reason: !software
+        ? undefined
+        : allowed
+        ? "a software adapter (--allow-software)"
+        : "a software adapter: install the GPU's Vulkan driver",
+    }),
+    ...adapter,
+    vulkanOnly: vulkan,
+  };
+};
 
-  await part("parity", async (limit) => {
-    if (!adapter.found) return noAdapter();
-    // --no-check: the suite's numbers are the point here; CI type-checks.
-    const r = await run(
-      ["test", "-A", "--no-check", "tests/webgpu_test.ts"],
-      limit,
-    );
-    const log = join(out, "parity.log");
-    writeFileSync(log, r.output);
-    const counts = testCounts(r.output);
+/** The `parity` part: the webgpu parity suite, its log and counts. */
+const parityPart: Part = async (c, limit) => {
+  if (!c.adapter.found) return noAdapter();
+  // --no-check: the suite's numbers are the point here; CI type-checks.
+  const r = await run(
+    ["test", "-A", "--no-check", "tests/webgpu_test.ts"],
+    limit,
+  );
+  const log = join(c.out, "parity.log");
+  writeFileSync(log, r.output);
+  const counts = testCounts(r.output);
+  return {
+    status: r.code === 0 && counts.passed > 0 ? "passed" : "failed",
+    ...defined({
+      reason: r.timedOut
+        ? `over ${limit} s`
+        : r.code !== 0
+        ? `exit code ${r.code}${signalText(r.signal)}, see ${log}`
+        : undefined,
+    }),
+    ...counts,
+    log,
+  };
+};
+
+/** The `bench` part: the benchmark on webgpu beside wasm, as JSON. */
+const benchPart: Part = async (c, limit) => {
+  if (!c.adapter.found) return noAdapter();
+  const file = join(c.out, "bench.json");
+  const r = await run([
+    "run",
+    "-A",
+    "experiments/bench.ts",
+    "--backend",
+    "webgpu,wasm",
+    "--json",
+    file,
+    // The wasm kernels' roofline is for CPU work, not this check.
+    "--no-roofline",
+    ...(c.o.quick ? ["--quick"] : []),
+    ...c.o["bench-arg"],
+  ], limit);
+  const log = join(c.out, "bench.log");
+  writeFileSync(log, r.output);
+  if (r.code !== 0 || !existsSync(file)) {
     return {
-      status: r.code === 0 && counts.passed > 0 ? "passed" : "failed",
-      ...(r.timedOut ? { reason: `over ${limit} s` } : {}),
-      ...(r.code !== 0 && !r.timedOut
-        ? { reason: `exit code ${r.code}${signalText(r.signal)}, see ${log}` }
-        : {}),
-      ...counts,
-      log,
+      status: "failed",
+      reason: r.timedOut
+        ? `over ${limit} s`
+        : `exit code ${r.code}${signalText(r.signal)}, see ${log}`,
     };
-  });
+  }
+  const results = JSON.parse(readFileSync(file, "utf8"));
+  return {
+    status: "passed",
+    file,
+    summary: benchSummary(results),
+    results,
+  };
+};
 
-  const bench = await part("bench", async (limit) => {
-    if (!adapter.found) return noAdapter();
-    const file = join(out, "bench.json");
-    const r = await run([
-      "run",
-      "-A",
-      "experiments/bench.ts",
-      "--backend",
-      "webgpu,wasm",
-      "--json",
-      file,
-      // The wasm kernels' roofline is for CPU work, not this check.
-      "--no-roofline",
-      ...(o.quick ? ["--quick"] : []),
-      ...o["bench-arg"],
-    ], limit);
-    const log = join(out, "bench.log");
-    writeFileSync(log, r.output);
-    if (r.code !== 0 || !existsSync(file)) {
-      return {
-        status: "failed",
-        reason: r.timedOut
-          ? `over ${limit} s`
-          : `exit code ${r.code}${signalText(r.signal)}, see ${log}`,
-      };
-    }
-    const results = JSON.parse(readFileSync(file, "utf8"));
-    return {
-      status: "passed",
-      file,
-      summary: benchSummary(results),
-      results,
-    };
-  });
+/** The `train` part: shapes on webgpu, sized from the bench's speed. */
+const trainShapesPart: Part = (c, limit) => {
+  if (!c.adapter.found) return Promise.resolve(noAdapter());
+  const bench = c.report.bench as PartResult;
+  const steps = c.o.steps === "auto"
+    ? autoTrainSteps(bench.results, limit, batchOf(c.o.set))
+    : c.o.steps;
+  return trainPart(
+    "shapes",
+    join(c.out, "shapes"),
+    join(c.out, "train.log"),
+    steps,
+    c.o.set,
+    limit,
+  );
+};
 
-  const train = await part("train", (limit) => {
-    if (!adapter.found) return Promise.resolve(noAdapter());
-    const steps = o.steps === "auto"
-      ? autoTrainSteps(bench.results, limit, batchOf(o.set))
-      : o.steps;
-    return trainPart(
-      "shapes",
-      join(out, "shapes"),
-      join(out, "train.log"),
-      steps,
-      o.set,
-      limit,
-    );
-  });
-
-  await part("paper", (limit) => {
-    if (!adapter.found) return Promise.resolve(noAdapter());
-    const steps = o.paperSteps === "auto"
-      ? autoPaperSteps(train, limit, batchOf(o["paper-set"]))
-      : o.paperSteps;
-    if (steps === undefined) {
-      return Promise.resolve<PartOutcome>({
-        status: "skipped",
-        reason: "no speed from the train part to size the slice",
-      });
-    }
-    if (o.paperSteps === "auto" && steps < MIN_PAPER_STEPS) {
-      return Promise.resolve<PartOutcome>({
-        status: "skipped",
-        reason: `too little time left (${steps} steps would fit)`,
-      });
-    }
-    return trainPart(
-      "shapes-paper",
-      join(out, "shapes-paper"),
-      join(out, "paper.log"),
-      steps,
-      o["paper-set"],
-      limit,
-    ).then((r) => {
-      const models = r.models as { imagesPerSecond: number }[] | undefined;
-      if (models === undefined) return r;
-      // Two models shared the GPU, as shapes-paper's five would two at a time.
-      const ips = Math.min(...models.map((m) => m.imagesPerSecond));
-      return {
-        ...r,
-        fullBudgetHoursPerModel: round(PAPER_IMAGES / ips / 3600),
-      };
+/**
+ * The `paper` part: a slice of shapes-paper sized from the train part's
+ * speed, and the hours its full budget would take.
+ */
+const paperPart: Part = (c, limit) => {
+  if (!c.adapter.found) return Promise.resolve(noAdapter());
+  const train = c.report.train as PartResult;
+  const steps = c.o.paperSteps === "auto"
+    ? autoPaperSteps(train, limit, batchOf(c.o["paper-set"]))
+    : c.o.paperSteps;
+  if (steps === undefined) {
+    return Promise.resolve<PartOutcome>({
+      status: "skipped",
+      reason: "no speed from the train part to size the slice",
     });
+  }
+  if (c.o.paperSteps === "auto" && steps < MIN_PAPER_STEPS) {
+    return Promise.resolve<PartOutcome>({
+      status: "skipped",
+      reason: `too little time left (${steps} steps would fit)`,
+    });
+  }
+  return trainPart(
+    "shapes-paper",
+    join(c.out, "shapes-paper"),
+    join(c.out, "paper.log"),
+    steps,
+    c.o["paper-set"],
+    limit,
+  ).then((r) => {
+    const models = r.models as { imagesPerSecond: number }[] | undefined;
+    if (models === undefined) return r;
+    // Two models shared the GPU, as shapes-paper's five would two at a time.
+    const ips = Math.min(...models.map((m) => m.imagesPerSecond));
+    return {
+      ...r,
+      fullBudgetHoursPerModel: round(PAPER_IMAGES / ips / 3600),
+    };
   });
+};
 
-  report.seconds = round((performance.now() - started) / 1000, 4);
-  save();
-  printSummary(report);
+/** The parts, in the order of {@link PARTS}. */
+const CHECKS: Record<PartName, Part> = {
+  adapter: adapterPart,
+  parity: parityPart,
+  bench: benchPart,
+  train: trainShapesPart,
+  paper: paperPart,
+};
+
+/**
+ * Runs every part in turn under the budget, writing `gpu-check.json` after
+ * each, and prints the summary.
+ *
+ * @returns 0 when no part failed, else 1.
+ */
+async function check(o: Options): Promise<number> {
+  const out = resolve(o.out ?? join(ROOT, "runs", `gpu-check-${timestamp()}`));
+  mkdirSync(out, { recursive: true });
+  const c: CheckRun = {
+    o,
+    out,
+    report: reportHeader(o, out),
+    adapter: { found: false },
+    started: performance.now(),
+  };
+  saveReport(c);
+  for (const name of PARTS) await runPart(c, name, CHECKS[name]);
+  c.report.seconds = round((performance.now() - c.started) / 1000, 4);
+  saveReport(c);
+  printSummary(c.report);
   console.log(`gpu-check: figures in ${join(out, "gpu-check.json")}`);
-  return PARTS.every((p) => (report[p] as PartResult).status !== "failed")
+  return PARTS.every((p) => (c.report[p] as PartResult).status !== "failed")
     ? 0
     : 1;
 }

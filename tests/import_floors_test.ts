@@ -11,7 +11,8 @@
  * - the package's entries (`mod.ts`, `cli.ts`) and each folder's `mod.ts`
  *   are faces for outside code: no library file imports the root ones, and
  *   only a `mod.ts` imports another folder's or room's `mod.ts`;
- * - scripts ({@link SCRIPTS}) are run, never imported by library files;
+ * - scripts ({@link SCRIPTS}, and the files of {@link SCRIPT_FOLDERS}) are
+ *   run, never imported by library files;
  * - `tests/` and `examples/` are outside the library: no library file
  *   imports them; examples import only the package's published entries, as
  *   a user's code does;
@@ -60,8 +61,9 @@ const ROOMS = [
 ];
 
 /**
- * Folders of `experiments/` that hold no code: the built-in manifests'
- * YAML (data of the manifest room) and the benchmark's PyTorch reference.
+ * Folders of `experiments/` that are not rooms: the built-in manifests'
+ * YAML (data of the manifest room) and the benchmark's parts
+ * ({@link SCRIPT_FOLDERS}) with its PyTorch reference.
  */
 const NOT_ROOMS: Record<string, string | undefined> = {
   manifests: "manifest",
@@ -75,6 +77,9 @@ const SCRIPTS = [
   "experiments/gpu_check.ts",
   "testing/budget_bench.ts",
 ];
+
+/** Folders whose files are parts of a script: run, not imported. */
+const SCRIPT_FOLDERS = ["experiments/bench/"];
 
 /** The package's entries, as deno.json's `exports` lists them. */
 const ENTRIES: string[] = Object.values(
@@ -97,7 +102,12 @@ function placeOf(file: string): Place | undefined {
   if (top === "testing" && parts[1] === "support" && parts.length > 2) {
     return { kind: "test support" };
   }
-  if (SCRIPTS.includes(parts.join("/"))) return { kind: "script" };
+  const path = parts.join("/");
+  if (
+    SCRIPTS.includes(path) || SCRIPT_FOLDERS.some((f) => path.startsWith(f))
+  ) {
+    return { kind: "script" };
+  }
   if (!(top in FLOORS) || parts.length === 1) return undefined;
   if (top !== "experiments") return { kind: "floor", floor: top };
   if (parts.length === 2) {

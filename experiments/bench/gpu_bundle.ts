@@ -392,18 +392,8 @@ function debs(dir: string, from: string | undefined): string[] {
 
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 100) / 100;
 
-/** Builds the bundle in `out`; returns its description (bundle.json). */
-export function buildBundle(
-  out: string,
-  options: { debs?: string; maxMib: number },
-): Record<string, unknown> {
-  mkdirSync(out, { recursive: true });
-  const infoPath = join(out, "bundle.json");
-  const previous = existsSync(infoPath)
-    ? JSON.parse(readFileSync(infoPath, "utf8"))
-    : {};
-  rmSync(infoPath, { force: true });
-
+/** The Deno binary as `deno.xz`, compressed again only when it changed. */
+function denoArchive(out: string): ReturnType<typeof denoBinary> {
   const deno = denoBinary();
   const denoXz = join(out, "deno.xz");
   if (existsSync(denoXz) && unxzSha256(denoXz) === deno.sha256) {
@@ -416,7 +406,67 @@ export function buildBundle(
     sh("bash", ["-c", 'xz -6 -T1 -c "$1" > "$2"', "xz", deno.path, partial]);
     renameSync(partial, denoXz);
   }
+  return deno;
+}
 
+/** One file of the bundle: its name in the folder, size and digest. */
+interface BundleFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Removes what an older build left in `out` besides `names`, and describes
+ * each of them.
+ */
+function bundleFiles(out: string, names: string[]): BundleFile[] {
+  // Anything else in the folder is from an older build.
+  for (const f of readdirSync(out)) {
+    if (!["debs", ...names].includes(f)) {
+      rmSync(join(out, f), { recursive: true, force: true });
+    }
+  }
+  return names.map((name) => ({
+    name,
+    bytes: statSync(join(out, name)).size,
+    sha256: sha256(join(out, name)),
+  }));
+}
+
+/** Prints the bundle's size, part by part, and the commit it holds. */
+function printBundle(
+  out: string,
+  { all, files, src }: {
+    all: number;
+    files: BundleFile[];
+    src: ReturnType<typeof sourceFiles>;
+  },
+): void {
+  console.log(
+    `gpu-bundle: ${out}: ${mib(all)} MiB (deno ${mib(files[1]!.bytes)}, npm ${
+      mib(files[2]!.bytes)
+    }, src ${mib(files[3]!.bytes)}, debs ${
+      mib(files.slice(4).reduce((n, f) => n + f.bytes, 0))
+    }), commit ${src.commit.slice(0, 12)}${
+      src.changed.length > 0 ? ` with ${src.changed.length} changed files` : ""
+    }`,
+  );
+}
+
+/** Builds the bundle in `out`; returns its description (bundle.json). */
+export function buildBundle(
+  out: string,
+  options: { debs?: string; maxMib: number },
+): Record<string, unknown> {
+  mkdirSync(out, { recursive: true });
+  const infoPath = join(out, "bundle.json");
+  const previous = existsSync(infoPath)
+    ? JSON.parse(readFileSync(infoPath, "utf8"))
+    : {};
+  rmSync(infoPath, { force: true });
+
+  const deno = denoArchive(out);
   const npm = npmArchive(join(out, "npm.tar.xz"), previous.npm ?? {});
   const src = sourceFiles();
   console.log(`gpu-bundle: src.tar.xz from ${src.files.length} files ...`);
@@ -425,24 +475,13 @@ export function buildBundle(
   copyFileSync(RUN_SH, join(out, "run.sh"));
   Deno.chmodSync(join(out, "run.sh"), 0o755);
 
-  const names = [
+  const files = bundleFiles(out, [
     "run.sh",
     "deno.xz",
     "npm.tar.xz",
     "src.tar.xz",
     ...debFiles.map((f) => `debs/${f}`),
-  ];
-  // Anything else in the folder is from an older build.
-  for (const f of readdirSync(out)) {
-    if (!["debs", ...names].includes(f)) {
-      rmSync(join(out, f), { recursive: true, force: true });
-    }
-  }
-  const files = names.map((name) => ({
-    name,
-    bytes: statSync(join(out, name)).size,
-    sha256: sha256(join(out, name)),
-  }));
+  ]);
   const total = files.reduce((n, f) => n + f.bytes, 0);
   const info = {
     builtAt: new Date().toISOString(),
@@ -457,15 +496,7 @@ export function buildBundle(
   };
   writeFileSync(infoPath, JSON.stringify(info, null, 2) + "\n");
   const all = total + statSync(infoPath).size;
-  console.log(
-    `gpu-bundle: ${out}: ${mib(all)} MiB (deno ${mib(files[1]!.bytes)}, npm ${
-      mib(files[2]!.bytes)
-    }, src ${mib(files[3]!.bytes)}, debs ${
-      mib(files.slice(4).reduce((n, f) => n + f.bytes, 0))
-    }), commit ${src.commit.slice(0, 12)}${
-      src.changed.length > 0 ? ` with ${src.changed.length} changed files` : ""
-    }`,
-  );
+  printBundle(out, { all, files, src });
   if (mib(all) > options.maxMib) {
     throw new BundleError(
       `the bundle is ${mib(all)} MiB, over --max-mib ${options.maxMib}`,
@@ -506,7 +537,7 @@ function main(args: string[]): number {
   }
   try {
     buildBundle(resolve(values.out), {
-      ...(values.debs === undefined ? {} : { debs: resolve(values.debs) }),
+      debs: values.debs === undefined ? undefined : resolve(values.debs),
       maxMib: maxMib.data,
     });
   } catch (e) {

@@ -9,6 +9,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { defined } from "../../core/options.ts";
 import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
 
@@ -97,9 +98,11 @@ export function runManifest(
       models: undefined,
       cells: entries.map((e, i) => ({
         id: cells[i]!.id,
-        ...(Object.keys(cells[i]!.values).length
-          ? { values: cells[i]!.values }
-          : {}),
+        ...defined({
+          values: Object.keys(cells[i]!.values).length
+            ? cells[i]!.values
+            : undefined,
+        }),
         models: e.manifest.models,
       })),
     },

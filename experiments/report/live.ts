@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import { LIVE_FILE, LIVE_RECONSTRUCTIONS } from "../train/live.ts";
 import type { RunFiles } from "./run_files.ts";
+import { defined } from "../../core/options.ts";
 
 /** One evaluation of a model as the page draws it. */
 export interface LivePoint {
@@ -121,7 +122,11 @@ export function parseLiveLines(
     updated = num(raw.time) ?? updated;
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);
-  return { points, singularValues, ...(updated ? { updated } : {}) };
+  return {
+    points,
+    singularValues,
+    ...defined({ updated: updated || undefined }),
+  };
 }
 
 /** Reads a run's files for the live page, remembering parsed logs. */
@@ -136,6 +141,153 @@ export interface LiveReader {
   run(files: RunFiles, runDir: string, name: string): LiveRun;
 }
 
+/** A parsed `live.jsonl`, kept while its size and time stay the same. */
+interface CachedLog {
+  size: number;
+  mtime: number;
+  parsed: ReturnType<typeof parseLiveLines>;
+}
+
+/**
+ * A model's `live.jsonl`, parsed again only when its size or time changed.
+ *
+ * @returns The evaluations, or undefined when the file is absent, not a
+ * regular file or too large.
+ */
+function readLog(
+  cache: Map<string, CachedLog>,
+  files: RunFiles,
+  path: string,
+): ReturnType<typeof parseLiveLines> | undefined {
+  const real = files.real(path);
+  if (real === undefined || !files.isFile(path)) return undefined;
+  const info = Deno.statSync(real);
+  if (info.size > MAX_LIVE_BYTES) return undefined;
+  const mtime = info.mtime?.getTime() ?? 0;
+  const hit = cache.get(real);
+  if (hit !== undefined && hit.size === info.size && hit.mtime === mtime) {
+    return hit.parsed;
+  }
+  const parsed = parseLiveLines(files.readText(path));
+  cache.set(real, { size: info.size, mtime, parsed });
+  return parsed;
+}
+
+/** A JSON file of the run, or undefined when unreadable or too large. */
+function readJson(files: RunFiles, path: string): unknown {
+  try {
+    const real = files.real(path);
+    if (real === undefined || !files.isFile(path)) return undefined;
+    if (Deno.statSync(real).size > MAX_LIVE_BYTES) return undefined;
+    return JSON.parse(files.readText(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fields of a resolved manifest the live page reads. */
+type LiveManifest =
+  | {
+    name?: unknown;
+    train?: { steps?: unknown };
+    models?: { name?: unknown }[];
+  }
+  | undefined;
+
+/** A model's folder: its label on the page and its path in the run. */
+interface ModelFolder {
+  label: string;
+  rel: string[];
+}
+
+/**
+ * A run's model folders: `models/<name>` in the manifest's order (others
+ * after, by name), then `cells/<cell>/models/<name>`.
+ */
+function modelFolders(
+  files: RunFiles,
+  runDir: string,
+  manifest: LiveManifest,
+): ModelFolder[] {
+  const folders: ModelFolder[] = [];
+  const order = Array.isArray(manifest?.models)
+    ? manifest.models.map((m) => String(m?.name))
+    : [];
+  const found = files.list(join(runDir, "models"))
+    .filter((e) => e.isDirectory && !e.name.startsWith("."))
+    .map((e) => e.name)
+    .sort((a, b) =>
+      (order.indexOf(a) + 1 || Infinity) -
+        (order.indexOf(b) + 1 || Infinity) || a.localeCompare(b)
+    );
+  for (const m of found) folders.push({ label: m, rel: ["models", m] });
+  for (const cell of files.list(join(runDir, "cells"))) {
+    if (!cell.isDirectory || cell.name.startsWith(".")) continue;
+    for (const m of files.list(join(runDir, "cells", cell.name, "models"))) {
+      if (!m.isDirectory || m.name.startsWith(".")) continue;
+      folders.push({
+        label: `${cell.name}/${m.name}`,
+        rel: ["cells", cell.name, "models", m.name],
+      });
+    }
+  }
+  return folders;
+}
+
+/** Where a model is read from and linked to. */
+interface ModelPlace {
+  /** The run folder. */
+  runDir: string;
+  /** The run's URL, with a final slash. */
+  base: string;
+  /** The model's folder. */
+  folder: ModelFolder;
+}
+
+/**
+ * One model now: its status, evaluations, spectrum and latest
+ * reconstructions (the final image once written, else the live one with
+ * its time, so the browser fetches it again when it changes).
+ */
+function liveModel(
+  cache: Map<string, CachedLog>,
+  files: RunFiles,
+  { runDir, base, folder: { label, rel } }: ModelPlace,
+): LiveModel {
+  const dir = join(runDir, ...rel);
+  let log;
+  try {
+    log = readLog(cache, files, join(dir, LIVE_FILE));
+  } catch {
+    log = undefined;
+  }
+  const result = readJson(files, join(dir, "result.json")) as
+    | { status?: unknown }
+    | undefined;
+  const url = (file: string) =>
+    base + [...rel, file].map(encodeURIComponent).join("/");
+  const finalPng = files.isFile(join(dir, "reconstructions.png"));
+  const livePng = files.mtimeMs(join(dir, LIVE_RECONSTRUCTIONS));
+  return {
+    name: label,
+    status: result === undefined
+      ? "training"
+      : result.status === "ok"
+      ? "ok"
+      : "failed",
+    points: log?.points ?? [],
+    singularValues: log?.singularValues ?? [],
+    ...defined({
+      reconstructions: finalPng
+        ? url("reconstructions.png")
+        : livePng !== undefined
+        ? `${url(LIVE_RECONSTRUCTIONS)}?t=${Math.round(livePng)}`
+        : undefined,
+      updated: log?.updated || undefined,
+    }),
+  };
+}
+
 /**
  * A reader that parses each `live.jsonl` again only when its size or time
  * changed.
@@ -143,115 +295,24 @@ export interface LiveReader {
  * @returns The reader.
  */
 export function createLiveReader(): LiveReader {
-  const cache = new Map<
-    string,
-    { size: number; mtime: number; parsed: ReturnType<typeof parseLiveLines> }
-  >();
-  const readLog = (files: RunFiles, path: string) => {
-    const real = files.real(path);
-    if (real === undefined || !files.isFile(path)) return undefined;
-    const info = Deno.statSync(real);
-    if (info.size > MAX_LIVE_BYTES) return undefined;
-    const mtime = info.mtime?.getTime() ?? 0;
-    const hit = cache.get(real);
-    if (hit !== undefined && hit.size === info.size && hit.mtime === mtime) {
-      return hit.parsed;
-    }
-    const parsed = parseLiveLines(files.readText(path));
-    cache.set(real, { size: info.size, mtime, parsed });
-    return parsed;
-  };
-  const readJson = (files: RunFiles, path: string): unknown => {
-    try {
-      const real = files.real(path);
-      if (real === undefined || !files.isFile(path)) return undefined;
-      if (Deno.statSync(real).size > MAX_LIVE_BYTES) return undefined;
-      return JSON.parse(files.readText(path));
-    } catch {
-      return undefined;
-    }
-  };
+  const cache = new Map<string, CachedLog>();
   return {
     run(files, runDir, name) {
       const base = `/${encodeURIComponent(name)}/`;
       const raw = readJson(files, join(runDir, "manifest.resolved.json"));
-      const manifest = (Array.isArray(raw) ? raw[0]?.manifest : raw) as
-        | {
-          name?: unknown;
-          train?: { steps?: unknown };
-          models?: { name?: unknown }[];
-        }
-        | undefined;
+      const manifest =
+        (Array.isArray(raw) ? raw[0]?.manifest : raw) as LiveManifest;
       const finished = files.isFile(join(runDir, "results.json"));
-      // Model folders: models/<name>, and cells/<cell>/models/<name>.
-      const folders: { label: string; rel: string[] }[] = [];
-      const order = Array.isArray(manifest?.models)
-        ? manifest.models.map((m) => String(m?.name))
-        : [];
-      const found = files.list(join(runDir, "models"))
-        .filter((e) => e.isDirectory && !e.name.startsWith("."))
-        .map((e) => e.name)
-        .sort((a, b) =>
-          (order.indexOf(a) + 1 || Infinity) -
-            (order.indexOf(b) + 1 || Infinity) || a.localeCompare(b)
-        );
-      for (const m of found) folders.push({ label: m, rel: ["models", m] });
-      for (const cell of files.list(join(runDir, "cells"))) {
-        if (!cell.isDirectory || cell.name.startsWith(".")) continue;
-        for (
-          const m of files.list(join(runDir, "cells", cell.name, "models"))
-        ) {
-          if (!m.isDirectory || m.name.startsWith(".")) continue;
-          folders.push({
-            label: `${cell.name}/${m.name}`,
-            rel: ["cells", cell.name, "models", m.name],
-          });
-        }
-      }
-      const models: LiveModel[] = [];
-      for (const { label, rel } of folders) {
-        const dir = join(runDir, ...rel);
-        let log;
-        try {
-          log = readLog(files, join(dir, LIVE_FILE));
-        } catch {
-          log = undefined;
-        }
-        const result = readJson(files, join(dir, "result.json")) as
-          | { status?: unknown }
-          | undefined;
-        const url = (file: string) =>
-          base + [...rel, file].map(encodeURIComponent).join("/");
-        const finalPng = files.isFile(join(dir, "reconstructions.png"));
-        const livePng = files.mtimeMs(join(dir, LIVE_RECONSTRUCTIONS));
-        models.push({
-          name: label,
-          status: result === undefined
-            ? "training"
-            : result.status === "ok"
-            ? "ok"
-            : "failed",
-          points: log?.points ?? [],
-          singularValues: log?.singularValues ?? [],
-          ...(finalPng
-            ? { reconstructions: url("reconstructions.png") }
-            : livePng !== undefined
-            ? {
-              reconstructions: `${url(LIVE_RECONSTRUCTIONS)}?t=${
-                Math.round(livePng)
-              }`,
-            }
-            : {}),
-          ...(log?.updated ? { updated: log.updated } : {}),
-        });
-      }
+      const models = modelFolders(files, runDir, manifest).map((folder) =>
+        liveModel(cache, files, { runDir, base, folder })
+      );
       const steps = manifest?.train?.steps;
       return {
         name,
         experiment: typeof manifest?.name === "string" ? manifest.name : "?",
-        ...(typeof steps === "number" ? { steps } : {}),
+        ...defined({ steps: typeof steps === "number" ? steps : undefined }),
         finished,
-        ...(finished ? { report: `${base}report.html` } : {}),
+        ...defined({ report: finished ? `${base}report.html` : undefined }),
         models,
       };
     },

@@ -1003,17 +1003,39 @@ function refusedNote(files: RunFiles): Html | string {
   );
 }
 
+/** What the report of a run folder is built from. */
+interface RunView {
+  /** The run folder, resolved. */
+  dir: string;
+  /** The run folder's files, confined to it. */
+  files: RunFiles;
+  /** `manifest.resolved.json` as read. */
+  manifestLoaded: Loaded<unknown>;
+  /** `results.json` as read. */
+  resultsLoaded: Loaded<RunResults>;
+  /** The manifest with a sweep's cells, when it was read. */
+  run: RunManifest | undefined;
+  /** The manifest (a sweep's first cell with every cell's models). */
+  manifest: ResolvedManifest | undefined;
+  /** The run's results, when written and valid. */
+  results: RunResults | undefined;
+  /** `env.json` as read. */
+  env: Loaded<EnvInfo>;
+  /** One view per model. */
+  models: ModelView[];
+  /** The run's name. */
+  name: string;
+  /** The run's date, ISO. */
+  date: string;
+}
+
 /**
- * Builds the report of a run folder. Every file is read through
- * {@link runFiles}: links that lead out of the run folder are left out (and
- * named on the page), so a page never embeds a file from elsewhere.
+ * Reads a run folder's manifest, results, environment and models.
  *
- * @param runDir The run folder (as written by `deno task exp`).
- * @returns The report as one self-contained HTML document.
- * @throws {RangeError} When the folder holds neither `manifest.resolved.json`
- * nor `results.json`.
+ * @throws {RangeError} When the folder does not exist or holds neither
+ * `manifest.resolved.json` nor `results.json`.
  */
-export async function buildReport(runDir: string): Promise<string> {
+function readRun(runDir: string): RunView {
   const dir = resolve(runDir);
   let files: RunFiles;
   try {
@@ -1044,52 +1066,88 @@ export async function buildReport(runDir: string): Promise<string> {
         join(dir, results ? "results.json" : "manifest.resolved.json"),
       ) ?? 0,
     ).toISOString();
+  return {
+    dir,
+    files,
+    manifestLoaded,
+    resultsLoaded,
+    run,
+    manifest,
+    results,
+    env,
+    models,
+    name,
+    date,
+  };
+}
 
-  const resultsNote = resultsLoaded === undefined
+/** One section of the report: its anchor, heading and body. */
+type Section = [id: string, title: string, body: Html];
+
+/** A section when it has a body, none otherwise. */
+function optional(id: string, title: string, body: Html | undefined) {
+  return body ? [[id, title, body] as Section] : [];
+}
+
+/** The figures read before the sections are laid out, in reading order. */
+interface Figures {
+  sweep: Html | undefined;
+  matched: Html | undefined;
+  rankError: Html | undefined;
+  fid: Html | undefined;
+  classification: Html | undefined;
+  claims: Html | undefined;
+  others: Html | undefined;
+  modelSections: Html[];
+}
+
+/** Reads the run's optional figures and each model's section. */
+async function readFigures(view: RunView): Promise<Figures> {
+  const { files, dir, models, manifest } = view;
+  return {
+    sweep: sweepSection(files, dir),
+    matched: matchedSection(models, manifest),
+    rankError: await rankErrorSection(models),
+    fid: fidSection(files, dir),
+    classification: classificationSection(files, dir),
+    claims: claimsSection(dir, files),
+    others: otherFigures(files, dir),
+    modelSections: models.map((m) => modelSection(files, m, dir)),
+  };
+}
+
+/** Why the results table may be incomplete, when it may be. */
+function resultsNote(resultsLoaded: Loaded<RunResults>): Html | undefined {
+  return resultsLoaded === undefined
     ? missing(
       "results.json is missing: the run is still going or was stopped. Models below are read from their own result.json, or their last checkpoint, where present.",
     )
     : "error" in resultsLoaded
     ? missing(resultsLoaded.error)
     : undefined;
-  const failed = models.filter((m) => m.outcome?.status !== "ok");
-  const failures = failedParts(models, results);
-  const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
+}
 
-  const sweep = sweepSection(files, dir);
-  const matched = matchedSection(models, manifest);
-  const rankError = await rankErrorSection(models);
-  const fid = fidSection(files, dir);
-  const classification = classificationSection(files, dir);
-  const claims = claimsSection(dir, files);
-  const others = otherFigures(files, dir);
-  const modelSections = models.map((m) => modelSection(files, m, dir));
-  const sections: [string, string, Html][] = [
-    ...(claims
-      ? [["claims", "Claims of the paper", claims] as [string, string, Html]]
-      : []),
+/** The report's sections in page order; optional ones only when present. */
+async function reportSections(
+  view: RunView,
+  failures: PartFailure[],
+): Promise<Section[]> {
+  const { files, dir, models, manifest, run, results } = view;
+  const note = resultsNote(view.resultsLoaded);
+  const outcomes = models.flatMap((m) => m.outcome ? [m.outcome] : []);
+  const figures = await readFigures(view);
+  return [
+    ...optional("claims", "Claims of the paper", figures.claims),
     ...(failures.length > 0
-      ? [[
-        "failures",
-        "Failed parts",
-        failuresSection(failures),
-      ] as [string, string, Html]]
+      ? [["failures", "Failed parts", failuresSection(failures)] as Section]
       : []),
-    ["results", "Results", resultsSection(models, manifest, resultsNote)],
-    ...(matched
-      ? [[
-        "matched",
-        "At equal reconstruction error",
-        matched,
-      ] as [string, string, Html]]
-      : []),
-    ...(rankError
-      ? [[
-        "rank-error",
-        "Rank against reconstruction error",
-        rankError,
-      ] as [string, string, Html]]
-      : []),
+    ["results", "Results", resultsSection(models, manifest, note)],
+    ...optional("matched", "At equal reconstruction error", figures.matched),
+    ...optional(
+      "rank-error",
+      "Rank against reconstruction error",
+      figures.rankError,
+    ),
     ["spectrum", "Latent spectrum", await spectrumSection(models, manifest)],
     ["curves", "Training curves", await curvesSection(models)],
     [
@@ -1104,39 +1162,45 @@ export async function buildReport(runDir: string): Promise<string> {
         "manifest.resolved.json is missing, so the paper's counterpart is unknown.",
       ),
     ],
-    ...(sweep ? [["sweep", "Sweep", sweep] as [string, string, Html]] : []),
-    ...(fid
-      ? [["fid", frechetName(files, dir), fid] as [string, string, Html]]
+    ...optional("sweep", "Sweep", figures.sweep),
+    ...(figures.fid
+      ? [["fid", frechetName(files, dir), figures.fid] as Section]
       : []),
-    ...(classification
-      ? [[
-        "classification",
-        "Downstream classification",
-        classification,
-      ] as [string, string, Html]]
-      : []),
+    ...optional(
+      "classification",
+      "Downstream classification",
+      figures.classification,
+    ),
     [
       "models",
       "Models",
       models.length === 0
         ? missing("The run has no models.")
-        : html`${modelSections}`,
+        : html`${figures.modelSections}`,
     ],
-    ...(others
-      ? [["figures", "Other figures", others] as [string, string, Html]]
-      : []),
-    ["environment", "Environment", environmentSection(env)],
-    [
-      "manifest",
-      "Resolved manifest",
-      run ? html`<pre>${stringifyYaml(run.shown)}</pre>` : missing(
-        manifestLoaded && "error" in manifestLoaded
-          ? manifestLoaded.error
-          : "manifest.resolved.json is missing.",
-      ),
-    ],
+    ...optional("figures", "Other figures", figures.others),
+    ["environment", "Environment", environmentSection(view.env)],
+    ["manifest", "Resolved manifest", manifestSection(view)],
   ];
+}
 
+/** The resolved manifest as YAML, or why it is missing. */
+function manifestSection({ run, manifestLoaded }: RunView): Html {
+  return run ? html`<pre>${stringifyYaml(run.shown)}</pre>` : missing(
+    manifestLoaded && "error" in manifestLoaded
+      ? manifestLoaded.error
+      : "manifest.resolved.json is missing.",
+  );
+}
+
+/** The whole page: head, header, a table of contents and the sections. */
+function reportPage(
+  view: RunView,
+  sections: Section[],
+  failures: PartFailure[],
+): string {
+  const { name, manifest, files, dir, date, models } = view;
+  const failed = models.filter((m) => m.outcome?.status !== "ok");
   const page = html`
     <!DOCTYPE html>
     <html lang="en">
@@ -1172,6 +1236,23 @@ export async function buildReport(runDir: string): Promise<string> {
     </html>
   `;
   return page.value.trimStart();
+}
+
+/**
+ * Builds the report of a run folder. Every file is read through
+ * {@link runFiles}: links that lead out of the run folder are left out (and
+ * named on the page), so a page never embeds a file from elsewhere.
+ *
+ * @param runDir The run folder (as written by `deno task exp`).
+ * @returns The report as one self-contained HTML document.
+ * @throws {RangeError} When the folder holds neither `manifest.resolved.json`
+ * nor `results.json`.
+ */
+export async function buildReport(runDir: string): Promise<string> {
+  const view = readRun(runDir);
+  const failures = failedParts(view.models, view.results);
+  const sections = await reportSections(view, failures);
+  return reportPage(view, sections, failures);
 }
 
 /**

@@ -30,7 +30,12 @@ import { DiskError } from "../../core/files.ts";
 import { buildReport, REPORT_FILE, writeReport } from "./report.ts";
 import { type Html, html } from "./html.ts";
 import { type RunFiles, runFiles } from "./run_files.ts";
-import { createLiveReader, LIVE_PAGE, LIVE_SCRIPT } from "./live.ts";
+import {
+  createLiveReader,
+  LIVE_PAGE,
+  LIVE_SCRIPT,
+  type LiveReader,
+} from "./live.ts";
 
 /** Options of {@link serveRuns}. */
 export interface ServeRunsOptions {
@@ -361,16 +366,52 @@ export function createRunsHandler(
   return runsHandler(runsDir, options.allowHosts ?? [], () => options.port);
 }
 
+/** What the handler of {@link runsHandler} answers from. */
+interface Served {
+  /** The real runs folder. */
+  root: string;
+  /** Host names the `Host` header may carry, lower case. */
+  allowed: ReadonlySet<string>;
+  /** The port the `Host` header must name; undefined for any. */
+  port: () => number | undefined;
+  /** A run's report, built or read once per concurrent request. */
+  report: (runDir: string) => Promise<string>;
+  /** The reader of runs while they train. */
+  live: LiveReader;
+}
+
 function runsHandler(
   runsDir: string,
   allowHosts: readonly string[],
   port: () => number | undefined,
 ): (request: Request) => Promise<Response> {
-  const root = resolve(runsDir);
-  const building = new Map<string, Promise<string>>();
-  const allowed = new Set([...LOOPBACK_HOSTS, ...checkHostNames(allowHosts)]);
+  const served: Served = {
+    root: resolve(runsDir),
+    allowed: new Set([...LOOPBACK_HOSTS, ...checkHostNames(allowHosts)]),
+    port,
+    report: reportBuilder(),
+    live: createLiveReader(),
+  };
+  return async (request: Request): Promise<Response> => {
+    const checked = checkRequest(served, request);
+    if (checked instanceof Response) return checked;
+    const { urlPath, segments } = checked;
+    if (segments.length === 0) return indexPage(served.root);
+    if (segments[0] === "-") return ownPage(served, urlPath, request.url);
+    if (urlPath === "/favicon.ico") return new Response(null, { status: 204 });
+    return await runPath(served, request, { urlPath, segments });
+  };
+}
 
-  const report = (runDir: string): Promise<string> => {
+/**
+ * Builds run reports on demand, one build per run at a time: requests that
+ * come while a build runs share it.
+ *
+ * @returns The report's HTML of a run folder.
+ */
+function reportBuilder(): (runDir: string) => Promise<string> {
+  const building = new Map<string, Promise<string>>();
+  return (runDir: string): Promise<string> => {
     let job = building.get(runDir);
     if (job === undefined) {
       // A finished run keeps its report; one still going is rebuilt each
@@ -387,149 +428,213 @@ function runsHandler(
     }
     return job;
   };
+}
 
-  const live = createLiveReader();
-  const ownPage = (urlPath: string, url: string): Response => {
-    const text = (body: string, type: string) =>
-      new Response(body, {
+/** A request's path, split and decoded. */
+interface RequestPath {
+  /** The URL's path as sent. */
+  urlPath: string;
+  /** Its decoded segments, without empty ones. */
+  segments: string[];
+}
+
+/**
+ * Checks a request's host, method and path.
+ *
+ * @returns The path, or the refusal: 403 for a host not allowed or a path
+ * that climbs or names a hidden file, 405 for a method other than GET and
+ * HEAD, 400 for a path that does not decode.
+ */
+function checkRequest(
+  served: Served,
+  request: Request,
+): RequestPath | Response {
+  const host = request.headers.get("host");
+  if (!hostAllowed(host, served.allowed, served.port())) {
+    const shown = JSON.stringify((host ?? "").slice(0, 100));
+    return status(
+      403,
+      `Forbidden: Host ${shown} is not allowed (loopback names only; start the server with --allow-host NAME to allow another)`,
+    );
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return status(405, "Method Not Allowed");
+  }
+  const urlPath = new URL(request.url).pathname;
+  let segments: string[];
+  try {
+    segments = urlPath.split("/").filter((s) => s !== "")
+      .map((s) => decodeURIComponent(s));
+  } catch {
+    return status(400, "Bad Request");
+  }
+  if (
+    segments.some((s) =>
+      s === ".." || s === "." || /[\\/\0]/.test(s) || s.startsWith(".")
+    )
+  ) {
+    return status(403, "Forbidden");
+  }
+  return { urlPath, segments };
+}
+
+/** A response of the server's own pages: not cached, not sniffed. */
+function ownText(body: string, type: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": type,
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}
+
+/** The server's own pages under `/-/`, by path. */
+const OWN_PAGES: Record<
+  string,
+  (served: Served, url: string) => Response
+> = {
+  "/-/live": () => ownText(LIVE_PAGE, CONTENT_TYPES[".html"]!),
+  "/-/live.js": () => ownText(LIVE_SCRIPT, "text/javascript; charset=utf-8"),
+  "/-/live.json": liveJson,
+};
+
+/** One of {@link OWN_PAGES}, or 404. */
+function ownPage(served: Served, urlPath: string, url: string): Response {
+  const route = Object.hasOwn(OWN_PAGES, urlPath)
+    ? OWN_PAGES[urlPath]
+    : undefined;
+  return route === undefined ? status(404, "Not Found") : route(served, url);
+}
+
+/**
+ * `/-/live.json?run=NAME...`: the index's runs and the live state of the
+ * named ones (at most 32).
+ */
+function liveJson(served: Served, url: string): Response {
+  const { root, live } = served;
+  let files: RunFiles;
+  try {
+    files = runFiles(root);
+  } catch {
+    return status(404, "Not Found");
+  }
+  // Run names as the index lists them, read through the confined reader
+  // like every other file; a name that is not a run there is left out.
+  const names = new URL(url).searchParams.getAll("run").slice(0, 32);
+  const runs = names.filter((n) =>
+    n !== "" && n !== ".." && !n.startsWith(".") && !/[\\/\0]/.test(n) &&
+    files.real(join(root, n)) !== undefined && isRun(files, join(root, n))
+  ).map((n) => live.run(files, join(root, n), n));
+  const all = listRuns(root).map((r) => ({
+    name: r.name,
+    experiment: r.experiment,
+    finished: r.finished,
+  }));
+  return ownText(
+    JSON.stringify({ runs: all, live: runs }),
+    CONTENT_TYPES[".json"]!,
+  );
+}
+
+/**
+ * A path inside a run folder: its report (rebuilt when stale), a folder's
+ * listing or a file. Every file is reached through its real path inside the
+ * real runs folder: a link out of it reads as absent or forbidden.
+ */
+async function runPath(
+  served: Served,
+  request: Request,
+  { urlPath, segments }: RequestPath,
+): Promise<Response> {
+  const { root } = served;
+  let files: RunFiles;
+  try {
+    files = runFiles(root);
+  } catch {
+    return status(404, "Not Found");
+  }
+  const runDir = join(root, segments[0]!);
+  if (files.real(runDir) === undefined) {
+    return existsSync(runDir)
+      ? status(403, "Forbidden")
+      : status(404, "Not Found");
+  }
+  if (!isRun(files, runDir)) return status(404, "Not Found");
+  try {
+    if (
+      segments.length === 2 && segments[1] === REPORT_FILE &&
+      reportStale(files, runDir)
+    ) {
+      return new Response(await served.report(runDir), {
         headers: {
-          "content-type": type,
+          "content-type": CONTENT_TYPES[".html"]!,
           "cache-control": "no-store",
-          "x-content-type-options": "nosniff",
         },
       });
-    if (urlPath === "/-/live") return text(LIVE_PAGE, CONTENT_TYPES[".html"]!);
-    if (urlPath === "/-/live.js") {
-      return text(LIVE_SCRIPT, "text/javascript; charset=utf-8");
     }
-    if (urlPath !== "/-/live.json") return status(404, "Not Found");
-    let files: RunFiles;
-    try {
-      files = runFiles(root);
-    } catch {
-      return status(404, "Not Found");
-    }
-    // Run names as the index lists them, read through the confined reader
-    // like every other file; a name that is not a run there is left out.
-    const names = new URL(url).searchParams.getAll("run").slice(0, 32);
-    const runs = names.filter((n) =>
-      n !== "" && n !== ".." && !n.startsWith(".") && !/[\\/\0]/.test(n) &&
-      files.real(join(root, n)) !== undefined && isRun(files, join(root, n))
-    ).map((n) => live.run(files, join(root, n), n));
-    const all = listRuns(root).map((r) => ({
-      name: r.name,
-      experiment: r.experiment,
-      finished: r.finished,
-    }));
-    return text(
-      JSON.stringify({ runs: all, live: runs }),
-      CONTENT_TYPES[".json"]!,
-    );
-  };
-
-  return async (request: Request): Promise<Response> => {
-    const host = request.headers.get("host");
-    if (!hostAllowed(host, allowed, port())) {
-      const shown = JSON.stringify((host ?? "").slice(0, 100));
-      return status(
-        403,
-        `Forbidden: Host ${shown} is not allowed (loopback names only; start the server with --allow-host NAME to allow another)`,
-      );
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return status(405, "Method Not Allowed");
-    }
-    const urlPath = new URL(request.url).pathname;
-    let segments: string[];
-    try {
-      segments = urlPath.split("/").filter((s) => s !== "")
-        .map((s) => decodeURIComponent(s));
-    } catch {
-      return status(400, "Bad Request");
-    }
-    if (
-      segments.some((s) =>
-        s === ".." || s === "." || /[\\/\0]/.test(s) || s.startsWith(".")
-      )
-    ) {
+    return await fileOrFolder(files, request, {
+      path: join(root, ...segments),
+      urlPath,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return status(404, "Not Found");
+    if (e instanceof Deno.errors.PermissionDenied) {
       return status(403, "Forbidden");
     }
-    if (segments.length === 0) return indexPage(root);
-    if (segments[0] === "-") return ownPage(urlPath, request.url);
-    if (urlPath === "/favicon.ico") return new Response(null, { status: 204 });
-    // Every file is reached through its real path inside the real runs
-    // folder: a link out of it reads as absent or forbidden.
-    let files: RunFiles;
-    try {
-      files = runFiles(root);
-    } catch {
-      return status(404, "Not Found");
+    return status(500, `Internal Server Error: ${(e as Error).message}`);
+  }
+}
+
+/** Whether a run's report is missing or older than its results. */
+function reportStale(files: RunFiles, runDir: string): boolean {
+  const reportTime = files.mtimeMs(join(runDir, REPORT_FILE));
+  return reportTime === undefined ||
+    (files.mtimeMs(join(runDir, "results.json")) ?? 0) > reportTime;
+}
+
+/**
+ * A file (streamed; HEAD opens nothing) or a folder's listing (redirected
+ * to the path with a final slash).
+ */
+async function fileOrFolder(
+  files: RunFiles,
+  request: Request,
+  { path, urlPath }: { path: string; urlPath: string },
+): Promise<Response> {
+  const real = files.real(path);
+  if (real === undefined) {
+    return existsSync(path)
+      ? status(403, "Forbidden")
+      : status(404, "Not Found");
+  }
+  const info = statSync(real);
+  if (info.isDirectory()) {
+    if (!urlPath.endsWith("/")) {
+      return new Response(null, {
+        status: 301,
+        headers: { location: `${urlPath}/` },
+      });
     }
-    const runDir = join(root, segments[0]!);
-    if (files.real(runDir) === undefined) {
-      return existsSync(runDir)
-        ? status(403, "Forbidden")
-        : status(404, "Not Found");
-    }
-    if (!isRun(files, runDir)) return status(404, "Not Found");
-    const path = join(root, ...segments);
-    try {
-      if (segments.length === 2 && segments[1] === REPORT_FILE) {
-        const reportPath = join(runDir, REPORT_FILE);
-        const results = join(runDir, "results.json");
-        const reportTime = files.mtimeMs(reportPath);
-        const stale = reportTime === undefined ||
-          (files.mtimeMs(results) ?? 0) > reportTime;
-        if (stale) {
-          return new Response(await report(runDir), {
-            headers: {
-              "content-type": CONTENT_TYPES[".html"]!,
-              "cache-control": "no-store",
-            },
-          });
-        }
-      }
-      const real = files.real(path);
-      if (real === undefined) {
-        return existsSync(path)
-          ? status(403, "Forbidden")
-          : status(404, "Not Found");
-      }
-      const info = statSync(real);
-      if (info.isDirectory()) {
-        if (!urlPath.endsWith("/")) {
-          return new Response(null, {
-            status: 301,
-            headers: { location: `${urlPath}/` },
-          });
-        }
-        return listingPage(real, urlPath);
-      }
-      if (!info.isFile()) return status(403, "Forbidden");
-      const headers = {
-        "content-type": CONTENT_TYPES[extname(path).toLowerCase()] ??
-          "application/octet-stream",
-        "content-length": String(info.size),
-        "cache-control": "no-cache",
-        "x-content-type-options": "nosniff",
-      };
-      // HEAD opens nothing; GET's stream closes the file when it ends or
-      // the client goes away.
-      if (request.method === "HEAD") {
-        return new Response(null, { headers });
-      }
-      // The real path is opened: a link swapped since the check cannot
-      // lead out.
-      const file = await Deno.open(real, { read: true });
-      return new Response(file.readable, { headers });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return status(404, "Not Found");
-      if (e instanceof Deno.errors.PermissionDenied) {
-        return status(403, "Forbidden");
-      }
-      return status(500, `Internal Server Error: ${(e as Error).message}`);
-    }
+    return listingPage(real, urlPath);
+  }
+  if (!info.isFile()) return status(403, "Forbidden");
+  const headers = {
+    "content-type": CONTENT_TYPES[extname(path).toLowerCase()] ??
+      "application/octet-stream",
+    "content-length": String(info.size),
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
   };
+  // HEAD opens nothing; GET's stream closes the file when it ends or
+  // the client goes away.
+  if (request.method === "HEAD") {
+    return new Response(null, { headers });
+  }
+  // The real path is opened: a link swapped since the check cannot
+  // lead out.
+  const file = await Deno.open(real, { read: true });
+  return new Response(file.readable, { headers });
 }
 
 /**
