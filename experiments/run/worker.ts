@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../core/backend.ts";
 import { DiskError } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 import { buildDataset } from "../train/build.ts";
 import { trainSupervised } from "../train/classification.ts";
 import { createExtractor } from "../train/generate.ts";
@@ -54,6 +55,12 @@ export interface WorkerRequest {
   cacheDir?: string;
   /** Finished models to reuse and extend (`TrainOptions.modelCache`). */
   modelCache?: string;
+  /**
+   * One end of a channel that the worker holds while its thread lives: the
+   * runner hears the other end close when the thread is gone, and fails
+   * the job if no last message came.
+   */
+  lifeline?: MessagePort;
 }
 
 interface WorkerScope {
@@ -64,8 +71,20 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
+/** The requests' lifelines, held here until the thread ends. */
+const lifelines: MessagePort[] = [];
+
+/** A `shouldStop` that reads the runner's stop flag, when it sent one. */
+function stopRequested(
+  flag: SharedArrayBuffer | undefined,
+): (() => boolean) | undefined {
+  if (flag === undefined) return undefined;
+  return () => Atomics.load(new Int32Array(flag), 0) === 1;
+}
+
 scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const req = e.data;
+  if (req.lifeline !== undefined) lifelines.push(req.lifeline);
   try {
     tf.env().set("PROD", true);
     const backend = await selectBackend(req.manifest.backend);
@@ -108,10 +127,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         dir: req.dir,
         resume: req.resume,
         stopAfter: req.stopAfter,
-        ...(req.stopFlag === undefined ? {} : {
-          shouldStop: () =>
-            Atomics.load(new Int32Array(req.stopFlag!), 0) === 1,
-        }),
+        ...defined({ shouldStop: stopRequested(req.stopFlag) }),
         modelCache: req.modelCache,
         onWarning,
         onProgress: (p) => {
