@@ -924,7 +924,6 @@ async function runCells(
   only?: readonly number[],
 ): Promise<Omit<RunOutcome, "dir">> {
   const { cells, manifest } = experiment;
-  const name = manifest.name;
   const workers = manifest.parallel;
   const perCell = Math.min(workers, manifest.models.length);
   const lanes = Math.max(1, Math.floor(workers / perCell));
@@ -936,41 +935,16 @@ async function runCells(
     while (next < cells.length && context.abort.error === undefined) {
       const i = next++;
       if (only !== undefined && !only.includes(i)) continue;
-      const cell = cells[i]!;
-      const cdir = join(dir, "cells", cellFolder(cell.id));
-      const key = runKey(cell.manifest, [], experiment.pluginHashes);
-      const done = context.resume
-        ? finishedCell(cdir, key, cell, context)
-        : undefined;
-      if (done !== undefined) {
-        outcomes[i] = done;
-        reused++;
-        context.emit({ type: "cell", cell, index: i, reused: true });
-        continue;
-      }
-      makeDir(cdir);
-      writeFileAtomic(
-        join(cdir, "manifest.resolved.json"),
-        JSON.stringify(cell.manifest, null, 2),
-      );
-      let loadedAll = true;
-      const cellContext: RunContext = Object.create(context);
-      cellContext.emit = (e) => {
-        if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
-          loadedAll = false;
-        }
-        context.emit(e);
-      };
-      const results = await runSingle(cell.manifest, cdir, cellContext, {
-        key,
-        parallel: perCell,
-        // Cells side by side train models of the same name: tell them apart.
-        label: (model) => `${cell.id} ${model}`,
-      });
-      outcomes[i] = results;
-      if (loadedAll) reused++;
+      const cell = await runCell(experiment, dir, context, { i, perCell });
+      outcomes[i] = cell.results;
+      if (cell.reused) reused++;
       else trained++;
-      context.emit({ type: "cell", cell, index: i, reused: loadedAll });
+      context.emit({
+        type: "cell",
+        cell: cells[i]!,
+        index: i,
+        reused: cell.reused,
+      });
     }
   };
   await runLanes(context, lanes, lane);
@@ -982,7 +956,51 @@ async function runCells(
         name: `${m.name}@${cells[i]!.id}`,
       }))
     );
-    return { results: { experiment: name, models }, rows: [], ...counts };
+    return {
+      results: { experiment: manifest.name, models },
+      rows: [],
+      ...counts,
+    };
   }
   return { ...(await writeSweep(experiment, dir, outcomes)), ...counts };
+}
+
+/**
+ * Runs cell `i` of a sweep into its folder with `perCell` workers, or
+ * reuses it whole when an earlier start finished it; says whether every
+ * model was reused (none trained now).
+ */
+async function runCell(
+  experiment: Experiment,
+  dir: string,
+  context: RunContext,
+  which: { i: number; perCell: number },
+): Promise<{ results: RunResults; reused: boolean }> {
+  const cell = experiment.cells[which.i]!;
+  const cdir = join(dir, "cells", cellFolder(cell.id));
+  const key = runKey(cell.manifest, [], experiment.pluginHashes);
+  const done = context.resume
+    ? finishedCell(cdir, key, cell, context)
+    : undefined;
+  if (done !== undefined) return { results: done, reused: true };
+  makeDir(cdir);
+  writeFileAtomic(
+    join(cdir, "manifest.resolved.json"),
+    JSON.stringify(cell.manifest, null, 2),
+  );
+  let loadedAll = true;
+  const cellContext: RunContext = Object.create(context);
+  cellContext.emit = (e) => {
+    if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
+      loadedAll = false;
+    }
+    context.emit(e);
+  };
+  const results = await runSingle(cell.manifest, cdir, cellContext, {
+    key,
+    parallel: which.perCell,
+    // Cells side by side train models of the same name: tell them apart.
+    label: (model) => `${cell.id} ${model}`,
+  });
+  return { results, reused: loadedAll };
 }
