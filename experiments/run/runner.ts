@@ -1,7 +1,8 @@
 /**
  * Runs an {@link Experiment}: claims a run folder (or finds the one to
  * resume), trains every model in workers (up to `parallel` at once, each
- * with its own tfjs engine and the manifest's plug-ins), reuses finished
+ * with its own tfjs engine and the manifest's plug-ins; see `lanes.ts` and
+ * `worker.ts`; a sweep's own files are `sweep_files.ts`'s), reuses finished
  * models from the model cache, then writes the run's files and report. A
  * sweep runs each cell as a run of its own inside `cells/<id>/` of the
  * sweep's folder and aggregates over seeds.
