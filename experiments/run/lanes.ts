@@ -130,10 +130,12 @@ export function runInWorker(
     const flag = new SharedArrayBuffer(4);
     let ended = false;
     let forced: ReturnType<typeof setTimeout> | undefined;
+    let unwatch = () => {};
     const finish = (outcome: WorkerOutcome) => {
       if (ended) return;
       ended = true;
       clearTimeout(forced);
+      unwatch();
       lifeline.port1.close();
       context.abort.workers.delete(stop);
       // It has posted its last message (or overran its grace): nothing of
@@ -163,7 +165,7 @@ export function runInWorker(
     worker.onmessageerror = () => {
       finish(workerError("a message from the worker could not be read"));
     };
-    watchLifeline(lifeline.port1, () => ended, finish);
+    unwatch = watchLifeline(lifeline.port1, () => ended, finish);
     worker.postMessage(
       { ...req, stopFlag: flag, lifeline: lifeline.port2 },
       [lifeline.port2 as unknown as Transferable],
@@ -209,20 +211,22 @@ function routeMessage(
 /**
  * Fails the job when the worker's end of its lifeline closes before the
  * job ended: after {@link GONE_GRACE_MS}, so that a last message or error
- * event still on its way is heard first.
+ * event still on its way is heard first. Returns what cancels that wait.
  */
 function watchLifeline(
   port: MessagePort,
   ended: () => boolean,
   finish: (outcome: WorkerOutcome) => void,
-): void {
+): () => void {
+  let gone: ReturnType<typeof setTimeout> | undefined;
   // A listener for messages starts the port, so that its close is heard.
   port.on("message", () => {});
   port.on("close", () => {
     if (ended()) return;
-    setTimeout(
+    gone ??= setTimeout(
       () => finish(workerError("the worker ended before it posted a result")),
       GONE_GRACE_MS,
     );
   });
+  return () => clearTimeout(gone);
 }
