@@ -18,6 +18,8 @@ import { buildDataset } from "../train/build.ts";
 import { trainSupervised } from "../train/classification.ts";
 import { createExtractor } from "../train/generate.ts";
 import type { ResolvedManifest } from "../manifest/manifest.ts";
+import type { Registries } from "../../core/plugin.ts";
+import type { Dataset } from "../../core/types.ts";
 import { loadPlugins } from "./plugins.ts";
 import { finishedModel, trainModel } from "../train/train.ts";
 
@@ -112,36 +114,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         return;
       }
     }
-    const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
-      req.manifest.eval.tsne !== null;
-    const extractor = wantsExtractor
-      ? await createExtractor(req.manifest, dataset, registries, {
-        cacheDir: req.cacheDir,
-      })
-      : undefined;
-    let last = 0;
-    try {
-      const out = await trainModel(req.manifest, req.modelIndex, registries, {
-        extractor,
-        dataset,
-        dir: req.dir,
-        resume: req.resume,
-        stopAfter: req.stopAfter,
-        ...defined({ shouldStop: stopRequested(req.stopFlag) }),
-        modelCache: req.modelCache,
-        onWarning,
-        onProgress: (p) => {
-          const now = performance.now();
-          if (now - last > 250 || p.step === p.steps) {
-            last = now;
-            scope.postMessage({ type: "progress", progress: p });
-          }
-        },
-      });
-      scope.postMessage({ type: "done", out });
-    } finally {
-      extractor?.dispose();
-    }
+    await trainJob(req, dataset, registries, onWarning);
   } catch (err) {
     scope.postMessage({
       type: "error",
@@ -154,3 +127,46 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     });
   }
 };
+
+/**
+ * Trains the request's model with the FID extractor it needs (loaded from
+ * the run's cache), reporting progress at most every 250 ms and the last
+ * step, and posts what training made as the job's last message.
+ */
+async function trainJob(
+  req: WorkerRequest,
+  dataset: Dataset,
+  registries: Registries,
+  onWarning: (message: string) => void,
+): Promise<void> {
+  const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
+    req.manifest.eval.tsne !== null;
+  const extractor = wantsExtractor
+    ? await createExtractor(req.manifest, dataset, registries, {
+      cacheDir: req.cacheDir,
+    })
+    : undefined;
+  let last = 0;
+  try {
+    const out = await trainModel(req.manifest, req.modelIndex, registries, {
+      extractor,
+      dataset,
+      dir: req.dir,
+      resume: req.resume,
+      stopAfter: req.stopAfter,
+      ...defined({ shouldStop: stopRequested(req.stopFlag) }),
+      modelCache: req.modelCache,
+      onWarning,
+      onProgress: (p) => {
+        const now = performance.now();
+        if (now - last > 250 || p.step === p.steps) {
+          last = now;
+          scope.postMessage({ type: "progress", progress: p });
+        }
+      },
+    });
+    scope.postMessage({ type: "done", out });
+  } finally {
+    extractor?.dispose();
+  }
+}
