@@ -34,6 +34,7 @@ import {
 import { pluginHashes } from "../train/module_graph.ts";
 import { loadPlugins, resolvePluginModule } from "./plugins.ts";
 import { createRegistries } from "../../core/plugin.ts";
+import { defined } from "../../core/options.ts";
 import { parse as parseYaml } from "yaml";
 import { expandGrid, type GridValue } from "../manifest/sweep.ts";
 
@@ -408,7 +409,7 @@ export async function loadExperiment(
     registries,
     pluginHashes: hashes,
     key: runKey(manifest, cells, hashes),
-    ...(dataKey === undefined ? {} : { dataKey }),
+    ...defined({ dataKey }),
     file,
   };
 }

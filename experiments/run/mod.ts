@@ -4,8 +4,10 @@
  * (`plugins.ts`), a manifest loaded into an experiment ready to run, its
  * sweep expanded (`experiment.ts`, {@link loadExperiment}), the runner that
  * trains every model in workers, resumes and writes the run folder and its
- * report (`runner.ts`, {@link runExperiment}; `worker.ts`), and the lock
- * that keeps one process per run folder (`run_lock.ts`).
+ * report (`runner.ts`, {@link runExperiment}), its lanes of jobs and the
+ * worker that runs each job (`lanes.ts`, `worker.ts`), a sweep's own files
+ * (`sweep_files.ts`), what a run's parts share in the leaf `context.ts`,
+ * and the lock that keeps one process per run folder (`run_lock.ts`).
  *
  * Room order, lowest first: manifest, train, claims, report, run, cluster,
  * commands. This room imports the manifest, train, claims and report rooms

@@ -1,7 +1,8 @@
 /**
  * Runs an {@link Experiment}: claims a run folder (or finds the one to
  * resume), trains every model in workers (up to `parallel` at once, each
- * with its own tfjs engine and the manifest's plug-ins), reuses finished
+ * with its own tfjs engine and the manifest's plug-ins; see `lanes.ts` and
+ * `worker.ts`; a sweep's own files are `sweep_files.ts`'s), reuses finished
  * models from the model cache, then writes the run's files and report. A
  * sweep runs each cell as a run of its own inside `cells/<id>/` of the
  * sweep's folder and aggregates over seeds.
@@ -27,95 +28,48 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import {
-  type BackendInfo,
-  quietCpuBackend,
-  selectBackend,
-} from "../../core/backend.ts";
+import { quietCpuBackend, selectBackend } from "../../core/backend.ts";
 import {
   asDiskError,
-  DiskError,
   removeStaleTemps,
   writeFileAtomic,
 } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
+import type { ClassifierFeatures } from "../../metrics/classifier_features.ts";
+import type { ResolvedManifest } from "../manifest/manifest.ts";
+import type { SweepRow } from "../manifest/sweep.ts";
+import { writeReport } from "../report/report.ts";
 import { buildDataset } from "../train/build.ts";
 import type { ClassificationRecord } from "../train/classification.ts";
-import type { Experiment, ResolvedCell } from "./experiment.ts";
-import type { ModelImages } from "../train/evaluate.ts";
-import type { Progress } from "../train/fit.ts";
-import { createExtractor, type Generation } from "../train/generate.ts";
-import type { ResolvedManifest } from "../manifest/manifest.ts";
+import { createExtractor } from "../train/generate.ts";
+import { runKey } from "../train/identity.ts";
 import {
-  failuresMarkdown,
-  runFailures,
   type RunResults,
   toRunResults,
   writeClassification,
   writeModelOutputs,
   writeOutputs,
 } from "../train/outputs.ts";
-import { runKey } from "../train/identity.ts";
-import { loadPlugins } from "./plugins.ts";
 import {
   readRecord,
   RUN_RESULTS_SCHEMA,
   SUPERVISED_SCHEMA,
 } from "../train/records.ts";
-import { writeReport } from "../report/report.ts";
+import type { ModelResult } from "../train/types.ts";
+import type { ExtractorInfo, RunContext, RunEvent } from "./context.ts";
+import type { Experiment, ResolvedCell } from "./experiment.ts";
+import { runInWorker, runLanes } from "./lanes.ts";
+import { loadPlugins } from "./plugins.ts";
 import {
   describeOwner,
   LOCK_FILE,
   type RunLock,
   tryLockFolder,
 } from "./run_lock.ts";
-import {
-  aggregateSweep,
-  type CellModelResult,
-  sweepCsv,
-  sweepMarkdown,
-  type SweepRow,
-} from "../manifest/sweep.ts";
-import type { ModelResult } from "../train/train.ts";
-import type { WorkerRequest } from "./worker.ts";
-import type { FidelityRecord } from "../manifest/fidelity.ts";
-import { linePlot, spectrumPlot } from "../../metrics/plot.ts";
-import type { ClassifierFeatures } from "../../metrics/classifier_features.ts";
+import { cellFolder, writeSweep } from "./sweep_files.ts";
 
-export type { RunResults };
-
-/** The FID feature extractor of a run, as `env.json` records it. */
-export interface ExtractorInfo {
-  /** The extractor's kind. */
-  kind: string;
-  /** Its identity; FIDs are comparable only under one id. */
-  id: string;
-  /** The classifier's accuracy on `accuracySplit` (classifier only). */
-  accuracy?: number;
-  /** The split the accuracy was measured on. */
-  accuracySplit?: string;
-  /** Images the accuracy was measured on. */
-  evalCount?: number;
-  /** Whether its weights came from the cache. */
-  fromCache?: boolean;
-  /** The cache file. */
-  cachePath?: string;
-  /** Why the weights could not be cached, when they could not. */
-  cacheError?: string;
-  /** Seconds to train or load it. */
-  seconds: number;
-  /** The backend it was trained or loaded on. */
-  backend: string;
-}
-
-/** Something that happened during a run, for a console or a log. */
-export type RunEvent =
-  | { type: "run"; dir: string; resumed: boolean; cells: number }
-  | { type: "backend"; backend: BackendInfo }
-  | { type: "progress"; progress: Progress }
-  | { type: "model"; name: string; result: ModelResult }
-  | { type: "extractor"; info: ExtractorInfo }
-  | { type: "cell"; cell: ResolvedCell; index: number; reused: boolean }
-  | { type: "warning"; message: string };
+export type { ExtractorInfo, RunEvent, RunResults };
+export { cellFolder, writeSweep };
 
 /** Options of {@link runExperiment}; every field is optional. */
 export interface RunOptions {
@@ -326,104 +280,139 @@ function runFolder(
   options: RunOptions,
   root: string,
 ): { dir: string; resumed: boolean; lock: RunLock } {
-  const { manifest } = experiment;
   checkRunsRoot(root);
   if (options.resume) {
-    const dir = options.outDir !== undefined
-      ? resolve(options.outDir)
-      : latestRun(root, experiment.key);
-    if (dir === undefined) {
-      throw new RunFolderError(
-        `--resume: no earlier run of ${manifest.name} with this manifest under ${root}`,
-      );
-    }
-    if (!existsSync(join(dir, "run.json"))) {
-      throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
-    }
+    const dir = resumedFolder(experiment, options, root);
     const lock = lockOrThrow(dir, "--resume");
     try {
-      const record = readRunRecord(dir);
-      if (record === undefined) {
-        throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
-      }
-      if ("problem" in record) {
-        throw new RunFolderError(`--resume: ${record.problem}`);
-      }
-      if (record.key !== experiment.key) {
-        throw new RunFolderError(
-          `--resume: ${dir} was started with a different manifest, plug-ins or code version; start a new run instead`,
-        );
-      }
-      if (
-        record.dataKey !== undefined && experiment.dataKey !== undefined &&
-        record.dataKey !== experiment.dataKey
-      ) {
-        throw new RunFolderError(
-          `--resume: the data of ${dir} changed since the run started (its content fingerprint differs); start a new run instead`,
-        );
-      }
+      checkResumable(experiment, dir);
     } catch (e) {
       lock.release();
       throw e;
     }
     return { dir, resumed: true, lock };
   }
-  let dir: string;
-  if (options.outDir !== undefined) {
-    dir = resolve(options.outDir);
-    if (existsSync(dir) && !statSync(dir).isDirectory()) {
-      throw new RunFolderError(`--out: ${dir} exists and is not a folder`);
-    }
-    makeDir(dir);
-  } else {
-    // Exclusive creation: two runs started in the same second get two
-    // folders (the second with a suffix), never one.
-    makeDir(root);
-    const base = `${manifest.name}-${timestamp()}${
-      options.label ? `-${options.label}` : ""
-    }`;
-    for (let n = 1;; n++) {
-      dir = join(root, n === 1 ? base : `${base}-${n}`);
-      try {
-        mkdirSync(dir);
-        break;
-      } catch (error) {
-        if ((error as { code?: string }).code === "EEXIST") continue;
-        throw asDiskError(dir, error, { action: "create folder" });
-      }
-    }
-  }
+  const dir = options.outDir !== undefined
+    ? outFolder(options.outDir)
+    : newFolder(root, experiment.manifest.name, options.label);
   const lock = lockOrThrow(dir, "Run folder");
   try {
-    const others = readdirSync(dir).filter((name) => name !== LOCK_FILE);
-    if (others.includes("run.json")) {
-      throw new RunFolderError(
-        `Run folder ${dir} already holds a run; use --resume or another --out`,
-      );
-    }
-    if (others.length > 0) {
-      throw new RunFolderError(
-        `--out: ${dir} is not empty and holds no run (${
-          others.slice(0, 3).join(", ")
-        }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
-      );
-    }
-    const record: RunRecord = {
-      key: experiment.key,
-      name: manifest.name,
-      created: new Date().toISOString(),
-      file: experiment.file,
-      cells: experiment.cells.map((c) => c.id),
-      ...(experiment.dataKey === undefined
-        ? {}
-        : { dataKey: experiment.dataKey }),
-    };
-    writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
+    startRun(experiment, dir);
   } catch (e) {
     lock.release();
     throw e;
   }
   return { dir, resumed: false, lock };
+}
+
+/**
+ * The folder `--resume` continues: `--out`, or the newest run of the same
+ * experiment under the runs root; it must hold a `run.json`.
+ */
+function resumedFolder(
+  experiment: Experiment,
+  options: RunOptions,
+  root: string,
+): string {
+  const dir = options.outDir !== undefined
+    ? resolve(options.outDir)
+    : latestRun(root, experiment.key);
+  if (dir === undefined) {
+    throw new RunFolderError(
+      `--resume: no earlier run of ${experiment.manifest.name} with this manifest under ${root}`,
+    );
+  }
+  if (!existsSync(join(dir, "run.json"))) {
+    throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
+  }
+  return dir;
+}
+
+/**
+ * Checks, with the folder's lock held, that its `run.json` is whole and of
+ * this experiment (run key) and, where both know it, of the same data.
+ */
+function checkResumable(experiment: Experiment, dir: string): void {
+  const record = readRunRecord(dir);
+  if (record === undefined) {
+    throw new RunFolderError(`--resume: ${dir} holds no run (no run.json)`);
+  }
+  if ("problem" in record) {
+    throw new RunFolderError(`--resume: ${record.problem}`);
+  }
+  if (record.key !== experiment.key) {
+    throw new RunFolderError(
+      `--resume: ${dir} was started with a different manifest, plug-ins or code version; start a new run instead`,
+    );
+  }
+  if (
+    record.dataKey !== undefined && experiment.dataKey !== undefined &&
+    record.dataKey !== experiment.dataKey
+  ) {
+    throw new RunFolderError(
+      `--resume: the data of ${dir} changed since the run started (its content fingerprint differs); start a new run instead`,
+    );
+  }
+}
+
+/** The folder `--out` names, created when missing; a file there is refused. */
+function outFolder(outDir: string): string {
+  const dir = resolve(outDir);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new RunFolderError(`--out: ${dir} exists and is not a folder`);
+  }
+  makeDir(dir);
+  return dir;
+}
+
+/**
+ * A new folder `<name>-<timestamp>[-<label>]` under the runs root, with
+ * `-2`, `-3`, ... when that name is taken.
+ */
+function newFolder(root: string, name: string, label?: string): string {
+  // Exclusive creation: two runs started in the same second get two
+  // folders (the second with a suffix), never one.
+  makeDir(root);
+  const base = `${name}-${timestamp()}${label ? `-${label}` : ""}`;
+  for (let n = 1;; n++) {
+    const dir = join(root, n === 1 ? base : `${base}-${n}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (error) {
+      if ((error as { code?: string }).code === "EEXIST") continue;
+      throw asDiskError(dir, error, { action: "create folder" });
+    }
+  }
+}
+
+/**
+ * Starts a run in a claimed folder, which must hold nothing else: writes
+ * its `run.json`.
+ */
+function startRun(experiment: Experiment, dir: string): void {
+  const others = readdirSync(dir).filter((name) => name !== LOCK_FILE);
+  if (others.includes("run.json")) {
+    throw new RunFolderError(
+      `Run folder ${dir} already holds a run; use --resume or another --out`,
+    );
+  }
+  if (others.length > 0) {
+    throw new RunFolderError(
+      `--out: ${dir} is not empty and holds no run (${
+        others.slice(0, 3).join(", ")
+      }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
+    );
+  }
+  const record: RunRecord = {
+    key: experiment.key,
+    name: experiment.manifest.name,
+    created: new Date().toISOString(),
+    file: experiment.file,
+    cells: experiment.cells.map((c) => c.id),
+    ...defined({ dataKey: experiment.dataKey }),
+  };
+  writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
 }
 
 /**
@@ -537,171 +526,6 @@ export async function runExperiment(
   }
 }
 
-/** What the parts of one run share. */
-interface RunContext {
-  cacheDir: string;
-  fresh: boolean;
-  resume: boolean;
-  emit: (event: RunEvent) => void;
-  /** Backends reported by workers, first one first. */
-  announced: BackendInfo[];
-  /** Shared by a sweep's cells: what stops the whole run. */
-  abort: {
-    /** Stops each running worker (its job then reports an error). */
-    workers: Set<() => void>;
-    /** The disk error that stops the run, once one happened. */
-    error?: DiskError;
-  };
-}
-
-/**
- * A sweep's fidelity record: the mode, and the fields it set to the same
- * value in every cell. A field a grid key sets is the grid's in each cell
- * (each cell's own `results.json` and manifest say what it trained with),
- * so it is not listed as the mode's.
- */
-function sweepFidelity(experiment: Experiment): FidelityRecord {
-  const { mode } = experiment.manifest.fidelity;
-  const [first, ...rest] = experiment.cells.map((c) =>
-    c.manifest.fidelity.applied
-  );
-  if (first === undefined) return experiment.manifest.fidelity;
-  const same = (a: unknown, b: unknown) =>
-    JSON.stringify(a) === JSON.stringify(b);
-  const applied = Object.fromEntries(
-    Object.entries(first).filter(([path, value]) =>
-      rest.every((other) => path in other && same(other[path], value))
-    ),
-  );
-  return { mode, applied };
-}
-
-type WorkerOutcome =
-  | {
-    type: "done";
-    out:
-      | {
-        result: ModelResult;
-        images: ModelImages;
-        generation?: Generation;
-      }
-      | { finished: ModelResult }
-      | { supervised: ClassificationRecord[] }
-      | { stopped: number };
-  }
-  | {
-    type: "error";
-    name: string;
-    message: string;
-    stack?: string;
-    /** A DiskError's fields, to raise it again here. */
-    disk?: { path: string; code: string; action: string };
-  };
-
-/**
- * Runs lanes side by side to their end. A lane's error stops every worker
- * of the run (a disk error: nothing more is written), and the other lanes
- * still run to their end, each waiting for its worker to stop, so that the
- * error reaches the caller (and the process exits) only once no worker is
- * working any more; then the first error is thrown.
- */
-async function runLanes(
-  context: RunContext,
-  count: number,
-  lane: () => Promise<void>,
-): Promise<void> {
-  const errors: unknown[] = [];
-  await Promise.all(
-    Array.from({ length: count }, () =>
-      lane().catch((error) => {
-        errors.push(error);
-        if (error instanceof DiskError) context.abort.error ??= error;
-        for (const stop of [...context.abort.workers]) stop();
-      })),
-  );
-  if (context.abort.error !== undefined) throw context.abort.error;
-  if (errors.length > 0) throw errors[0];
-}
-
-/**
- * How long a worker asked to stop may take to finish its step before it is
- * terminated.
- */
-const STOP_GRACE_MS = 60_000;
-
-function runInWorker(
-  req: WorkerRequest,
-  context: RunContext,
-  label: (name: string) => string,
-): Promise<WorkerOutcome> {
-  const subject = req.task === "supervised"
-    ? "the supervised baseline"
-    : `model ${label(req.manifest.models[req.modelIndex]!.name)}`;
-  return new Promise((done) => {
-    const worker = new Worker(new URL("./worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    const stopped: WorkerOutcome = {
-      type: "error",
-      name: "Stopped",
-      message: "stopped by a disk error elsewhere in the run",
-    };
-    // Stopping is asked, not forced: a worker ended in the middle of its
-    // work (wasm running, a file half-written) while the process exits can
-    // crash the process natively; it stops at its next step instead.
-    const flag = new SharedArrayBuffer(4);
-    let ended = false;
-    let forced: ReturnType<typeof setTimeout> | undefined;
-    const finish = (outcome: WorkerOutcome) => {
-      if (ended) return;
-      ended = true;
-      clearTimeout(forced);
-      context.abort.workers.delete(stop);
-      // It has posted its last message (or overran its grace): nothing of
-      // ours runs there any more.
-      worker.terminate();
-      if (outcome.type === "error" && outcome.disk !== undefined) {
-        const { path, code, action } = outcome.disk;
-        context.abort.error ??= new DiskError(path, code, { action });
-        for (const other of [...context.abort.workers]) other();
-      }
-      // After a disk error, what a worker finished is not written.
-      const aborted = context.abort.error !== undefined &&
-        outcome.type === "done";
-      done(aborted ? stopped : outcome);
-    };
-    const stop = () => {
-      Atomics.store(new Int32Array(flag), 0, 1);
-      forced ??= setTimeout(() => finish(stopped), STOP_GRACE_MS);
-    };
-    context.abort.workers.add(stop);
-    worker.onmessage = (e: MessageEvent) => {
-      const msg = e.data;
-      if (msg.type === "progress") {
-        context.emit({
-          type: "progress",
-          progress: { ...msg.progress, name: label(msg.progress.name) },
-        });
-      } else if (msg.type === "backend") {
-        context.announced.push(msg.backend);
-        context.emit({ type: "backend", backend: msg.backend });
-      } else if (msg.type === "warning") {
-        context.emit({
-          type: "warning",
-          message: `${subject}: ${msg.message}`,
-        });
-      } else {
-        finish(msg as WorkerOutcome);
-      }
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      finish({ type: "error", name: "WorkerError", message: e.message });
-    };
-    worker.postMessage({ ...req, stopFlag: flag });
-  });
-}
-
 /**
  * Trains (or loads from the cache) the FID classifier once in this process,
  * before any worker starts, so workers only load it. It trains on the wasm
@@ -730,24 +554,34 @@ async function prepareExtractor(
   });
   if (extractor === undefined) return undefined;
   try {
-    const c = extractor as Partial<ClassifierFeatures>;
     return {
       kind: extractor.kind,
       id: extractor.id,
-      ...(c.accuracy === undefined ? {} : {
-        accuracy: c.accuracy,
-        accuracySplit: c.accuracySplit,
-        evalCount: c.evalCount,
-        fromCache: c.fromCache,
-        cachePath: c.cachePath,
-        ...(c.cacheError === undefined ? {} : { cacheError: c.cacheError }),
-      }),
+      ...classifierInfo(extractor as Partial<ClassifierFeatures>),
       seconds: (performance.now() - started) / 1000,
       backend: info.name,
     };
   } finally {
     extractor.dispose();
   }
+}
+
+/**
+ * A classifier extractor's accuracy and cache, as {@link ExtractorInfo}
+ * records them; nothing for an extractor without an accuracy.
+ */
+function classifierInfo(
+  c: Partial<ClassifierFeatures>,
+): Partial<ExtractorInfo> {
+  if (c.accuracy === undefined) return {};
+  return defined({
+    accuracy: c.accuracy,
+    accuracySplit: c.accuracySplit,
+    evalCount: c.evalCount,
+    fromCache: c.fromCache,
+    cachePath: c.cachePath,
+    cacheError: c.cacheError,
+  });
 }
 
 /**
@@ -798,6 +632,22 @@ function readSupervised(
   return undefined;
 }
 
+/** One manifest's run: what its jobs share and fill in. */
+interface SingleRun {
+  manifest: ResolvedManifest;
+  /** The run's (or cell's) folder. */
+  dir: string;
+  context: RunContext;
+  /** The run key its records are written under. */
+  key: string;
+  /** A model's name as events show it. */
+  label: (name: string) => string;
+  /** Each model's result, by model index, as its job ends. */
+  results: ModelResult[];
+  /** The supervised baseline's records, or why it failed. */
+  supervised?: ClassificationRecord[] | { error: string };
+}
+
 /**
  * Trains every model of one manifest into `dir` and writes its files
  * (everything but the report). On resume, a model whose `result.json` its
@@ -814,8 +664,32 @@ async function runSingle(
   },
 ): Promise<RunResults> {
   makeDir(join(dir, "models"));
-  const label = options.label ?? ((name: string) => name);
-  const results: ModelResult[] = new Array(manifest.models.length);
+  const run: SingleRun = {
+    manifest,
+    dir,
+    context,
+    key: options.key,
+    label: options.label ?? ((name: string) => name),
+    results: new Array(manifest.models.length),
+  };
+  const extractor = await announceExtractor(manifest, context);
+  const jobs = singleJobs(run);
+  const parallel = Math.max(
+    1,
+    Math.min(options.parallel ?? manifest.parallel, jobs.length),
+  );
+  await runJobs(context, parallel, jobs);
+  return await writeSingle(run, { parallel, extractor });
+}
+
+/**
+ * Prepares the FID extractor (one preparation at a time in this thread) and
+ * says so, with a warning when its weights could not be cached.
+ */
+async function announceExtractor(
+  manifest: ResolvedManifest,
+  context: RunContext,
+): Promise<ExtractorInfo | undefined> {
   const extractor = await oneAtATime(() => prepareExtractor(manifest, context));
   if (extractor !== undefined) {
     context.emit({ type: "extractor", info: extractor });
@@ -827,141 +701,181 @@ async function runSingle(
       });
     }
   }
-  // Jobs: one per model, then the supervised classification baseline.
-  const supervisedJob = manifest.classification?.supervised ? 1 : 0;
-  const jobs = manifest.models.length + supervisedJob;
-  const supervisedDir = join(dir, "supervised");
-  const supervisedPath = join(supervisedDir, "classification.json");
-  let supervised: ClassificationRecord[] | { error: string } | undefined =
-    context.resume && supervisedJob === 1
-      ? readSupervised(supervisedPath, options.key, context)
-      : undefined;
-  let next = 0;
-  const lane = async () => {
-    while (next < jobs && context.abort.error === undefined) {
-      const i = next++;
-      if (i === manifest.models.length) {
-        if (supervised !== undefined) continue;
-        const outcome = await runInWorker(
-          {
-            manifest,
-            modelIndex: 0,
-            dir: supervisedDir,
-            resume: false,
-            task: "supervised",
-            cacheDir: context.cacheDir,
-          },
-          context,
-          label,
-        );
-        if (outcome.type === "done" && "supervised" in outcome.out) {
-          supervised = outcome.out.supervised;
-          makeDir(supervisedDir);
-          writeFileAtomic(
-            supervisedPath,
-            JSON.stringify({ key: options.key, records: supervised }, null, 1),
-          );
-        } else {
-          supervised = {
-            error: outcome.type === "error"
-              ? `${outcome.name}: ${outcome.message}`
-              : "no records",
-          };
-          context.emit({
-            type: "warning",
-            message: `the supervised classification baseline failed: ${
-              supervised.error.split("\n")[0]
-            }`,
-          });
-        }
-        continue;
-      }
-      const spec = manifest.models[i]!;
-      const mdir = join(dir, "models", spec.name);
-      const outcome = await runInWorker(
-        {
-          manifest,
-          modelIndex: i,
-          dir: mdir,
-          resume: context.resume,
-          cacheDir: context.cacheDir,
-          ...(context.fresh
-            ? {}
-            : { modelCache: join(context.cacheDir, "models") }),
-        },
-        context,
-        label,
-      );
-      if (outcome.type === "done" && "finished" in outcome.out) {
-        results[i] = outcome.out.finished;
-      } else if (outcome.type === "done" && "result" in outcome.out) {
-        results[i] = outcome.out.result;
-        // result.json last: a model is finished only with all its files.
-        await writeModelOutputs(
-          manifest,
-          mdir,
-          outcome.out.result,
-          outcome.out.images,
-          outcome.out.generation,
-        );
-      } else {
-        results[i] = failed(
-          spec.name,
-          outcome.type === "error"
-            ? `${outcome.name}: ${outcome.message}`
-            : "the worker returned no result",
-        );
-      }
-      context.emit({
-        type: "model",
-        name: label(spec.name),
-        result: results[i]!,
-      });
-    }
-  };
-  const parallel = Math.max(
-    1,
-    Math.min(options.parallel ?? manifest.parallel, jobs),
-  );
-  await runLanes(context, parallel, lane);
+  return extractor;
+}
 
+/**
+ * The jobs of one manifest's run, in order: one per model, then the
+ * supervised classification baseline when the manifest asks for it (on
+ * resume, its records of an earlier start are read now and kept).
+ */
+function singleJobs(run: SingleRun): (() => Promise<void>)[] {
+  const jobs = run.manifest.models.map((_, i) => () => modelJob(run, i));
+  if (run.manifest.classification?.supervised) {
+    if (run.context.resume) {
+      run.supervised = readSupervised(
+        supervisedPath(run),
+        run.key,
+        run.context,
+      );
+    }
+    jobs.push(() => supervisedJob(run));
+  }
+  return jobs;
+}
+
+/**
+ * Runs jobs in `parallel` lanes, each lane taking the next job when its
+ * last one ends, until every job ran or a disk error stopped the run.
+ */
+async function runJobs(
+  context: RunContext,
+  parallel: number,
+  jobs: readonly (() => Promise<void>)[],
+): Promise<void> {
+  let next = 0;
+  await runLanes(context, parallel, async () => {
+    while (next < jobs.length && context.abort.error === undefined) {
+      await jobs[next++]!();
+    }
+  });
+}
+
+/**
+ * Trains (or finds finished, or loads from the model cache) model `i` in a
+ * worker and records its result: a newly trained model's files are written
+ * here, `result.json` last; a failed job is a failed model.
+ */
+async function modelJob(run: SingleRun, i: number): Promise<void> {
+  const { manifest, context } = run;
+  const spec = manifest.models[i]!;
+  const mdir = join(run.dir, "models", spec.name);
+  const outcome = await runInWorker(
+    {
+      manifest,
+      modelIndex: i,
+      dir: mdir,
+      resume: context.resume,
+      cacheDir: context.cacheDir,
+      ...defined({
+        modelCache: context.fresh
+          ? undefined
+          : join(context.cacheDir, "models"),
+      }),
+    },
+    context,
+    run.label,
+  );
+  if (outcome.type === "done" && "finished" in outcome.out) {
+    run.results[i] = outcome.out.finished;
+  } else if (outcome.type === "done" && "result" in outcome.out) {
+    run.results[i] = outcome.out.result;
+    // result.json last: a model is finished only with all its files.
+    await writeModelOutputs(
+      manifest,
+      mdir,
+      outcome.out.result,
+      outcome.out.images,
+      outcome.out.generation,
+    );
+  } else {
+    run.results[i] = failed(
+      spec.name,
+      outcome.type === "error"
+        ? `${outcome.name}: ${outcome.message}`
+        : "the worker returned no result",
+    );
+  }
+  context.emit({
+    type: "model",
+    name: run.label(spec.name),
+    result: run.results[i]!,
+  });
+}
+
+/** Where the supervised baseline's records go. */
+function supervisedPath(run: SingleRun): string {
+  return join(run.dir, "supervised", "classification.json");
+}
+
+/**
+ * Trains the supervised classification baseline in a worker, unless an
+ * earlier start finished it, and writes its records; a failure is said on
+ * the console and recorded as the baseline's error.
+ */
+async function supervisedJob(run: SingleRun): Promise<void> {
+  if (run.supervised !== undefined) return;
+  const { manifest, context } = run;
+  const supervisedDir = join(run.dir, "supervised");
+  const outcome = await runInWorker(
+    {
+      manifest,
+      modelIndex: 0,
+      dir: supervisedDir,
+      resume: false,
+      task: "supervised",
+      cacheDir: context.cacheDir,
+    },
+    context,
+    run.label,
+  );
+  if (outcome.type === "done" && "supervised" in outcome.out) {
+    run.supervised = outcome.out.supervised;
+    makeDir(supervisedDir);
+    writeFileAtomic(
+      supervisedPath(run),
+      JSON.stringify({ key: run.key, records: run.supervised }, null, 1),
+    );
+    return;
+  }
+  const error = outcome.type === "error"
+    ? `${outcome.name}: ${outcome.message}`
+    : "no records";
+  run.supervised = { error };
+  context.emit({
+    type: "warning",
+    message: `the supervised classification baseline failed: ${
+      error.split("\n")[0]
+    }`,
+  });
+}
+
+/**
+ * Writes one manifest's run files once its jobs ended: `env.json`, the
+ * classification tables, then the results (`results.json` last: the run,
+ * or cell, is finished only with every file).
+ */
+async function writeSingle(
+  run: SingleRun,
+  options: { parallel: number; extractor: ExtractorInfo | undefined },
+): Promise<RunResults> {
+  const { manifest, dir, context, results, supervised } = run;
   const env = {
     seed: manifest.seed,
     backend: context.announced[0] ?? { requested: manifest.backend },
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     tfjs: tf.version.tfjs,
-    parallel,
+    parallel: options.parallel,
     plugins: manifest.plugins,
     date: new Date().toISOString(),
-    ...(extractor === undefined ? {} : { fidExtractor: extractor }),
+    ...defined({ fidExtractor: options.extractor }),
   };
   writeFileAtomic(join(dir, "env.json"), JSON.stringify(env, null, 2));
   if (manifest.classification !== null) {
     writeClassification(manifest, dir, results, supervised);
   }
-  // results.json last: the run (or cell) is finished only with every file.
-  // A failed supervised baseline is a failed part of no model. (Assigned
-  // in the lanes, which the compiler's narrowing does not see.)
-  const baseline = supervised as
-    | ClassificationRecord[]
-    | { error: string }
-    | undefined;
-  const failures = baseline !== undefined && !Array.isArray(baseline)
+  // A failed supervised baseline is a failed part of no model.
+  const failures = supervised !== undefined && !Array.isArray(supervised)
     ? [{
       model: "supervised",
       part: "classification baseline",
-      error: baseline.error.split("\n")[0]!,
+      error: supervised.error.split("\n")[0]!,
     }]
     : [];
-  const outputOptions = { key: options.key, failures };
+  const outputOptions = { key: run.key, failures };
   await writeOutputs(manifest, dir, results, outputOptions);
   return toRunResults(manifest, results, outputOptions);
-}
-
-/** A cell's folder name: its id with characters unsafe in paths replaced. */
-export function cellFolder(id: string): string {
-  return id.replace(/[^A-Za-z0-9=,._+-]/g, "_");
 }
 
 /**
@@ -1011,7 +925,6 @@ async function runCells(
   only?: readonly number[],
 ): Promise<Omit<RunOutcome, "dir">> {
   const { cells, manifest } = experiment;
-  const name = manifest.name;
   const workers = manifest.parallel;
   const perCell = Math.min(workers, manifest.models.length);
   const lanes = Math.max(1, Math.floor(workers / perCell));
@@ -1023,41 +936,16 @@ async function runCells(
     while (next < cells.length && context.abort.error === undefined) {
       const i = next++;
       if (only !== undefined && !only.includes(i)) continue;
-      const cell = cells[i]!;
-      const cdir = join(dir, "cells", cellFolder(cell.id));
-      const key = runKey(cell.manifest, [], experiment.pluginHashes);
-      const done = context.resume
-        ? finishedCell(cdir, key, cell, context)
-        : undefined;
-      if (done !== undefined) {
-        outcomes[i] = done;
-        reused++;
-        context.emit({ type: "cell", cell, index: i, reused: true });
-        continue;
-      }
-      makeDir(cdir);
-      writeFileAtomic(
-        join(cdir, "manifest.resolved.json"),
-        JSON.stringify(cell.manifest, null, 2),
-      );
-      let loadedAll = true;
-      const cellContext: RunContext = Object.create(context);
-      cellContext.emit = (e) => {
-        if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
-          loadedAll = false;
-        }
-        context.emit(e);
-      };
-      const results = await runSingle(cell.manifest, cdir, cellContext, {
-        key,
-        parallel: perCell,
-        // Cells side by side train models of the same name: tell them apart.
-        label: (model) => `${cell.id} ${model}`,
-      });
-      outcomes[i] = results;
-      if (loadedAll) reused++;
+      const cell = await runCell(experiment, dir, context, { i, perCell });
+      outcomes[i] = cell.results;
+      if (cell.reused) reused++;
       else trained++;
-      context.emit({ type: "cell", cell, index: i, reused: loadedAll });
+      context.emit({
+        type: "cell",
+        cell: cells[i]!,
+        index: i,
+        reused: cell.reused,
+      });
     }
   };
   await runLanes(context, lanes, lane);
@@ -1069,122 +957,51 @@ async function runCells(
         name: `${m.name}@${cells[i]!.id}`,
       }))
     );
-    return { results: { experiment: name, models }, rows: [], ...counts };
+    return {
+      results: { experiment: manifest.name, models },
+      rows: [],
+      ...counts,
+    };
   }
   return { ...(await writeSweep(experiment, dir, outcomes)), ...counts };
 }
 
 /**
- * Aggregates a sweep's cells over seeds into `sweep.md`, `sweep.csv`,
- * `sweep.json`, the spectrum and a plot of rank against the first numeric
- * grid axis, with `cells.json`, `env.json` and the merged `results.json`.
- * Cells without results (not finished) are left out.
- *
- * @param experiment The sweep.
- * @param dir Its run folder.
- * @param outcomes Each cell's results, by cell index; `undefined` for a
- * cell not finished.
- * @returns The merged results and the aggregated rows.
+ * Runs cell `i` of a sweep into its folder with `perCell` workers, or
+ * reuses it whole when an earlier start finished it; says whether every
+ * model was reused (none trained now).
  */
-export async function writeSweep(
+async function runCell(
   experiment: Experiment,
   dir: string,
-  outcomes: readonly (RunResults | undefined)[],
-): Promise<{ results: RunResults; rows: SweepRow[] }> {
-  const { manifest } = experiment;
-  const name = manifest.name;
-  const kept = experiment.cells.flatMap((cell, i) =>
-    outcomes[i] === undefined ? [] : [{ cell, results: outcomes[i]! }]
+  context: RunContext,
+  which: { i: number; perCell: number },
+): Promise<{ results: RunResults; reused: boolean }> {
+  const cell = experiment.cells[which.i]!;
+  const cdir = join(dir, "cells", cellFolder(cell.id));
+  const key = runKey(cell.manifest, [], experiment.pluginHashes);
+  const done = context.resume
+    ? finishedCell(cdir, key, cell, context)
+    : undefined;
+  if (done !== undefined) return { results: done, reused: true };
+  makeDir(cdir);
+  writeFileAtomic(
+    join(cdir, "manifest.resolved.json"),
+    JSON.stringify(cell.manifest, null, 2),
   );
-  const cells = kept.map((k) => k.cell);
-  const cellResults: CellModelResult[][] = [];
-  const all: RunResults["models"] = [];
-  const spectra: { name: string; values: number[] }[] = [];
-  for (const [i, cell] of cells.entries()) {
-    const results = kept[i]!.results;
-    cellResults.push(results.models.map((m) => ({ model: m.name, ...m })));
-    for (const m of results.models) {
-      all.push({ ...m, name: `${m.name}@${cell.id}` });
-      if (m.status === "ok" && cell.values.seed === cells[0]!.values.seed) {
-        spectra.push({
-          name: `${m.name} ${cell.id.replace(/,?seed=[^,]*/, "")}`.trim(),
-          values: m.singularValues,
-        });
-      }
+  let loadedAll = true;
+  const cellContext: RunContext = Object.create(context);
+  cellContext.emit = (e) => {
+    if (e.type === "model" && e.result.reusedCheckpoint === undefined) {
+      loadedAll = false;
     }
-  }
-  const firstEnv = join(dir, "cells", cellFolder(cells[0]!.id), "env.json");
-  if (existsSync(firstEnv)) {
-    writeFileAtomic(join(dir, "env.json"), readFileSync(firstEnv));
-  }
-  const rows = aggregateSweep(cells, cellResults);
-  const results: RunResults = {
-    experiment: name,
-    fidelity: sweepFidelity(experiment),
-    key: experiment.key,
-    models: all,
-    failures: runFailures(all),
+    context.emit(e);
   };
-  writeFileAtomic(
-    join(dir, "cells.json"),
-    JSON.stringify(
-      cells.map((c) => ({
-        id: c.id,
-        values: c.values,
-        dir: join("cells", cellFolder(c.id)),
-      })),
-      null,
-      2,
-    ),
-  );
-  writeFileAtomic(join(dir, "sweep.json"), JSON.stringify(rows, null, 2));
-  writeFileAtomic(join(dir, "sweep.csv"), sweepCsv(rows));
-  const table =
-    `# ${name}\n\n${manifest.description}\n\nMean ± std over seeds.\n\n${
-      sweepMarkdown(rows)
-    }`;
-  writeFileAtomic(join(dir, "sweep.md"), table);
-  writeFileAtomic(
-    join(dir, "results.md"),
-    [table.trimEnd(), ...failuresMarkdown(results.failures!)].join("\n") + "\n",
-  );
-  const uniqueNames = new Set(spectra.map((s) => s.name));
-  if (spectra.length > 0 && uniqueNames.size === spectra.length) {
-    const plot = await spectrumPlot(spectra, {
-      title: `${name}: normalized singular values of the code covariance`,
-      referenceLine: manifest.eval.referenceRank ?? undefined,
-    });
-    writeFileAtomic(join(dir, "spectrum.svg"), plot.svg);
-    writeFileAtomic(join(dir, "spectrum.png"), plot.png);
-  }
-  const axis = Object.keys(cells[0]?.values ?? {}).find((k) =>
-    k !== "seed" && rows.every((r) => typeof r.values[k] === "number")
-  );
-  const rankKey = Object.keys(rows[0]?.rank ?? {}).at(-1);
-  if (axis !== undefined && rankKey !== undefined) {
-    const groups = new Map<string, { x: number; y: number }[]>();
-    for (const r of rows) {
-      const rest = Object.entries(r.values).filter(([k]) => k !== axis)
-        .map(([k, v]) => `${k}=${v}`).join(",");
-      const key = rest ? `${r.model} ${rest}` : r.model;
-      groups.set(key, [...(groups.get(key) ?? []), {
-        x: r.values[axis] as number,
-        y: r.rank[rankKey]?.mean ?? NaN,
-      }]);
-    }
-    const plot = await linePlot(
-      [...groups.entries()].map(([n, points]) => ({ name: n, points })),
-      {
-        title: `${name}: latent rank (threshold ${rankKey}) against ${axis}`,
-        xLabel: axis,
-        yLabel: `rank @ ${rankKey} (mean over seeds)`,
-        markers: true,
-      },
-    );
-    writeFileAtomic(join(dir, "sweep.svg"), plot.svg);
-    writeFileAtomic(join(dir, "sweep.png"), plot.png);
-  }
-  // results.json last: the sweep is finished only with every file.
-  writeFileAtomic(join(dir, "results.json"), JSON.stringify(results, null, 2));
-  return { results, rows };
+  const results = await runSingle(cell.manifest, cdir, cellContext, {
+    key,
+    parallel: which.perCell,
+    // Cells side by side train models of the same name: tell them apart.
+    label: (model) => `${cell.id} ${model}`,
+  });
+  return { results, reused: loadedAll };
 }

@@ -13,10 +13,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend } from "../../core/backend.ts";
 import { DiskError } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 import { buildDataset } from "../train/build.ts";
 import { trainSupervised } from "../train/classification.ts";
 import { createExtractor } from "../train/generate.ts";
 import type { ResolvedManifest } from "../manifest/manifest.ts";
+import type { Registries } from "../../core/plugin.ts";
+import type { Dataset } from "../../core/types.ts";
 import { loadPlugins } from "./plugins.ts";
 import { finishedModel, trainModel } from "../train/train.ts";
 
@@ -54,6 +57,12 @@ export interface WorkerRequest {
   cacheDir?: string;
   /** Finished models to reuse and extend (`TrainOptions.modelCache`). */
   modelCache?: string;
+  /**
+   * One end of a channel that the worker holds while its thread lives: the
+   * runner hears the other end close when the thread is gone, and fails
+   * the job if no last message came.
+   */
+  lifeline?: MessagePort;
 }
 
 interface WorkerScope {
@@ -64,8 +73,20 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
+/** The requests' lifelines, held here until the thread ends. */
+const lifelines: MessagePort[] = [];
+
+/** A `shouldStop` that reads the runner's stop flag, when it sent one. */
+function stopRequested(
+  flag: SharedArrayBuffer | undefined,
+): (() => boolean) | undefined {
+  if (flag === undefined) return undefined;
+  return () => Atomics.load(new Int32Array(flag), 0) === 1;
+}
+
 scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const req = e.data;
+  if (req.lifeline !== undefined) lifelines.push(req.lifeline);
   try {
     tf.env().set("PROD", true);
     const backend = await selectBackend(req.manifest.backend);
@@ -93,39 +114,7 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
         return;
       }
     }
-    const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
-      req.manifest.eval.tsne !== null;
-    const extractor = wantsExtractor
-      ? await createExtractor(req.manifest, dataset, registries, {
-        cacheDir: req.cacheDir,
-      })
-      : undefined;
-    let last = 0;
-    try {
-      const out = await trainModel(req.manifest, req.modelIndex, registries, {
-        extractor,
-        dataset,
-        dir: req.dir,
-        resume: req.resume,
-        stopAfter: req.stopAfter,
-        ...(req.stopFlag === undefined ? {} : {
-          shouldStop: () =>
-            Atomics.load(new Int32Array(req.stopFlag!), 0) === 1,
-        }),
-        modelCache: req.modelCache,
-        onWarning,
-        onProgress: (p) => {
-          const now = performance.now();
-          if (now - last > 250 || p.step === p.steps) {
-            last = now;
-            scope.postMessage({ type: "progress", progress: p });
-          }
-        },
-      });
-      scope.postMessage({ type: "done", out });
-    } finally {
-      extractor?.dispose();
-    }
+    await trainJob(req, dataset, registries, onWarning);
   } catch (err) {
     scope.postMessage({
       type: "error",
@@ -138,3 +127,46 @@ scope.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     });
   }
 };
+
+/**
+ * Trains the request's model with the FID extractor it needs (loaded from
+ * the run's cache), reporting progress at most every 250 ms and the last
+ * step, and posts what training made as the job's last message.
+ */
+async function trainJob(
+  req: WorkerRequest,
+  dataset: Dataset,
+  registries: Registries,
+  onWarning: (message: string) => void,
+): Promise<void> {
+  const wantsExtractor = req.manifest.eval.samplers.length > 0 ||
+    req.manifest.eval.tsne !== null;
+  const extractor = wantsExtractor
+    ? await createExtractor(req.manifest, dataset, registries, {
+      cacheDir: req.cacheDir,
+    })
+    : undefined;
+  let last = 0;
+  try {
+    const out = await trainModel(req.manifest, req.modelIndex, registries, {
+      extractor,
+      dataset,
+      dir: req.dir,
+      resume: req.resume,
+      stopAfter: req.stopAfter,
+      ...defined({ shouldStop: stopRequested(req.stopFlag) }),
+      modelCache: req.modelCache,
+      onWarning,
+      onProgress: (p) => {
+        const now = performance.now();
+        if (now - last > 250 || p.step === p.steps) {
+          last = now;
+          scope.postMessage({ type: "progress", progress: p });
+        }
+      },
+    });
+    scope.postMessage({ type: "done", out });
+  } finally {
+    extractor?.dispose();
+  }
+}

@@ -9,6 +9,7 @@ import type { Registries } from "../../core/plugin.ts";
 import { deriveSeed } from "../../core/random.ts";
 import type { Dataset } from "../../core/types.ts";
 import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
+import { defined } from "../../core/options.ts";
 
 /**
  * Builds the autoencoder of one manifest model: the regularizer first (it
@@ -141,9 +142,6 @@ export function buildDataset(
 ): Dataset {
   return registries.dataset.create(manifest.data, {
     seed: manifest.seed,
-    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
-    ...(options.onWarning === undefined
-      ? {}
-      : { onWarning: options.onWarning }),
+    ...defined({ cacheDir: options.cacheDir, onWarning: options.onWarning }),
   });
 }

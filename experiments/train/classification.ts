@@ -344,107 +344,62 @@ export async function trainSupervised(
   );
 }
 
+/** One (size, seed) of the supervised baseline. */
+interface SupervisedRun {
+  split: ClassificationSplit;
+  trainLabels: Int32Array;
+  testLabels: Int32Array;
+  head: ResolvedHead;
+  numClasses: number;
+  seed: number;
+  /** Pick the round by test accuracy (the released code). */
+  selectOnTest: boolean;
+}
+
+/** Width of the supervised head's hidden layers. */
+const SUPERVISED_HIDDEN = 128;
+
+/**
+ * Trains a fresh encoder and head jointly on one split with early stopping
+ * and measures the test error of the chosen round.
+ */
 async function supervisedRun(
   manifest: ResolvedManifest,
   dataset: Dataset,
   registries: Registries,
-  run: {
-    split: ClassificationSplit;
-    trainLabels: Int32Array;
-    testLabels: Int32Array;
-    head: ResolvedHead;
-    numClasses: number;
-    seed: number;
-    /** Pick the round by test accuracy (the released code). */
-    selectOnTest: boolean;
-  },
+  run: SupervisedRun,
 ): Promise<FitOutcome> {
-  const { split, head, numClasses, seed } = run;
-  const spec = manifest.models[0]!;
-  const hidden = 128;
-  const encoder = registries.encoder.create(spec.encoder, {
-    imageShape: dataset.imageShape,
-    outputDim: spec.latentDim,
-    seed: deriveSeed(seed, ["supervised-encoder"]),
-  });
-  const layers = buildHead(
-    spec.latentDim,
-    hidden,
-    numClasses,
-    deriveSeed(seed, ["supervised-head"]),
-  );
-  const variables = [...encoder.variables, ...layerVariables(layers)];
-  const adam = createAdam(variables, { lr: head.lr });
+  const { split, head, seed } = run;
+  const net = supervisedNetwork(manifest, dataset, registries, run);
   const n = split.train.length;
   const batchSize = Math.min(head.batchSize, n);
   const orderRng = new Rng(deriveSeed(seed, ["supervised-order"]));
   const dropoutRng = new Rng(deriveSeed(seed, ["supervised-dropout"]));
-  const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D =>
-    headForward(layers, encoder.apply(x), masks);
   const all = Int32Array.from({ length: run.testLabels.length }, (_, i) => i);
-  const accuracy = async (
+  const accuracy = (
     split: Split,
     indices: ArrayLike<number>,
     labels: Int32Array,
-  ) => {
-    let correct = 0;
-    for (let start = 0; start < indices.length; start += 256) {
-      const idx = Array.from(
-        { length: Math.min(256, indices.length - start) },
-        (_, i) => indices[start + i]!,
-      );
-      const { images } = dataset.batch(split, idx);
-      const argMax = tf.tidy(() =>
-        tf.argMax(
-          forward(tf.tensor4d(images, [idx.length, ...dataset.imageShape]), []),
-          1,
-        )
-      );
-      let predicted: Int32Array;
-      try {
-        predicted = await readInt32(argMax);
-      } finally {
-        argMax.dispose();
-      }
-      idx.forEach((r, i) => {
-        if (predicted[i] === labels[r]) correct++;
-      });
-    }
-    return indices.length === 0 ? NaN : correct / indices.length;
-  };
+  ) => networkAccuracy(net, dataset, { split, indices, labels });
   try {
     const validate = () =>
       run.selectOnTest
         ? accuracy("val", all, run.testLabels)
         : accuracy("train", split.validation, run.trainLabels);
-    const result = await trainWithEarlyStopping(variables, {
-      n,
-      batchSize,
-      roundSteps: roundSteps(head, n),
-      maxRounds: head.maxRounds,
-      patience: head.patience,
-      orderRng,
-    }, (order) => {
-      const rows = Array.from(order, (i) => split.train[i]!);
-      const batch = dataset.batch("train", rows);
-      const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
-      const masks = head.dropout > 0
-        ? [
-          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-          dropoutMask(dropoutRng, batchSize, hidden, head.dropout),
-        ]
-        : [];
-      try {
-        crossEntropyStep(
-          adam,
-          Int32Array.from(rows, (r) => run.trainLabels[r]!),
-          numClasses,
-          () => forward(x, masks),
-        );
-      } finally {
-        tf.dispose([x, ...masks]);
-      }
-    }, validate);
+    const result = await trainWithEarlyStopping(
+      net.variables,
+      {
+        n,
+        batchSize,
+        roundSteps: roundSteps(head, n),
+        maxRounds: head.maxRounds,
+        patience: head.patience,
+        orderRng,
+      },
+      (order) =>
+        supervisedStep(net, dataset, run, { order, batchSize, dropoutRng }),
+      validate,
+    );
     const testAccuracy = await accuracy("val", all, run.testLabels);
     return {
       testError: 1 - testAccuracy,
@@ -453,9 +408,118 @@ async function supervisedRun(
       bestStep: result.bestStep,
     };
   } finally {
-    adam.dispose();
-    encoder.dispose();
-    tf.dispose(layerVariables(layers));
+    net.adam.dispose();
+    net.encoder.dispose();
+    tf.dispose(layerVariables(net.layers));
+  }
+}
+
+/** The supervised baseline's network: encoder and head, with Adam. */
+interface SupervisedNetwork {
+  encoder: ReturnType<Registries["encoder"]["create"]>;
+  layers: ReturnType<typeof buildHead>;
+  /** The encoder's and the head's variables. */
+  variables: tf.Variable[];
+  adam: ReturnType<typeof createAdam>;
+  /** Class logits of images, with dropout masks (none to evaluate). */
+  forward: (x: tf.Tensor4D, masks: Tensor2D[]) => Tensor2D;
+}
+
+/**
+ * A fresh encoder of the manifest's first model (its code width) and the
+ * head, seeded from the run's seed, with Adam at the head's learning rate.
+ */
+function supervisedNetwork(
+  manifest: ResolvedManifest,
+  dataset: Dataset,
+  registries: Registries,
+  run: SupervisedRun,
+): SupervisedNetwork {
+  const spec = manifest.models[0]!;
+  const encoder = registries.encoder.create(spec.encoder, {
+    imageShape: dataset.imageShape,
+    outputDim: spec.latentDim,
+    seed: deriveSeed(run.seed, ["supervised-encoder"]),
+  });
+  const layers = buildHead(
+    spec.latentDim,
+    SUPERVISED_HIDDEN,
+    run.numClasses,
+    deriveSeed(run.seed, ["supervised-head"]),
+  );
+  const variables = [...encoder.variables, ...layerVariables(layers)];
+  const adam = createAdam(variables, { lr: run.head.lr });
+  const forward = (x: tf.Tensor4D, masks: Tensor2D[]): Tensor2D =>
+    headForward(layers, encoder.apply(x), masks);
+  return { encoder, layers, variables, adam, forward };
+}
+
+/** The network's accuracy on `indices` of a split, in batches of 256. */
+async function networkAccuracy(
+  net: SupervisedNetwork,
+  dataset: Dataset,
+  on: { split: Split; indices: ArrayLike<number>; labels: Int32Array },
+): Promise<number> {
+  const { indices, labels } = on;
+  let correct = 0;
+  for (let start = 0; start < indices.length; start += 256) {
+    const idx = Array.from(
+      { length: Math.min(256, indices.length - start) },
+      (_, i) => indices[start + i]!,
+    );
+    const { images } = dataset.batch(on.split, idx);
+    const argMax = tf.tidy(() =>
+      tf.argMax(
+        net.forward(
+          tf.tensor4d(images, [idx.length, ...dataset.imageShape]),
+          [],
+        ),
+        1,
+      )
+    );
+    let predicted: Int32Array;
+    try {
+      predicted = await readInt32(argMax);
+    } finally {
+      argMax.dispose();
+    }
+    idx.forEach((r, i) => {
+      if (predicted[i] === labels[r]) correct++;
+    });
+  }
+  return indices.length === 0 ? NaN : correct / indices.length;
+}
+
+/**
+ * One Adam step of the network on a batch of the split's training images
+ * (`order` indexes the split), with dropout masks drawn when the head asks.
+ */
+function supervisedStep(
+  net: SupervisedNetwork,
+  dataset: Dataset,
+  run: SupervisedRun,
+  step: { order: ArrayLike<number>; batchSize: number; dropoutRng: Rng },
+): void {
+  const { head } = run;
+  const { batchSize, dropoutRng } = step;
+  const rows = Array.from(step.order, (i) => run.split.train[i]!);
+  const batch = dataset.batch("train", rows);
+  const x = tf.tensor4d(batch.images, [batchSize, ...dataset.imageShape]);
+  const masks = head.dropout > 0
+    ? [
+      dropoutMask(dropoutRng, batchSize, SUPERVISED_HIDDEN, head.dropout),
+      dropoutMask(dropoutRng, batchSize, SUPERVISED_HIDDEN, head.dropout),
+    ]
+    : [];
+  try {
+    crossEntropyStep(
+      net.adam,
+      Int32Array.from(rows, (r) => run.trainLabels[r]!),
+      run.numClasses,
+      () => net.forward(x, masks),
+    );
+  } finally {
+    tf.dispose([x, ...masks]);
   }
 }
 

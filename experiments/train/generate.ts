@@ -37,6 +37,7 @@ import type { Autoencoder } from "../../core/autoencoder.ts";
 import type { Registries } from "../../core/plugin.ts";
 import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 import { readFloat32 } from "../../core/read.ts";
+import { defined } from "../../core/options.ts";
 import { deriveSeed, Rng } from "../../core/random.ts";
 import type { Dataset } from "../../core/types.ts";
 
@@ -242,78 +243,160 @@ export async function generateFromModel(
   };
   if (ev.samplers.length === 0 && ev.tsne === null) return out;
   const { extractor } = options;
-  const [h, w, c] = dataset.imageShape;
+  const run: GenerationRun = {
+    model,
+    dataset,
+    manifest,
+    spec,
+    registries,
+    extractor,
+    codes: await fittedCodes(model, dataset, manifest, spec),
+    accuracy: (extractor as { accuracy?: number } | undefined)?.accuracy,
+    extractorHash: await weightsHash(extractor),
+    out,
+    draws: {},
+  };
+  for (const samplerSpec of ev.samplers) {
+    try {
+      await runSampler(run, samplerSpec);
+    } catch (e) {
+      out.errors[samplerSpec.kind] = `${(e as Error).name}: ${
+        (e as Error).message
+      }`;
+    }
+  }
+  if (ev.tsne !== null) {
+    out.tsne = await embed(dataset, manifest, run.draws, extractor);
+  }
+  out.seconds = (performance.now() - started) / 1000;
+  return out;
+}
+
+/** What the samplers of one model's generation share and fill in. */
+interface GenerationRun {
+  model: Autoencoder;
+  dataset: Dataset;
+  manifest: ResolvedManifest;
+  spec: ResolvedModel;
+  registries: Registries;
+  extractor: FeatureExtractor | undefined;
+  /** The codes the samplers are fitted on. */
+  codes: CodeMatrix;
+  /** The classifier extractor's accuracy, when it has one. */
+  accuracy: number | undefined;
+  /** The extractor's weights hash, when it has weights. */
+  extractorHash: string | undefined;
+  /** What is made, by sampler kind. */
+  out: Generation;
+  /** Each sampler's scored (or embedded) draws, by kind. */
+  draws: Record<string, Float32Array>;
+}
+
+/**
+ * Codes of a seeded subset of `eval.fitCodes` images of `eval.fitSplit`
+ * (the model's seed picks it): what the samplers are fitted on.
+ */
+async function fittedCodes(
+  model: Autoencoder,
+  dataset: Dataset,
+  manifest: ResolvedManifest,
+  spec: ResolvedModel,
+): Promise<CodeMatrix> {
+  const ev = manifest.eval;
   const fitSplit = ev.fitSplit ?? "train";
   const fitCount = Math.min(ev.fitCodes, dataset.size(fitSplit));
   const fitIndices = new Rng(deriveSeed(spec.seed, ["fit-codes"]))
     .permutation(dataset.size(fitSplit)).subarray(0, fitCount);
-  const codes = await encodeImages(model, dataset, fitSplit, fitIndices);
-  const draws: Record<string, Float32Array> = {};
-  const accuracy = (extractor as { accuracy?: number } | undefined)?.accuracy;
-  const extractorHash = await weightsHash(extractor);
-  for (const samplerSpec of ev.samplers) {
-    const kind = samplerSpec.kind;
-    try {
-      const sampler = registries.sampler.create(samplerSpec, {
-        seed: deriveSeed(spec.seed, ["sampler", kind]),
-      });
-      sampler.fit(codes);
-      const seed = deriveSeed(spec.seed, ["samples", kind]);
-      const figure = sampler.figure?.(ev.samples, seed);
-      const gridCodes = figure?.codes ??
-        sampler.sample(drawCount(sampler, ev.samples), seed);
-      const columns = figure?.columns ?? Math.ceil(Math.sqrt(gridCodes.rows));
-      out.samples[kind] = {
-        images: await decodeCodes(model, gridCodes, dataset.imageShape),
-        shape: [gridCodes.rows, h, w, c],
-        columns,
-      };
-      const wanted = extractor !== undefined
-        ? ev.fid.samples
-        : ev.tsne?.samplers.includes(kind)
-        ? ev.tsne.points
-        : 0;
-      if (wanted === 0) continue;
-      const fidSeed = deriveSeed(manifest.seed, ["fid", kind]);
-      const images = await decodeCodes(
-        model,
-        sampler.sample(drawCount(sampler, wanted), fidSeed),
-        dataset.imageShape,
-      );
-      draws[kind] = images;
-      if (extractor !== undefined) {
-        const { record, generated, reference } = await computeFidStatistics(
-          extractor,
-          images,
-          {
-            dataset,
-            seed: fidSeed,
-            split: "val",
-            referenceCount: ev.fid.samples,
-          },
-        );
-        out.fid[kind] = {
-          ...record,
-          extractorKind: extractor.kind,
-          metric: frechetMetricName(extractor.kind),
-          ...(accuracy === undefined ? {} : { extractorAccuracy: accuracy }),
-          ...(extractorHash === undefined ? {} : { extractorHash }),
-        };
-        out.statistics[kind] = { generated, reference };
-        if (ev.fid.savePngs) {
-          const n = images.length / (h * w * c);
-          out.scored[kind] = { images, shape: [n, h, w, c], columns: 1 };
-        }
-      }
-    } catch (e) {
-      out.errors[kind] = `${(e as Error).name}: ${(e as Error).message}`;
-    }
+  return await encodeImages(model, dataset, fitSplit, fitIndices);
+}
+
+/**
+ * Fits one sampler on the codes and decodes its grid; then, when an
+ * extractor scores or t-SNE embeds its draws, decodes those (seeded per
+ * sampler from the manifest's seed) and scores them.
+ */
+async function runSampler(
+  run: GenerationRun,
+  samplerSpec: ResolvedManifest["eval"]["samplers"][number],
+): Promise<void> {
+  const { model, dataset, manifest, spec, extractor, out } = run;
+  const ev = manifest.eval;
+  const [h, w, c] = dataset.imageShape;
+  const kind = samplerSpec.kind;
+  const sampler = run.registries.sampler.create(samplerSpec, {
+    seed: deriveSeed(spec.seed, ["sampler", kind]),
+  });
+  sampler.fit(run.codes);
+  const seed = deriveSeed(spec.seed, ["samples", kind]);
+  const figure = sampler.figure?.(ev.samples, seed);
+  const gridCodes = figure?.codes ??
+    sampler.sample(drawCount(sampler, ev.samples), seed);
+  const columns = figure?.columns ?? Math.ceil(Math.sqrt(gridCodes.rows));
+  out.samples[kind] = {
+    images: await decodeCodes(model, gridCodes, dataset.imageShape),
+    shape: [gridCodes.rows, h, w, c],
+    columns,
+  };
+  const wanted = extractor !== undefined
+    ? ev.fid.samples
+    : ev.tsne?.samplers.includes(kind)
+    ? ev.tsne.points
+    : 0;
+  if (wanted === 0) return;
+  const fidSeed = deriveSeed(manifest.seed, ["fid", kind]);
+  const images = await decodeCodes(
+    model,
+    sampler.sample(drawCount(sampler, wanted), fidSeed),
+    dataset.imageShape,
+  );
+  run.draws[kind] = images;
+  if (extractor !== undefined) {
+    await scoreDraws(run, { kind, images, fidSeed, extractor });
   }
-  if (ev.tsne !== null) {
-    out.tsne = await embed(dataset, manifest, draws, extractor);
+}
+
+/**
+ * A sampler's Fréchet distance to validation images (picked by the same
+ * seed as its draws) in the extractor's space, with both feature Gaussians
+ * and, when `eval.fid.savePngs` asks, the scored draws.
+ */
+async function scoreDraws(
+  run: GenerationRun,
+  draws: {
+    kind: string;
+    images: Float32Array;
+    fidSeed: number;
+    extractor: FeatureExtractor;
+  },
+): Promise<void> {
+  const { dataset, out } = run;
+  const { kind, images, extractor } = draws;
+  const ev = run.manifest.eval;
+  const [h, w, c] = dataset.imageShape;
+  const { record, generated, reference } = await computeFidStatistics(
+    extractor,
+    images,
+    {
+      dataset,
+      seed: draws.fidSeed,
+      split: "val",
+      referenceCount: ev.fid.samples,
+    },
+  );
+  out.fid[kind] = {
+    ...record,
+    extractorKind: extractor.kind,
+    metric: frechetMetricName(extractor.kind),
+    ...defined({
+      extractorAccuracy: run.accuracy,
+      extractorHash: run.extractorHash,
+    }),
+  };
+  out.statistics[kind] = { generated, reference };
+  if (ev.fid.savePngs) {
+    const n = images.length / (h * w * c);
+    out.scored[kind] = { images, shape: [n, h, w, c], columns: 1 };
   }
-  out.seconds = (performance.now() - started) / 1000;
-  return out;
 }
 
 async function embed(
@@ -415,6 +498,6 @@ export async function createExtractor(
   return await registries.extractor.create(spec, {
     dataset,
     seed: manifest.seed,
-    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+    ...defined({ cacheDir: options.cacheDir }),
   });
 }

@@ -9,6 +9,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../core/files.ts";
+import { defined } from "../../core/options.ts";
 import { imageGrid } from "../../metrics/image_grid.ts";
 import { frechetMetricName } from "../../metrics/frechet.ts";
 import { frechetStatisticsNpz } from "../../metrics/npz.ts";
@@ -150,7 +151,7 @@ export function toRunResults(
   return {
     experiment: manifest.name,
     fidelity: manifest.fidelity,
-    ...(options.key === undefined ? {} : { key: options.key }),
+    ...defined({ key: options.key }),
     models,
     failures: [...runFailures(models), ...(options.failures ?? [])],
   };
@@ -426,69 +427,81 @@ export async function writeOutputs(
     );
     writeFileAtomic(join(dir, "spectrum.svg"), spectrum.svg);
     writeFileAtomic(join(dir, "spectrum.png"), spectrum.png);
-    const key = Object.keys(ok[0]!.rank).at(-1);
-    if (key !== undefined) {
-      const ranks = await linePlot(
-        ok.map((r) => ({
-          name: r.name,
-          points: r.history.map((h) => ({
-            x: h.images,
-            y: h.rank[key] ?? NaN,
-          })),
-        })),
-        {
-          title: `Latent rank (threshold ${key}) during training`,
-          xLabel: "training images",
-          yLabel: `rank @ ${key}`,
-        },
-      );
-      writeFileAtomic(join(dir, "rank_history.svg"), ranks.svg);
-      writeFileAtomic(join(dir, "rank_history.png"), ranks.png);
-      if (ok.length >= 2) {
-        // Several methods: rank against reconstruction error, a curve each.
-        const byError = await linePlot(
-          ok.map((r) => ({
-            name: r.name,
-            points: r.history.map((h) => ({
-              x: h.valMse,
-              y: h.rank[key] ?? NaN,
-            })),
-          })),
-          {
-            title: `Latent rank (threshold ${key}) vs reconstruction error`,
-            xLabel: "validation MSE per pixel",
-            yLabel: `rank @ ${key}`,
-            logX: true,
-            markers: true,
-            legendTitle: "model",
-          },
-        );
-        writeFileAtomic(join(dir, "rank_error.svg"), byError.svg);
-        writeFileAtomic(join(dir, "rank_error.png"), byError.png);
-      }
-    }
-    const losses = await linePlot(
-      ok.map((r) => ({
-        name: r.name,
-        points: r.history.filter((h) => h.step > 0).map((h) => ({
-          x: h.images,
-          y: h.valMse,
-        })),
-      })),
-      {
-        title: "Validation MSE during training",
-        xLabel: "training images",
-        yLabel: "val MSE",
-        logY: true,
-      },
-    );
-    writeFileAtomic(join(dir, "mse_history.svg"), losses.svg);
-    writeFileAtomic(join(dir, "mse_history.png"), losses.png);
+    await writeRankPlots(dir, ok);
+    await writeLossPlot(dir, ok);
   }
   writeFileAtomic(
     join(dir, "results.json"),
     JSON.stringify(toRunResults(manifest, results, options), null, 2),
   );
+}
+
+/**
+ * Writes `rank_history` (rank at the largest threshold against training
+ * images) and, for two models or more, `rank_error` (rank against
+ * validation MSE), each as `.svg` and `.png`.
+ */
+async function writeRankPlots(dir: string, ok: ModelResult[]): Promise<void> {
+  const key = Object.keys(ok[0]!.rank).at(-1);
+  if (key === undefined) return;
+  const ranks = await linePlot(
+    ok.map((r) => ({
+      name: r.name,
+      points: r.history.map((h) => ({
+        x: h.images,
+        y: h.rank[key] ?? NaN,
+      })),
+    })),
+    {
+      title: `Latent rank (threshold ${key}) during training`,
+      xLabel: "training images",
+      yLabel: `rank @ ${key}`,
+    },
+  );
+  writeFileAtomic(join(dir, "rank_history.svg"), ranks.svg);
+  writeFileAtomic(join(dir, "rank_history.png"), ranks.png);
+  if (ok.length < 2) return;
+  // Several methods: rank against reconstruction error, a curve each.
+  const byError = await linePlot(
+    ok.map((r) => ({
+      name: r.name,
+      points: r.history.map((h) => ({
+        x: h.valMse,
+        y: h.rank[key] ?? NaN,
+      })),
+    })),
+    {
+      title: `Latent rank (threshold ${key}) vs reconstruction error`,
+      xLabel: "validation MSE per pixel",
+      yLabel: `rank @ ${key}`,
+      logX: true,
+      markers: true,
+      legendTitle: "model",
+    },
+  );
+  writeFileAtomic(join(dir, "rank_error.svg"), byError.svg);
+  writeFileAtomic(join(dir, "rank_error.png"), byError.png);
+}
+
+/** Writes `mse_history.svg` and `.png`: validation MSE during training. */
+async function writeLossPlot(dir: string, ok: ModelResult[]): Promise<void> {
+  const losses = await linePlot(
+    ok.map((r) => ({
+      name: r.name,
+      points: r.history.filter((h) => h.step > 0).map((h) => ({
+        x: h.images,
+        y: h.valMse,
+      })),
+    })),
+    {
+      title: "Validation MSE during training",
+      xLabel: "training images",
+      yLabel: "val MSE",
+      logY: true,
+    },
+  );
+  writeFileAtomic(join(dir, "mse_history.svg"), losses.svg);
+  writeFileAtomic(join(dir, "mse_history.png"), losses.png);
 }
 
 /**

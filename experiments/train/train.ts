@@ -26,11 +26,18 @@ import { buildDataset, buildModel } from "./build.ts";
 import { classifyFrozenCodes } from "./classification.ts";
 import { makeImages, type ModelImages } from "./evaluate.ts";
 import { type ModelEvents, openModelEvents } from "./events.ts";
-import { fit, FIT_CHECKPOINT_META, type Progress } from "./fit.ts";
+import {
+  fit,
+  FIT_CHECKPOINT_META,
+  type FitResult,
+  type Progress,
+} from "./fit.ts";
 import { generateFromModel, type Generation } from "./generate.ts";
 import { trainingKey } from "./identity.ts";
 import { appendLive } from "./live.ts";
-import type { ResolvedManifest } from "../manifest/manifest.ts";
+import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
+import type { Autoencoder } from "../../core/autoencoder.ts";
+import { defined } from "../../core/options.ts";
 import { pluginHashes } from "./module_graph.ts";
 import { MODEL_RESULT_SCHEMA, readRecord } from "./records.ts";
 import type { ModelResult } from "./types.ts";
@@ -240,6 +247,55 @@ export async function trainModel(
   registries: Registries,
   options: TrainOptions,
 ): Promise<TrainOutcome> {
+  const run = openModelRun(manifest, modelIndex, registries, options);
+  try {
+    const trained = await fitModel(run);
+    if (trained.stopped) return { stopped: trained.steps };
+    if (trained.loaded) await replayLoaded(run, trained);
+    if (run.cached === undefined && options.modelCache !== undefined) {
+      addToModelCache(options.modelCache, run.key, run.ckptPath, run.warn);
+    }
+    return await evaluateModel(run, finishedResult(run, trained));
+  } finally {
+    run.events.close();
+    run.model.dispose();
+  }
+}
+
+/** One model being trained: what its steps share. */
+interface ModelRun {
+  manifest: ResolvedManifest;
+  spec: ResolvedModel;
+  registries: Registries;
+  options: TrainOptions;
+  /** The manifest's data set. */
+  ds: Dataset;
+  /** The model's training key. */
+  key: string;
+  warn: (message: string) => void;
+  /** `checkpoint.bin` in the model's folder. */
+  ckptPath: string;
+  /** Whether training continues from that checkpoint. */
+  resuming: boolean;
+  /** The finished checkpoint the model cache holds for the key, if any. */
+  cached?: { path: string; checkpoint: CheckpointData };
+  /** The model's event file (TensorBoard), open. */
+  events: ModelEvents;
+  /** The model, built. */
+  model: Autoencoder;
+}
+
+/**
+ * Sets a model up to train: its folder, data set and key, whether it
+ * resumes or comes from the model cache (its checkpoint then copied into
+ * the folder), its event file, and the model built.
+ */
+function openModelRun(
+  manifest: ResolvedManifest,
+  modelIndex: number,
+  registries: Registries,
+  options: TrainOptions,
+): ModelRun {
   const spec = manifest.models[modelIndex]!;
   try {
     mkdirSync(options.dir, { recursive: true });
@@ -258,109 +314,146 @@ export async function trainModel(
   const events: ModelEvents = openModelEvents(options.dir, manifest, {
     resumed: resuming,
   });
-  let model: ReturnType<typeof buildModel>;
+  let model: Autoencoder;
   try {
     model = buildModel(spec, registries, ds.imageShape);
   } catch (e) {
     events.close();
     throw e;
   }
-  let restartMarked = !resuming;
-  const reconstructions = () =>
-    makeImages(model, ds, {
-      reconstructions: manifest.eval.reconstructions,
-      interpolationPairs: 0,
-      interpolationSteps: 0,
-    }).then((images) => images.reconstructions);
-  try {
-    const trained = await fit(model, ds, {
-      name: spec.name,
-      steps: manifest.train.steps,
-      batchSize: manifest.train.batchSize,
-      lr: manifest.train.lr,
-      adamForm: manifest.train.adamForm,
-      seed: manifest.seed,
-      shuffle: manifest.train.shuffle,
-      evalEvery: manifest.train.evalEvery,
-      evalSize: manifest.eval.size,
-      thresholds: manifest.eval.thresholds,
-      onProgress: options.onProgress,
-      onEvaluation: async (record, previous, singularValues) => {
-        // One set of reconstructions per evaluation, for both records.
-        const images = await reconstructions();
-        appendLive(options.dir, record, singularValues, images);
-        // A resumed start: what the killed one wrote from here on is
-        // replaced (TensorBoard drops it at this marker).
-        if (!restartMarked) events.restart(record.step);
-        restartMarked = true;
-        events.evaluation(record, previous, images);
-      },
-      stopAfter: options.stopAfter,
-      ...(options.shouldStop === undefined
-        ? {}
-        : { shouldStop: options.shouldStop }),
-      checkpoint: {
-        path: ckptPath,
-        every: manifest.train.checkpointEvery,
-        resume: resuming,
-        key,
-        ...(cached === undefined ? {} : { preloaded: cached.checkpoint }),
-      },
-    });
-    if (trained.stopped) return { stopped: trained.steps };
-    if (trained.loaded) {
-      // Loaded from the model cache: its history, then the final images.
-      const images = await reconstructions();
-      trained.history.forEach((record, i) =>
-        events.evaluation(
-          record,
-          trained.history[i - 1],
-          i === trained.history.length - 1 ? images : undefined,
-        )
-      );
-    }
-    if (cached === undefined && options.modelCache !== undefined) {
-      addToModelCache(options.modelCache, key, ckptPath, warn);
-    }
-    const final = trained.history.at(-1)!;
-    const result: ModelResult = {
-      name: spec.name,
-      valMse: final.valMse,
-      rank: final.rank,
-      effectiveRank: final.effectiveRank,
-      singularValues: trained.singularValues,
-      history: trained.history,
-      steps: trained.steps,
-      seconds: trained.seconds,
-      status: "ok",
-      key,
-      ...(cached === undefined ? {} : { reusedCheckpoint: cached.path }),
-    };
-    const images = await makeImages(model, ds, manifest.eval);
-    const generation = await generateFromModel(
+  return {
+    manifest,
+    spec,
+    registries,
+    options,
+    ds,
+    key,
+    warn,
+    ckptPath,
+    resuming,
+    ...defined({ cached }),
+    events,
+    model,
+  };
+}
+
+/** The model's reconstructions of validation images, for the live records. */
+async function reconstructions(
+  run: ModelRun,
+): Promise<ModelImages["reconstructions"]> {
+  const images = await makeImages(run.model, run.ds, {
+    reconstructions: run.manifest.eval.reconstructions,
+    interpolationPairs: 0,
+    interpolationSteps: 0,
+  });
+  return images.reconstructions;
+}
+
+/**
+ * Trains the model with {@link fit} (checkpoints in its folder, resumed or
+ * preloaded from the model cache); each evaluation goes to the live log and
+ * the event file, with one set of reconstructions for both.
+ */
+async function fitModel(run: ModelRun): Promise<FitResult> {
+  const { manifest, spec, options } = run;
+  let restartMarked = !run.resuming;
+  return await fit(run.model, run.ds, {
+    name: spec.name,
+    steps: manifest.train.steps,
+    batchSize: manifest.train.batchSize,
+    lr: manifest.train.lr,
+    adamForm: manifest.train.adamForm,
+    seed: manifest.seed,
+    shuffle: manifest.train.shuffle,
+    evalEvery: manifest.train.evalEvery,
+    evalSize: manifest.eval.size,
+    thresholds: manifest.eval.thresholds,
+    onProgress: options.onProgress,
+    onEvaluation: async (record, previous, singularValues) => {
+      // One set of reconstructions per evaluation, for both records.
+      const images = await reconstructions(run);
+      appendLive(options.dir, record, singularValues, images);
+      // A resumed start: what the killed one wrote from here on is
+      // replaced (TensorBoard drops it at this marker).
+      if (!restartMarked) run.events.restart(record.step);
+      restartMarked = true;
+      run.events.evaluation(record, previous, images);
+    },
+    stopAfter: options.stopAfter,
+    ...defined({ shouldStop: options.shouldStop }),
+    checkpoint: {
+      path: run.ckptPath,
+      every: manifest.train.checkpointEvery,
+      resume: run.resuming,
+      key: run.key,
+      ...defined({ preloaded: run.cached?.checkpoint }),
+    },
+  });
+}
+
+/**
+ * A model loaded from the model cache: its history into the event file,
+ * the final reconstructions with the last evaluation.
+ */
+async function replayLoaded(run: ModelRun, trained: FitResult): Promise<void> {
+  const images = await reconstructions(run);
+  trained.history.forEach((record, i) =>
+    run.events.evaluation(
+      record,
+      trained.history[i - 1],
+      i === trained.history.length - 1 ? images : undefined,
+    )
+  );
+}
+
+/** A trained model's result, from its last evaluation. */
+function finishedResult(run: ModelRun, trained: FitResult): ModelResult {
+  const final = trained.history.at(-1)!;
+  return {
+    name: run.spec.name,
+    valMse: final.valMse,
+    rank: final.rank,
+    effectiveRank: final.effectiveRank,
+    singularValues: trained.singularValues,
+    history: trained.history,
+    steps: trained.steps,
+    seconds: trained.seconds,
+    status: "ok",
+    key: run.key,
+    ...defined({ reusedCheckpoint: run.cached?.path }),
+  };
+}
+
+/**
+ * Evaluates a trained model into its result: image grids, generation
+ * (samples, FIDs, t-SNE) and downstream classification.
+ */
+async function evaluateModel(
+  run: ModelRun,
+  result: ModelResult,
+): Promise<TrainOutcome> {
+  const { manifest, spec, model, ds } = run;
+  const images = await makeImages(model, ds, manifest.eval);
+  const generation = await generateFromModel(
+    model,
+    ds,
+    manifest,
+    spec,
+    run.registries,
+    { extractor: run.options.extractor },
+  );
+  if (Object.keys(generation.fid).length > 0) result.fid = generation.fid;
+  if (generation.seconds > 0) result.generationSeconds = generation.seconds;
+  if (Object.keys(generation.errors).length > 0) {
+    result.samplerErrors = generation.errors;
+  }
+  if (manifest.classification !== null) {
+    result.classification = await classifyFrozenCodes(
       model,
       ds,
-      manifest,
-      spec,
-      registries,
-      { extractor: options.extractor },
+      spec.name,
+      manifest.classification,
     );
-    if (Object.keys(generation.fid).length > 0) result.fid = generation.fid;
-    if (generation.seconds > 0) result.generationSeconds = generation.seconds;
-    if (Object.keys(generation.errors).length > 0) {
-      result.samplerErrors = generation.errors;
-    }
-    if (manifest.classification !== null) {
-      result.classification = await classifyFrozenCodes(
-        model,
-        ds,
-        spec.name,
-        manifest.classification,
-      );
-    }
-    return { result, images, generation };
-  } finally {
-    events.close();
-    model.dispose();
   }
+  return { result, images, generation };
 }
