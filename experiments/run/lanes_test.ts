@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadExperiment } from "./experiment.ts";
 import { workerModule } from "./lanes.ts";
 import { runExperiment } from "./runner.ts";
-import { tempDir } from "../../tests/_tmp.ts";
+import { tempDir } from "../../testing/support/temp_files.ts";
 
 const WORKER_TS = new URL("./worker.ts", import.meta.url).href;
 

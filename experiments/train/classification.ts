@@ -228,9 +228,9 @@ async function overSplits(
  */
 function roundSteps(head: ResolvedHead, size: number): number {
   const epoch = Math.ceil(size / Math.min(head.batchSize, size));
-  const steps = Math.round(epoch * (head.roundEpochs ?? 1));
+  const steps = Math.round(epoch * head.roundEpochs);
   return Math.min(
-    Math.max(steps, head.minRoundSteps ?? 25),
+    Math.max(steps, head.minRoundSteps),
     head.maxRoundSteps,
   );
 }
