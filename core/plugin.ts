@@ -27,6 +27,7 @@ import type {
   ZodObject,
   ZodType,
 } from "./types.ts";
+import { defined } from "./options.ts";
 
 /** What a latent regularizer's factory receives besides its options. */
 export interface RegularizerContext {
@@ -301,15 +302,11 @@ export function definePlugin<R extends Role, S extends OptionsSchema>(
     options: definition.options,
     schema: definition.options.extend({ kind: z.literal(definition.kind) })
       .strict(),
-    ...(definition.latentDim === undefined
-      ? {}
-      : { latentDim: definition.latentDim }),
-    ...(definition.network === undefined
-      ? {}
-      : { network: definition.network }),
-    ...(definition.density === undefined
-      ? {}
-      : { density: definition.density }),
+    ...defined({
+      latentDim: definition.latentDim,
+      network: definition.network,
+      density: definition.density,
+    }),
     // The schema parsed the options: this is where z.output<S> is restored.
     create: definition.create as Plugin<R>["create"],
   };
