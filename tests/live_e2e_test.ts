@@ -13,19 +13,17 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { serveRuns } from "../experiments/report/serve.ts";
 import { spawnCli } from "../testing/support/processes.ts";
+import {
+  HAVE_CHROMIUM,
+  launchChromium,
+  warnIfNoChromium,
+} from "../testing/support/chromium.ts";
 import { tempDir } from "../testing/support/temp_files.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-
-if (!HAVE_CHROMIUM) {
-  console.warn(
-    `SKIPPED: chromium not installed (${CHROMIUM} is missing); the live-run e2e test is ignored. Install it with: apt-get install -y chromium`,
-  );
-}
+warnIfNoChromium("the live-run e2e test");
 
 const STEPS = 120;
 const EVAL_EVERY = 10;
@@ -84,28 +82,13 @@ Deno.test({
     writeFileSync(manifest, MANIFEST);
     const server = serveRuns({ runsDir: runs, port: 0 });
     const origin = `http://127.0.0.1:${server.addr.port}`;
-    const profile = tempDir("irmae-chromium-profile-");
     const child = spawnCli([manifest, "--out", join(runs, "run"), "--fresh"], {
       cwd: top,
     });
     const output = child.output();
     let context: BrowserContext | undefined;
     try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        viewport: { width: 1280, height: 900 },
-        timeout: 60_000,
-      });
+      context = await launchChromium();
       const page: Page = await context.newPage();
       const errors: string[] = [];
       const outside: string[] = [];

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { serveRuns } from "../experiments/report/serve.ts";
 import { ROOT } from "../testing/support/checkout.ts";
 import {
@@ -19,16 +19,14 @@ import {
   runCli,
   runDeno,
 } from "../testing/support/processes.ts";
+import {
+  HAVE_CHROMIUM,
+  launchChromium,
+  warnIfNoChromium,
+} from "../testing/support/chromium.ts";
 import { tempDir } from "../testing/support/temp_files.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-
-if (!HAVE_CHROMIUM) {
-  console.warn(
-    `SKIPPED: chromium not installed (${CHROMIUM} is missing); the report e2e test is ignored. Install it with: apt-get install -y chromium`,
-  );
-}
+warnIfNoChromium("the report e2e test");
 
 /** What went wrong on a page while it was open. */
 interface PageProblems {
@@ -145,25 +143,9 @@ Deno.test({
     const reportPath = join(runDir, "report.html");
     assert.ok(existsSync(reportPath));
 
-    const profile = tempDir("irmae-chromium-profile-");
     let context: BrowserContext | undefined;
     try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        viewport: { width: 1280, height: 900 },
-        timeout: 60_000,
-      });
+      context = await launchChromium();
 
       await t.step("opened from the file, with no network", async () => {
         const page = await context!.newPage();
@@ -203,7 +185,6 @@ Deno.test({
       });
     } finally {
       await context?.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   },
 });

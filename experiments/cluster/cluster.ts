@@ -53,6 +53,8 @@ import type { RunResults } from "../train/outputs.ts";
 import { writeReport } from "../report/report.ts";
 import {
   cellFolder,
+  newRunRecord,
+  notARun,
   type RunEvent,
   runExperiment,
   RunFolderError,
@@ -200,19 +202,9 @@ export function joinRun(experiment: Experiment, dir: string): boolean {
     // Only another task's run.json on its way in may be there already.
     const others = readdirSync(dir).filter((f) => !f.startsWith("run.json"));
     if (others.length > 0) {
-      throw new RunFolderError(
-        `${dir} is not empty and holds no run (${
-          others.slice(0, 3).join(", ")
-        }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
-      );
+      throw new RunFolderError(notARun(dir, others));
     }
-    const record: RunRecord = {
-      key: experiment.key,
-      name: experiment.manifest.name,
-      created: new Date().toISOString(),
-      file: experiment.file,
-      cells: experiment.cells.map((c) => c.id),
-    };
+    const record = newRunRecord(experiment);
     const temp = tempPathFor(path);
     writeFileAtomic(temp, JSON.stringify(record, null, 2));
     try {

@@ -399,12 +399,18 @@ function startRun(experiment: Experiment, dir: string): void {
   }
   if (others.length > 0) {
     throw new RunFolderError(
-      `--out: ${dir} is not empty and holds no run (${
-        others.slice(0, 3).join(", ")
-      }${others.length > 3 ? ", ..." : ""}); name a new or empty folder`,
+      `--out: ${notARun(dir, others)}`,
     );
   }
-  const record: RunRecord = {
+  writeFileAtomic(
+    join(dir, "run.json"),
+    JSON.stringify(newRunRecord(experiment), null, 2),
+  );
+}
+
+/** The `run.json` of a new run of `experiment`, made now. */
+export function newRunRecord(experiment: Experiment): RunRecord {
+  return {
     key: experiment.key,
     name: experiment.manifest.name,
     created: new Date().toISOString(),
@@ -412,7 +418,16 @@ function startRun(experiment: Experiment, dir: string): void {
     cells: experiment.cells.map((c) => c.id),
     ...defined({ dataKey: experiment.dataKey }),
   };
-  writeFileAtomic(join(dir, "run.json"), JSON.stringify(record, null, 2));
+}
+
+/**
+ * Why a folder that holds files but no run cannot take one: the folder and
+ * its first three entries.
+ */
+export function notARun(dir: string, entries: string[]): string {
+  const shown = entries.slice(0, 3).join(", ");
+  const more = entries.length > 3 ? ", ..." : "";
+  return `${dir} is not empty and holds no run (${shown}${more}); name a new or empty folder`;
 }
 
 /**
