@@ -80,6 +80,59 @@ function pngsOf(cell: Cell) {
   });
 }
 
+/** The plain-text outputs a cell displayed, without colour codes. */
+function textsOf(cell: Cell): string[] {
+  return (cell.outputs ?? []).flatMap((o) => {
+    const text = o.data?.["text/plain"];
+    return text === undefined
+      ? []
+      : [stripVTControlCharacters(joined(text as string | string[])).trim()];
+  });
+}
+
+/** What a cell's outputs are, for a failure message. */
+const outputKinds = (cell: Cell) =>
+  JSON.stringify(
+    (cell.outputs ?? []).map((o) => [o.output_type, Object.keys(o.data ?? {})]),
+  );
+
+/**
+ * Executes the notebook with nbconvert in Deno's kernel into
+ * `work/executed.ipynb` and returns it parsed.
+ */
+async function execute(work: string, env: Record<string, string>) {
+  const started = performance.now();
+  const run = await runCommand("jupyter", [
+    "nbconvert",
+    "--to",
+    "notebook",
+    "--execute",
+    "--ExecutePreprocessor.kernel_name=deno",
+    "--ExecutePreprocessor.timeout=300",
+    "--ExecutePreprocessor.startup_timeout=120",
+    // nbconvert's default 4 s for a cell's last messages is short on
+    // shared CI cores.
+    "--ExecutePreprocessor.iopub_timeout=60",
+    "--output-dir",
+    work,
+    "--output",
+    "executed.ipynb",
+    NOTEBOOK,
+  ], { env });
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(run.code, 0, `nbconvert failed:\n${run.stderr}`);
+  console.log(`the notebook ran in ${seconds.toFixed(1)} s`);
+  return ExecutedNotebook.parse(
+    JSON.parse(readFileSync(join(work, "executed.ipynb"), "utf8")),
+  );
+}
+
+/** The indices of the code cells that show no output. */
+const silent = (notebook: z.infer<typeof ExecutedNotebook>) =>
+  notebook.cells.filter((c) => c.cell_type === "code").flatMap((c, i) =>
+    (c.outputs ?? []).length === 0 ? [i] : []
+  );
+
 Deno.test("the notebook runs in Deno's Jupyter kernel and shows the spectrum and the reconstructions", async () => {
   const version = await tryCommand("jupyter", ["nbconvert", "--version"]);
   if (version === undefined || version.code !== 0) {
@@ -118,34 +171,26 @@ Deno.test("the notebook runs in Deno's Jupyter kernel and shows the spectrum and
     realpathSync(JSON.parse(readFileSync(kernelJson, "utf8")).argv[0]),
     realpathSync(Deno.execPath()),
   );
-  const started = performance.now();
-  const run = await runCommand("jupyter", [
-    "nbconvert",
-    "--to",
-    "notebook",
-    "--execute",
-    "--ExecutePreprocessor.kernel_name=deno",
-    "--ExecutePreprocessor.timeout=300",
-    "--ExecutePreprocessor.startup_timeout=120",
-    "--output-dir",
-    work,
-    "--output",
-    "executed.ipynb",
-    NOTEBOOK,
-  ], { env });
-  const seconds = (performance.now() - started) / 1000;
-  assert.equal(run.code, 0, `nbconvert failed:\n${run.stderr}`);
-  console.log(`the notebook ran in ${seconds.toFixed(1)} s`);
-
-  const executed = ExecutedNotebook.parse(
-    JSON.parse(readFileSync(join(work, "executed.ipynb"), "utf8")),
-  );
+  let executed = await execute(work, env);
+  if (silent(executed).length > 0) {
+    // On busy cores Deno's kernel or nbconvert now and then loses a cell's
+    // output, though the cell ran (4 of 32 runs on 2 cores with 3-9 busy
+    // loops; LOG 2026-12-07). A notebook that shows nothing does so twice.
+    console.log(
+      `code cells ${
+        silent(executed).join(", ")
+      } showed nothing; running the notebook once more`,
+    );
+    executed = await execute(work, env);
+  }
   assert.equal(executed.metadata.kernelspec.name, "deno");
   const code = executed.cells.filter((c) => c.cell_type === "code");
   assert.ok(
     code.length >= 6,
     `expected the notebook's code cells, found ${code.length}`,
   );
+  // Every code cell shows something (a value, a table or an image).
+  assert.deepEqual(silent(executed), [], "code cells that showed nothing");
   for (const [i, cell] of code.entries()) {
     assert.equal(
       typeof cell.execution_count,
@@ -169,18 +214,20 @@ Deno.test("the notebook runs in Deno's Jupyter kernel and shows the spectrum and
   // unit; the reconstruction grid is 3 rows (images, AE, IRMAE) of 8 images
   // of 32 x 32 at scale 2 with 2 pixels of padding.
   for (const marker of ["spectrumPlot(", "linePlot("]) {
-    const [plot, ...rest] = pngsOf(cellWith(code, marker));
+    const cell = cellWith(code, marker);
+    const [plot, ...rest] = pngsOf(cell);
     assert.ok(
       plot !== undefined && rest.length === 0,
-      `${marker} shows one PNG`,
+      `${marker} shows one PNG; its outputs: ${outputKinds(cell)}`,
     );
     assert.ok(
       plot.width > 800 && plot.height > 520,
       `${marker} PNG is ${plot.width}x${plot.height}`,
     );
   }
-  const grids = pngsOf(cellWith(code, "imageGrid(grid"));
-  assert.equal(grids.length, 1);
+  const gridCell = cellWith(code, "imageGrid(grid");
+  const grids = pngsOf(gridCell);
+  assert.equal(grids.length, 1, `outputs: ${outputKinds(gridCell)}`);
   assert.deepEqual(
     [grids[0]!.width, grids[0]!.height, grids[0]!.channels],
     [8 * 64 + 9 * 2, 3 * 64 + 4 * 2, 3],
@@ -213,17 +260,22 @@ Deno.test("the notebook runs in Deno's Jupyter kernel and shows the spectrum and
   }
 
   // The last cell disposes the models and throws when a tensor is left
-  // behind (nbconvert then fails above); its result, when the kernel's
-  // message arrived, is the count.
+  // behind (nbconvert then fails above); it shows the count.
   const last = code.at(-1)!;
   assert.match(joined(last.source), /throw new Error\(`\$\{left\} tensors/);
-  const shown = last.outputs?.find((o) => o.output_type === "execute_result")
-    ?.data?.["text/plain"];
-  if (shown !== undefined) {
-    assert.equal(
-      stripVTControlCharacters(joined(shown as string | string[])).trim(),
-      "0",
-    );
+  assert.deepEqual(textsOf(last), ['"tensors left: 0"']);
+  // The first cell shows the backend it chose; the training cell shows one
+  // summary row per model.
+  const [backend, ...others] = textsOf(code[0]!);
+  assert.match(backend ?? "", /^"(webgpu|wasm|cpu)"$/);
+  assert.equal(others.length, 0);
+  const [summary, ...more] = textsOf(cellWith(code, "const summary"));
+  assert.ok(
+    summary !== undefined && more.length === 0,
+    "the summary is shown once",
+  );
+  for (const name of ["AE", "IRMAE l=4", "rank@1e-3", "val MSE"]) {
+    assert.ok(summary.includes(name), `the summary names ${name}:\n${summary}`);
   }
 });
 

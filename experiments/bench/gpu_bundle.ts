@@ -151,19 +151,33 @@ function unxzSha256(path: string): string {
   ]).split(" ")[0]!;
 }
 
-/** Compresses `files` (relative to `cwd`) into `target` as tar.xz. */
-function tarXz(target: string, cwd: string, files: string[]): void {
+/**
+ * Writes `target` (tar | xz) from `files` under `cwd`, in that order and not
+ * recursing, then the whole of `then.folder` under `then.cwd` if given;
+ * owners are 0. Written to a partial file and renamed, so a stopped build
+ * leaves no truncated archive. With `linksMayChange`, tar's exit code 1 is
+ * accepted: a file's link count changed while read (another checkout linking
+ * the same npm cache file), its content did not.
+ */
+function tarXz(
+  target: string,
+  cwd: string,
+  files: string[],
+  o: { then?: { cwd: string; folder: string }; linksMayChange?: boolean } = {},
+): void {
   const list = `${target}.list`;
   writeFileSync(list, files.join("\0"));
   const partial = `${target}.partial`;
   try {
     sh("bash", [
       "-c",
-      'set -o pipefail; tar -cf - --no-recursion --owner=0 --group=0 --numeric-owner -C "$1" --null -T "$2" | xz -6 -T1 > "$3"',
+      'set -o pipefail; { tar --owner=0 --group=0 --numeric-owner --warning=no-file-changed --no-recursion -cf - -C "$1" --null -T "$2" ${5:+--recursion -C "$5" "$6"} || [ $? -eq 1 -a "$4" = yes ]; } | xz -6 -T1 > "$3"',
       "tar-xz",
       cwd,
       list,
       partial,
+      o.linksMayChange ? "yes" : "no",
+      ...(o.then === undefined ? [] : [o.then.cwd, o.then.folder]),
     ]);
     renameSync(partial, target);
   } finally {
@@ -207,6 +221,9 @@ function mainOf(packageJson: string): string | undefined {
   return mains.get(packageJson);
 }
 
+/** Deno's lock files in node_modules/.deno (`.deno.lock`, `.deno.lock.poll`). */
+const TRANSIENT = /^\.deno\.lock(\.|$)/;
+
 /** Whether a file of node_modules travels (see the module doc). */
 function keepFile(rel: string): boolean {
   const pkg = packageOf(rel);
@@ -239,15 +256,22 @@ function keepFile(rel: string): boolean {
 }
 
 /** The files and links of node_modules that travel, relative to ROOT. */
-function nodeModulesFiles(): string[] {
-  const out: string[] = [];
+function nodeModulesFiles(): Map<string, { size: number; mtimeMs: number }> {
+  const out = new Map<string, { size: number; mtimeMs: number }>();
   const walk = (rel: string) => {
     for (const name of readdirSync(join(ROOT, rel)).sort()) {
+      // Deno's lock and its poll file come and go while another deno
+      // process runs in this checkout; the unpacked tree needs neither.
+      if (TRANSIENT.test(name)) continue;
       const child = `${rel}/${name}`;
-      const st = lstatSync(join(ROOT, child));
-      if (st.isSymbolicLink()) out.push(child);
+      const st = lstatSync(join(ROOT, child), { throwIfNoEntry: false });
+      if (st === undefined) continue; // removed since readdir
+      const { size, mtimeMs } = st;
+      if (st.isSymbolicLink()) out.set(child, { size, mtimeMs });
       else if (st.isDirectory()) walk(child);
-      else if (st.isFile() && keepFile(child)) out.push(child);
+      else if (st.isFile() && keepFile(child)) {
+        out.set(child, { size, mtimeMs });
+      }
     }
   };
   if (!existsSync(join(ROOT, "node_modules", ".deno"))) {
@@ -256,14 +280,18 @@ function nodeModulesFiles(): string[] {
     );
   }
   walk("node_modules");
-  // Folders of every kept file and link, so tar recreates them.
+  // Folders of every kept file and link, so tar recreates them; they come
+  // first in the list and count with size 0.
   const dirs = new Set<string>();
-  for (const f of out) {
+  for (const f of out.keys()) {
     for (let d = dirname(f); d !== "." && !dirs.has(d); d = dirname(d)) {
       dirs.add(d);
     }
   }
-  return [...[...dirs].sort(), ...out];
+  const folders = [...dirs].sort().map((d) =>
+    [d, { size: 0, mtimeMs: 0 }] as const
+  );
+  return new Map([...folders, ...out]);
 }
 
 /** The npm cache's registry.json of every package in node_modules/.deno. */
@@ -294,50 +322,28 @@ function npmArchive(target: string, previous: Record<string, unknown>) {
     }
     const key = createHash("sha256");
     key.update(`trim ${TRIM_VERSION}\n`);
-    for (const f of files) {
-      const st = lstatSync(join(ROOT, f));
-      key.update(`${f} ${st.size} ${st.mtimeMs}\n`);
-    }
+    for (const [f, st] of files) key.update(`${f} ${st.size} ${st.mtimeMs}\n`);
     for (const f of meta.files) {
       key.update(`${f} ${statSync(join(meta.root, f)).size}\n`);
     }
     const inputs = key.digest("hex");
-    const bytes = files.reduce(
-      (n, f) => n + lstatSync(join(ROOT, f)).size,
-      0,
-    );
+    const bytes = [...files.values()].reduce((n, st) => n + st.size, 0);
     if (previous.inputs === inputs && existsSync(target)) {
       console.log("gpu-bundle: npm.tar.xz unchanged, kept");
     } else {
       console.log(
-        `gpu-bundle: npm.tar.xz from ${files.length} entries (${
+        `gpu-bundle: npm.tar.xz from ${files.size} entries (${
           mib(bytes)
         } MiB) and ${meta.files.length} registry records ...`,
       );
-      const list = `${target}.list`;
-      writeFileSync(list, files.join("\0"));
-      const partial = `${target}.partial`;
-      try {
-        sh("bash", [
-          "-c",
-          // Exit code 1: a file's link count changed while read (another
-          // checkout linking the same npm cache file); its content did not.
-          'set -o pipefail; { tar --owner=0 --group=0 --numeric-owner --warning=no-file-changed --no-recursion -cf - -C "$1" --null -T "$2" --recursion -C "$3" deno_dir || [ $? -eq 1 ]; } | xz -6 -T1 > "$4"',
-          "npm-tar",
-          ROOT,
-          list,
-          stage,
-          partial,
-        ]);
-        renameSync(partial, target);
-      } finally {
-        rmSync(list, { force: true });
-        rmSync(partial, { force: true });
-      }
+      tarXz(target, ROOT, [...files.keys()], {
+        then: { cwd: stage, folder: "deno_dir" },
+        linksMayChange: true,
+      });
     }
     return {
       inputs,
-      entries: files.length,
+      entries: files.size,
       bytes,
       registryRecords: meta.files.length,
       emptied: [...EMPTIED_PACKAGES],

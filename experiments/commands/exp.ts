@@ -9,7 +9,6 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { quietCpuBackend } from "../../core/backend.ts";
 import { DiskError } from "../../core/files.ts";
 import { defined } from "../../core/options.ts";
 import { createRegistries, ROLES } from "../../core/plugin.ts";
@@ -17,21 +16,14 @@ import { BUILTIN_PLUGINS } from "../run/builtins.ts";
 import {
   builtinManifests,
   type Experiment,
-  ExperimentError,
   findManifest,
   hasPaperBlock,
   loadExperiment,
 } from "../run/experiment.ts";
 import { builtinManifestUrl } from "../manifest/builtin_manifests.ts";
-import { ManifestError } from "../manifest/manifest.ts";
-import {
-  loadPlugins,
-  PluginLoadError,
-  resolvePluginModule,
-} from "../run/plugins.ts";
-import { runExperiment, RunFolderError } from "../run/runner.ts";
+import { loadPlugins, resolvePluginModule } from "../run/plugins.ts";
+import { runExperiment } from "../run/runner.ts";
 import { runFailures } from "../train/outputs.ts";
-import { ClusterError } from "../cluster/cluster.ts";
 import { consoleReporter } from "./console_reporter.ts";
 import { CLUSTER_COMMANDS, clusterContext } from "./exp_cluster.ts";
 import {
@@ -44,6 +36,7 @@ import {
   USAGE,
   UsageError,
 } from "./exp_flags.ts";
+import { withExitCodes } from "./exit_codes.ts";
 
 /** Where a manifest named on the command line was found. */
 type Found = ReturnType<typeof findManifest>;
@@ -220,24 +213,8 @@ async function buildReport(dir: string): Promise<void> {
  * @param args The arguments after `exp`.
  * @returns The exit code.
  */
-export async function cli(args: string[]): Promise<number> {
-  quietCpuBackend();
-  try {
-    return await main(args);
-  } catch (e) {
-    if (
-      e instanceof ManifestError || e instanceof UsageError ||
-      e instanceof ExperimentError ||
-      e instanceof PluginLoadError || e instanceof RunFolderError ||
-      e instanceof DiskError ||
-      e instanceof ClusterError ||
-      e instanceof RangeError || e instanceof TypeError
-    ) {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+export function cli(args: string[]): Promise<number> {
+  return withExitCodes(() => main(args));
 }
 
 if (import.meta.main) Deno.exit(await cli(Deno.args));

@@ -19,6 +19,9 @@ import {
   SLURM_DIR,
   type SlurmOptions,
 } from "../cluster/cluster.ts";
+import { UsageError } from "./exit_codes.ts";
+
+export { UsageError };
 
 /** The help text of `deno task exp`. */
 export const USAGE =
@@ -65,9 +68,6 @@ defaults to runs/<name>-<run key> and must be on a shared file system):
   Each value is checked against what Slurm accepts for it (names of letters,
   digits, _ . -; Slurm times; memory sizes; --sbatch-arg: one --name[=value]
   without blanks, quotes, $, backticks, ; or #); anything else exits 2.`;
-
-/** A problem with the command line: printed without a stack, exit 2. */
-export class UsageError extends Error {}
 
 /**
  * The command line parsed (strict: an unknown flag is a {@link UsageError}).

@@ -8,8 +8,10 @@
  * checks the paper's claims on runs of the built-in manifests
  * (`deno task verify`); `weights.ts` exports a run's model to PyTorch's
  * official layout (safetensors) or tfjs-layers and imports such weights
- * (`irmae export`, `irmae import`). The package's `cli.ts` dispatches to
- * them, and to the `report` and `serve` entries of the report room.
+ * (`irmae export`, `irmae import`). `exit_codes.ts` ends the three alike on
+ * bad input: `error: ...` on stderr, exit code 2. The package's `cli.ts`
+ * dispatches to them, and to the `report` and `serve` entries of the report
+ * room.
  *
  * Room order, lowest first: manifest, train, claims, report, run, cluster,
  * commands. This room is the highest and may import every room below it

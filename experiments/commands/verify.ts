@@ -25,15 +25,12 @@ import {
   type Tier,
   TIERS,
 } from "../claims/claims.ts";
-import { quietCpuBackend } from "../../core/backend.ts";
 import { writeFileAtomic } from "../../core/files.ts";
-import { ExperimentError, loadExperiment } from "../run/experiment.ts";
-import { ManifestError } from "../manifest/manifest.ts";
-import { PluginLoadError } from "../run/plugins.ts";
-import { DiskError } from "../../core/files.ts";
+import { loadExperiment } from "../run/experiment.ts";
 import { writeClaimsReport } from "../report/claims_section.ts";
 import { type RunEvent, runExperiment } from "../run/runner.ts";
 import { writeReport } from "../report/report.ts";
+import { oneLine, UsageError, withExitCodes } from "./exit_codes.ts";
 
 const USAGE = `Usage: deno task verify [options]
 
@@ -53,8 +50,6 @@ Options:
   --fresh           retrain every model instead of reusing finished ones
   --list            list the claims and their runs, run nothing
   -h, --help        this text`;
-
-class UsageError extends Error {}
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-")
@@ -115,11 +110,6 @@ function overridesOf(
     }
   }
   return out;
-}
-
-function oneLine(e: unknown): string {
-  return `${(e as Error).name}: ${(e as Error).message}`.split("\n")
-    .map((l) => l.trim()).filter((l) => l !== "").join(" ");
 }
 
 /** The flags of `verify`. */
@@ -392,25 +382,8 @@ function failing(
  * @param args The arguments after `verify`.
  * @returns The exit code.
  */
-export async function cli(args: string[]): Promise<number> {
-  quietCpuBackend();
-  try {
-    return await main(args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message} (--help lists the options)`);
-      return 2;
-    }
-    if (
-      e instanceof ManifestError || e instanceof ExperimentError ||
-      e instanceof PluginLoadError || e instanceof DiskError ||
-      e instanceof RangeError || e instanceof TypeError
-    ) {
-      console.error(`error: ${oneLine(e).replace(/^\w*Error: /, "")}`);
-      return 2;
-    }
-    throw e;
-  }
+export function cli(args: string[]): Promise<number> {
+  return withExitCodes(() => main(args));
 }
 
 if (import.meta.main) Deno.exit(await cli(Deno.args));

@@ -27,13 +27,12 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import type { Autoencoder } from "../../core/autoencoder.ts";
-import { quietCpuBackend } from "../../core/backend.ts";
 import {
   CheckpointError,
   loadCheckpoint,
   saveCheckpoint,
 } from "../../core/checkpoint.ts";
-import { DiskError, writeFileAtomic } from "../../core/files.ts";
+import { writeFileAtomic } from "../../core/files.ts";
 import type { Registries } from "../../core/plugin.ts";
 import { readFloat32 } from "../../core/read.ts";
 import {
@@ -51,12 +50,11 @@ import {
   officialTensors,
 } from "../../models/official_layout.ts";
 import { toLayersModels } from "../../models/tfjs_layers.ts";
-import { ManifestError } from "../manifest/manifest.ts";
 import type { ResolvedManifest, ResolvedModel } from "../manifest/manifest.ts";
 import { buildModel } from "../train/build.ts";
 import { createBuiltinRegistries } from "../run/builtins.ts";
-import { ExperimentError, loadExperiment } from "../run/experiment.ts";
-import { PluginLoadError } from "../run/plugins.ts";
+import { loadExperiment } from "../run/experiment.ts";
+import { UsageError, withExitCodes } from "./exit_codes.ts";
 
 const EXPORT_USAGE = `Usage: irmae export <run folder> --model NAME [options]
 
@@ -81,8 +79,6 @@ Options:
   --model NAME        the manifest's model the weights are for
   --out DIR           the run folder to write (must not hold a run)
   -h, --help          this text`;
-
-class UsageError extends Error {}
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -527,35 +523,6 @@ export async function importMain(args: string[]): Promise<number> {
   }
 }
 
-function oneLine(e: unknown): string {
-  return `${(e as Error).message}`.split("\n").map((l) => l.trim())
-    .filter((l) => l !== "").join(" ");
-}
-
-async function guarded(
-  run: () => Promise<number>,
-): Promise<number> {
-  quietCpuBackend();
-  try {
-    return await run();
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message} (--help lists the options)`);
-      return 2;
-    }
-    if (
-      e instanceof ManifestError || e instanceof ExperimentError ||
-      e instanceof PluginLoadError || e instanceof DiskError ||
-      e instanceof CheckpointError || e instanceof RangeError ||
-      e instanceof TypeError
-    ) {
-      console.error(`error: ${oneLine(e)}`);
-      return 2;
-    }
-    throw e;
-  }
-}
-
 /**
  * `irmae export`: a bad command line, a missing run or model, or a model
  * with no official counterpart is one line on stderr and exit code 2.
@@ -564,7 +531,7 @@ async function guarded(
  * @returns The exit code.
  */
 export function exportCli(args: string[]): Promise<number> {
-  return guarded(() => exportMain(args));
+  return withExitCodes(() => exportMain(args));
 }
 
 /**
@@ -575,7 +542,7 @@ export function exportCli(args: string[]): Promise<number> {
  * @returns The exit code.
  */
 export function importCli(args: string[]): Promise<number> {
-  return guarded(() => importMain(args));
+  return withExitCodes(() => importMain(args));
 }
 
 if (import.meta.main) {
