@@ -107,23 +107,43 @@ function quieten(backend: tf.KernelBackend): tf.KernelBackend {
   return backend;
 }
 
-async function probeAdapter(): Promise<
-  { real: boolean; description: string } | undefined
-> {
+/** How long {@link selectBackend} waits for a WebGPU adapter by default. */
+export const ADAPTER_WAIT_MS = 30_000;
+
+/**
+ * The WebGPU adapter, if one answers within `waitMs`; otherwise why not.
+ * A request that never settles (a hung driver) counts as no adapter.
+ */
+async function probeAdapter(
+  waitMs: number,
+): Promise<{ real: boolean; description: string } | { none: string }> {
   const gpu = (globalThis.navigator as
     | { gpu?: { requestAdapter(): Promise<unknown> } }
     | undefined)
     ?.gpu;
-  if (gpu === undefined) return undefined;
-  let adapter: GpuAdapterLike | null;
+  if (gpu === undefined) return { none: "no WebGPU adapter" };
+  let adapter: GpuAdapterLike | null | typeof NO_ANSWER;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     adapter = await withoutWaylandNoise(() =>
-      gpu.requestAdapter() as Promise<GpuAdapterLike | null>
+      Promise.race([
+        gpu.requestAdapter() as Promise<GpuAdapterLike | null>,
+        new Promise<typeof NO_ANSWER>((resolve) => {
+          timer = setTimeout(() => resolve(NO_ANSWER), waitMs);
+        }),
+      ])
     );
   } catch {
-    return undefined;
+    return { none: "no WebGPU adapter" };
+  } finally {
+    clearTimeout(timer);
   }
-  if (adapter === null) return undefined;
+  if (adapter === NO_ANSWER) {
+    return {
+      none: `no WebGPU adapter answered within ${waitMs / 1000} s`,
+    };
+  }
+  if (adapter === null) return { none: "no WebGPU adapter" };
   const info = adapter.info ?? {};
   const description = [
     info.vendor,
@@ -181,6 +201,8 @@ async function startWasm(): Promise<string | undefined> {
   }
 }
 
+const NO_ANSWER = Symbol("no answer");
+
 /** Why the wasm backend could not start in this process, once it failed. */
 let wasmFailure: string | undefined;
 
@@ -196,6 +218,8 @@ function forgetWasm(): void {
  * Makes `request` the active tfjs backend and says what was chosen.
  *
  * @param request The backend to use, or `auto` for the fastest one available.
+ * @param options `adapterWaitMs`: how long to wait for a WebGPU adapter
+ *   before counting it as absent (default {@link ADAPTER_WAIT_MS}).
  * @returns What was chosen and why.
  * @throws {Error} When an explicitly requested backend cannot start.
  *
@@ -212,13 +236,16 @@ function forgetWasm(): void {
  */
 export async function selectBackend(
   request: BackendRequest,
+  options: { adapterWaitMs?: number } = {},
 ): Promise<BackendInfo> {
   quietCpuBackend();
   const notes: string[] = [];
   if (request === "webgpu" || request === "auto") {
-    const probe = await probeAdapter();
-    if (probe === undefined) {
-      notes.push("no WebGPU adapter");
+    const probe = await probeAdapter(
+      options.adapterWaitMs ?? ADAPTER_WAIT_MS,
+    );
+    if ("none" in probe) {
+      notes.push(probe.none);
     } else if (!probe.real && request === "auto") {
       notes.push(
         `WebGPU adapter is a software fallback (${probe.description})`,

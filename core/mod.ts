@@ -30,6 +30,7 @@ export {
   type LossTerms,
 } from "./autoencoder.ts";
 export {
+  ADAPTER_WAIT_MS,
   BACKEND_NAMES,
   type BackendInfo,
   type BackendRequest,
