@@ -227,12 +227,12 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
     [
       "unknown kind in file",
       [bad],
-      /bad\.yaml:\n\s+models\[0\]\.regularizer\.kind: unknown regularizer kind "linear-chian"; registered: .*linear-chain/,
+      /bad\.yaml: models\[0\]\.regularizer\.kind: unknown regularizer kind "linear-chian"; registered: .*linear-chain/,
     ],
     [
       "bad --set",
       ["shapes", "--set", "train.steps=-1"],
-      /shapes\.yaml:\n\s+train\.steps: .*got -1/,
+      /shapes\.yaml: train\.steps: .*got -1/,
     ],
     [
       "bad backend",
@@ -262,6 +262,7 @@ Deno.test("bad invocations exit 2 with a clear message and write nothing", async
       const r = await exp(args, work);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, pattern);
+      assert.match(r.stderr, /^error: [^\n]+\n$/, `one line: ${r.stderr}`);
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
       assert.ok(!existsSync(join(work, "runs")), "no run folder");
     });

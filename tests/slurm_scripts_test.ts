@@ -303,5 +303,8 @@ Deno.test("exp --slurm refuses hostile values with exit 2 and writes nothing", a
     "gpu",
   ], { cwd: work });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^error: --partition is used with --slurm only$/m);
+  assert.match(
+    r.stderr,
+    /^error: --partition is used with --slurm only \(--help lists the options\)$/m,
+  );
 });

@@ -22,6 +22,9 @@ interface ReporterState {
   bar: Map<string, any>;
   /** Whether the backend was said (once per run). */
   announced: boolean;
+  /** Whether any bar was drawn; stopping bars that never were prints a
+   * blank line before whatever comes next (an error, say). */
+  drawn: boolean;
 }
 
 /** A handler per event type. */
@@ -75,6 +78,7 @@ function onProgress(
       loss: "",
     });
     state.bar.set(p.name, b);
+    state.drawn = true;
   }
   b.update(p.step, {
     ips: Math.round(p.imagesPerSec),
@@ -182,9 +186,13 @@ export function consoleReporter(
     width,
     bar: new Map(),
     announced: false,
+    drawn: false,
   };
   const onEvent = (e: RunEvent) => {
     (HANDLERS[e.type] as (s: ReporterState, e: RunEvent) => void)(state, e);
   };
-  return { onEvent, stop: () => bars.stop() };
+  const stop = () => {
+    if (state.drawn) bars.stop();
+  };
+  return { onEvent, stop };
 }

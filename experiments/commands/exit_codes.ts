@@ -1,9 +1,8 @@
 /**
- * How the commands end on bad input: `error: ...` on stderr and exit code 2.
- * The message is one line, except a manifest's, which names its file on the
- * first line and then each wrong field on a line of its own. A bad command
- * line adds where the options are listed. Any other error is a bug and
- * keeps its stack.
+ * How the commands end on bad input: one line on stderr, `error: ...`, and
+ * exit code 2 (a manifest's several wrong fields are joined on that line). A
+ * bad command line adds where the options are listed. Any other error is a
+ * bug and keeps its stack.
  *
  * @module
  */
@@ -21,6 +20,7 @@ export class UsageError extends Error {}
 
 /** The errors that mean bad input (a file, a manifest, a run, the disk). */
 const BAD_INPUT = [
+  ManifestError,
   ExperimentError,
   PluginLoadError,
   RunFolderError,
@@ -57,10 +57,6 @@ export async function withExitCodes(
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`error: ${oneLine(e)} (--help lists the options)`);
-      return 2;
-    }
-    if (e instanceof ManifestError) {
-      console.error(`error: ${e.message}`);
       return 2;
     }
     if (BAD_INPUT.some((kind) => e instanceof kind)) {
